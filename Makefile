@@ -1,0 +1,186 @@
+# pgbeacon - build, test, install, demo, bench.
+#
+#   make            pgbeacond, the pgbeacon CLI and libpgbeacon
+#   make test       install missing packages, build, run every test
+#   make test-asan  the same suite under AddressSanitizer + LeakSanitizer
+#   make demo       a throwaway cluster, the daemon and a live failover
+#   make bench      the figures of DESIGN.md, as ratios to baselines
+#   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR, ... honoured
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+UNITDIR    ?= $(LIBDIR)/systemd/system
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+
+CC      ?= cc
+BUILD   ?= build
+SANITIZE ?=
+
+VERSION       := 0.1.0
+SOVERSION     := 1
+
+# Goals that need no packages installed (deps installs them; test, demo,
+# bench install them first and then call make again).
+SELF_GOALS := deps clean format help test test-asan demo bench
+ifneq ($(filter-out $(SELF_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifneq ($(shell scripts/deps.sh check >&2 && echo ok),ok)
+$(error missing packages: install them with the command above)
+endif
+endif
+
+PKGS := libevent libevent_pthreads libpq libconfig libsystemd json-c check
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wwrite-strings -Wundef -Wshadow -Wno-format-nonliteral
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP $(PKG_CFLAGS)
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -O1
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+LIBS_DAEMON := $(shell pkg-config --libs libevent libpq libconfig libsystemd 2>/dev/null) -lm
+LIBS_CLIENT := $(shell pkg-config --libs libevent libevent_pthreads libpq 2>/dev/null) -lpthread
+LIBS_CLI    := $(shell pkg-config --libs json-c 2>/dev/null)
+LIBS_CHECK  := $(shell pkg-config --libs check 2>/dev/null)
+
+# --- daemon -----------------------------------------------------------
+DAEMON_SRC  := $(wildcard daemon/*.c)
+DAEMON_OBJ  := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
+DAEMON_CORE := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ))
+
+# --- client library and CLI ---------------------------------------------
+LIB_SRC    := $(wildcard client-lib/src/*.c)
+LIB_PIC    := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_SO     := $(BUILD)/libpgbeacon.so.$(SOVERSION)
+LIB_A      := $(BUILD)/libpgbeacon.a
+CLI_SRC    := $(wildcard client-lib/cli/*.c)
+CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/%.o)
+
+# --- tests ----------------------------------------------------------------
+UNIT_SRC   := $(wildcard tests/unit/check_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+ITSUP_SRC  := $(wildcard tests/integration/support/*.c)
+ITSUP_OBJ  := $(ITSUP_SRC:%.c=$(BUILD)/%.o)
+IT_SRC     := $(wildcard tests/integration/it_*.c)
+IT_BIN     := $(IT_SRC:tests/integration/%.c=$(BUILD)/tests/%)
+BENCH_SRC  := $(wildcard bench/*.c)
+BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+BINS := $(BUILD)/pgbeacond $(BUILD)/pgbeacon $(LIB_SO) $(LIB_A) $(BUILD)/pgbeacon.pc
+
+.PHONY: all deps test test-unit test-integration test-asan tests demo bench \
+	install uninstall clean format help
+all: $(BINS)
+
+help:
+	@sed -n '2,9s/^# //p' Makefile
+
+deps:
+	@scripts/deps.sh install
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Idaemon -Iclient-lib -c -o $@ $<
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -Iclient-lib -c -o $@ $<
+
+$(BUILD)/pgbeacond: $(DAEMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_DAEMON)
+
+$(LIB_SO): $(LIB_PIC) client-lib/libpgbeacon.map
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libpgbeacon.so.$(SOVERSION) \
+		-Wl,--version-script=client-lib/libpgbeacon.map -o $@ $(LIB_PIC) $(LIBS_CLIENT)
+	ln -sf libpgbeacon.so.$(SOVERSION) $(BUILD)/libpgbeacon.so
+
+$(LIB_A): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/pgbeacon: $(CLI_OBJ) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_A) $(LIBS_CLI) $(LIBS_CLIENT)
+
+$(BUILD)/pgbeacon.pc: client-lib/pgbeacon.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
+
+$(BUILD)/tests/check_%: $(BUILD)/tests/unit/check_%.o $(DAEMON_CORE) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_DAEMON) $(LIBS_CLIENT) $(LIBS_CLI)
+
+$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(ITSUP_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_CLIENT) $(LIBS_CLI)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(ITSUP_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CLIENT) $(LIBS_CLI) -lm
+
+tests: all $(UNIT_BIN) $(IT_BIN)
+
+# test, test-asan, demo and bench install what is missing first, then run
+# make again so that pkg-config sees the new packages.
+test:
+	@scripts/deps.sh install
+	@$(MAKE) --no-print-directory tests
+	@BUILD=$(BUILD) tests/run.sh $(UNIT_BIN) $(IT_BIN)
+
+test-asan:
+	@scripts/deps.sh install
+	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address,undefined tests
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	 BUILD=build-asan tests/run.sh \
+		$(UNIT_BIN:$(BUILD)/%=build-asan/%) $(IT_BIN:$(BUILD)/%=build-asan/%)
+
+demo:
+	@scripts/deps.sh install
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/demo.sh
+
+bench:
+	@scripts/deps.sh install
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@BUILD=$(BUILD) bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/pgbeacon
+	install -m 0755 $(BUILD)/pgbeacond $(DESTDIR)$(SBINDIR)/pgbeacond
+	install -m 0755 $(BUILD)/pgbeacon $(DESTDIR)$(BINDIR)/pgbeacon
+	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libpgbeacon.so.$(VERSION)
+	ln -sf libpgbeacon.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libpgbeacon.so.$(SOVERSION)
+	ln -sf libpgbeacon.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libpgbeacon.so
+	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libpgbeacon.a
+	install -m 0644 client-lib/pgbeacon.h $(DESTDIR)$(INCLUDEDIR)/pgbeacon.h
+	install -m 0644 $(BUILD)/pgbeacon.pc $(DESTDIR)$(PKGCONFIGDIR)/pgbeacon.pc
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		systemd/pgbeacon.service.in > $(DESTDIR)$(UNITDIR)/pgbeacon.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/pgbeacon.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/pgbeacon/pgbeacon.conf ] || \
+		install -m 0640 conf/pgbeacon.conf $(DESTDIR)$(SYSCONFDIR)/pgbeacon/pgbeacon.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/pgbeacond $(DESTDIR)$(BINDIR)/pgbeacon \
+		$(DESTDIR)$(LIBDIR)/libpgbeacon.so* $(DESTDIR)$(LIBDIR)/libpgbeacon.a \
+		$(DESTDIR)$(INCLUDEDIR)/pgbeacon.h $(DESTDIR)$(PKGCONFIGDIR)/pgbeacon.pc \
+		$(DESTDIR)$(UNITDIR)/pgbeacon.service
+
+format:
+	clang-format -i daemon/*.[ch] client-lib/*.h client-lib/*/*.[ch] tests/*/*.c
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

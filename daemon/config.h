@@ -1,0 +1,82 @@
+/*
+ * config.h - pgbeacond's configuration: parse a libconfig file, validate
+ * every value, and hand back one self-contained struct.
+ *
+ * The struct owns copies of every string (libconfig's are freed with its
+ * config_t before config_load returns).  Reload parses a new struct and
+ * swaps it in only when it is valid, so a broken file never replaces a
+ * working configuration.
+ */
+#ifndef PGB_CONFIG_H
+#define PGB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "log.h"
+
+#define CONFIG_DEFAULT_PATH   "/etc/pgbeacon/pgbeacon.conf"
+#define CONFIG_DEFAULT_SOCKET "/run/pgbeacon/pgbeacon.sock"
+
+/* One PostgreSQL server to watch.  host is a name, an address, or an
+ * absolute directory for a Unix-domain socket (as libpq's host=). */
+struct config_host {
+	char	*host;		/* owned */
+	int	 port;		/* 1..65535 */
+};
+
+struct config_cluster {
+	char			*name;		/* owned; [A-Za-z0-9_.-]{1,63} */
+	char			*conninfo;	/* owned; libpq keywords, no host/port */
+	uint64_t		 system_identifier; /* 0: learnt from the hosts */
+	size_t			 nhosts;
+	struct config_host	*hosts;		/* owned array of nhosts */
+};
+
+struct config {
+	char			*path;		/* owned; the file it came from */
+	char			*socket_path;	/* owned */
+	mode_t			 socket_mode;
+	char			*http_listen;	/* owned; NULL: no HTTP listener */
+	enum log_level		 log_level;
+
+	int			 check_interval_ms;	/* normal probe period */
+	int			 fast_check_interval_ms; /* while no primary is known */
+	int			 connect_timeout_ms;
+	int			 query_timeout_ms;
+	int			 reconnect_max_ms;	/* backoff cap for dead hosts */
+	int			 max_fails;
+	int64_t			 sync_max_lag_ms;
+	int64_t			 sync_max_lag_bytes;
+
+	size_t			 nclusters;
+	struct config_cluster	*clusters;	/* owned array of nclusters */
+};
+
+/*
+ * Reads and validates path.  On success returns a new config the caller
+ * frees with config_free().  On failure returns NULL and writes one line,
+ * "FILE:LINE: reason" (or "FILE: reason" when no line applies), to err.
+ */
+struct config *config_load(const char *path, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* The same, from a string; name stands for the file in error messages. */
+struct config *config_load_string(const char *text, const char *name,
+	char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Frees cfg and everything it owns; NULL is a no-op. */
+void config_free(struct config *cfg);
+
+/* The cluster called name, or NULL.  Borrowed: lives as long as cfg. */
+const struct config_cluster *config_find_cluster(const struct config *cfg,
+	const char *name);
+
+/* True when the two clusters watch the same hosts the same way (a reload
+ * can keep their connections). */
+bool config_cluster_equal(const struct config_cluster *a,
+	const struct config_cluster *b);
+
+#endif /* PGB_CONFIG_H */

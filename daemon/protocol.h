@@ -1,0 +1,90 @@
+/*
+ * protocol.h - the socket protocol of DESIGN.md ("The socket protocol"):
+ * parsing requests and formatting replies.  Pure: no sockets, no clock.
+ *
+ * Requests are single lines without their end of line.  Every formatted
+ * reply is one complete line ending in "\n".
+ */
+#ifndef PGB_PROTOCOL_H
+#define PGB_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "topology.h"
+
+struct evbuffer;
+
+/* Longest request line, end of line excluded. */
+#define PROTO_MAX_LINE 4096
+/* Room for any reply but STATUS (which goes to an evbuffer). */
+#define PROTO_REPLY_MAX 512
+
+enum proto_cmd {
+	PROTO_CMD_RESOLVE,	/* RESOLVE <cluster> <role> [key=value ...] */
+	PROTO_CMD_STATUS,	/* STATUS [cluster] */
+	PROTO_CMD_WATCH,	/* WATCH [cluster] */
+	PROTO_CMD_PING,		/* PING */
+};
+
+/* Error codes of "ERR <CODE> <text>"; append-only. */
+enum proto_err {
+	PROTO_OK,
+	PROTO_ERR_NOHOST,	/* no host holds the role now */
+	PROTO_ERR_NOCLUSTER,	/* no cluster of that name */
+	PROTO_ERR_BADROLE,	/* unknown role */
+	PROTO_ERR_BADREQ,	/* anything else malformed */
+};
+
+struct proto_request {
+	enum proto_cmd	 cmd;
+	const char	*cluster;	/* points into the parsed line; NULL: all */
+	struct topo_query query;	/* RESOLVE only */
+};
+
+/*
+ * Parses one request line of len bytes (end of line already removed).
+ * Tokens are NUL-terminated in place, so req->cluster borrows from line.
+ * Commands are case-insensitive; roles and option keys are not.  Returns
+ * PROTO_OK, or PROTO_ERR_BADREQ / PROTO_ERR_BADROLE with a one-line reason
+ * in why.  Embedded NULs, control characters, unknown options, repeated
+ * options and out-of-range values are all BADREQ.
+ */
+enum proto_err protocol_parse_request(char *line, size_t len,
+	struct proto_request *req, char *why, size_t why_len)
+	__attribute__((warn_unused_result));
+
+/* "NOHOST", "NOCLUSTER", "BADROLE", "BADREQ"; "OK" for PROTO_OK. */
+const char *protocol_err_code(enum proto_err err);
+
+/*
+ * Each formatter writes one reply line into buf and returns its length
+ * (like snprintf, truncating a too-long line but always ending it with
+ * "\n" when len > 1).
+ */
+/* "OK host=<h> port=<p> role=<master|replica> generation=<n>\n" */
+size_t protocol_format_resolve(char *buf, size_t len,
+	const struct topo_host *h, uint64_t generation);
+/* "ERR <CODE> <text>\n"; control characters in text become spaces. */
+size_t protocol_format_error(char *buf, size_t len, enum proto_err err,
+	const char *text);
+/* "EVENT <cluster> generation=<n> master=<host:port|none>\n" */
+size_t protocol_format_event(char *buf, size_t len,
+	const struct topo_cluster *c);
+
+/*
+ * Appends "OK <json>\n" to out: the clusters (all n, or the one named
+ * when only is not NULL and n == 1 is what the caller passes) with name,
+ * generation, master ("host:port" or null), why_no_master, system_identifier,
+ * and hosts with host, port, alive, role, lag_bytes, lag_ms, replay_lsn,
+ * timeline, last_ok_ms_ago, error and why.  now_ms is the monotonic
+ * clock, to age last_ok_ms.  Returns -1 when out could not grow.
+ */
+int protocol_format_status(struct evbuffer *out,
+	struct topo_cluster *const *clusters, size_t n, int64_t now_ms);
+
+/* Appends s to out as a JSON string literal with quotes.  -1 on failure. */
+int protocol_json_string(struct evbuffer *out, const char *s);
+
+#endif /* PGB_PROTOCOL_H */

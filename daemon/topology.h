@@ -1,0 +1,159 @@
+/*
+ * topology.h - who is primary, who is a replica, how far behind, and which
+ * host answers a role question.  Pure logic: no I/O, no clock, no libpq.
+ *
+ * The monitor writes what each probe observed into a topo_host and calls
+ * topology_update(); the socket and HTTP servers call topology_resolve().
+ * Unit tests build hosts by hand and call the same two functions.
+ *
+ * Rules (see DESIGN.md, "Monitoring"):
+ *  - A host whose system identifier differs from the cluster's is never
+ *    given a role.  The cluster's identifier is the configured one, else
+ *    the one shared by most live hosts; on a tie the one already in use
+ *    stays, else the first listed host's.
+ *  - Exactly one primary: among live hosts not in recovery, the highest
+ *    timeline wins; a tie at the top means no primary ("split brain").
+ *  - Each change of the answer to "who is primary" (including to and from
+ *    "nobody") bumps the cluster's generation.
+ */
+#ifndef PGB_TOPOLOGY_H
+#define PGB_TOPOLOGY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum topo_role {
+	TOPO_ROLE_NONE,		/* no role: dead, foreign, or a losing primary */
+	TOPO_ROLE_MASTER,	/* the cluster's one primary */
+	TOPO_ROLE_REPLICA,	/* a live standby of this cluster */
+};
+
+/* Why a host has the role it has; TOPO_WHY_OK for master and replicas. */
+enum topo_why {
+	TOPO_WHY_OK,		/* eligible for its role */
+	TOPO_WHY_UNPROBED,	/* has not answered a probe yet */
+	TOPO_WHY_DEAD,		/* connection lost or max_fails probes failed */
+	TOPO_WHY_FOREIGN,	/* system identifier is not the cluster's */
+	TOPO_WHY_LOWER_TIMELINE, /* claims primary, another one is ahead */
+	TOPO_WHY_SPLIT_BRAIN,	/* claims primary on the same timeline as another */
+};
+
+/*
+ * One host.  Owned by the monitor (or a test); topology reads the
+ * observation fields and writes the derived ones.
+ */
+struct topo_host {
+	/* identity, set once */
+	const char	*host;		/* borrowed; outlives the topo_host */
+	int		 port;
+
+	/* observation, written by the monitor after every probe */
+	bool		 alive;		/* connected and fewer than max_fails failures */
+	bool		 probed;	/* the fields below hold a real answer */
+	bool		 in_recovery;
+	uint64_t	 system_id;
+	uint32_t	 timeline;
+	uint64_t	 current_lsn;	/* pg_current_wal_lsn(); primaries only */
+	uint64_t	 receive_lsn;	/* replicas only; 0 when unknown */
+	uint64_t	 replay_lsn;	/* replicas only */
+	bool		 has_replay_ts;
+	int64_t		 replay_ts_ms;	/* pg_last_xact_replay_timestamp(), epoch ms */
+	int64_t		 host_now_ms;	/* now() on that host at the probe, epoch ms */
+	int64_t		 last_ok_ms;	/* monotonic ms of the last good probe; 0 never */
+	int64_t		 dead_since_ms;	/* monotonic ms it was found dead; 0 alive */
+	int		 fails;		/* consecutive failed probes */
+	char		 error[160];	/* last error, "" when none; no secrets */
+
+	/* derived by topology_update() */
+	enum topo_role	 role;
+	enum topo_why	 why;
+	bool		 lag_known;	/* false when no primary to compare with */
+	uint64_t	 lag_bytes;
+	int64_t		 lag_ms;	/* -1 when unknown */
+};
+
+/*
+ * One cluster.  hosts points at topo_hosts owned by the caller; the array
+ * itself is owned by the caller too.
+ */
+struct topo_cluster {
+	const char	 *name;		/* borrowed */
+	struct topo_host **hosts;	/* borrowed */
+	size_t		  nhosts;
+	uint64_t	  configured_system_id;	/* 0: learn it */
+
+	/* derived by topology_update() */
+	uint64_t	  system_id;	/* 0 while unknown */
+	int		  master;	/* index into hosts, -1 for none */
+	uint64_t	  generation;	/* bumped on every change of master */
+	char		  why_no_master[200];
+	unsigned	  rr;		/* round-robin cursor of topology_resolve */
+};
+
+/* What a client asks for. */
+enum topo_want {
+	TOPO_WANT_MASTER,
+	TOPO_WANT_REPLICA,
+	TOPO_WANT_SYNC_BY_TIME,
+	TOPO_WANT_SYNC_BY_BYTES,
+	TOPO_WANT_SYNC_BY_TIME_OR_BYTES,
+	TOPO_WANT_SYNC_BY_TIME_AND_BYTES,
+	TOPO_WANT_ANY,
+};
+
+enum topo_fallback {
+	TOPO_FALLBACK_DEFAULT,	/* the role's own rule: the master */
+	TOPO_FALLBACK_MASTER,	/* no replica qualifies: the master */
+	TOPO_FALLBACK_NONE,	/* no replica qualifies: no host */
+};
+
+struct topo_query {
+	enum topo_want	 want;
+	int64_t		 max_lag_ms;	/* -1: not given */
+	int64_t		 max_lag_bytes;	/* -1: not given */
+	bool		 has_min_lsn;
+	uint64_t	 min_lsn;
+	enum topo_fallback fallback;
+};
+
+/* Config defaults for the sync_by_* roles. */
+struct topo_limits {
+	int64_t		 sync_max_lag_ms;
+	int64_t		 sync_max_lag_bytes;
+};
+
+/* A query for want with nothing else set. */
+void topology_query_init(struct topo_query *q, enum topo_want want);
+
+/* Initialises c over hosts (no master, generation 0). */
+void topology_cluster_init(struct topo_cluster *c, const char *name,
+	struct topo_host **hosts, size_t nhosts, uint64_t configured_system_id);
+
+/*
+ * Derives roles, lags and the master from the hosts' observations.
+ * Returns true when the master changed (the generation was bumped).
+ */
+bool topology_update(struct topo_cluster *c);
+
+/*
+ * Picks the host for q, or NULL when there is none; then writes why to
+ * why_buf (one line, no trailing newline).  Advances the round-robin
+ * cursor, hence not const.
+ */
+const struct topo_host *topology_resolve(struct topo_cluster *c,
+	const struct topo_query *q, const struct topo_limits *lim,
+	char *why_buf, size_t why_len);
+
+/* The master, or NULL. */
+const struct topo_host *topology_master(const struct topo_cluster *c);
+
+/* Parses a role name ("master", "primary", "replica", "standby",
+ * "sync_by_time", ..., "any").  false on an unknown name. */
+bool topology_want_parse(const char *name, enum topo_want *out)
+	__attribute__((warn_unused_result));
+
+const char *topology_role_name(enum topo_role role);	/* "master", ... */
+const char *topology_why_text(enum topo_why why);	/* short reason */
+
+#endif /* PGB_TOPOLOGY_H */

@@ -1,0 +1,50 @@
+#!/bin/sh
+# deps.sh - the Debian packages pgbeacon needs to build, test and demo.
+#
+#   deps.sh check    exit 0 when every package is installed; otherwise
+#                    print the exact install command and exit 1
+#   deps.sh install  install what is missing (as root), or print the
+#                    command and exit 1 (as anyone else)
+#
+# The list is the one place that names them; the Makefile and README
+# refer here.
+set -eu
+
+PACKAGES="gcc make libevent-dev libpq-dev libconfig-dev check libsystemd-dev
+libjson-c-dev pkg-config postgresql"
+
+missing=""
+for p in $PACKAGES; do
+	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$st" = "installed" ] || missing="$missing $p"
+done
+missing=${missing# }
+
+[ -z "$missing" ] && exit 0
+
+case "${1:-check}" in
+check)
+	echo "pgbeacon: missing Debian packages: $missing" >&2
+	echo "pgbeacon: install them with:" >&2
+	echo "    sudo apt-get install -y $missing" >&2
+	echo "pgbeacon: (or run 'make deps' as root)" >&2
+	exit 1
+	;;
+install)
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "pgbeacon: missing Debian packages: $missing" >&2
+		echo "pgbeacon: run as root, or install them with:" >&2
+		echo "    sudo apt-get update && sudo apt-get install -y $missing" >&2
+		exit 1
+	fi
+	echo "pgbeacon: installing $missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+	;;
+*)
+	echo "usage: $0 check|install" >&2
+	exit 2
+	;;
+esac
