@@ -86,6 +86,8 @@ struct topo_cluster {
 	/* derived by topology_update() */
 	uint64_t	  system_id;	/* 0 while unknown */
 	int		  master;	/* index into hosts, -1 for none */
+	const struct topo_host *master_host; /* borrowed: hosts[master] or NULL;
+					   the master's identity across updates */
 	uint64_t	  generation;	/* bumped on every change of master */
 	char		  why_no_master[200];
 	unsigned	  rr;		/* round-robin cursor of topology_resolve */

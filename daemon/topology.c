@@ -1,0 +1,638 @@
+/*
+ * topology.c - who is primary, who is a replica, how far behind, and which
+ * host answers a role question.  Pure logic: no I/O, no clock, no libpq.
+ *
+ * topology_update() derives everything from the hosts' last observations
+ * in one pass, so the answer never depends on the order probes came in.
+ * topology_resolve() only reads what the last update derived (and moves
+ * the round-robin cursor).
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lsn.h"
+#include "topology.h"
+
+/* "host:port", or "[v6addr]:port"; long enough for any host name. */
+#define TOPO_NAMELEN 300
+
+/* The lag limits of one query, after the config defaults were applied. */
+struct topo_limit_set {
+	int64_t		 max_ms;	/* -1: no time limit */
+	int64_t		 max_bytes;	/* -1: no bytes limit */
+};
+
+static void	topology_host_name(const struct topo_host *h, char *buf,
+		    size_t len);
+static void	topology_set_why(char *buf, size_t len, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+static size_t	topology_count_id(const struct topo_cluster *c, uint64_t id);
+static void	topology_learn_system_id(struct topo_cluster *c);
+static void	topology_classify(struct topo_cluster *c,
+		    struct topo_host *h);
+static struct topo_host *topology_elect(struct topo_cluster *c);
+static void	topology_explain_no_candidate(struct topo_cluster *c);
+static void	topology_explain_split(struct topo_cluster *c, uint32_t tl);
+static void	topology_set_lags(struct topo_cluster *c,
+		    const struct topo_host *m);
+static bool	topology_want_is_replica(enum topo_want want);
+static void	topology_get_limits(const struct topo_query *q,
+		    const struct topo_limits *lim, struct topo_limit_set *ls);
+static bool	topology_check_time(const struct topo_host *h, int64_t max);
+static bool	topology_check_bytes(const struct topo_host *h, int64_t max);
+static bool	topology_check_replica(const struct topo_host *h,
+		    const struct topo_query *q, const struct topo_limit_set *ls,
+		    char *why, size_t len);
+
+/* Writes h as "host:port" into buf; IPv6 literals get brackets. */
+static void
+topology_host_name(const struct topo_host *h, char *buf, size_t len)
+{
+	const char	*name = h->host != NULL ? h->host : "?";
+
+	if (strchr(name, ':') != NULL)
+		snprintf(buf, len, "[%s]:%d", name, h->port);
+	else
+		snprintf(buf, len, "%s:%d", name, h->port);
+}
+
+/* snprintf into an optional why buffer (NULL or len 0: nothing). */
+static void
+topology_set_why(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (buf == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+void
+topology_query_init(struct topo_query *q, enum topo_want want)
+{
+	memset(q, 0, sizeof *q);
+	q->want = want;
+	q->max_lag_ms = -1;
+	q->max_lag_bytes = -1;
+	q->has_min_lsn = false;
+	q->min_lsn = 0;
+	q->fallback = TOPO_FALLBACK_DEFAULT;
+}
+
+void
+topology_cluster_init(struct topo_cluster *c, const char *name,
+    struct topo_host **hosts, size_t nhosts, uint64_t configured_system_id)
+{
+	memset(c, 0, sizeof *c);
+	c->name = name;
+	c->hosts = hosts;
+	c->nhosts = nhosts;
+	c->configured_system_id = configured_system_id;
+	c->system_id = configured_system_id;
+	c->master = -1;
+	c->master_host = NULL;
+	c->generation = 0;
+	c->rr = 0;
+	snprintf(c->why_no_master, sizeof c->why_no_master,
+	    "no host probed yet");
+}
+
+/* How many live, probed hosts report system identifier id. */
+static size_t
+topology_count_id(const struct topo_cluster *c, uint64_t id)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < c->nhosts; i++) {
+		const struct topo_host *h = c->hosts[i];
+
+		if (h->alive && h->probed && h->system_id == id)
+			n++;
+	}
+	return (n);
+}
+
+/*
+ * Sets c->system_id.  A configured identifier always wins.  Otherwise the
+ * majority of live, probed hosts decides; on a tie the identifier already
+ * in use stays (so a foreign host that comes up while half the cluster is
+ * down cannot take the cluster over), else the first listed host's.  With
+ * no live, probed host the old identifier is kept.
+ */
+static void
+topology_learn_system_id(struct topo_cluster *c)
+{
+	size_t		i, n, best = 0;
+	uint64_t	pick = 0;
+
+	if (c->configured_system_id != 0) {
+		c->system_id = c->configured_system_id;
+		return;
+	}
+	for (i = 0; i < c->nhosts; i++) {
+		const struct topo_host *h = c->hosts[i];
+
+		if (!h->alive || !h->probed)
+			continue;
+		/* Strictly greater: the lowest index wins a tie. */
+		if ((n = topology_count_id(c, h->system_id)) > best) {
+			best = n;
+			pick = h->system_id;
+		}
+	}
+	if (best == 0)
+		return;
+	if (c->system_id != 0 && c->system_id != pick &&
+	    topology_count_id(c, c->system_id) == best)
+		return;
+	c->system_id = pick;
+}
+
+/*
+ * Gives h its role from its own observation only; primary candidates are
+ * left as TOPO_ROLE_NONE / TOPO_WHY_OK for topology_elect().
+ */
+static void
+topology_classify(struct topo_cluster *c, struct topo_host *h)
+{
+	h->role = TOPO_ROLE_NONE;
+	h->why = TOPO_WHY_OK;
+	h->lag_known = false;
+	h->lag_bytes = 0;
+	h->lag_ms = -1;
+
+	if (!h->alive) {
+		/*
+		 * "Never probed" means no probe has answered and none has
+		 * failed it yet (the state before the first probe); a host
+		 * that failed its probes from the start is dead, which is
+		 * what STATUS should say.
+		 */
+		if (!h->probed && h->last_ok_ms == 0 && h->dead_since_ms == 0)
+			h->why = TOPO_WHY_UNPROBED;
+		else
+			h->why = TOPO_WHY_DEAD;
+		return;
+	}
+	if (!h->probed) {
+		h->why = TOPO_WHY_UNPROBED;
+		return;
+	}
+	if (h->system_id != c->system_id) {
+		h->why = TOPO_WHY_FOREIGN;
+		return;
+	}
+	if (h->in_recovery)
+		h->role = TOPO_ROLE_REPLICA;
+}
+
+/* True when h is still a primary candidate after topology_classify(). */
+#define TOPO_IS_CANDIDATE(h) \
+	((h)->role == TOPO_ROLE_NONE && (h)->why == TOPO_WHY_OK)
+
+/*
+ * Picks the one primary among the candidates: the highest timeline wins
+ * (an old primary that came back un-rewound is on a lower one); a tie at
+ * the top is a split brain and nobody is primary.  Returns the master or
+ * NULL, having written c->why_no_master.
+ */
+static struct topo_host *
+topology_elect(struct topo_cluster *c)
+{
+	struct topo_host	*h, *top = NULL;
+	size_t			 i, ntop = 0;
+	uint32_t		 tl = 0;
+
+	for (i = 0; i < c->nhosts; i++) {
+		h = c->hosts[i];
+		if (!TOPO_IS_CANDIDATE(h))
+			continue;
+		if (top == NULL || h->timeline > tl) {
+			top = h;
+			tl = h->timeline;
+			ntop = 1;
+		} else if (h->timeline == tl)
+			ntop++;
+	}
+	if (top == NULL) {
+		topology_explain_no_candidate(c);
+		return (NULL);
+	}
+
+	for (i = 0; i < c->nhosts; i++) {
+		h = c->hosts[i];
+		if (!TOPO_IS_CANDIDATE(h))
+			continue;
+		if (h->timeline < tl)
+			h->why = TOPO_WHY_LOWER_TIMELINE;
+		else if (ntop > 1)
+			h->why = TOPO_WHY_SPLIT_BRAIN;
+		else
+			h->role = TOPO_ROLE_MASTER;
+	}
+	if (ntop > 1) {
+		topology_explain_split(c, tl);
+		return (NULL);
+	}
+	c->why_no_master[0] = '\0';
+	return (top);
+}
+
+/* why_no_master when no live host claims to be primary. */
+static void
+topology_explain_no_candidate(struct topo_cluster *c)
+{
+	size_t	i, dead = 0, unprobed = 0, foreign = 0, replicas = 0;
+
+	for (i = 0; i < c->nhosts; i++) {
+		const struct topo_host *h = c->hosts[i];
+
+		if (!h->alive)
+			dead++;
+		else if (h->why == TOPO_WHY_UNPROBED)
+			unprobed++;
+		else if (h->why == TOPO_WHY_FOREIGN)
+			foreign++;
+		else if (h->role == TOPO_ROLE_REPLICA)
+			replicas++;
+	}
+	if (c->nhosts == 0)
+		snprintf(c->why_no_master, sizeof c->why_no_master,
+		    "no live primary: no hosts configured");
+	else if (dead == c->nhosts)
+		snprintf(c->why_no_master, sizeof c->why_no_master,
+		    "no live primary: all %zu hosts dead", c->nhosts);
+	else
+		snprintf(c->why_no_master, sizeof c->why_no_master,
+		    "no live primary (%zu replicas, %zu dead, %zu not probed,"
+		    " %zu foreign)", replicas, dead, unprobed, foreign);
+}
+
+/*
+ * why_no_master for a split brain: "split brain: a and b both primary on
+ * timeline 2", or "a, b and c all primary ..." for more.
+ */
+static void
+topology_explain_split(struct topo_cluster *c, uint32_t tl)
+{
+	char	 name[TOPO_NAMELEN], *p = c->why_no_master;
+	size_t	 i, left = sizeof c->why_no_master, n = 0, total = 0;
+	int	 w;
+
+	for (i = 0; i < c->nhosts; i++)
+		if (c->hosts[i]->why == TOPO_WHY_SPLIT_BRAIN)
+			total++;
+
+	w = snprintf(p, left, "split brain: ");
+	for (i = 0; i < c->nhosts && w >= 0 && (size_t)w < left; i++) {
+		if (c->hosts[i]->why != TOPO_WHY_SPLIT_BRAIN)
+			continue;
+		p += w;
+		left -= (size_t)w;
+		topology_host_name(c->hosts[i], name, sizeof name);
+		n++;
+		w = snprintf(p, left, "%s%s", n == 1 ? "" :
+		    n == total ? " and " : ", ", name);
+	}
+	if (w >= 0 && (size_t)w < left) {
+		p += w;
+		left -= (size_t)w;
+		snprintf(p, left, " %s primary on timeline %u",
+		    total == 2 ? "both" : "all", (unsigned)tl);
+	}
+}
+
+/*
+ * Lags of every host against master m (NULL: none).  Byte lag is the
+ * primary's current LSN minus the replayed LSN.  Time lag is 0 once the
+ * replica has replayed everything the primary has written: an idle
+ * primary writes nothing, so the replay timestamp stops moving, and
+ * now() - replay timestamp would grow without the replica being behind at
+ * all (pg-status reports that growing lag; we do not).  Behind the
+ * primary, the time lag is the replica's own now() minus the time of the
+ * last replayed transaction, or -1 when the replica has replayed none.
+ */
+static void
+topology_set_lags(struct topo_cluster *c, const struct topo_host *m)
+{
+	struct topo_host	*h;
+	size_t			 i;
+
+	if (m == NULL)
+		return;		/* topology_classify() left lags unknown */
+	for (i = 0; i < c->nhosts; i++) {
+		h = c->hosts[i];
+		if (h == m) {
+			h->lag_known = true;
+			h->lag_bytes = 0;
+			h->lag_ms = 0;
+			continue;
+		}
+		if (h->role != TOPO_ROLE_REPLICA)
+			continue;
+		h->lag_known = true;
+		h->lag_bytes = lsn_diff(m->current_lsn, h->replay_lsn);
+		if (h->replay_lsn >= m->current_lsn)
+			h->lag_ms = 0;
+		else if (h->has_replay_ts) {
+			h->lag_ms = h->host_now_ms - h->replay_ts_ms;
+			if (h->lag_ms < 0)
+				h->lag_ms = 0;	/* clock skew within one host */
+		} else
+			h->lag_ms = -1;
+	}
+}
+
+bool
+topology_update(struct topo_cluster *c)
+{
+	struct topo_host	*m;
+	size_t			 i;
+	bool			 changed;
+
+	topology_learn_system_id(c);
+	for (i = 0; i < c->nhosts; i++)
+		topology_classify(c, c->hosts[i]);
+	m = topology_elect(c);
+	topology_set_lags(c, m);
+
+	c->master = -1;
+	for (i = 0; i < c->nhosts; i++)
+		if (c->hosts[i] == m)
+			c->master = (int)i;
+
+	/* Identity is the host, not its index: a reload may reorder. */
+	changed = (m != c->master_host);
+	c->master_host = m;
+	if (changed)
+		c->generation++;
+	return (changed);
+}
+
+const struct topo_host *
+topology_master(const struct topo_cluster *c)
+{
+	if (c->master < 0 || (size_t)c->master >= c->nhosts)
+		return (NULL);
+	return (c->hosts[c->master]);
+}
+
+/* True for the roles answered by a replica when one qualifies. */
+static bool
+topology_want_is_replica(enum topo_want want)
+{
+	return (want != TOPO_WANT_MASTER);
+}
+
+/*
+ * The limits a query applies: its own options, else the config defaults
+ * for the sync_by_* roles that use that kind of lag.  A negative limit
+ * (option or config) means none.
+ */
+static void
+topology_get_limits(const struct topo_query *q, const struct topo_limits *lim,
+    struct topo_limit_set *ls)
+{
+	bool	uses_time, uses_bytes;
+
+	uses_time = (q->want == TOPO_WANT_SYNC_BY_TIME ||
+	    q->want == TOPO_WANT_SYNC_BY_TIME_OR_BYTES ||
+	    q->want == TOPO_WANT_SYNC_BY_TIME_AND_BYTES);
+	uses_bytes = (q->want == TOPO_WANT_SYNC_BY_BYTES ||
+	    q->want == TOPO_WANT_SYNC_BY_TIME_OR_BYTES ||
+	    q->want == TOPO_WANT_SYNC_BY_TIME_AND_BYTES);
+
+	ls->max_ms = -1;
+	ls->max_bytes = -1;
+	if (q->max_lag_ms >= 0)
+		ls->max_ms = q->max_lag_ms;
+	else if (uses_time && lim != NULL && lim->sync_max_lag_ms >= 0)
+		ls->max_ms = lim->sync_max_lag_ms;
+	if (q->max_lag_bytes >= 0)
+		ls->max_bytes = q->max_lag_bytes;
+	else if (uses_bytes && lim != NULL && lim->sync_max_lag_bytes >= 0)
+		ls->max_bytes = lim->sync_max_lag_bytes;
+
+	/* sync_by_time ignores a bytes limit and sync_by_bytes a time one. */
+	if (q->want == TOPO_WANT_SYNC_BY_TIME)
+		ls->max_bytes = -1;
+	if (q->want == TOPO_WANT_SYNC_BY_BYTES)
+		ls->max_ms = -1;
+}
+
+/* Time lag within max (>= 0); an unknown lag never passes. */
+static bool
+topology_check_time(const struct topo_host *h, int64_t max)
+{
+	return (h->lag_known && h->lag_ms >= 0 && h->lag_ms <= max);
+}
+
+/* Byte lag within max (>= 0); an unknown lag never passes. */
+static bool
+topology_check_bytes(const struct topo_host *h, int64_t max)
+{
+	return (h->lag_known && h->lag_bytes <= (uint64_t)max);
+}
+
+/*
+ * Whether replica h answers q under limits ls.  On false, why names the
+ * first criterion h fails, with h's name.  For the _or_ role, a limit that
+ * is not set does not make the check pass by itself: the replica must
+ * pass one of the limits that are set (or there are none).
+ */
+static bool
+topology_check_replica(const struct topo_host *h, const struct topo_query *q,
+    const struct topo_limit_set *ls, char *why, size_t len)
+{
+	char	 name[TOPO_NAMELEN], lsn[LSN_STRLEN], want_lsn[LSN_STRLEN];
+	char	 tlag[32], blag[32];
+	bool	 has_t = ls->max_ms >= 0, has_b = ls->max_bytes >= 0;
+	bool	 ok_t, ok_b, ok;
+
+	topology_host_name(h, name, sizeof name);
+	if (q->has_min_lsn && h->replay_lsn < q->min_lsn) {
+		lsn_format(h->replay_lsn, lsn);
+		lsn_format(q->min_lsn, want_lsn);
+		topology_set_why(why, len, "%s replayed %s, before min_lsn %s",
+		    name, lsn, want_lsn);
+		return (false);
+	}
+
+	ok_t = !has_t || topology_check_time(h, ls->max_ms);
+	ok_b = !has_b || topology_check_bytes(h, ls->max_bytes);
+	if (q->want == TOPO_WANT_SYNC_BY_TIME_OR_BYTES && has_t && has_b)
+		ok = ok_t || ok_b;
+	else
+		ok = ok_t && ok_b;
+	if (ok)
+		return (true);
+
+	if (h->lag_known && h->lag_ms >= 0)
+		snprintf(tlag, sizeof tlag, "%lld ms", (long long)h->lag_ms);
+	else
+		snprintf(tlag, sizeof tlag, "unknown");
+	if (h->lag_known)
+		snprintf(blag, sizeof blag, "%llu bytes",
+		    (unsigned long long)h->lag_bytes);
+	else
+		snprintf(blag, sizeof blag, "unknown");
+
+	if (!ok_t && !ok_b)
+		topology_set_why(why, len, "%s time lag %s over %lld ms and "
+		    "byte lag %s over %lld bytes", name, tlag,
+		    (long long)ls->max_ms, blag, (long long)ls->max_bytes);
+	else if (!ok_t)
+		topology_set_why(why, len, "%s time lag %s over %lld ms",
+		    name, tlag, (long long)ls->max_ms);
+	else
+		topology_set_why(why, len, "%s byte lag %s over %lld bytes",
+		    name, blag, (long long)ls->max_bytes);
+	return (false);
+}
+
+/*
+ * Replica roles pick among the qualifying replicas round robin: the k-th
+ * qualifying replica in host order, k = c->rr++ modulo their number, so
+ * each gets an equal share over many calls.  When none qualifies:
+ * fallback=none gives no host, otherwise the master (which is never
+ * behind itself, so it satisfies every lag limit and min_lsn).  "any"
+ * always falls back to the master: it means any live host, replicas
+ * first, so fallback=none is ignored for it.
+ */
+const struct topo_host *
+topology_resolve(struct topo_cluster *c, const struct topo_query *q,
+    const struct topo_limits *lim, char *why_buf, size_t why_len)
+{
+	const struct topo_host	*m = topology_master(c), *h;
+	struct topo_limit_set	 ls;
+	char			 name[TOPO_NAMELEN];
+	char			 first[200] = "no live replica";
+	size_t			 i, n = 0, k;
+	bool			 failed = false;
+
+	if (!topology_want_is_replica(q->want)) {
+		if (m == NULL) {
+			topology_set_why(why_buf, why_len, "no primary: %s",
+			    c->why_no_master);
+			return (NULL);
+		}
+		topology_host_name(m, name, sizeof name);
+		topology_set_why(why_buf, why_len, "%s is primary on "
+		    "timeline %u", name, (unsigned)m->timeline);
+		return (m);
+	}
+
+	topology_get_limits(q, lim, &ls);
+	for (i = 0; i < c->nhosts; i++) {
+		h = c->hosts[i];
+		if (h->role != TOPO_ROLE_REPLICA)
+			continue;
+		if (topology_check_replica(h, q, &ls,
+		    failed ? NULL : first, sizeof first))
+			n++;
+		else
+			failed = true;
+	}
+
+	if (n > 0) {
+		k = c->rr++ % n;
+		for (i = 0; i < c->nhosts; i++) {
+			h = c->hosts[i];
+			if (h->role != TOPO_ROLE_REPLICA ||
+			    !topology_check_replica(h, q, &ls, NULL, 0))
+				continue;
+			if (k-- == 0) {
+				topology_host_name(h, name, sizeof name);
+				topology_set_why(why_buf, why_len,
+				    "%s is one of %zu qualifying replicas",
+				    name, n);
+				return (h);
+			}
+		}
+	}
+
+	if (q->fallback == TOPO_FALLBACK_NONE && q->want != TOPO_WANT_ANY) {
+		topology_set_why(why_buf, why_len, "no replica qualifies: %s",
+		    first);
+		return (NULL);
+	}
+	if (m == NULL) {
+		topology_set_why(why_buf, why_len, "no replica qualifies (%s) "
+		    "and no primary", first);
+		return (NULL);
+	}
+	topology_host_name(m, name, sizeof name);
+	topology_set_why(why_buf, why_len, "no replica qualifies (%s): "
+	    "primary %s", first, name);
+	return (m);
+}
+
+bool
+topology_want_parse(const char *name, enum topo_want *out)
+{
+	static const struct {
+		const char	*name;
+		enum topo_want	 want;
+	} table[] = {
+		{ "master", TOPO_WANT_MASTER },
+		{ "primary", TOPO_WANT_MASTER },
+		{ "replica", TOPO_WANT_REPLICA },
+		{ "standby", TOPO_WANT_REPLICA },
+		{ "sync_by_time", TOPO_WANT_SYNC_BY_TIME },
+		{ "sync_by_bytes", TOPO_WANT_SYNC_BY_BYTES },
+		{ "sync_by_time_or_bytes", TOPO_WANT_SYNC_BY_TIME_OR_BYTES },
+		{ "sync_by_time_and_bytes", TOPO_WANT_SYNC_BY_TIME_AND_BYTES },
+		{ "any", TOPO_WANT_ANY },
+	};
+	size_t	i;
+
+	if (name == NULL)
+		return (false);
+	for (i = 0; i < sizeof table / sizeof table[0]; i++) {
+		if (strcmp(name, table[i].name) == 0) {
+			*out = table[i].want;
+			return (true);
+		}
+	}
+	return (false);
+}
+
+const char *
+topology_role_name(enum topo_role role)
+{
+	switch (role) {
+	case TOPO_ROLE_MASTER:
+		return ("master");
+	case TOPO_ROLE_REPLICA:
+		return ("replica");
+	case TOPO_ROLE_NONE:
+		break;
+	}
+	return ("none");
+}
+
+const char *
+topology_why_text(enum topo_why why)
+{
+	switch (why) {
+	case TOPO_WHY_OK:
+		return ("ok");
+	case TOPO_WHY_UNPROBED:
+		return ("not probed yet");
+	case TOPO_WHY_DEAD:
+		return ("dead");
+	case TOPO_WHY_FOREIGN:
+		return ("foreign system identifier");
+	case TOPO_WHY_LOWER_TIMELINE:
+		return ("lower timeline");
+	case TOPO_WHY_SPLIT_BRAIN:
+		return ("split brain");
+	}
+	return ("unknown");
+}
