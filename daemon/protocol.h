@@ -44,12 +44,15 @@ struct proto_request {
 };
 
 /*
- * Parses one request line of len bytes (end of line already removed).
+ * Parses one request line of len bytes (end of line already removed);
+ * line must have room for len + 1 bytes (line[len] is set to NUL, as
+ * evbuffer_readln() leaves it).
  * Tokens are NUL-terminated in place, so req->cluster borrows from line.
  * Commands are case-insensitive; roles and option keys are not.  Returns
  * PROTO_OK, or PROTO_ERR_BADREQ / PROTO_ERR_BADROLE with a one-line reason
- * in why.  Embedded NULs, control characters, unknown options, repeated
- * options and out-of-range values are all BADREQ.
+ * in why.  Embedded NULs, control characters, bytes >= 0x7f (the
+ * protocol is ASCII), unknown options, repeated options and out-of-range
+ * values are all BADREQ.
  */
 enum proto_err protocol_parse_request(char *line, size_t len,
 	struct proto_request *req, char *why, size_t why_len)
@@ -61,7 +64,8 @@ const char *protocol_err_code(enum proto_err err);
 /*
  * Each formatter writes one reply line into buf and returns its length
  * (like snprintf, truncating a too-long line but always ending it with
- * "\n" when len > 1).
+ * "\n" when len > 1).  The length returned is what was written, never
+ * more than len - 1.  A master on an IPv6 address is "[addr]:port".
  */
 /* "OK host=<h> port=<p> role=<master|replica> generation=<n>\n" */
 size_t protocol_format_resolve(char *buf, size_t len,
@@ -78,7 +82,8 @@ size_t protocol_format_event(char *buf, size_t len,
  * when only is not NULL and n == 1 is what the caller passes) with name,
  * generation, master ("host:port" or null), why_no_master, system_identifier,
  * and hosts with host, port, alive, role, lag_bytes, lag_ms, replay_lsn,
- * timeline, last_ok_ms_ago, error and why.  now_ms is the monotonic
+ * current_lsn (the master's), timeline, last_ok_ms_ago, error and why.
+ * Unknown values are null.  now_ms is the monotonic
  * clock, to age last_ok_ms.  Returns -1 when out could not grow.
  */
 int protocol_format_status(struct evbuffer *out,

@@ -1,0 +1,562 @@
+/*
+ * protocol.c - parse requests and format replies of the socket protocol
+ * (DESIGN.md, "The socket protocol").  Pure: no sockets, no clock.
+ *
+ * The protocol is ASCII text: a request holding a NUL, a control byte
+ * other than tab, DEL or any byte >= 0x80 is refused as binary data
+ * (cluster names, roles and options are all ASCII).  A master whose host
+ * is an IPv6 address is written "[addr]:port" in EVENT and STATUS.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+
+#include "lsn.h"
+#include "protocol.h"
+#include "topology.h"
+
+#define PROTO_NAME_MAX		63		/* longest cluster name */
+#define PROTO_MAX_LAG		(INT64_C(1) << 62)
+#define PROTO_MAX_TOKENS	8		/* RESOLVE c r + 4 options + 2 */
+
+/* The options of RESOLVE, one bit each to refuse repeats. */
+enum proto_opt {
+	PROTO_OPT_MAX_LAG_MS = 1 << 0,		/* max_lag_ms=N */
+	PROTO_OPT_MAX_LAG_BYTES = 1 << 1,	/* max_lag_bytes=N */
+	PROTO_OPT_MIN_LSN = 1 << 2,		/* min_lsn=X/Y */
+	PROTO_OPT_FALLBACK = 1 << 3,		/* fallback=master|none */
+};
+
+static enum proto_err	protocol_fail(char *, size_t, enum proto_err,
+			    const char *, ...)
+			    __attribute__((format(printf, 4, 5)));
+
+static enum proto_err
+protocol_fail(char *why, size_t why_len, enum proto_err err,
+    const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (why != NULL && why_len > 0) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_len, fmt, ap);
+		va_end(ap);
+	}
+	return err;
+}
+
+/* Splits line into at most max tokens at runs of spaces and tabs; returns
+ * how many there are (max + 1 when there are more). */
+static size_t
+protocol_split(char *line, char **tok, size_t max)
+{
+	size_t	 n = 0;
+	char	*p = line;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			*p++ = '\0';
+		if (*p == '\0')
+			return n;
+		if (n == max)
+			return max + 1;
+		tok[n++] = p;
+		while (*p != '\0' && *p != ' ' && *p != '\t')
+			p++;
+	}
+}
+
+/* Parses a decimal 0..2^62: digits only, no sign, no junk. */
+static bool
+protocol_parse_lag(const char *s, int64_t *out)
+{
+	int64_t	v = 0;
+
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (*s - '0');
+		if (v > PROTO_MAX_LAG)
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+static enum proto_err
+protocol_parse_option(char *tok, unsigned *seen, struct topo_query *q,
+    char *why, size_t why_len)
+{
+	char		*eq, *key, *val;
+	unsigned	 bit;
+
+	if ((eq = strchr(tok, '=')) == NULL)
+		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+		    "option '%.40s' needs key=value", tok);
+	*eq = '\0';
+	key = tok;
+	val = eq + 1;
+	if (*key == '\0')
+		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+		    "option without a name");
+
+	if (strcmp(key, "max_lag_ms") == 0)
+		bit = PROTO_OPT_MAX_LAG_MS;
+	else if (strcmp(key, "max_lag_bytes") == 0)
+		bit = PROTO_OPT_MAX_LAG_BYTES;
+	else if (strcmp(key, "min_lsn") == 0)
+		bit = PROTO_OPT_MIN_LSN;
+	else if (strcmp(key, "fallback") == 0)
+		bit = PROTO_OPT_FALLBACK;
+	else
+		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+		    "unknown option '%.40s'", key);
+	if (*seen & bit)
+		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+		    "option %s given twice", key);
+	*seen |= bit;
+	if (*val == '\0')
+		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+		    "option %s has an empty value", key);
+
+	switch (bit) {
+	case PROTO_OPT_MAX_LAG_MS:
+		if (!protocol_parse_lag(val, &q->max_lag_ms))
+			goto bad_number;
+		break;
+	case PROTO_OPT_MAX_LAG_BYTES:
+		if (!protocol_parse_lag(val, &q->max_lag_bytes))
+			goto bad_number;
+		break;
+	case PROTO_OPT_MIN_LSN:
+		if (!lsn_parse(val, &q->min_lsn))
+			return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+			    "min_lsn must be an LSN like 16/B374D848");
+		q->has_min_lsn = true;
+		break;
+	case PROTO_OPT_FALLBACK:
+		if (strcmp(val, "master") == 0)
+			q->fallback = TOPO_FALLBACK_MASTER;
+		else if (strcmp(val, "none") == 0)
+			q->fallback = TOPO_FALLBACK_NONE;
+		else
+			return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+			    "fallback must be master or none");
+		break;
+	}
+	return PROTO_OK;
+bad_number:
+	return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+	    "%s must be a number from 0 to %" PRId64, key, PROTO_MAX_LAG);
+}
+
+/* Checks the optional cluster token of STATUS and WATCH, or of RESOLVE. */
+static enum proto_err
+protocol_check_cluster(const char *name, char *why, size_t why_len)
+{
+	if (strlen(name) > PROTO_NAME_MAX)
+		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+		    "cluster name longer than %d bytes", PROTO_NAME_MAX);
+	return PROTO_OK;
+}
+
+enum proto_err
+protocol_parse_request(char *line, size_t len, struct proto_request *req,
+    char *why, size_t why_len)
+{
+	char		*tok[PROTO_MAX_TOKENS];
+	size_t		 n, i;
+	unsigned	 seen = 0;
+	unsigned char	 ch;
+	enum topo_want	 want;
+	enum proto_err	 err;
+
+	memset(req, 0, sizeof *req);
+	topology_query_init(&req->query, TOPO_WANT_MASTER);
+	if (why != NULL && why_len > 0)
+		why[0] = '\0';
+
+	if (len > PROTO_MAX_LINE)
+		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+		    "line too long");
+	for (i = 0; i < len; i++) {
+		ch = (unsigned char)line[i];
+		if ((ch < 0x20 && ch != '\t') || ch >= 0x7f)
+			return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+			    "binary data in request");
+	}
+	line[len] = '\0';
+
+	n = protocol_split(line, tok, PROTO_MAX_TOKENS);
+	if (n == 0)
+		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+		    "empty request");
+
+	if (strcasecmp(tok[0], "PING") == 0) {
+		req->cmd = PROTO_CMD_PING;
+		if (n > 1)
+			return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+			    "PING takes no arguments");
+		return PROTO_OK;
+	}
+	if (strcasecmp(tok[0], "STATUS") == 0 ||
+	    strcasecmp(tok[0], "WATCH") == 0) {
+		req->cmd = strcasecmp(tok[0], "STATUS") == 0 ?
+		    PROTO_CMD_STATUS : PROTO_CMD_WATCH;
+		if (n > 2)
+			return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+			    "%s takes at most one cluster",
+			    req->cmd == PROTO_CMD_STATUS ? "STATUS" : "WATCH");
+		if (n == 2) {
+			if ((err = protocol_check_cluster(tok[1], why,
+			    why_len)) != PROTO_OK)
+				return err;
+			req->cluster = tok[1];
+		}
+		return PROTO_OK;
+	}
+	if (strcasecmp(tok[0], "RESOLVE") != 0)
+		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+		    "unknown command '%.32s'", tok[0]);
+
+	req->cmd = PROTO_CMD_RESOLVE;
+	if (n < 3)
+		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+		    "RESOLVE needs a cluster and a role");
+	if (n > PROTO_MAX_TOKENS)
+		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+		    "too many options");
+	if ((err = protocol_check_cluster(tok[1], why, why_len)) != PROTO_OK)
+		return err;
+	req->cluster = tok[1];
+	if (!topology_want_parse(tok[2], &want))
+		return protocol_fail(why, why_len, PROTO_ERR_BADROLE,
+		    "unknown role '%.40s'", tok[2]);
+	req->query.want = want;
+	for (i = 3; i < n; i++) {
+		if ((err = protocol_parse_option(tok[i], &seen, &req->query,
+		    why, why_len)) != PROTO_OK)
+			return err;
+	}
+	return PROTO_OK;
+}
+
+const char *
+protocol_err_code(enum proto_err err)
+{
+	switch (err) {
+	case PROTO_OK:
+		return "OK";
+	case PROTO_ERR_NOHOST:
+		return "NOHOST";
+	case PROTO_ERR_NOCLUSTER:
+		return "NOCLUSTER";
+	case PROTO_ERR_BADROLE:
+		return "BADROLE";
+	case PROTO_ERR_BADREQ:
+		break;
+	}
+	return "BADREQ";
+}
+
+/*
+ * Formats one reply line into buf: the text, cut to fit, then "\n".
+ * Returns the bytes written (without the NUL), at most len - 1.
+ */
+static size_t	protocol_line(char *, size_t, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+
+static size_t
+protocol_line(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+	size_t	body;
+
+	if (len == 0)
+		return 0;
+	if (len == 1) {
+		buf[0] = '\0';
+		return 0;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len - 1, fmt, ap);
+	va_end(ap);
+	body = n < 0 ? 0 : (size_t)n;
+	if (body > len - 2)
+		body = len - 2;
+	buf[body] = '\n';
+	buf[body + 1] = '\0';
+	return body + 1;
+}
+
+/* Writes "host:port" (IPv6 in brackets) into buf. */
+static void
+protocol_hostport(char *buf, size_t len, const struct topo_host *h)
+{
+	if (h->host[0] != '/' && strchr(h->host, ':') != NULL)
+		snprintf(buf, len, "[%s]:%d", h->host, h->port);
+	else
+		snprintf(buf, len, "%s:%d", h->host, h->port);
+}
+
+size_t
+protocol_format_resolve(char *buf, size_t len, const struct topo_host *h,
+    uint64_t generation)
+{
+	return protocol_line(buf, len, "OK host=%s port=%d role=%s "
+	    "generation=%" PRIu64, h->host, h->port,
+	    topology_role_name(h->role), generation);
+}
+
+size_t
+protocol_format_error(char *buf, size_t len, enum proto_err err,
+    const char *text)
+{
+	size_t	n, i, start;
+
+	if (text == NULL)
+		text = "";
+	n = protocol_line(buf, len, "ERR %s ", protocol_err_code(err));
+	if (n == 0)
+		return 0;
+	start = n - 1;		/* overwrite the "\n" */
+	/* ...then the text, cut to fit, control characters as spaces. */
+	for (i = 0; text[i] != '\0' && start + 2 < len; i++) {
+		unsigned char ch = (unsigned char)text[i];
+
+		buf[start++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+	}
+	if (start + 1 >= len)
+		start = len - 2;
+	buf[start] = '\n';
+	buf[start + 1] = '\0';
+	return start + 1;
+}
+
+size_t
+protocol_format_event(char *buf, size_t len, const struct topo_cluster *c)
+{
+	const struct topo_host	*m = topology_master(c);
+	char			 hp[512];
+
+	if (m != NULL)
+		protocol_hostport(hp, sizeof hp, m);
+	else
+		strcpy(hp, "none");
+	return protocol_line(buf, len, "EVENT %s generation=%" PRIu64
+	    " master=%s", c->name, c->generation, hp);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */
+static size_t
+protocol_utf8_len(const unsigned char *s, size_t n)
+{
+	size_t		need, i;
+	uint32_t	cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		need = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		need = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		need = 4;
+		cp = s[0] & 0x07;
+	} else
+		return 0;
+	if (n < need)
+		return 0;
+	for (i = 1; i < need; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return need;
+}
+
+/* Appends the n bytes at s as a JSON string; bad UTF-8 becomes U+FFFD. */
+static int
+protocol_json_bytes(struct evbuffer *out, const char *s, size_t n)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, run = 0, k;
+	char			 esc[8];
+
+	if (evbuffer_add(out, "\"", 1) == -1)
+		return -1;
+	while (i < n) {
+		k = protocol_utf8_len(p + i, n - i);
+		if (k != 0 && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\' &&
+		    p[i] != 0x7f) {
+			i += k;
+			run += k;
+			continue;
+		}
+		if (run > 0 && evbuffer_add(out, p + i - run, run) == -1)
+			return -1;
+		run = 0;
+		if (k == 0)
+			strcpy(esc, "\\ufffd");
+		else if (p[i] == '"' || p[i] == '\\')
+			snprintf(esc, sizeof esc, "\\%c", p[i]);
+		else
+			snprintf(esc, sizeof esc, "\\u%04x", p[i]);
+		if (evbuffer_add(out, esc, strlen(esc)) == -1)
+			return -1;
+		i++;
+	}
+	if (run > 0 && evbuffer_add(out, p + n - run, run) == -1)
+		return -1;
+	return evbuffer_add(out, "\"", 1);
+}
+
+int
+protocol_json_string(struct evbuffer *out, const char *s)
+{
+	if (s == NULL)
+		return evbuffer_add(out, "null", 4);
+	return protocol_json_bytes(out, s, strlen(s));
+}
+
+/* Appends ,"key":N or ,"key":null. */
+static int
+protocol_json_num(struct evbuffer *out, const char *key, bool known,
+    int64_t v)
+{
+	if (!known)
+		return evbuffer_add_printf(out, ",\"%s\":null", key) < 0 ?
+		    -1 : 0;
+	return evbuffer_add_printf(out, ",\"%s\":%" PRId64, key, v) < 0 ?
+	    -1 : 0;
+}
+
+/* Appends ,"key":"X/Y" or ,"key":null. */
+static int
+protocol_json_lsn(struct evbuffer *out, const char *key, bool known,
+    uint64_t lsn)
+{
+	char	text[LSN_STRLEN];
+
+	if (!known)
+		return evbuffer_add_printf(out, ",\"%s\":null", key) < 0 ?
+		    -1 : 0;
+	lsn_format(lsn, text);
+	return evbuffer_add_printf(out, ",\"%s\":\"%s\"", key, text) < 0 ?
+	    -1 : 0;
+}
+
+static int
+protocol_status_host(struct evbuffer *out, const struct topo_host *h,
+    int64_t now_ms)
+{
+	int64_t	age;
+
+	if (evbuffer_add(out, "{\"host\":", 8) == -1 ||
+	    protocol_json_string(out, h->host) == -1 ||
+	    evbuffer_add_printf(out, ",\"port\":%d,\"alive\":%s,\"role\":\"%s\""
+	    ",\"why\":", h->port, h->alive ? "true" : "false",
+	    topology_role_name(h->role)) < 0 ||
+	    protocol_json_string(out, topology_why_text(h->why)) == -1)
+		return -1;
+	age = now_ms - h->last_ok_ms;
+	if (age < 0)
+		age = 0;
+	if ((h->lag_known ? evbuffer_add_printf(out, ",\"lag_bytes\":%" PRIu64,
+	    h->lag_bytes) : evbuffer_add_printf(out, ",\"lag_bytes\":null")) < 0 ||
+	    protocol_json_num(out, "lag_ms", h->lag_known && h->lag_ms >= 0,
+	    h->lag_ms) == -1 ||
+	    protocol_json_lsn(out, "replay_lsn", h->role == TOPO_ROLE_REPLICA,
+	    h->replay_lsn) == -1 ||
+	    protocol_json_lsn(out, "current_lsn", h->role == TOPO_ROLE_MASTER,
+	    h->current_lsn) == -1 ||
+	    protocol_json_num(out, "timeline", h->probed, h->timeline) == -1 ||
+	    protocol_json_num(out, "last_ok_ms_ago", h->last_ok_ms > 0,
+	    age) == -1 ||
+	    evbuffer_add(out, ",\"error\":", 9) == -1)
+		return -1;
+	if (h->error[0] == '\0') {
+		if (evbuffer_add(out, "null", 4) == -1)
+			return -1;
+	} else if (protocol_json_bytes(out, h->error,
+	    strnlen(h->error, sizeof h->error)) == -1)
+		return -1;
+	return evbuffer_add(out, "}", 1);
+}
+
+static int
+protocol_status_cluster(struct evbuffer *out, const struct topo_cluster *c,
+    int64_t now_ms)
+{
+	const struct topo_host	*m = topology_master(c);
+	char			 hp[512];
+	size_t			 i;
+
+	if (evbuffer_add(out, "{\"name\":", 8) == -1 ||
+	    protocol_json_string(out, c->name) == -1 ||
+	    evbuffer_add_printf(out, ",\"generation\":%" PRIu64
+	    ",\"master\":", c->generation) < 0)
+		return -1;
+	if (m != NULL) {
+		protocol_hostport(hp, sizeof hp, m);
+		if (protocol_json_string(out, hp) == -1 ||
+		    evbuffer_add(out, ",\"why_no_master\":null", 21) == -1)
+			return -1;
+	} else if (evbuffer_add(out, "null,\"why_no_master\":", 21) == -1 ||
+	    protocol_json_bytes(out, c->why_no_master,
+	    strnlen(c->why_no_master, sizeof c->why_no_master)) == -1)
+		return -1;
+	if (c->system_id != 0) {
+		if (evbuffer_add_printf(out, ",\"system_identifier\":\"%"
+		    PRIu64 "\"", c->system_id) < 0)
+			return -1;
+	} else if (evbuffer_add(out, ",\"system_identifier\":null", 25) == -1)
+		return -1;
+	if (evbuffer_add(out, ",\"hosts\":[", 10) == -1)
+		return -1;
+	for (i = 0; i < c->nhosts; i++) {
+		if ((i > 0 && evbuffer_add(out, ",", 1) == -1) ||
+		    protocol_status_host(out, c->hosts[i], now_ms) == -1)
+			return -1;
+	}
+	return evbuffer_add(out, "]}", 2);
+}
+
+int
+protocol_format_status(struct evbuffer *out,
+    struct topo_cluster *const *clusters, size_t n, int64_t now_ms)
+{
+	struct evbuffer	*tmp;
+	size_t		 i;
+	int		 rc = -1;
+
+	/* Build aside so that out never holds half a reply. */
+	if ((tmp = evbuffer_new()) == NULL)
+		return -1;
+	if (evbuffer_add(tmp, "OK {\"clusters\":[", 16) == -1)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		if ((i > 0 && evbuffer_add(tmp, ",", 1) == -1) ||
+		    protocol_status_cluster(tmp, clusters[i], now_ms) == -1)
+			goto fail;
+	}
+	if (evbuffer_add(tmp, "]}\n", 3) == -1 ||
+	    evbuffer_add_buffer(out, tmp) == -1)
+		goto fail;
+	rc = 0;
+fail:
+	evbuffer_free(tmp);
+	return rc;
+}
