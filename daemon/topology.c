@@ -253,7 +253,7 @@ topology_explain_no_candidate(struct topo_cluster *c)
 	for (i = 0; i < c->nhosts; i++) {
 		const struct topo_host *h = c->hosts[i];
 
-		if (!h->alive)
+		if (h->why == TOPO_WHY_DEAD)
 			dead++;
 		else if (h->why == TOPO_WHY_UNPROBED)
 			unprobed++;
