@@ -62,6 +62,7 @@ struct topo_host {
 	int64_t		 host_now_ms;	/* now() on that host at the probe, epoch ms */
 	int64_t		 last_ok_ms;	/* monotonic ms of the last good probe; 0 never */
 	int64_t		 dead_since_ms;	/* monotonic ms it was found dead; 0 alive */
+	int64_t		 probe_us;	/* how long the last good probe took */
 	int		 fails;		/* consecutive failed probes */
 	char		 error[160];	/* last error, "" when none; no secrets */
 

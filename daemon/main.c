@@ -1,0 +1,265 @@
+/*
+ * main.c - pgbeacond: arguments, signals, the event loop, sd_notify.
+ *
+ * Runs in the foreground (systemd's Type=notify) and never forks.
+ * READY=1 is sent once the socket listens and every host has answered or
+ * failed its first probe, so units ordered after pgbeacon.service get
+ * answers, not "no primary yet".  SIGHUP reloads the configuration;
+ * SIGTERM and SIGINT leave the loop, and teardown removes the socket.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "log.h"
+#include "monitor.h"
+#include "server.h"
+
+#define PGBEACOND_VERSION "0.1.0"
+
+/* The daemon's state.  Everything here is owned by main(). */
+struct daemon {
+	struct event_base	*base;
+	struct evdns_base	*dns;		/* NULL if it could not be set up */
+	struct config		*cfg;
+	struct monitor		*mon;
+	struct server		*srv;		/* NULL until listening */
+	struct event		*sig_hup;
+	struct event		*sig_term;
+	struct event		*sig_int;
+	bool			 ready;		/* READY=1 was sent */
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: pgbeacond [-t] [-c FILE]\n"
+	    "  -c FILE  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+	    "  -t       check the configuration file and exit\n"
+	    "  -V       print the version and exit\n"
+	    "  -h       print this help and exit\n"
+	    "Runs in the foreground; SIGHUP reloads, SIGTERM stops.\n");
+}
+
+/* Tells systemd one line about every cluster. */
+static void
+daemon_notify_status(struct daemon *d, const char *prefix)
+{
+	struct topo_cluster *const *cl;
+	char buf[1024];
+	size_t n, i, j, len;
+	int w;
+
+	cl = monitor_clusters(d->mon, &n);
+	len = (size_t)snprintf(buf, sizeof(buf), "%sSTATUS=", prefix);
+	for (i = 0; i < n && len < sizeof(buf); i++) {
+		const struct topo_host *m = topology_master(cl[i]);
+		int replicas = 0;
+
+		for (j = 0; j < cl[i]->nhosts; j++)
+			replicas += cl[i]->hosts[j]->role == TOPO_ROLE_REPLICA;
+		if (m != NULL)
+			w = snprintf(buf + len, sizeof(buf) - len,
+			    "%s%s: primary %s:%d, %d/%zu replicas (gen %" PRIu64 ")",
+			    i ? "; " : "", cl[i]->name, m->host, m->port, replicas,
+			    cl[i]->nhosts - 1, cl[i]->generation);
+		else
+			w = snprintf(buf + len, sizeof(buf) - len,
+			    "%s%s: no primary, %d replicas (gen %" PRIu64 ")",
+			    i ? "; " : "", cl[i]->name, replicas,
+			    cl[i]->generation);
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+	sd_notify(0, buf);
+}
+
+static void
+daemon_master_changed(void *arg, struct topo_cluster *c, const char *old)
+{
+	struct daemon *d = arg;
+
+	(void)old;
+	if (d->srv != NULL)
+		server_broadcast(d->srv, c);
+	if (d->ready)
+		daemon_notify_status(d, "");
+}
+
+static void
+daemon_first_round_done(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->ready = true;
+	log_info("first probe round done, ready");
+	daemon_notify_status(d, "READY=1\n");
+}
+
+static void
+daemon_reload(struct daemon *d)
+{
+	struct config *cfg;
+	char err[512];
+
+	sd_notify(0, "RELOADING=1");
+	log_info("reloading %s", d->cfg->path);
+	if ((cfg = config_load(d->cfg->path, err, sizeof(err))) == NULL) {
+		log_error("reload failed, keeping the running configuration: %s",
+		    err);
+		goto done;
+	}
+	if (strcmp(cfg->socket_path, d->cfg->socket_path) != 0 ||
+	    cfg->socket_mode != d->cfg->socket_mode)
+		log_warn("socket and socket_mode changes take effect at restart");
+	if (monitor_reconfigure(d->mon, cfg) != 0) {
+		log_error("reload failed: out of memory");
+		config_free(cfg);
+		goto done;
+	}
+	log_set_level(cfg->log_level);
+	config_free(d->cfg);
+	d->cfg = cfg;
+	log_info("reloaded: %zu cluster(s)", cfg->nclusters);
+done:
+	daemon_notify_status(d, "READY=1\n");
+}
+
+static void
+daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		daemon_reload(d);
+		return;
+	}
+	log_info("%s received, shutting down", strsignal((int)sig));
+	sd_notify(0, "STOPPING=1");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+daemon_free(struct daemon *d)
+{
+	/* Reverse order of creation. */
+	if (d->sig_int != NULL)
+		event_free(d->sig_int);
+	if (d->sig_term != NULL)
+		event_free(d->sig_term);
+	if (d->sig_hup != NULL)
+		event_free(d->sig_hup);
+	server_free(d->srv);
+	monitor_free(d->mon);
+	if (d->dns != NULL)
+		evdns_base_free(d->dns, 0);
+	if (d->base != NULL)
+		event_base_free(d->base);
+	config_free(d->cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon d;
+	struct monitor_callbacks cb;
+	const char *path = CONFIG_DEFAULT_PATH;
+	bool test_only = false;
+	char err[512];
+	int ch, rc = 1;
+
+	memset(&d, 0, sizeof(d));
+	while ((ch = getopt(argc, argv, "c:thV")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test_only = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("pgbeacond %s\n", PGBEACOND_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	if ((d.cfg = config_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "pgbeacond: %s\n", err);
+		return 1;
+	}
+	if (test_only) {
+		printf("%s: configuration OK (%zu cluster(s))\n", path,
+		    d.cfg->nclusters);
+		config_free(d.cfg);
+		return 0;
+	}
+
+	log_init(d.cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	if ((d.base = event_base_new()) == NULL) {
+		log_error("cannot create the event loop");
+		goto out;
+	}
+	d.dns = evdns_base_new(d.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (d.dns != NULL && evdns_base_load_hosts(d.dns, NULL) != 0)
+		log_warn("cannot read /etc/hosts");
+
+	cb.master_changed = daemon_master_changed;
+	cb.first_round_done = daemon_first_round_done;
+	cb.arg = &d;
+	if ((d.mon = monitor_new(d.base, d.dns, d.cfg, &cb)) == NULL) {
+		log_error("cannot start monitoring: out of memory");
+		goto out;
+	}
+	d.srv = server_new(d.base, d.cfg->socket_path, d.cfg->socket_mode,
+	    d.mon, err, sizeof(err));
+	if (d.srv == NULL) {
+		log_error("%s", err);
+		goto out;
+	}
+	d.sig_hup = evsignal_new(d.base, SIGHUP, daemon_signal_cb, &d);
+	d.sig_term = evsignal_new(d.base, SIGTERM, daemon_signal_cb, &d);
+	d.sig_int = evsignal_new(d.base, SIGINT, daemon_signal_cb, &d);
+	if (d.sig_hup == NULL || d.sig_term == NULL || d.sig_int == NULL ||
+	    event_add(d.sig_hup, NULL) != 0 || event_add(d.sig_term, NULL) != 0 ||
+	    event_add(d.sig_int, NULL) != 0) {
+		log_error("cannot install signal handlers");
+		goto out;
+	}
+	log_info("pgbeacond %s listening on %s, watching %zu cluster(s)",
+	    PGBEACOND_VERSION, d.cfg->socket_path, d.cfg->nclusters);
+
+	if (event_base_dispatch(d.base) != 0) {
+		log_error("event loop failed");
+		goto out;
+	}
+	rc = 0;
+	log_info("stopped");
+out:
+	daemon_free(&d);
+	return rc;
+}

@@ -1,0 +1,1011 @@
+/*
+ * monitor.c - the per-host libpq state machine on libevent.
+ *
+ *        +--------+  timer   +-----------+ evdns +------------+ PQconnectPoll OK
+ *   ---> |  IDLE  | -------> | RESOLVING | ----> | CONNECTING | -------+
+ *        +--------+          +-----------+       +------------+        |
+ *            ^  failure, drop or timeout (backoff with jitter)          v
+ *            +------------------------------------------------- +---------+
+ *                                                     timer     |  READY  |
+ *                                            +----------------- +---------+
+ *                                            v                      ^
+ *                                       +---------+  result NULL    |
+ *                                       | PROBING | ----------------+
+ *                                       +---------+
+ *
+ * While connected, a persistent read event stays armed on PQsocket() so a
+ * dropped connection is noticed the moment the server closes it, not at
+ * the next probe.  Nothing here blocks: names are resolved with evdns,
+ * connections use PQconnectStartParams/PQconnectPoll, queries use
+ * PQsendQuery/PQflush/PQconsumeInput/PQisBusy/PQgetResult.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "lsn.h"
+#include "monitor.h"
+
+/*
+ * One probe: role, WAL positions, replay time, timeline, system
+ * identifier.  The CTE reads pg_is_in_recovery() once, so a promotion
+ * between two calls cannot make the row contradict itself.  A primary's
+ * timeline comes from the WAL file it is writing, which changes the moment
+ * a promotion ends (pg_control_checkpoint() lags until the next
+ * checkpoint).  Needs pg_monitor (or superuser) for pg_stat_wal_receiver
+ * and pg_control_*().
+ */
+static const char PROBE_SQL[] =
+	"WITH r AS (SELECT pg_is_in_recovery() AS rec) "
+	"SELECT r.rec, "
+	"CASE WHEN r.rec THEN NULL ELSE pg_current_wal_lsn() END, "
+	"pg_last_wal_receive_lsn(), "
+	"pg_last_wal_replay_lsn(), "
+	"(extract(epoch FROM pg_last_xact_replay_timestamp()) * 1000)::int8, "
+	"(extract(epoch FROM clock_timestamp()) * 1000)::int8, "
+	"CASE WHEN r.rec THEN coalesce("
+	"(SELECT received_tli FROM pg_stat_wal_receiver), "
+	"(pg_control_checkpoint()).timeline_id) "
+	"ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))"
+	"::bit(32)::int END, "
+	"(SELECT system_identifier FROM pg_control_system()) "
+	"FROM r";
+
+enum mon_state {
+	MON_IDLE,		/* no connection; the timer starts the next attempt */
+	MON_RESOLVING,		/* waiting for evdns; the timer is the connect timeout */
+	MON_CONNECTING,		/* PQconnectPoll under way; timer: connect timeout */
+	MON_READY,		/* connected and idle; the timer sends the next probe */
+	MON_PROBING,		/* probe sent; the timer is the query timeout */
+};
+
+struct mon_cluster;
+
+/*
+ * One host.  Owned by its mon_cluster.  topo must stay the first member:
+ * the cluster's topo_host array points at it.
+ */
+struct mon_host {
+	struct topo_host	 topo;
+	struct mon_cluster	*cluster;	/* back pointer, not owned */
+	char			*host;		/* owned; topo.host borrows it */
+	int			 port;
+	char			 label[300];	/* "host:port", for logs */
+
+	enum mon_state		 state;
+	PGconn			*conn;		/* owned; NULL in IDLE/RESOLVING */
+	struct event		*io;		/* owned; on PQsocket(conn) */
+	evutil_socket_t		 io_fd;		/* what io is armed on, -1: not */
+	short			 io_what;
+	struct event		*timer;		/* owned */
+	struct evdns_getaddrinfo_request *dns_req; /* pending lookup or NULL */
+	char			 hostaddr[INET6_ADDRSTRLEN]; /* "" for libpq to resolve */
+	int			 backoff_ms;	/* next reconnect delay, 0 at rest */
+	bool			 probe_ok;	/* the probe in flight got its row */
+	int64_t			 probe_start_us; /* monotonic, when it was sent */
+	bool			 round_done;	/* answered or failed at least once */
+};
+
+/* One cluster.  Owned by the monitor. */
+struct mon_cluster {
+	struct monitor		*mon;		/* back pointer, not owned */
+	char			*name;		/* owned; topo.name borrows it */
+	char			*conninfo;	/* owned; may hold a password: never logged */
+	uint64_t		 configured_system_id;
+	struct mon_host		**hosts;	/* owned, nhosts of them */
+	struct topo_host	**topo_hosts;	/* owned array of borrowed pointers */
+	size_t			 nhosts;
+	struct topo_cluster	 topo;
+	bool			 fast;		/* probing fast until a primary is known */
+};
+
+/* The monitor.  Owned by main. */
+struct monitor {
+	struct event_base	*base;		/* borrowed */
+	struct evdns_base	*dns;		/* borrowed, may be NULL */
+	struct monitor_callbacks cb;
+	struct mon_cluster	**clusters;	/* owned, nclusters of them */
+	struct topo_cluster	**topo_clusters; /* owned array of borrowed pointers */
+	size_t			 nclusters;
+	struct topo_limits	 limits;
+	int			 check_interval_ms;
+	int			 fast_check_interval_ms;
+	int			 connect_timeout_ms;
+	int			 query_timeout_ms;
+	int			 reconnect_max_ms;
+	int			 max_fails;
+	bool			 first_round_reported;
+};
+
+static void	monitor_timer_cb(evutil_socket_t, short, void *);
+static void	monitor_io_cb(evutil_socket_t, short, void *);
+static void	monitor_connect_start(struct mon_host *);
+static void	monitor_probe_send(struct mon_host *);
+
+static int64_t
+monitor_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+monitor_now_ms(void)
+{
+	return monitor_now_us() / 1000;
+}
+
+static void
+monitor_timer_set(struct mon_host *h, int ms)
+{
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	event_add(h->timer, &tv);
+}
+
+/* (Re)arms the io event on the connection's current socket for what. */
+static void
+monitor_io_arm(struct mon_host *h, short what)
+{
+	evutil_socket_t fd = PQsocket(h->conn);
+
+	if (h->io_fd == fd && h->io_what == what)
+		return;
+	event_del(h->io);
+	h->io_fd = -1;
+	if (fd < 0)
+		return;
+	event_assign(h->io, h->cluster->mon->base, fd, what, monitor_io_cb, h);
+	if (event_add(h->io, NULL) == 0) {
+		h->io_fd = fd;
+		h->io_what = what;
+	}
+}
+
+/* Copies the first line of msg into dst, without the "FATAL:  " noise. */
+static void
+monitor_set_error(struct mon_host *h, const char *msg)
+{
+	size_t n;
+
+	if (strncmp(msg, "FATAL:  ", 8) == 0)
+		msg += 8;
+	else if (strncmp(msg, "ERROR:  ", 8) == 0)
+		msg += 8;
+	n = strcspn(msg, "\n");
+	if (n >= sizeof(h->topo.error))
+		n = sizeof(h->topo.error) - 1;
+	memcpy(h->topo.error, msg, n);
+	h->topo.error[n] = '\0';
+}
+
+static void
+monitor_close_conn(struct mon_host *h)
+{
+	if (h->dns_req != NULL) {
+		struct evdns_getaddrinfo_request *req = h->dns_req;
+
+		h->dns_req = NULL;
+		evdns_getaddrinfo_cancel(req);	/* calls back with EAI_CANCEL */
+	}
+	event_del(h->io);
+	h->io_fd = -1;
+	h->io_what = 0;
+	if (h->conn != NULL) {
+		PQfinish(h->conn);
+		h->conn = NULL;
+	}
+}
+
+static int
+monitor_jitter(int ms)
+{
+	/* +-20%, so that many sidecars do not retry in step. */
+	int spread = ms / 5;
+
+	if (spread <= 0)
+		return ms;
+	return ms - spread + (int)arc4random_uniform((uint32_t)(2 * spread + 1));
+}
+
+static void
+monitor_cluster_round_check(struct monitor *m)
+{
+	size_t i, j;
+
+	if (m->first_round_reported)
+		return;
+	for (i = 0; i < m->nclusters; i++)
+		for (j = 0; j < m->clusters[i]->nhosts; j++)
+			if (!m->clusters[i]->hosts[j]->round_done)
+				return;
+	m->first_round_reported = true;
+	if (m->cb.first_round_done != NULL)
+		m->cb.first_round_done(m->cb.arg);
+}
+
+/* Probes every connected host of cl now (they are idle or busy). */
+static void
+monitor_cluster_reprobe(struct mon_cluster *cl)
+{
+	size_t i;
+
+	for (i = 0; i < cl->nhosts; i++)
+		if (cl->hosts[i]->state == MON_READY)
+			monitor_timer_set(cl->hosts[i], 0);
+}
+
+/* Recomputes cl's topology after an observation changed. */
+static void
+monitor_cluster_update(struct mon_cluster *cl)
+{
+	struct topo_cluster *t = &cl->topo;
+	const struct topo_host *old, *now;
+	char oldlabel[300] = "";
+	bool had_master = t->master >= 0, changed;
+
+	old = topology_master(t);
+	if (old != NULL)
+		snprintf(oldlabel, sizeof(oldlabel), "%s:%d", old->host,
+		    old->port);
+	changed = topology_update(t);
+
+	/* Probe fast exactly while no primary is known. */
+	if (t->master >= 0)
+		cl->fast = false;
+	else if (!cl->fast) {
+		cl->fast = true;
+		monitor_cluster_reprobe(cl);
+	}
+	if (!changed)
+		return;
+
+	now = topology_master(t);
+	if (now != NULL)
+		log_info("cluster %s: primary changed from %s to %s:%d "
+		    "(generation %" PRIu64 ")", cl->name,
+		    had_master ? oldlabel : "none", now->host, now->port,
+		    t->generation);
+	else
+		log_warn("cluster %s: primary changed from %s to none "
+		    "(generation %" PRIu64 "): %s", cl->name,
+		    had_master ? oldlabel : "none", t->generation,
+		    t->why_no_master);
+	if (cl->mon->cb.master_changed != NULL)
+		cl->mon->cb.master_changed(cl->mon->cb.arg, t,
+		    had_master ? oldlabel : NULL);
+}
+
+/*
+ * The host failed: a connect error or timeout, a probe error or timeout,
+ * or (dropped == true) an established connection was lost.  A dropped
+ * host is dead at once; otherwise it dies after max_fails failures.
+ */
+static void
+monitor_host_fail(struct mon_host *h, bool dropped, const char *why)
+{
+	struct mon_cluster *cl = h->cluster;
+	struct monitor *m = cl->mon;
+	bool was_alive = h->topo.alive;
+	bool connected = h->conn != NULL && PQstatus(h->conn) == CONNECTION_OK;
+
+	monitor_set_error(h, why);
+	h->topo.fails++;
+	if (dropped || h->topo.fails >= m->max_fails) {
+		h->topo.alive = false;
+		if (h->topo.dead_since_ms == 0)
+			h->topo.dead_since_ms = monitor_now_ms();
+	}
+	if (was_alive && !h->topo.alive)
+		log_warn("host %s (cluster %s) is dead: %s", h->label, cl->name,
+		    h->topo.error);
+	else
+		log_debug("host %s (cluster %s): %s (%d in a row)", h->label,
+		    cl->name, h->topo.error, h->topo.fails);
+
+	/* A connection that only failed a probe is not worth keeping: it may
+	 * still be running the timed-out query.  Reconnect. */
+	monitor_close_conn(h);
+	h->state = MON_IDLE;
+	if (dropped || !connected) {
+		if (h->backoff_ms == 0)
+			h->backoff_ms = m->fast_check_interval_ms;
+		else if (h->backoff_ms < m->reconnect_max_ms / 2)
+			h->backoff_ms *= 2;
+		else
+			h->backoff_ms = m->reconnect_max_ms;
+	}
+	/* A drop is likely a failover starting: reconnect at once the first
+	 * time, then back off. */
+	monitor_timer_set(h, dropped && was_alive ? 0 :
+	    monitor_jitter(h->backoff_ms));
+
+	h->round_done = true;
+	if (was_alive) {
+		/* A lost connection may be the start of a failover: look at
+		 * every host now rather than at the next interval. */
+		if (dropped)
+			monitor_cluster_reprobe(cl);
+		monitor_cluster_update(cl);
+	}
+	monitor_cluster_round_check(m);
+}
+
+static void
+monitor_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct mon_host *h = arg;
+
+	if (result == EVUTIL_EAI_CANCEL) {
+		/* h may be going away: touch nothing. */
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		return;
+	}
+	h->dns_req = NULL;
+	if (result != 0 || res == NULL) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "cannot resolve %s: %s", h->host,
+		    evutil_gai_strerror(result));
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		monitor_host_fail(h, false, why);
+		return;
+	}
+	if (res->ai_family == AF_INET6)
+		inet_ntop(AF_INET6,
+		    &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr,
+		    h->hostaddr, sizeof(h->hostaddr));
+	else
+		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr,
+		    h->hostaddr, sizeof(h->hostaddr));
+	evutil_freeaddrinfo(res);
+	monitor_connect_start(h);
+}
+
+/* Starts resolving h's name, or connecting when no lookup is needed. */
+static void
+monitor_resolve_start(struct mon_host *h)
+{
+	struct monitor *m = h->cluster->mon;
+	struct evutil_addrinfo hints;
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	h->hostaddr[0] = '\0';
+	monitor_timer_set(h, m->connect_timeout_ms);
+	if (h->host[0] == '/' || m->dns == NULL ||
+	    inet_pton(AF_INET, h->host, &a4) == 1 ||
+	    inet_pton(AF_INET6, h->host, &a6) == 1) {
+		if (h->host[0] != '/' && m->dns != NULL)
+			strncpy(h->hostaddr, h->host, sizeof(h->hostaddr) - 1);
+		monitor_connect_start(h);
+		return;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+	h->state = MON_RESOLVING;
+	/* May call back at once (hosts file, cache): h->dns_req is set only
+	 * if it did not. */
+	h->dns_req = NULL;
+	{
+		struct evdns_getaddrinfo_request *req;
+
+		req = evdns_getaddrinfo(m->dns, h->host, NULL, &hints,
+		    monitor_dns_cb, h);
+		if (h->state == MON_RESOLVING)
+			h->dns_req = req;
+	}
+}
+
+static void
+monitor_connect_start(struct mon_host *h)
+{
+	struct mon_cluster *cl = h->cluster;
+	struct monitor *m = cl->mon;
+	char port[16], tcp_user_timeout[16];
+	const char *keys[12], *vals[12];
+	int n = 0;
+
+	snprintf(port, sizeof(port), "%d", h->port);
+	/* Unacknowledged data for this long kills the connection (a host
+	 * that vanished without a FIN or RST). */
+	snprintf(tcp_user_timeout, sizeof(tcp_user_timeout), "%d",
+	    m->query_timeout_ms + m->connect_timeout_ms);
+
+	/* The conninfo comes first and is expanded; later entries override
+	 * it (libpq processes the arrays in order). */
+	keys[n] = "dbname";			vals[n++] = cl->conninfo;
+	keys[n] = "host";			vals[n++] = h->host;
+	keys[n] = "hostaddr";			vals[n++] = h->hostaddr;
+	keys[n] = "port";			vals[n++] = port;
+	keys[n] = "fallback_application_name";	vals[n++] = "pgbeacond";
+	keys[n] = "keepalives";			vals[n++] = "1";
+	keys[n] = "keepalives_idle";		vals[n++] = "5";
+	keys[n] = "keepalives_interval";	vals[n++] = "2";
+	keys[n] = "keepalives_count";		vals[n++] = "3";
+	keys[n] = "tcp_user_timeout";		vals[n++] = tcp_user_timeout;
+	keys[n] = NULL;				vals[n] = NULL;
+
+	h->state = MON_CONNECTING;
+	h->conn = PQconnectStartParams(keys, vals, 1);
+	if (h->conn == NULL) {
+		monitor_host_fail(h, false, "out of memory");
+		return;
+	}
+	if (PQstatus(h->conn) == CONNECTION_BAD) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "%s", PQerrorMessage(h->conn));
+		monitor_host_fail(h, false, why);
+		return;
+	}
+	/* Per libpq's documentation, start as if PQconnectPoll had asked to
+	 * write. */
+	monitor_io_arm(h, EV_WRITE);
+}
+
+static void
+monitor_notice_cb(void *arg, const char *message)
+{
+	struct mon_host *h = arg;
+
+	log_debug("host %s: server notice: %.*s", h->label,
+	    (int)strcspn(message, "\n"), message);
+}
+
+static void
+monitor_connect_poll(struct mon_host *h)
+{
+	switch (PQconnectPoll(h->conn)) {
+	case PGRES_POLLING_READING:
+		monitor_io_arm(h, EV_READ);
+		return;
+	case PGRES_POLLING_WRITING:
+		monitor_io_arm(h, EV_WRITE);
+		return;
+	case PGRES_POLLING_OK:
+		break;
+	default: {
+		char why[200];
+
+		snprintf(why, sizeof(why), "%s", PQerrorMessage(h->conn));
+		monitor_host_fail(h, false, why);
+		return;
+	}
+	}
+	if (PQsetnonblocking(h->conn, 1) != 0) {
+		monitor_host_fail(h, false, "cannot make the connection non-blocking");
+		return;
+	}
+	PQsetNoticeProcessor(h->conn, monitor_notice_cb, h);
+	log_debug("host %s (cluster %s): connected", h->label, h->cluster->name);
+	h->state = MON_READY;
+	monitor_probe_send(h);
+}
+
+static void
+monitor_probe_send(struct mon_host *h)
+{
+	struct monitor *m = h->cluster->mon;
+	int f;
+
+	if (!PQsendQuery(h->conn, PROBE_SQL)) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "%s", PQerrorMessage(h->conn));
+		monitor_host_fail(h, true, why);
+		return;
+	}
+	h->state = MON_PROBING;
+	h->probe_ok = false;
+	h->probe_start_us = monitor_now_us();
+	monitor_timer_set(h, m->query_timeout_ms);
+	f = PQflush(h->conn);
+	if (f < 0) {
+		monitor_host_fail(h, true, PQerrorMessage(h->conn));
+		return;
+	}
+	monitor_io_arm(h, f == 1 ? EV_READ | EV_WRITE | EV_PERSIST :
+	    EV_READ | EV_PERSIST);
+}
+
+static bool
+monitor_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno == 0 && end != s && *end == '\0';
+}
+
+static bool
+monitor_parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return errno == 0 && end != s && *end == '\0';
+}
+
+/* Reads the probe's row into h->topo.  false on a malformed row. */
+static bool
+monitor_probe_parse(struct mon_host *h, const PGresult *r)
+{
+	struct topo_host *t = &h->topo;
+	uint64_t u;
+	int64_t i;
+
+	if (PQntuples(r) != 1 || PQnfields(r) != 8)
+		return false;
+	t->in_recovery = PQgetvalue(r, 0, 0)[0] == 't';
+	t->current_lsn = 0;
+	if (!PQgetisnull(r, 0, 1) && !lsn_parse(PQgetvalue(r, 0, 1),
+	    &t->current_lsn))
+		return false;
+	t->receive_lsn = 0;
+	if (!PQgetisnull(r, 0, 2) && !lsn_parse(PQgetvalue(r, 0, 2),
+	    &t->receive_lsn))
+		return false;
+	t->replay_lsn = 0;
+	if (!PQgetisnull(r, 0, 3) && !lsn_parse(PQgetvalue(r, 0, 3),
+	    &t->replay_lsn))
+		return false;
+	t->has_replay_ts = !PQgetisnull(r, 0, 4) &&
+	    monitor_parse_i64(PQgetvalue(r, 0, 4), &t->replay_ts_ms);
+	if (!monitor_parse_i64(PQgetvalue(r, 0, 5), &t->host_now_ms))
+		return false;
+	if (PQgetisnull(r, 0, 6) || !monitor_parse_i64(PQgetvalue(r, 0, 6), &i) ||
+	    i < 0 || i > UINT32_MAX)
+		return false;
+	t->timeline = (uint32_t)i;
+	if (!monitor_parse_u64(PQgetvalue(r, 0, 7), &u))
+		return false;
+	t->system_id = u;
+	return true;
+}
+
+/* Drains every result of the probe in flight; called when readable. */
+static void
+monitor_probe_read(struct mon_host *h)
+{
+	struct mon_cluster *cl = h->cluster;
+	struct monitor *m = cl->mon;
+	PGresult *r;
+	char why[200] = "";
+	int64_t now_us;
+
+	while (!PQisBusy(h->conn)) {
+		r = PQgetResult(h->conn);
+		if (r == NULL)
+			break;
+		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+			if (monitor_probe_parse(h, r))
+				h->probe_ok = true;
+			else
+				snprintf(why, sizeof(why), "unexpected probe result");
+		} else if (why[0] == '\0')
+			snprintf(why, sizeof(why), "probe failed: %s",
+			    PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	if (PQisBusy(h->conn))
+		return;		/* more to come */
+
+	/* The probe is over. */
+	if (!h->probe_ok || why[0] != '\0') {
+		monitor_host_fail(h, false, why[0] ? why : "empty probe result");
+		return;
+	}
+	if (!h->topo.alive)
+		log_info("host %s (cluster %s) is alive: %s, timeline %" PRIu32,
+		    h->label, cl->name, h->topo.in_recovery ? "in recovery" :
+		    "primary", h->topo.timeline);
+	h->topo.alive = true;
+	h->topo.probed = true;
+	h->topo.fails = 0;
+	h->topo.dead_since_ms = 0;
+	now_us = monitor_now_us();
+	h->topo.probe_us = now_us - h->probe_start_us;
+	h->topo.last_ok_ms = now_us / 1000;
+	h->topo.error[0] = '\0';
+	h->backoff_ms = 0;
+	h->round_done = true;
+	h->state = MON_READY;
+	monitor_io_arm(h, EV_READ | EV_PERSIST);
+	monitor_timer_set(h, cl->fast ? m->fast_check_interval_ms :
+	    m->check_interval_ms);
+	monitor_cluster_update(cl);
+	monitor_cluster_round_check(m);
+}
+
+static void
+monitor_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mon_host *h = arg;
+	int f;
+
+	(void)fd;
+	if (h->state == MON_CONNECTING) {
+		h->io_fd = -1;		/* one-shot: it is no longer armed */
+		monitor_connect_poll(h);
+		return;
+	}
+	if (what & EV_WRITE) {
+		f = PQflush(h->conn);
+		if (f < 0) {
+			monitor_host_fail(h, true, PQerrorMessage(h->conn));
+			return;
+		}
+		if (f == 0)
+			monitor_io_arm(h, EV_READ | EV_PERSIST);
+	}
+	if (!(what & EV_READ))
+		return;
+	if (!PQconsumeInput(h->conn) || PQstatus(h->conn) == CONNECTION_BAD) {
+		monitor_host_fail(h, true, PQerrorMessage(h->conn));
+		return;
+	}
+	if (h->state == MON_PROBING)
+		monitor_probe_read(h);
+}
+
+static void
+monitor_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mon_host *h = arg;
+	struct monitor *m = h->cluster->mon;
+	char why[100];
+
+	(void)fd;
+	(void)what;
+	switch (h->state) {
+	case MON_IDLE:
+		monitor_resolve_start(h);
+		break;
+	case MON_RESOLVING:
+	case MON_CONNECTING:
+		snprintf(why, sizeof(why), "connect timeout (%d ms)",
+		    m->connect_timeout_ms);
+		monitor_host_fail(h, false, why);
+		break;
+	case MON_READY:
+		monitor_probe_send(h);
+		break;
+	case MON_PROBING:
+		snprintf(why, sizeof(why), "probe timeout (%d ms)",
+		    m->query_timeout_ms);
+		monitor_host_fail(h, false, why);
+		break;
+	}
+}
+
+static void
+monitor_host_free(struct mon_host *h)
+{
+	if (h == NULL)
+		return;
+	monitor_close_conn(h);
+	if (h->io != NULL)
+		event_free(h->io);
+	if (h->timer != NULL)
+		event_free(h->timer);
+	free(h->host);
+	free(h);
+}
+
+static struct mon_host *
+monitor_host_new(struct mon_cluster *cl, const struct config_host *ch)
+{
+	struct event_base *base = cl->mon->base;
+	struct mon_host *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->cluster = cl;
+	h->port = ch->port;
+	h->io_fd = -1;
+	if ((h->host = strdup(ch->host)) == NULL)
+		goto fail;
+	if (strchr(h->host, ':') != NULL)
+		snprintf(h->label, sizeof(h->label), "[%s]:%d", h->host, h->port);
+	else
+		snprintf(h->label, sizeof(h->label), "%s:%d", h->host, h->port);
+	h->topo.host = h->host;
+	h->topo.port = h->port;
+	h->topo.lag_ms = -1;
+	/* A placeholder assignment; monitor_io_arm() assigns the real fd. */
+	h->io = event_new(base, -1, 0, monitor_io_cb, h);
+	h->timer = evtimer_new(base, monitor_timer_cb, h);
+	if (h->io == NULL || h->timer == NULL)
+		goto fail;
+	h->state = MON_IDLE;
+	return h;
+fail:
+	monitor_host_free(h);
+	return NULL;
+}
+
+static void
+monitor_cluster_free(struct mon_cluster *cl)
+{
+	size_t i;
+
+	if (cl == NULL)
+		return;
+	for (i = 0; i < cl->nhosts; i++)
+		monitor_host_free(cl->hosts[i]);
+	free(cl->hosts);
+	free(cl->topo_hosts);
+	free(cl->name);
+	free(cl->conninfo);
+	free(cl);
+}
+
+static bool
+monitor_cluster_same_source(const struct mon_cluster *cl,
+    const struct config_cluster *cc)
+{
+	return strcmp(cl->conninfo, cc->conninfo) == 0 &&
+	    cl->configured_system_id == cc->system_identifier;
+}
+
+/*
+ * Hands the hosts that monitor_cluster_new() moved from old to cl back to
+ * old, so that freeing cl frees only what it created.
+ */
+static void
+monitor_cluster_give_back(struct mon_cluster *cl, struct mon_cluster *old)
+{
+	size_t i, j;
+
+	if (old == NULL)
+		return;
+	for (i = 0; i < cl->nhosts; i++)
+		for (j = 0; j < old->nhosts; j++)
+			if (cl->hosts[i] != NULL && old->hosts[j] == NULL &&
+			    old->topo_hosts[j] == &cl->hosts[i]->topo) {
+				old->hosts[j] = cl->hosts[i];
+				old->hosts[j]->cluster = old;
+				cl->hosts[i] = NULL;
+			}
+}
+
+/*
+ * Builds a cluster for cc.  Hosts of old (may be NULL) that are still
+ * wanted are moved over with their connections (old loses them); old's
+ * generation and round-robin cursor carry on.
+ */
+static struct mon_cluster *
+monitor_cluster_new(struct monitor *m, const struct config_cluster *cc,
+    struct mon_cluster *old)
+{
+	struct mon_cluster *cl;
+	size_t i, j;
+
+	if ((cl = calloc(1, sizeof(*cl))) == NULL)
+		return NULL;
+	cl->mon = m;
+	cl->configured_system_id = cc->system_identifier;
+	if ((cl->name = strdup(cc->name)) == NULL ||
+	    (cl->conninfo = strdup(cc->conninfo)) == NULL)
+		goto fail;
+	cl->hosts = calloc(cc->nhosts, sizeof(*cl->hosts));
+	cl->topo_hosts = calloc(cc->nhosts, sizeof(*cl->topo_hosts));
+	if (cl->hosts == NULL || cl->topo_hosts == NULL)
+		goto fail;
+	for (i = 0; i < cc->nhosts; i++) {
+		struct mon_host *h = NULL;
+
+		if (old != NULL && monitor_cluster_same_source(old, cc))
+			for (j = 0; j < old->nhosts; j++) {
+				struct mon_host *oh = old->hosts[j];
+
+				if (oh != NULL && oh->port == cc->hosts[i].port &&
+				    strcmp(oh->host, cc->hosts[i].host) == 0) {
+					h = oh;
+					old->hosts[j] = NULL;
+					h->cluster = cl;
+					break;
+				}
+			}
+		if (h == NULL && (h = monitor_host_new(cl, &cc->hosts[i])) == NULL)
+			goto fail;
+		cl->hosts[i] = h;
+		cl->topo_hosts[i] = &h->topo;
+		cl->nhosts++;
+	}
+	topology_cluster_init(&cl->topo, cl->name, cl->topo_hosts, cl->nhosts,
+	    cl->configured_system_id);
+	if (old != NULL) {
+		cl->topo.generation = old->topo.generation;
+		cl->topo.rr = old->topo.rr;
+		cl->topo.system_id = old->topo.system_id;
+		cl->fast = old->fast;
+		/* Keep the old master so that a reload which keeps it does not
+		 * look like a change (a moved host keeps its address). */
+		cl->topo.master_host = old->topo.master_host;
+		for (i = 0; i < cl->nhosts; i++)
+			if (cl->topo_hosts[i] == old->topo.master_host)
+				cl->topo.master = (int)i;
+	}
+	return cl;
+fail:
+	monitor_cluster_give_back(cl, old);
+	monitor_cluster_free(cl);
+	return NULL;
+}
+
+/* Starts every host of cl that is not running yet. */
+static void
+monitor_cluster_start(struct mon_cluster *cl)
+{
+	size_t i;
+
+	for (i = 0; i < cl->nhosts; i++) {
+		struct mon_host *h = cl->hosts[i];
+
+		if (h->state == MON_IDLE && !event_pending(h->timer, EV_TIMEOUT,
+		    NULL))
+			monitor_timer_set(h, 0);
+	}
+}
+
+static void
+monitor_apply_settings(struct monitor *m, const struct config *cfg)
+{
+	m->limits.sync_max_lag_ms = cfg->sync_max_lag_ms;
+	m->limits.sync_max_lag_bytes = cfg->sync_max_lag_bytes;
+	m->check_interval_ms = cfg->check_interval_ms;
+	m->fast_check_interval_ms = cfg->fast_check_interval_ms;
+	m->connect_timeout_ms = cfg->connect_timeout_ms;
+	m->query_timeout_ms = cfg->query_timeout_ms;
+	m->reconnect_max_ms = cfg->reconnect_max_ms;
+	m->max_fails = cfg->max_fails;
+}
+
+static struct mon_cluster *
+monitor_cluster_named(const struct monitor *m, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < m->nclusters; i++)
+		if (strcmp(m->clusters[i]->name, name) == 0)
+			return m->clusters[i];
+	return NULL;
+}
+
+int
+monitor_reconfigure(struct monitor *m, const struct config *cfg)
+{
+	struct mon_cluster **clusters;
+	struct topo_cluster **topo;
+	size_t i, j;
+
+	clusters = calloc(cfg->nclusters, sizeof(*clusters));
+	topo = calloc(cfg->nclusters, sizeof(*topo));
+	if (clusters == NULL || topo == NULL)
+		goto fail;
+	for (i = 0; i < cfg->nclusters; i++) {
+		clusters[i] = monitor_cluster_new(m, &cfg->clusters[i],
+		    monitor_cluster_named(m, cfg->clusters[i].name));
+		if (clusters[i] == NULL)
+			goto fail;
+		topo[i] = &clusters[i]->topo;
+	}
+
+	/* Commit: nothing below can fail. */
+	for (j = 0; j < m->nclusters; j++) {
+		bool kept = false;
+
+		for (i = 0; i < cfg->nclusters; i++)
+			kept |= strcmp(m->clusters[j]->name, clusters[i]->name) == 0;
+		if (!kept)
+			log_info("cluster %s: removed", m->clusters[j]->name);
+		monitor_cluster_free(m->clusters[j]);
+	}
+	free(m->clusters);
+	free(m->topo_clusters);
+	m->clusters = clusters;
+	m->topo_clusters = topo;
+	m->nclusters = cfg->nclusters;
+	monitor_apply_settings(m, cfg);
+	for (i = 0; i < m->nclusters; i++) {
+		monitor_cluster_start(m->clusters[i]);
+		monitor_cluster_update(m->clusters[i]);
+	}
+	return 0;
+fail:
+	if (clusters != NULL)
+		for (i = 0; i < cfg->nclusters && clusters[i] != NULL; i++) {
+			monitor_cluster_give_back(clusters[i],
+			    monitor_cluster_named(m, clusters[i]->name));
+			monitor_cluster_free(clusters[i]);
+		}
+	free(clusters);
+	free(topo);
+	return -1;
+}
+
+struct monitor *
+monitor_new(struct event_base *base, struct evdns_base *dns,
+    const struct config *cfg, const struct monitor_callbacks *cb)
+{
+	struct monitor *m;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return NULL;
+	m->base = base;
+	m->dns = dns;
+	if (cb != NULL)
+		m->cb = *cb;
+	if (dns == NULL)
+		log_warn("no asynchronous DNS resolver: libpq will resolve host "
+		    "names itself, which blocks the event loop while it does");
+	monitor_apply_settings(m, cfg);
+	if (monitor_reconfigure(m, cfg) != 0) {
+		monitor_free(m);
+		return NULL;
+	}
+	monitor_cluster_round_check(m);	/* no hosts at all */
+	return m;
+}
+
+void
+monitor_free(struct monitor *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->nclusters; i++)
+		monitor_cluster_free(m->clusters[i]);
+	free(m->clusters);
+	free(m->topo_clusters);
+	free(m);
+}
+
+struct topo_cluster *const *
+monitor_clusters(const struct monitor *m, size_t *n)
+{
+	*n = m->nclusters;
+	return m->topo_clusters;
+}
+
+struct topo_cluster *
+monitor_find_cluster(const struct monitor *m, const char *name)
+{
+	struct mon_cluster *cl = monitor_cluster_named(m, name);
+
+	return cl != NULL ? &cl->topo : NULL;
+}
+
+const struct topo_limits *
+monitor_limits(const struct monitor *m)
+{
+	return &m->limits;
+}
