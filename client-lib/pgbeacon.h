@@ -1,0 +1,544 @@
+/*
+ * pgbeacon.h - libpgbeacon, the client library of pgbeacon.
+ *
+ * Four layers, each usable on its own:
+ *
+ *  - pgb_client, pgb_watch: the daemon client.  Ask pgbeacond which host
+ *    holds a role (RESOLVE), read its STATUS, subscribe to role changes
+ *    (WATCH).  Blocking with a timeout; the watch is polled without
+ *    blocking and exposes its descriptor for select/poll/libevent.
+ *  - pgb_db: a connect object.  A conninfo without host/port plus a
+ *    cluster and role (or a fixed host), owning a thread-safe pool of
+ *    libpq connections to the role's current host.
+ *  - pgb_ctx: a request-scoped context.  Sessions are created lazily,
+ *    shared by everything in the request, committed or rolled back when
+ *    the context ends.  A thread-local "current context" reaches code deep
+ *    in a call stack.
+ *  - pgb_session: one transaction stream on one pooled connection.
+ *
+ * Conventions.  Every object is opaque and created by a _new (or _begin)
+ * function paired with a _free; _free(NULL) does nothing.  Functions
+ * returning int return 0 on success and -1 on failure; functions returning
+ * a pointer return NULL on failure.  After a failure the message is read
+ * with the object's _error function; it names the host and role involved.
+ * The library never exits and never prints.
+ *
+ * Threads.  A pgb_db may be shared by any number of threads.  A pgb_client,
+ * a pgb_watch, a pgb_ctx and its sessions belong to one thread at a time.
+ */
+#ifndef PGB_PGBEACON_H
+#define PGB_PGBEACON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PGB_VERSION_MAJOR	0
+#define PGB_VERSION_MINOR	1
+#define PGB_VERSION_PATCH	0
+#define PGB_VERSION_STRING	"0.1.0"
+/* major * 10000 + minor * 100 + patch, for #if comparisons. */
+#define PGB_VERSION_NUM		(PGB_VERSION_MAJOR * 10000 + \
+				 PGB_VERSION_MINOR * 100 + PGB_VERSION_PATCH)
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define PGB_EXPORT	__attribute__((visibility("default")))
+#define PGB_MUSTCHECK	__attribute__((warn_unused_result))
+#else
+#define PGB_EXPORT
+#define PGB_MUSTCHECK
+#endif
+
+/* Reserved for the event-driven API; nothing here uses libevent yet. */
+struct event_base;
+
+/* The socket used when neither an argument nor $PGBEACON_SOCKET says. */
+#define PGB_DEFAULT_SOCKET	"/run/pgbeacon/pgbeacon.sock"
+/* Environment variable naming the socket. */
+#define PGB_SOCKET_ENV		"PGBEACON_SOCKET"
+
+/* Sizes of the text fields of the public structs, NUL included. */
+#define PGB_HOST_MAX		256
+#define PGB_CLUSTER_MAX		128
+#define PGB_ROLE_MAX		16
+/* "FFFFFFFF/FFFFFFFF" and its NUL. */
+#define PGB_LSN_MAX		18
+
+/* Library version at run time, e.g. "0.1.0". */
+PGB_EXPORT const char *pgb_version(void);
+
+/*
+ * Frees memory the library returned for the caller to free (the JSON of
+ * pgb_client_status).  NULL is ignored.
+ */
+PGB_EXPORT void pgb_free(void *p);
+
+/* Error classes; append-only.  Read with the object's _errcode function. */
+typedef enum pgb_errcode {
+	PGB_OK = 0,
+	PGB_ERR_NOHOST,		/* daemon: no host holds the role now */
+	PGB_ERR_NOCLUSTER,	/* daemon: no cluster of that name */
+	PGB_ERR_BADROLE,	/* daemon: unknown role */
+	PGB_ERR_BADREQ,		/* daemon refused the request as malformed */
+	PGB_ERR_DAEMON,		/* daemon answered an error code unknown here */
+	PGB_ERR_UNREACHABLE,	/* the daemon socket could not be reached */
+	PGB_ERR_TIMEOUT,	/* no reply from the daemon in time */
+	PGB_ERR_PROTOCOL,	/* the daemon's reply could not be understood */
+	PGB_ERR_ARG,		/* bad argument (e.g. a newline in a request) */
+	PGB_ERR_NOMEM,		/* out of memory */
+	PGB_ERR_CONNECT,	/* PostgreSQL connection could not be opened */
+	PGB_ERR_SQL,		/* PostgreSQL reported an error */
+	PGB_ERR_POOL_TIMEOUT,	/* no pooled connection free in time */
+	PGB_ERR_STATE,		/* call not allowed in the object's state */
+	PGB_ERR_HOOK,		/* the before-create hook failed */
+	PGB_ERR_CLOSED,		/* the pgb_db was closed */
+} pgb_errcode;
+
+/* ------------------------------------------------------------------ */
+/* Daemon client                                                       */
+/* ------------------------------------------------------------------ */
+
+typedef struct pgb_client pgb_client;
+
+/* Answer of a RESOLVE. */
+typedef struct pgb_resolved {
+	char		host[PGB_HOST_MAX];
+	int		port;
+	char		role[PGB_ROLE_MAX];	/* "master" or "replica" */
+	uint64_t	generation;		/* of the cluster's primary */
+} pgb_resolved;
+
+/*
+ * Makes a client for the daemon socket at socket_path; when NULL or "",
+ * $PGBEACON_SOCKET, else PGB_DEFAULT_SOCKET.  Does not connect: the first
+ * request does (or pgb_client_connect).  Returns NULL only when out of
+ * memory.  Free with pgb_client_free.
+ */
+PGB_EXPORT pgb_client *pgb_client_new(const char *socket_path);
+
+/* Closes the connection and frees cl.  NULL is ignored. */
+PGB_EXPORT void pgb_client_free(pgb_client *cl);
+
+/*
+ * Connects now (closing any connection open before).  -1 when the daemon
+ * cannot be reached: "pgbeacond not reachable at <path>: <reason>".
+ */
+PGB_EXPORT int pgb_client_connect(pgb_client *cl) PGB_MUSTCHECK;
+
+/* The socket path in use; valid until pgb_client_free. */
+PGB_EXPORT const char *pgb_client_socket(const pgb_client *cl);
+
+/*
+ * Sets how long one request waits for its reply, in milliseconds
+ * (default 2000; <= 0 restores the default).  A request that times out
+ * closes the connection; the next request opens a new one.
+ */
+PGB_EXPORT void pgb_client_set_timeout(pgb_client *cl, int timeout_ms);
+
+/*
+ * Requests below reconnect by themselves: when the connection turns out
+ * to be broken (the daemon restarted), they reconnect once and retry.
+ */
+
+/* PING; 0 when the daemon answered PONG. */
+PGB_EXPORT int pgb_client_ping(pgb_client *cl) PGB_MUSTCHECK;
+
+/*
+ * RESOLVE cluster role [options]: which host holds role in cluster now.
+ * options is NULL or a space-separated list of key=value (max_lag_ms=N,
+ * max_lag_bytes=N, min_lsn=X/Y, fallback=master|none), passed through.
+ * Fills *out and returns 0; -1 on failure, with pgb_client_errcode()
+ * PGB_ERR_NOHOST when no host holds the role, and the daemon's text in
+ * pgb_client_error().
+ */
+PGB_EXPORT int pgb_client_resolve(pgb_client *cl, const char *cluster,
+	const char *role, const char *options, pgb_resolved *out) PGB_MUSTCHECK;
+
+/*
+ * STATUS [cluster]: stores in *json a NUL-terminated copy of the daemon's
+ * JSON (without "OK "), to be freed with pgb_free.  cluster NULL: all.
+ */
+PGB_EXPORT int pgb_client_status(pgb_client *cl, const char *cluster,
+	char **json) PGB_MUSTCHECK;
+
+/* Message of the last failure; "" when none.  Valid until the next call. */
+PGB_EXPORT const char *pgb_client_error(const pgb_client *cl);
+/* Class of the last failure; PGB_OK when the last call succeeded. */
+PGB_EXPORT pgb_errcode pgb_client_errcode(const pgb_client *cl);
+
+/* ------------------------------------------------------------------ */
+/* Watch subscription                                                  */
+/* ------------------------------------------------------------------ */
+
+typedef struct pgb_watch pgb_watch;
+
+/* One role change pushed by the daemon (or a resync notice). */
+typedef struct pgb_event {
+	/*
+	 * 1: the subscription was (re-)established after a break; events
+	 * may have been missed, so anything may have changed.  The other
+	 * fields are then empty (cluster is the watched one, or "").
+	 */
+	int		resync;
+	char		cluster[PGB_CLUSTER_MAX];
+	uint64_t	generation;
+	int		has_master;		/* 0: "master=none" */
+	char		master_host[PGB_HOST_MAX];
+	int		master_port;
+} pgb_event;
+
+/*
+ * Opens a second connection to the daemon and sends "WATCH [cluster]"
+ * (cluster NULL: every cluster).  socket_path as in pgb_client_new.
+ * Returns NULL only when out of memory; when the daemon cannot be reached
+ * the handle is returned disconnected (pgb_watch_connected() is 0, the
+ * reason in pgb_watch_error()), and polling keeps trying to subscribe.
+ */
+PGB_EXPORT pgb_watch *pgb_watch_new(const char *socket_path,
+	const char *cluster);
+
+/* Closes the subscription and frees w.  NULL is ignored. */
+PGB_EXPORT void pgb_watch_free(pgb_watch *w);
+
+/*
+ * Takes one pending event without blocking.  Returns 1 and fills *ev when
+ * there was one, 0 when none is pending, -1 when the subscription is
+ * broken and could not be re-established (yet; a later call retries, at
+ * most every 100 ms).  After a break, the first event once subscribed
+ * again has resync set.
+ */
+PGB_EXPORT int pgb_watch_poll(pgb_watch *w, pgb_event *ev) PGB_MUSTCHECK;
+
+/*
+ * As pgb_watch_poll, but waits up to timeout_ms (< 0: for ever) for an
+ * event.  0 when none came in time.  -1 only when timeout_ms is 0 and
+ * the subscription is broken, or on a bad argument; while broken it
+ * keeps retrying until the deadline.
+ */
+PGB_EXPORT int pgb_watch_wait(pgb_watch *w, pgb_event *ev, int timeout_ms)
+	PGB_MUSTCHECK;
+
+/*
+ * Descriptor that turns readable when an event may be pending, for
+ * select/poll/libevent; -1 while disconnected.  It changes after a
+ * reconnect: read it again after every pgb_watch_poll.
+ */
+PGB_EXPORT int pgb_watch_fd(const pgb_watch *w);
+
+/* 1 while subscribed, 0 otherwise. */
+PGB_EXPORT int pgb_watch_connected(const pgb_watch *w);
+
+/* Message of the last failure; "" when none. */
+PGB_EXPORT const char *pgb_watch_error(const pgb_watch *w);
+
+/* ------------------------------------------------------------------ */
+/* Connect object and pool                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct pgb_db pgb_db;
+
+/*
+ * Before-create hook: runs before each new session of db takes its first
+ * connection.  min_lsn is the read-your-writes LSN the session needs
+ * ("X/Y"), or NULL.  Return 0 to go on, -1 to fail the session (set a
+ * message with pgb_db_set_error).  The hook may call pgb_db_change_host.
+ * It may run in several threads at once.
+ */
+typedef int (*pgb_hook_fn)(pgb_db *db, const char *min_lsn, void *arg);
+
+/*
+ * A connect object for the host holding role ("master", "replica",
+ * "sync_by_time", ... as the daemon knows them) in cluster, as the daemon
+ * at socket_path (as in pgb_client_new) says.  conninfo is a libpq
+ * connection string without host and port.  Nothing is connected until
+ * a session runs a statement.  Returns NULL only when out of memory.
+ * Free with pgb_db_free.
+ */
+PGB_EXPORT pgb_db *pgb_db_new(const char *conninfo, const char *cluster,
+	const char *role, const char *socket_path);
+
+/*
+ * A connect object for a fixed host and port, with no daemon and no
+ * hook (one may be installed).  role is only a label for messages.
+ */
+PGB_EXPORT pgb_db *pgb_db_new_fixed(const char *conninfo, const char *host,
+	int port, const char *role);
+
+/* Closes the pool (pgb_db_close) and frees db.  NULL is ignored. */
+PGB_EXPORT void pgb_db_free(pgb_db *db);
+
+/*
+ * Pool settings; call before the first session.  size: most connections
+ * open at once (default 10).  checkout_timeout_ms: how long a session
+ * waits for a free one (default 5000).  idle_check_ms: a connection idle
+ * longer than this is validated with a round trip before reuse (default
+ * 30000; 0 validates every time, < 0 never).
+ */
+PGB_EXPORT void pgb_db_set_pool(pgb_db *db, int size,
+	int checkout_timeout_ms, int idle_check_ms);
+
+/*
+ * How long a non-master role's answer is reused before asking the daemon
+ * again (default 1000 ms; 0: ask before every session).  A master db
+ * asks only when its watch subscription reports a change or a break.
+ */
+PGB_EXPORT void pgb_db_set_recheck(pgb_db *db, int recheck_ms);
+
+/*
+ * Installs fn as the before-create hook (NULL: none).  pgb_db_new
+ * installs pgb_db_default_hook; pgb_db_new_fixed installs none.
+ */
+PGB_EXPORT void pgb_db_set_hook(pgb_db *db, pgb_hook_fn fn, void *arg);
+
+/*
+ * The default hook: asks the daemon which host holds db's role (with
+ * min_lsn when given) and calls pgb_db_change_host when it moved.  For
+ * the master role, when the db's watch subscription is healthy and has
+ * reported no change since the last answer, no request is made.
+ */
+PGB_EXPORT int pgb_db_default_hook(pgb_db *db, const char *min_lsn,
+	void *arg);
+
+/*
+ * Points db at host:port.  When that is not the current host, the pool
+ * is swapped: idle connections to the old host are closed at once, those
+ * in use are closed when returned, new sessions connect to the new host.
+ * role, when not NULL, records the role the host holds ("master",
+ * "replica") for messages.  Thread-safe.
+ */
+PGB_EXPORT int pgb_db_change_host(pgb_db *db, const char *host, int port,
+	const char *role) PGB_MUSTCHECK;
+
+/*
+ * Copies the current host into host (hostlen bytes) and its port into
+ * *port; -1 when db has no host yet.
+ */
+PGB_EXPORT int pgb_db_current_host(pgb_db *db, char *host, size_t hostlen,
+	int *port);
+
+/* Pool counters, for monitoring and tests. */
+typedef struct pgb_pool_stats {
+	int		idle;		/* open, unused, to the current host */
+	int		busy;		/* checked out, to the current host */
+	int		retiring;	/* checked out, to a former host */
+	uint64_t	opened;		/* connections opened so far */
+	uint64_t	reused;		/* checkouts served by an idle one */
+	uint64_t	discarded;	/* closed as broken or stale */
+	uint64_t	host_changes;	/* pgb_db_change_host swaps */
+	uint64_t	resolves;	/* daemon round trips of the default hook */
+} pgb_pool_stats;
+
+PGB_EXPORT void pgb_db_stats(pgb_db *db, pgb_pool_stats *out);
+
+/*
+ * Disposes of the pool: idle connections are closed now, those in use
+ * when returned; new sessions fail with PGB_ERR_CLOSED.  Thread-safe.
+ */
+PGB_EXPORT void pgb_db_close(pgb_db *db);
+
+/* The db's cluster and role (role as given; "fixed" dbs: the label). */
+PGB_EXPORT const char *pgb_db_cluster(const pgb_db *db);
+PGB_EXPORT const char *pgb_db_role(const pgb_db *db);
+
+/*
+ * Sets the db's error message (for hooks); printf-like.  The message is
+ * per thread: pgb_db_error() returns the one set by the calling thread.
+ */
+PGB_EXPORT void pgb_db_set_error(pgb_db *db, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Last error of a pgb_db function in the calling thread; "" when none. */
+PGB_EXPORT const char *pgb_db_error(const pgb_db *db);
+
+/* ------------------------------------------------------------------ */
+/* Context                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct pgb_ctx pgb_ctx;
+typedef struct pgb_session pgb_session;
+
+/* Flags of pgb_ctx_begin. */
+#define PGB_CTX_FORCE	0x1	/* begin even when a context is current */
+
+/*
+ * Before-commit callback: runs for each session with an open
+ * transaction, just before pgb_ctx_end commits it.  Nonzero: that
+ * session is rolled back instead, and pgb_ctx_end returns -1.
+ */
+typedef int (*pgb_before_commit_fn)(pgb_ctx *ctx, pgb_session *s,
+	void *arg);
+
+/*
+ * Begins a context and makes it the calling thread's current one (the
+ * previous one is restored by pgb_ctx_end).  Returns NULL when a context
+ * is already current and flags lacks PGB_CTX_FORCE, or when out of
+ * memory.  End with pgb_ctx_end, then free with pgb_ctx_free.
+ */
+PGB_EXPORT pgb_ctx *pgb_ctx_begin(int flags);
+
+/*
+ * Ends ctx: when status < 400, runs the before-commit callback and
+ * commits each session with an open transaction; otherwise (or for a
+ * session whose transaction failed) rolls back.  Then closes every
+ * session (connections go back to their pools) and restores the previous
+ * current context.  -1 when anything failed (pgb_ctx_error says what);
+ * the context is ended either way.  A second call does nothing.
+ */
+PGB_EXPORT int pgb_ctx_end(pgb_ctx *ctx, int status);
+
+/* Frees ctx, first ending it with status 500 when not ended.  NULL ok. */
+PGB_EXPORT void pgb_ctx_free(pgb_ctx *ctx);
+
+/* The calling thread's current context, or NULL. */
+PGB_EXPORT pgb_ctx *pgb_ctx_current(void);
+/* 1 when the calling thread has a current context. */
+PGB_EXPORT int pgb_ctx_is_current(void);
+
+PGB_EXPORT void pgb_ctx_set_before_commit(pgb_ctx *ctx,
+	pgb_before_commit_fn fn, void *arg);
+
+/* Commit, roll back, close every session of ctx now.  -1: one failed. */
+PGB_EXPORT int pgb_ctx_commit_all(pgb_ctx *ctx) PGB_MUSTCHECK;
+PGB_EXPORT int pgb_ctx_rollback_all(pgb_ctx *ctx);
+PGB_EXPORT void pgb_ctx_close_all(pgb_ctx *ctx);
+
+/*
+ * Read-your-writes: the highest WAL position ("X/Y") a commit in ctx
+ * reached, or one given by the application (e.g. from a cookie).  Replica
+ * sessions of ctx ask the daemon for a host that replayed it.
+ * pgb_ctx_lsn copies it into buf and returns 1, or 0 when there is none.
+ * pgb_ctx_set_lsn keeps the higher of the current and the given one; -1
+ * on malformed text.
+ */
+PGB_EXPORT int pgb_ctx_lsn(const pgb_ctx *ctx, char buf[PGB_LSN_MAX]);
+PGB_EXPORT int pgb_ctx_set_lsn(pgb_ctx *ctx, const char *lsn) PGB_MUSTCHECK;
+
+/* Message of the last failure in ctx; "" when none. */
+PGB_EXPORT const char *pgb_ctx_error(const pgb_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Sessions                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The session of ctx for db (ctx NULL: the current context), created on
+ * first use; every later call in the context returns the same one.  No
+ * connection is taken and no transaction begun until the first
+ * statement, which is sent together with BEGIN in one round trip.  Owned
+ * by ctx.  NULL when there is no context or out of memory.
+ */
+PGB_EXPORT pgb_session *pgb_ctx_session(pgb_ctx *ctx, pgb_db *db);
+
+/* Flags of pgb_session_new. */
+#define PGB_SESSION_AUTOCOMMIT	0x1	/* no implicit BEGIN */
+
+/*
+ * A session outside any context, owned by the caller (pgb_session_free).
+ * Without PGB_SESSION_AUTOCOMMIT, the first statement begins a
+ * transaction that lasts until pgb_session_commit/rollback.
+ */
+PGB_EXPORT pgb_session *pgb_session_new(pgb_db *db, int flags);
+
+/*
+ * Frees a session made by pgb_session_new, rolling back an open
+ * transaction and returning its connection.  NULL is ignored.  Sessions
+ * of a context are freed by the context.
+ */
+PGB_EXPORT void pgb_session_free(pgb_session *s);
+
+/*
+ * Runs sql (one or more statements) and returns the result of the last
+ * one, to be freed with PQclear.  NULL on any failure, the message (with
+ * host and role) in pgb_session_error; after a failed statement the
+ * transaction is aborted until rolled back.
+ */
+PGB_EXPORT PGresult *pgb_exec(pgb_session *s, const char *sql);
+
+/* As PQexecParams: one statement with $1.. parameters. */
+PGB_EXPORT PGresult *pgb_exec_params(pgb_session *s, const char *sql,
+	int nparams, const Oid *types, const char *const *values,
+	const int *lengths, const int *formats, int result_format);
+
+/*
+ * The session's libpq connection for anything else: takes one from the
+ * pool and begins the transaction if not done yet.  Borrowed: valid until
+ * the session's commit, rollback or close.  NULL on failure.
+ */
+PGB_EXPORT PGconn *pgb_session_conn(pgb_session *s);
+
+/*
+ * Commits the open transaction (nothing to do: 0).  When it wrote, the
+ * LSN the commit reached is recorded in the session's context.  A failed
+ * transaction is rolled back and -1 returned.  The connection stays with
+ * the session; the next statement begins a new transaction.
+ */
+PGB_EXPORT int pgb_session_commit(pgb_session *s) PGB_MUSTCHECK;
+/* Rolls back the open transaction, if any. */
+PGB_EXPORT int pgb_session_rollback(pgb_session *s);
+/*
+ * Rolls back any open transaction and returns the connection to the pool
+ * early; a later statement takes a new one.
+ */
+PGB_EXPORT void pgb_session_close(pgb_session *s);
+
+/* 1 when the session has a transaction open (possibly failed). */
+PGB_EXPORT int pgb_session_in_transaction(const pgb_session *s);
+/* Host, port and role of the session's connection; NULL/0 without one. */
+PGB_EXPORT const char *pgb_session_host(const pgb_session *s);
+PGB_EXPORT int pgb_session_port(const pgb_session *s);
+PGB_EXPORT const char *pgb_session_role(const pgb_session *s);
+/* The session's db. */
+PGB_EXPORT pgb_db *pgb_session_db(const pgb_session *s);
+/* LSN ("X/Y") the session's last writing commit reached; "" if none. */
+PGB_EXPORT const char *pgb_session_commit_lsn(const pgb_session *s);
+
+PGB_EXPORT const char *pgb_session_error(const pgb_session *s);
+PGB_EXPORT pgb_errcode pgb_session_errcode(const pgb_session *s);
+/* SQLSTATE of the last failed statement, "" when not from PostgreSQL. */
+PGB_EXPORT const char *pgb_session_sqlstate(const pgb_session *s);
+
+/* ------------------------------------------------------------------ */
+/* Atomic blocks and new contexts                                      */
+/* ------------------------------------------------------------------ */
+
+/* What pgb_atomic does with a transaction already open. */
+typedef enum pgb_atomic_mode {
+	PGB_ATOMIC_COMMIT_FIRST,	/* commit it, then a new one */
+	PGB_ATOMIC_ROLLBACK_FIRST,	/* roll it back, then a new one */
+	PGB_ATOMIC_APPEND,		/* run inside it; no commit at the end */
+	PGB_ATOMIC_REFUSE,		/* fail with PGB_ERR_STATE */
+} pgb_atomic_mode;
+
+typedef int (*pgb_atomic_fn)(pgb_session *s, void *arg);
+
+/*
+ * Runs fn on ctx's session for db (ctx NULL: current) in a transaction
+ * of its own: committed when fn returns 0, rolled back otherwise.  mode
+ * says what to do with a transaction already open.  With
+ * PGB_ATOMIC_APPEND and a transaction open, fn's work stays in it
+ * uncommitted either way.  0 when fn returned 0 and the commit worked.
+ */
+PGB_EXPORT int pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode,
+	pgb_atomic_fn fn, void *arg) PGB_MUSTCHECK;
+
+typedef int (*pgb_ctx_fn)(pgb_ctx *ctx, void *arg);
+
+/*
+ * Runs fn in a fresh context of its own (current in this thread for the
+ * duration, whatever was current before), then ends it with status 200
+ * when fn returned 0 and 500 otherwise.  0 when fn returned 0 and every
+ * commit worked.  When errbuf is not NULL, a failure message is copied
+ * there (errlen bytes).
+ */
+PGB_EXPORT int pgb_run_in_new_ctx(pgb_ctx_fn fn, void *arg, char *errbuf,
+	size_t errlen) PGB_MUSTCHECK;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PGB_PGBEACON_H */

@@ -1,0 +1,73 @@
+/*
+ * proto-internal.h - the client side of the socket protocol of DESIGN.md:
+ * parsing reply lines and checking request arguments.  Pure: no I/O, no
+ * clock, no allocation.  Also the LSN text form, shared by the library.
+ */
+#ifndef PGB_PROTO_INTERNAL_H
+#define PGB_PROTO_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pgbeacon.h"
+
+/* What kind of line the daemon sent. */
+enum pgbi_reply_kind {
+	PGBI_REPLY_BAD,		/* not a line of the protocol */
+	PGBI_REPLY_OK,		/* "OK ..."; rest is after "OK " ("" for "OK") */
+	PGBI_REPLY_ERR,		/* "ERR <CODE> <text>" */
+	PGBI_REPLY_PONG,	/* "PONG" */
+	PGBI_REPLY_EVENT,	/* "EVENT ..."; rest is after "EVENT " */
+};
+
+/*
+ * Classifies line (NUL-terminated, end of line removed).  *rest, when not
+ * NULL, is set to what follows the keyword and one space (borrowed from
+ * line).
+ */
+enum pgbi_reply_kind pgbi_proto_classify(const char *line, const char **rest);
+
+/*
+ * Parses "ERR <CODE> <text>" into *code and text (at most textlen bytes,
+ * truncated, NUL-terminated).  Unknown codes give PGB_ERR_DAEMON with
+ * "<CODE>: <text>" in text.  -1 when line is not an ERR line.
+ */
+int pgbi_proto_parse_err(const char *line, pgb_errcode *code, char *text,
+	size_t textlen);
+
+/*
+ * Parses "OK host=<h> port=<p> role=<r> generation=<n>" (keys in any
+ * order, unknown keys ignored, each known key exactly once) into *out.
+ * -1, with a reason in why, on anything else.
+ */
+int pgbi_proto_parse_resolve(const char *line, pgb_resolved *out, char *why,
+	size_t whylen);
+
+/*
+ * Parses "EVENT <cluster> generation=<n> master=<host:port|none>" into
+ * *ev (resync cleared).  -1, with a reason in why, on anything else.
+ */
+int pgbi_proto_parse_event(const char *line, pgb_event *ev, char *why,
+	size_t whylen);
+
+/*
+ * Splits "host:port" (the last colon separates; "[v6]:port" accepted)
+ * into host (hostlen bytes) and *port.  -1 when malformed.
+ */
+int pgbi_proto_parse_hostport(const char *s, size_t len, char *host,
+	size_t hostlen, int *port);
+
+/*
+ * True when s is usable as one token of a request: non-empty, at most max
+ * bytes, no spaces, control characters or non-ASCII.  For options, the
+ * same but spaces allowed between key=value tokens (pgbi_proto_options_ok).
+ */
+bool pgbi_proto_token_ok(const char *s, size_t max);
+bool pgbi_proto_options_ok(const char *s, size_t max);
+
+/* LSN text "X/Y" <-> 64-bit position. */
+bool pgbi_lsn_parse(const char *s, uint64_t *out);
+void pgbi_lsn_format(uint64_t lsn, char buf[PGB_LSN_MAX]);
+
+#endif /* PGB_PROTO_INTERNAL_H */

@@ -1,0 +1,371 @@
+/*
+ * proto.c - parsing the daemon's reply lines; see proto-internal.h.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto-internal.h"
+
+static int	proto_word(const char *line, const char *word, const char **rest);
+static int	proto_u64(const char *s, size_t len, uint64_t *out);
+static void	proto_copy(char *dst, size_t dstlen, const char *s, size_t len);
+
+/* 1 when line is word alone or word followed by a space (rest after it). */
+static int
+proto_word(const char *line, const char *word, const char **rest)
+{
+	size_t	n = strlen(word);
+
+	if (strncmp(line, word, n) != 0)
+		return (0);
+	if (line[n] == '\0') {
+		*rest = line + n;
+		return (1);
+	}
+	if (line[n] == ' ') {
+		*rest = line + n + 1;
+		return (1);
+	}
+	return (0);
+}
+
+/* Decimal digits only, no sign, no overflow. */
+static int
+proto_u64(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t	v = 0;
+	size_t		i;
+
+	if (len == 0 || len > 20)
+		return (-1);
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return (-1);
+		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return (-1);
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return (0);
+}
+
+/* Copies len bytes of s, truncated to dstlen - 1, NUL-terminated. */
+static void
+proto_copy(char *dst, size_t dstlen, const char *s, size_t len)
+{
+	if (dstlen == 0)
+		return;
+	if (len >= dstlen)
+		len = dstlen - 1;
+	memcpy(dst, s, len);
+	dst[len] = '\0';
+}
+
+enum pgbi_reply_kind
+pgbi_proto_classify(const char *line, const char **rest)
+{
+	const char	*r = NULL;
+	enum pgbi_reply_kind kind = PGBI_REPLY_BAD;
+
+	if (line == NULL)
+		return (PGBI_REPLY_BAD);
+	if (proto_word(line, "OK", &r))
+		kind = PGBI_REPLY_OK;
+	else if (proto_word(line, "ERR", &r))
+		kind = PGBI_REPLY_ERR;
+	else if (strcmp(line, "PONG") == 0) {
+		r = line + 4;
+		kind = PGBI_REPLY_PONG;
+	} else if (proto_word(line, "EVENT", &r))
+		kind = PGBI_REPLY_EVENT;
+	if (rest != NULL)
+		*rest = r;
+	return (kind);
+}
+
+int
+pgbi_proto_parse_err(const char *line, pgb_errcode *code, char *text,
+    size_t textlen)
+{
+	static const struct {
+		const char	*name;
+		pgb_errcode	 code;
+	} codes[] = {
+		{ "NOHOST", PGB_ERR_NOHOST },
+		{ "NOCLUSTER", PGB_ERR_NOCLUSTER },
+		{ "BADROLE", PGB_ERR_BADROLE },
+		{ "BADREQ", PGB_ERR_BADREQ },
+	};
+	const char	*rest, *sp, *msg;
+	size_t		 n, i;
+
+	if (pgbi_proto_classify(line, &rest) != PGBI_REPLY_ERR)
+		return (-1);
+	sp = strchr(rest, ' ');
+	n = sp != NULL ? (size_t)(sp - rest) : strlen(rest);
+	msg = sp != NULL ? sp + 1 : "";
+	if (n == 0)
+		return (-1);
+	for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+		if (strlen(codes[i].name) == n &&
+		    strncmp(codes[i].name, rest, n) == 0) {
+			*code = codes[i].code;
+			proto_copy(text, textlen, msg, strlen(msg));
+			return (0);
+		}
+	}
+	*code = PGB_ERR_DAEMON;
+	if (textlen > 0)
+		snprintf(text, textlen, "%.*s: %s", (int)n, rest, msg);
+	return (0);
+}
+
+int
+pgbi_proto_parse_hostport(const char *s, size_t len, char *host,
+    size_t hostlen, int *port)
+{
+	const char	*colon = NULL, *h;
+	size_t		 i, hlen;
+	uint64_t	 p;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == ':')
+			colon = s + i;
+	}
+	if (colon == NULL)
+		return (-1);
+	h = s;
+	hlen = (size_t)(colon - s);
+	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= hostlen)
+		return (-1);
+	for (i = 0; i < hlen; i++) {
+		if ((unsigned char)h[i] <= ' ' || (unsigned char)h[i] >= 0x7f)
+			return (-1);
+	}
+	if (proto_u64(colon + 1, len - (size_t)(colon + 1 - s), &p) == -1 ||
+	    p == 0 || p > 65535)
+		return (-1);
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = (int)p;
+	return (0);
+}
+
+int
+pgbi_proto_parse_resolve(const char *line, pgb_resolved *out, char *why,
+    size_t whylen)
+{
+	const char	*rest, *p, *end, *eq;
+	pgb_resolved	 r;
+	int		 seen_host = 0, seen_port = 0, seen_role = 0, seen_gen = 0;
+	size_t		 klen, vlen, i;
+	uint64_t	 v;
+
+	if (pgbi_proto_classify(line, &rest) != PGBI_REPLY_OK) {
+		snprintf(why, whylen, "not an OK reply");
+		return (-1);
+	}
+	memset(&r, 0, sizeof r);
+	for (p = rest; *p != '\0'; p = end) {
+		if (*p == ' ') {
+			snprintf(why, whylen, "empty field");
+			return (-1);
+		}
+		end = strchr(p, ' ');
+		if (end == NULL)
+			end = p + strlen(p);
+		eq = memchr(p, '=', (size_t)(end - p));
+		if (eq == NULL || eq == p || eq + 1 == end) {
+			snprintf(why, whylen, "field is not key=value");
+			return (-1);
+		}
+		klen = (size_t)(eq - p);
+		vlen = (size_t)(end - eq - 1);
+		eq++;
+		for (i = 0; i < vlen; i++) {
+			if ((unsigned char)eq[i] < ' ' ||
+			    (unsigned char)eq[i] >= 0x7f) {
+				snprintf(why, whylen, "control character");
+				return (-1);
+			}
+		}
+		if (klen == 4 && strncmp(p, "host", 4) == 0) {
+			if (seen_host++ || vlen >= sizeof r.host) {
+				snprintf(why, whylen, "bad host");
+				return (-1);
+			}
+			memcpy(r.host, eq, vlen);
+			r.host[vlen] = '\0';
+		} else if (klen == 4 && strncmp(p, "port", 4) == 0) {
+			if (seen_port++ || proto_u64(eq, vlen, &v) == -1 ||
+			    v == 0 || v > 65535) {
+				snprintf(why, whylen, "bad port");
+				return (-1);
+			}
+			r.port = (int)v;
+		} else if (klen == 4 && strncmp(p, "role", 4) == 0) {
+			if (seen_role++ || vlen >= sizeof r.role) {
+				snprintf(why, whylen, "bad role");
+				return (-1);
+			}
+			memcpy(r.role, eq, vlen);
+			r.role[vlen] = '\0';
+		} else if (klen == 10 && strncmp(p, "generation", 10) == 0) {
+			if (seen_gen++ || proto_u64(eq, vlen, &v) == -1) {
+				snprintf(why, whylen, "bad generation");
+				return (-1);
+			}
+			r.generation = v;
+		}
+		if (*end == ' ')
+			end++;
+	}
+	if (!seen_host || !seen_port || !seen_role || !seen_gen) {
+		snprintf(why, whylen, "missing %s", !seen_host ? "host" :
+		    !seen_port ? "port" : !seen_role ? "role" : "generation");
+		return (-1);
+	}
+	*out = r;
+	return (0);
+}
+
+int
+pgbi_proto_parse_event(const char *line, pgb_event *ev, char *why,
+    size_t whylen)
+{
+	const char	*rest, *sp, *p, *end;
+	pgb_event	 e;
+	size_t		 n;
+	uint64_t	 v;
+	int		 seen_gen = 0, seen_master = 0;
+
+	if (pgbi_proto_classify(line, &rest) != PGBI_REPLY_EVENT) {
+		snprintf(why, whylen, "not an EVENT line");
+		return (-1);
+	}
+	memset(&e, 0, sizeof e);
+	sp = strchr(rest, ' ');
+	if (sp == NULL || sp == rest) {
+		snprintf(why, whylen, "missing cluster");
+		return (-1);
+	}
+	n = (size_t)(sp - rest);
+	if (n >= sizeof e.cluster) {
+		snprintf(why, whylen, "cluster name too long");
+		return (-1);
+	}
+	memcpy(e.cluster, rest, n);
+	e.cluster[n] = '\0';
+	for (p = sp + 1; *p != '\0'; p = end) {
+		end = strchr(p, ' ');
+		if (end == NULL)
+			end = p + strlen(p);
+		n = (size_t)(end - p);
+		if (n > 11 && strncmp(p, "generation=", 11) == 0) {
+			if (seen_gen++ || proto_u64(p + 11, n - 11, &v) == -1) {
+				snprintf(why, whylen, "bad generation");
+				return (-1);
+			}
+			e.generation = v;
+		} else if (n > 7 && strncmp(p, "master=", 7) == 0) {
+			if (seen_master++) {
+				snprintf(why, whylen, "master given twice");
+				return (-1);
+			}
+			if (n == 11 && strncmp(p + 7, "none", 4) == 0)
+				e.has_master = 0;
+			else if (pgbi_proto_parse_hostport(p + 7, n - 7,
+			    e.master_host, sizeof e.master_host,
+			    &e.master_port) == -1) {
+				snprintf(why, whylen, "bad master");
+				return (-1);
+			} else
+				e.has_master = 1;
+		} else if (n == 0) {
+			snprintf(why, whylen, "empty field");
+			return (-1);
+		}
+		if (*end == ' ')
+			end++;
+	}
+	if (!seen_gen || !seen_master) {
+		snprintf(why, whylen, "missing %s",
+		    !seen_gen ? "generation" : "master");
+		return (-1);
+	}
+	*ev = e;
+	return (0);
+}
+
+bool
+pgbi_proto_token_ok(const char *s, size_t max)
+{
+	size_t	i;
+
+	if (s == NULL || *s == '\0')
+		return (false);
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= max || (unsigned char)s[i] <= ' ' ||
+		    (unsigned char)s[i] >= 0x7f)
+			return (false);
+	}
+	return (true);
+}
+
+bool
+pgbi_proto_options_ok(const char *s, size_t max)
+{
+	size_t	i;
+
+	if (s == NULL)
+		return (true);
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= max || (unsigned char)s[i] < ' ' ||
+		    (unsigned char)s[i] >= 0x7f)
+			return (false);
+	}
+	return (true);
+}
+
+bool
+pgbi_lsn_parse(const char *s, uint64_t *out)
+{
+	uint64_t	 hi = 0, lo = 0, *half = &hi;
+	int		 digits = 0;
+	const char	*p;
+
+	if (s == NULL)
+		return (false);
+	for (p = s; *p != '\0'; p++) {
+		if (*p == '/') {
+			if (half == &lo || digits == 0)
+				return (false);
+			half = &lo;
+			digits = 0;
+			continue;
+		}
+		if (!isxdigit((unsigned char)*p) || ++digits > 8)
+			return (false);
+		*half = *half * 16 + (uint64_t)(isdigit((unsigned char)*p) ?
+		    *p - '0' : tolower((unsigned char)*p) - 'a' + 10);
+	}
+	if (half != &lo || digits == 0)
+		return (false);
+	*out = hi << 32 | lo;
+	return (true);
+}
+
+void
+pgbi_lsn_format(uint64_t lsn, char buf[PGB_LSN_MAX])
+{
+	snprintf(buf, PGB_LSN_MAX, "%" PRIX32 "/%" PRIX32,
+	    (uint32_t)(lsn >> 32), (uint32_t)lsn);
+}

@@ -1,0 +1,336 @@
+/*
+ * check_client_proto.c - the client library's parser of daemon replies:
+ * every reply form of the socket protocol, and malformed ones.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgbeacon.h"
+#include "src/proto-internal.h"
+
+/* --- classify --------------------------------------------------------- */
+
+START_TEST(test_classify_recognises_every_reply_form)
+{
+	const char	*rest;
+
+	ck_assert_int_eq(pgbi_proto_classify("OK watching", &rest),
+	    PGBI_REPLY_OK);
+	ck_assert_str_eq(rest, "watching");
+	ck_assert_int_eq(pgbi_proto_classify("OK", &rest), PGBI_REPLY_OK);
+	ck_assert_str_eq(rest, "");
+	ck_assert_int_eq(pgbi_proto_classify("ERR NOHOST x", &rest),
+	    PGBI_REPLY_ERR);
+	ck_assert_str_eq(rest, "NOHOST x");
+	ck_assert_int_eq(pgbi_proto_classify("PONG", NULL), PGBI_REPLY_PONG);
+	ck_assert_int_eq(pgbi_proto_classify("EVENT main generation=1 "
+	    "master=none", &rest), PGBI_REPLY_EVENT);
+	ck_assert_str_eq(rest, "main generation=1 master=none");
+}
+END_TEST
+
+START_TEST(test_classify_rejects_lookalikes)
+{
+	ck_assert_int_eq(pgbi_proto_classify("OKAY", NULL), PGBI_REPLY_BAD);
+	ck_assert_int_eq(pgbi_proto_classify("ok x", NULL), PGBI_REPLY_BAD);
+	ck_assert_int_eq(pgbi_proto_classify("PONGS", NULL), PGBI_REPLY_BAD);
+	ck_assert_int_eq(pgbi_proto_classify("", NULL), PGBI_REPLY_BAD);
+	ck_assert_int_eq(pgbi_proto_classify("ERRNOHOST", NULL),
+	    PGBI_REPLY_BAD);
+	ck_assert_int_eq(pgbi_proto_classify(NULL, NULL), PGBI_REPLY_BAD);
+}
+END_TEST
+
+/* --- RESOLVE ------------------------------------------------------------ */
+
+START_TEST(test_resolve_reply_parses_all_fields)
+{
+	pgb_resolved	r;
+	char		why[128];
+
+	ck_assert_int_eq(pgbi_proto_parse_resolve("OK host=10.0.0.7 "
+	    "port=5433 role=replica generation=42", &r, why, sizeof why), 0);
+	ck_assert_str_eq(r.host, "10.0.0.7");
+	ck_assert_int_eq(r.port, 5433);
+	ck_assert_str_eq(r.role, "replica");
+	ck_assert_uint_eq(r.generation, 42);
+}
+END_TEST
+
+START_TEST(test_resolve_reply_accepts_any_key_order_and_unknown_keys)
+{
+	pgb_resolved	r;
+	char		why[128];
+
+	ck_assert_int_eq(pgbi_proto_parse_resolve("OK generation="
+	    "18446744073709551615 role=master lag_ms=3 port=1 host=db1",
+	    &r, why, sizeof why), 0);
+	ck_assert_str_eq(r.host, "db1");
+	ck_assert_int_eq(r.port, 1);
+	ck_assert_str_eq(r.role, "master");
+	ck_assert_uint_eq(r.generation, UINT64_MAX);
+}
+END_TEST
+
+START_TEST(test_resolve_reply_rejects_malformed)
+{
+	static const char *bad[] = {
+		"OK",
+		"OK host=db1 port=5432 role=master",		/* no generation */
+		"OK host=db1 role=master generation=1",		/* no port */
+		"OK port=5432 role=master generation=1",	/* no host */
+		"OK host=db1 port=5432 generation=1",		/* no role */
+		"OK host=db1 port=0 role=master generation=1",
+		"OK host=db1 port=65536 role=master generation=1",
+		"OK host=db1 port=-1 role=master generation=1",
+		"OK host=db1 port=54x role=master generation=1",
+		"OK host=db1 port=5432 role=master generation=18446744073709551616",
+		"OK host=db1 port=5432 role=master generation=",
+		"OK host= port=5432 role=master generation=1",
+		"OK host=db1 host=db2 port=5432 role=master generation=1",
+		"OK host=db1  port=5432 role=master generation=1",
+		"OK host=db1 port=5432 role=mastermastermaster generation=1",
+		"OK host=db1 port=5432 junk role=master generation=1",
+		"OK host=d\tb port=5432 role=master generation=1",
+		"ERR NOHOST no primary",
+		"PONG",
+		"",
+	};
+	pgb_resolved	r;
+	char		why[128];
+	size_t		i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why[0] = '\0';
+		ck_assert_msg(pgbi_proto_parse_resolve(bad[i], &r, why,
+		    sizeof why) == -1, "accepted \"%s\"", bad[i]);
+		ck_assert_msg(why[0] != '\0', "no reason for \"%s\"", bad[i]);
+	}
+}
+END_TEST
+
+START_TEST(test_resolve_reply_rejects_overlong_host)
+{
+	char		line[PGB_HOST_MAX + 100], why[128];
+	pgb_resolved	r;
+
+	strcpy(line, "OK host=");
+	memset(line + 8, 'h', PGB_HOST_MAX);
+	strcpy(line + 8 + PGB_HOST_MAX, " port=1 role=master generation=1");
+	ck_assert_int_eq(pgbi_proto_parse_resolve(line, &r, why, sizeof why),
+	    -1);
+}
+END_TEST
+
+/* --- ERR ---------------------------------------------------------------- */
+
+START_TEST(test_err_reply_keeps_code_and_text)
+{
+	static const struct {
+		const char	*line;
+		pgb_errcode	 code;
+		const char	*text;
+	} cases[] = {
+		{ "ERR NOHOST no live primary in cluster main",
+		    PGB_ERR_NOHOST, "no live primary in cluster main" },
+		{ "ERR NOCLUSTER no cluster \"x\"", PGB_ERR_NOCLUSTER,
+		    "no cluster \"x\"" },
+		{ "ERR BADROLE unknown role boss", PGB_ERR_BADROLE,
+		    "unknown role boss" },
+		{ "ERR BADREQ line too long", PGB_ERR_BADREQ,
+		    "line too long" },
+		{ "ERR NOHOST", PGB_ERR_NOHOST, "" },
+		{ "ERR WHAT future code", PGB_ERR_DAEMON,
+		    "WHAT: future code" },
+	};
+	pgb_errcode	code;
+	char		text[256];
+	size_t		i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ck_assert_int_eq(pgbi_proto_parse_err(cases[i].line, &code,
+		    text, sizeof text), 0);
+		ck_assert_int_eq(code, cases[i].code);
+		ck_assert_str_eq(text, cases[i].text);
+	}
+}
+END_TEST
+
+START_TEST(test_err_reply_truncates_long_text)
+{
+	pgb_errcode	code;
+	char		text[8];
+
+	ck_assert_int_eq(pgbi_proto_parse_err("ERR NOHOST 0123456789",
+	    &code, text, sizeof text), 0);
+	ck_assert_str_eq(text, "0123456");
+}
+END_TEST
+
+START_TEST(test_err_reply_rejects_malformed)
+{
+	pgb_errcode	code;
+	char		text[64];
+
+	ck_assert_int_eq(pgbi_proto_parse_err("ERR", &code, text,
+	    sizeof text), -1);
+	ck_assert_int_eq(pgbi_proto_parse_err("ERR  text", &code, text,
+	    sizeof text), -1);
+	ck_assert_int_eq(pgbi_proto_parse_err("OK host=x", &code, text,
+	    sizeof text), -1);
+}
+END_TEST
+
+/* --- EVENT -------------------------------------------------------------- */
+
+START_TEST(test_event_with_master_parses)
+{
+	pgb_event	ev;
+	char		why[128];
+
+	ck_assert_int_eq(pgbi_proto_parse_event("EVENT main generation=7 "
+	    "master=127.0.0.1:54321", &ev, why, sizeof why), 0);
+	ck_assert_str_eq(ev.cluster, "main");
+	ck_assert_uint_eq(ev.generation, 7);
+	ck_assert_int_eq(ev.has_master, 1);
+	ck_assert_str_eq(ev.master_host, "127.0.0.1");
+	ck_assert_int_eq(ev.master_port, 54321);
+	ck_assert_int_eq(ev.resync, 0);
+}
+END_TEST
+
+START_TEST(test_event_without_master_parses)
+{
+	pgb_event	ev;
+	char		why[128];
+
+	ck_assert_int_eq(pgbi_proto_parse_event("EVENT other generation=0 "
+	    "master=none", &ev, why, sizeof why), 0);
+	ck_assert_str_eq(ev.cluster, "other");
+	ck_assert_int_eq(ev.has_master, 0);
+	ck_assert_str_eq(ev.master_host, "");
+}
+END_TEST
+
+START_TEST(test_event_with_ipv6_master_parses)
+{
+	pgb_event	ev;
+	char		why[128];
+
+	ck_assert_int_eq(pgbi_proto_parse_event("EVENT c generation=2 "
+	    "master=[::1]:5432", &ev, why, sizeof why), 0);
+	ck_assert_str_eq(ev.master_host, "::1");
+	ck_assert_int_eq(ev.master_port, 5432);
+}
+END_TEST
+
+START_TEST(test_event_rejects_malformed)
+{
+	static const char *bad[] = {
+		"EVENT",
+		"EVENT main",
+		"EVENT main generation=1",
+		"EVENT main master=none",
+		"EVENT main generation=x master=none",
+		"EVENT main generation=1 master=db1",
+		"EVENT main generation=1 master=db1:0",
+		"EVENT main generation=1 master=:5432",
+		"EVENT main generation=1 generation=2 master=none",
+		"EVENT  generation=1 master=none",
+		"OK watching",
+	};
+	pgb_event	ev;
+	char		why[128];
+	size_t		i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(pgbi_proto_parse_event(bad[i], &ev, why,
+		    sizeof why) == -1, "accepted \"%s\"", bad[i]);
+}
+END_TEST
+
+/* --- request arguments, LSNs ------------------------------------------ */
+
+START_TEST(test_request_tokens_refuse_spaces_and_controls)
+{
+	ck_assert(pgbi_proto_token_ok("main", 10));
+	ck_assert(!pgbi_proto_token_ok("", 10));
+	ck_assert(!pgbi_proto_token_ok(NULL, 10));
+	ck_assert(!pgbi_proto_token_ok("ma in", 10));
+	ck_assert(!pgbi_proto_token_ok("main\n", 10));
+	ck_assert(!pgbi_proto_token_ok("0123456789a", 10));
+	ck_assert(pgbi_proto_options_ok(NULL, 10));
+	ck_assert(pgbi_proto_options_ok("a=1 b=2", 10));
+	ck_assert(!pgbi_proto_options_ok("a=1\nPING", 100));
+}
+END_TEST
+
+START_TEST(test_lsn_round_trips)
+{
+	uint64_t	v;
+	char		buf[PGB_LSN_MAX];
+
+	ck_assert(pgbi_lsn_parse("16/B374D848", &v));
+	ck_assert_uint_eq(v, 0x16B374D848ULL);
+	pgbi_lsn_format(v, buf);
+	ck_assert_str_eq(buf, "16/B374D848");
+	ck_assert(pgbi_lsn_parse("FFFFFFFF/FFFFFFFF", &v));
+	ck_assert_uint_eq(v, UINT64_MAX);
+	ck_assert(pgbi_lsn_parse("0/0", &v));
+	ck_assert_uint_eq(v, 0);
+	ck_assert(!pgbi_lsn_parse("", &v));
+	ck_assert(!pgbi_lsn_parse("16", &v));
+	ck_assert(!pgbi_lsn_parse("/1", &v));
+	ck_assert(!pgbi_lsn_parse("1/", &v));
+	ck_assert(!pgbi_lsn_parse("1/2/3", &v));
+	ck_assert(!pgbi_lsn_parse("123456789/0", &v));
+	ck_assert(!pgbi_lsn_parse("1/g", &v));
+}
+END_TEST
+
+static Suite *
+client_proto_suite(void)
+{
+	Suite	*s;
+	TCase	*tc;
+
+	s = suite_create("client_proto");
+	tc = tcase_create("core");
+	tcase_add_test(tc, test_classify_recognises_every_reply_form);
+	tcase_add_test(tc, test_resolve_reply_parses_all_fields);
+	tcase_add_test(tc,
+	    test_resolve_reply_accepts_any_key_order_and_unknown_keys);
+	tcase_add_test(tc, test_err_reply_keeps_code_and_text);
+	tcase_add_test(tc, test_event_with_master_parses);
+	tcase_add_test(tc, test_event_without_master_parses);
+	tcase_add_test(tc, test_event_with_ipv6_master_parses);
+	tcase_add_test(tc, test_lsn_round_trips);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("errors");
+	tcase_add_test(tc, test_classify_rejects_lookalikes);
+	tcase_add_test(tc, test_resolve_reply_rejects_malformed);
+	tcase_add_test(tc, test_err_reply_rejects_malformed);
+	tcase_add_test(tc, test_event_rejects_malformed);
+	tcase_add_test(tc, test_request_tokens_refuse_spaces_and_controls);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("limits");
+	tcase_add_test(tc, test_resolve_reply_rejects_overlong_host);
+	tcase_add_test(tc, test_err_reply_truncates_long_text);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	sr = srunner_create(client_proto_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
