@@ -848,10 +848,11 @@ monitor_cluster_new(struct monitor *m, const struct config_cluster *cc,
 		cl->fast = old->fast;
 		/* Keep the old master so that a reload which keeps it does not
 		 * look like a change (a moved host keeps its address). */
-		cl->topo.master_host = old->topo.master_host;
 		for (i = 0; i < cl->nhosts; i++)
-			if (cl->topo_hosts[i] == old->topo.master_host)
+			if (cl->topo_hosts[i] == old->topo.master_host) {
+				cl->topo.master_host = old->topo.master_host;
 				cl->topo.master = (int)i;
+			}
 	}
 	return cl;
 fail:
