@@ -165,8 +165,8 @@ install: all
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libpgbeacon.a
 	install -m 0644 client-lib/pgbeacon.h $(DESTDIR)$(INCLUDEDIR)/pgbeacon.h
 	install -m 0644 $(BUILD)/pgbeacon.pc $(DESTDIR)$(PKGCONFIGDIR)/pgbeacon.pc
-	sed -e 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-		systemd/pgbeacon.service.in > $(DESTDIR)$(UNITDIR)/pgbeacon.service
+	sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g; s| /etc/pgbeacon/| $(SYSCONFDIR)/pgbeacon/|g' \
+		systemd/pgbeacon.service > $(DESTDIR)$(UNITDIR)/pgbeacon.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/pgbeacon.service
 	[ -e $(DESTDIR)$(SYSCONFDIR)/pgbeacon/pgbeacon.conf ] || \
 		install -m 0640 conf/pgbeacon.conf $(DESTDIR)$(SYSCONFDIR)/pgbeacon/pgbeacon.conf
