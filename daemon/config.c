@@ -7,7 +7,6 @@
  * A conninfo string is never echoed: it may hold a password.
  */
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <arpa/inet.h>
@@ -33,9 +32,12 @@
 /* Room libpq needs after a socket directory: "/.s.PGSQL.65535". */
 #define CONFIG_PGSOCK_SUFFIX	16
 
+#define CONFIG_FILE_MAX		(4 * 1024 * 1024) /* largest file read */
+
 /* Where errors go while one file is validated. */
 struct config_ctx {
 	const char	*name;		/* borrowed; file name for messages */
+	const char	*text;		/* borrowed; the source text */
 	char		*err;		/* borrowed; the caller's buffer */
 	size_t		 errlen;
 };
@@ -110,6 +112,59 @@ config_check_names(struct config_ctx *ctx, const config_setting_t *group,
 	return true;
 }
 
+static bool
+config_is_name_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '*';
+}
+
+/*
+ * libconfig 1.5 silently wraps a decimal literal beyond 32 bits that
+ * lacks the L suffix (20000000000 reads as -1474836480).  Finds the
+ * literal of the int setting s in the source text and returns true when
+ * it was wrapped.  Settings from @include files are not checked.
+ */
+static bool
+config_int_wrapped(const struct config_ctx *ctx, const config_setting_t *s)
+{
+	const char	*name = config_setting_name(s), *p = ctx->text, *q;
+	unsigned	 line = config_setting_source_line(s), l;
+	uint64_t	 v = 0;
+	bool		 neg = false, digits = false;
+
+	if (p == NULL || name == NULL || line == 0 ||
+	    config_setting_source_file(s) != NULL)
+		return false;
+	for (l = 1; l < line && p != NULL; l++) {
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	}
+	for (; p != NULL && (q = strstr(p, name)) != NULL; p = q + 1) {
+		if ((q > ctx->text && config_is_name_char(q[-1])) ||
+		    config_is_name_char(q[strlen(name)]))
+			continue;
+		q += strlen(name);
+		q += strspn(q, " \t\r\n");
+		if (*q != '=' && *q != ':')
+			continue;
+		q++;
+		q += strspn(q, " \t\r\n");
+		if (*q == '-' || *q == '+')
+			neg = *q++ == '-';
+		if (q[0] == '0' && (q[1] == 'x' || q[1] == 'X'))
+			return false;
+		for (; isdigit((unsigned char)*q); q++) {
+			digits = true;
+			if (v <= UINT32_MAX)
+				v = v * 10 + (uint64_t)(*q - '0');
+		}
+		if (!digits || *q == 'L')
+			return false;
+		return v > (neg ? (uint64_t)INT32_MAX + 1 : (uint64_t)INT32_MAX);
+	}
+	return false;
+}
+
 /*
  * Reads the integer setting name of group into *out: def when absent,
  * else an int or int64 within min..max.
@@ -128,6 +183,11 @@ config_get_int(struct config_ctx *ctx, const config_setting_t *group,
 	}
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_INT:
+		if (config_int_wrapped(ctx, s)) {
+			config_fail(ctx, s, "%s does not fit in 32 bits: write "
+			    "it with an L suffix (1000000000000L)", name);
+			return false;
+		}
 		v = config_setting_get_int(s);
 		break;
 	case CONFIG_TYPE_INT64:
@@ -422,6 +482,12 @@ config_parse_sysid(struct config_ctx *ctx, const config_setting_t *group,
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_INT:
 	case CONFIG_TYPE_INT64:
+		if (config_setting_type(s) == CONFIG_TYPE_INT &&
+		    config_int_wrapped(ctx, s)) {
+			config_fail(ctx, s, "system_identifier does not fit in "
+			    "32 bits: write it as a string or with an L suffix");
+			return false;
+		}
 		i = config_setting_type(s) == CONFIG_TYPE_INT ?
 		    config_setting_get_int(s) : config_setting_get_int64(s);
 		if (i <= 0)
@@ -467,11 +533,17 @@ config_valid_name(const char *s)
 	return true;
 }
 
+/* Same port and same host: names without case, IPv6 by address. */
 static bool
 config_host_same(const struct config_host *a, const struct config_host *b)
 {
+	struct in6_addr	a6, b6;
+
 	if (a->port != b->port)
 		return false;
+	if (inet_pton(AF_INET6, a->host, &a6) == 1 &&
+	    inet_pton(AF_INET6, b->host, &b6) == 1)
+		return memcmp(&a6, &b6, sizeof a6) == 0;
 	if (a->host[0] == '/' || b->host[0] == '/')
 		return strcmp(a->host, b->host) == 0;
 	return strcasecmp(a->host, b->host) == 0;
@@ -678,66 +750,107 @@ oom:
 	return false;
 }
 
-/* Parses what lc has read (or reports why it could not) into a config. */
+/* Parses text with libconfig and validates it into a new config. */
 static struct config *
-config_build(config_t *lc, bool read_ok, const char *name, char *err,
-    size_t errlen)
+config_build(const char *text, const char *name, const char *include_dir,
+    char *err, size_t errlen)
 {
-	struct config_ctx	 ctx = { name, err, errlen };
+	struct config_ctx	 ctx = { name, text, err, errlen };
 	struct config		*cfg = NULL;
 	const char		*file;
+	config_t		 lc;
 
-	if (!read_ok) {
-		file = config_error_file(lc) != NULL ?
-		    config_error_file(lc) : name;
-		if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
+	config_init(&lc);
+	if (include_dir != NULL)
+		config_set_include_dir(&lc, include_dir);
+	if (config_read_string(&lc, text) != CONFIG_TRUE) {
+		file = config_error_file(&lc) != NULL ?
+		    config_error_file(&lc) : name;
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
 			snprintf(err, errlen, "%s: cannot read: %s", file,
-			    config_error_text(lc));
+			    config_error_text(&lc));
 		else
 			snprintf(err, errlen, "%s:%d: %s", file,
-			    config_error_line(lc), config_error_text(lc));
-		return NULL;
+			    config_error_line(&lc), config_error_text(&lc));
+		goto fail;
 	}
 	if ((cfg = calloc(1, sizeof *cfg)) == NULL ||
 	    (cfg->path = strdup(name)) == NULL) {
 		config_fail(&ctx, NULL, "out of memory");
 		goto fail;
 	}
-	if (!config_parse(&ctx, lc, cfg))
+	if (!config_parse(&ctx, &lc, cfg))
 		goto fail;
+	config_destroy(&lc);
 	return cfg;
 fail:
+	config_destroy(&lc);
 	config_free(cfg);
+	return NULL;
+}
+
+/* Reads all of fd into a new NUL-terminated string, or NULL with errno. */
+static char *
+config_read_fd(int fd)
+{
+	char	*buf = NULL, *nbuf;
+	size_t	 len = 0, cap = 0;
+	ssize_t	 n;
+
+	for (;;) {
+		if (cap - len < 4096) {
+			if (cap >= CONFIG_FILE_MAX) {
+				errno = EFBIG;
+				goto fail;
+			}
+			cap = cap == 0 ? 8192 : cap * 2;
+			if ((nbuf = realloc(buf, cap + 1)) == NULL)
+				goto fail;
+			buf = nbuf;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			goto fail;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return buf;
+fail:
+	free(buf);
 	return NULL;
 }
 
 struct config *
 config_load(const char *path, char *err, size_t errlen)
 {
-	config_t	 lc;
 	struct config	*cfg;
-	struct stat	 st;
-	int		 fd;
-	bool		 ok;
+	char		*text = NULL, *dir = NULL, *slash;
+	int		 fd, saved;
 
-	/* libconfig says only "file I/O error": find the real reason. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	/* Read it here: libconfig says only "file I/O error". */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    (text = config_read_fd(fd)) == NULL) {
+		saved = errno;
 		snprintf(err, errlen, "%s: cannot read: %s", path,
-		    strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) == -1 || S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: cannot read: %s", path,
-		    strerror(fstat(fd, &st) == -1 ? errno : EISDIR));
-		close(fd);
+		    strerror(saved));
+		if (fd != -1)
+			close(fd);
 		return NULL;
 	}
 	close(fd);
-
-	config_init(&lc);
-	ok = config_read_file(&lc, path) == CONFIG_TRUE;
-	cfg = config_build(&lc, ok, path, err, errlen);
-	config_destroy(&lc);
+	if ((slash = strrchr(path, '/')) != NULL &&
+	    (dir = strndup(path, (size_t)(slash - path) + 1)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		free(text);
+		return NULL;
+	}
+	cfg = config_build(text, path, dir, err, errlen);
+	free(dir);
+	free(text);
 	return cfg;
 }
 
@@ -745,15 +858,7 @@ struct config *
 config_load_string(const char *text, const char *name, char *err,
     size_t errlen)
 {
-	config_t	 lc;
-	struct config	*cfg;
-	bool		 ok;
-
-	config_init(&lc);
-	ok = config_read_string(&lc, text) == CONFIG_TRUE;
-	cfg = config_build(&lc, ok, name, err, errlen);
-	config_destroy(&lc);
-	return cfg;
+	return config_build(text, name, NULL, err, errlen);
 }
 
 static void

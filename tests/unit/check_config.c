@@ -1,0 +1,678 @@
+/*
+ * check_config.c - config.c: loading, defaults, validation of every
+ * setting, and the exact "FILE:LINE: reason" of every error.
+ */
+#include <sys/stat.h>
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define NAME "t.conf"
+/* A valid clusters setting, one line, for tests of other settings. */
+#define CLUSTERS "clusters = ( { name = \"main\"; hosts = ( \"db1:5432\" ); } );\n"
+/* The same as a prefix to a cluster body (line 1 holds the '{'). */
+#define CL_OPEN "clusters = ( {\n"
+#define CL_CLOSE "} );\n"
+
+static char err[512];
+
+static struct config *
+load(const char *text)
+{
+	err[0] = '\0';
+	return config_load_string(text, NAME, err, sizeof err);
+}
+
+/* Asserts that text is refused with exactly the error want. */
+static void
+expect_error(const char *text, const char *want)
+{
+	struct config	*cfg = load(text);
+
+	ck_assert_msg(cfg == NULL, "accepted: %s", text);
+	ck_assert_msg(strcmp(err, want) == 0, "for:\n%s\nwant: %s\ngot:  %s",
+	    text, want, err);
+}
+
+static struct config *
+expect_ok(const char *text)
+{
+	struct config	*cfg = load(text);
+
+	ck_assert_msg(cfg != NULL, "refused: %s\nerror: %s", text, err);
+	return cfg;
+}
+
+static char tmpdir[64];
+
+static void
+setup_tmpdir(void)
+{
+	strcpy(tmpdir, "/tmp/check_config.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void
+teardown_tmpdir(void)
+{
+	char	cmd[128];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE	*f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs(text, f) >= 0, 1);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* ---- core ------------------------------------------------------------ */
+
+static const char full_text[] =
+    "socket = \"/run/pgb/x.sock\";\n"
+    "socket_mode = \"0600\";\n"
+    "http_listen = \"[::1]:8008\";\n"
+    "log_level = \"debug\";\n"
+    "check_interval_ms = 700;\n"
+    "fast_check_interval_ms = 30;\n"
+    "connect_timeout_ms = 1500;\n"
+    "query_timeout_ms = 900;\n"
+    "reconnect_max_ms = 8000;\n"
+    "max_fails = 5;\n"
+    "sync_max_lag_ms = 250;\n"
+    "sync_max_lag_bytes = 5000000000L;\n"
+    "clusters = (\n"
+    "  { name = \"main\";\n"
+    "    hosts = ( \"db1.example.com:5432\", \"10.0.0.2:5433\",\n"
+    "              \"[fe80::1]:5434\", \"/var/run/postgresql:5432\" );\n"
+    "    conninfo = \"user=pgbeacon dbname=postgres password=s3cret\";\n"
+    "    system_identifier = \"7301234567890123456\";\n"
+    "  },\n"
+    "  { name = \"other-1.x_y\";\n"
+    "    hosts = [ \"a:1\", \"b:65535\" ];\n"
+    "    system_identifier = 7301234567890123456L;\n"
+    "  }\n"
+    ");\n";
+
+START_TEST(test_full_file_sets_every_setting)
+{
+	struct config			*cfg = expect_ok(full_text);
+	const struct config_cluster	*c;
+
+	ck_assert_str_eq(cfg->path, NAME);
+	ck_assert_str_eq(cfg->socket_path, "/run/pgb/x.sock");
+	ck_assert_int_eq(cfg->socket_mode, 0600);
+	ck_assert_str_eq(cfg->http_listen, "[::1]:8008");
+	ck_assert_int_eq(cfg->log_level, LOG_LEVEL_DEBUG);
+	ck_assert_int_eq(cfg->check_interval_ms, 700);
+	ck_assert_int_eq(cfg->fast_check_interval_ms, 30);
+	ck_assert_int_eq(cfg->connect_timeout_ms, 1500);
+	ck_assert_int_eq(cfg->query_timeout_ms, 900);
+	ck_assert_int_eq(cfg->reconnect_max_ms, 8000);
+	ck_assert_int_eq(cfg->max_fails, 5);
+	ck_assert_int_eq(cfg->sync_max_lag_ms, 250);
+	ck_assert_int_eq(cfg->sync_max_lag_bytes, 5000000000LL);
+	ck_assert_uint_eq(cfg->nclusters, 2);
+
+	c = &cfg->clusters[0];
+	ck_assert_str_eq(c->name, "main");
+	ck_assert_str_eq(c->conninfo,
+	    "user=pgbeacon dbname=postgres password=s3cret");
+	ck_assert_uint_eq(c->system_identifier, 7301234567890123456ULL);
+	ck_assert_uint_eq(c->nhosts, 4);
+	ck_assert_str_eq(c->hosts[0].host, "db1.example.com");
+	ck_assert_int_eq(c->hosts[0].port, 5432);
+	ck_assert_str_eq(c->hosts[1].host, "10.0.0.2");
+	ck_assert_int_eq(c->hosts[1].port, 5433);
+	ck_assert_str_eq(c->hosts[2].host, "fe80::1");	/* brackets gone */
+	ck_assert_int_eq(c->hosts[2].port, 5434);
+	ck_assert_str_eq(c->hosts[3].host, "/var/run/postgresql");
+	ck_assert_int_eq(c->hosts[3].port, 5432);
+
+	c = &cfg->clusters[1];
+	ck_assert_str_eq(c->name, "other-1.x_y");
+	ck_assert_str_eq(c->conninfo, "");
+	ck_assert_uint_eq(c->system_identifier, 7301234567890123456ULL);
+	ck_assert_uint_eq(c->nhosts, 2);
+	ck_assert_str_eq(c->hosts[1].host, "b");
+	ck_assert_int_eq(c->hosts[1].port, 65535);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_absent_settings_take_defaults)
+{
+	struct config	*cfg = expect_ok(CLUSTERS);
+
+	ck_assert_str_eq(cfg->socket_path, CONFIG_DEFAULT_SOCKET);
+	ck_assert_int_eq(cfg->socket_mode, 0660);
+	ck_assert_ptr_null(cfg->http_listen);
+	ck_assert_int_eq(cfg->log_level, LOG_LEVEL_INFO);
+	ck_assert_int_eq(cfg->check_interval_ms, 500);
+	ck_assert_int_eq(cfg->fast_check_interval_ms, 25);
+	ck_assert_int_eq(cfg->connect_timeout_ms, 2000);
+	ck_assert_int_eq(cfg->query_timeout_ms, 1000);
+	ck_assert_int_eq(cfg->reconnect_max_ms, 5000);
+	ck_assert_int_eq(cfg->max_fails, 3);
+	ck_assert_int_eq(cfg->sync_max_lag_ms, 1000);
+	ck_assert_int_eq(cfg->sync_max_lag_bytes, 1000000);
+	ck_assert_uint_eq(cfg->nclusters, 1);
+	ck_assert_str_eq(cfg->clusters[0].conninfo, "");
+	ck_assert_uint_eq(cfg->clusters[0].system_identifier, 0);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_example_conf_loads)
+{
+	struct config	*cfg;
+
+	cfg = config_load("conf/pgbeacon.conf", err, sizeof err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_str_eq(cfg->path, "conf/pgbeacon.conf");
+	ck_assert_str_eq(cfg->socket_path, CONFIG_DEFAULT_SOCKET);
+	ck_assert_int_eq(cfg->socket_mode, 0660);
+	ck_assert_int_eq(cfg->check_interval_ms, 500);
+	ck_assert_int_eq(cfg->sync_max_lag_bytes, 1000000);
+	ck_assert_uint_eq(cfg->nclusters, 1);
+	ck_assert_str_eq(cfg->clusters[0].name, "main");
+	ck_assert_uint_eq(cfg->clusters[0].nhosts, 3);
+	ck_assert_str_eq(cfg->clusters[0].hosts[2].host, "db3");
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_load_reads_a_file_and_names_it_in_errors)
+{
+	char		 path[128], want[256];
+	struct config	*cfg;
+
+	snprintf(path, sizeof path, "%s/a.conf", tmpdir);
+	write_file(path, CLUSTERS);
+	cfg = config_load(path, err, sizeof err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_str_eq(cfg->path, path);
+	config_free(cfg);
+
+	write_file(path, "max_fails = 3;\n\nmax_fails = 0;\n" CLUSTERS);
+	ck_assert_ptr_null(config_load(path, err, sizeof err));
+	snprintf(want, sizeof want, "%s:3: duplicate setting name", path);
+	ck_assert_str_eq(err, want);
+
+	write_file(path, "max_fails = 0;\n" CLUSTERS);
+	ck_assert_ptr_null(config_load(path, err, sizeof err));
+	snprintf(want, sizeof want, "%s:1: max_fails must be between 1 and "
+	    "1000, not 0", path);
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+START_TEST(test_find_cluster_by_name)
+{
+	struct config	*cfg = expect_ok(full_text);
+
+	ck_assert_ptr_eq(config_find_cluster(cfg, "main"), &cfg->clusters[0]);
+	ck_assert_ptr_eq(config_find_cluster(cfg, "other-1.x_y"),
+	    &cfg->clusters[1]);
+	ck_assert_ptr_null(config_find_cluster(cfg, "MAIN"));
+	ck_assert_ptr_null(config_find_cluster(cfg, ""));
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_cluster_equal_compares_hosts_in_order)
+{
+	static const char *const texts[] = {
+		/* 0 */ "{ name = \"a\"; hosts = (\"x:1\", \"y:2\"); "
+			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
+		/* 1: same as 0 */
+			"{ name = \"a\"; hosts = (\"x:1\", \"y:2\"); "
+			"conninfo = \"user=u\"; system_identifier = 5; }",
+		/* 2: hosts swapped */
+			"{ name = \"a\"; hosts = (\"y:2\", \"x:1\"); "
+			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
+		/* 3: other port */
+			"{ name = \"a\"; hosts = (\"x:1\", \"y:3\"); "
+			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
+		/* 4: one host fewer */
+			"{ name = \"a\"; hosts = (\"x:1\"); "
+			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
+		/* 5: other conninfo */
+			"{ name = \"a\"; hosts = (\"x:1\", \"y:2\"); "
+			"conninfo = \"user=v\"; system_identifier = \"5\"; }",
+		/* 6: other identifier */
+			"{ name = \"a\"; hosts = (\"x:1\", \"y:2\"); "
+			"conninfo = \"user=u\"; system_identifier = \"6\"; }",
+		/* 7: other name */
+			"{ name = \"b\"; hosts = (\"x:1\", \"y:2\"); "
+			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
+	};
+	struct config	*cfg[8];
+	char		 text[512];
+	size_t		 i;
+
+	for (i = 0; i < 8; i++) {
+		snprintf(text, sizeof text, "clusters = ( %s );\n", texts[i]);
+		cfg[i] = expect_ok(text);
+	}
+	ck_assert(config_cluster_equal(&cfg[0]->clusters[0],
+	    &cfg[0]->clusters[0]));
+	ck_assert(config_cluster_equal(&cfg[0]->clusters[0],
+	    &cfg[1]->clusters[0]));
+	for (i = 2; i < 8; i++)
+		ck_assert_msg(!config_cluster_equal(&cfg[0]->clusters[0],
+		    &cfg[i]->clusters[0]), "case %zu compared equal", i);
+	for (i = 0; i < 8; i++)
+		config_free(cfg[i]);
+}
+END_TEST
+
+START_TEST(test_free_null_is_a_no_op)
+{
+	config_free(NULL);
+}
+END_TEST
+
+/* ---- errors ---------------------------------------------------------- */
+
+struct bad {
+	const char	*text;
+	const char	*want;
+};
+
+/* Top-level settings: each bad value on line 1, clusters on line 2. */
+static const struct bad bad_top[] = {
+	{ "chek_interval_ms = 500;\n", "t.conf:1: unknown setting 'chek_interval_ms'" },
+	{ "cluster = 1;\n", "t.conf:1: unknown setting 'cluster'" },
+	{ "socket = 5;\n", "t.conf:1: socket must be a string" },
+	{ "socket = \"run/x.sock\";\n", "t.conf:1: socket must be an absolute path" },
+	{ "socket = \"\";\n", "t.conf:1: socket must be an absolute path" },
+	{ "socket_mode = 0660;\n", "t.conf:1: socket_mode must be a string" },
+	{ "socket_mode = \"0800\";\n", "t.conf:1: socket_mode must be octal digits from \"0\" to \"0777\", not \"0800\"" },
+	{ "socket_mode = \"1000\";\n", "t.conf:1: socket_mode must be octal digits from \"0\" to \"0777\", not \"1000\"" },
+	{ "socket_mode = \"\";\n", "t.conf:1: socket_mode must be octal digits from \"0\" to \"0777\", not \"\"" },
+	{ "socket_mode = \"rw\";\n", "t.conf:1: socket_mode must be octal digits from \"0\" to \"0777\", not \"rw\"" },
+	{ "socket_mode = \"-660\";\n", "t.conf:1: socket_mode must be octal digits from \"0\" to \"0777\", not \"-660\"" },
+	{ "http_listen = 8008;\n", "t.conf:1: http_listen must be a string" },
+	{ "http_listen = \"localhost\";\n", "t.conf:1: http_listen must be HOST:PORT, [IPV6]:PORT or an absolute path: no ':PORT'" },
+	{ "http_listen = \"localhost:0\";\n", "t.conf:1: http_listen must be HOST:PORT, [IPV6]:PORT or an absolute path: port must be a number from 1 to 65535" },
+	{ "http_listen = \"localhost:65536\";\n", "t.conf:1: http_listen must be HOST:PORT, [IPV6]:PORT or an absolute path: port must be a number from 1 to 65535" },
+	{ "http_listen = \"localhost:\";\n", "t.conf:1: http_listen must be HOST:PORT, [IPV6]:PORT or an absolute path: port must be a number from 1 to 65535" },
+	{ "http_listen = \":8008\";\n", "t.conf:1: http_listen must be HOST:PORT, [IPV6]:PORT or an absolute path: no host before ':'" },
+	{ "http_listen = \"::1:8008\";\n", "t.conf:1: http_listen must be HOST:PORT, [IPV6]:PORT or an absolute path: an IPv6 address needs brackets" },
+	{ "http_listen = \"[::g]:8008\";\n", "t.conf:1: http_listen must be HOST:PORT, [IPV6]:PORT or an absolute path: bad IPv6 address" },
+	{ "http_listen = \"[]:8008\";\n", "t.conf:1: http_listen must be HOST:PORT, [IPV6]:PORT or an absolute path: bad IPv6 address" },
+	{ "http_listen = \"run/http.sock\";\n", "t.conf:1: http_listen must be HOST:PORT, [IPV6]:PORT or an absolute path: no ':PORT'" },
+	{ "http_listen = \"bad host:80\";\n", "t.conf:1: http_listen must be HOST:PORT, [IPV6]:PORT or an absolute path: bad host name" },
+	{ "log_level = \"verbose\";\n", "t.conf:1: log_level must be error, warn, info or debug, not \"verbose\"" },
+	{ "log_level = \"INFO\";\n", "t.conf:1: log_level must be error, warn, info or debug, not \"INFO\"" },
+	{ "log_level = 3;\n", "t.conf:1: log_level must be a string" },
+	{ "check_interval_ms = \"500\";\n", "t.conf:1: check_interval_ms must be an integer" },
+	{ "check_interval_ms = 500.0;\n", "t.conf:1: check_interval_ms must be an integer" },
+	{ "check_interval_ms = true;\n", "t.conf:1: check_interval_ms must be an integer" },
+	{ "check_interval_ms = 9;\n", "t.conf:1: check_interval_ms must be between 10 and 3600000, not 9" },
+	{ "check_interval_ms = 3600001;\n", "t.conf:1: check_interval_ms must be between 10 and 3600000, not 3600001" },
+	{ "check_interval_ms = -500;\n", "t.conf:1: check_interval_ms must be between 10 and 3600000, not -500" },
+	{ "fast_check_interval_ms = \"x\";\n", "t.conf:1: fast_check_interval_ms must be an integer" },
+	{ "fast_check_interval_ms = 4;\n", "t.conf:1: fast_check_interval_ms must be between 5 and 500, not 4" },
+	{ "fast_check_interval_ms = 501;\n", "t.conf:1: fast_check_interval_ms must be between 5 and 500, not 501" },
+	{ "check_interval_ms = 100;\nfast_check_interval_ms = 101;\n", "t.conf:2: fast_check_interval_ms must be between 5 and 100, not 101" },
+	{ "connect_timeout_ms = [1];\n", "t.conf:1: connect_timeout_ms must be an integer" },
+	{ "connect_timeout_ms = 9;\n", "t.conf:1: connect_timeout_ms must be between 10 and 600000, not 9" },
+	{ "connect_timeout_ms = 600001;\n", "t.conf:1: connect_timeout_ms must be between 10 and 600000, not 600001" },
+	{ "query_timeout_ms = \"1s\";\n", "t.conf:1: query_timeout_ms must be an integer" },
+	{ "query_timeout_ms = 9;\n", "t.conf:1: query_timeout_ms must be between 10 and 600000, not 9" },
+	{ "query_timeout_ms = 600001;\n", "t.conf:1: query_timeout_ms must be between 10 and 600000, not 600001" },
+	{ "reconnect_max_ms = 1.5;\n", "t.conf:1: reconnect_max_ms must be an integer" },
+	{ "reconnect_max_ms = 9;\n", "t.conf:1: reconnect_max_ms must be between 10 and 2147483647, not 9" },
+	{ "reconnect_max_ms = 3000000000L;\n", "t.conf:1: reconnect_max_ms must be between 10 and 2147483647, not 3000000000" },
+	{ "max_fails = \"3\";\n", "t.conf:1: max_fails must be an integer" },
+	{ "max_fails = 0;\n", "t.conf:1: max_fails must be between 1 and 1000, not 0" },
+	{ "max_fails = 1001;\n", "t.conf:1: max_fails must be between 1 and 1000, not 1001" },
+	{ "sync_max_lag_ms = \"1s\";\n", "t.conf:1: sync_max_lag_ms must be an integer" },
+	{ "sync_max_lag_ms = -1;\n", "t.conf:1: sync_max_lag_ms must be at least 0, not -1" },
+	{ "sync_max_lag_bytes = 1e6;\n", "t.conf:1: sync_max_lag_bytes must be an integer" },
+	{ "sync_max_lag_bytes = -1L;\n", "t.conf:1: sync_max_lag_bytes must be at least 0, not -1" },
+	/* libconfig 1.5 would wrap this to -1474836480 without a word. */
+	{ "sync_max_lag_bytes = 20000000000;\n", "t.conf:1: sync_max_lag_bytes does not fit in 32 bits: write it with an L suffix (1000000000000L)" },
+	{ "sync_max_lag_bytes =\n  4294968296;\n", "t.conf:1: sync_max_lag_bytes does not fit in 32 bits: write it with an L suffix (1000000000000L)" },
+};
+
+START_TEST(test_rejects_bad_top_level_setting)
+{
+	char	text[1024];
+
+	snprintf(text, sizeof text, "%s%s", bad_top[_i].text, CLUSTERS);
+	expect_error(text, bad_top[_i].want);
+}
+END_TEST
+
+/* A cluster body: line 1 holds "clusters = ( {", the body starts line 2. */
+static const struct bad bad_cluster[] = {
+	{ "name = \"a\"; hosts = (\"x:1\");\ntypo = 1;\n", "t.conf:3: unknown setting 'typo'" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nport = 5432;\n", "t.conf:3: unknown setting 'port'" },
+	{ "hosts = (\"x:1\");\n", "t.conf:1: cluster has no name" },
+	{ "name = 5; hosts = (\"x:1\");\n", "t.conf:2: name must be a string" },
+	{ "name = \"\"; hosts = (\"x:1\");\n", "t.conf:2: cluster name \"\" must be 1 to 63 characters of A-Z a-z 0-9 _ . -" },
+	{ "name = \"a b\"; hosts = (\"x:1\");\n", "t.conf:2: cluster name \"a b\" must be 1 to 63 characters of A-Z a-z 0-9 _ . -" },
+	{ "name = \"a/b\"; hosts = (\"x:1\");\n", "t.conf:2: cluster name \"a/b\" must be 1 to 63 characters of A-Z a-z 0-9 _ . -" },
+	{ "name = \"0123456789012345678901234567890123456789012345678901234567890123\"; hosts = (\"x:1\");\n",
+	  "t.conf:2: cluster name \"0123456789012345678901234567890123456789012345678901234567890123\" must be 1 to 63 characters of A-Z a-z 0-9 _ . -" },
+	{ "name = \"a\";\n", "t.conf:1: cluster 'a' has no hosts" },
+	{ "name = \"a\";\nhosts = ();\n", "t.conf:3: hosts must not be empty" },
+	{ "name = \"a\";\nhosts = [];\n", "t.conf:3: hosts must not be empty" },
+	{ "name = \"a\";\nhosts = \"x:1\";\n", "t.conf:3: hosts must be a list of \"HOST:PORT\" strings" },
+	{ "name = \"a\";\nhosts = { h = \"x:1\"; };\n", "t.conf:3: hosts must be a list of \"HOST:PORT\" strings" },
+	{ "name = \"a\";\nhosts = (\"x:1\",\n 5432);\n", "t.conf:4: hosts must be a list of \"HOST:PORT\" strings" },
+	{ "name = \"a\";\nhosts = (\"db1\");\n", "t.conf:3: bad host \"db1\": no ':PORT'" },
+	{ "name = \"a\";\nhosts = (\"db1:0\");\n", "t.conf:3: bad host \"db1:0\": port must be a number from 1 to 65535" },
+	{ "name = \"a\";\nhosts = (\"db1:65536\");\n", "t.conf:3: bad host \"db1:65536\": port must be a number from 1 to 65535" },
+	{ "name = \"a\";\nhosts = (\"db1:pg\");\n", "t.conf:3: bad host \"db1:pg\": port must be a number from 1 to 65535" },
+	{ "name = \"a\";\nhosts = (\"db1:+5432\");\n", "t.conf:3: bad host \"db1:+5432\": port must be a number from 1 to 65535" },
+	{ "name = \"a\";\nhosts = (\"db1:5432 \");\n", "t.conf:3: bad host \"db1:5432 \": port must be a number from 1 to 65535" },
+	{ "name = \"a\";\nhosts = (\":5432\");\n", "t.conf:3: bad host \":5432\": no host before ':'" },
+	{ "name = \"a\";\nhosts = (\"::1:5432\");\n", "t.conf:3: bad host \"::1:5432\": an IPv6 address needs brackets" },
+	{ "name = \"a\";\nhosts = (\"[::1:5432\");\n", "t.conf:3: bad host \"[::1:5432\": bad IPv6 address" },
+	{ "name = \"a\";\nhosts = (\"[db1]:5432\");\n", "t.conf:3: bad host \"[db1]:5432\": bad IPv6 address" },
+	{ "name = \"a\";\nhosts = (\"db 1:5432\");\n", "t.conf:3: bad host \"db 1:5432\": bad host name" },
+	{ "name = \"a\";\nhosts = (\"-db1:5432\");\n", "t.conf:3: bad host \"-db1:5432\": bad host name" },
+	{ "name = \"a\";\nhosts = (\"run/pg:5432\");\n", "t.conf:3: bad host \"run/pg:5432\": bad host name" },
+	{ "name = \"a\";\nhosts = (\"x:1\",\n \"y:1\",\n \"x:1\");\n", "t.conf:5: host \"x:1\" is listed twice in cluster 'a'" },
+	{ "name = \"a\";\nhosts = (\"db1:5432\", \"DB1:5432\");\n", "t.conf:3: host \"DB1:5432\" is listed twice in cluster 'a'" },
+	{ "name = \"a\";\nhosts = (\"[::1]:5432\", \"[0::1]:5432\");\n", "t.conf:3: host \"[0::1]:5432\" is listed twice in cluster 'a'" },
+	{ "name = \"a\";\nhosts = (\"/tmp:5432\", \"/tmp:5432\");\n", "t.conf:3: host \"/tmp:5432\" is listed twice in cluster 'a'" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nconninfo = \"host=db1 user=u\";\n", "t.conf:3: conninfo must not set host: list the servers in hosts" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nconninfo = \"hostaddr=10.0.0.1\";\n", "t.conf:3: conninfo must not set hostaddr: list the servers in hosts" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nconninfo = \"user=u port=5432\";\n", "t.conf:3: conninfo must not set port: list the servers in hosts" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nconninfo = \"postgresql://db1/postgres\";\n", "t.conf:3: conninfo must not set host: list the servers in hosts" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nconninfo = \"user=u dbname\";\n", "t.conf:3: conninfo is not a valid libpq connection string" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nconninfo = \"nosuchkeyword=1\";\n", "t.conf:3: conninfo is not a valid libpq connection string" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nconninfo = 5;\n", "t.conf:3: conninfo must be a string" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nsystem_identifier = \"0\";\n", "t.conf:3: system_identifier must be a nonzero decimal number (integer or string of digits)" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nsystem_identifier = 0;\n", "t.conf:3: system_identifier must be a nonzero decimal number (integer or string of digits)" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nsystem_identifier = -5;\n", "t.conf:3: system_identifier must be a nonzero decimal number (integer or string of digits)" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nsystem_identifier = \"\";\n", "t.conf:3: system_identifier must be a nonzero decimal number (integer or string of digits)" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nsystem_identifier = \"12ab\";\n", "t.conf:3: system_identifier must be a nonzero decimal number (integer or string of digits)" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nsystem_identifier = \"-5\";\n", "t.conf:3: system_identifier must be a nonzero decimal number (integer or string of digits)" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nsystem_identifier = \"18446744073709551616\";\n", "t.conf:3: system_identifier must be a nonzero decimal number (integer or string of digits)" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nsystem_identifier = 1.5;\n", "t.conf:3: system_identifier must be a nonzero decimal number (integer or string of digits)" },
+	{ "name = \"a\"; hosts = (\"x:1\");\nsystem_identifier = 7301234567890123456;\n", "t.conf:3: system_identifier does not fit in 32 bits: write it as a string or with an L suffix" },
+};
+
+START_TEST(test_rejects_bad_cluster_setting)
+{
+	char	text[1024];
+
+	snprintf(text, sizeof text, CL_OPEN "%s" CL_CLOSE,
+	    bad_cluster[_i].text);
+	expect_error(text, bad_cluster[_i].want);
+}
+END_TEST
+
+START_TEST(test_rejects_missing_or_empty_clusters)
+{
+	expect_error("max_fails = 3;\n", "t.conf: no clusters configured");
+	expect_error("", "t.conf: no clusters configured");
+	expect_error("max_fails = 3;\nclusters = ();\n",
+	    "t.conf:2: clusters must not be empty");
+	expect_error("max_fails = 3;\nclusters = [];\n",
+	    "t.conf:2: clusters must not be empty");
+	expect_error("clusters = 5;\n", "t.conf:1: clusters must be a list "
+	    "of groups ( { name = ...; hosts = (...); } )");
+	expect_error("clusters = { name = \"a\"; hosts = (\"x:1\"); };\n",
+	    "t.conf:1: clusters must be a list of groups ( { name = ...; "
+	    "hosts = (...); } )");
+	/* libconfig dates a list element by the token after it: keep the
+	 * ')' on the element's line. */
+	expect_error("clusters = (\n\"main\" );\n", "t.conf:2: each cluster "
+	    "must be a group { name = ...; hosts = (...); }");
+	expect_error("clusters = [ \"main\" ];\n", "t.conf:1: each cluster "
+	    "must be a group { name = ...; hosts = (...); }");
+}
+END_TEST
+
+START_TEST(test_rejects_duplicate_cluster)
+{
+	expect_error("clusters = (\n"
+	    "  { name = \"a\"; hosts = (\"x:1\"); },\n"
+	    "  { name = \"b\"; hosts = (\"x:1\"); },\n"
+	    "  { name = \"a\"; hosts = (\"y:1\"); }\n"
+	    ");\n", "t.conf:4: cluster 'a' is defined twice");
+}
+END_TEST
+
+START_TEST(test_conninfo_password_never_in_errors)
+{
+	static const char *const conninfos[] = {
+		"password=s3cret host=db1",
+		"password=s3cret hostaddr=10.1.1.1",
+		"port=1 password=s3cret",
+		"password=s3cret dbname",
+		"password s3cret",
+		"password='s3cret",
+		"password=s3cret nosuch=s3cret",
+		"postgresql://u:s3cret@db1/x",
+		"postgresql://u:s3cret@/x?nosuch=s3cret",
+		"postgresql://u:s3cret@[::1/x",
+	};
+	char		 text[512];
+	size_t		 i;
+
+	for (i = 0; i < sizeof conninfos / sizeof conninfos[0]; i++) {
+		snprintf(text, sizeof text, CL_OPEN "name = \"a\"; "
+		    "hosts = (\"x:1\");\nconninfo = \"%s\";\n" CL_CLOSE,
+		    conninfos[i]);
+		ck_assert_ptr_null(load(text));
+		ck_assert_msg(strncmp(err, "t.conf:3: conninfo ", 19) == 0,
+		    "%s: %s", conninfos[i], err);
+		ck_assert_msg(strstr(err, "s3cret") == NULL, "leaked: %s", err);
+	}
+}
+END_TEST
+
+START_TEST(test_syntax_error_names_its_line)
+{
+	expect_error("max_fails = 3;\ncheck_interval_ms = ;\n" CLUSTERS,
+	    "t.conf:2: syntax error");
+	expect_error("max_fails = 3;\n\n\nclusters = ( { name = \"a\" );\n",
+	    "t.conf:4: syntax error");
+	expect_error("max_fails = 3;\nmax_fails = 4;\n" CLUSTERS,
+	    "t.conf:2: duplicate setting name");
+}
+END_TEST
+
+START_TEST(test_unreadable_file_says_why)
+{
+	char	path[128], want[256];
+
+	snprintf(path, sizeof path, "%s/missing.conf", tmpdir);
+	ck_assert_ptr_null(config_load(path, err, sizeof err));
+	snprintf(want, sizeof want, "%s: cannot read: %s", path,
+	    strerror(ENOENT));
+	ck_assert_str_eq(err, want);
+
+	ck_assert_ptr_null(config_load(tmpdir, err, sizeof err));
+	snprintf(want, sizeof want, "%s: cannot read: %s", tmpdir,
+	    strerror(EISDIR));
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* ---- limits ---------------------------------------------------------- */
+
+START_TEST(test_accepts_range_edges)
+{
+	struct config	*cfg;
+
+	cfg = expect_ok("check_interval_ms = 10;\nfast_check_interval_ms = 10;\n"
+	    "connect_timeout_ms = 10;\nquery_timeout_ms = 10;\n"
+	    "reconnect_max_ms = 10;\nmax_fails = 1;\nsync_max_lag_ms = 0;\n"
+	    "sync_max_lag_bytes = 0;\nsocket_mode = \"0\";\n" CLUSTERS);
+	ck_assert_int_eq(cfg->check_interval_ms, 10);
+	ck_assert_int_eq(cfg->fast_check_interval_ms, 10);
+	ck_assert_int_eq(cfg->connect_timeout_ms, 10);
+	ck_assert_int_eq(cfg->query_timeout_ms, 10);
+	ck_assert_int_eq(cfg->reconnect_max_ms, 10);
+	ck_assert_int_eq(cfg->max_fails, 1);
+	ck_assert_int_eq(cfg->sync_max_lag_ms, 0);
+	ck_assert_int_eq(cfg->sync_max_lag_bytes, 0);
+	ck_assert_int_eq(cfg->socket_mode, 0);
+	config_free(cfg);
+
+	cfg = expect_ok("check_interval_ms = 3600000;\n"
+	    "fast_check_interval_ms = 3600000;\nconnect_timeout_ms = 600000;\n"
+	    "query_timeout_ms = 600000;\nreconnect_max_ms = 2147483647;\n"
+	    "max_fails = 1000;\nsync_max_lag_ms = 9223372036854775807L;\n"
+	    "sync_max_lag_bytes = 2147483647;\nsocket_mode = \"00777\";\n"
+	    CLUSTERS);
+	ck_assert_int_eq(cfg->check_interval_ms, 3600000);
+	ck_assert_int_eq(cfg->fast_check_interval_ms, 3600000);
+	ck_assert_int_eq(cfg->connect_timeout_ms, 600000);
+	ck_assert_int_eq(cfg->query_timeout_ms, 600000);
+	ck_assert_int_eq(cfg->reconnect_max_ms, 2147483647);
+	ck_assert_int_eq(cfg->max_fails, 1000);
+	ck_assert_int_eq(cfg->sync_max_lag_ms, INT64_MAX);
+	ck_assert_int_eq(cfg->sync_max_lag_bytes, 2147483647);
+	ck_assert_int_eq(cfg->socket_mode, 0777);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_accepts_name_and_port_edges)
+{
+	struct config	*cfg;
+
+	cfg = expect_ok("clusters = ( { name = \"012345678901234567890123456789"
+	    "012345678901234567890123456789012\";\n"
+	    "hosts = ( \"h:1\", \"h:65535\", \"H:2\", \"[::1]:1\" ); } );\n");
+	ck_assert_uint_eq(strlen(cfg->clusters[0].name), 63);
+	ck_assert_int_eq(cfg->clusters[0].hosts[0].port, 1);
+	ck_assert_int_eq(cfg->clusters[0].hosts[1].port, 65535);
+	ck_assert_str_eq(cfg->clusters[0].hosts[3].host, "::1");
+	config_free(cfg);
+
+	cfg = expect_ok("clusters = ( { name = \"a\"; hosts = ( \"h:1\" );\n"
+	    "system_identifier = \"18446744073709551615\"; } );\n");
+	ck_assert_uint_eq(cfg->clusters[0].system_identifier, UINT64_MAX);
+	config_free(cfg);
+
+	cfg = expect_ok("clusters = ( { name = \"a\"; hosts = ( \"h:1\" );\n"
+	    "system_identifier = 2147483647; } );\n");
+	ck_assert_uint_eq(cfg->clusters[0].system_identifier, 2147483647);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_socket_path_must_fit_sun_path)
+{
+	char		 text[512], path[200], want[512];
+	struct config	*cfg;
+
+	/* 107 bytes plus the NUL fill sun_path exactly. */
+	memset(path, 'a', 107);
+	path[0] = '/';
+	path[107] = '\0';
+	snprintf(text, sizeof text, "socket = \"%s\";\n" CLUSTERS, path);
+	cfg = expect_ok(text);
+	ck_assert_str_eq(cfg->socket_path, path);
+	config_free(cfg);
+
+	path[107] = 'a';
+	path[108] = '\0';
+	snprintf(text, sizeof text, "socket = \"%s\";\n" CLUSTERS, path);
+	expect_error(text, "t.conf:1: socket must be shorter than 108 bytes");
+	snprintf(text, sizeof text, "http_listen = \"%s\";\n" CLUSTERS, path);
+	expect_error(text,
+	    "t.conf:1: http_listen must be shorter than 108 bytes");
+
+	/* A socket directory leaves room for "/.s.PGSQL.NNNNN". */
+	path[91] = '\0';
+	snprintf(text, sizeof text, "clusters = ( { name = \"a\";\n"
+	    "hosts = ( \"%s:5432\" ); } );\n", path);
+	cfg = expect_ok(text);
+	ck_assert_str_eq(cfg->clusters[0].hosts[0].host, path);
+	config_free(cfg);
+
+	path[91] = 'a';
+	path[92] = '\0';
+	snprintf(text, sizeof text, "clusters = ( { name = \"a\";\n"
+	    "hosts = ( \"%s:5432\" ); } );\n", path);
+	snprintf(want, sizeof want, "t.conf:2: bad host \"%s:5432\": socket "
+	    "directory too long", path);
+	expect_error(text, want);
+}
+END_TEST
+
+START_TEST(test_small_error_buffer_is_cut_not_overflowed)
+{
+	char	small[12];
+
+	memset(small, 'x', sizeof small);
+	ck_assert_ptr_null(config_load_string("max_fails = 0;\n" CLUSTERS,
+	    NAME, small, 8));
+	ck_assert_str_eq(small, "t.conf:");
+	ck_assert_int_eq(small[8], 'x');
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	Suite	*s = suite_create("config");
+	TCase	*tc;
+
+	tc = tcase_create("core");
+	tcase_add_checked_fixture(tc, setup_tmpdir, teardown_tmpdir);
+	tcase_add_test(tc, test_full_file_sets_every_setting);
+	tcase_add_test(tc, test_absent_settings_take_defaults);
+	tcase_add_test(tc, test_example_conf_loads);
+	tcase_add_test(tc, test_load_reads_a_file_and_names_it_in_errors);
+	tcase_add_test(tc, test_find_cluster_by_name);
+	tcase_add_test(tc, test_cluster_equal_compares_hosts_in_order);
+	tcase_add_test(tc, test_free_null_is_a_no_op);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_checked_fixture(tc, setup_tmpdir, teardown_tmpdir);
+	tcase_add_loop_test(tc, test_rejects_bad_top_level_setting, 0,
+	    sizeof bad_top / sizeof bad_top[0]);
+	tcase_add_loop_test(tc, test_rejects_bad_cluster_setting, 0,
+	    sizeof bad_cluster / sizeof bad_cluster[0]);
+	tcase_add_test(tc, test_rejects_missing_or_empty_clusters);
+	tcase_add_test(tc, test_rejects_duplicate_cluster);
+	tcase_add_test(tc, test_conninfo_password_never_in_errors);
+	tcase_add_test(tc, test_syntax_error_names_its_line);
+	tcase_add_test(tc, test_unreadable_file_says_why);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("limits");
+	tcase_add_test(tc, test_accepts_range_edges);
+	tcase_add_test(tc, test_accepts_name_and_port_edges);
+	tcase_add_test(tc, test_socket_path_must_fit_sun_path);
+	tcase_add_test(tc, test_small_error_buffer_is_cut_not_overflowed);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(config_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
