@@ -168,7 +168,7 @@ print_status(json_object *root)
 			    json_object_get_string(v));
 		printf("  %-22s %-8s %-5s %12s %8s %-18s %3s %-14s %s\n",
 		    "HOST", "ROLE", "ALIVE", "LAG_BYTES", "LAG_MS",
-		    "REPLAY_LSN", "TL", "LAST_CHECK", "WHY/ERROR");
+		    "LSN", "TL", "LAST_CHECK", "WHY/ERROR");
 		if (!json_object_object_get_ex(c, "hosts", &hosts) ||
 		    !json_object_is_type(hosts, json_type_array))
 			continue;
@@ -183,6 +183,8 @@ print_status(json_object *root)
 			else
 				snprintf(last, sizeof last, "never");
 			reason = jstr(h, "why", "");
+			if (strcmp(reason, "ok") == 0)
+				reason = "";
 			err = jstr(h, "error", "");
 			snprintf(why, sizeof why, "%s%s%s", reason,
 			    *reason != '\0' && *err != '\0' ? "; " : "", err);
@@ -192,7 +194,7 @@ print_status(json_object *root)
 			    json_object_get_boolean(v) ? "yes" : "no",
 			    jnum(h, "lag_bytes", b1, sizeof b1),
 			    jnum(h, "lag_ms", b2, sizeof b2),
-			    jstr(h, "replay_lsn", "-"),
+			    jstr(h, "replay_lsn", jstr(h, "current_lsn", "-")),
 			    jnum(h, "timeline", b3, sizeof b3), last, why);
 		}
 	}
