@@ -1,0 +1,611 @@
+/*
+ * daemon_bench.c - the daemon's figures of DESIGN.md, each printed beside
+ * a baseline measured in the same run:
+ *
+ *   resolve    RESOLVE over the socket: one client pipelining, one client
+ *              in lock-step, 50 concurrent clients.  Baselines: PING over
+ *              the same socket (the transport's floor) and what a program
+ *              without pgbeacon does to learn the primary: a fresh libpq
+ *              connection asking pg_is_in_recovery().
+ *   failover   rounds of "stop the primary, promote a replica": time from
+ *              the promotion finishing (polled on the replica itself, 1 ms
+ *              resolution) to the first RESOLVE answer naming it, and the
+ *              answers naming the stopped primary after its stop returned.
+ *   idle       CPU and RSS of the daemon watching 3 hosts at the default
+ *              interval; RSS with 3 clusters and 1,000 client connections.
+ *
+ * Not a test: nothing here passes or fails.  Run it with `make bench`.
+ */
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "../tests/integration/support/itest.h"
+
+#define FAILOVER_ROUNDS	7
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The p-th percentile (0..100) of n sorted samples. */
+static int64_t
+pct(const int64_t *v, size_t n, double p)
+{
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+	return v[i];
+}
+
+static int
+sock_open(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		w = write(fd, buf, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			perror("write");
+			exit(1);
+		}
+		buf += w;
+		len -= (size_t)w;
+	}
+}
+
+struct result {
+	double	 rps;
+	int64_t	 p50_us, p99_us;
+	long	 bad;		/* replies that were not what was expected */
+};
+
+/*
+ * One client keeping up to window requests in flight, n requests in all.
+ * Latency is from the write that carried a request to the read that
+ * brought its reply.
+ */
+static struct result
+run_pipelined(const char *sock, const char *req, const char *expect,
+    size_t n, size_t window)
+{
+	struct result r = { 0 };
+	int64_t *lat = calloc(n, sizeof(*lat)), *sent = calloc(n, sizeof(*sent));
+	size_t reqlen = strlen(req), elen = strlen(expect);
+	char *out = malloc(reqlen * window), in[65536];
+	size_t nsent = 0, nrecv = 0, have = 0, i;
+	int64_t t0, t;
+	int fd;
+
+	if (lat == NULL || sent == NULL || out == NULL ||
+	    (fd = sock_open(sock)) < 0) {
+		perror("pipelined client");
+		exit(1);
+	}
+	t0 = now_us();
+	while (nrecv < n) {
+		size_t batch = 0;
+		ssize_t got;
+		char *p, *nl;
+
+		while (nsent < n && nsent - nrecv < window) {
+			memcpy(out + batch * reqlen, req, reqlen);
+			batch++;
+			nsent++;
+		}
+		if (batch > 0) {
+			t = now_us();
+			for (i = nsent - batch; i < nsent; i++)
+				sent[i] = t;
+			write_all(fd, out, batch * reqlen);
+		}
+		got = read(fd, in + have, sizeof(in) - have);
+		if (got <= 0) {
+			perror("read");
+			exit(1);
+		}
+		t = now_us();
+		have += (size_t)got;
+		p = in;
+		while ((nl = memchr(p, '\n', have - (size_t)(p - in))) != NULL) {
+			if ((size_t)(nl - p) < elen || memcmp(p, expect, elen) != 0)
+				r.bad++;
+			lat[nrecv] = t - sent[nrecv];
+			nrecv++;
+			p = nl + 1;
+		}
+		have -= (size_t)(p - in);
+		memmove(in, p, have);
+	}
+	t = now_us();
+	close(fd);
+	r.rps = (double)n * 1e6 / (double)(t - t0);
+	qsort(lat, n, sizeof(*lat), cmp_i64);
+	r.p50_us = pct(lat, n, 50);
+	r.p99_us = pct(lat, n, 99);
+	free(lat);
+	free(sent);
+	free(out);
+	return r;
+}
+
+/* nclients connections, each with one request in flight; n in all. */
+static struct result
+run_concurrent(const char *sock, const char *req, const char *expect,
+    size_t n, int nclients)
+{
+	struct result r = { 0 };
+	struct epoll_event ev, evs[64];
+	int64_t *lat = calloc(n, sizeof(*lat)), *sent;
+	int *fds, ep, i, k;
+	size_t reqlen = strlen(req), elen = strlen(expect), nsent = 0, nrecv = 0;
+	int64_t t0, t;
+	char buf[4096];
+
+	sent = calloc((size_t)nclients, sizeof(*sent));
+	fds = calloc((size_t)nclients, sizeof(*fds));
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || lat == NULL ||
+	    sent == NULL || fds == NULL) {
+		perror("concurrent clients");
+		exit(1);
+	}
+	for (i = 0; i < nclients; i++) {
+		if ((fds[i] = sock_open(sock)) < 0) {
+			perror("connect");
+			exit(1);
+		}
+		ev.events = EPOLLIN;
+		ev.data.u32 = (uint32_t)i;
+		epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
+	}
+	t0 = now_us();
+	for (i = 0; i < nclients && nsent < n; i++, nsent++) {
+		sent[i] = now_us();
+		write_all(fds[i], req, reqlen);
+	}
+	while (nrecv < n) {
+		int ready = epoll_wait(ep, evs, 64, 10000);
+
+		if (ready <= 0) {
+			fprintf(stderr, "concurrent clients: no answer\n");
+			exit(1);
+		}
+		for (k = 0; k < ready; k++) {
+			int c = (int)evs[k].data.u32;
+			ssize_t got = read(fds[c], buf, sizeof(buf));
+
+			/* One request in flight: one whole reply per read
+			 * (replies are far shorter than a socket buffer). */
+			if (got <= 0) {
+				perror("read");
+				exit(1);
+			}
+			t = now_us();
+			if ((size_t)got < elen || memcmp(buf, expect, elen) != 0)
+				r.bad++;
+			lat[nrecv++] = t - sent[c];
+			if (nsent < n) {
+				nsent++;
+				sent[c] = now_us();
+				write_all(fds[c], req, reqlen);
+			}
+		}
+	}
+	t = now_us();
+	r.rps = (double)n * 1e6 / (double)(t - t0);
+	for (i = 0; i < nclients; i++)
+		close(fds[i]);
+	close(ep);
+	qsort(lat, n, sizeof(*lat), cmp_i64);
+	r.p50_us = pct(lat, n, 50);
+	r.p99_us = pct(lat, n, 99);
+	free(lat);
+	free(sent);
+	free(fds);
+	return r;
+}
+
+/* The baseline: learn the primary with a fresh connection each time. */
+static struct result
+run_fresh_libpq(int port, size_t n)
+{
+	struct result r = { 0 };
+	int64_t *lat = calloc(n, sizeof(*lat)), t0, t;
+	char conninfo[128];
+	size_t i;
+
+	snprintf(conninfo, sizeof(conninfo),
+	    "host=127.0.0.1 port=%d user=postgres dbname=postgres", port);
+	t0 = now_us();
+	for (i = 0; i < n; i++) {
+		PGconn *conn;
+		PGresult *res;
+
+		t = now_us();
+		conn = PQconnectdb(conninfo);
+		res = PQexec(conn, "SELECT pg_is_in_recovery()");
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			r.bad++;
+		PQclear(res);
+		PQfinish(conn);
+		lat[i] = now_us() - t;
+	}
+	r.rps = (double)n * 1e6 / (double)(now_us() - t0);
+	qsort(lat, n, sizeof(*lat), cmp_i64);
+	r.p50_us = pct(lat, n, 50);
+	r.p99_us = pct(lat, n, 99);
+	free(lat);
+	return r;
+}
+
+static void
+print_result(const char *what, struct result r, const struct result *base,
+    const char *base_name)
+{
+	printf("  %-44s %10.0f req/s   p50 %5" PRId64 " us   p99 %5" PRId64
+	    " us", what, r.rps, r.p50_us, r.p99_us);
+	if (base != NULL)
+		printf("   %.2fx %s", r.rps / base->rps, base_name);
+	if (r.bad)
+		printf("   (%ld unexpected replies!)", r.bad);
+	printf("\n");
+}
+
+/* True when the daemon answers role with a host. */
+static bool
+answers(const char *sock, const char *role)
+{
+	char *r = it_resolve(sock, "main", role);
+	bool ok = r != NULL && strncmp(r, "OK ", 3) == 0;
+
+	free(r);
+	return ok;
+}
+
+static void
+bench_resolve(struct it_cluster *c, const char *dir)
+{
+	struct it_daemon *d;
+	struct result ping1, res1, pingp, resp, pingc, resc, fresh;
+	const char *sock;
+	char *cfg, expect[64];
+
+	cfg = it_config(c, "main", "log_level = \"warn\";\n");
+	d = it_daemon_start(cfg, dir);
+	free(cfg);
+	sock = it_daemon_socket(d);
+	if (!IT_POLL_UNTIL(answers(sock, "master"), 10000)) {
+		fprintf(stderr, "daemon found no primary\n");
+		exit(1);
+	}
+	snprintf(expect, sizeof(expect), "OK host=127.0.0.1 port=%d",
+	    it_port(c, 0));
+
+	printf("\nresolve over the Unix socket (RESOLVE main master)\n");
+	pingp = run_pipelined(sock, "PING\n", "PONG", 1000000, 64);
+	resp = run_pipelined(sock, "RESOLVE main master\n", expect, 1000000, 64);
+	print_result("baseline: PING, 1 client, 64 in flight", pingp, NULL, "");
+	print_result("RESOLVE, 1 client, 64 in flight", resp, &pingp, "of PING");
+
+	ping1 = run_pipelined(sock, "PING\n", "PONG", 100000, 1);
+	res1 = run_pipelined(sock, "RESOLVE main master\n", expect, 100000, 1);
+	print_result("baseline: PING, 1 client, lock-step", ping1, NULL, "");
+	print_result("RESOLVE, 1 client, lock-step", res1, &ping1, "of PING");
+
+	pingc = run_concurrent(sock, "PING\n", "PONG", 500000, 50);
+	resc = run_concurrent(sock, "RESOLVE main master\n", expect, 500000, 50);
+	print_result("baseline: PING, 50 clients, 1 in flight each", pingc,
+	    NULL, "");
+	print_result("RESOLVE, 50 clients, 1 in flight each", resc, &pingc,
+	    "of PING");
+
+	fresh = run_fresh_libpq(it_port(c, 0), 300);
+	print_result("baseline: fresh libpq conn + pg_is_in_recovery()",
+	    fresh, NULL, "");
+	printf("  => RESOLVE lock-step is %.0fx faster than asking PostgreSQL "
+	    "with a fresh connection;\n     pipelined it is %.0fx.  Targets: "
+	    ">= 100,000 req/s pipelined, p99 < 100 us.\n",
+	    res1.rps / fresh.rps, resp.rps / fresh.rps);
+	if (it_daemon_stop(d) != 0)
+		fprintf(stderr, "warning: daemon did not exit cleanly\n");
+}
+
+/* --- failover ------------------------------------------------------------ */
+
+struct prober {
+	const char	*sock;
+	volatile bool	 stop;
+	int		 new_port, old_port;
+	int64_t		 stop_returned_us;	/* set by main; 0 before */
+	int64_t		 first_new_us;		/* first answer naming new_port */
+	long		 old_after_stop;	/* answers naming old_port after it */
+	long		 answers;
+	pthread_mutex_t	 lock;
+};
+
+/* Asks RESOLVE main master every 200 us and notes what it hears. */
+static void *
+prober_main(void *arg)
+{
+	struct prober *p = arg;
+	char buf[512], want_new[64], want_old[64];
+	int fd = sock_open(p->sock);
+
+	snprintf(want_new, sizeof(want_new), "port=%d ", p->new_port);
+	snprintf(want_old, sizeof(want_old), "port=%d ", p->old_port);
+	if (fd < 0)
+		return NULL;
+	while (!p->stop) {
+		ssize_t got;
+		int64_t t;
+
+		write_all(fd, "RESOLVE main master\n", 20);
+		got = read(fd, buf, sizeof(buf) - 1);
+		if (got <= 0)
+			break;
+		buf[got] = '\0';
+		t = now_us();
+		pthread_mutex_lock(&p->lock);
+		p->answers++;
+		if (strstr(buf, want_new) != NULL && p->first_new_us == 0)
+			p->first_new_us = t;
+		if (strstr(buf, want_old) != NULL && p->stop_returned_us != 0)
+			p->old_after_stop++;
+		pthread_mutex_unlock(&p->lock);
+		usleep(200);
+	}
+	close(fd);
+	return NULL;
+}
+
+static void
+bench_failover(void)
+{
+	int64_t detect[FAILOVER_ROUNDS];
+	long stale_total = 0;
+	int round;
+
+	printf("\nfailover detection (%d rounds: stop node0 -m fast, "
+	    "promote node1)\n", FAILOVER_ROUNDS);
+	for (round = 0; round < FAILOVER_ROUNDS; round++) {
+		struct it_cluster *c = it_cluster_create(2);
+		struct prober p;
+		struct it_daemon *d;
+		pthread_t th;
+		PGconn *conn;
+		PGresult *res;
+		char *cfg, conninfo[128];
+		int64_t promoted_us = 0, t_stop;
+
+		cfg = it_config(c, "main", "log_level = \"warn\";\n"
+		    "check_interval_ms = 500;\nfast_check_interval_ms = 25;\n"
+		    "reconnect_max_ms = 5000;\n");
+		d = it_daemon_start(cfg, it_cluster_dir(c));
+		free(cfg);
+		if (!IT_POLL_UNTIL(answers(it_daemon_socket(d), "master"),
+		    10000))
+			exit(1);
+
+		memset(&p, 0, sizeof(p));
+		pthread_mutex_init(&p.lock, NULL);
+		p.sock = it_daemon_socket(d);
+		p.old_port = it_port(c, 0);
+		p.new_port = it_port(c, 1);
+		snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d "
+		    "user=postgres dbname=postgres", p.new_port);
+		conn = PQconnectdb(conninfo);
+		if (PQstatus(conn) != CONNECTION_OK) {
+			fprintf(stderr, "%s", PQerrorMessage(conn));
+			exit(1);
+		}
+		pthread_create(&th, NULL, prober_main, &p);
+
+		t_stop = now_us();
+		it_stop(c, 0, "fast");
+		pthread_mutex_lock(&p.lock);
+		p.stop_returned_us = now_us();
+		pthread_mutex_unlock(&p.lock);
+
+		/* Promote without waiting, then watch for the end of recovery
+		 * ourselves, every millisecond. */
+		PQclear(PQexec(conn, "SELECT pg_promote(false)"));
+		for (;;) {
+			res = PQexec(conn, "SELECT pg_is_in_recovery()");
+			if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+			    PQgetvalue(res, 0, 0)[0] == 'f') {
+				promoted_us = now_us();
+				PQclear(res);
+				break;
+			}
+			PQclear(res);
+			if (now_us() - t_stop > 30 * 1000000) {
+				fprintf(stderr, "promotion did not finish\n");
+				exit(1);
+			}
+			usleep(1000);
+		}
+		PQfinish(conn);
+		if (!IT_POLL_UNTIL(p.first_new_us != 0, 10000))
+			fprintf(stderr, "round %d: new primary never answered\n",
+			    round);
+		p.stop = true;
+		pthread_join(th, NULL);
+		detect[round] = p.first_new_us - promoted_us;
+		stale_total += p.old_after_stop;
+		printf("  round %d: primary stopped in %4" PRId64 " ms; new "
+		    "primary answered %6.1f ms after the promotion finished; "
+		    "%ld answers named the stopped primary (of %ld)\n", round + 1,
+		    (p.stop_returned_us - t_stop) / 1000,
+		    (double)detect[round] / 1000.0, p.old_after_stop, p.answers);
+		pthread_mutex_destroy(&p.lock);
+		(void)it_daemon_stop(d);
+		it_cluster_destroy(c);
+	}
+	qsort(detect, FAILOVER_ROUNDS, sizeof(detect[0]), cmp_i64);
+	printf("  => detection median %.1f ms, max %.1f ms (targets: median "
+	    "<= 200 ms, max < 1 s);\n     %ld answers named a stopped primary "
+	    "(target 0).  Baseline: pg-status polls every 5 s and needs 3\n"
+	    "     failures, 1.5 to 20 s; the ratio to its best case (1.5 s) is "
+	    "%.0fx.\n", (double)pct(detect, FAILOVER_ROUNDS, 50) / 1000.0,
+	    (double)detect[FAILOVER_ROUNDS - 1] / 1000.0, stale_total,
+	    1500.0 / ((double)pct(detect, FAILOVER_ROUNDS, 50) / 1000.0));
+}
+
+/* --- idle cost and memory ---------------------------------------------- */
+
+static bool
+proc_stat(int pid, long *ticks, long *rss_kib)
+{
+	char path[64], buf[4096], *p;
+	unsigned long ut, st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	if (fgets(buf, sizeof(buf), f) == NULL || (p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	    &ut, &st) != 2) {
+		fclose(f);
+		return false;
+	}
+	fclose(f);
+	*ticks = (long)(ut + st);
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	*rss_kib = -1;
+	while (fgets(buf, sizeof(buf), f) != NULL)
+		if (sscanf(buf, "VmRSS: %ld kB", rss_kib) == 1)
+			break;
+	fclose(f);
+	return *rss_kib >= 0;
+}
+
+static void
+bench_idle(struct it_cluster *c)
+{
+	struct it_daemon *d;
+	struct rlimit rl;
+	long t0, t1, rss0, rss1, hz = sysconf(_SC_CLK_TCK);
+	int64_t w0, w1;
+	char hosts[256], *cfg;
+	int *fds, i, n = 1000;
+
+	printf("\nidle cost and memory (3 hosts, check_interval_ms = 500)\n");
+	snprintf(hosts, sizeof(hosts), "\"127.0.0.1:%d\", \"127.0.0.1:%d\", "
+	    "\"127.0.0.1:%d\"", it_port(c, 0), it_port(c, 1), it_port(c, 2));
+	if (asprintf(&cfg, "socket = \"%s/idle.sock\";\nlog_level = \"warn\";\n"
+	    "clusters = (\n"
+	    " { name = \"a\"; hosts = ( %s ); conninfo = \"user=postgres dbname=postgres\"; },\n"
+	    " { name = \"b\"; hosts = ( %s ); conninfo = \"user=postgres dbname=postgres\"; },\n"
+	    " { name = \"c\"; hosts = ( %s ); conninfo = \"user=postgres dbname=postgres\"; }\n"
+	    ");\n", it_cluster_dir(c), hosts, hosts, hosts) < 0)
+		exit(1);
+	d = it_daemon_start(cfg, it_cluster_dir(c));
+	free(cfg);
+	it_sleep_ms(1000);	/* let the first rounds settle: not a state */
+	proc_stat(it_daemon_pid(d), &t0, &rss0);
+	w0 = now_us();
+	it_sleep_ms(10000);
+	proc_stat(it_daemon_pid(d), &t1, &rss1);
+	w1 = now_us();
+	printf("  3 clusters x 3 hosts, idle 10 s: %.2f%% of one core, "
+	    "RSS %ld KiB\n", 100.0 * (double)(t1 - t0) / (double)hz /
+	    ((double)(w1 - w0) / 1e6), rss1);
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < 2048 && rl.rlim_max >= 2048) {
+		rl.rlim_cur = 2048;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	fds = calloc((size_t)n, sizeof(*fds));
+	for (i = 0; i < n; i++)
+		if ((fds[i] = sock_open(it_daemon_socket(d))) < 0)
+			break;
+	n = i;
+	/* Each connection asks once, so the daemon has touched them all. */
+	for (i = 0; i < n; i++) {
+		char *r = it_sock_request(fds[i], "RESOLVE a replica", 5000);
+
+		free(r);
+	}
+	proc_stat(it_daemon_pid(d), &t1, &rss1);
+	printf("  with %d client connections: RSS %ld KiB "
+	    "(target < 8 MiB = 8192 KiB)\n", n, rss1);
+	for (i = 0; i < n; i++)
+		it_sock_close(fds[i]);
+	free(fds);
+	(void)it_daemon_stop(d);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct it_cluster *c;
+	const char *only = argc > 1 ? argv[1] : NULL;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("pgbeacond benchmark on %ld cores; daemon and load share them\n",
+	    sysconf(_SC_NPROCESSORS_ONLN));
+	if (only == NULL || strcmp(only, "resolve") == 0 ||
+	    strcmp(only, "idle") == 0) {
+		c = it_cluster_create(2);
+		if (only == NULL || strcmp(only, "resolve") == 0)
+			bench_resolve(c, it_cluster_dir(c));
+		if (only == NULL || strcmp(only, "idle") == 0)
+			bench_idle(c);
+		it_cluster_destroy(c);
+	}
+	if (only == NULL || strcmp(only, "failover") == 0)
+		bench_failover();
+	return 0;
+}
