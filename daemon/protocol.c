@@ -81,9 +81,9 @@ protocol_parse_lag(const char *s, int64_t *out)
 	for (; *s != '\0'; s++) {
 		if (*s < '0' || *s > '9')
 			return false;
-		v = v * 10 + (*s - '0');
-		if (v > PROTO_MAX_LAG)
+		if (v > (PROTO_MAX_LAG - (*s - '0')) / 10)
 			return false;
+		v = v * 10 + (*s - '0');
 	}
 	*out = v;
 	return true;
