@@ -1,0 +1,761 @@
+/*
+ * ctx.c - request contexts (pgb_ctx), their sessions (pgb_session),
+ * atomic blocks, and read-your-writes bookkeeping.
+ *
+ * A session is lazy: it takes a pooled connection at its first statement
+ * and sends BEGIN with that statement in one round trip.  Its state is
+ * read back from libpq (PQtransactionStatus) after every exchange, so a
+ * BEGIN or COMMIT sent by the application through the raw connection is
+ * followed too.
+ */
+#include <sys/queue.h>
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgbeacon.h"
+#include "db-internal.h"
+#include "proto-internal.h"
+#include "util-internal.h"
+
+struct pgb_session {
+	pgb_db		*db;		/* borrowed; outlives the session */
+	pgb_ctx		*ctx;		/* owner; NULL: owned by the caller */
+	struct pgbi_pconn *conn;	/* checked out, or NULL */
+	int		 autocommit;	/* no implicit BEGIN */
+	char		 commit_lsn[PGB_LSN_MAX];
+	pgb_errcode	 errcode;
+	char		 sqlstate[6];
+	char		 error[1024];
+	TAILQ_ENTRY(pgb_session) entry;	/* in ctx->sessions */
+};
+
+struct pgb_ctx {
+	pgb_ctx		*prev;		/* current before this one; borrowed */
+	int		 ended;
+	TAILQ_HEAD(, pgb_session) sessions;	/* owned */
+	pgb_before_commit_fn before_commit;
+	void		*before_commit_arg;
+	int		 has_lsn;
+	uint64_t	 lsn;		/* highest commit LSN seen or given */
+	char		 error[1024];
+};
+
+static _Thread_local pgb_ctx *ctx_current;
+
+static void	 session_seterr(pgb_session *s, pgb_errcode code,
+		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void	 session_pgerr(pgb_session *s, const PGresult *res,
+		     const char *what);
+static int	 session_acquire(pgb_session *s);
+static void	 session_release(pgb_session *s, int discard);
+static int	 session_in_tx(const pgb_session *s);
+static PGresult	*session_run(pgb_session *s, const char *sql, int params,
+		     int nparams, const Oid *types, const char *const *values,
+		     const int *lengths, const int *formats, int result_format);
+static PGresult	*session_begin_and_run(PGconn *pg, const char *sql,
+		     int params, int nparams, const Oid *types,
+		     const char *const *values, const int *lengths,
+		     const int *formats, int result_format);
+static void	 ctx_seterr(pgb_ctx *ctx, const char *fmt, ...)
+		     __attribute__((format(printf, 2, 3)));
+
+/* --- context ------------------------------------------------------------ */
+
+pgb_ctx *
+pgb_ctx_begin(int flags)
+{
+	pgb_ctx	*ctx;
+
+	if (ctx_current != NULL && !(flags & PGB_CTX_FORCE))
+		return (NULL);
+	ctx = calloc(1, sizeof *ctx);
+	if (ctx == NULL)
+		return (NULL);
+	TAILQ_INIT(&ctx->sessions);
+	ctx->prev = ctx_current;
+	ctx_current = ctx;
+	return (ctx);
+}
+
+pgb_ctx *
+pgb_ctx_current(void)
+{
+	return (ctx_current);
+}
+
+int
+pgb_ctx_is_current(void)
+{
+	return (ctx_current != NULL);
+}
+
+void
+pgb_ctx_set_before_commit(pgb_ctx *ctx, pgb_before_commit_fn fn, void *arg)
+{
+	ctx->before_commit = fn;
+	ctx->before_commit_arg = arg;
+}
+
+static void
+ctx_seterr(pgb_ctx *ctx, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+	va_end(ap);
+}
+
+const char *
+pgb_ctx_error(const pgb_ctx *ctx)
+{
+	return (ctx->error);
+}
+
+int
+pgb_ctx_end(pgb_ctx *ctx, int status)
+{
+	pgb_session	*s;
+	int		 rc = 0;
+
+	if (ctx == NULL || ctx->ended)
+		return (0);
+	ctx->error[0] = '\0';
+	TAILQ_FOREACH(s, &ctx->sessions, entry) {
+		if (session_in_tx(s)) {
+			if (status >= 400)
+				pgb_session_rollback(s);
+			else if (PQtransactionStatus(s->conn->pg) ==
+			    PQTRANS_INERROR) {
+				pgb_session_rollback(s);
+				ctx_seterr(ctx, "%s on %s:%d: transaction failed"
+				    " earlier; rolled back", pgbi_db_label(s->db),
+				    s->conn->host, s->conn->port);
+				rc = -1;
+			} else if (ctx->before_commit != NULL &&
+			    ctx->before_commit(ctx, s,
+			    ctx->before_commit_arg) != 0) {
+				pgb_session_rollback(s);
+				ctx_seterr(ctx, "%s: before-commit callback"
+				    " refused; rolled back", pgbi_db_label(s->db));
+				rc = -1;
+			} else if (pgb_session_commit(s) == -1) {
+				ctx_seterr(ctx, "%s", s->error);
+				rc = -1;
+			}
+		}
+		pgb_session_close(s);
+	}
+	ctx->ended = 1;
+	if (ctx_current == ctx)
+		ctx_current = ctx->prev;
+	return (rc);
+}
+
+void
+pgb_ctx_free(pgb_ctx *ctx)
+{
+	pgb_session	*s;
+
+	if (ctx == NULL)
+		return;
+	if (!ctx->ended)
+		(void)pgb_ctx_end(ctx, 500);
+	while ((s = TAILQ_FIRST(&ctx->sessions)) != NULL) {
+		TAILQ_REMOVE(&ctx->sessions, s, entry);
+		free(s);
+	}
+	free(ctx);
+}
+
+int
+pgb_ctx_commit_all(pgb_ctx *ctx)
+{
+	pgb_session	*s;
+	int		 rc = 0;
+
+	TAILQ_FOREACH(s, &ctx->sessions, entry) {
+		if (pgb_session_commit(s) == -1) {
+			ctx_seterr(ctx, "%s", s->error);
+			rc = -1;
+		}
+	}
+	return (rc);
+}
+
+int
+pgb_ctx_rollback_all(pgb_ctx *ctx)
+{
+	pgb_session	*s;
+	int		 rc = 0;
+
+	TAILQ_FOREACH(s, &ctx->sessions, entry) {
+		if (pgb_session_rollback(s) == -1) {
+			ctx_seterr(ctx, "%s", s->error);
+			rc = -1;
+		}
+	}
+	return (rc);
+}
+
+void
+pgb_ctx_close_all(pgb_ctx *ctx)
+{
+	pgb_session	*s;
+
+	TAILQ_FOREACH(s, &ctx->sessions, entry)
+		pgb_session_close(s);
+}
+
+int
+pgb_ctx_lsn(const pgb_ctx *ctx, char buf[PGB_LSN_MAX])
+{
+	if (!ctx->has_lsn) {
+		buf[0] = '\0';
+		return (0);
+	}
+	pgbi_lsn_format(ctx->lsn, buf);
+	return (1);
+}
+
+int
+pgb_ctx_set_lsn(pgb_ctx *ctx, const char *lsn)
+{
+	uint64_t	v;
+
+	if (!pgbi_lsn_parse(lsn, &v)) {
+		ctx_seterr(ctx, "malformed LSN \"%.40s\"", lsn != NULL ?
+		    lsn : "(null)");
+		return (-1);
+	}
+	if (!ctx->has_lsn || v > ctx->lsn)
+		ctx->lsn = v;
+	ctx->has_lsn = 1;
+	return (0);
+}
+
+/* --- sessions ----------------------------------------------------------- */
+
+pgb_session *
+pgb_ctx_session(pgb_ctx *ctx, pgb_db *db)
+{
+	pgb_session	*s;
+
+	if (ctx == NULL)
+		ctx = ctx_current;
+	if (ctx == NULL || ctx->ended || db == NULL)
+		return (NULL);
+	TAILQ_FOREACH(s, &ctx->sessions, entry) {
+		if (s->db == db)
+			return (s);
+	}
+	s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return (NULL);
+	s->db = db;
+	s->ctx = ctx;
+	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
+	return (s);
+}
+
+pgb_session *
+pgb_session_new(pgb_db *db, int flags)
+{
+	pgb_session	*s;
+
+	if (db == NULL)
+		return (NULL);
+	s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return (NULL);
+	s->db = db;
+	s->autocommit = (flags & PGB_SESSION_AUTOCOMMIT) != 0;
+	return (s);
+}
+
+void
+pgb_session_free(pgb_session *s)
+{
+	if (s == NULL || s->ctx != NULL)
+		return;
+	pgb_session_close(s);
+	free(s);
+}
+
+static void
+session_seterr(pgb_session *s, pgb_errcode code, const char *fmt, ...)
+{
+	va_list	ap;
+
+	s->errcode = code;
+	s->sqlstate[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(s->error, sizeof s->error, fmt, ap);
+	va_end(ap);
+}
+
+/* Stores the error of a failed exchange, naming db, host and role. */
+static void
+session_pgerr(pgb_session *s, const PGresult *res, const char *what)
+{
+	char		 msg[768];
+	const char	*state;
+
+	pgbi_strlcpy(msg, res != NULL && *PQresultErrorMessage(res) != '\0' ?
+	    PQresultErrorMessage(res) : PQerrorMessage(s->conn->pg),
+	    sizeof msg);
+	pgbi_chomp(msg);
+	session_seterr(s, PGB_ERR_SQL, "%s on %s:%d (%s): %s%s%s",
+	    pgbi_db_label(s->db), s->conn->host, s->conn->port, s->conn->role,
+	    what != NULL ? what : "", what != NULL ? ": " : "", msg);
+	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	pgbi_strlcpy(s->sqlstate, state, sizeof s->sqlstate);
+}
+
+static int
+session_in_tx(const pgb_session *s)
+{
+	PGTransactionStatusType	st;
+
+	if (s->conn == NULL)
+		return (0);
+	st = PQtransactionStatus(s->conn->pg);
+	return (st == PQTRANS_INTRANS || st == PQTRANS_INERROR ||
+	    st == PQTRANS_ACTIVE);
+}
+
+/* Takes a connection when the session has none.  -1 with the error set. */
+static int
+session_acquire(pgb_session *s)
+{
+	char		 lsn[PGB_LSN_MAX];
+	const char	*min_lsn = NULL;
+
+	if (s->conn != NULL)
+		return (0);
+	if (s->ctx != NULL && s->ctx->ended) {
+		session_seterr(s, PGB_ERR_STATE, "%s: the session's context"
+		    " has ended", pgbi_db_label(s->db));
+		return (-1);
+	}
+	if (s->ctx != NULL && s->ctx->has_lsn && !pgbi_db_is_master(s->db)) {
+		pgbi_lsn_format(s->ctx->lsn, lsn);
+		min_lsn = lsn;
+	}
+	if (pgbi_db_checkout(s->db, min_lsn, &s->conn, &s->errcode, s->error,
+	    sizeof s->error) == -1) {
+		s->sqlstate[0] = '\0';
+		return (-1);
+	}
+	return (0);
+}
+
+/* Gives the connection back (closed when discard or in a transaction). */
+static void
+session_release(pgb_session *s, int discard)
+{
+	if (s->conn == NULL)
+		return;
+	pgbi_db_checkin(s->db, s->conn, discard);
+	s->conn = NULL;
+}
+
+/*
+ * Sends BEGIN and sql in one round trip; returns the result of sql (or
+ * of BEGIN when BEGIN failed), NULL when the connection failed.
+ */
+static PGresult *
+session_begin_and_run(PGconn *pg, const char *sql, int params, int nparams,
+    const Oid *types, const char *const *values, const int *lengths,
+    const int *formats, int result_format)
+{
+	PGresult	*res, *last = NULL, *begin_err = NULL;
+	char		*multi;
+	int		 query, synced = 0;
+
+	if (!params) {
+		/* A simple-query string runs BEGIN then sql, in order. */
+		if (asprintf(&multi, "BEGIN;%s", sql) == -1)
+			return (NULL);
+		res = PQexec(pg, multi);
+		free(multi);
+		return (res);
+	}
+	if (!PQenterPipelineMode(pg))
+		return (NULL);
+	if (!PQsendQueryParams(pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQsendQueryParams(pg, sql, nparams, types, values, lengths,
+	    formats, result_format) || !PQpipelineSync(pg)) {
+		(void)PQexitPipelineMode(pg);
+		return (NULL);
+	}
+	/* Results: BEGIN's, NULL, sql's, NULL, then the sync. */
+	for (query = 0; query < 2 && !synced;) {
+		res = PQgetResult(pg);
+		if (res == NULL) {
+			if (PQstatus(pg) != CONNECTION_OK)
+				break;
+			query++;
+			continue;
+		}
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+			PQclear(res);
+			synced = 1;
+		} else if (query == 0) {
+			if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+			    begin_err == NULL)
+				begin_err = res;
+			else
+				PQclear(res);
+		} else {
+			PQclear(last);
+			last = res;
+		}
+	}
+	while (!synced && PQstatus(pg) == CONNECTION_OK &&
+	    (res = PQgetResult(pg)) != NULL) {
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+			synced = 1;
+		PQclear(res);
+	}
+	if (!PQexitPipelineMode(pg) || PQstatus(pg) != CONNECTION_OK) {
+		PQclear(begin_err);
+		PQclear(last);
+		return (NULL);
+	}
+	if (begin_err != NULL) {
+		PQclear(last);
+		return (begin_err);
+	}
+	return (last);
+}
+
+static PGresult *
+session_run(pgb_session *s, const char *sql, int params, int nparams,
+    const Oid *types, const char *const *values, const int *lengths,
+    const int *formats, int result_format)
+{
+	PGresult	*res;
+	int		 attempt, begin;
+
+	if (sql == NULL) {
+		session_seterr(s, PGB_ERR_ARG, "%s: no SQL given",
+		    pgbi_db_label(s->db));
+		return (NULL);
+	}
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (session_acquire(s) == -1)
+			return (NULL);
+		begin = !s->autocommit && !session_in_tx(s);
+		if (begin)
+			res = session_begin_and_run(s->conn->pg, sql, params,
+			    nparams, types, values, lengths, formats,
+			    result_format);
+		else if (params)
+			res = PQexecParams(s->conn->pg, sql, nparams, types,
+			    values, lengths, formats, result_format);
+		else
+			res = PQexec(s->conn->pg, sql);
+		if (PQstatus(s->conn->pg) != CONNECTION_OK) {
+			session_pgerr(s, res, "connection lost");
+			s->errcode = PGB_ERR_CONNECT;
+			PQclear(res);
+			/*
+			 * A pooled connection that died while idle: when this
+			 * was the transaction's first statement nothing can
+			 * have been committed, so try once on a new one.
+			 */
+			attempt += !(begin && s->conn->reused);
+			session_release(s, 1);
+			pgbi_db_invalidate(s->db);
+			continue;
+		}
+		switch (PQresultStatus(res)) {
+		case PGRES_COMMAND_OK:
+		case PGRES_TUPLES_OK:
+		case PGRES_EMPTY_QUERY:
+		case PGRES_COPY_IN:
+		case PGRES_COPY_OUT:
+		case PGRES_SINGLE_TUPLE:
+			s->errcode = PGB_OK;
+			s->error[0] = '\0';
+			s->sqlstate[0] = '\0';
+			return (res);
+		default:
+			session_pgerr(s, res, NULL);
+			PQclear(res);
+			return (NULL);
+		}
+	}
+	return (NULL);
+}
+
+PGresult *
+pgb_exec(pgb_session *s, const char *sql)
+{
+	return (session_run(s, sql, 0, 0, NULL, NULL, NULL, NULL, 0));
+}
+
+PGresult *
+pgb_exec_params(pgb_session *s, const char *sql, int nparams,
+    const Oid *types, const char *const *values, const int *lengths,
+    const int *formats, int result_format)
+{
+	return (session_run(s, sql, 1, nparams, types, values, lengths,
+	    formats, result_format));
+}
+
+PGconn *
+pgb_session_conn(pgb_session *s)
+{
+	PGresult	*res;
+
+	if (session_acquire(s) == -1)
+		return (NULL);
+	if (!s->autocommit && !session_in_tx(s)) {
+		res = PQexec(s->conn->pg, "BEGIN");
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			session_pgerr(s, res, "BEGIN");
+			PQclear(res);
+			session_release(s, PQstatus(s->conn->pg) !=
+			    CONNECTION_OK);
+			return (NULL);
+		}
+		PQclear(res);
+	}
+	return (s->conn->pg);
+}
+
+int
+pgb_session_commit(pgb_session *s)
+{
+	PGresult	*res;
+	char		 lsn[PGB_LSN_MAX];
+	int		 nres = 0, wrote = 0, ok = 1, track;
+	uint64_t	 v;
+
+	if (!session_in_tx(s))
+		return (0);
+	if (PQtransactionStatus(s->conn->pg) == PQTRANS_INERROR) {
+		(void)pgb_session_rollback(s);
+		session_seterr(s, PGB_ERR_STATE, "%s on %s:%d (%s): transaction"
+		    " failed earlier; rolled back instead of committed",
+		    pgbi_db_label(s->db), s->conn->host, s->conn->port,
+		    s->conn->role);
+		return (-1);
+	}
+	/*
+	 * One round trip: did it write, COMMIT, where the WAL is now.  Only
+	 * a primary can have written; replicas just COMMIT.
+	 */
+	track = strcmp(s->conn->role, "replica") != 0;
+	if (!PQsendQuery(s->conn->pg, track ?
+	    "SELECT pg_current_xact_id_if_assigned() IS NOT NULL;"
+	    "COMMIT;"
+	    "SELECT CASE WHEN pg_is_in_recovery() THEN NULL"
+	    " ELSE pg_current_wal_lsn() END" : "COMMIT")) {
+		session_pgerr(s, NULL, "COMMIT");
+		session_release(s, 1);
+		return (-1);
+	}
+	lsn[0] = '\0';
+	while ((res = PQgetResult(s->conn->pg)) != NULL) {
+		nres++;
+		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		    PQresultStatus(res) != PGRES_TUPLES_OK) {
+			if (ok)
+				session_pgerr(s, res, "COMMIT");
+			ok = 0;
+		} else if (track && nres == 1 && PQntuples(res) == 1)
+			wrote = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		else if (track && nres == 3 && PQntuples(res) == 1 &&
+		    !PQgetisnull(res, 0, 0))
+			pgbi_strlcpy(lsn, PQgetvalue(res, 0, 0), sizeof lsn);
+		PQclear(res);
+	}
+	if (PQstatus(s->conn->pg) != CONNECTION_OK) {
+		if (ok)
+			session_pgerr(s, NULL, "COMMIT");
+		session_release(s, 1);
+		return (-1);
+	}
+	if (!ok || nres < (track ? 2 : 1)) {
+		if (ok)
+			session_seterr(s, PGB_ERR_SQL, "%s: COMMIT got no reply",
+			    pgbi_db_label(s->db));
+		if (session_in_tx(s))
+			(void)pgb_session_rollback(s);
+		return (-1);
+	}
+	if (wrote && pgbi_lsn_parse(lsn, &v)) {
+		pgbi_strlcpy(s->commit_lsn, lsn, sizeof s->commit_lsn);
+		if (s->ctx != NULL && (!s->ctx->has_lsn || v > s->ctx->lsn)) {
+			s->ctx->lsn = v;
+			s->ctx->has_lsn = 1;
+		}
+	}
+	return (0);
+}
+
+int
+pgb_session_rollback(pgb_session *s)
+{
+	PGresult	*res;
+	int		 rc = 0;
+
+	if (!session_in_tx(s))
+		return (0);
+	res = PQexec(s->conn->pg, "ROLLBACK");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		session_pgerr(s, res, "ROLLBACK");
+		rc = -1;
+	}
+	PQclear(res);
+	if (rc == -1)
+		session_release(s, 1);
+	return (rc);
+}
+
+void
+pgb_session_close(pgb_session *s)
+{
+	if (s == NULL || s->conn == NULL)
+		return;
+	if (session_in_tx(s))
+		(void)pgb_session_rollback(s);
+	session_release(s, 0);
+}
+
+int
+pgb_session_in_transaction(const pgb_session *s)
+{
+	return (session_in_tx(s));
+}
+
+const char *
+pgb_session_host(const pgb_session *s)
+{
+	return (s->conn != NULL ? s->conn->host : NULL);
+}
+
+int
+pgb_session_port(const pgb_session *s)
+{
+	return (s->conn != NULL ? s->conn->port : 0);
+}
+
+const char *
+pgb_session_role(const pgb_session *s)
+{
+	return (s->conn != NULL ? s->conn->role : NULL);
+}
+
+pgb_db *
+pgb_session_db(const pgb_session *s)
+{
+	return (s->db);
+}
+
+const char *
+pgb_session_commit_lsn(const pgb_session *s)
+{
+	return (s->commit_lsn);
+}
+
+const char *
+pgb_session_error(const pgb_session *s)
+{
+	return (s->error);
+}
+
+pgb_errcode
+pgb_session_errcode(const pgb_session *s)
+{
+	return (s->errcode);
+}
+
+const char *
+pgb_session_sqlstate(const pgb_session *s)
+{
+	return (s->sqlstate);
+}
+
+/* --- atomic blocks, new contexts ----------------------------------------- */
+
+int
+pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode, pgb_atomic_fn fn,
+    void *arg)
+{
+	pgb_session	*s;
+
+	if (ctx == NULL)
+		ctx = ctx_current;
+	if (ctx == NULL || fn == NULL)
+		return (-1);
+	s = pgb_ctx_session(ctx, db);
+	if (s == NULL) {
+		ctx_seterr(ctx, "%s: no session (context ended or out of"
+		    " memory)", pgbi_db_label(db));
+		return (-1);
+	}
+	if (session_in_tx(s)) {
+		switch (mode) {
+		case PGB_ATOMIC_COMMIT_FIRST:
+			if (pgb_session_commit(s) == -1) {
+				ctx_seterr(ctx, "%s", s->error);
+				return (-1);
+			}
+			break;
+		case PGB_ATOMIC_ROLLBACK_FIRST:
+			if (pgb_session_rollback(s) == -1) {
+				ctx_seterr(ctx, "%s", s->error);
+				return (-1);
+			}
+			break;
+		case PGB_ATOMIC_APPEND:
+			return (fn(s, arg) == 0 ? 0 : -1);
+		case PGB_ATOMIC_REFUSE:
+		default:
+			session_seterr(s, PGB_ERR_STATE, "%s on %s:%d: a"
+			    " transaction is already open", pgbi_db_label(db),
+			    s->conn->host, s->conn->port);
+			ctx_seterr(ctx, "%s", s->error);
+			return (-1);
+		}
+	}
+	if (fn(s, arg) != 0) {
+		(void)pgb_session_rollback(s);
+		return (-1);
+	}
+	if (pgb_session_commit(s) == -1) {
+		ctx_seterr(ctx, "%s", s->error);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+pgb_run_in_new_ctx(pgb_ctx_fn fn, void *arg, char *errbuf, size_t errlen)
+{
+	pgb_ctx	*ctx;
+	int	 rc, end;
+
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+	ctx = pgb_ctx_begin(PGB_CTX_FORCE);
+	if (ctx == NULL) {
+		if (errbuf != NULL)
+			pgbi_strlcpy(errbuf, "out of memory", errlen);
+		return (-1);
+	}
+	rc = fn(ctx, arg);
+	end = pgb_ctx_end(ctx, rc == 0 ? 200 : 500);
+	if (end == -1 && errbuf != NULL)
+		pgbi_strlcpy(errbuf, ctx->error, errlen);
+	pgb_ctx_free(ctx);
+	return (rc == 0 && end == 0 ? 0 : -1);
+}
