@@ -21,6 +21,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "http.h"
 #include "log.h"
 #include "monitor.h"
 #include "server.h"
@@ -34,6 +35,7 @@ struct daemon {
 	struct config		*cfg;
 	struct monitor		*mon;
 	struct server		*srv;		/* NULL until listening */
+	struct http		*http;		/* NULL: no http_listen */
 	struct event		*sig_hup;
 	struct event		*sig_term;
 	struct event		*sig_int;
@@ -124,6 +126,10 @@ daemon_reload(struct daemon *d)
 	if (strcmp(cfg->socket_path, d->cfg->socket_path) != 0 ||
 	    cfg->socket_mode != d->cfg->socket_mode)
 		log_warn("socket and socket_mode changes take effect at restart");
+	if ((cfg->http_listen == NULL) != (d->cfg->http_listen == NULL) ||
+	    (cfg->http_listen != NULL &&
+	    strcmp(cfg->http_listen, d->cfg->http_listen) != 0))
+		log_warn("http_listen changes take effect at restart");
 	if (monitor_reconfigure(d->mon, cfg) != 0) {
 		log_error("reload failed: out of memory");
 		config_free(cfg);
@@ -162,6 +168,7 @@ daemon_free(struct daemon *d)
 		event_free(d->sig_term);
 	if (d->sig_hup != NULL)
 		event_free(d->sig_hup);
+	http_free(d->http);
 	server_free(d->srv);
 	monitor_free(d->mon);
 	if (d->dns != NULL)
@@ -240,6 +247,14 @@ main(int argc, char **argv)
 	if (d.srv == NULL) {
 		log_error("%s", err);
 		goto out;
+	}
+	if (d.cfg->http_listen != NULL) {
+		d.http = http_new(d.base, d.cfg->http_listen, d.cfg->socket_mode,
+		    d.mon, d.srv, err, sizeof(err));
+		if (d.http == NULL) {
+			log_error("%s", err);
+			goto out;
+		}
 	}
 	d.sig_hup = evsignal_new(d.base, SIGHUP, daemon_signal_cb, &d);
 	d.sig_term = evsignal_new(d.base, SIGTERM, daemon_signal_cb, &d);

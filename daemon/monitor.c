@@ -96,6 +96,7 @@ struct mon_host {
 	bool			 probe_ok;	/* the probe in flight got its row */
 	int64_t			 probe_start_us; /* monotonic, when it was sent */
 	bool			 round_done;	/* answered or failed at least once */
+	enum topo_role		 last_role;	/* for role_changes */
 };
 
 /* One cluster.  Owned by the monitor. */
@@ -109,6 +110,7 @@ struct mon_cluster {
 	size_t			 nhosts;
 	struct topo_cluster	 topo;
 	bool			 fast;		/* probing fast until a primary is known */
+	uint64_t		 role_changes;	/* host role changes, for metrics */
 };
 
 /* The monitor.  Owned by main. */
@@ -261,12 +263,19 @@ monitor_cluster_update(struct mon_cluster *cl)
 	const struct topo_host *old, *now;
 	char oldlabel[300] = "";
 	bool had_master = t->master >= 0, changed;
+	size_t i;
 
 	old = topology_master(t);
 	if (old != NULL)
 		snprintf(oldlabel, sizeof(oldlabel), "%s:%d", old->host,
 		    old->port);
 	changed = topology_update(t);
+	for (i = 0; i < cl->nhosts; i++) {
+		if (cl->hosts[i]->topo.role != cl->hosts[i]->last_role) {
+			cl->hosts[i]->last_role = cl->hosts[i]->topo.role;
+			cl->role_changes++;
+		}
+	}
 
 	/* Probe fast exactly while no primary is known. */
 	if (t->master >= 0)
@@ -1009,4 +1018,15 @@ const struct topo_limits *
 monitor_limits(const struct monitor *m)
 {
 	return &m->limits;
+}
+
+uint64_t
+monitor_role_changes(const struct monitor *m, const struct topo_cluster *c)
+{
+	size_t i;
+
+	for (i = 0; i < m->nclusters; i++)
+		if (&m->clusters[i]->topo == c)
+			return m->clusters[i]->role_changes;
+	return 0;
 }

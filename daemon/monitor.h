@@ -69,6 +69,11 @@ struct topo_cluster *monitor_find_cluster(const struct monitor *m,
 /* The sync_by_* defaults of the current configuration. */
 const struct topo_limits *monitor_limits(const struct monitor *m);
 
+/* How many times a host of c (one of m's clusters) changed role since it
+ * was configured; 0 for a cluster m does not know. */
+uint64_t monitor_role_changes(const struct monitor *m,
+	const struct topo_cluster *c);
+
 /* Monotonic milliseconds, the clock of topo_host.last_ok_ms. */
 int64_t monitor_now_ms(void);
 

@@ -71,6 +71,7 @@ struct server {
 	struct server_clients	 clients;
 	size_t			 nclients;
 	uint64_t		 next_id;
+	struct server_counters	 counters;	/* requests answered */
 };
 
 static void	server_client_process(struct server_client *);
@@ -123,7 +124,7 @@ server_reply_error(struct server_client *c, enum proto_err err,
 	server_reply(c, buf, protocol_format_error(buf, sizeof(buf), err, text));
 }
 
-static void
+static enum proto_err
 server_handle_resolve(struct server_client *c, const struct proto_request *req)
 {
 	struct server *s = c->srv;
@@ -134,18 +135,20 @@ server_handle_resolve(struct server_client *c, const struct proto_request *req)
 	if ((tc = monitor_find_cluster(s->mon, req->cluster)) == NULL) {
 		snprintf(why, sizeof(why), "no cluster '%s'", req->cluster);
 		server_reply_error(c, PROTO_ERR_NOCLUSTER, why);
-		return;
+		return PROTO_ERR_NOCLUSTER;
 	}
 	h = topology_resolve(tc, &req->query, monitor_limits(s->mon), why,
 	    sizeof(why));
-	if (h == NULL)
+	if (h == NULL) {
 		server_reply_error(c, PROTO_ERR_NOHOST, why);
-	else
-		server_reply(c, buf, protocol_format_resolve(buf, sizeof(buf), h,
-		    tc->generation));
+		return PROTO_ERR_NOHOST;
+	}
+	server_reply(c, buf, protocol_format_resolve(buf, sizeof(buf), h,
+	    tc->generation));
+	return PROTO_OK;
 }
 
-static void
+static enum proto_err
 server_handle_status(struct server_client *c, const struct proto_request *req)
 {
 	struct server *s = c->srv;
@@ -157,7 +160,7 @@ server_handle_status(struct server_client *c, const struct proto_request *req)
 		if ((one = monitor_find_cluster(s->mon, req->cluster)) == NULL) {
 			snprintf(why, sizeof(why), "no cluster '%s'", req->cluster);
 			server_reply_error(c, PROTO_ERR_NOCLUSTER, why);
-			return;
+			return PROTO_ERR_NOCLUSTER;
 		}
 		all = &one;
 		n = 1;
@@ -168,9 +171,10 @@ server_handle_status(struct server_client *c, const struct proto_request *req)
 		log_warn("client %" PRIu64 ": out of memory, closing", c->id);
 		server_client_kill(c);
 	}
+	return PROTO_OK;
 }
 
-static void
+static enum proto_err
 server_handle_watch(struct server_client *c, const struct proto_request *req)
 {
 	static const char ok[] = "OK watching\n";
@@ -180,12 +184,13 @@ server_handle_watch(struct server_client *c, const struct proto_request *req)
 	    monitor_find_cluster(c->srv->mon, req->cluster) == NULL) {
 		snprintf(why, sizeof(why), "no cluster '%s'", req->cluster);
 		server_reply_error(c, PROTO_ERR_NOCLUSTER, why);
-		return;
+		return PROTO_ERR_NOCLUSTER;
 	}
 	c->watching = true;
 	snprintf(c->watch_cluster, sizeof(c->watch_cluster), "%s",
 	    req->cluster != NULL ? req->cluster : "");
 	server_reply(c, ok, sizeof(ok) - 1);
+	return PROTO_OK;
 }
 
 static void
@@ -200,22 +205,25 @@ server_handle_line(struct server_client *c, char *line, size_t len)
 	if (err != PROTO_OK) {
 		log_debug("client %" PRIu64 ": bad request: %s", c->id, why);
 		server_reply_error(c, err, why);
+		c->srv->counters.requests[SERVER_CMD_INVALID][err]++;
 		return;
 	}
 	switch (req.cmd) {
 	case PROTO_CMD_RESOLVE:
-		server_handle_resolve(c, &req);
+		err = server_handle_resolve(c, &req);
 		break;
 	case PROTO_CMD_STATUS:
-		server_handle_status(c, &req);
+		err = server_handle_status(c, &req);
 		break;
 	case PROTO_CMD_WATCH:
-		server_handle_watch(c, &req);
+		err = server_handle_watch(c, &req);
 		break;
 	case PROTO_CMD_PING:
 		server_reply(c, pong, sizeof(pong) - 1);
 		break;
 	}
+	if ((size_t)req.cmd < SERVER_NCMDS && (size_t)err < SERVER_NRESULTS)
+		c->srv->counters.requests[req.cmd][err]++;
 }
 
 /* Answers "line too long" and closes the connection once that is sent. */
@@ -556,4 +564,10 @@ size_t
 server_nclients(const struct server *s)
 {
 	return s->nclients;
+}
+
+const struct server_counters *
+server_get_counters(const struct server *s)
+{
+	return &s->counters;
 }

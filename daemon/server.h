@@ -7,7 +7,10 @@
 #define PGB_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include "protocol.h"
 
 struct event_base;
 struct monitor;
@@ -32,5 +35,17 @@ void server_broadcast(struct server *s, const struct topo_cluster *c);
 
 /* Connected clients right now. */
 size_t server_nclients(const struct server *s);
+
+/* Request counters: by command (an enum proto_cmd, or SERVER_CMD_INVALID
+ * for a line that did not parse) and result (an enum proto_err). */
+#define SERVER_CMD_INVALID	(PROTO_CMD_PING + 1)
+#define SERVER_NCMDS		(SERVER_CMD_INVALID + 1)
+#define SERVER_NRESULTS		(PROTO_ERR_BADREQ + 1)
+struct server_counters {
+	uint64_t	 requests[SERVER_NCMDS][SERVER_NRESULTS];
+};
+
+/* The counters since start.  Borrowed: lives as long as s. */
+const struct server_counters *server_get_counters(const struct server *s);
 
 #endif /* PGB_SERVER_H */

@@ -1,0 +1,1157 @@
+/*
+ * http.c - the HTTP listener: pg-status's endpoints, pgbeacon's /v1 API,
+ * Prometheus metrics and per-host health checks, all on one evhttp.
+ *
+ * Requests are answered at once from the monitor's memory.  The first
+ * half of this file is pure (routing, parameters, rendering) and is unit
+ * tested on hand-built topo_clusters; the second half is the evhttp glue.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "http.h"
+#include "log.h"
+#include "lsn.h"
+#include "monitor.h"
+#include "protocol.h"
+#include "server.h"
+
+const int http_codes[HTTP_NCODES] = { 200, 400, 404, 405, 500, 503 };
+
+/* The listener.  Owned by main. */
+struct http {
+	struct event_base	*base;		/* borrowed */
+	struct monitor		*mon;		/* borrowed */
+	struct server		*srv;		/* borrowed, may be NULL */
+	struct evhttp		*evh;		/* owned; owns its connections */
+	char			*unix_path;	/* owned; NULL for TCP */
+	struct evbuffer		*body;		/* owned; scratch for one reply */
+	struct http_counters	 counters;
+};
+
+/* --- pure helpers ------------------------------------------------------- */
+
+static const char *const http_paths[HTTP_EP_COUNT] = {
+	[HTTP_EP_MASTER] = "/master",
+	[HTTP_EP_REPLICA] = "/replica",
+	[HTTP_EP_SYNC_BY_TIME] = "/sync_by_time",
+	[HTTP_EP_SYNC_BY_BYTES] = "/sync_by_bytes",
+	[HTTP_EP_SYNC_BY_TIME_OR_BYTES] = "/sync_by_time_or_bytes",
+	[HTTP_EP_SYNC_BY_TIME_AND_BYTES] = "/sync_by_time_and_bytes",
+	[HTTP_EP_REPLICAS_INFO] = "/replicas_info",
+	[HTTP_EP_V1_RESOLVE] = "/v1/resolve",
+	[HTTP_EP_V1_STATUS] = "/v1/status",
+	[HTTP_EP_METRICS] = "/metrics",
+	[HTTP_EP_HEALTH_PRIMARY] = "/health/primary",
+	[HTTP_EP_HEALTH_REPLICA] = "/health/replica",
+	[HTTP_EP_UNKNOWN] = "other",
+};
+
+enum http_endpoint
+http_endpoint_parse(const char *path)
+{
+	int	i;
+
+	if (path == NULL)
+		return HTTP_EP_UNKNOWN;
+	for (i = 0; i < HTTP_EP_UNKNOWN; i++)
+		if (strcmp(path, http_paths[i]) == 0)
+			return (enum http_endpoint)i;
+	return HTTP_EP_UNKNOWN;
+}
+
+const char *
+http_endpoint_name(enum http_endpoint ep)
+{
+	if ((int)ep < 0 || ep >= HTTP_EP_COUNT)
+		return "other";
+	return http_paths[ep];
+}
+
+size_t
+http_code_index(int code)
+{
+	size_t	i;
+
+	for (i = 0; i < HTTP_NCODES; i++)
+		if (http_codes[i] == code)
+			return i;
+	return 4;	/* 500 */
+}
+
+bool
+http_wants_json(const char *accept)
+{
+	static const char	 json[] = "application/json";
+	const char		*p = accept, *end;
+	size_t			 len;
+
+	if (p == NULL)
+		return false;
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		end = p + strcspn(p, ",;");
+		len = (size_t)(end - p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == sizeof(json) - 1 && strncasecmp(p, json, len) == 0)
+			return true;
+		p = end + strcspn(end, ",");	/* skip ";q=..." */
+	}
+	return false;
+}
+
+/* Which parameters each endpoint takes. */
+enum {
+	HTTP_P_CLUSTER = 1 << 0,
+	HTTP_P_ROLE = 1 << 1,
+	HTTP_P_LAG_MS = 1 << 2,		/* lag_ms, max_lag_ms */
+	HTTP_P_LAG_BYTES = 1 << 3,	/* lag_bytes, max_lag_bytes */
+	HTTP_P_MIN_LSN = 1 << 4,
+	HTTP_P_FALLBACK = 1 << 5,
+	HTTP_P_HOST = 1 << 6,
+};
+
+#define HTTP_P_ROLE_OPTS (HTTP_P_CLUSTER | HTTP_P_LAG_MS | HTTP_P_LAG_BYTES | \
+	HTTP_P_MIN_LSN | HTTP_P_FALLBACK)
+
+static const unsigned http_allowed[HTTP_EP_COUNT] = {
+	[HTTP_EP_MASTER] = HTTP_P_CLUSTER,
+	[HTTP_EP_REPLICA] = HTTP_P_ROLE_OPTS,
+	[HTTP_EP_SYNC_BY_TIME] = HTTP_P_ROLE_OPTS,
+	[HTTP_EP_SYNC_BY_BYTES] = HTTP_P_ROLE_OPTS,
+	[HTTP_EP_SYNC_BY_TIME_OR_BYTES] = HTTP_P_ROLE_OPTS,
+	[HTTP_EP_SYNC_BY_TIME_AND_BYTES] = HTTP_P_ROLE_OPTS,
+	[HTTP_EP_REPLICAS_INFO] = HTTP_P_CLUSTER,
+	[HTTP_EP_V1_RESOLVE] = HTTP_P_ROLE_OPTS | HTTP_P_ROLE,
+	[HTTP_EP_V1_STATUS] = HTTP_P_CLUSTER,
+	[HTTP_EP_METRICS] = 0,
+	[HTTP_EP_HEALTH_PRIMARY] = HTTP_P_CLUSTER | HTTP_P_HOST,
+	[HTTP_EP_HEALTH_REPLICA] = HTTP_P_CLUSTER | HTTP_P_HOST |
+	    HTTP_P_LAG_MS | HTTP_P_LAG_BYTES,
+	[HTTP_EP_UNKNOWN] = 0,
+};
+
+static const struct {
+	const char	*name;
+	unsigned	 bit;
+} http_param_names[] = {
+	{ "cluster", HTTP_P_CLUSTER },
+	{ "role", HTTP_P_ROLE },
+	{ "lag_ms", HTTP_P_LAG_MS },
+	{ "max_lag_ms", HTTP_P_LAG_MS },
+	{ "lag_bytes", HTTP_P_LAG_BYTES },
+	{ "max_lag_bytes", HTTP_P_LAG_BYTES },
+	{ "min_lsn", HTTP_P_MIN_LSN },
+	{ "fallback", HTTP_P_FALLBACK },
+	{ "host", HTTP_P_HOST },
+};
+
+/* A decimal integer in 0..INT64_MAX, nothing else. */
+static bool
+http_parse_nonneg(const char *s, int64_t *out)
+{
+	uint64_t	v = 0;
+
+	if (*s == '\0' || strlen(s) > 19)
+		return false;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (v > (uint64_t)INT64_MAX)
+		return false;
+	*out = (int64_t)v;
+	return true;
+}
+
+/* "H:P" or "[V6]:P" into p->host_name and p->host_port. */
+static bool
+http_parse_hostport(const char *s, struct http_params *p)
+{
+	const char	*colon, *name = s;
+	size_t		 len;
+	int64_t		 port;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (close == NULL || close[1] != ':')
+			return false;
+		name = s + 1;
+		len = (size_t)(close - name);
+		colon = close + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return false;
+		len = (size_t)(colon - s);
+		if (memchr(s, ':', len) != NULL)
+			return false;	/* a bare IPv6 address: brackets */
+	}
+	if (len == 0 || len >= sizeof(p->host_name))
+		return false;
+	if (!http_parse_nonneg(colon + 1, &port) || port < 1 || port > 65535)
+		return false;
+	memcpy(p->host_name, name, len);
+	p->host_name[len] = '\0';
+	p->host_port = (int)port;
+	return true;
+}
+
+int
+http_params_parse(enum http_endpoint ep, const struct evkeyvalq *kv,
+    struct http_params *p, char *why, size_t why_len)
+{
+	const struct evkeyval	*e;
+	enum topo_want		 want = TOPO_WANT_MASTER;
+	unsigned		 seen = 0, bit;
+	size_t			 i;
+	bool			 has_role = false;
+
+	memset(p, 0, sizeof(*p));
+	switch (ep) {
+	case HTTP_EP_REPLICA:
+	case HTTP_EP_HEALTH_REPLICA:
+		want = TOPO_WANT_REPLICA;
+		break;
+	case HTTP_EP_SYNC_BY_TIME:
+		want = TOPO_WANT_SYNC_BY_TIME;
+		break;
+	case HTTP_EP_SYNC_BY_BYTES:
+		want = TOPO_WANT_SYNC_BY_BYTES;
+		break;
+	case HTTP_EP_SYNC_BY_TIME_OR_BYTES:
+		want = TOPO_WANT_SYNC_BY_TIME_OR_BYTES;
+		break;
+	case HTTP_EP_SYNC_BY_TIME_AND_BYTES:
+		want = TOPO_WANT_SYNC_BY_TIME_AND_BYTES;
+		break;
+	default:
+		break;
+	}
+	topology_query_init(&p->query, want);
+
+	TAILQ_FOREACH(e, kv, next) {
+		bit = 0;
+		for (i = 0; i < sizeof(http_param_names) /
+		    sizeof(http_param_names[0]); i++)
+			if (strcmp(e->key, http_param_names[i].name) == 0)
+				bit = http_param_names[i].bit;
+		if (bit == 0 || (http_allowed[ep] & bit) == 0) {
+			snprintf(why, why_len, "unknown parameter '%.40s'",
+			    e->key);
+			return -1;
+		}
+		if (seen & bit) {
+			snprintf(why, why_len, "parameter '%.40s' given twice",
+			    e->key);
+			return -1;
+		}
+		seen |= bit;
+		switch (bit) {
+		case HTTP_P_CLUSTER:
+			if (e->value[0] == '\0') {
+				snprintf(why, why_len, "empty cluster");
+				return -1;
+			}
+			p->cluster = e->value;
+			break;
+		case HTTP_P_ROLE:
+			if (!topology_want_parse(e->value, &p->query.want)) {
+				snprintf(why, why_len, "unknown role '%.40s'",
+				    e->value);
+				return -1;
+			}
+			has_role = true;
+			break;
+		case HTTP_P_LAG_MS:
+			if (!http_parse_nonneg(e->value, &p->query.max_lag_ms)) {
+				snprintf(why, why_len, "invalid %s", e->key);
+				return -1;
+			}
+			break;
+		case HTTP_P_LAG_BYTES:
+			if (!http_parse_nonneg(e->value,
+			    &p->query.max_lag_bytes)) {
+				snprintf(why, why_len, "invalid %s", e->key);
+				return -1;
+			}
+			break;
+		case HTTP_P_MIN_LSN:
+			if (!lsn_parse(e->value, &p->query.min_lsn)) {
+				snprintf(why, why_len, "invalid min_lsn");
+				return -1;
+			}
+			p->query.has_min_lsn = true;
+			break;
+		case HTTP_P_FALLBACK:
+			if (strcmp(e->value, "master") == 0)
+				p->query.fallback = TOPO_FALLBACK_MASTER;
+			else if (strcmp(e->value, "none") == 0)
+				p->query.fallback = TOPO_FALLBACK_NONE;
+			else {
+				snprintf(why, why_len, "fallback must be "
+				    "master or none");
+				return -1;
+			}
+			break;
+		case HTTP_P_HOST:
+			if (!http_parse_hostport(e->value, p)) {
+				snprintf(why, why_len, "host must be HOST:PORT "
+				    "or [IPV6]:PORT");
+				return -1;
+			}
+			p->host = e->value;
+			break;
+		}
+	}
+	if (ep == HTTP_EP_V1_RESOLVE && !has_role) {
+		snprintf(why, why_len, "missing parameter 'role'");
+		return -1;
+	}
+	if ((ep == HTTP_EP_HEALTH_PRIMARY || ep == HTTP_EP_HEALTH_REPLICA) &&
+	    p->host == NULL) {
+		snprintf(why, why_len, "missing parameter 'host'");
+		return -1;
+	}
+	return 0;
+}
+
+struct topo_cluster *
+http_pick_cluster(struct topo_cluster *const *clusters, size_t n,
+    const char *name)
+{
+	size_t	i;
+
+	if (name == NULL)
+		return n > 0 ? clusters[0] : NULL;
+	for (i = 0; i < n; i++)
+		if (strcmp(clusters[i]->name, name) == 0)
+			return clusters[i];
+	return NULL;
+}
+
+int
+http_format_host(struct evbuffer *out, const struct topo_host *h, bool json)
+{
+	if (!json)
+		return h == NULL ? 0 : evbuffer_add(out, h->host, strlen(h->host));
+	if (h == NULL)
+		return evbuffer_add(out, "{\"host\": null}", 14);
+	if (evbuffer_add(out, "{\"host\": ", 9) == -1 ||
+	    protocol_json_string(out, h->host) == -1 ||
+	    evbuffer_add_printf(out, ", \"port\": %d}", h->port) < 0)
+		return -1;
+	return 0;
+}
+
+int
+http_format_replicas_info(struct evbuffer *out, const struct topo_cluster *c)
+{
+	const struct topo_host	*h;
+	char			 lsn[LSN_STRLEN];
+	size_t			 i;
+	bool			 first = true;
+
+	if (evbuffer_add(out, "[", 1) == -1)
+		return -1;
+	for (i = 0; i < c->nhosts; i++) {
+		h = c->hosts[i];
+		if (h->role != TOPO_ROLE_REPLICA)
+			continue;
+		if ((!first && evbuffer_add(out, ", ", 2) == -1) ||
+		    evbuffer_add(out, "{\"host\": ", 9) == -1 ||
+		    protocol_json_string(out, h->host) == -1 ||
+		    evbuffer_add_printf(out, ", \"port\": %d", h->port) < 0)
+			return -1;
+		first = false;
+		if ((h->lag_known && h->lag_ms >= 0 ? evbuffer_add_printf(out,
+		    ", \"lag_ms\": %" PRId64, h->lag_ms) :
+		    evbuffer_add_printf(out, ", \"lag_ms\": null")) < 0)
+			return -1;
+		if ((h->lag_known ? evbuffer_add_printf(out,
+		    ", \"lag_bytes\": %" PRIu64, h->lag_bytes) :
+		    evbuffer_add_printf(out, ", \"lag_bytes\": null")) < 0)
+			return -1;
+		lsn_format(h->replay_lsn, lsn);
+		if (evbuffer_add_printf(out, ", \"replay_lsn\": \"%s\"}",
+		    lsn) < 0)
+			return -1;
+	}
+	return evbuffer_add(out, "]", 1);
+}
+
+int
+http_format_resolve(struct evbuffer *out, const struct topo_cluster *c,
+    const struct topo_host *h)
+{
+	if (evbuffer_add(out, "{\"cluster\": ", 12) == -1 ||
+	    protocol_json_string(out, c->name) == -1 ||
+	    evbuffer_add(out, ", \"host\": ", 10) == -1 ||
+	    protocol_json_string(out, h->host) == -1 ||
+	    evbuffer_add_printf(out, ", \"port\": %d, \"role\": \"%s\", "
+	    "\"generation\": %" PRIu64 "}", h->port,
+	    topology_role_name(h->role), c->generation) < 0)
+		return -1;
+	return 0;
+}
+
+int
+http_health(const struct topo_cluster *c, const struct http_params *p,
+    bool replica, char *why, size_t why_len)
+{
+	const struct topo_host	*h = NULL;
+	const struct topo_query	*q = &p->query;
+	size_t			 i;
+
+	for (i = 0; i < c->nhosts; i++) {
+		if (c->hosts[i]->port == p->host_port &&
+		    strcasecmp(c->hosts[i]->host, p->host_name) == 0) {
+			h = c->hosts[i];
+			break;
+		}
+	}
+	if (h == NULL) {
+		snprintf(why, why_len, "no host %s in cluster %s", p->host,
+		    c->name);
+		return 404;
+	}
+	if (!replica) {
+		if (h->role == TOPO_ROLE_MASTER) {
+			snprintf(why, why_len, "primary");
+			return 200;
+		}
+		snprintf(why, why_len, "not primary: %s",
+		    h->role == TOPO_ROLE_REPLICA ? "replica" :
+		    topology_why_text(h->why));
+		return 503;
+	}
+	if (h->role != TOPO_ROLE_REPLICA) {
+		snprintf(why, why_len, "not a replica: %s",
+		    h->role == TOPO_ROLE_MASTER ? "primary" :
+		    topology_why_text(h->why));
+		return 503;
+	}
+	if (q->max_lag_bytes >= 0 &&
+	    (!h->lag_known || h->lag_bytes > (uint64_t)q->max_lag_bytes)) {
+		if (h->lag_known)
+			snprintf(why, why_len, "replica, lag %" PRIu64
+			    " bytes over %" PRId64, h->lag_bytes,
+			    q->max_lag_bytes);
+		else
+			snprintf(why, why_len, "replica, lag unknown");
+		return 503;
+	}
+	if (q->max_lag_ms >= 0 &&
+	    (!h->lag_known || h->lag_ms < 0 || h->lag_ms > q->max_lag_ms)) {
+		if (h->lag_known && h->lag_ms >= 0)
+			snprintf(why, why_len, "replica, lag %" PRId64
+			    " ms over %" PRId64, h->lag_ms, q->max_lag_ms);
+		else
+			snprintf(why, why_len, "replica, lag unknown");
+		return 503;
+	}
+	snprintf(why, why_len, "replica");
+	return 200;
+}
+
+/* Appends s as a Prometheus label value (quotes included). */
+static int
+http_prom_label(struct evbuffer *out, const char *s)
+{
+	const char	*p;
+
+	if (evbuffer_add(out, "\"", 1) == -1)
+		return -1;
+	for (p = s; *p != '\0'; p++) {
+		const char *esc = NULL;
+
+		if (*p == '\\')
+			esc = "\\\\";
+		else if (*p == '"')
+			esc = "\\\"";
+		else if (*p == '\n')
+			esc = "\\n";
+		if (esc != NULL) {
+			if (evbuffer_add(out, esc, 2) == -1)
+				return -1;
+		} else if (evbuffer_add(out, p, 1) == -1)
+			return -1;
+	}
+	return evbuffer_add(out, "\"", 1);
+}
+
+static int
+http_prom_head(struct evbuffer *out, const char *name, const char *type,
+    const char *help)
+{
+	return evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name,
+	    help, name, type) < 0 ? -1 : 0;
+}
+
+/* Appends 'name{cluster="..",host="..",port=".."' (brace left open). */
+static int
+http_prom_host(struct evbuffer *out, const char *name,
+    const struct topo_cluster *c, const struct topo_host *h)
+{
+	if (evbuffer_add_printf(out, "%s{cluster=", name) < 0 ||
+	    http_prom_label(out, c->name) == -1 ||
+	    evbuffer_add(out, ",host=", 6) == -1 ||
+	    http_prom_label(out, h->host) == -1 ||
+	    evbuffer_add_printf(out, ",port=\"%d\"", h->port) < 0)
+		return -1;
+	return 0;
+}
+
+/* The per-host families: one value function per metric. */
+enum http_host_metric {
+	HTTP_HM_UP,
+	HTTP_HM_ROLE,
+	HTTP_HM_LAG_BYTES,
+	HTTP_HM_LAG_SECONDS,
+	HTTP_HM_PROBE_SECONDS,
+	HTTP_HM_FAILURES,
+	HTTP_HM_COUNT
+};
+
+static const struct {
+	const char	*name;
+	const char	*help;
+} http_host_metrics[HTTP_HM_COUNT] = {
+	[HTTP_HM_UP] = { "pgbeacon_host_up",
+	    "1 when the host answers probes, 0 when it is dead." },
+	[HTTP_HM_ROLE] = { "pgbeacon_host_role",
+	    "1 for the role the host holds (master, replica or none)." },
+	[HTTP_HM_LAG_BYTES] = { "pgbeacon_host_lag_bytes",
+	    "Replay lag behind the primary in bytes; absent when unknown." },
+	[HTTP_HM_LAG_SECONDS] = { "pgbeacon_host_lag_seconds",
+	    "Replay lag behind the primary in seconds (ms resolution); "
+	    "absent when unknown." },
+	[HTTP_HM_PROBE_SECONDS] = { "pgbeacon_host_probe_duration_seconds",
+	    "Duration of the last successful probe." },
+	[HTTP_HM_FAILURES] = { "pgbeacon_host_consecutive_failures",
+	    "Probes failed in a row." },
+};
+
+static int
+http_prom_host_metric(struct evbuffer *out, enum http_host_metric m,
+    const struct topo_cluster *c, const struct topo_host *h)
+{
+	static const enum topo_role roles[] = { TOPO_ROLE_MASTER,
+	    TOPO_ROLE_REPLICA, TOPO_ROLE_NONE };
+	const char	*name = http_host_metrics[m].name;
+	size_t		 i;
+	int		 rc = 0;
+
+	switch (m) {
+	case HTTP_HM_ROLE:
+		for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+			if (http_prom_host(out, name, c, h) == -1 ||
+			    evbuffer_add_printf(out, ",role=\"%s\"} %d\n",
+			    topology_role_name(roles[i]),
+			    h->role == roles[i]) < 0)
+				return -1;
+		}
+		return 0;
+	case HTTP_HM_LAG_BYTES:
+		if (!h->lag_known)
+			return 0;
+		break;
+	case HTTP_HM_LAG_SECONDS:
+		if (!h->lag_known || h->lag_ms < 0)
+			return 0;
+		break;
+	default:
+		break;
+	}
+	if (http_prom_host(out, name, c, h) == -1)
+		return -1;
+	switch (m) {
+	case HTTP_HM_UP:
+		rc = evbuffer_add_printf(out, "} %d\n", h->alive ? 1 : 0);
+		break;
+	case HTTP_HM_LAG_BYTES:
+		rc = evbuffer_add_printf(out, "} %" PRIu64 "\n", h->lag_bytes);
+		break;
+	case HTTP_HM_LAG_SECONDS:
+		rc = evbuffer_add_printf(out, "} %" PRId64 ".%03d\n",
+		    h->lag_ms / 1000, (int)(h->lag_ms % 1000));
+		break;
+	case HTTP_HM_PROBE_SECONDS:
+		rc = evbuffer_add_printf(out, "} %" PRId64 ".%06d\n",
+		    h->probe_us / 1000000, (int)(h->probe_us % 1000000));
+		break;
+	case HTTP_HM_FAILURES:
+		rc = evbuffer_add_printf(out, "} %d\n", h->fails);
+		break;
+	default:
+		break;
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+/* Names of the socket commands, indexed like server_counters. */
+static const char *const http_socket_cmds[SERVER_NCMDS] = {
+	[PROTO_CMD_RESOLVE] = "resolve",
+	[PROTO_CMD_STATUS] = "status",
+	[PROTO_CMD_WATCH] = "watch",
+	[PROTO_CMD_PING] = "ping",
+	[SERVER_CMD_INVALID] = "invalid",
+};
+
+int
+http_format_metrics(struct evbuffer *out, const struct http_metrics_input *in)
+{
+	const struct topo_cluster	*c;
+	size_t				 i, j, k;
+	int				 m;
+
+	for (m = 0; m < HTTP_HM_COUNT; m++) {
+		if (http_prom_head(out, http_host_metrics[m].name, "gauge",
+		    http_host_metrics[m].help) == -1)
+			return -1;
+		for (i = 0; i < in->nclusters; i++) {
+			c = in->clusters[i];
+			for (j = 0; j < c->nhosts; j++)
+				if (http_prom_host_metric(out,
+				    (enum http_host_metric)m, c,
+				    c->hosts[j]) == -1)
+					return -1;
+		}
+	}
+
+	if (http_prom_head(out, "pgbeacon_cluster_generation", "gauge",
+	    "Changes of the answer to 'who is primary' since start.") == -1)
+		return -1;
+	for (i = 0; i < in->nclusters; i++) {
+		c = in->clusters[i];
+		if (evbuffer_add(out, "pgbeacon_cluster_generation{cluster=",
+		    36) == -1 || http_prom_label(out, c->name) == -1 ||
+		    evbuffer_add_printf(out, "} %" PRIu64 "\n",
+		    c->generation) < 0)
+			return -1;
+	}
+	if (http_prom_head(out, "pgbeacon_cluster_has_master", "gauge",
+	    "1 when the cluster has a primary.") == -1)
+		return -1;
+	for (i = 0; i < in->nclusters; i++) {
+		c = in->clusters[i];
+		if (evbuffer_add(out, "pgbeacon_cluster_has_master{cluster=",
+		    36) == -1 || http_prom_label(out, c->name) == -1 ||
+		    evbuffer_add_printf(out, "} %d\n",
+		    topology_master(c) != NULL) < 0)
+			return -1;
+	}
+	if (in->role_changes != NULL) {
+		if (http_prom_head(out, "pgbeacon_cluster_role_changes_total",
+		    "counter", "Changes of any host's role (master, replica, "
+		    "none) since start or reload.") == -1)
+			return -1;
+		for (i = 0; i < in->nclusters; i++) {
+			if (evbuffer_add(out, "pgbeacon_cluster_role_changes_"
+			    "total{cluster=", 45) == -1 ||
+			    http_prom_label(out, in->clusters[i]->name) == -1 ||
+			    evbuffer_add_printf(out, "} %" PRIu64 "\n",
+			    in->role_changes[i]) < 0)
+				return -1;
+		}
+	}
+
+	if (in->http != NULL) {
+		if (http_prom_head(out, "pgbeacon_http_requests_total",
+		    "counter", "HTTP requests answered, by endpoint and "
+		    "status code.") == -1)
+			return -1;
+		for (i = 0; i < HTTP_EP_COUNT; i++)
+			for (k = 0; k < HTTP_NCODES; k++) {
+				uint64_t v = in->http->requests[i][k];
+
+				/* Every endpoint's 200 series exists from
+				 * the start; the others once they happen. */
+				if (v == 0 && (k != 0 || i == HTTP_EP_UNKNOWN))
+					continue;
+				if (evbuffer_add_printf(out,
+				    "pgbeacon_http_requests_total{endpoint=\"%s\","
+				    "code=\"%d\"} %" PRIu64 "\n",
+				    http_endpoint_name((enum http_endpoint)i),
+				    http_codes[k], v) < 0)
+					return -1;
+			}
+	}
+	if (in->socket != NULL) {
+		if (http_prom_head(out, "pgbeacon_socket_requests_total",
+		    "counter", "Unix-socket requests answered, by command and "
+		    "result.") == -1)
+			return -1;
+		for (i = 0; i < SERVER_NCMDS; i++)
+			for (k = 0; k < SERVER_NRESULTS; k++) {
+				uint64_t v = in->socket->requests[i][k];
+
+				if (v == 0 && (k != PROTO_OK ||
+				    i == SERVER_CMD_INVALID))
+					continue;
+				if (evbuffer_add_printf(out,
+				    "pgbeacon_socket_requests_total{command=\"%s\","
+				    "result=\"%s\"} %" PRIu64 "\n",
+				    http_socket_cmds[i],
+				    protocol_err_code((enum proto_err)k), v) < 0)
+					return -1;
+			}
+	}
+	if (http_prom_head(out, "pgbeacon_socket_clients", "gauge",
+	    "Clients connected to the Unix socket.") == -1 ||
+	    evbuffer_add_printf(out, "pgbeacon_socket_clients %zu\n",
+	    in->socket_clients) < 0)
+		return -1;
+	return 0;
+}
+
+/* --- evhttp glue ---------------------------------------------------------- */
+
+/* Sends h->body with code, counting the request. */
+static void
+http_send(struct http *h, struct evhttp_request *req, enum http_endpoint ep,
+    int code, const char *ctype)
+{
+	h->counters.requests[ep][http_code_index(code)]++;
+	if (ctype != NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Content-Type", ctype);
+	evhttp_send_reply(req, code, NULL, h->body);
+	/* evhttp_send_reply() moved the data out; make sure. */
+	evbuffer_drain(h->body, evbuffer_get_length(h->body));
+}
+
+/* A 4xx/5xx with a short reason, as text or {"error_text": ...}. */
+static void
+http_send_error(struct http *h, struct evhttp_request *req,
+    enum http_endpoint ep, int code, bool json, const char *why)
+{
+	evbuffer_drain(h->body, evbuffer_get_length(h->body));
+	if (json) {
+		if (evbuffer_add(h->body, "{\"error_text\": ", 15) == -1 ||
+		    protocol_json_string(h->body, why) == -1 ||
+		    evbuffer_add(h->body, "}", 1) == -1)
+			goto oom;
+		http_send(h, req, ep, code, "application/json");
+	} else {
+		if (evbuffer_add_printf(h->body, "%s\n", why) < 0)
+			goto oom;
+		http_send(h, req, ep, code, NULL);
+	}
+	return;
+oom:
+	evbuffer_drain(h->body, evbuffer_get_length(h->body));
+	http_send(h, req, ep, 500, NULL);
+}
+
+static void
+http_handle_role(struct http *h, struct evhttp_request *req,
+    enum http_endpoint ep, struct topo_cluster *c,
+    const struct http_params *p, bool json)
+{
+	const struct topo_host	*host;
+	char			 why[256];
+
+	host = topology_resolve(c, &p->query, monitor_limits(h->mon), why,
+	    sizeof(why));
+	if (http_format_host(h->body, host, json) == -1) {
+		http_send_error(h, req, ep, 500, json, "out of memory");
+		return;
+	}
+	http_send(h, req, ep, host != NULL ? 200 : 404,
+	    json ? "application/json" : NULL);
+}
+
+static void
+http_handle_v1_resolve(struct http *h, struct evhttp_request *req,
+    struct topo_cluster *c, const struct http_params *p)
+{
+	const struct topo_host	*host;
+	char			 why[256];
+	int			 rc;
+
+	host = topology_resolve(c, &p->query, monitor_limits(h->mon), why,
+	    sizeof(why));
+	if (host != NULL)
+		rc = http_format_resolve(h->body, c, host);
+	else if ((rc = evbuffer_add(h->body, "{\"error\": \"NOHOST\", "
+	    "\"why\": ", 27)) == 0 &&
+	    (rc = protocol_json_string(h->body, why)) == 0)
+		rc = evbuffer_add(h->body, "}", 1);
+	if (rc == -1) {
+		http_send_error(h, req, HTTP_EP_V1_RESOLVE, 500, true,
+		    "out of memory");
+		return;
+	}
+	http_send(h, req, HTTP_EP_V1_RESOLVE, host != NULL ? 200 : 404,
+	    "application/json");
+}
+
+static void
+http_handle_v1_status(struct http *h, struct evhttp_request *req,
+    struct topo_cluster *one)
+{
+	struct topo_cluster *const *all;
+	struct evbuffer		*tmp;
+	size_t			 n, len;
+	int			 rc = -1;
+
+	if (one != NULL) {
+		all = &one;
+		n = 1;
+	} else
+		all = monitor_clusters(h->mon, &n);
+	/* STATUS's "OK <json>\n" without "OK " and "\n": one renderer. */
+	if ((tmp = evbuffer_new()) == NULL)
+		goto done;
+	if (protocol_format_status(tmp, all, n, monitor_now_ms()) != 0 ||
+	    (len = evbuffer_get_length(tmp)) < 4 ||
+	    evbuffer_drain(tmp, 3) != 0 ||
+	    evbuffer_remove_buffer(tmp, h->body, len - 4) != (int)(len - 4))
+		goto done;
+	rc = 0;
+done:
+	if (tmp != NULL)
+		evbuffer_free(tmp);
+	if (rc != 0) {
+		http_send_error(h, req, HTTP_EP_V1_STATUS, 500, true,
+		    "out of memory");
+		return;
+	}
+	http_send(h, req, HTTP_EP_V1_STATUS, 200, "application/json");
+}
+
+static void
+http_handle_metrics(struct http *h, struct evhttp_request *req)
+{
+	struct http_metrics_input	 in;
+	uint64_t			*changes = NULL;
+	size_t				 i;
+
+	memset(&in, 0, sizeof(in));
+	in.clusters = monitor_clusters(h->mon, &in.nclusters);
+	if (in.nclusters > 0 &&
+	    (changes = calloc(in.nclusters, sizeof(*changes))) != NULL) {
+		for (i = 0; i < in.nclusters; i++)
+			changes[i] = monitor_role_changes(h->mon,
+			    in.clusters[i]);
+		in.role_changes = changes;
+	}
+	in.http = &h->counters;	/* this request is not in it yet */
+	if (h->srv != NULL) {
+		in.socket = server_get_counters(h->srv);
+		in.socket_clients = server_nclients(h->srv);
+	}
+	if (http_format_metrics(h->body, &in) == -1) {
+		free(changes);
+		http_send_error(h, req, HTTP_EP_METRICS, 500, false,
+		    "out of memory");
+		return;
+	}
+	free(changes);
+	http_send(h, req, HTTP_EP_METRICS, 200,
+	    "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static void
+http_handle_health(struct http *h, struct evhttp_request *req,
+    enum http_endpoint ep, struct topo_cluster *c,
+    const struct http_params *p)
+{
+	char	why[256];
+	int	code;
+
+	code = http_health(c, p, ep == HTTP_EP_HEALTH_REPLICA, why,
+	    sizeof(why));
+	if (evbuffer_add_printf(h->body, "%s\n", why) < 0) {
+		http_send_error(h, req, ep, 500, false, "out of memory");
+		return;
+	}
+	http_send(h, req, ep, code, NULL);
+}
+
+static void
+http_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct http		*h = arg;
+	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	const char		*query;
+	struct evkeyvalq	 kv;
+	struct http_params	 p;
+	struct topo_cluster	*c = NULL, *const *all;
+	enum http_endpoint	 ep;
+	size_t			 n;
+	char			 why[256];
+	bool			 json;
+
+	TAILQ_INIT(&kv);
+	evbuffer_drain(h->body, evbuffer_get_length(h->body));
+	ep = http_endpoint_parse(uri != NULL ? evhttp_uri_get_path(uri) : NULL);
+	json = ep == HTTP_EP_V1_RESOLVE || ep == HTTP_EP_V1_STATUS ||
+	    ep == HTTP_EP_REPLICAS_INFO ||
+	    http_wants_json(evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Accept"));
+	if (ep == HTTP_EP_UNKNOWN) {
+		http_send_error(h, req, ep, 404, json, "unknown path");
+		return;
+	}
+	query = evhttp_uri_get_query(uri);
+	if (query != NULL && evhttp_parse_query_str(query, &kv) != 0) {
+		http_send_error(h, req, ep, 400, json, "malformed query string");
+		goto done;
+	}
+	if (http_params_parse(ep, &kv, &p, why, sizeof(why)) != 0) {
+		http_send_error(h, req, ep, 400, json, why);
+		goto done;
+	}
+	if (ep != HTTP_EP_METRICS &&
+	    (ep != HTTP_EP_V1_STATUS || p.cluster != NULL)) {
+		all = monitor_clusters(h->mon, &n);
+		if ((c = http_pick_cluster(all, n, p.cluster)) == NULL) {
+			snprintf(why, sizeof(why), "no cluster '%.64s'",
+			    p.cluster != NULL ? p.cluster : "");
+			http_send_error(h, req, ep, 404, json, why);
+			goto done;
+		}
+	}
+
+	switch (ep) {
+	case HTTP_EP_MASTER:
+	case HTTP_EP_REPLICA:
+	case HTTP_EP_SYNC_BY_TIME:
+	case HTTP_EP_SYNC_BY_BYTES:
+	case HTTP_EP_SYNC_BY_TIME_OR_BYTES:
+	case HTTP_EP_SYNC_BY_TIME_AND_BYTES:
+		http_handle_role(h, req, ep, c, &p, json);
+		break;
+	case HTTP_EP_REPLICAS_INFO:
+		if (http_format_replicas_info(h->body, c) == -1)
+			http_send_error(h, req, ep, 500, true, "out of memory");
+		else
+			http_send(h, req, ep, 200, "application/json");
+		break;
+	case HTTP_EP_V1_RESOLVE:
+		http_handle_v1_resolve(h, req, c, &p);
+		break;
+	case HTTP_EP_V1_STATUS:
+		http_handle_v1_status(h, req, c);
+		break;
+	case HTTP_EP_METRICS:
+		http_handle_metrics(h, req);
+		break;
+	case HTTP_EP_HEALTH_PRIMARY:
+	case HTTP_EP_HEALTH_REPLICA:
+		http_handle_health(h, req, ep, c, &p);
+		break;
+	default:
+		http_send_error(h, req, ep, 404, json, "unknown path");
+		break;
+	}
+done:
+	evhttp_clear_headers(&kv);
+}
+
+/* True when fd is bound to a loopback address. */
+static bool
+http_is_loopback(evutil_socket_t fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return false;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+	}
+	return false;
+}
+
+/* Binds "HOST:PORT" or "[V6]:PORT". */
+static int
+http_bind_tcp(struct http *h, const char *listen, char *err, size_t errlen)
+{
+	struct evhttp_bound_socket	*bs;
+	struct http_params		 p;
+	evutil_socket_t			 fd;
+
+	if (!http_parse_hostport(listen, &p)) {
+		snprintf(err, errlen, "http_listen %s: not HOST:PORT", listen);
+		return -1;
+	}
+	bs = evhttp_bind_socket_with_handle(h->evh, p.host_name,
+	    (ev_uint16_t)p.host_port);
+	if (bs == NULL) {
+		snprintf(err, errlen, "cannot listen for HTTP on %s: %s", listen,
+		    errno != 0 ? strerror(errno) : "bind failed");
+		return -1;
+	}
+	fd = evhttp_bound_socket_get_fd(bs);
+	if (!http_is_loopback(fd))
+		log_warn("HTTP listener %s is not on loopback: anyone who can "
+		    "reach it can read the cluster's topology", listen);
+	return 0;
+}
+
+/* Binds an absolute Unix socket path, replacing a dead one. */
+static int
+http_bind_unix(struct http *h, const char *path, mode_t mode, char *err,
+    size_t errlen)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	mode_t			 old_umask;
+	int			 fd, probe;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "http_listen %s: path too long", path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "%s exists and is not a socket",
+			    path);
+			return -1;
+		}
+		/* Someone answering there owns it; otherwise it is stale. */
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sun,
+		    sizeof(sun)) == 0) {
+			close(probe);
+			snprintf(err, errlen, "%s is in use by another process",
+			    path);
+			return -1;
+		}
+		if (probe >= 0)
+			close(probe);
+		log_info("removing stale socket %s", path);
+		if (unlink(path) != 0) {
+			snprintf(err, errlen, "cannot remove %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	old_umask = umask((mode_t)(~mode & 0777));
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		umask(old_umask);
+		snprintf(err, errlen, "cannot bind %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	umask(old_umask);
+	if ((h->unix_path = strdup(path)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	if (chmod(path, mode) != 0 || listen(fd, SOMAXCONN) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return -1;	/* http_free() unlinks unix_path */
+	}
+	if (evhttp_accept_socket_with_handle(h->evh, fd) == NULL) {
+		snprintf(err, errlen, "cannot listen on %s", path);
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+struct http *
+http_new(struct event_base *base, const char *listen, mode_t mode,
+    struct monitor *mon, struct server *srv, char *err, size_t errlen)
+{
+	struct http	*h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->base = base;
+	h->mon = mon;
+	h->srv = srv;
+	if ((h->body = evbuffer_new()) == NULL ||
+	    (h->evh = evhttp_new(base)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_max_headers_size(h->evh, HTTP_MAX_HEADERS);
+	evhttp_set_max_body_size(h->evh, 0);
+	evhttp_set_timeout(h->evh, HTTP_TIMEOUT_S);
+	evhttp_set_default_content_type(h->evh, "text/plain; charset=utf-8");
+	evhttp_set_gencb(h->evh, http_request_cb, h);
+	errno = 0;
+	if (listen[0] == '/') {
+		if (http_bind_unix(h, listen, mode, err, errlen) != 0)
+			goto fail;
+	} else if (http_bind_tcp(h, listen, err, errlen) != 0)
+		goto fail;
+	log_info("HTTP API listening on %s", listen);
+	return h;
+fail:
+	http_free(h);
+	return NULL;
+}
+
+void
+http_free(struct http *h)
+{
+	if (h == NULL)
+		return;
+	if (h->evh != NULL)
+		evhttp_free(h->evh);
+	if (h->unix_path != NULL) {
+		unlink(h->unix_path);
+		free(h->unix_path);
+	}
+	if (h->body != NULL)
+		evbuffer_free(h->body);
+	free(h);
+}
+
+const struct http_counters *
+http_get_counters(const struct http *h)
+{
+	return &h->counters;
+}
