@@ -35,6 +35,9 @@
 #include "protocol.h"
 #include "server.h"
 
+/* Appends a string literal without its NUL. */
+#define HTTP_ADD_LIT(out, lit) evbuffer_add((out), (lit), sizeof(lit) - 1)
+
 const int http_codes[HTTP_NCODES] = { 200, 400, 404, 405, 500, 503 };
 
 /* The listener.  Owned by main. */
@@ -358,8 +361,8 @@ http_format_host(struct evbuffer *out, const struct topo_host *h, bool json)
 	if (!json)
 		return h == NULL ? 0 : evbuffer_add(out, h->host, strlen(h->host));
 	if (h == NULL)
-		return evbuffer_add(out, "{\"host\": null}", 14);
-	if (evbuffer_add(out, "{\"host\": ", 9) == -1 ||
+		return HTTP_ADD_LIT(out, "{\"host\": null}");
+	if (HTTP_ADD_LIT(out, "{\"host\": ") == -1 ||
 	    protocol_json_string(out, h->host) == -1 ||
 	    evbuffer_add_printf(out, ", \"port\": %d}", h->port) < 0)
 		return -1;
@@ -374,14 +377,14 @@ http_format_replicas_info(struct evbuffer *out, const struct topo_cluster *c)
 	size_t			 i;
 	bool			 first = true;
 
-	if (evbuffer_add(out, "[", 1) == -1)
+	if (HTTP_ADD_LIT(out, "[") == -1)
 		return -1;
 	for (i = 0; i < c->nhosts; i++) {
 		h = c->hosts[i];
 		if (h->role != TOPO_ROLE_REPLICA)
 			continue;
-		if ((!first && evbuffer_add(out, ", ", 2) == -1) ||
-		    evbuffer_add(out, "{\"host\": ", 9) == -1 ||
+		if ((!first && HTTP_ADD_LIT(out, ", ") == -1) ||
+		    HTTP_ADD_LIT(out, "{\"host\": ") == -1 ||
 		    protocol_json_string(out, h->host) == -1 ||
 		    evbuffer_add_printf(out, ", \"port\": %d", h->port) < 0)
 			return -1;
@@ -399,16 +402,16 @@ http_format_replicas_info(struct evbuffer *out, const struct topo_cluster *c)
 		    lsn) < 0)
 			return -1;
 	}
-	return evbuffer_add(out, "]", 1);
+	return HTTP_ADD_LIT(out, "]");
 }
 
 int
 http_format_resolve(struct evbuffer *out, const struct topo_cluster *c,
     const struct topo_host *h)
 {
-	if (evbuffer_add(out, "{\"cluster\": ", 12) == -1 ||
+	if (HTTP_ADD_LIT(out, "{\"cluster\": ") == -1 ||
 	    protocol_json_string(out, c->name) == -1 ||
-	    evbuffer_add(out, ", \"host\": ", 10) == -1 ||
+	    HTTP_ADD_LIT(out, ", \"host\": ") == -1 ||
 	    protocol_json_string(out, h->host) == -1 ||
 	    evbuffer_add_printf(out, ", \"port\": %d, \"role\": \"%s\", "
 	    "\"generation\": %" PRIu64 "}", h->port,
@@ -482,7 +485,7 @@ http_prom_label(struct evbuffer *out, const char *s)
 {
 	const char	*p;
 
-	if (evbuffer_add(out, "\"", 1) == -1)
+	if (HTTP_ADD_LIT(out, "\"") == -1)
 		return -1;
 	for (p = s; *p != '\0'; p++) {
 		const char *esc = NULL;
@@ -499,7 +502,7 @@ http_prom_label(struct evbuffer *out, const char *s)
 		} else if (evbuffer_add(out, p, 1) == -1)
 			return -1;
 	}
-	return evbuffer_add(out, "\"", 1);
+	return HTTP_ADD_LIT(out, "\"");
 }
 
 static int
@@ -517,14 +520,25 @@ http_prom_host(struct evbuffer *out, const char *name,
 {
 	if (evbuffer_add_printf(out, "%s{cluster=", name) < 0 ||
 	    http_prom_label(out, c->name) == -1 ||
-	    evbuffer_add(out, ",host=", 6) == -1 ||
+	    HTTP_ADD_LIT(out, ",host=") == -1 ||
 	    http_prom_label(out, h->host) == -1 ||
 	    evbuffer_add_printf(out, ",port=\"%d\"", h->port) < 0)
 		return -1;
 	return 0;
 }
 
-/* The per-host families: one value function per metric. */
+/* Appends 'name{cluster=".."' (brace left open). */
+static int
+http_prom_cluster(struct evbuffer *out, const char *name,
+    const struct topo_cluster *c)
+{
+	if (evbuffer_add_printf(out, "%s{cluster=", name) < 0 ||
+	    http_prom_label(out, c->name) == -1)
+		return -1;
+	return 0;
+}
+
+/* The per-host families. */
 enum http_host_metric {
 	HTTP_HM_UP,
 	HTTP_HM_ROLE,
@@ -646,9 +660,8 @@ http_format_metrics(struct evbuffer *out, const struct http_metrics_input *in)
 		return -1;
 	for (i = 0; i < in->nclusters; i++) {
 		c = in->clusters[i];
-		if (evbuffer_add(out, "pgbeacon_cluster_generation{cluster=",
-		    36) == -1 || http_prom_label(out, c->name) == -1 ||
-		    evbuffer_add_printf(out, "} %" PRIu64 "\n",
+		if (http_prom_cluster(out, "pgbeacon_cluster_generation",
+		    c) == -1 || evbuffer_add_printf(out, "} %" PRIu64 "\n",
 		    c->generation) < 0)
 			return -1;
 	}
@@ -657,9 +670,8 @@ http_format_metrics(struct evbuffer *out, const struct http_metrics_input *in)
 		return -1;
 	for (i = 0; i < in->nclusters; i++) {
 		c = in->clusters[i];
-		if (evbuffer_add(out, "pgbeacon_cluster_has_master{cluster=",
-		    36) == -1 || http_prom_label(out, c->name) == -1 ||
-		    evbuffer_add_printf(out, "} %d\n",
+		if (http_prom_cluster(out, "pgbeacon_cluster_has_master",
+		    c) == -1 || evbuffer_add_printf(out, "} %d\n",
 		    topology_master(c) != NULL) < 0)
 			return -1;
 	}
@@ -669,9 +681,9 @@ http_format_metrics(struct evbuffer *out, const struct http_metrics_input *in)
 		    "none) since start or reload.") == -1)
 			return -1;
 		for (i = 0; i < in->nclusters; i++) {
-			if (evbuffer_add(out, "pgbeacon_cluster_role_changes_"
-			    "total{cluster=", 45) == -1 ||
-			    http_prom_label(out, in->clusters[i]->name) == -1 ||
+			if (http_prom_cluster(out,
+			    "pgbeacon_cluster_role_changes_total",
+			    in->clusters[i]) == -1 ||
 			    evbuffer_add_printf(out, "} %" PRIu64 "\n",
 			    in->role_changes[i]) < 0)
 				return -1;
@@ -750,9 +762,9 @@ http_send_error(struct http *h, struct evhttp_request *req,
 {
 	evbuffer_drain(h->body, evbuffer_get_length(h->body));
 	if (json) {
-		if (evbuffer_add(h->body, "{\"error_text\": ", 15) == -1 ||
+		if (HTTP_ADD_LIT(h->body, "{\"error_text\": ") == -1 ||
 		    protocol_json_string(h->body, why) == -1 ||
-		    evbuffer_add(h->body, "}", 1) == -1)
+		    HTTP_ADD_LIT(h->body, "}") == -1)
 			goto oom;
 		http_send(h, req, ep, code, "application/json");
 	} else {
@@ -796,10 +808,9 @@ http_handle_v1_resolve(struct http *h, struct evhttp_request *req,
 	    sizeof(why));
 	if (host != NULL)
 		rc = http_format_resolve(h->body, c, host);
-	else if ((rc = evbuffer_add(h->body, "{\"error\": \"NOHOST\", "
-	    "\"why\": ", 27)) == 0 &&
+	else if ((rc = HTTP_ADD_LIT(h->body, "{\"error\": \"NOHOST\", \"why\": ")) == 0 &&
 	    (rc = protocol_json_string(h->body, why)) == 0)
-		rc = evbuffer_add(h->body, "}", 1);
+		rc = HTTP_ADD_LIT(h->body, "}");
 	if (rc == -1) {
 		http_send_error(h, req, HTTP_EP_V1_RESOLVE, 500, true,
 		    "out of memory");
