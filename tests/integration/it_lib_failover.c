@@ -1,0 +1,230 @@
+/*
+ * it_lib_failover.c - a stream of requests through a master pgb_db while
+ * the primary moves: once pgbeacond reports the new primary, every
+ * request goes to it, and no pooled connection to the old one is reused.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgbeacon.h"
+#include "support/itest.h"
+
+#define MAX_REQ	100000
+
+static struct it_cluster	*cluster;
+static struct it_daemon		*daemon_;
+static char			 sock[512];
+
+/* One request of the stream, written by the worker only. */
+struct req {
+	int64_t		start_ms;
+	int		ok;
+	int		port;		/* server that ran it; 0 on failure */
+};
+
+struct stream {
+	pgb_db		*db;
+	atomic_int	 stop;
+	atomic_int	 n;		/* requests recorded */
+	atomic_int	 nok;
+	struct req	*reqs;		/* MAX_REQ of them */
+};
+
+static bool
+master_is(int node)
+{
+	char	*r = it_resolve(sock, "main", "master");
+	char	 want[64];
+	bool	 ok;
+
+	snprintf(want, sizeof want, "port=%d ", it_port(cluster, node));
+	ok = r != NULL && strstr(r, want) != NULL;
+	free(r);
+	return (ok);
+}
+
+static void
+setup(void)
+{
+	char	*cfg;
+
+	cluster = it_cluster_create(2);
+	cfg = it_config(cluster, "main", NULL);
+	daemon_ = it_daemon_start(cfg, it_cluster_dir(cluster));
+	free(cfg);
+	snprintf(sock, sizeof sock, "%s", it_daemon_socket(daemon_));
+	ck_assert(IT_POLL_UNTIL(master_is(0), 15000));
+	ck_assert_ptr_nonnull(it_sql(cluster, 0, "CREATE TABLE f (v int)"));
+}
+
+static void
+teardown(void)
+{
+	if (daemon_ != NULL)
+		it_daemon_stop(daemon_);
+	it_cluster_destroy(cluster);
+}
+
+/* One request: a write in a context, committed. */
+static void
+one_request(struct stream *st, struct req *r)
+{
+	pgb_ctx		*ctx;
+	PGresult	*res;
+
+	r->start_ms = it_now_ms();
+	ctx = pgb_ctx_begin(0);
+	res = pgb_exec(pgb_ctx_session(ctx, st->db),
+	    "INSERT INTO f VALUES (1) RETURNING inet_server_port()");
+	if (res != NULL) {
+		r->port = atoi(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	r->ok = res != NULL && pgb_ctx_end(ctx, 200) == 0;
+	if (!r->ok)
+		r->port = 0;
+	pgb_ctx_free(ctx);
+}
+
+static void *
+stream_main(void *arg)
+{
+	struct stream	*st = arg;
+	int		 i;
+
+	while (!atomic_load(&st->stop) && (i = atomic_load(&st->n)) < MAX_REQ) {
+		one_request(st, &st->reqs[i]);
+		if (st->reqs[i].ok)
+			atomic_fetch_add(&st->nok, 1);
+		atomic_store(&st->n, i + 1);
+		if (!st->reqs[i].ok)
+			it_sleep_ms(2);		/* do not spin while down */
+	}
+	return (NULL);
+}
+
+static void
+stream_start(struct stream *st, pthread_t *th)
+{
+	memset(st, 0, sizeof *st);
+	st->reqs = calloc(MAX_REQ, sizeof *st->reqs);
+	st->db = pgb_db_new("user=postgres dbname=postgres"
+	    " application_name=it_failover", "main", "master", sock);
+	ck_assert_ptr_nonnull(st->reqs);
+	ck_assert_ptr_nonnull(st->db);
+	pgb_db_set_pool(st->db, 4, 2000, 30000);
+	ck_assert_int_eq(pthread_create(th, NULL, stream_main, st), 0);
+	ck_assert(IT_POLL_UNTIL(atomic_load(&st->nok) >= 50, 10000));
+}
+
+/*
+ * Stops the stream once 50 more requests succeeded after known_ms, and
+ * checks that every request begun after known_ms went to new_port.
+ */
+static void
+stream_check(struct stream *st, pthread_t th, int64_t known_ms,
+    int old_port, int new_port)
+{
+	pgb_pool_stats	ps;
+	int		i, n, before = 0, after = 0, nok;
+
+	nok = atomic_load(&st->nok);
+	ck_assert(IT_POLL_UNTIL(atomic_load(&st->nok) >= nok + 50, 10000));
+	atomic_store(&st->stop, 1);
+	pthread_join(th, NULL);
+	n = atomic_load(&st->n);
+	for (i = 0; i < n; i++) {
+		if (!st->reqs[i].ok)
+			continue;
+		if (st->reqs[i].start_ms < known_ms) {
+			ck_assert_msg(st->reqs[i].port == old_port ||
+			    st->reqs[i].port == new_port, "request %d on"
+			    " port %d", i, st->reqs[i].port);
+			before += st->reqs[i].port == old_port;
+		} else {
+			ck_assert_msg(st->reqs[i].port == new_port,
+			    "request %d, begun %lld ms after the change was"
+			    " known, went to port %d", i,
+			    (long long)(st->reqs[i].start_ms - known_ms),
+			    st->reqs[i].port);
+			after++;
+		}
+	}
+	ck_assert_int_ge(before, 50);
+	ck_assert_int_ge(after, 50);
+	pgb_db_stats(st->db, &ps);
+	ck_assert_uint_ge(ps.host_changes, 1);
+	ck_assert_int_eq(ps.retiring, 0);
+	pgb_db_free(st->db);
+	free(st->reqs);
+}
+
+START_TEST(test_failover_mid_stream_moves_requests_to_new_primary)
+{
+	struct stream	st;
+	pthread_t	th;
+	int64_t		known;
+
+	stream_start(&st, &th);
+	it_stop(cluster, 0, "fast");
+	it_promote(cluster, 1);
+	ck_assert(IT_POLL_UNTIL(master_is(1), 10000));
+	known = it_now_ms();
+	stream_check(&st, th, known, it_port(cluster, 0), it_port(cluster, 1));
+}
+END_TEST
+
+START_TEST(test_old_primary_still_up_gets_nothing_once_change_known)
+{
+	struct stream	st;
+	pthread_t	th;
+	int64_t		known;
+	const char	*q = "SELECT count(*) FROM pg_stat_activity"
+			    " WHERE application_name = 'it_failover'";
+
+	stream_start(&st, &th);
+	ck_assert(it_sql_is(cluster, 0, q, "1"));
+	/* node0 keeps running and accepting writes: only the timeline
+	 * rule makes node1 the primary. */
+	it_promote(cluster, 1);
+	ck_assert(IT_POLL_UNTIL(master_is(1), 10000));
+	known = it_now_ms();
+	/* The pool's connection to node0 is closed, not kept for later. */
+	ck_assert(IT_POLL_UNTIL(it_sql_is(cluster, 0, q, "0"), 5000));
+	stream_check(&st, th, known, it_port(cluster, 0), it_port(cluster, 1));
+	ck_assert(it_sql_is(cluster, 0, q, "0"));
+}
+END_TEST
+
+static Suite *
+lib_failover_suite(void)
+{
+	Suite	*s;
+	TCase	*tc;
+
+	s = suite_create("lib_failover");
+	tc = tcase_create("failover");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_failover_mid_stream_moves_requests_to_new_primary);
+	tcase_add_test(tc, test_old_primary_still_up_gets_nothing_once_change_known);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	sr = srunner_create(lib_failover_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
