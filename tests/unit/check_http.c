@@ -1,0 +1,490 @@
+/*
+ * check_http.c - unit tests of the pure half of daemon/http.c: routing,
+ * parameters, the pg-status host answers, /replicas_info, the health
+ * checks and the /metrics page, over hand-built topologies.
+ *
+ * The fixture: a cluster "main" of three hosts, 0 the primary, 1 and 2
+ * replicas (2 lagging 5000 bytes and 3 s), and an evbuffer for output.
+ */
+#include <sys/queue.h>
+
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "http.h"
+#include "server.h"
+#include "topology.h"
+
+#define NHOSTS	3
+#define SYSID	UINT64_C(7000000000000000001)
+#define NOW_MS	INT64_C(1700000000000)
+
+static struct topo_host		 hosts[NHOSTS];
+static struct topo_host		*ptrs[NHOSTS];
+static struct topo_cluster	 cl;
+static struct evbuffer		*out;
+static char			 text[16384];
+static char			 why[256];
+
+static void	setup(void);
+static void	teardown(void);
+static void	set_host(int i, bool primary, uint64_t lsn, int64_t lag_ms);
+static const char *out_text(void);
+static int	parse(enum http_endpoint ep, const char *query,
+		    struct http_params *p);
+static Suite	*http_suite(void);
+
+/* Host i answers as the primary writing at lsn, or as a replica that
+ * replayed lsn with its last transaction lag_ms old. */
+static void
+set_host(int i, bool primary, uint64_t lsn, int64_t lag_ms)
+{
+	struct topo_host	*h = &hosts[i];
+
+	h->alive = true;
+	h->probed = true;
+	h->in_recovery = !primary;
+	h->system_id = SYSID;
+	h->timeline = 1;
+	h->current_lsn = primary ? lsn : 0;
+	h->receive_lsn = primary ? 0 : lsn;
+	h->replay_lsn = primary ? 0 : lsn;
+	h->has_replay_ts = !primary;
+	h->host_now_ms = NOW_MS;
+	h->replay_ts_ms = NOW_MS - lag_ms;
+	h->last_ok_ms = 1;
+	h->dead_since_ms = 0;
+	h->fails = 0;
+	h->probe_us = 1500;
+}
+
+static void
+setup(void)
+{
+	int	i;
+
+	memset(hosts, 0, sizeof(hosts));
+	for (i = 0; i < NHOSTS; i++) {
+		hosts[i].host = "127.0.0.1";
+		hosts[i].port = 5432 + i;
+		hosts[i].lag_ms = -1;
+		ptrs[i] = &hosts[i];
+	}
+	hosts[2].host = "db3.example";
+	topology_cluster_init(&cl, "main", ptrs, NHOSTS, 0);
+	set_host(0, true, 100000, 0);
+	set_host(1, false, 100000, 0);
+	set_host(2, false, 95000, 3000);
+	topology_update(&cl);
+	ck_assert_int_eq(cl.master, 0);
+	ck_assert_int_eq(hosts[2].role, TOPO_ROLE_REPLICA);
+	out = evbuffer_new();
+	ck_assert_ptr_nonnull(out);
+}
+
+static void
+teardown(void)
+{
+	evbuffer_free(out);
+}
+
+/* What out holds, as a string; out is emptied. */
+static const char *
+out_text(void)
+{
+	size_t	len = evbuffer_get_length(out);
+
+	ck_assert_uint_lt(len, sizeof(text));
+	evbuffer_remove(out, text, len);
+	text[len] = '\0';
+	return text;
+}
+
+/* Parses query ("a=1&b=2", NULL: none) for ep as the listener does. */
+static int
+parse(enum http_endpoint ep, const char *query, struct http_params *p)
+{
+	struct evkeyvalq	kv;
+	int			rc;
+
+	TAILQ_INIT(&kv);
+	if (query != NULL)
+		ck_assert_int_eq(evhttp_parse_query_str(query, &kv), 0);
+	why[0] = '\0';
+	rc = http_params_parse(ep, &kv, p, why, sizeof(why));
+	/* p borrows from kv, which is cleared here: keep copies. */
+	if (rc == 0 && p->cluster != NULL) {
+		static char cluster[64];
+
+		snprintf(cluster, sizeof(cluster), "%s", p->cluster);
+		p->cluster = cluster;
+	}
+	if (rc == 0 && p->host != NULL) {
+		static char host[300];
+
+		snprintf(host, sizeof(host), "%s", p->host);
+		p->host = host;
+	}
+	evhttp_clear_headers(&kv);
+	return rc;
+}
+
+START_TEST(test_endpoint_parse_routes_exact_paths_only)
+{
+	ck_assert_int_eq(http_endpoint_parse("/master"), HTTP_EP_MASTER);
+	ck_assert_int_eq(http_endpoint_parse("/replica"), HTTP_EP_REPLICA);
+	ck_assert_int_eq(http_endpoint_parse("/sync_by_time_and_bytes"),
+	    HTTP_EP_SYNC_BY_TIME_AND_BYTES);
+	ck_assert_int_eq(http_endpoint_parse("/replicas_info"),
+	    HTTP_EP_REPLICAS_INFO);
+	ck_assert_int_eq(http_endpoint_parse("/v1/resolve"), HTTP_EP_V1_RESOLVE);
+	ck_assert_int_eq(http_endpoint_parse("/metrics"), HTTP_EP_METRICS);
+	ck_assert_int_eq(http_endpoint_parse("/health/replica"),
+	    HTTP_EP_HEALTH_REPLICA);
+	ck_assert_int_eq(http_endpoint_parse("/master/"), HTTP_EP_UNKNOWN);
+	ck_assert_int_eq(http_endpoint_parse("/MASTER"), HTTP_EP_UNKNOWN);
+	ck_assert_int_eq(http_endpoint_parse(""), HTTP_EP_UNKNOWN);
+	ck_assert_int_eq(http_endpoint_parse(NULL), HTTP_EP_UNKNOWN);
+	ck_assert_str_eq(http_endpoint_name(HTTP_EP_SYNC_BY_BYTES),
+	    "/sync_by_bytes");
+	ck_assert_str_eq(http_endpoint_name(HTTP_EP_UNKNOWN), "other");
+}
+END_TEST
+
+START_TEST(test_accept_header_selects_json_only_for_application_json)
+{
+	ck_assert(http_wants_json("application/json"));
+	ck_assert(http_wants_json("Application/JSON"));
+	ck_assert(http_wants_json("text/html, application/json;q=0.9"));
+	ck_assert(http_wants_json("text/plain;q=0.5 ,application/json"));
+	ck_assert(!http_wants_json("application/jsonx"));
+	ck_assert(!http_wants_json("text/plain; x=application/json"));
+	ck_assert(!http_wants_json("*/*"));
+	ck_assert(!http_wants_json(""));
+	ck_assert(!http_wants_json(NULL));
+}
+END_TEST
+
+START_TEST(test_code_index_maps_unknown_codes_to_500)
+{
+	ck_assert_int_eq(http_codes[http_code_index(200)], 200);
+	ck_assert_int_eq(http_codes[http_code_index(503)], 503);
+	ck_assert_int_eq(http_codes[http_code_index(418)], 500);
+}
+END_TEST
+
+START_TEST(test_params_role_endpoints_map_to_queries)
+{
+	struct http_params	p;
+
+	ck_assert_int_eq(parse(HTTP_EP_MASTER, NULL, &p), 0);
+	ck_assert_int_eq(p.query.want, TOPO_WANT_MASTER);
+	ck_assert_ptr_null(p.cluster);
+
+	ck_assert_int_eq(parse(HTTP_EP_SYNC_BY_TIME, "lag_ms=5&cluster=b",
+	    &p), 0);
+	ck_assert_int_eq(p.query.want, TOPO_WANT_SYNC_BY_TIME);
+	ck_assert_int_eq(p.query.max_lag_ms, 5);
+	ck_assert_int_eq(p.query.max_lag_bytes, -1);
+	ck_assert_str_eq(p.cluster, "b");
+
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "max_lag_bytes=7&min_lsn=0/"
+	    "3000060&fallback=none", &p), 0);
+	ck_assert_int_eq(p.query.want, TOPO_WANT_REPLICA);
+	ck_assert_int_eq(p.query.max_lag_bytes, 7);
+	ck_assert(p.query.has_min_lsn);
+	ck_assert_uint_eq(p.query.min_lsn, UINT64_C(0x3000060));
+	ck_assert_int_eq(p.query.fallback, TOPO_FALLBACK_NONE);
+
+	ck_assert_int_eq(parse(HTTP_EP_V1_RESOLVE, "role=sync_by_bytes&"
+	    "fallback=master", &p), 0);
+	ck_assert_int_eq(p.query.want, TOPO_WANT_SYNC_BY_BYTES);
+	ck_assert_int_eq(p.query.fallback, TOPO_FALLBACK_MASTER);
+}
+END_TEST
+
+START_TEST(test_params_refuse_unknown_repeated_and_malformed)
+{
+	struct http_params	p;
+
+	ck_assert_int_eq(parse(HTTP_EP_MASTER, "x=1", &p), -1);
+	ck_assert_str_eq(why, "unknown parameter 'x'");
+	ck_assert_int_eq(parse(HTTP_EP_MASTER, "lag_ms=1", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_METRICS, "cluster=main", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "lag_ms=1&lag_ms=2", &p), -1);
+	ck_assert_str_eq(why, "parameter 'lag_ms' given twice");
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "lag_ms=1&max_lag_ms=2", &p),
+	    -1);
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "lag_ms=-1", &p), -1);
+	ck_assert_str_eq(why, "invalid lag_ms");
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "lag_ms=", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "lag_bytes=1e3", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA,
+	    "lag_bytes=99999999999999999999", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "min_lsn=zz", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "fallback=any", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "cluster=", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_V1_RESOLVE, NULL, &p), -1);
+	ck_assert_str_eq(why, "missing parameter 'role'");
+	ck_assert_int_eq(parse(HTTP_EP_V1_RESOLVE, "role=leader", &p), -1);
+	ck_assert_str_eq(why, "unknown role 'leader'");
+}
+END_TEST
+
+START_TEST(test_params_health_host_forms)
+{
+	struct http_params	p;
+
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, NULL, &p), -1);
+	ck_assert_str_eq(why, "missing parameter 'host'");
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=db1:5432", &p), 0);
+	ck_assert_str_eq(p.host_name, "db1");
+	ck_assert_int_eq(p.host_port, 5432);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=%5B::1%5D:6432&max_lag_bytes=10", &p), 0);
+	ck_assert_str_eq(p.host_name, "::1");
+	ck_assert_int_eq(p.host_port, 6432);
+	ck_assert_int_eq(p.query.max_lag_bytes, 10);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=::1:5432", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=db1", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=db1:0", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=db1:65536", &p),
+	    -1);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=:5432", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY,
+	    "host=db1:1&max_lag_bytes=1", &p), -1);
+}
+END_TEST
+
+START_TEST(test_pick_cluster_defaults_to_the_first)
+{
+	struct topo_cluster	 other, *all[2] = { &cl, &other };
+
+	topology_cluster_init(&other, "other", NULL, 0, 0);
+	ck_assert_ptr_eq(http_pick_cluster(all, 2, NULL), &cl);
+	ck_assert_ptr_eq(http_pick_cluster(all, 2, "other"), &other);
+	ck_assert_ptr_null(http_pick_cluster(all, 2, "nope"));
+	ck_assert_ptr_null(http_pick_cluster(all, 0, NULL));
+}
+END_TEST
+
+START_TEST(test_host_answer_is_plain_text_or_pg_status_json)
+{
+	ck_assert_int_eq(http_format_host(out, &hosts[2], false), 0);
+	ck_assert_str_eq(out_text(), "db3.example");
+	ck_assert_int_eq(http_format_host(out, &hosts[2], true), 0);
+	ck_assert_str_eq(out_text(), "{\"host\": \"db3.example\", \"port\": 5434}");
+	ck_assert_int_eq(http_format_host(out, NULL, false), 0);
+	ck_assert_str_eq(out_text(), "");
+	ck_assert_int_eq(http_format_host(out, NULL, true), 0);
+	ck_assert_str_eq(out_text(), "{\"host\": null}");
+}
+END_TEST
+
+START_TEST(test_replicas_info_lists_live_replicas_with_lag)
+{
+	ck_assert_int_eq(http_format_replicas_info(out, &cl), 0);
+	ck_assert_str_eq(out_text(),
+	    "[{\"host\": \"127.0.0.1\", \"port\": 5433, \"lag_ms\": 0, "
+	    "\"lag_bytes\": 0, \"replay_lsn\": \"0/186A0\"}, "
+	    "{\"host\": \"db3.example\", \"port\": 5434, \"lag_ms\": 3000, "
+	    "\"lag_bytes\": 5000, \"replay_lsn\": \"0/17318\"}]");
+
+	hosts[1].alive = false;
+	hosts[2].alive = false;
+	topology_update(&cl);
+	ck_assert_int_eq(http_format_replicas_info(out, &cl), 0);
+	ck_assert_str_eq(out_text(), "[]");
+}
+END_TEST
+
+START_TEST(test_resolve_object_names_cluster_role_and_generation)
+{
+	ck_assert_int_eq(http_format_resolve(out, &cl, &hosts[0]), 0);
+	ck_assert_str_eq(out_text(), "{\"cluster\": \"main\", \"host\": "
+	    "\"127.0.0.1\", \"port\": 5432, \"role\": \"master\", "
+	    "\"generation\": 1}");
+}
+END_TEST
+
+START_TEST(test_health_answers_200_for_the_role_503_otherwise)
+{
+	struct http_params	p;
+
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=127.0.0.1:5432",
+	    &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, false, why, sizeof(why)), 200);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 503);
+	ck_assert_str_eq(why, "not a replica: primary");
+
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA, "host=DB3.example:5434",
+	    &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 200);
+	ck_assert_int_eq(http_health(&cl, &p, false, why, sizeof(why)), 503);
+	ck_assert_str_eq(why, "not primary: replica");
+
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=db3.example:5434&max_lag_bytes=4999", &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 503);
+	ck_assert_str_eq(why, "replica, lag 5000 bytes over 4999");
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=db3.example:5434&max_lag_bytes=5000&max_lag_ms=2999", &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 503);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=db3.example:5434&max_lag_bytes=5000&max_lag_ms=3000", &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 200);
+
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=127.0.0.1:9999",
+	    &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, false, why, sizeof(why)), 404);
+
+	/* A dead primary is not healthy. */
+	hosts[0].alive = false;
+	topology_update(&cl);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=127.0.0.1:5432",
+	    &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, false, why, sizeof(why)), 503);
+}
+END_TEST
+
+START_TEST(test_metrics_page_has_every_family_and_host)
+{
+	struct topo_cluster		*all[1] = { &cl };
+	struct http_metrics_input	 in;
+	struct http_counters		 hc;
+	struct server_counters		 sc;
+	uint64_t			 changes[1] = { 4 };
+	const char			*page;
+
+	memset(&hc, 0, sizeof(hc));
+	memset(&sc, 0, sizeof(sc));
+	hc.requests[HTTP_EP_MASTER][0] = 7;
+	hc.requests[HTTP_EP_UNKNOWN][http_code_index(404)] = 2;
+	sc.requests[PROTO_CMD_RESOLVE][PROTO_ERR_NOHOST] = 3;
+	sc.requests[SERVER_CMD_INVALID][PROTO_ERR_BADREQ] = 1;
+	hosts[1].fails = 2;
+	memset(&in, 0, sizeof(in));
+	in.clusters = all;
+	in.nclusters = 1;
+	in.role_changes = changes;
+	in.http = &hc;
+	in.socket = &sc;
+	in.socket_clients = 5;
+	ck_assert_int_eq(http_format_metrics(out, &in), 0);
+	page = out_text();
+
+#define HAS(line) ck_assert_msg(strstr(page, line "\n") != NULL, \
+	"missing: %s\n--- page:\n%s", line, page)
+	HAS("# TYPE pgbeacon_host_up gauge");
+	HAS("pgbeacon_host_up{cluster=\"main\",host=\"127.0.0.1\",port=\"5432\"} 1");
+	HAS("pgbeacon_host_role{cluster=\"main\",host=\"127.0.0.1\","
+	    "port=\"5432\",role=\"master\"} 1");
+	HAS("pgbeacon_host_role{cluster=\"main\",host=\"db3.example\","
+	    "port=\"5434\",role=\"replica\"} 1");
+	HAS("pgbeacon_host_role{cluster=\"main\",host=\"db3.example\","
+	    "port=\"5434\",role=\"master\"} 0");
+	HAS("pgbeacon_host_lag_bytes{cluster=\"main\",host=\"db3.example\","
+	    "port=\"5434\"} 5000");
+	HAS("pgbeacon_host_lag_seconds{cluster=\"main\",host=\"db3.example\","
+	    "port=\"5434\"} 3.000");
+	HAS("pgbeacon_host_probe_duration_seconds{cluster=\"main\","
+	    "host=\"127.0.0.1\",port=\"5433\"} 0.001500");
+	HAS("pgbeacon_host_consecutive_failures{cluster=\"main\","
+	    "host=\"127.0.0.1\",port=\"5433\"} 2");
+	HAS("pgbeacon_cluster_generation{cluster=\"main\"} 1");
+	HAS("pgbeacon_cluster_has_master{cluster=\"main\"} 1");
+	HAS("# TYPE pgbeacon_cluster_role_changes_total counter");
+	HAS("pgbeacon_cluster_role_changes_total{cluster=\"main\"} 4");
+	HAS("pgbeacon_http_requests_total{endpoint=\"/master\",code=\"200\"} 7");
+	HAS("pgbeacon_http_requests_total{endpoint=\"/replica\",code=\"200\"} 0");
+	HAS("pgbeacon_http_requests_total{endpoint=\"other\",code=\"404\"} 2");
+	HAS("pgbeacon_socket_requests_total{command=\"resolve\","
+	    "result=\"NOHOST\"} 3");
+	HAS("pgbeacon_socket_requests_total{command=\"invalid\","
+	    "result=\"BADREQ\"} 1");
+	HAS("pgbeacon_socket_clients 5");
+#undef HAS
+	ck_assert_ptr_null(strstr(page, "code=\"503\""));
+	ck_assert_ptr_null(strstr(page, "endpoint=\"other\",code=\"200\""));
+	ck_assert_int_eq(page[strlen(page) - 1], '\n');
+}
+END_TEST
+
+START_TEST(test_metrics_leave_out_unknown_lag_and_escape_labels)
+{
+	struct topo_cluster		*all[1] = { &cl };
+	struct http_metrics_input	 in;
+	const char			*page;
+
+	hosts[2].host = "we\"ird\\host";
+	hosts[0].alive = false;		/* no primary: lags unknown */
+	topology_update(&cl);
+	memset(&in, 0, sizeof(in));
+	in.clusters = all;
+	in.nclusters = 1;
+	ck_assert_int_eq(http_format_metrics(out, &in), 0);
+	page = out_text();
+	ck_assert_ptr_nonnull(strstr(page, "host=\"we\\\"ird\\\\host\""));
+	ck_assert_ptr_null(strstr(page, "pgbeacon_host_lag_bytes{"));
+	ck_assert_ptr_null(strstr(page, "pgbeacon_host_lag_seconds{"));
+	ck_assert_ptr_nonnull(strstr(page,
+	    "pgbeacon_cluster_has_master{cluster=\"main\"} 0\n"));
+	ck_assert_ptr_null(strstr(page, "pgbeacon_http_requests_total"));
+	ck_assert_ptr_null(strstr(page, "role_changes_total{"));
+}
+END_TEST
+
+static Suite *
+http_suite(void)
+{
+	Suite	*s = suite_create("http");
+	TCase	*tc;
+
+	tc = tcase_create("core");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_endpoint_parse_routes_exact_paths_only);
+	tcase_add_test(tc,
+	    test_accept_header_selects_json_only_for_application_json);
+	tcase_add_test(tc, test_code_index_maps_unknown_codes_to_500);
+	tcase_add_test(tc, test_pick_cluster_defaults_to_the_first);
+	tcase_add_test(tc, test_host_answer_is_plain_text_or_pg_status_json);
+	tcase_add_test(tc, test_replicas_info_lists_live_replicas_with_lag);
+	tcase_add_test(tc,
+	    test_resolve_object_names_cluster_role_and_generation);
+	tcase_add_test(tc, test_health_answers_200_for_the_role_503_otherwise);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("params");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_params_role_endpoints_map_to_queries);
+	tcase_add_test(tc, test_params_refuse_unknown_repeated_and_malformed);
+	tcase_add_test(tc, test_params_health_host_forms);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("metrics");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_metrics_page_has_every_family_and_host);
+	tcase_add_test(tc,
+	    test_metrics_leave_out_unknown_lag_and_escape_labels);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(http_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
