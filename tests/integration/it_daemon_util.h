@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -374,7 +375,7 @@ itd_daemon_binary(void)
 /*
  * Runs "pgbeacond -t -c conf", waits for it, and returns its exit status
  * (128 + signal if killed, -1 on error); its stderr goes to *err (caller
- * frees).
+ * frees), its stdout nowhere.
  */
 static inline int
 itd_run_check(const char *conf, char **err)
@@ -398,6 +399,10 @@ itd_run_check(const char *conf, char **err)
 		return -1;
 	}
 	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null != -1)
+			dup2(null, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
