@@ -422,6 +422,34 @@ START_TEST(test_daemon_starts_answers_reloads_and_stops)
 }
 END_TEST
 
+START_TEST(test_daemon_spawn_reports_exit_of_broken_config)
+{
+	struct it_daemon	*d;
+	int			 st = 0;
+
+	d = it_daemon_spawn("clusters = ( broken", it_cluster_dir(cluster));
+	ck_assert(it_daemon_exited(d, WAIT_MS, &st));
+	ck_assert_int_ne(st, 0);
+	ck_assert(!it_daemon_wait_ready(d, 100));
+	ck_assert_int_eq(it_daemon_stop(d), st);
+}
+END_TEST
+
+START_TEST(test_daemon_kill_leaves_no_process)
+{
+	struct it_daemon	*d;
+	char			*conf;
+	int			 pid;
+
+	conf = it_config(cluster, "main", NULL);
+	d = it_daemon_start(conf, it_cluster_dir(cluster));
+	free(conf);
+	pid = it_daemon_pid(d);
+	it_daemon_kill(d);
+	ck_assert(pid_gone(pid));
+}
+END_TEST
+
 static Suite *
 harness_suite(void)
 {
@@ -459,6 +487,8 @@ harness_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_daemon_starts_answers_reloads_and_stops);
+	tcase_add_test(tc, test_daemon_spawn_reports_exit_of_broken_config);
+	tcase_add_test(tc, test_daemon_kill_leaves_no_process);
 	suite_add_tcase(s, tc);
 
 	return s;
