@@ -58,7 +58,7 @@ setup(void)
 	free(cfg);
 	snprintf(sock, sizeof sock, "%s", it_daemon_socket(daemon_));
 	ck_assert(IT_POLL_UNTIL(master_is(0), 15000));
-	ck_assert_ptr_nonnull(it_sql(cluster, 0, "CREATE TABLE f (v int)"));
+	ck_assert(it_sql_is(cluster, 0, "CREATE TABLE f (v int)", ""));
 }
 
 static void
