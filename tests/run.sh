@@ -13,6 +13,12 @@ bad=""
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# Clusters that a crashed test binary left behind are reaped after each
+# binary; the prefix is this run's own, so parallel runs are not touched.
+PGBEACON_IT_PREFIX="/tmp/pgbeacon-it.run$$."
+export PGBEACON_IT_PREFIX
+harness=$(dirname "$0")/harness/pgcluster
+
 for t in "$@"; do
 	echo "== $t"
 	"$t" >"$log" 2>&1
@@ -33,6 +39,7 @@ for t in "$@"; do
 		failed=$((failed + 1))
 	fi
 	[ "$rc" -eq 0 ] || bad="$bad $(basename "$t")"
+	"$harness" reap "$PGBEACON_IT_PREFIX" >/dev/null 2>&1 || true
 done
 
 echo

@@ -834,7 +834,7 @@ it_daemon_spawn(const char *config_text, const char *dir)
 	struct it_daemon	*d;
 	const char		*bin;
 	const char		*argv[4];
-	char			**envp;
+	char			**envp, *notify;
 	sigset_t		 all;
 	size_t			 n, i, j;
 	pid_t			 parent, pid;
@@ -861,10 +861,16 @@ it_daemon_spawn(const char *config_text, const char *dir)
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	for (n = 0; environ[n] != NULL; n++)
 		;
-	envp = it_xmalloc((n + 1) * sizeof *envp);
+	envp = it_xmalloc((n + 2) * sizeof *envp);
 	for (i = j = 0; i < n; i++)	/* the daemon is not under systemd */
 		if (strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0)
 			envp[j++] = environ[i];
+	/* ... unless a test plays systemd: IT_NOTIFY_SOCKET becomes the
+	 * daemon's NOTIFY_SOCKET. */
+	notify = getenv("IT_NOTIFY_SOCKET") != NULL ?
+	    it_xprintf("NOTIFY_SOCKET=%s", getenv("IT_NOTIFY_SOCKET")) : NULL;
+	if (notify != NULL)
+		envp[j++] = notify;
 	envp[j] = NULL;
 	argv[0] = bin;
 	argv[1] = "-c";
@@ -896,6 +902,7 @@ it_daemon_spawn(const char *config_text, const char *dir)
 		_exit(127);
 	}
 	free(envp);
+	free(notify);
 	close(logfd);
 	if (devnull != -1)
 		close(devnull);
