@@ -275,6 +275,17 @@ main(int argc, char **argv)
 	rc = 0;
 	log_info("stopped");
 out:
+	{
+		/* Freeing the signal events restores the default handlers: a
+		 * second SIGTERM must not kill us half-way through teardown. */
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGHUP);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+	}
 	daemon_free(&d);
 	return rc;
 }

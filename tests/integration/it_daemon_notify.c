@@ -137,6 +137,7 @@ START_TEST(test_reload_and_stop_are_announced)
 {
 	struct it_daemon *d;
 	char *cfg, *msg;
+	int status = -1;
 
 	cfg = it_config(cluster, "main", NULL);
 	d = it_daemon_spawn(cfg, it_cluster_dir(cluster));
@@ -156,7 +157,10 @@ START_TEST(test_reload_and_stop_are_announced)
 	msg = notify_wait_for("STOPPING=1", 10000);
 	ck_assert_msg(msg != NULL, "SIGTERM did not send STOPPING=1");
 	free(msg);
-	ck_assert_int_eq(it_daemon_stop(d), 0);
+	ck_assert_msg(it_daemon_exited(d, 10000, &status),
+	    "the daemon did not exit after SIGTERM");
+	ck_assert_int_eq(status, 0);
+	it_daemon_kill(d);	/* frees d; the process is already gone */
 	free(cfg);
 }
 END_TEST
