@@ -913,6 +913,7 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	struct http_params	 p;
 	struct topo_cluster	*c = NULL, *const *all;
 	enum http_endpoint	 ep;
+	enum evhttp_cmd_type	 cmd;
 	size_t			 n;
 	char			 why[256];
 	bool			 json;
@@ -926,6 +927,13 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	    evhttp_request_get_input_headers(req), "Accept"));
 	if (ep == HTTP_EP_UNKNOWN) {
 		http_send_error(h, req, ep, 404, json, "unknown path");
+		return;
+	}
+	cmd = evhttp_request_get_command(req);
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET, HEAD");
+		http_send_error(h, req, ep, 405, json, "only GET and HEAD");
 		return;
 	}
 	query = evhttp_uri_get_query(uri);
@@ -1126,7 +1134,12 @@ http_new(struct event_base *base, const char *listen, mode_t mode,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	/* Every method reaches http_request_cb(), which answers 405 to all
+	 * but GET and HEAD (evhttp itself would say 501). */
+	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
+	    EVHTTP_REQ_PATCH);
 	evhttp_set_max_headers_size(h->evh, HTTP_MAX_HEADERS);
 	evhttp_set_max_body_size(h->evh, 0);
 	evhttp_set_timeout(h->evh, HTTP_TIMEOUT_S);

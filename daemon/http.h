@@ -3,7 +3,7 @@
  * on libevent's evhttp.  Everything is answered from the monitor's memory;
  * no request ever waits on a database.
  *
- * Endpoints (GET or HEAD; anything else is 405):
+ * Endpoints (GET or HEAD; other methods get 405):
  *
  *   pg-status compatible, same paths and behaviour:
  *     /master /replica /sync_by_time /sync_by_bytes

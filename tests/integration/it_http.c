@@ -1,0 +1,1039 @@
+/*
+ * it_http.c - pgbeacond's HTTP listener against real PostgreSQL: the
+ * pg-status endpoints in plain and JSON mode before and after a failover,
+ * 404s, ?cluster= with two clusters, /v1/resolve and /v1/status,
+ * /metrics against STATUS,
+ * health checks, bad requests, the Unix-socket form, and the request
+ * sequence of a pg-status user.
+ *
+ * The HTTP client here is a few lines over a socket: one request per
+ * connection ("Connection: close"), read to EOF, so every answer is whole.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "it_daemon_util.h"
+
+#define HTTP_MS		5000	/* one HTTP exchange */
+
+/* Per-test state, torn down by the checked fixture. */
+static struct it_cluster	*cl, *cl2;
+static struct it_daemon		*dmn;
+static char			 target[256];	/* "127.0.0.1:P" or a path */
+
+/* One answer. */
+struct resp {
+	int	 status;	/* 0: no answer */
+	char	 ctype[128];	/* Content-Type, "" when none */
+	char	*body;		/* owned, NUL-terminated */
+	size_t	 len;
+};
+
+static void
+teardown(void)
+{
+	it_daemon_kill(dmn);
+	dmn = NULL;
+	it_cluster_destroy(cl);
+	cl = NULL;
+	it_cluster_destroy(cl2);
+	cl2 = NULL;
+}
+
+static void
+resp_free(struct resp *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+/* A free TCP port on 127.0.0.1 (free now; the daemon binds it next). */
+static int
+free_port(void)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof(sin);
+	int			 fd, port;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/* A connected socket to target, or -1. */
+static int
+connect_target(const char *t)
+{
+	int	fd;
+
+	if (t[0] == '/') {
+		struct sockaddr_un sun;
+
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (strlen(t) >= sizeof(sun.sun_path))
+			return -1;
+		memcpy(sun.sun_path, t, strlen(t) + 1);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+			return -1;
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+			close(fd);
+			return -1;
+		}
+	} else {
+		struct sockaddr_in sin;
+
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_port = htons((uint16_t)atoi(strchr(t, ':') + 1));
+		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+			return -1;
+		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+/* Sends raw bytes and reads the answer to EOF; the whole answer, head
+ * included, is returned in r->body (r->status parsed when it is HTTP). */
+static bool
+http_raw(const char *t, const char *request, size_t reqlen, struct resp *r)
+{
+	struct pollfd	 pfd;
+	int64_t		 deadline = it_now_ms() + HTTP_MS;
+	size_t		 cap = 4096, off = 0;
+	ssize_t		 n;
+	int		 fd;
+
+	memset(r, 0, sizeof(*r));
+	if ((fd = connect_target(t)) < 0)
+		return false;
+	while (off < reqlen) {
+		if ((n = send(fd, request + off, reqlen - off, MSG_NOSIGNAL)) < 0)
+			break;	/* the server may close early: read why */
+		off += (size_t)n;
+	}
+	r->body = malloc(cap);
+	ck_assert_ptr_nonnull(r->body);
+	r->len = 0;
+	for (;;) {
+		int64_t left = deadline - it_now_ms();
+
+		if (left <= 0)
+			break;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)left) <= 0)
+			break;
+		if (r->len + 1 >= cap) {
+			cap *= 2;
+			r->body = realloc(r->body, cap);
+			ck_assert_ptr_nonnull(r->body);
+		}
+		n = recv(fd, r->body + r->len, cap - r->len - 1, 0);
+		if (n <= 0)
+			break;
+		r->len += (size_t)n;
+	}
+	close(fd);
+	r->body[r->len] = '\0';
+	if (sscanf(r->body, "HTTP/1.%*d %d", &r->status) != 1)
+		r->status = 0;
+	return r->len > 0;
+}
+
+/* GET path, optionally with "Accept: application/json"; the body alone
+ * in r->body.  False when no HTTP answer came. */
+static bool
+http_get(const char *path, bool json, struct resp *r)
+{
+	char	 req[2048], *sep, *ct;
+	size_t	 head;
+	int	 n;
+
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n"
+	    "Connection: close\r\n%s\r\n", path,
+	    json ? "Accept: application/json\r\n" : "");
+	if (!http_raw(target, req, (size_t)n, r) || r->status == 0)
+		return false;
+	if ((sep = strstr(r->body, "\r\n\r\n")) == NULL)
+		return false;
+	*sep = '\0';
+	if ((ct = strcasestr(r->body, "\r\nContent-Type: ")) != NULL)
+		sscanf(ct + 16, "%127[^\r]", r->ctype);
+	head = (size_t)(sep + 4 - r->body);
+	memmove(r->body, sep + 4, r->len - head + 1);
+	r->len -= head;
+	return true;
+}
+
+/* GET path and assert the status; the body (caller frees). */
+static char *
+get_expect(const char *path, bool json, int status)
+{
+	struct resp	 r;
+	char		*body;
+
+	ITD_ASSERT(dmn, http_get(path, json, &r), "GET %s: no answer", path);
+	ITD_ASSERT(dmn, r.status == status, "GET %s: status %d, want %d: %s",
+	    path, r.status, status, r.body);
+	body = r.body;
+	r.body = NULL;
+	return body;
+}
+
+/* GET path with Accept: application/json; the parsed body's "port", or
+ * -1 for {"host": null} or no answer; *status gets the status. */
+static int
+json_port(const char *path, int *status)
+{
+	struct resp	 r;
+	json_object	*j, *port;
+	int		 p = -1;
+
+	*status = 0;
+	if (!http_get(path, true, &r))
+		return -1;
+	*status = r.status;
+	if ((j = json_tokener_parse(r.body)) != NULL &&
+	    json_object_object_get_ex(j, "port", &port))
+		p = json_object_get_int(port);
+	json_object_put(j);
+	resp_free(&r);
+	return p;
+}
+
+/* The port /path answers with in JSON mode (-1: none, as 404). */
+static int
+port_of(const char *path)
+{
+	int	status;
+
+	return json_port(path, &status);
+}
+
+/* The status code of GET path. */
+static int
+status_of(const char *path)
+{
+	struct resp	r;
+	int		s;
+
+	if (!http_get(path, false, &r))
+		return 0;
+	s = r.status;
+	resp_free(&r);
+	return s;
+}
+
+/* Starts the daemon on cl ("main", plus extra settings) with the HTTP
+ * listener on a free loopback port; waits for node0 master and every
+ * replica live. */
+static void
+start_daemon(int nreplicas, const char *extra)
+{
+	char	*conf, settings[1024];
+	int	 i;
+
+	cl = it_cluster_create(nreplicas);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", free_port());
+	snprintf(settings, sizeof(settings), "http_listen = \"%s\";\n%s",
+	    target, extra != NULL ? extra : "");
+	conf = it_config(cl, "main", settings);
+	dmn = it_daemon_start(conf, it_cluster_dir(cl));
+	free(conf);
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(port_of("/master") == it_port(cl, 0),
+	    ITD_STATE_MS), "/master never answered node0");
+	for (i = 1; i <= nreplicas; i++)
+		ITD_ASSERT(dmn, IT_POLL_UNTIL(itd_host_is(it_daemon_socket(dmn),
+		    "main", it_port(cl, i), true, "replica"), ITD_STATE_MS),
+		    "node%d never became a live replica", i);
+}
+
+/* True when the JSON array body lists a replica on port. */
+static bool
+replicas_info_has(const char *body, int port)
+{
+	json_object	*arr, *e, *v;
+	size_t		 i;
+	bool		 found = false;
+
+	if ((arr = json_tokener_parse(body)) == NULL ||
+	    !json_object_is_type(arr, json_type_array)) {
+		json_object_put(arr);
+		return false;
+	}
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		e = json_object_array_get_idx(arr, i);
+		if (json_object_object_get_ex(e, "port", &v) &&
+		    json_object_get_int(v) == port &&
+		    json_object_object_get_ex(e, "lag_ms", &v) &&
+		    json_object_object_get_ex(e, "lag_bytes", &v) &&
+		    json_object_object_get_ex(e, "host", &v) &&
+		    strcmp(json_object_get_string(v), "127.0.0.1") == 0)
+			found = true;
+	}
+	json_object_put(arr);
+	return found;
+}
+
+/* Every replica-type endpoint answers one of the two replica ports. */
+static void
+assert_replica_endpoints(int a, int b)
+{
+	static const char *const paths[] = { "/replica", "/sync_by_time",
+	    "/sync_by_bytes", "/sync_by_time_or_bytes",
+	    "/sync_by_time_and_bytes" };
+	size_t	i;
+	int	p;
+
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		char *body = get_expect(paths[i], false, 200);
+
+		ck_assert_str_eq(body, "127.0.0.1");
+		free(body);
+		p = port_of(paths[i]);
+		ITD_ASSERT(dmn, p == a || p == b, "%s answered port %d, want "
+		    "%d or %d", paths[i], p, a, b);
+	}
+}
+
+/* --- roles, before and after a failover ------------------------------- */
+
+START_TEST(test_role_endpoints_plain_and_json_follow_a_failover)
+{
+	char		 path[128], *body;
+	int		 n0, n1, n2, p, i, seen1 = 0, seen2 = 0;
+	json_object	*j;
+
+	start_daemon(2, NULL);
+	n0 = it_port(cl, 0);
+	n1 = it_port(cl, 1);
+	n2 = it_port(cl, 2);
+
+	body = get_expect("/master", false, 200);
+	ck_assert_str_eq(body, "127.0.0.1");
+	free(body);
+	body = get_expect("/master", true, 200);
+	j = json_tokener_parse(body);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_str_eq(itd_json_str(j, "host"), "127.0.0.1");
+	ck_assert_int_eq(itd_json_int(j, "port"), n0);
+	json_object_put(j);
+	free(body);
+
+	assert_replica_endpoints(n1, n2);
+	for (i = 0; i < 10; i++) {
+		p = port_of("/replica");
+		seen1 += p == n1;
+		seen2 += p == n2;
+	}
+	ck_assert_msg(seen1 == 5 && seen2 == 5, "round robin: %d x node1, "
+	    "%d x node2", seen1, seen2);
+
+	body = get_expect("/replicas_info", false, 200);
+	ck_assert_msg(replicas_info_has(body, n1) &&
+	    replicas_info_has(body, n2) && !replicas_info_has(body, n0),
+	    "replicas_info: %s", body);
+	free(body);
+
+	body = get_expect("/v1/resolve?role=master", false, 200);
+	j = json_tokener_parse(body);
+	ck_assert_int_eq(itd_json_int(j, "port"), n0);
+	ck_assert_str_eq(itd_json_str(j, "role"), "master");
+	ck_assert_str_eq(itd_json_str(j, "cluster"), "main");
+	ck_assert_int_eq(itd_json_int(j, "generation"),
+	    itd_generation(it_daemon_socket(dmn), "main"));
+	json_object_put(j);
+	free(body);
+	body = get_expect("/v1/resolve?role=standby", false, 200);
+	j = json_tokener_parse(body);
+	ck_assert_str_eq(itd_json_str(j, "role"), "replica");
+	json_object_put(j);
+	free(body);
+
+	snprintf(path, sizeof(path), "/health/primary?host=127.0.0.1:%d", n0);
+	ck_assert_int_eq(status_of(path), 200);
+	snprintf(path, sizeof(path), "/health/replica?host=127.0.0.1:%d", n0);
+	ck_assert_int_eq(status_of(path), 503);
+	snprintf(path, sizeof(path), "/health/replica?host=127.0.0.1:%d"
+	    "&max_lag_bytes=100000000", n1);
+	ck_assert_int_eq(status_of(path), 200);
+	snprintf(path, sizeof(path), "/health/primary?host=127.0.0.1:%d", n1);
+	ck_assert_int_eq(status_of(path), 503);
+
+	/* node0 stops, node1 is promoted, node2 follows node1. */
+	it_stop(cl, 0, "fast");
+	it_promote(cl, 1);
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(port_of("/master") == n1, ITD_STATE_MS),
+	    "/master never answered node1 after the promotion");
+	snprintf(path, sizeof(path), "/health/primary?host=127.0.0.1:%d", n1);
+	ck_assert_int_eq(status_of(path), 200);
+	snprintf(path, sizeof(path), "/health/primary?host=127.0.0.1:%d", n0);
+	ck_assert_int_eq(status_of(path), 503);
+	it_reattach(cl, 2, 1);
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(itd_host_is(it_daemon_socket(dmn),
+	    "main", n2, true, "replica"), ITD_STATE_MS),
+	    "node2 never became a replica of node1");
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(port_of("/sync_by_time_and_bytes") == n2,
+	    ITD_STATE_MS), "node2 never became a synchronous replica");
+	assert_replica_endpoints(n2, n2);
+	body = get_expect("/master", false, 200);
+	ck_assert_str_eq(body, "127.0.0.1");
+	free(body);
+	body = get_expect("/replicas_info", false, 200);
+	ck_assert_msg(replicas_info_has(body, n2) &&
+	    !replicas_info_has(body, n1) && !replicas_info_has(body, n0),
+	    "replicas_info after failover: %s", body);
+	free(body);
+	snprintf(path, sizeof(path), "/health/replica?host=127.0.0.1:%d", n2);
+	ck_assert_int_eq(status_of(path), 200);
+}
+END_TEST
+
+/* --- 404s ------------------------------------------------------------------ */
+
+START_TEST(test_no_host_is_404_with_empty_body_or_json_null)
+{
+	struct resp	 r;
+	char		 path[128], *body;
+	int		 st;
+
+	start_daemon(1, NULL);
+
+	/* No replica has replayed that far: the master, or 404 with none. */
+	ck_assert_int_eq(port_of("/replica?min_lsn=FFFF/0"), it_port(cl, 0));
+	body = get_expect("/replica?min_lsn=FFFF/0&fallback=none", false, 404);
+	ck_assert_str_eq(body, "");
+	free(body);
+	ck_assert_int_eq(json_port("/sync_by_bytes?min_lsn=FFFF/0&"
+	    "fallback=none", &st), -1);
+	ck_assert_int_eq(st, 404);
+	ck_assert(http_get("/sync_by_time?fallback=none&min_lsn=FFFF/0", true,
+	    &r));
+	ck_assert_str_eq(r.body, "{\"host\": null}");
+	ck_assert_str_eq(r.ctype, "application/json");
+	resp_free(&r);
+	body = get_expect("/v1/resolve?role=replica&min_lsn=FFFF/0&"
+	    "fallback=none", false, 404);
+	ck_assert_ptr_nonnull(strstr(body, "\"NOHOST\""));
+	free(body);
+
+	/* Every host down: no master. */
+	it_stop(cl, 1, "immediate");
+	it_stop(cl, 0, "immediate");
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(status_of("/master") == 404,
+	    ITD_STATE_MS), "/master still answered with every host down");
+	body = get_expect("/master", false, 404);
+	ck_assert_str_eq(body, "");
+	free(body);
+	body = get_expect("/master", true, 404);
+	ck_assert_str_eq(body, "{\"host\": null}");
+	free(body);
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(status_of("/replica") == 404,
+	    ITD_STATE_MS), "/replica still answered with every host down");
+	body = get_expect("/replicas_info", false, 200);
+	ck_assert_str_eq(body, "[]");
+	free(body);
+	snprintf(path, sizeof(path), "/health/primary?host=127.0.0.1:%d",
+	    it_port(cl, 0));
+	ck_assert_int_eq(status_of(path), 503);
+
+	/* And back. */
+	it_start(cl, 0);
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(port_of("/master") == it_port(cl, 0),
+	    ITD_STATE_MS), "/master never came back");
+}
+END_TEST
+
+/* --- two clusters ---------------------------------------------------------- */
+
+START_TEST(test_cluster_parameter_selects_among_two_clusters)
+{
+	char		*conf, settings[2048], *body;
+	json_object	*j, *arr;
+	int		 a0, a1, b0, b1;
+
+	cl = it_cluster_create(1);
+	cl2 = it_cluster_create(1);
+	a0 = it_port(cl, 0);
+	a1 = it_port(cl, 1);
+	b0 = it_port(cl2, 0);
+	b1 = it_port(cl2, 1);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", free_port());
+	snprintf(settings, sizeof(settings),
+	    "http_listen = \"%s\";\n"
+	    "clusters = (\n"
+	    "  { name = \"alpha\"; hosts = ( \"127.0.0.1:%d\", \"127.0.0.1:%d\" );"
+	    " conninfo = \"user=postgres dbname=postgres\"; },\n"
+	    "  { name = \"beta\"; hosts = ( \"127.0.0.1:%d\", \"127.0.0.1:%d\" );"
+	    " conninfo = \"user=postgres dbname=postgres\"; }\n);\n",
+	    target, a0, a1, b0, b1);
+	conf = it_config(cl, "unused", settings);
+	dmn = it_daemon_start(conf, it_cluster_dir(cl));
+	free(conf);
+
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(port_of("/master") == a0, ITD_STATE_MS),
+	    "/master (first cluster) never answered alpha's node0");
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(port_of("/master?cluster=beta") == b0,
+	    ITD_STATE_MS), "/master?cluster=beta never answered beta's node0");
+	ck_assert_int_eq(port_of("/master?cluster=alpha"), a0);
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(port_of("/replica?cluster=beta") == b1,
+	    ITD_STATE_MS), "beta's replica never answered");
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(port_of("/replica") == a1, ITD_STATE_MS),
+	    "alpha's replica never answered");
+
+	body = get_expect("/replicas_info?cluster=beta", false, 200);
+	ck_assert_msg(replicas_info_has(body, b1) && !replicas_info_has(body,
+	    a1), "beta's replicas_info: %s", body);
+	free(body);
+	body = get_expect("/master?cluster=gamma", false, 404);
+	ck_assert_str_eq(body, "no cluster 'gamma'\n");
+	free(body);
+	body = get_expect("/master?cluster=gamma", true, 404);
+	ck_assert_ptr_nonnull(strstr(body, "error_text"));
+	free(body);
+
+	body = get_expect("/v1/status", false, 200);
+	j = json_tokener_parse(body);
+	ck_assert(json_object_object_get_ex(j, "clusters", &arr));
+	ck_assert_int_eq(json_object_array_length(arr), 2);
+	json_object_put(j);
+	free(body);
+	body = get_expect("/v1/status?cluster=beta", false, 200);
+	j = json_tokener_parse(body);
+	ck_assert(json_object_object_get_ex(j, "clusters", &arr));
+	ck_assert_int_eq(json_object_array_length(arr), 1);
+	ck_assert_str_eq(itd_json_str(json_object_array_get_idx(arr, 0),
+	    "name"), "beta");
+	json_object_put(j);
+	free(body);
+	body = get_expect("/v1/resolve?cluster=beta&role=master", false, 200);
+	j = json_tokener_parse(body);
+	ck_assert_int_eq(itd_json_int(j, "port"), b0);
+	ck_assert_str_eq(itd_json_str(j, "cluster"), "beta");
+	json_object_put(j);
+	free(body);
+}
+END_TEST
+
+/* --- /v1/status and /metrics against STATUS ---------------------------- */
+
+/* One sample of a metrics page. */
+struct sample {
+	char	name[128];
+	char	labels[512];	/* inside the braces, "" when none */
+	double	value;
+};
+
+/*
+ * Parses a Prometheus text page strictly enough for our output: comment
+ * lines are "# HELP name text" or "# TYPE name gauge|counter", and every
+ * sample's name was TYPEd before it.  Returns the samples (caller frees)
+ * and their count in *n; fails the test on a malformed line.
+ */
+static struct sample *
+parse_metrics(char *page, size_t *n)
+{
+	struct sample	*s = NULL;
+	char		 typed[64][128], *line, *save = NULL, *sp, *end;
+	size_t		 ntyped = 0, cap = 0, i;
+	bool		 known;
+
+	*n = 0;
+	for (line = strtok_r(page, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "# HELP ", 7) == 0)
+			continue;
+		if (strncmp(line, "# TYPE ", 7) == 0) {
+			char name[128], type[32];
+
+			ck_assert_msg(sscanf(line + 7, "%127s %31s", name,
+			    type) == 2 && (strcmp(type, "gauge") == 0 ||
+			    strcmp(type, "counter") == 0), "bad TYPE: %s", line);
+			ck_assert_uint_lt(ntyped, 64);
+			snprintf(typed[ntyped++], 128, "%s", name);
+			continue;
+		}
+		ck_assert_msg(line[0] != '#', "stray comment: %s", line);
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			s = realloc(s, cap * sizeof(*s));
+			ck_assert_ptr_nonnull(s);
+		}
+		memset(&s[*n], 0, sizeof(s[*n]));
+		sp = line + strcspn(line, "{ ");
+		ck_assert_msg(sp > line && (size_t)(sp - line) < 128,
+		    "bad sample: %s", line);
+		memcpy(s[*n].name, line, (size_t)(sp - line));
+		if (*sp == '{') {
+			end = strstr(sp, "} ");
+			ck_assert_msg(end != NULL && (size_t)(end - sp) < 512,
+			    "bad labels: %s", line);
+			memcpy(s[*n].labels, sp + 1, (size_t)(end - sp - 1));
+			sp = end + 1;
+		}
+		ck_assert_msg(*sp == ' ', "bad sample: %s", line);
+		s[*n].value = strtod(sp + 1, &end);
+		ck_assert_msg(end != sp + 1 && *end == '\0', "bad value: %s",
+		    line);
+		known = false;
+		for (i = 0; i < ntyped; i++)
+			known |= strcmp(typed[i], s[*n].name) == 0;
+		ck_assert_msg(known, "sample before its TYPE: %s", line);
+		(*n)++;
+	}
+	return s;
+}
+
+/* The value of name{labels} (exact label text), or -1 when absent. */
+static double
+sample_value(const struct sample *s, size_t n, const char *name,
+    const char *labels)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(s[i].name, name) == 0 &&
+		    strcmp(s[i].labels, labels) == 0)
+			return s[i].value;
+	return -1;
+}
+
+/* Fetches and parses /metrics. */
+static struct sample *
+metrics(size_t *n)
+{
+	struct sample	*s;
+	char		*page = get_expect("/metrics", false, 200);
+
+	s = parse_metrics(page, n);
+	free(page);
+	return s;
+}
+
+/*
+ * Fetches STATUS and /metrics and compares them: generation, and per host
+ * up, role, lag bytes and ms (both absent or equal), failures 0 for live
+ * hosts and a probe duration.  Two snapshots may straddle a probe, so
+ * callers poll this; false with the first difference in why.
+ */
+static bool
+metrics_match_status(char *why, size_t len)
+{
+	struct sample	*s;
+	json_object	*st, *c, *hosts, *h, *v;
+	char		 labels[512], lbl2[600];
+	size_t		 n, i;
+	double		 m;
+	int		 port;
+	bool		 ok = false;
+	const char	*role;
+
+	st = itd_status(it_daemon_socket(dmn));
+	s = metrics(&n);
+	snprintf(why, len, "no cluster main in STATUS");
+	if ((c = itd_status_cluster(st, "main")) == NULL ||
+	    !json_object_object_get_ex(c, "hosts", &hosts))
+		goto done;
+	m = sample_value(s, n, "pgbeacon_cluster_generation",
+	    "cluster=\"main\"");
+	if ((int64_t)m != itd_json_int(c, "generation")) {
+		snprintf(why, len, "generation %f vs %" PRId64, m,
+		    itd_json_int(c, "generation"));
+		goto done;
+	}
+	for (i = 0; i < json_object_array_length(hosts); i++) {
+		h = json_object_array_get_idx(hosts, i);
+		port = (int)itd_json_int(h, "port");
+		role = itd_json_str(h, "role");
+		snprintf(labels, sizeof(labels), "cluster=\"main\","
+		    "host=\"127.0.0.1\",port=\"%d\"", port);
+		snprintf(why, len, "host %d differs", port);
+		if (sample_value(s, n, "pgbeacon_host_up", labels) !=
+		    (itd_json_true(h, "alive") ? 1 : 0))
+			goto done;
+		snprintf(lbl2, sizeof(lbl2), "%s,role=\"%s\"", labels, role);
+		if (sample_value(s, n, "pgbeacon_host_role", lbl2) != 1)
+			goto done;
+		snprintf(lbl2, sizeof(lbl2), "%s,role=\"none\"", labels);
+		if (strcmp(role, "none") != 0 &&
+		    sample_value(s, n, "pgbeacon_host_role", lbl2) != 0)
+			goto done;
+		m = sample_value(s, n, "pgbeacon_host_lag_bytes", labels);
+		if (json_object_object_get_ex(h, "lag_bytes", &v) && v != NULL ?
+		    m != (double)json_object_get_int64(v) : m != -1)
+			goto done;
+		m = sample_value(s, n, "pgbeacon_host_lag_seconds", labels);
+		if (json_object_object_get_ex(h, "lag_ms", &v) && v != NULL ?
+		    (int64_t)(m * 1000 + 0.5) != json_object_get_int64(v) :
+		    m != -1)
+			goto done;
+		if (itd_json_true(h, "alive") && sample_value(s, n,
+		    "pgbeacon_host_consecutive_failures", labels) != 0)
+			goto done;
+		m = sample_value(s, n, "pgbeacon_host_probe_duration_seconds",
+		    labels);
+		if (!(m > 0 && m < 5))
+			goto done;
+	}
+	ok = true;
+done:
+	free(s);
+	json_object_put(st);
+	return ok;
+}
+
+START_TEST(test_metrics_agree_with_status)
+{
+	struct sample	*s;
+	char		 labels[512], why[512], *reply;
+	size_t		 n;
+	double		 before, v;
+	int		 fd;
+
+	start_daemon(2, NULL);
+	/* The cluster is idle: lags settle at 0 and stay there. */
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(port_of("/sync_by_time_and_bytes?"
+	    "lag_ms=0&lag_bytes=0&fallback=none") > 0, ITD_STATE_MS),
+	    "replicas never caught up");
+
+	fd = it_sock_connect(it_daemon_socket(dmn));
+	ck_assert_int_ne(fd, -1);
+	s = metrics(&n);
+	before = sample_value(s, n, "pgbeacon_socket_requests_total",
+	    "command=\"resolve\",result=\"NOHOST\"");
+	free(s);
+	ck_assert(before == -1 || before == 0);
+
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(metrics_match_status(why, sizeof(why)),
+	    ITD_STATE_MS), "metrics never matched STATUS: %s", why);
+	s = metrics(&n);
+	ck_assert(sample_value(s, n, "pgbeacon_cluster_has_master",
+	    "cluster=\"main\"") == 1);
+	ck_assert(sample_value(s, n, "pgbeacon_cluster_role_changes_total",
+	    "cluster=\"main\"") >= 3);
+	ck_assert(sample_value(s, n, "pgbeacon_http_requests_total",
+	    "endpoint=\"/metrics\",code=\"200\"") >= 1);
+	ck_assert(sample_value(s, n, "pgbeacon_socket_clients", "") >= 1);
+	free(s);
+
+	/* Counters move with requests: two socket requests, one HTTP 404. */
+	reply = it_sock_request(fd, "RESOLVE main replica min_lsn=FFFF/0 "
+	    "fallback=none", ITD_REPLY_MS);
+	ck_assert_ptr_nonnull(reply);
+	ck_assert_msg(strncmp(reply, "ERR NOHOST", 10) == 0, "%s", reply);
+	free(reply);
+	reply = it_sock_request(fd, "HELLO", ITD_REPLY_MS);
+	ck_assert_ptr_nonnull(reply);
+	free(reply);
+	ck_assert_int_eq(status_of("/nowhere"), 404);
+	s = metrics(&n);
+	ck_assert(sample_value(s, n, "pgbeacon_socket_requests_total",
+	    "command=\"resolve\",result=\"NOHOST\"") == 1);
+	ck_assert(sample_value(s, n, "pgbeacon_socket_requests_total",
+	    "command=\"invalid\",result=\"BADREQ\"") >= 1);
+	ck_assert(sample_value(s, n, "pgbeacon_http_requests_total",
+	    "endpoint=\"other\",code=\"404\"") == 1);
+	free(s);
+	it_sock_close(fd);
+
+	/* A dead host shows up as down, with its failures counted. */
+	it_stop(cl, 2, "immediate");
+	snprintf(labels, sizeof(labels), "cluster=\"main\",host=\"127.0.0.1\","
+	    "port=\"%d\"", it_port(cl, 2));
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(({
+		s = metrics(&n);
+		v = sample_value(s, n, "pgbeacon_host_up", labels);
+		free(s);
+		v == 0; }), ITD_STATE_MS), "stopped node2 never shown down");
+	ck_assert(itd_host_is(it_daemon_socket(dmn), "main", it_port(cl, 2),
+	    false, NULL));
+}
+END_TEST
+
+START_TEST(test_v1_status_is_the_socket_status_json)
+{
+	json_object	*web, *sock, *wc, *sc, *wh, *sh;
+	char		*body;
+	size_t		 i;
+
+	start_daemon(1, NULL);
+	body = get_expect("/v1/status", false, 200);
+	web = json_tokener_parse(body);
+	ck_assert_msg(web != NULL, "not JSON: %s", body);
+	ck_assert_int_eq(body[strlen(body) - 1], '}');
+	free(body);
+	sock = itd_status(it_daemon_socket(dmn));
+	wc = itd_status_cluster(web, "main");
+	sc = itd_status_cluster(sock, "main");
+	ck_assert_ptr_nonnull(wc);
+	ck_assert_ptr_nonnull(sc);
+	ck_assert_str_eq(itd_json_str(wc, "master"), itd_json_str(sc, "master"));
+	ck_assert_int_eq(itd_json_int(wc, "generation"),
+	    itd_json_int(sc, "generation"));
+	ck_assert_str_eq(itd_json_str(wc, "system_identifier"),
+	    itd_json_str(sc, "system_identifier"));
+	for (i = 0; i < 2; i++) {
+		wh = itd_status_host(wc, it_port(cl, (int)i));
+		sh = itd_status_host(sc, it_port(cl, (int)i));
+		ck_assert_ptr_nonnull(wh);
+		ck_assert_ptr_nonnull(sh);
+		ck_assert_str_eq(itd_json_str(wh, "role"),
+		    itd_json_str(sh, "role"));
+		ck_assert_int_eq(itd_json_true(wh, "alive"),
+		    itd_json_true(sh, "alive"));
+	}
+	json_object_put(web);
+	json_object_put(sock);
+}
+END_TEST
+
+/* --- bad requests ------------------------------------------------------ */
+
+START_TEST(test_bad_requests_get_4xx_and_the_daemon_keeps_serving)
+{
+	static const char garbage[] = "THIS IS NOT HTTP\r\n\r\n";
+	static const char post[] = "POST /master HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 0\r\nConnection: close\r\n\r\n";
+	struct resp	 r;
+	char		*big, *body, *reply;
+	size_t		 i;
+	int		 fd;
+
+	start_daemon(1, NULL);
+	body = get_expect("/nowhere", false, 404);
+	ck_assert_str_eq(body, "unknown path\n");
+	free(body);
+	body = get_expect("/master/", false, 404);
+	free(body);
+	body = get_expect("/master?lag_ms=1", false, 400);
+	ck_assert_str_eq(body, "unknown parameter 'lag_ms'\n");
+	free(body);
+	body = get_expect("/replica?lag_ms=abc", true, 400);
+	ck_assert_str_eq(body, "{\"error_text\": \"invalid lag_ms\"}");
+	free(body);
+	body = get_expect("/replica?lag_ms=1&lag_ms=2", false, 400);
+	free(body);
+	body = get_expect("/v1/resolve?role=boss", false, 400);
+	ck_assert_ptr_nonnull(strstr(body, "unknown role"));
+	free(body);
+	body = get_expect("/health/primary", false, 400);
+	free(body);
+	body = get_expect("/health/primary?host=nohost:1", false, 404);
+	free(body);
+	body = get_expect("/replica?%zz=1", false, 400);
+	free(body);
+
+	/* Another method. */
+	ck_assert(http_raw(target, post, sizeof(post) - 1, &r));
+	ck_assert_int_eq(r.status, 405);
+	resp_free(&r);
+
+	/* Not HTTP at all. */
+	ck_assert(http_raw(target, garbage, sizeof(garbage) - 1, &r) ||
+	    r.len == 0);
+	ck_assert_msg(r.status == 0 || (r.status >= 400 && r.status < 500),
+	    "garbage got %d", r.status);
+	resp_free(&r);
+
+	/* Oversized headers: 4xx or a closed connection, never an answer. */
+	big = malloc(20000);
+	ck_assert_ptr_nonnull(big);
+	i = (size_t)snprintf(big, 20000, "GET /master HTTP/1.1\r\nHost: x\r\n"
+	    "X-Big: ");
+	memset(big + i, 'a', 16000);
+	i += 16000;
+	i += (size_t)snprintf(big + i, 20000 - i, "\r\n\r\n");
+	http_raw(target, big, i, &r);
+	ck_assert_msg(r.status == 0 || (r.status >= 400 && r.status < 500),
+	    "oversized headers got %d", r.status);
+	resp_free(&r);
+	free(big);
+
+	/* A client that connects and says nothing does not block others. */
+	fd = connect_target(target);
+	ck_assert_int_ge(fd, 0);
+	body = get_expect("/master", false, 200);
+	free(body);
+	close(fd);
+
+	/* Still serving, on both listeners. */
+	ck_assert_int_eq(port_of("/master"), it_port(cl, 0));
+	fd = it_sock_connect(it_daemon_socket(dmn));
+	ck_assert_int_ne(fd, -1);
+	reply = it_sock_request(fd, "PING", ITD_REPLY_MS);
+	ck_assert_ptr_nonnull(reply);
+	ck_assert_str_eq(reply, "PONG");
+	free(reply);
+	it_sock_close(fd);
+}
+END_TEST
+
+/* --- the Unix-socket form ---------------------------------------------- */
+
+START_TEST(test_unix_socket_listener_serves_and_goes_away_on_stop)
+{
+	struct stat	 sb;
+	char		*conf, settings[1024], path[200];
+	int		 rc;
+
+	cl = it_cluster_create(0);
+	snprintf(path, sizeof(path), "%s/http.sock", it_cluster_dir(cl));
+	snprintf(target, sizeof(target), "%s", path);
+	snprintf(settings, sizeof(settings), "http_listen = \"%s\";\n", path);
+	conf = it_config(cl, "main", settings);
+	dmn = it_daemon_start(conf, it_cluster_dir(cl));
+	free(conf);
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(port_of("/master") == it_port(cl, 0),
+	    ITD_STATE_MS), "/master over the Unix socket never answered");
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert(S_ISSOCK(sb.st_mode));
+	/* No replica: /replica falls back to the master, as pg-status does. */
+	ck_assert_int_eq(port_of("/replica"), it_port(cl, 0));
+	rc = it_daemon_stop(dmn);
+	dmn = NULL;
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(stat(path, &sb), -1);
+	ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
+/* --- a pg-status user's requests ---------------------------------------- */
+
+/*
+ * What a pg-status client does, and what pg-status documents in reply:
+ * GET /master etc. answer the host name as the whole plain-text body, or
+ * {"host": "<name>"} with Accept: application/json; /replica and the
+ * /sync_by_* endpoints answer the master when no replica qualifies;
+ * lag_ms / lag_bytes override the thresholds and must be non-negative
+ * integers (else 400); no host is 404 with an empty body / {"host": null}.
+ */
+START_TEST(test_pg_status_client_sequence_gets_documented_answers)
+{
+	static const char *const endpoints[] = { "/master", "/replica",
+	    "/sync_by_time", "/sync_by_bytes", "/sync_by_time_or_bytes",
+	    "/sync_by_time_and_bytes" };
+	struct resp	 r;
+	json_object	*j, *v;
+	char		 path[256];
+	size_t		 i;
+	int		 n0, n1;
+
+	start_daemon(1, NULL);
+	n0 = it_port(cl, 0);
+	n1 = it_port(cl, 1);
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(port_of("/sync_by_time_and_bytes") == n1,
+	    ITD_STATE_MS), "the replica never became synchronous");
+
+	for (i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
+		ck_assert(http_get(endpoints[i], false, &r));
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_str_eq(r.body, "127.0.0.1");
+		ck_assert_msg(strncmp(r.ctype, "text/plain", 10) == 0, "%s",
+		    r.ctype);
+		resp_free(&r);
+
+		ck_assert(http_get(endpoints[i], true, &r));
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_str_eq(r.ctype, "application/json");
+		j = json_tokener_parse(r.body);
+		ck_assert_msg(j != NULL && json_object_object_get_ex(j, "host",
+		    &v) && json_object_is_type(v, json_type_string),
+		    "%s: %s", endpoints[i], r.body);
+		ck_assert_str_eq(json_object_get_string(v), "127.0.0.1");
+		json_object_put(j);
+		resp_free(&r);
+	}
+	/* The replica where one qualifies, the master when none does. */
+	ck_assert_int_eq(port_of("/sync_by_bytes?lag_bytes=0"), n1);
+	ck_assert_int_eq(port_of("/replica?lag_ms=1000000"), n1);
+	snprintf(path, sizeof(path), "/replica?min_lsn=FFFF/0");
+	ck_assert_int_eq(port_of(path), n0);
+	ck_assert_int_eq(port_of("/sync_by_time?min_lsn=FFFF/0"), n0);
+	/* Malformed lag values are 400. */
+	ck_assert_int_eq(status_of("/replica?lag_ms=-5"), 400);
+	ck_assert_int_eq(status_of("/sync_by_bytes?lag_bytes=x"), 400);
+	ck_assert_int_eq(status_of("/replica?min_lsn=nope"), 400);
+
+	/* The replica gone: /replica answers the master. */
+	it_stop(cl, 1, "fast");
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(port_of("/replica") == n0, ITD_STATE_MS),
+	    "/replica never fell back to the master");
+	for (i = 1; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
+		ck_assert_int_eq(port_of(endpoints[i]), n0);
+	ck_assert(http_get("/replicas_info", false, &r));
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "[]");
+	resp_free(&r);
+}
+END_TEST
+
+static Suite *
+http_suite(void)
+{
+	Suite	*s = suite_create("it_http");
+	TCase	*tc;
+
+	tc = tcase_create("roles");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, test_role_endpoints_plain_and_json_follow_a_failover);
+	tcase_add_test(tc, test_no_host_is_404_with_empty_body_or_json_null);
+	tcase_add_test(tc, test_cluster_parameter_selects_among_two_clusters);
+	tcase_add_test(tc, test_pg_status_client_sequence_gets_documented_answers);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("observability");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, test_metrics_agree_with_status);
+	tcase_add_test(tc, test_v1_status_is_the_socket_status_json);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, test_bad_requests_get_4xx_and_the_daemon_keeps_serving);
+	tcase_add_test(tc, test_unix_socket_listener_serves_and_goes_away_on_stop);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(http_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
