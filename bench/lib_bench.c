@@ -1,0 +1,454 @@
+/*
+ * lib_bench.c - libpgbeacon's figures of DESIGN.md and issue 3, each
+ * printed beside a baseline measured in the same run, against a real
+ * primary and a real pgbeacond:
+ *
+ *   checkout   taking a pooled connection for a new session and giving it
+ *              back, before-create hook included.  Timed, per iteration:
+ *                  s = pgb_session_new(db, PGB_SESSION_AUTOCOMMIT);
+ *                  pg = pgb_session_conn(s);   hook + pool checkout
+ *                  pgb_session_free(s);        pool checkin
+ *              An autocommit session sends nothing on pgb_session_conn,
+ *              so no PostgreSQL round trip is in the figure; it is the
+ *              narrowest public sequence that does a checkout and a
+ *              return.  db is a "main master" db with the default hook
+ *              and a healthy watch subscription (the hook polls the
+ *              watch without blocking and asks the daemon nothing; the
+ *              run checks that no RESOLVE was made).  Floor: the same
+ *              sequence on a fixed db (no hook).  Baseline: PQconnectdb
+ *              to the same host until CONNECTION_OK (PQfinish untimed).
+ *   request    one request: pgb_ctx_begin, pgb_ctx_session, pgb_exec of
+ *              one statement, pgb_ctx_end(ctx, 200) (commit), pgb_ctx_free.
+ *              Baseline: the same transaction on raw libpq over one kept
+ *              connection, PQexec("BEGIN"), PQexec(statement),
+ *              PQexec("COMMIT").  Second baseline: raw libpq with the
+ *              library's round trips ("BEGIN;statement", then "COMMIT"),
+ *              and raw libpq sending the library's exact SQL (its commit
+ *              also asks whether the transaction wrote and where the WAL
+ *              is, for read-your-writes): what is left is the library's
+ *              own CPU cost.
+ *              Statements: an INSERT into a two-column table (the
+ *              library's commit then records the WAL LSN) and SELECT 1.
+ *              Variants run in interleaved blocks so that load from
+ *              elsewhere on the machine hits them alike.
+ *
+ * Not a test: nothing here passes or fails, except a broken setup.  Run
+ * it with `make bench`, or alone: build/bench/lib_bench [checkout|request].
+ */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "pgbeacon.h"
+#include "../tests/integration/support/itest.h"
+
+#define CHECKOUT_N	100000	/* checkouts per variant */
+#define FRESH_N		200	/* fresh connections */
+#define REQUEST_N	4000	/* requests per variant and statement */
+#define BLOCKS		10	/* interleaved blocks per variant */
+
+#define CONNINFO	"user=postgres dbname=postgres application_name=lib_bench"
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The p-th percentile (0..100) of n sorted samples. */
+static int64_t
+pct(const int64_t *v, size_t n, double p)
+{
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+	return v[i];
+}
+
+static void
+die(const char *what, const char *why)
+{
+	fprintf(stderr, "lib_bench: %s: %s\n", what, why);
+	exit(1);
+}
+
+/* Samples of one variant, in nanoseconds. */
+struct series {
+	const char	*name;
+	int64_t		*ns;
+	size_t		 n;
+	/* filled by series_done */
+	double		 p50_us, p99_us, ops;
+};
+
+static void
+series_init(struct series *s, const char *name, size_t cap)
+{
+	s->name = name;
+	s->n = 0;
+	if ((s->ns = calloc(cap, sizeof(*s->ns))) == NULL)
+		die(name, "out of memory");
+}
+
+static void
+series_done(struct series *s)
+{
+	int64_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		sum += s->ns[i];
+	qsort(s->ns, s->n, sizeof(*s->ns), cmp_i64);
+	s->p50_us = (double)pct(s->ns, s->n, 50) / 1000.0;
+	s->p99_us = (double)pct(s->ns, s->n, 99) / 1000.0;
+	/* ops/s: n over the sum of the timed iterations. */
+	s->ops = sum > 0 ? (double)s->n * 1e9 / (double)sum : 0;
+}
+
+static void
+series_print(const struct series *s)
+{
+	printf("  %-50s n %6zu   p50 %9.2f us   p99 %9.2f us   %9.0f ops/s\n",
+	    s->name, s->n, s->p50_us, s->p99_us, s->ops);
+}
+
+static void
+series_free(struct series *s)
+{
+	free(s->ns);
+	s->ns = NULL;
+}
+
+/* --- checkout ------------------------------------------------------------ */
+
+/* One timed checkout + return through the public API. */
+static int64_t
+checkout_once(pgb_db *db)
+{
+	pgb_session *s;
+	int64_t t0, t1;
+
+	t0 = now_ns();
+	s = pgb_session_new(db, PGB_SESSION_AUTOCOMMIT);
+	if (s == NULL || pgb_session_conn(s) == NULL)
+		die("checkout", s != NULL ? pgb_session_error(s) :
+		    "out of memory");
+	pgb_session_free(s);
+	t1 = now_ns();
+	return t1 - t0;
+}
+
+static void
+run_checkout(struct series *out, pgb_db *db, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < 1000; i++)	/* warm caches and branch predictors */
+		(void)checkout_once(db);
+	series_init(out, out->name, n);
+	for (i = 0; i < n; i++)
+		out->ns[out->n++] = checkout_once(db);
+	series_done(out);
+}
+
+static void
+bench_checkout(struct it_cluster *c, const char *sock)
+{
+	struct series hooked = { .name = "checkout, master db, default hook + watch" };
+	struct series fixed = { .name = "floor: checkout, fixed db, no hook" };
+	struct series fresh = { .name = "baseline: fresh PQconnectdb to the same host" };
+	pgb_pool_stats before, after;
+	pgb_db *db, *fdb;
+	pgb_session *s;
+	PGresult *res;
+	char conninfo[160];
+	size_t i;
+
+	printf("\nsession checkout from a warm pool (pgb_session_new autocommit"
+	    " + pgb_session_conn + pgb_session_free;\n  no PostgreSQL round "
+	    "trip inside) vs opening a fresh libpq connection\n");
+
+	db = pgb_db_new(CONNINFO, "main", "master", sock);
+	fdb = pgb_db_new_fixed(CONNINFO, "127.0.0.1", it_port(c, 0), "master");
+	if (db == NULL || fdb == NULL)
+		die("pgb_db_new", "out of memory");
+	/* Warm: one real statement opens a connection and the watch. */
+	s = pgb_session_new(db, PGB_SESSION_AUTOCOMMIT);
+	if ((res = pgb_exec(s, "SELECT 1")) == NULL)
+		die("warm-up", pgb_session_error(s));
+	PQclear(res);
+	pgb_session_free(s);
+
+	pgb_db_stats(db, &before);
+	run_checkout(&hooked, db, CHECKOUT_N);
+	pgb_db_stats(db, &after);
+	run_checkout(&fixed, fdb, CHECKOUT_N);
+
+	snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d %s",
+	    it_port(c, 0), CONNINFO);
+	series_init(&fresh, fresh.name, FRESH_N);
+	for (i = 0; i < FRESH_N; i++) {
+		int64_t t0 = now_ns();
+		PGconn *pg = PQconnectdb(conninfo);
+		int64_t t1 = now_ns();
+
+		if (PQstatus(pg) != CONNECTION_OK)
+			die("PQconnectdb", PQerrorMessage(pg));
+		PQfinish(pg);
+		fresh.ns[fresh.n++] = t1 - t0;
+	}
+	series_done(&fresh);
+
+	series_print(&fresh);
+	series_print(&fixed);
+	series_print(&hooked);
+	printf("  hook during the timed loop: %" PRIu64 " daemon round trips, "
+	    "%" PRIu64 " connections opened, %" PRIu64 " reuses (of %d "
+	    "checkouts)\n", after.resolves - before.resolves,
+	    after.opened - before.opened, after.reused - before.reused,
+	    CHECKOUT_N + 1000);
+	printf("  => checkout with the hook: p50 %.2f us, p99 %.2f us "
+	    "(target < 20 us); %.0fx cheaper than a fresh\n     connection at "
+	    "p50 (%.0fx at p99; target >= 100x).  The hook adds %.2f us at p50"
+	    " to the bare pool.\n", hooked.p50_us, hooked.p99_us,
+	    fresh.p50_us / hooked.p50_us, fresh.p99_us / hooked.p99_us,
+	    hooked.p50_us - fixed.p50_us);
+
+	series_free(&hooked);
+	series_free(&fixed);
+	series_free(&fresh);
+	pgb_db_free(fdb);
+	pgb_db_free(db);
+}
+
+/* --- request loop -------------------------------------------------------- */
+
+static void
+expect_ok(PGresult *res, PGconn *pg, const char *what)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		die(what, PQerrorMessage(pg));
+	PQclear(res);
+}
+
+/* One request through the library; stores whether the commit recorded
+ * an LSN in *lsn (may be NULL). */
+static int64_t
+request_lib(pgb_db *db, const char *sql, int *lsn)
+{
+	char buf[PGB_LSN_MAX];
+	pgb_session *s;
+	PGresult *res;
+	pgb_ctx *ctx;
+	int64_t t0, t1;
+
+	t0 = now_ns();
+	if ((ctx = pgb_ctx_begin(0)) == NULL)
+		die("pgb_ctx_begin", "refused");
+	s = pgb_ctx_session(ctx, db);
+	if ((res = pgb_exec(s, sql)) == NULL)
+		die(sql, pgb_session_error(s));
+	PQclear(res);
+	if (pgb_ctx_end(ctx, 200) != 0)
+		die("pgb_ctx_end", pgb_ctx_error(ctx));
+	t1 = now_ns();
+	if (lsn != NULL)
+		*lsn = pgb_ctx_lsn(ctx, buf);
+	pgb_ctx_free(ctx);
+	return t1 - t0;
+}
+
+/* The same transaction on raw libpq: three round trips. */
+static int64_t
+request_raw3(PGconn *pg, const char *sql)
+{
+	int64_t t0 = now_ns();
+
+	expect_ok(PQexec(pg, "BEGIN"), pg, "BEGIN");
+	expect_ok(PQexec(pg, sql), pg, sql);
+	expect_ok(PQexec(pg, "COMMIT"), pg, "COMMIT");
+	return now_ns() - t0;
+}
+
+/*
+ * What the library sends to commit on a host that is not a replica (as
+ * in ctx.c, pgb_session_commit): did the transaction write, COMMIT, where
+ * the WAL is now.
+ */
+#define LIB_COMMIT_SQL	"SELECT pg_current_xact_id_if_assigned() IS NOT NULL;" \
+			"COMMIT;" \
+			"SELECT CASE WHEN pg_is_in_recovery() THEN NULL" \
+			" ELSE pg_current_wal_lsn() END"
+
+/* Raw libpq with the library's two round trips: begin_sql, commit_sql. */
+static int64_t
+request_raw2(PGconn *pg, const char *begin_sql, const char *commit_sql)
+{
+	int64_t t0 = now_ns();
+	PGresult *res;
+
+	expect_ok(PQexec(pg, begin_sql), pg, begin_sql);
+	if (!PQsendQuery(pg, commit_sql))
+		die(commit_sql, PQerrorMessage(pg));
+	while ((res = PQgetResult(pg)) != NULL)
+		expect_ok(res, pg, commit_sql);
+	return now_ns() - t0;
+}
+
+static void
+bench_request_sql(pgb_db *db, PGconn *pg, const char *label, const char *sql)
+{
+	struct series lib = { .name = NULL }, raw3, raw2, rawl;
+	char name_lib[96], name_raw3[96], name_raw2[96], name_rawl[96], *multi;
+	int b, wrote = 0;
+	size_t i, per = REQUEST_N / BLOCKS;
+
+	snprintf(name_raw3, sizeof(name_raw3), "baseline: raw libpq, 3 round "
+	    "trips, %s", label);
+	snprintf(name_raw2, sizeof(name_raw2), "raw libpq, BEGIN;stmt + "
+	    "COMMIT (2 trips), %s", label);
+	snprintf(name_rawl, sizeof(name_rawl), "raw libpq, the library's SQL "
+	    "(2 trips), %s", label);
+	snprintf(name_lib, sizeof(name_lib), "libpgbeacon request, %s", label);
+	series_init(&lib, name_lib, REQUEST_N);
+	series_init(&raw3, name_raw3, REQUEST_N);
+	series_init(&raw2, name_raw2, REQUEST_N);
+	series_init(&rawl, name_rawl, REQUEST_N);
+	if (asprintf(&multi, "BEGIN;%s", sql) < 0)
+		die("asprintf", "out of memory");
+
+	for (i = 0; i < 200; i++) {	/* warm-up, untimed */
+		(void)request_lib(db, sql, NULL);
+		(void)request_raw3(pg, sql);
+		(void)request_raw2(pg, multi, "COMMIT");
+		(void)request_raw2(pg, multi, LIB_COMMIT_SQL);
+	}
+	for (b = 0; b < BLOCKS; b++) {
+		for (i = 0; i < per; i++)
+			raw3.ns[raw3.n++] = request_raw3(pg, sql);
+		for (i = 0; i < per; i++)
+			lib.ns[lib.n++] = request_lib(db, sql,
+			    i == 0 && b == 0 ? &wrote : NULL);
+		for (i = 0; i < per; i++)
+			raw2.ns[raw2.n++] = request_raw2(pg, multi, "COMMIT");
+		for (i = 0; i < per; i++)
+			rawl.ns[rawl.n++] = request_raw2(pg, multi,
+			    LIB_COMMIT_SQL);
+	}
+	series_done(&lib);
+	series_done(&raw3);
+	series_done(&raw2);
+	series_done(&rawl);
+	series_print(&raw3);
+	series_print(&raw2);
+	series_print(&rawl);
+	series_print(&lib);
+	printf("  => %s: library / raw 3-trip time ratio p50 %.3f, p99 %.3f;"
+	    " ops/s %.2fx (target: time\n     ratio <= 1.10).  Library / raw "
+	    "2-trip p50 %.3f; library / raw sending the library's\n     SQL p50 "
+	    "%.3f (%+.1f us: the library's own cost).  Commit recorded a "
+	    "read-your-writes\n     LSN: %s.\n", label,
+	    lib.p50_us / raw3.p50_us, lib.p99_us / raw3.p99_us,
+	    lib.ops / raw3.ops, lib.p50_us / raw2.p50_us,
+	    lib.p50_us / rawl.p50_us, lib.p50_us - rawl.p50_us,
+	    wrote ? "yes" : "no");
+	free(multi);
+	series_free(&lib);
+	series_free(&raw3);
+	series_free(&raw2);
+	series_free(&rawl);
+}
+
+static void
+bench_request(struct it_cluster *c, const char *sock)
+{
+	char conninfo[160], *r;
+	pgb_db *db;
+	PGconn *pg;
+
+	printf("\nrequest loop: begin context, one statement, end with status"
+	    " 200 (commit)\n  vs the same transaction on raw libpq over one "
+	    "kept connection (%d requests each,\n  %d interleaved blocks; "
+	    "loopback TCP, harness server with fsync = off)\n", REQUEST_N,
+	    BLOCKS);
+	r = it_sql(c, 0, "CREATE TABLE IF NOT EXISTS lib_bench_t "
+	    "(id bigserial PRIMARY KEY, v int NOT NULL)");
+	if (r == NULL)
+		die("CREATE TABLE", it_last_error());
+	free(r);
+
+	db = pgb_db_new(CONNINFO, "main", "master", sock);
+	snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d %s",
+	    it_port(c, 0), CONNINFO);
+	pg = PQconnectdb(conninfo);
+	if (db == NULL || PQstatus(pg) != CONNECTION_OK)
+		die("setup", PQerrorMessage(pg));
+
+	bench_request_sql(db, pg, "INSERT",
+	    "INSERT INTO lib_bench_t (v) VALUES (1)");
+	bench_request_sql(db, pg, "SELECT 1", "SELECT 1");
+
+	PQfinish(pg);
+	pgb_db_free(db);
+}
+
+/* True when the daemon answers role with a host. */
+static bool
+answers(const char *sock, const char *role)
+{
+	char *r = it_resolve(sock, "main", role);
+	bool ok = r != NULL && strncmp(r, "OK ", 3) == 0;
+
+	free(r);
+	return ok;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *only = argc > 1 ? argv[1] : NULL;
+	struct it_cluster *c;
+	struct it_daemon *d;
+	char *cfg;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("libpgbeacon %s benchmark on %ld cores; PostgreSQL, daemon and "
+	    "client share them\n", pgb_version(), sysconf(_SC_NPROCESSORS_ONLN));
+	c = it_cluster_create(0);
+	cfg = it_config(c, "main", "log_level = \"warn\";\n");
+	d = it_daemon_start(cfg, it_cluster_dir(c));
+	free(cfg);
+	if (!IT_POLL_UNTIL(answers(it_daemon_socket(d), "master"), 10000))
+		die("daemon", "found no primary");
+
+	if (only == NULL || strcmp(only, "checkout") == 0)
+		bench_checkout(c, it_daemon_socket(d));
+	if (only == NULL || strcmp(only, "request") == 0)
+		bench_request(c, it_daemon_socket(d));
+
+	if (it_daemon_stop(d) != 0)
+		fprintf(stderr, "warning: daemon did not exit cleanly\n");
+	it_cluster_destroy(c);
+	return 0;
+}
