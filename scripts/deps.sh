@@ -11,7 +11,7 @@
 set -eu
 
 PACKAGES="gcc make libevent-dev libpq-dev libconfig-dev check libsystemd-dev
-libjson-c-dev pkg-config postgresql"
+libjson-c-dev pkg-config postgresql wrk"
 
 missing=""
 for p in $PACKAGES; do
