@@ -74,6 +74,7 @@ static void	 db_close_list(struct pconn_list *list);
 static int	 db_connect(pgb_db *db, struct pgbi_pconn *c, char *err,
 		     size_t errlen);
 static int	 db_validate(pgb_db *db, struct pgbi_pconn *c);
+static void	 db_notice_cb(void *arg, const char *message);
 
 static pgb_db *
 db_alloc(const char *conninfo, const char *role)
@@ -415,6 +416,18 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 	return (rc);
 }
 
+/*
+ * Notices (NOTICE, WARNING from the server) are dropped: libpq's default
+ * prints them to stderr, and the library never prints.  An application
+ * that wants them sets its own processor on pgb_session_conn().
+ */
+static void
+db_notice_cb(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 /* Opens c->pg to c->host:c->port; -1 with a message in err. */
 static int
 db_connect(pgb_db *db, struct pgbi_pconn *c, char *err, size_t errlen)
@@ -431,8 +444,10 @@ db_connect(pgb_db *db, struct pgbi_pconn *c, char *err, size_t errlen)
 	vals[3] = "pgbeacon";
 	vals[4] = NULL;
 	c->pg = PQconnectdbParams(keys, vals, 1);
-	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
+	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK) {
+		(void)PQsetNoticeProcessor(c->pg, db_notice_cb, NULL);
 		return (0);
+	}
 	pgbi_strlcpy(msg, c->pg != NULL ? PQerrorMessage(c->pg) :
 	    "out of memory", sizeof msg);
 	pgbi_chomp(msg);
