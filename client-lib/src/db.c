@@ -632,3 +632,140 @@ pgbi_db_checkin(pgb_db *db, struct pgbi_pconn *c, int discard)
 		free(c);
 	}
 }
+
+/* --- for the event-driven API (async.c) ---------------------------------- */
+
+int
+pgbi_db_take(pgb_db *db, struct pgbi_pconn **out, pgb_errcode *code,
+    char *err, size_t errlen)
+{
+	struct pgbi_pconn	*c;
+
+	*out = NULL;
+	pthread_mutex_lock(&db->mtx);
+	for (;;) {
+		if (db->closed) {
+			pthread_mutex_unlock(&db->mtx);
+			*code = PGB_ERR_CLOSED;
+			snprintf(err, errlen, "%s: the db is closed", db->label);
+			return (-1);
+		}
+		if (!db->has_host) {
+			pthread_mutex_unlock(&db->mtx);
+			*code = PGB_ERR_STATE;
+			snprintf(err, errlen, "%s: no host known (no hook set"
+			    " one)", db->label);
+			return (-1);
+		}
+		if ((c = TAILQ_FIRST(&db->idle)) == NULL)
+			break;
+		TAILQ_REMOVE(&db->idle, c, entry);
+		db->nidle--;
+		if (PQstatus(c->pg) == CONNECTION_OK &&
+		    PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+			db->nbusy++;
+			db->stats.reused++;
+			pthread_mutex_unlock(&db->mtx);
+			c->reused = 1;
+			*out = c;
+			return (1);
+		}
+		db->stats.discarded++;
+		pthread_mutex_unlock(&db->mtx);
+		PQfinish(c->pg);
+		free(c);
+		pthread_mutex_lock(&db->mtx);
+	}
+	if (db->nbusy + db->nidle >= db->size) {
+		pthread_mutex_unlock(&db->mtx);
+		return (0);
+	}
+	c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		pthread_mutex_unlock(&db->mtx);
+		*code = PGB_ERR_NOMEM;
+		snprintf(err, errlen, "%s: out of memory", db->label);
+		return (-1);
+	}
+	db->nbusy++;
+	c->epoch = db->epoch;
+	pgbi_strlcpy(c->host, db->host, sizeof c->host);
+	c->port = db->port;
+	pgbi_strlcpy(c->role, db->host_role, sizeof c->role);
+	pthread_mutex_unlock(&db->mtx);
+	*out = c;
+	return (1);
+}
+
+void
+pgbi_db_abandon(pgb_db *db, struct pgbi_pconn *c)
+{
+	pthread_mutex_lock(&db->mtx);
+	if (c->epoch == db->epoch)
+		db->nbusy--;
+	else
+		db->nretiring--;
+	pthread_cond_signal(&db->cond);
+	pthread_mutex_unlock(&db->mtx);
+	PQfinish(c->pg);
+	free(c);
+}
+
+void
+pgbi_db_opened(pgb_db *db)
+{
+	pthread_mutex_lock(&db->mtx);
+	db->stats.opened++;
+	pthread_mutex_unlock(&db->mtx);
+}
+
+void
+pgbi_db_count_resolve(pgb_db *db)
+{
+	pthread_mutex_lock(&db->mtx);
+	db->stats.resolves++;
+	pthread_mutex_unlock(&db->mtx);
+}
+
+const char *
+pgbi_db_conninfo(const pgb_db *db)
+{
+	return (db->conninfo);
+}
+
+int
+pgbi_db_checkout_timeout_ms(pgb_db *db)
+{
+	int	v;
+
+	pthread_mutex_lock(&db->mtx);
+	v = db->checkout_timeout_ms;
+	pthread_mutex_unlock(&db->mtx);
+	return (v);
+}
+
+int
+pgbi_db_recheck_ms(pgb_db *db)
+{
+	int	v;
+
+	pthread_mutex_lock(&db->hook_mtx);
+	v = db->recheck_ms;
+	pthread_mutex_unlock(&db->hook_mtx);
+	return (v);
+}
+
+void
+pgbi_db_hook(pgb_db *db, pgb_hook_fn *fn, void **arg)
+{
+	pthread_mutex_lock(&db->mtx);
+	*fn = db->hook;
+	*arg = db->hook_arg;
+	pthread_mutex_unlock(&db->mtx);
+}
+
+void
+pgbi_db_notice_cb(void *arg, const char *message)
+{
+	db_notice_cb(arg, message);
+}
