@@ -27,6 +27,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "http.h"
 #include "log.h"
@@ -992,6 +993,43 @@ done:
 	evhttp_clear_headers(&kv);
 }
 
+static void
+http_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(arg);
+}
+
+/*
+ * Out of descriptors: accepting again at once would spin, so pause the
+ * listener for 100 ms.  arg is evhttp's, not ours: the one-shot timer
+ * carries the listener itself.  It is owned by the event_base, which
+ * frees it unfired if the loop ends first (http_free() runs only after
+ * the loop has stopped).
+ */
+static void
+http_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct timeval tv = { 0, 100 * 1000 };
+
+	(void)arg;
+	log_warn("HTTP accept: %s; pausing for 100 ms",
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	evconnlistener_disable(l);
+	if (event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT,
+	    http_accept_retry_cb, l, &tv) != 0)
+		evconnlistener_enable(l);
+}
+
+/* Watches the listener of bs for accept errors. */
+static void
+http_watch_listener(struct evhttp_bound_socket *bs)
+{
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bs),
+	    http_accept_error_cb);
+}
+
 /* True when fd is bound to a loopback address. */
 static bool
 http_is_loopback(evutil_socket_t fd)
@@ -1033,6 +1071,7 @@ http_bind_tcp(struct http *h, const char *listen, char *err, size_t errlen)
 		    errno != 0 ? strerror(errno) : "bind failed");
 		return -1;
 	}
+	http_watch_listener(bs);
 	fd = evhttp_bound_socket_get_fd(bs);
 	if (!http_is_loopback(fd))
 		log_warn("HTTP listener %s is not on loopback: anyone who can "
@@ -1045,6 +1084,7 @@ static int
 http_bind_unix(struct http *h, const char *path, mode_t mode, char *err,
     size_t errlen)
 {
+	struct evhttp_bound_socket *bs;
 	struct sockaddr_un	 sun;
 	struct stat		 st;
 	mode_t			 old_umask;
@@ -1108,11 +1148,12 @@ http_bind_unix(struct http *h, const char *path, mode_t mode, char *err,
 		close(fd);
 		return -1;	/* http_free() unlinks unix_path */
 	}
-	if (evhttp_accept_socket_with_handle(h->evh, fd) == NULL) {
+	if ((bs = evhttp_accept_socket_with_handle(h->evh, fd)) == NULL) {
 		snprintf(err, errlen, "cannot listen on %s", path);
 		close(fd);
 		return -1;
 	}
+	http_watch_listener(bs);
 	return 0;
 }
 

@@ -114,7 +114,7 @@ struct http *http_new(struct event_base *base, const char *listen,
 	char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Closes the listener and every connection, removes a Unix socket file,
- * frees h; NULL is a no-op. */
+ * frees h; NULL is a no-op.  Call it once the event loop has stopped. */
 void http_free(struct http *h);
 
 /* The counters so far.  Borrowed: lives as long as h. */
