@@ -29,8 +29,8 @@
  *              own CPU cost.
  *              Statements: an INSERT into a two-column table (the
  *              library's commit then records the WAL LSN) and SELECT 1.
- *              Variants run in interleaved blocks so that load from
- *              elsewhere on the machine hits them alike.
+ *              The variants take turns request by request, so that load
+ *              from elsewhere on the machine hits them alike.
  *
  * Not a test: nothing here passes or fails, except a broken setup.  Run
  * it with `make bench`, or alone: build/bench/lib_bench [checkout|request].
@@ -51,7 +51,6 @@
 #define CHECKOUT_N	100000	/* checkouts per variant */
 #define FRESH_N		200	/* fresh connections */
 #define REQUEST_N	4000	/* requests per variant and statement */
-#define BLOCKS		10	/* interleaved blocks per variant */
 
 #define CONNINFO	"user=postgres dbname=postgres application_name=lib_bench"
 
@@ -317,12 +316,12 @@ request_raw2(PGconn *pg, const char *begin_sql, const char *commit_sql)
 }
 
 static void
-bench_request_sql(pgb_db *db, PGconn *pg, const char *label, const char *sql)
+bench_request_sql(pgb_db *db, PGconn **pg, const char *label, const char *sql)
 {
 	struct series lib = { .name = NULL }, raw3, raw2, rawl;
 	char name_lib[96], name_raw3[96], name_raw2[96], name_rawl[96], *multi;
-	int b, wrote = 0;
-	size_t i, per = REQUEST_N / BLOCKS;
+	int wrote = 0;
+	size_t i;
 
 	snprintf(name_raw3, sizeof(name_raw3), "baseline: raw libpq, 3 round "
 	    "trips, %s", label);
@@ -340,21 +339,16 @@ bench_request_sql(pgb_db *db, PGconn *pg, const char *label, const char *sql)
 
 	for (i = 0; i < 200; i++) {	/* warm-up, untimed */
 		(void)request_lib(db, sql, NULL);
-		(void)request_raw3(pg, sql);
-		(void)request_raw2(pg, multi, "COMMIT");
-		(void)request_raw2(pg, multi, LIB_COMMIT_SQL);
+		(void)request_raw3(pg[0], sql);
+		(void)request_raw2(pg[1], multi, "COMMIT");
+		(void)request_raw2(pg[2], multi, LIB_COMMIT_SQL);
 	}
-	for (b = 0; b < BLOCKS; b++) {
-		for (i = 0; i < per; i++)
-			raw3.ns[raw3.n++] = request_raw3(pg, sql);
-		for (i = 0; i < per; i++)
-			lib.ns[lib.n++] = request_lib(db, sql,
-			    i == 0 && b == 0 ? &wrote : NULL);
-		for (i = 0; i < per; i++)
-			raw2.ns[raw2.n++] = request_raw2(pg, multi, "COMMIT");
-		for (i = 0; i < per; i++)
-			rawl.ns[rawl.n++] = request_raw2(pg, multi,
-			    LIB_COMMIT_SQL);
+	for (i = 0; i < REQUEST_N; i++) {
+		raw3.ns[raw3.n++] = request_raw3(pg[0], sql);
+		lib.ns[lib.n++] = request_lib(db, sql, i == 0 ? &wrote : NULL);
+		raw2.ns[raw2.n++] = request_raw2(pg[1], multi, "COMMIT");
+		rawl.ns[rawl.n++] = request_raw2(pg[2], multi,
+		    LIB_COMMIT_SQL);
 	}
 	series_done(&lib);
 	series_done(&raw3);
@@ -385,13 +379,14 @@ bench_request(struct it_cluster *c, const char *sock)
 {
 	char conninfo[160], *r;
 	pgb_db *db;
-	PGconn *pg;
+	PGconn *pg[3];
+	int i;
 
 	printf("\nrequest loop: begin context, one statement, end with status"
 	    " 200 (commit)\n  vs the same transaction on raw libpq over one "
-	    "kept connection (%d requests each,\n  %d interleaved blocks; "
-	    "loopback TCP, harness server with fsync = off)\n", REQUEST_N,
-	    BLOCKS);
+	    "kept connection (%d requests each;\n  the variants take turns "
+	    "request by request, each on its own connection; loopback\n  "
+	    "TCP, harness server with fsync = off)\n", REQUEST_N);
 	r = it_sql(c, 0, "CREATE TABLE IF NOT EXISTS lib_bench_t "
 	    "(id bigserial PRIMARY KEY, v int NOT NULL)");
 	if (r == NULL)
@@ -401,15 +396,20 @@ bench_request(struct it_cluster *c, const char *sock)
 	db = pgb_db_new(CONNINFO, "main", "master", sock);
 	snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d %s",
 	    it_port(c, 0), CONNINFO);
-	pg = PQconnectdb(conninfo);
-	if (db == NULL || PQstatus(pg) != CONNECTION_OK)
-		die("setup", PQerrorMessage(pg));
+	if (db == NULL)
+		die("pgb_db_new", "out of memory");
+	for (i = 0; i < 3; i++) {
+		pg[i] = PQconnectdb(conninfo);
+		if (PQstatus(pg[i]) != CONNECTION_OK)
+			die("PQconnectdb", PQerrorMessage(pg[i]));
+	}
 
 	bench_request_sql(db, pg, "INSERT",
 	    "INSERT INTO lib_bench_t (v) VALUES (1)");
 	bench_request_sql(db, pg, "SELECT 1", "SELECT 1");
 
-	PQfinish(pg);
+	for (i = 0; i < 3; i++)
+		PQfinish(pg[i]);
 	pgb_db_free(db);
 }
 
