@@ -54,7 +54,7 @@ extern "C" {
 #define PGB_MUSTCHECK
 #endif
 
-/* Reserved for the event-driven API; nothing here uses libevent yet. */
+/* The event-driven API (at the end) runs on a caller's libevent base. */
 struct event_base;
 
 /* The socket used when neither an argument nor $PGBEACON_SOCKET says. */
@@ -97,6 +97,7 @@ typedef enum pgb_errcode {
 	PGB_ERR_STATE,		/* call not allowed in the object's state */
 	PGB_ERR_HOOK,		/* the before-create hook failed */
 	PGB_ERR_CLOSED,		/* the pgb_db was closed */
+	PGB_ERR_CANCELED,	/* event-driven: canceled (context ended/freed) */
 } pgb_errcode;
 
 /* ------------------------------------------------------------------ */
@@ -536,6 +537,211 @@ typedef int (*pgb_ctx_fn)(pgb_ctx *ctx, void *arg);
  */
 PGB_EXPORT int pgb_run_in_new_ctx(pgb_ctx_fn fn, void *arg, char *errbuf,
 	size_t errlen) PGB_MUSTCHECK;
+
+/* ================================================================== */
+/* Event-driven API (libevent)                                         */
+/* ================================================================== */
+/*
+ * The same four layers without a blocking call, on the caller's libevent
+ * event_base (the library never runs the loop; it adds events to it).
+ * Everything here belongs to the thread that runs the base.
+ *
+ * Callbacks.  A request function returns 0 when it queued the work (its
+ * callback will then be called exactly once, from the loop, never from
+ * inside the call that queued it) and -1 when it did not (no callback;
+ * the reason in the object's _error).  A PGresult or pgb_resolved given
+ * to a callback is valid only during the callback: the library clears it
+ * afterwards.  When a context or session is freed, or a context ends,
+ * with work still queued or running, each pending callback is called
+ * once with PGB_ERR_CANCELED (during the _free itself).  Any object may
+ * be freed from inside one of its own callbacks.
+ *
+ * Order of teardown: contexts and sessions, then the pgb_loop, then the
+ * dbs, then the event_base.
+ */
+
+typedef struct pgb_loop pgb_loop;
+typedef struct pgb_actx pgb_actx;
+typedef struct pgb_asession pgb_asession;
+
+/* r is NULL on failure (code and error say why). */
+typedef void (*pgb_resolve_cb)(pgb_loop *loop, const pgb_resolved *r,
+	pgb_errcode code, const char *error, void *arg);
+typedef void (*pgb_event_cb)(pgb_loop *loop, const pgb_event *ev, void *arg);
+/* res is NULL on failure (pgb_asession_error/errcode say why). */
+typedef void (*pgb_result_cb)(pgb_asession *s, PGresult *res, void *arg);
+/* rc 0 on success, -1 on failure. */
+typedef void (*pgb_done_cb)(pgb_asession *s, int rc, void *arg);
+/* conn is NULL on failure. */
+typedef void (*pgb_conn_cb)(pgb_asession *s, PGconn *conn, void *arg);
+typedef void (*pgb_actx_done_cb)(pgb_actx *ctx, int rc, void *arg);
+typedef int (*pgb_abefore_commit_fn)(pgb_actx *ctx, pgb_asession *s,
+	void *arg);
+typedef void (*pgb_actx_fn)(pgb_actx *ctx, void *arg);
+
+/*
+ * Binds the library to base: a non-blocking connection to the daemon at
+ * socket_path (as in pgb_client_new) for RESOLVE, and a WATCH
+ * subscription (re-established by itself after a break) that updates
+ * every pgb_db attached to this loop as soon as the daemon announces a
+ * change: a master db is pointed at the new primary at once (its pool
+ * swapped), other dbs ask again before their next session.  NULL only
+ * when out of memory.
+ */
+PGB_EXPORT pgb_loop *pgb_loop_new(struct event_base *base,
+	const char *socket_path);
+/* Pending resolve callbacks get PGB_ERR_CANCELED.  NULL is ignored. */
+PGB_EXPORT void pgb_loop_free(pgb_loop *loop);
+PGB_EXPORT struct event_base *pgb_loop_base(const pgb_loop *loop);
+
+/*
+ * Attaches db to loop (done by the first session of db on loop too).
+ * Sessions of an attached db with the default hook ask the daemon without
+ * blocking, and a master db reuses the answer until the subscription
+ * reports a change or a break.  A custom hook is called as it is, and
+ * must not block.  db must outlive loop.  -1 when out of memory.
+ */
+PGB_EXPORT int pgb_loop_attach(pgb_loop *loop, pgb_db *db) PGB_MUSTCHECK;
+
+/* RESOLVE without blocking (timeout 2000 ms). */
+PGB_EXPORT int pgb_loop_resolve(pgb_loop *loop, const char *cluster,
+	const char *role, const char *options, pgb_resolve_cb cb, void *arg)
+	PGB_MUSTCHECK;
+
+/*
+ * Calls cb for every role change the subscription receives (after the
+ * attached dbs were updated), and with resync set after a break.
+ */
+PGB_EXPORT void pgb_loop_set_event_cb(pgb_loop *loop, pgb_event_cb cb,
+	void *arg);
+/* 1 while the WATCH subscription is established. */
+PGB_EXPORT int pgb_loop_watching(const pgb_loop *loop);
+PGB_EXPORT const char *pgb_loop_error(const pgb_loop *loop);
+
+/*
+ * An explicit request context (no thread-local current one: the request
+ * object owns it).  Sessions are lazy as in the blocking API.  NULL when
+ * out of memory.
+ */
+PGB_EXPORT pgb_actx *pgb_actx_new(pgb_loop *loop);
+
+/*
+ * Ends ctx: statements still queued or running are canceled (their
+ * callbacks get PGB_ERR_CANCELED, a running one is cancelled on the
+ * server and its connection closed, so its transaction rolls back, and
+ * rc is -1); then, as pgb_ctx_end, every session with an open
+ * transaction is committed when status < 400 (before-commit callback
+ * first) and rolled back otherwise, and every connection goes back to
+ * its pool.  cb (may be NULL) is called once all that is done, with 0 or
+ * -1 (pgb_actx_error says what).  -1 when already ended.
+ */
+PGB_EXPORT int pgb_actx_end(pgb_actx *ctx, int status, pgb_actx_done_cb cb,
+	void *arg) PGB_MUSTCHECK;
+
+/*
+ * Frees ctx and its sessions.  When not ended (or still ending): queued
+ * and running work is canceled as above and open transactions are
+ * abandoned by closing their connections (the server rolls them back);
+ * a pending end callback gets -1.  NULL is ignored.
+ */
+PGB_EXPORT void pgb_actx_free(pgb_actx *ctx);
+/* 1 once pgb_actx_end was called. */
+PGB_EXPORT int pgb_actx_ended(const pgb_actx *ctx);
+PGB_EXPORT void pgb_actx_set_before_commit(pgb_actx *ctx,
+	pgb_abefore_commit_fn fn, void *arg);
+/* Commit, roll back, close every session of ctx; cb gets 0 or -1. */
+PGB_EXPORT int pgb_actx_commit_all(pgb_actx *ctx, pgb_actx_done_cb cb,
+	void *arg) PGB_MUSTCHECK;
+PGB_EXPORT int pgb_actx_rollback_all(pgb_actx *ctx, pgb_actx_done_cb cb,
+	void *arg) PGB_MUSTCHECK;
+PGB_EXPORT int pgb_actx_close_all(pgb_actx *ctx, pgb_actx_done_cb cb,
+	void *arg) PGB_MUSTCHECK;
+/* Read-your-writes, as pgb_ctx_lsn / pgb_ctx_set_lsn. */
+PGB_EXPORT int pgb_actx_lsn(const pgb_actx *ctx, char buf[PGB_LSN_MAX]);
+PGB_EXPORT int pgb_actx_set_lsn(pgb_actx *ctx, const char *lsn)
+	PGB_MUSTCHECK;
+PGB_EXPORT const char *pgb_actx_error(const pgb_actx *ctx);
+
+/*
+ * The session of ctx for db, created on first use (attaching db to the
+ * context's loop).  Owned by ctx.  NULL once ctx ended, or out of memory.
+ */
+PGB_EXPORT pgb_asession *pgb_actx_session(pgb_actx *ctx, pgb_db *db);
+
+/*
+ * Concurrent work: runs fn(ctx, arg) on a fresh context of its own; fn
+ * starts its statements and, when done (from any later callback), calls
+ * pgb_actx_finish(ctx, rc): the context is ended with status 200 when rc
+ * is 0 and 500 otherwise, done (may be NULL) gets 0 when rc was 0 and
+ * every commit worked, and the context is freed.  -1 when out of memory.
+ */
+PGB_EXPORT int pgb_arun_in_new_ctx(pgb_loop *loop, pgb_actx_fn fn, void *arg,
+	pgb_actx_done_cb done, void *done_arg) PGB_MUSTCHECK;
+PGB_EXPORT void pgb_actx_finish(pgb_actx *ctx, int rc);
+
+/*
+ * A session outside any context, owned by the caller (flags as
+ * pgb_session_new).  Free with pgb_asession_free: an open transaction is
+ * abandoned (its connection closed); close it first to keep the
+ * connection pooled.
+ */
+PGB_EXPORT pgb_asession *pgb_asession_new(pgb_loop *loop, pgb_db *db,
+	int flags);
+PGB_EXPORT void pgb_asession_free(pgb_asession *s);
+
+/*
+ * Queues sql (one or more statements); statements of one session run one
+ * after the other, in order.  The first takes a connection (daemon
+ * answer, pool checkout or a queued wait up to the checkout timeout,
+ * PQconnectStart) and is sent together with BEGIN in one round trip.
+ * cb gets the result of the last statement, or NULL on failure.
+ */
+PGB_EXPORT int pgb_aexec(pgb_asession *s, const char *sql, pgb_result_cb cb,
+	void *arg) PGB_MUSTCHECK;
+/* As PQsendQueryParams; the parameters are copied. */
+PGB_EXPORT int pgb_aexec_params(pgb_asession *s, const char *sql,
+	int nparams, const Oid *types, const char *const *values,
+	const int *lengths, const int *formats, int result_format,
+	pgb_result_cb cb, void *arg) PGB_MUSTCHECK;
+/*
+ * The session's connection with its transaction begun, for anything
+ * else (use it without blocking, and be done with it before queueing
+ * more work on s).  Borrowed until the session's commit/rollback/close.
+ */
+PGB_EXPORT int pgb_asession_conn(pgb_asession *s, pgb_conn_cb cb, void *arg)
+	PGB_MUSTCHECK;
+/* As pgb_session_commit / _rollback / _close, queued after earlier work. */
+PGB_EXPORT int pgb_asession_commit(pgb_asession *s, pgb_done_cb cb,
+	void *arg) PGB_MUSTCHECK;
+PGB_EXPORT int pgb_asession_rollback(pgb_asession *s, pgb_done_cb cb,
+	void *arg) PGB_MUSTCHECK;
+PGB_EXPORT int pgb_asession_close(pgb_asession *s, pgb_done_cb cb,
+	void *arg) PGB_MUSTCHECK;
+
+/*
+ * Atomic blocks, split at the point where the callback of pgb_atomic
+ * would run.  pgb_aatomic_begin deals with an open transaction as mode
+ * says (PGB_ATOMIC_REFUSE: cb gets -1, PGB_ERR_STATE); then queue the
+ * block's statements; then pgb_aatomic_end commits (ok nonzero) or rolls
+ * back (cb gets -1), except in append mode where it leaves the
+ * transaction open and only reports ok.
+ */
+PGB_EXPORT int pgb_aatomic_begin(pgb_asession *s, pgb_atomic_mode mode,
+	pgb_done_cb cb, void *arg) PGB_MUSTCHECK;
+PGB_EXPORT int pgb_aatomic_end(pgb_asession *s, int ok, pgb_done_cb cb,
+	void *arg) PGB_MUSTCHECK;
+
+/* As the pgb_session_ accessors. */
+PGB_EXPORT int pgb_asession_in_transaction(const pgb_asession *s);
+PGB_EXPORT const char *pgb_asession_host(const pgb_asession *s);
+PGB_EXPORT int pgb_asession_port(const pgb_asession *s);
+PGB_EXPORT const char *pgb_asession_role(const pgb_asession *s);
+PGB_EXPORT pgb_db *pgb_asession_db(const pgb_asession *s);
+PGB_EXPORT pgb_actx *pgb_asession_ctx(const pgb_asession *s);
+PGB_EXPORT const char *pgb_asession_commit_lsn(const pgb_asession *s);
+PGB_EXPORT const char *pgb_asession_error(const pgb_asession *s);
+PGB_EXPORT pgb_errcode pgb_asession_errcode(const pgb_asession *s);
+PGB_EXPORT const char *pgb_asession_sqlstate(const pgb_asession *s);
 
 #ifdef __cplusplus
 }

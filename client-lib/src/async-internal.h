@@ -1,0 +1,63 @@
+/*
+ * async-internal.h - what the event-driven sessions (async.c) use of the
+ * event-driven daemon client (async-loop.c): the loop's RESOLVE
+ * connection and its per-db bindings, kept fresh by the WATCH
+ * subscription.
+ */
+#ifndef PGB_ASYNC_INTERNAL_H
+#define PGB_ASYNC_INTERNAL_H
+
+#include <sys/queue.h>
+
+#include <stdint.h>
+
+#include "pgbeacon.h"
+
+struct pgb_asession;
+
+/*
+ * A pgb_db attached to a loop: whether the daemon's last answer for it
+ * may be reused, and the sessions queued for one of its pool slots.
+ * Owned by the loop.
+ */
+struct pgbi_binding {
+	pgb_db		*db;		/* borrowed; outlives the loop */
+	pgb_loop	*loop;
+	int		 answer_valid;	/* last answer reusable */
+	int64_t		 answer_ms;	/* when it came */
+	TAILQ_HEAD(, pgb_asession) waiters;	/* borrowed, FIFO */
+	TAILQ_ENTRY(pgbi_binding) entry;
+};
+
+/*
+ * A pending daemon request.  fn is called once with the reply line, or
+ * with line NULL and an error; fn NULL means canceled (the reply is then
+ * dropped).  Owned by the loop.
+ */
+typedef void	(*pgbi_areq_fn)(void *owner, const char *line,
+		    pgb_errcode code, const char *error);
+struct pgbi_areq {
+	pgbi_areq_fn	 fn;
+	void		*owner;
+	pgb_resolve_cb	 ucb;		/* pgb_loop_resolve's */
+	void		*uarg;
+	TAILQ_ENTRY(pgbi_areq) entry;
+};
+
+/* Finds or makes db's binding; NULL when out of memory. */
+struct pgbi_binding *pgbi_loop_bind(pgb_loop *loop, pgb_db *db);
+
+/*
+ * Sends line (no newline) to the daemon, connecting first if needed.  The
+ * answer goes to fn(owner, ...) from the loop.  NULL when out of memory.
+ */
+struct pgbi_areq *pgbi_loop_request(pgb_loop *loop, const char *line,
+	    pgbi_areq_fn fn, void *owner);
+
+/* 1 while the WATCH subscription is established. */
+int	pgbi_loop_watch_ok(const pgb_loop *loop);
+
+/* Called by async.c when a slot of b's db may have freed. */
+void	pgbi_binding_wake(struct pgbi_binding *b);
+
+#endif /* PGB_ASYNC_INTERNAL_H */
