@@ -71,6 +71,14 @@ enum mon_state {
 	MON_PROBING,		/* probe sent; the timer is the query timeout */
 };
 
+/* How a host failed; decides what becomes of its connection. */
+enum mon_fail {
+	MON_FAIL_DROP,		/* an established connection was lost */
+	MON_FAIL_CONNECT,	/* a connection attempt failed or timed out */
+	MON_FAIL_TIMEOUT,	/* a probe timed out: the connection is dropped */
+	MON_FAIL_PROBE,		/* a probe got an error: the connection stays */
+};
+
 struct mon_cluster;
 
 /*
@@ -304,21 +312,23 @@ monitor_cluster_update(struct mon_cluster *cl)
 }
 
 /*
- * The host failed: a connect error or timeout, a probe error or timeout,
- * or (dropped == true) an established connection was lost.  A dropped
- * host is dead at once; otherwise it dies after max_fails failures.
+ * The host failed.  A dropped connection makes it dead at once; other
+ * failures make it dead after max_fails in a row.  A drop of a live host
+ * is likely a failover starting: it is retried at once and the whole
+ * cluster is probed now; after that, attempts back off exponentially with
+ * jitter up to reconnect_max_ms.
  */
 static void
-monitor_host_fail(struct mon_host *h, bool dropped, const char *why)
+monitor_host_fail(struct mon_host *h, enum mon_fail kind, const char *why)
 {
 	struct mon_cluster *cl = h->cluster;
 	struct monitor *m = cl->mon;
 	bool was_alive = h->topo.alive;
-	bool connected = h->conn != NULL && PQstatus(h->conn) == CONNECTION_OK;
+	int delay;
 
 	monitor_set_error(h, why);
 	h->topo.fails++;
-	if (dropped || h->topo.fails >= m->max_fails) {
+	if (kind == MON_FAIL_DROP || h->topo.fails >= m->max_fails) {
 		h->topo.alive = false;
 		if (h->topo.dead_since_ms == 0)
 			h->topo.dead_since_ms = monitor_now_ms();
@@ -330,28 +340,32 @@ monitor_host_fail(struct mon_host *h, bool dropped, const char *why)
 		log_debug("host %s (cluster %s): %s (%d in a row)", h->label,
 		    cl->name, h->topo.error, h->topo.fails);
 
-	/* A connection that only failed a probe is not worth keeping: it may
-	 * still be running the timed-out query.  Reconnect. */
-	monitor_close_conn(h);
-	h->state = MON_IDLE;
-	if (dropped || !connected) {
+	if (kind == MON_FAIL_PROBE) {
+		/* The server answered with an error: the connection is fine,
+		 * probe again at the usual pace. */
+		h->state = MON_READY;
+		monitor_io_arm(h, EV_READ | EV_PERSIST);
+		delay = cl->fast ? m->fast_check_interval_ms :
+		    m->check_interval_ms;
+	} else {
+		/* A timed-out probe may still be running on the server: the
+		 * connection is not worth keeping. */
+		monitor_close_conn(h);
+		h->state = MON_IDLE;
 		if (h->backoff_ms == 0)
 			h->backoff_ms = m->fast_check_interval_ms;
 		else if (h->backoff_ms < m->reconnect_max_ms / 2)
 			h->backoff_ms *= 2;
 		else
 			h->backoff_ms = m->reconnect_max_ms;
+		delay = kind == MON_FAIL_DROP && was_alive ? 0 :
+		    monitor_jitter(h->backoff_ms);
 	}
-	/* A drop is likely a failover starting: reconnect at once the first
-	 * time, then back off. */
-	monitor_timer_set(h, dropped && was_alive ? 0 :
-	    monitor_jitter(h->backoff_ms));
+	monitor_timer_set(h, delay);
 
 	h->round_done = true;
 	if (was_alive) {
-		/* A lost connection may be the start of a failover: look at
-		 * every host now rather than at the next interval. */
-		if (dropped)
+		if (kind == MON_FAIL_DROP)
 			monitor_cluster_reprobe(cl);
 		monitor_cluster_update(cl);
 	}
@@ -377,7 +391,7 @@ monitor_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 		    evutil_gai_strerror(result));
 		if (res != NULL)
 			evutil_freeaddrinfo(res);
-		monitor_host_fail(h, false, why);
+		monitor_host_fail(h, MON_FAIL_CONNECT, why);
 		return;
 	}
 	if (res->ai_family == AF_INET6)
@@ -461,14 +475,14 @@ monitor_connect_start(struct mon_host *h)
 	h->state = MON_CONNECTING;
 	h->conn = PQconnectStartParams(keys, vals, 1);
 	if (h->conn == NULL) {
-		monitor_host_fail(h, false, "out of memory");
+		monitor_host_fail(h, MON_FAIL_CONNECT, "out of memory");
 		return;
 	}
 	if (PQstatus(h->conn) == CONNECTION_BAD) {
 		char why[200];
 
 		snprintf(why, sizeof(why), "%s", PQerrorMessage(h->conn));
-		monitor_host_fail(h, false, why);
+		monitor_host_fail(h, MON_FAIL_CONNECT, why);
 		return;
 	}
 	/* Per libpq's documentation, start as if PQconnectPoll had asked to
@@ -501,12 +515,13 @@ monitor_connect_poll(struct mon_host *h)
 		char why[200];
 
 		snprintf(why, sizeof(why), "%s", PQerrorMessage(h->conn));
-		monitor_host_fail(h, false, why);
+		monitor_host_fail(h, MON_FAIL_CONNECT, why);
 		return;
 	}
 	}
 	if (PQsetnonblocking(h->conn, 1) != 0) {
-		monitor_host_fail(h, false, "cannot make the connection non-blocking");
+		monitor_host_fail(h, MON_FAIL_CONNECT,
+		    "cannot make the connection non-blocking");
 		return;
 	}
 	PQsetNoticeProcessor(h->conn, monitor_notice_cb, h);
@@ -525,7 +540,7 @@ monitor_probe_send(struct mon_host *h)
 		char why[200];
 
 		snprintf(why, sizeof(why), "%s", PQerrorMessage(h->conn));
-		monitor_host_fail(h, true, why);
+		monitor_host_fail(h, MON_FAIL_DROP, why);
 		return;
 	}
 	h->state = MON_PROBING;
@@ -534,7 +549,7 @@ monitor_probe_send(struct mon_host *h)
 	monitor_timer_set(h, m->query_timeout_ms);
 	f = PQflush(h->conn);
 	if (f < 0) {
-		monitor_host_fail(h, true, PQerrorMessage(h->conn));
+		monitor_host_fail(h, MON_FAIL_DROP, PQerrorMessage(h->conn));
 		return;
 	}
 	monitor_io_arm(h, f == 1 ? EV_READ | EV_WRITE | EV_PERSIST :
@@ -627,7 +642,8 @@ monitor_probe_read(struct mon_host *h)
 
 	/* The probe is over. */
 	if (!h->probe_ok || why[0] != '\0') {
-		monitor_host_fail(h, false, why[0] ? why : "empty probe result");
+		monitor_host_fail(h, MON_FAIL_PROBE,
+		    why[0] ? why : "empty probe result");
 		return;
 	}
 	if (!h->topo.alive)
@@ -667,7 +683,7 @@ monitor_io_cb(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_WRITE) {
 		f = PQflush(h->conn);
 		if (f < 0) {
-			monitor_host_fail(h, true, PQerrorMessage(h->conn));
+			monitor_host_fail(h, MON_FAIL_DROP, PQerrorMessage(h->conn));
 			return;
 		}
 		if (f == 0)
@@ -676,7 +692,7 @@ monitor_io_cb(evutil_socket_t fd, short what, void *arg)
 	if (!(what & EV_READ))
 		return;
 	if (!PQconsumeInput(h->conn) || PQstatus(h->conn) == CONNECTION_BAD) {
-		monitor_host_fail(h, true, PQerrorMessage(h->conn));
+		monitor_host_fail(h, MON_FAIL_DROP, PQerrorMessage(h->conn));
 		return;
 	}
 	if (h->state == MON_PROBING)
@@ -700,7 +716,7 @@ monitor_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case MON_CONNECTING:
 		snprintf(why, sizeof(why), "connect timeout (%d ms)",
 		    m->connect_timeout_ms);
-		monitor_host_fail(h, false, why);
+		monitor_host_fail(h, MON_FAIL_CONNECT, why);
 		break;
 	case MON_READY:
 		monitor_probe_send(h);
@@ -708,7 +724,7 @@ monitor_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case MON_PROBING:
 		snprintf(why, sizeof(why), "probe timeout (%d ms)",
 		    m->query_timeout_ms);
-		monitor_host_fail(h, false, why);
+		monitor_host_fail(h, MON_FAIL_TIMEOUT, why);
 		break;
 	}
 }

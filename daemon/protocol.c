@@ -485,6 +485,7 @@ protocol_status_host(struct evbuffer *out, const struct topo_host *h,
 	    protocol_json_num(out, "timeline", h->probed, h->timeline) == -1 ||
 	    protocol_json_num(out, "last_ok_ms_ago", h->last_ok_ms > 0,
 	    age) == -1 ||
+	    protocol_json_num(out, "fails", true, h->fails) == -1 ||
 	    evbuffer_add(out, ",\"error\":", 9) == -1)
 		return -1;
 	if (h->error[0] == '\0') {

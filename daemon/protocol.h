@@ -82,9 +82,10 @@ size_t protocol_format_event(char *buf, size_t len,
  * when only is not NULL and n == 1 is what the caller passes) with name,
  * generation, master ("host:port" or null), why_no_master, system_identifier,
  * and hosts with host, port, alive, role, lag_bytes, lag_ms, replay_lsn,
- * current_lsn (the master's), timeline, last_ok_ms_ago, error and why.
- * Unknown values are null.  now_ms is the monotonic
- * clock, to age last_ok_ms.  Returns -1 when out could not grow.
+ * current_lsn (the master's), timeline, last_ok_ms_ago, fails (failed
+ * probes in a row), error and why.  Unknown values are null.  now_ms is
+ * the monotonic clock, to age last_ok_ms.  Returns -1 when out could not
+ * grow.
  */
 int protocol_format_status(struct evbuffer *out,
 	struct topo_cluster *const *clusters, size_t n, int64_t now_ms);

@@ -379,6 +379,7 @@ setup_topology(void)
 	h_db3.lag_ms = -1;
 	h_db3.lag_known = true;		/* lag_ms -1 stays null */
 	h_db3.lag_bytes = 0;
+	h_db3.fails = 3;
 	strcpy(h_db3.error, "could not connect: \"refused\"\n\tC:\\x\x01");
 
 	memset(&c_main, 0, sizeof c_main);
@@ -636,22 +637,23 @@ START_TEST(test_format_status_exact)
 	    "{\"host\":\"db1\",\"port\":5432,\"alive\":true,\"role\":\"master\","
 	    "\"why\":\"ok\",\"lag_bytes\":null,\"lag_ms\":null,"
 	    "\"replay_lsn\":null,\"current_lsn\":\"0/3000060\",\"timeline\":2,"
-	    "\"last_ok_ms_ago\":250,\"error\":null},"
+	    "\"last_ok_ms_ago\":250,\"fails\":0,\"error\":null},"
 	    "{\"host\":\"db2\",\"port\":5433,\"alive\":true,\"role\":\"replica\","
 	    "\"why\":\"ok\",\"lag_bytes\":96,\"lag_ms\":12,"
 	    "\"replay_lsn\":\"16/B374D848\",\"current_lsn\":null,\"timeline\":2,"
-	    "\"last_ok_ms_ago\":100,\"error\":null},"
+	    "\"last_ok_ms_ago\":100,\"fails\":0,\"error\":null},"
 	    "{\"host\":\"/var/run/postgresql\",\"port\":5434,\"alive\":false,"
 	    "\"role\":\"none\",\"why\":\"dead\",\"lag_bytes\":0,\"lag_ms\":null,"
 	    "\"replay_lsn\":null,\"current_lsn\":null,\"timeline\":null,"
-	    "\"last_ok_ms_ago\":null,\"error\":\"could not connect: "
+	    "\"last_ok_ms_ago\":null,\"fails\":3,"
+	    "\"error\":\"could not connect: "
 	    "\\\"refused\\\"\\u000a\\u0009C:\\\\x\\u0001\"}]},"
 	    "{\"name\":\"v6\",\"generation\":1,\"master\":\"[fe80::1]:5432\","
 	    "\"why_no_master\":null,\"system_identifier\":null,\"hosts\":["
 	    "{\"host\":\"fe80::1\",\"port\":5432,\"alive\":true,"
 	    "\"role\":\"master\",\"why\":\"ok\",\"lag_bytes\":null,"
 	    "\"lag_ms\":null,\"replay_lsn\":null,\"current_lsn\":\"0/0\","
-	    "\"timeline\":1,\"last_ok_ms_ago\":0,\"error\":null}]}"
+	    "\"timeline\":1,\"last_ok_ms_ago\":0,\"fails\":0,\"error\":null}]}"
 	    "]}\n");
 	/* v6's master has current_lsn 0: still a value, "0/0". */
 	free(got);
