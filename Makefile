@@ -74,11 +74,16 @@ IT_BIN     := $(IT_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
+# --- examples -------------------------------------------------------------
+WEBAPP_SRC := $(wildcard examples/webapp/*.c)
+WEBAPP_OBJ := $(WEBAPP_SRC:%.c=$(BUILD)/eobj/%.o)
+WEBAPP     := $(BUILD)/examples/webapp
+
 BINS := $(BUILD)/pgbeacond $(BUILD)/pgbeacon $(LIB_SO) $(LIB_A) $(BUILD)/pgbeacon.pc
 
 .PHONY: all deps test test-unit test-integration test-asan tests demo bench \
 	install uninstall clean format help
-all: $(BINS)
+all: $(BINS) $(WEBAPP)
 
 help:
 	@sed -n '2,9s/^# //p' Makefile
@@ -109,6 +114,15 @@ $(LIB_A): $(LIB_OBJ)
 
 $(BUILD)/pgbeacon: $(CLI_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_A) $(LIBS_CLI) $(LIBS_CLIENT)
+
+# Objects apart: $(BUILD)/examples/webapp is the program itself.
+$(BUILD)/eobj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iclient-lib -c -o $@ $<
+
+$(WEBAPP): $(WEBAPP_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(WEBAPP_OBJ) $(LIB_A) $(LIBS_CLIENT)
 
 $(BUILD)/pgbeacon.pc: client-lib/pgbeacon.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@

@@ -1,0 +1,850 @@
+/*
+ * webapp.c - an example web service on libevent's evhttp and the
+ * event-driven API of libpgbeacon.  One pgb_actx per HTTP request (the
+ * "middleware": begun when the request arrives, ended with the response
+ * status), one route per workflow; see README.md.
+ *
+ *   webapp -p PORT -s SOCKET -c CONNINFO [-C CLUSTER] [-n POOL]
+ *
+ * Rows go to items(tag text, val text, at timestamptz default now()),
+ * created at start-up when missing.  SIGTERM or SIGINT: stops, frees
+ * everything, exits 0.
+ */
+#include <sys/queue.h>
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include <libpq-fe.h>
+
+#include "pgbeacon.h"
+
+struct app {
+	struct event_base	*base;
+	struct evhttp		*http;
+	pgb_loop		*loop;
+	pgb_db			*master;
+	pgb_db			*replica;
+	char			*conninfo;
+	TAILQ_HEAD(, req)	 reqs;		/* in flight */
+};
+
+struct req;
+typedef void	(*step_fn)(struct req *r);
+
+/* One HTTP request in flight.  Owns its context. */
+struct req {
+	struct app		*app;
+	struct evhttp_request	*hr;		/* borrowed from evhttp */
+	pgb_actx		*ctx;		/* owned */
+	struct evkeyvalq	 q;		/* query parameters */
+	const char		*tag;
+	char			 lsn_in[PGB_LSN_MAX];
+	int			 ms;
+	int			 n;
+	int			 pending;	/* /concurrent */
+	int			 failed;
+	int			 status;
+	int			 responding;
+	int			 dying;		/* the service is stopping */
+	struct evbuffer		*body;
+	struct event		*timer;		/* /cancel */
+	/* /fresh: a raw libpq connection per request */
+	PGconn			*raw;
+	struct event		*raw_ev;
+	int			 raw_sent;
+	TAILQ_ENTRY(req)	 entry;
+};
+
+static void	 respond(struct req *r, int status, const char *fmt, ...)
+		     __attribute__((format(printf, 3, 4)));
+static void	 req_free(struct req *r);
+
+/* --- middleware ------------------------------------------------------------ */
+
+static void
+req_free(struct req *r)
+{
+	TAILQ_REMOVE(&r->app->reqs, r, entry);
+	pgb_actx_free(r->ctx);
+	if (r->timer != NULL)
+		event_free(r->timer);
+	if (r->raw_ev != NULL)
+		event_free(r->raw_ev);
+	if (r->raw != NULL)
+		PQfinish(r->raw);
+	evhttp_clear_headers(&r->q);
+	evbuffer_free(r->body);
+	free(r);
+}
+
+static void
+end_cb(pgb_actx *ctx, int rc, void *arg)
+{
+	struct req	*r = arg;
+	char		 lsn[PGB_LSN_MAX], cookie[64];
+
+	if (r->dying)
+		return;
+	if (rc == -1 && r->status < 400) {
+		r->status = 500;
+		evbuffer_add_printf(r->body, "\nend of request failed: %s",
+		    pgb_actx_error(ctx));
+	}
+	if (pgb_actx_lsn(ctx, lsn)) {
+		snprintf(cookie, sizeof cookie, "pgb_lsn=%s; Path=/", lsn);
+		evhttp_add_header(evhttp_request_get_output_headers(r->hr),
+		    "Set-Cookie", cookie);
+	}
+	evbuffer_add(r->body, "\n", 1);
+	evhttp_send_reply(r->hr, r->status, r->status < 400 ? "OK" : "Error",
+	    r->body);
+	req_free(r);
+}
+
+/* Ends the request's context with status, then replies. */
+static void
+respond(struct req *r, int status, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (r->responding || r->dying)
+		return;
+	r->responding = 1;
+	r->status = status;
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(r->body, fmt, ap);
+	va_end(ap);
+	if (pgb_actx_end(r->ctx, status, end_cb, r) == -1)
+		end_cb(r->ctx, -1, r);
+}
+
+/* Replies 500 with the session's error. */
+static void
+fail(struct req *r, pgb_asession *s, const char *what)
+{
+	respond(r, 500, "%s failed: %s", what, pgb_asession_error(s));
+}
+
+static const char *
+host_of(pgb_asession *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:%d %s", pgb_asession_host(s) != NULL ?
+	    pgb_asession_host(s) : "-", pgb_asession_port(s),
+	    pgb_asession_role(s) != NULL ? pgb_asession_role(s) : "-");
+	return (buf);
+}
+
+/* INSERT INTO items (tag, val) on the master session. */
+static int
+insert(struct req *r, pgb_asession *s, const char *val, pgb_result_cb cb)
+{
+	const char	*p[2] = { r->tag, val };
+
+	return (pgb_aexec_params(s, "INSERT INTO items (tag, val)"
+	    " VALUES ($1, $2)", 2, NULL, p, NULL, NULL, 0, cb, r));
+}
+
+#define MASTER(r)	pgb_actx_session((r)->ctx, (r)->app->master)
+
+/* --- /simple: one write and one read in the request's transaction --------- */
+
+static void
+simple_read_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct req	*r = arg;
+	char		 h[300];
+
+	if (res == NULL)
+		return (fail(r, s, "select"));
+	respond(r, 200, "ok %s %s", PQgetvalue(res, 0, 0),
+	    host_of(s, h, sizeof h));
+}
+
+static void
+simple_insert_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct req	*r = arg;
+	const char	*p[1] = { r->tag };
+
+	if (res == NULL)
+		return (fail(r, s, "insert"));
+	if (pgb_aexec_params(s, "SELECT val FROM items WHERE tag = $1"
+	    " LIMIT 1", 1, NULL, p, NULL, NULL, 0, simple_read_cb, r) == -1)
+		fail(r, s, "select");
+}
+
+static void
+route_simple(struct req *r)
+{
+	if (insert(r, MASTER(r), "simple", simple_insert_cb) == -1)
+		fail(r, MASTER(r), "insert");
+}
+
+/* --- /atomic and /atomic_prev?mode= ------------------------------------- */
+
+static void
+atomic_end_cb(pgb_asession *s, int rc, void *arg)
+{
+	struct req	*r = arg;
+
+	if (rc == -1)
+		return (fail(r, s, "atomic block"));
+	respond(r, 200, "ok atomic");
+}
+
+static void
+atomic_insert_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct req	*r = arg;
+
+	if (pgb_aatomic_end(s, res != NULL, atomic_end_cb, r) == -1)
+		fail(r, s, "atomic end");
+}
+
+static void
+atomic_begin_cb(pgb_asession *s, int rc, void *arg)
+{
+	struct req	*r = arg;
+
+	if (rc == -1) {
+		respond(r, pgb_asession_errcode(s) == PGB_ERR_STATE ? 409 : 500,
+		    "atomic block refused: %s", pgb_asession_error(s));
+		return;
+	}
+	if (insert(r, s, "inside", atomic_insert_cb) == -1)
+		fail(r, s, "insert");
+}
+
+static pgb_atomic_mode
+atomic_mode(const char *m)
+{
+	if (m == NULL || strcmp(m, "commit") == 0)
+		return (PGB_ATOMIC_COMMIT_FIRST);
+	if (strcmp(m, "rollback") == 0)
+		return (PGB_ATOMIC_ROLLBACK_FIRST);
+	if (strcmp(m, "append") == 0)
+		return (PGB_ATOMIC_APPEND);
+	return (PGB_ATOMIC_REFUSE);
+}
+
+static void
+route_atomic(struct req *r)
+{
+	if (pgb_aatomic_begin(MASTER(r), PGB_ATOMIC_COMMIT_FIRST,
+	    atomic_begin_cb, r) == -1)
+		fail(r, MASTER(r), "atomic begin");
+}
+
+static void
+atomic_prev_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct req	*r = arg;
+
+	if (res == NULL)
+		return (fail(r, s, "insert"));
+	if (pgb_aatomic_begin(s, atomic_mode(evhttp_find_header(&r->q,
+	    "mode")), atomic_begin_cb, r) == -1)
+		fail(r, s, "atomic begin");
+}
+
+static void
+route_atomic_prev(struct req *r)
+{
+	if (insert(r, MASTER(r), "before", atomic_prev_cb) == -1)
+		fail(r, MASTER(r), "insert");
+}
+
+/* --- /rollback_error, /rollback_status ------------------------------------ */
+
+static void
+rb_error_div_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct req	*r = arg;
+
+	if (res == NULL)
+		return (respond(r, 500, "failed as planned: %s",
+		    pgb_asession_error(s)));
+	respond(r, 200, "division by zero did not fail?");
+}
+
+static void
+rb_error_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct req	*r = arg;
+
+	if (res == NULL)
+		return (fail(r, s, "insert"));
+	if (pgb_aexec(s, "SELECT 1 / 0", rb_error_div_cb, r) == -1)
+		fail(r, s, "select");
+}
+
+static void
+route_rollback_error(struct req *r)
+{
+	if (insert(r, MASTER(r), "error", rb_error_cb) == -1)
+		fail(r, MASTER(r), "insert");
+}
+
+static void
+rb_status_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct req	*r = arg;
+
+	if (res == NULL)
+		return (fail(r, s, "insert"));
+	respond(r, 422, "unprocessable: the insert is rolled back");
+}
+
+static void
+route_rollback_status(struct req *r)
+{
+	if (insert(r, MASTER(r), "status", rb_status_cb) == -1)
+		fail(r, MASTER(r), "insert");
+}
+
+/* --- /slow, /concurrent --------------------------------------------------- */
+
+static void
+slow_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct req	*r = arg;
+
+	if (res == NULL)
+		return (fail(r, s, "slow insert"));
+	respond(r, 200, "ok slow");
+}
+
+/* INSERT and pg_sleep(ms) in one statement of s's transaction. */
+static int
+slow_insert(struct req *r, pgb_asession *s, const char *val, void *arg,
+    pgb_result_cb cb)
+{
+	const char	*p[3];
+	char		 secs[32];
+
+	snprintf(secs, sizeof secs, "%.3f", r->ms / 1000.0);
+	p[0] = r->tag;
+	p[1] = val;
+	p[2] = secs;
+	return (pgb_aexec_params(s, "INSERT INTO items (tag, val)"
+	    " SELECT $1, $2 FROM pg_sleep($3::float8)", 3, NULL, p, NULL,
+	    NULL, 0, cb, arg));
+}
+
+static void
+route_slow(struct req *r)
+{
+	if (slow_insert(r, MASTER(r), "slow", r, slow_cb) == -1)
+		fail(r, MASTER(r), "slow insert");
+}
+
+/* One unit of /concurrent: its own context, its own connection. */
+struct unit {
+	struct req	*r;
+	int		 i;
+};
+
+static void
+unit_done_cb(pgb_actx *ctx, int rc, void *arg)
+{
+	struct unit	*u = arg;
+	struct req	*r = u->r;
+
+	(void)ctx;
+	free(u);
+	if (rc == -1)
+		r->failed++;
+	if (--r->pending == 0) {
+		if (r->failed)
+			respond(r, 500, "%d of %d units failed", r->failed,
+			    r->n);
+		else
+			respond(r, 200, "ok %d units", r->n);
+	}
+}
+
+static void
+unit_stmt_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct unit	*u = arg;
+
+	pgb_actx_finish(pgb_asession_ctx(s), res != NULL ? 0 : -1);
+	(void)u;
+}
+
+static void
+unit_fn(pgb_actx *ctx, void *arg)
+{
+	struct unit	*u = arg;
+	pgb_asession	*s = pgb_actx_session(ctx, u->r->app->master);
+	char		 val[32];
+
+	snprintf(val, sizeof val, "unit%d", u->i);
+	if (s == NULL || slow_insert(u->r, s, val, u, unit_stmt_cb) == -1)
+		pgb_actx_finish(ctx, -1);
+}
+
+static void
+route_concurrent(struct req *r)
+{
+	struct unit	*u;
+	int		 i;
+
+	if (r->n < 1 || r->n > 50)
+		return (respond(r, 400, "n must be 1..50"));
+	r->pending = r->n;
+	for (i = 0; i < r->n; i++) {
+		u = calloc(1, sizeof *u);
+		if (u == NULL) {
+			r->pending -= r->n - i;
+			r->failed += r->n - i;
+			break;
+		}
+		u->r = r;
+		u->i = i;
+		if (pgb_arun_in_new_ctx(r->app->loop, unit_fn, u, unit_done_cb,
+		    u) == -1) {
+			free(u);
+			r->pending--;
+			r->failed++;
+		}
+	}
+	if (r->pending == 0)
+		respond(r, 500, "could not start the units");
+}
+
+/* --- /early_commit, /early_rollback, /early_close ------------------------- */
+
+static void
+early_last_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct req	*r = arg;
+	const char	*path = evhttp_request_get_uri(r->hr);
+
+	if (res == NULL)
+		return (fail(r, s, "second insert"));
+	/* early_commit ends with an error: only the second write goes. */
+	if (strncmp(path, "/early_commit", 13) == 0)
+		respond(r, 500, "failing after an early commit");
+	else
+		respond(r, 200, "ok");
+}
+
+static void
+early_mid_cb(pgb_asession *s, int rc, void *arg)
+{
+	struct req	*r = arg;
+
+	if (rc == -1)
+		return (fail(r, s, "early commit/rollback/close"));
+	if (insert(r, s, "second", early_last_cb) == -1)
+		fail(r, s, "second insert");
+}
+
+static void
+early_first_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct req	*r = arg;
+	const char	*path = evhttp_request_get_uri(r->hr);
+	int		 rc;
+
+	if (res == NULL)
+		return (fail(r, s, "first insert"));
+	if (strncmp(path, "/early_commit", 13) == 0)
+		rc = pgb_asession_commit(s, early_mid_cb, r);
+	else if (strncmp(path, "/early_rollback", 15) == 0)
+		rc = pgb_asession_rollback(s, early_mid_cb, r);
+	else
+		rc = pgb_asession_close(s, early_mid_cb, r);
+	if (rc == -1)
+		fail(r, s, "early step");
+}
+
+static void
+route_early(struct req *r)
+{
+	if (insert(r, MASTER(r), "first", early_first_cb) == -1)
+		fail(r, MASTER(r), "first insert");
+}
+
+/* --- /write, /read: read your writes through a cookie ----------------------- */
+
+static void
+write_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct req	*r = arg;
+	char		 h[300];
+
+	if (res == NULL)
+		return (fail(r, s, "insert"));
+	respond(r, 200, "ok wrote on %s", host_of(s, h, sizeof h));
+}
+
+static void
+route_write(struct req *r)
+{
+	if (insert(r, MASTER(r), "written", write_cb) == -1)
+		fail(r, MASTER(r), "insert");
+}
+
+static void
+read_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct req	*r = arg;
+	char		 h[300];
+
+	if (res == NULL)
+		return (fail(r, s, "replica read"));
+	respond(r, 200, "%s %s", PQgetvalue(res, 0, 0), host_of(s, h,
+	    sizeof h));
+}
+
+static void
+route_read(struct req *r)
+{
+	pgb_asession	*s = pgb_actx_session(r->ctx, r->app->replica);
+	const char	*p[1] = { r->tag };
+
+	if (r->lsn_in[0] != '\0' && pgb_actx_set_lsn(r->ctx, r->lsn_in) == -1)
+		return (respond(r, 400, "bad pgb_lsn cookie"));
+	if (pgb_aexec_params(s, "SELECT count(*) FROM items WHERE tag = $1",
+	    1, NULL, p, NULL, NULL, 0, read_cb, r) == -1)
+		fail(r, s, "replica read");
+}
+
+/* --- /cancel: the request ends while its statement still runs ------------- */
+
+static void
+cancel_stmt_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct req	*r = arg;
+
+	/* Called with PGB_ERR_CANCELED when the end below cancels it. */
+	(void)s;
+	(void)res;
+	evbuffer_add_printf(r->body, "statement: %s\n", res != NULL ? "done" :
+	    pgb_asession_error(s));
+}
+
+static void
+cancel_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	respond(arg, 200, "ended while the statement ran");
+}
+
+static void
+route_cancel(struct req *r)
+{
+	struct timeval	tv = { 0, 300 * 1000 };
+
+	if (slow_insert(r, MASTER(r), "cancel", r, cancel_stmt_cb) == -1)
+		return (fail(r, MASTER(r), "slow insert"));
+	r->timer = evtimer_new(r->app->base, cancel_timer_cb, r);
+	if (r->timer == NULL || evtimer_add(r->timer, &tv) == -1)
+		respond(r, 500, "no timer");
+}
+
+/* --- /fresh: the same as /simple on a new libpq connection ------------------ */
+
+static void
+fresh_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct req		*r = arg;
+	PostgresPollingStatusType st;
+	PGresult		*res;
+	char			*lit, *sql;
+	int			 ok = 1;
+
+	(void)fd;
+	(void)what;
+	if (!r->raw_sent) {
+		st = PQconnectPoll(r->raw);
+		if (st == PGRES_POLLING_READING || st == PGRES_POLLING_WRITING) {
+			event_free(r->raw_ev);
+			r->raw_ev = event_new(r->app->base, PQsocket(r->raw),
+			    st == PGRES_POLLING_READING ? EV_READ : EV_WRITE,
+			    fresh_cb, r);
+			event_add(r->raw_ev, NULL);
+			return;
+		}
+		if (st != PGRES_POLLING_OK)
+			return (respond(r, 500, "connect: %s",
+			    PQerrorMessage(r->raw)));
+		lit = PQescapeLiteral(r->raw, r->tag, strlen(r->tag));
+		if (lit == NULL || asprintf(&sql, "BEGIN; INSERT INTO items"
+		    " (tag, val) VALUES (%s, 'fresh'); SELECT val FROM items"
+		    " WHERE tag = %s LIMIT 1; COMMIT", lit, lit) == -1) {
+			PQfreemem(lit);
+			return (respond(r, 500, "out of memory"));
+		}
+		PQfreemem(lit);
+		(void)PQsetnonblocking(r->raw, 1);
+		ok = PQsendQuery(r->raw, sql);
+		free(sql);
+		if (!ok || PQflush(r->raw) != 0)
+			return (respond(r, 500, "send failed"));
+		r->raw_sent = 1;
+	} else if (!PQconsumeInput(r->raw))
+		return (respond(r, 500, "%s", PQerrorMessage(r->raw)));
+	while (!PQisBusy(r->raw)) {
+		res = PQgetResult(r->raw);
+		if (res == NULL) {
+			respond(r, r->failed ? 500 : 200, "ok fresh");
+			return;
+		}
+		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		    PQresultStatus(res) != PGRES_TUPLES_OK)
+			r->failed = 1;
+		PQclear(res);
+	}
+	event_free(r->raw_ev);
+	r->raw_ev = event_new(r->app->base, PQsocket(r->raw), EV_READ,
+	    fresh_cb, r);
+	event_add(r->raw_ev, NULL);
+}
+
+static void
+route_fresh(struct req *r)
+{
+	const char	*keys[] = { "dbname", "host", "port", NULL };
+	const char	*vals[4];
+	char		 host[PGB_HOST_MAX], port[16];
+	int		 p;
+
+	if (pgb_db_current_host(r->app->master, host, sizeof host, &p) == -1)
+		return (respond(r, 503, "no master known yet: call /simple"));
+	snprintf(port, sizeof port, "%d", p);
+	vals[0] = r->app->conninfo;
+	vals[1] = host;
+	vals[2] = port;
+	vals[3] = NULL;
+	r->raw = PQconnectStartParams(keys, vals, 1);
+	if (r->raw == NULL || PQstatus(r->raw) == CONNECTION_BAD)
+		return (respond(r, 500, "connect failed"));
+	r->raw_ev = event_new(r->app->base, PQsocket(r->raw), EV_WRITE,
+	    fresh_cb, r);
+	if (r->raw_ev == NULL || event_add(r->raw_ev, NULL) == -1)
+		respond(r, 500, "no event");
+}
+
+static void
+route_health(struct req *r)
+{
+	respond(r, 200, "ok");
+}
+
+/* --- dispatch ------------------------------------------------------------- */
+
+static const struct route {
+	const char	*path;
+	step_fn		 fn;
+} routes[] = {
+	{ "/simple", route_simple },
+	{ "/atomic", route_atomic },
+	{ "/atomic_prev", route_atomic_prev },
+	{ "/rollback_error", route_rollback_error },
+	{ "/rollback_status", route_rollback_status },
+	{ "/slow", route_slow },
+	{ "/concurrent", route_concurrent },
+	{ "/early_commit", route_early },
+	{ "/early_rollback", route_early },
+	{ "/early_close", route_early },
+	{ "/write", route_write },
+	{ "/read", route_read },
+	{ "/cancel", route_cancel },
+	{ "/fresh", route_fresh },
+	{ "/health", route_health },
+};
+
+/* Copies the pgb_lsn cookie of the request into buf. */
+static void
+cookie_lsn(struct evhttp_request *hr, char *buf, size_t len)
+{
+	const char	*c, *p;
+	size_t		 n;
+
+	buf[0] = '\0';
+	c = evhttp_find_header(evhttp_request_get_input_headers(hr), "Cookie");
+	if (c == NULL || (p = strstr(c, "pgb_lsn=")) == NULL)
+		return;
+	p += 8;
+	n = strcspn(p, "; ");
+	if (n >= len)
+		return;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+}
+
+static void
+request_cb(struct evhttp_request *hr, void *arg)
+{
+	struct app		*app = arg;
+	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(hr);
+	const char		*path = evhttp_uri_get_path(uri);
+	const char		*query = evhttp_uri_get_query(uri);
+	const char		*v;
+	struct req		*r;
+	size_t			 i;
+
+	r = calloc(1, sizeof *r);
+	if (r == NULL || (r->body = evbuffer_new()) == NULL ||
+	    (r->ctx = pgb_actx_new(app->loop)) == NULL) {
+		if (r != NULL) {
+			if (r->body != NULL)
+				evbuffer_free(r->body);
+			free(r);
+		}
+		evhttp_send_error(hr, 503, "out of memory");
+		return;
+	}
+	r->app = app;
+	r->hr = hr;
+	TAILQ_INIT(&r->q);
+	TAILQ_INSERT_TAIL(&app->reqs, r, entry);
+	if (query != NULL)
+		(void)evhttp_parse_query_str(query, &r->q);
+	r->tag = (v = evhttp_find_header(&r->q, "tag")) != NULL ? v : "none";
+	r->ms = (v = evhttp_find_header(&r->q, "ms")) != NULL ? atoi(v) : 500;
+	r->n = (v = evhttp_find_header(&r->q, "n")) != NULL ? atoi(v) : 2;
+	cookie_lsn(hr, r->lsn_in, sizeof r->lsn_in);
+	for (i = 0; path != NULL && i < sizeof routes / sizeof routes[0]; i++) {
+		if (strcmp(path, routes[i].path) == 0) {
+			routes[i].fn(r);
+			return;
+		}
+	}
+	respond(r, 404, "no such route");
+}
+
+static void
+signal_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopexit(arg, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct app	 app;
+	struct event	*sigterm, *sigint;
+	struct req	*r;
+	PGconn		*pg;
+	PGresult	*res;
+	const char	*sock = NULL, *cluster = "main", *conninfo = NULL;
+	const char	*keys[] = { "dbname", "host", "port", NULL };
+	const char	*vals[4];
+	char		 host[PGB_HOST_MAX], portbuf[16];
+	pgb_resolved	 rv;
+	pgb_client	*cl;
+	int		 ch, port = 8080, pool = 20;
+
+	while ((ch = getopt(argc, argv, "p:s:c:C:n:")) != -1) {
+		switch (ch) {
+		case 'p': port = atoi(optarg); break;
+		case 's': sock = optarg; break;
+		case 'c': conninfo = optarg; break;
+		case 'C': cluster = optarg; break;
+		case 'n': pool = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: webapp -p PORT -s SOCKET -c"
+			    " CONNINFO [-C CLUSTER] [-n POOL]\n");
+			return (2);
+		}
+	}
+	if (conninfo == NULL)
+		conninfo = "dbname=postgres";
+	signal(SIGPIPE, SIG_IGN);
+	memset(&app, 0, sizeof app);
+	TAILQ_INIT(&app.reqs);
+	app.conninfo = strdup(conninfo);
+
+	/* Start-up (before the loop runs): the table, made on the master. */
+	cl = pgb_client_new(sock);
+	if (cl == NULL || pgb_client_resolve(cl, cluster, "master", NULL,
+	    &rv) == -1) {
+		fprintf(stderr, "webapp: no master: %s\n", cl != NULL ?
+		    pgb_client_error(cl) : "out of memory");
+		pgb_client_free(cl);
+		free(app.conninfo);
+		return (1);
+	}
+	pgb_client_free(cl);
+	snprintf(host, sizeof host, "%s", rv.host);
+	snprintf(portbuf, sizeof portbuf, "%d", rv.port);
+	vals[0] = conninfo;
+	vals[1] = host;
+	vals[2] = portbuf;
+	vals[3] = NULL;
+	pg = PQconnectdbParams(keys, vals, 1);
+	res = PQexec(pg, "SET client_min_messages = warning;"
+	    " CREATE TABLE IF NOT EXISTS items (tag text NOT NULL, val text,"
+	    " at timestamptz NOT NULL DEFAULT now());"
+	    " CREATE INDEX IF NOT EXISTS items_tag ON items (tag)");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "webapp: cannot create the table: %s",
+		    PQerrorMessage(pg));
+		PQclear(res);
+		PQfinish(pg);
+		free(app.conninfo);
+		return (1);
+	}
+	PQclear(res);
+	PQfinish(pg);
+
+	app.base = event_base_new();
+	app.loop = pgb_loop_new(app.base, sock);
+	app.master = pgb_db_new(conninfo, cluster, "master", sock);
+	app.replica = pgb_db_new(conninfo, cluster, "replica", sock);
+	app.http = evhttp_new(app.base);
+	if (app.base == NULL || app.loop == NULL || app.master == NULL ||
+	    app.replica == NULL || app.http == NULL ||
+	    pgb_loop_attach(app.loop, app.master) == -1 ||
+	    pgb_loop_attach(app.loop, app.replica) == -1 ||
+	    evhttp_bind_socket(app.http, "127.0.0.1", (ev_uint16_t)port) != 0) {
+		fprintf(stderr, "webapp: cannot start on port %d\n", port);
+		return (1);
+	}
+	pgb_db_set_pool(app.master, pool, 5000, -1);
+	pgb_db_set_pool(app.replica, pool, 5000, -1);
+	evhttp_set_gencb(app.http, request_cb, &app);
+	evhttp_set_allowed_methods(app.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+	sigterm = evsignal_new(app.base, SIGTERM, signal_cb, app.base);
+	sigint = evsignal_new(app.base, SIGINT, signal_cb, app.base);
+	event_add(sigterm, NULL);
+	event_add(sigint, NULL);
+	printf("webapp listening on 127.0.0.1:%d\n", port);
+	fflush(stdout);
+
+	event_base_dispatch(app.base);
+
+	/* Teardown in reverse order. */
+	evhttp_free(app.http);
+	TAILQ_FOREACH(r, &app.reqs, entry) {
+		r->dying = 1;
+		r->hr = NULL;
+	}
+	while ((r = TAILQ_FIRST(&app.reqs)) != NULL)
+		req_free(r);
+	pgb_loop_free(app.loop);
+	pgb_db_free(app.master);
+	pgb_db_free(app.replica);
+	event_free(sigterm);
+	event_free(sigint);
+	event_base_free(app.base);
+	free(app.conninfo);
+	return (0);
+}
