@@ -249,9 +249,13 @@ session_kick(pgb_asession *s)
 static void
 kick_cb(evutil_socket_t fd, short what, void *arg)
 {
+	pgb_asession	*s = arg;
+
 	(void)fd;
 	(void)what;
-	session_step(arg);
+	s->refs++;		/* a callback may free s: it lives until here */
+	session_step(s);
+	session_unref(s);
 }
 
 /* Callback frames: the session (and its context) stay allocated. */
@@ -553,6 +557,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	s->refs++;
 	switch (s->state) {
 	case S_RESOLVING:
 		session_seterr(s, PGB_ERR_TIMEOUT, "%s: no answer from"
@@ -573,6 +578,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	default:
 		break;
 	}
+	session_unref(s);
 }
 
 /*
@@ -609,10 +615,23 @@ session_acq_fail(pgb_asession *s, pgb_errcode code)
 		session_step(s);
 }
 
+static void	resolve_reply(pgb_asession *s, const char *line,
+		    pgb_errcode code, const char *err);
+
 static void
 resolve_cb(void *owner, const char *line, pgb_errcode code, const char *err)
 {
 	pgb_asession	*s = owner;
+
+	s->refs++;
+	resolve_reply(s, line, code, err);
+	session_unref(s);
+}
+
+static void
+resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
+    const char *err)
+{
 	pgb_resolved	 r;
 	char		 text[512];
 	int		 min_lsn = s->ctx != NULL && s->ctx->has_lsn &&
@@ -976,13 +995,24 @@ x_result(pgb_asession *s, PGresult *res)
 		PQclear(res);
 }
 
+static void	io_event(pgb_asession *s, short what);
+
 static void
 io_cb(evutil_socket_t fd, short what, void *arg)
 {
 	pgb_asession	*s = arg;
-	int		 rc;
 
 	(void)fd;
+	s->refs++;
+	io_event(s, what);
+	session_unref(s);
+}
+
+static void
+io_event(pgb_asession *s, short what)
+{
+	int	rc;
+
 	if (s->state == S_CONNECTING) {
 		session_connect_poll(s);
 		return;

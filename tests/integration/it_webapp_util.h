@@ -223,7 +223,8 @@ wa_healthy(int port)
 
 /*
  * Starts $BUILD/examples/webapp (BUILD defaults to "build") on a free
- * port against the daemon at sock; its output goes to dir/webapp-PORT.log.
+ * port against the daemon at sock; its output goes to dir/webapp-PORT.log
+ * (dir: $PGBEACON_WEBAPP_LOGDIR when set).
  * Returns once /health answers 200.
  */
 static WA_UNUSED void
@@ -237,6 +238,9 @@ wa_start(struct wa_proc *p, const char *sock, const char *dir,
 	snprintf(bin, sizeof bin, "%s/examples/webapp",
 	    build != NULL && *build != '\0' ? build : "build");
 	p->port = wa_free_port();
+	/* $PGBEACON_WEBAPP_LOGDIR keeps the log after the cluster is gone. */
+	if (getenv("PGBEACON_WEBAPP_LOGDIR") != NULL)
+		dir = getenv("PGBEACON_WEBAPP_LOGDIR");
 	snprintf(p->log, sizeof p->log, "%s/webapp-%d.log", dir, p->port);
 	snprintf(port, sizeof port, "%d", p->port);
 	snprintf(npool, sizeof npool, "%d", pool);
