@@ -1,0 +1,350 @@
+/*
+ * it_lib_async.c - the event-driven API of libpgbeacon on its own (the
+ * example service's tests cover the request workflows): non-blocking
+ * RESOLVE, answers reused while subscribed, queued pool checkout and its
+ * timeout, freeing a context with a statement in flight, no daemon.
+ * Against a real primary + replica and a real pgbeacond.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "pgbeacon.h"
+#include "support/itest.h"
+
+static struct it_cluster	*cluster;
+static struct it_daemon		*daemon_;
+static char			 sock[512];
+
+#define CONNINFO(app)	"user=postgres dbname=postgres application_name=" app
+
+static void
+suite_setup(void)
+{
+	char	*cfg, *r;
+
+	cluster = it_cluster_create(1);
+	cfg = it_config(cluster, "main", NULL);
+	daemon_ = it_daemon_start(cfg, it_cluster_dir(cluster));
+	free(cfg);
+	snprintf(sock, sizeof sock, "%s", it_daemon_socket(daemon_));
+	ck_assert(IT_POLL_UNTIL((r = it_resolve(sock, "main", "replica")) !=
+	    NULL && strstr(r, "role=replica") != NULL ? (free(r), 1) :
+	    (free(r), 0), 15000));
+}
+
+static void
+suite_teardown(void)
+{
+	if (daemon_ != NULL)
+		it_daemon_stop(daemon_);
+	it_cluster_destroy(cluster);
+}
+
+static struct event_base	*base;
+static pgb_loop			*loop;
+
+static void
+setup(void)
+{
+	base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	loop = pgb_loop_new(base, sock);
+	ck_assert_ptr_nonnull(loop);
+}
+
+static void
+teardown(void)
+{
+	pgb_loop_free(loop);
+	event_base_free(base);
+}
+
+/* Runs the loop until *flag is set (deadline ms); true when it was. */
+#define RUN_UNTIL(cond, ms) \
+	IT_POLL_UNTIL((event_base_loop(base, EVLOOP_NONBLOCK), (cond)), (ms))
+
+/* --- resolve and subscription ---------------------------------------------- */
+
+struct got {
+	int		 calls;
+	int		 port;
+	pgb_errcode	 code;
+	int		 rc;		/* of an end callback */
+	int64_t		 at;
+	char		 error[512];
+};
+
+static void
+resolve_cb(pgb_loop *l, const pgb_resolved *r, pgb_errcode code,
+    const char *error, void *arg)
+{
+	struct got	*g = arg;
+
+	(void)l;
+	g->calls++;
+	g->code = code;
+	g->port = r != NULL ? r->port : 0;
+	snprintf(g->error, sizeof g->error, "%s", error);
+}
+
+START_TEST(test_resolve_answers_through_the_callback_without_blocking)
+{
+	struct got	g = { 0 }, bad = { 0 };
+
+	ck_assert_int_eq(pgb_loop_resolve(loop, "main", "master", NULL,
+	    resolve_cb, &g), 0);
+	ck_assert_int_eq(pgb_loop_resolve(loop, "nope", "master", NULL,
+	    resolve_cb, &bad), 0);
+	/* Nothing is called from inside the request. */
+	ck_assert_int_eq(g.calls, 0);
+	ck_assert(RUN_UNTIL(g.calls == 1 && bad.calls == 1, 5000));
+	ck_assert_int_eq(g.code, PGB_OK);
+	ck_assert_int_eq(g.port, it_port(cluster, 0));
+	ck_assert_int_eq(bad.code, PGB_ERR_NOCLUSTER);
+	ck_assert(RUN_UNTIL(pgb_loop_watching(loop), 5000));
+}
+END_TEST
+
+static void
+res_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct got	*g = arg;
+
+	g->calls++;
+	g->at = it_now_ms();
+	g->code = pgb_asession_errcode(s);
+	snprintf(g->error, sizeof g->error, "%s", pgb_asession_error(s));
+	g->port = res != NULL ? pgb_asession_port(s) : -1;
+}
+
+static void
+end_cb(pgb_actx *ctx, int rc, void *arg)
+{
+	struct got	*g = arg;
+
+	(void)ctx;
+	g->calls++;
+	g->rc = rc;
+	g->at = it_now_ms();
+}
+
+START_TEST(test_master_answer_is_reused_while_subscribed)
+{
+	pgb_db		*db = pgb_db_new(CONNINFO("it_async_reuse"), "main",
+			    "master", sock);
+	pgb_pool_stats	 st;
+	struct got	 g = { 0 }, e = { 0 };
+	pgb_actx	*ctx;
+	int		 i;
+
+	ck_assert(RUN_UNTIL(pgb_loop_watching(loop), 5000));
+	for (i = 0; i < 3; i++) {
+		memset(&g, 0, sizeof g);
+		memset(&e, 0, sizeof e);
+		ctx = pgb_actx_new(loop);
+		ck_assert_int_eq(pgb_aexec(pgb_actx_session(ctx, db),
+		    "SELECT 1", res_cb, &g), 0);
+		ck_assert(RUN_UNTIL(g.calls == 1, 5000));
+		ck_assert_msg(g.port == it_port(cluster, 0), "%s", g.error);
+		ck_assert_int_eq(pgb_actx_end(ctx, 200, end_cb, &e), 0);
+		ck_assert(RUN_UNTIL(e.calls == 1, 5000));
+		ck_assert_int_eq(e.rc, 0);
+		pgb_actx_free(ctx);
+	}
+	pgb_db_stats(db, &st);
+	ck_assert_int_eq(st.resolves, 1);
+	ck_assert_int_eq(st.opened, 1);
+	ck_assert_int_eq(st.reused, 2);
+	ck_assert_int_eq(st.busy, 0);
+	pgb_loop_free(loop);
+	loop = NULL;
+	pgb_db_free(db);
+}
+END_TEST
+
+/* --- the pool ---------------------------------------------------------------- */
+
+START_TEST(test_queued_checkout_is_served_when_a_connection_frees)
+{
+	pgb_db		*db = pgb_db_new(CONNINFO("it_async_queue"), "main",
+			    "master", sock);
+	pgb_actx	*a = pgb_actx_new(loop), *b = pgb_actx_new(loop);
+	struct got	 ga = { 0 }, gb = { 0 }, ea = { 0 }, eb = { 0 };
+
+	pgb_db_set_pool(db, 1, 5000, -1);
+	ck_assert_int_eq(pgb_aexec(pgb_actx_session(a, db),
+	    "SELECT pg_sleep(0.3)", res_cb, &ga), 0);
+	ck_assert(RUN_UNTIL(ga.calls == 1, 5000));
+	/* a holds the only connection (its transaction is open). */
+	ck_assert_int_eq(pgb_aexec(pgb_actx_session(b, db), "SELECT 2",
+	    res_cb, &gb), 0);
+	ck_assert(!RUN_UNTIL(gb.calls == 1, 300));
+	ck_assert_int_eq(pgb_actx_end(a, 200, end_cb, &ea), 0);
+	ck_assert(RUN_UNTIL(gb.calls == 1, 5000));
+	ck_assert_msg(gb.port == it_port(cluster, 0), "%s", gb.error);
+	ck_assert(ea.calls == 1 && ea.at <= gb.at);
+	ck_assert_int_eq(pgb_actx_end(b, 200, end_cb, &eb), 0);
+	ck_assert(RUN_UNTIL(eb.calls == 1, 5000));
+	pgb_actx_free(a);
+	pgb_actx_free(b);
+	pgb_loop_free(loop);
+	loop = NULL;
+	pgb_db_free(db);
+}
+END_TEST
+
+START_TEST(test_queued_checkout_times_out_with_pool_timeout)
+{
+	pgb_db		*db = pgb_db_new(CONNINFO("it_async_timeout"), "main",
+			    "master", sock);
+	pgb_actx	*a = pgb_actx_new(loop), *b = pgb_actx_new(loop);
+	struct got	 ga = { 0 }, gb = { 0 };
+	int64_t		 t;
+
+	pgb_db_set_pool(db, 1, 400, -1);
+	ck_assert_int_eq(pgb_aexec(pgb_actx_session(a, db), "SELECT 1",
+	    res_cb, &ga), 0);
+	ck_assert(RUN_UNTIL(ga.calls == 1, 5000));
+	t = it_now_ms();
+	ck_assert_int_eq(pgb_aexec(pgb_actx_session(b, db), "SELECT 2",
+	    res_cb, &gb), 0);
+	ck_assert(RUN_UNTIL(gb.calls == 1, 5000));
+	ck_assert_int_eq(gb.code, PGB_ERR_POOL_TIMEOUT);
+	ck_assert_int_eq(gb.port, -1);
+	ck_assert_msg(gb.at - t >= 350 && gb.at - t < 2000, "%lld ms",
+	    (long long)(gb.at - t));
+	ck_assert_msg(strstr(gb.error, "main master") != NULL, "%s", gb.error);
+	pgb_actx_free(a);
+	pgb_actx_free(b);
+	pgb_loop_free(loop);
+	loop = NULL;
+	pgb_db_free(db);
+}
+END_TEST
+
+/* --- cancellation and errors -------------------------------------------------- */
+
+START_TEST(test_freeing_a_context_mid_statement_calls_back_once)
+{
+	pgb_db		*db = pgb_db_new(CONNINFO("it_async_free"), "main",
+			    "master", sock);
+	pgb_actx	*ctx = pgb_actx_new(loop);
+	struct got	 g = { 0 }, g2 = { 0 }, e = { 0 };
+	pgb_asession	*s = pgb_actx_session(ctx, db);
+
+	ck_assert_int_eq(pgb_aexec(s, "CREATE TEMP TABLE t (i int);"
+	    " SELECT pg_sleep(30)", res_cb, &g), 0);
+	ck_assert_int_eq(pgb_aexec(s, "SELECT 3", res_cb, &g2), 0);
+	ck_assert_int_eq(pgb_actx_end(ctx, 200, end_cb, &e), 0);
+	pgb_actx_free(ctx);	/* before the end could even start */
+	/* Every pending callback ran once, during the free. */
+	ck_assert_int_eq(g.calls, 1);
+	ck_assert_int_eq(g.code, PGB_ERR_CANCELED);
+	ck_assert_int_eq(g2.calls, 1);
+	ck_assert_int_eq(e.calls, 1);
+	ck_assert_int_eq(e.rc, -1);
+	/* Nothing more comes, and the server is not left sleeping. */
+	ck_assert(!RUN_UNTIL(g.calls > 1 || g2.calls > 1 || e.calls > 1, 300));
+	ck_assert(IT_POLL_UNTIL(it_sql_is(cluster, 0, "SELECT count(*) FROM"
+	    " pg_stat_activity WHERE application_name = 'it_async_free'",
+	    "0"), 10000));
+	pgb_loop_free(loop);
+	loop = NULL;
+	pgb_db_free(db);
+}
+END_TEST
+
+START_TEST(test_ending_mid_statement_cancels_it_on_the_server)
+{
+	pgb_db		*db = pgb_db_new(CONNINFO("it_async_end"), "main",
+			    "master", sock);
+	pgb_actx	*ctx = pgb_actx_new(loop);
+	struct got	 g = { 0 }, e = { 0 };
+	int64_t		 t;
+
+	ck_assert_int_eq(pgb_aexec(pgb_actx_session(ctx, db),
+	    "SELECT pg_sleep(30)", res_cb, &g), 0);
+	ck_assert(IT_POLL_UNTIL((event_base_loop(base, EVLOOP_NONBLOCK),
+	    it_sql_is(cluster, 0, "SELECT count(*) FROM pg_stat_activity"
+	    " WHERE application_name = 'it_async_end' AND state = 'active'",
+	    "1")), 10000));
+	t = it_now_ms();
+	ck_assert_int_eq(pgb_actx_end(ctx, 200, end_cb, &e), 0);
+	ck_assert(RUN_UNTIL(e.calls == 1, 5000));
+	ck_assert_int_eq(g.calls, 1);
+	ck_assert_int_eq(g.code, PGB_ERR_CANCELED);
+	ck_assert_int_eq(e.rc, -1);
+	ck_assert_msg(strstr(pgb_actx_error(ctx), "canceled") != NULL, "%s",
+	    pgb_actx_error(ctx));
+	ck_assert(it_now_ms() - t < 2000);
+	ck_assert(IT_POLL_UNTIL(it_sql_is(cluster, 0, "SELECT count(*) FROM"
+	    " pg_stat_activity WHERE application_name = 'it_async_end'", "0"),
+	    10000));
+	pgb_actx_free(ctx);
+	pgb_loop_free(loop);
+	loop = NULL;
+	pgb_db_free(db);
+}
+END_TEST
+
+START_TEST(test_without_daemon_each_statement_fails_once)
+{
+	pgb_loop	*l2 = pgb_loop_new(base, "/nonexistent/pgbeacon.sock");
+	pgb_db		*db = pgb_db_new(CONNINFO("it_async_nod"), "main",
+			    "master", "/nonexistent/pgbeacon.sock");
+	pgb_actx	*ctx = pgb_actx_new(l2);
+	struct got	 g = { 0 }, g2 = { 0 };
+
+	ck_assert_int_eq(pgb_aexec(pgb_actx_session(ctx, db), "SELECT 1",
+	    res_cb, &g), 0);
+	ck_assert_int_eq(pgb_aexec(pgb_actx_session(ctx, db), "SELECT 2",
+	    res_cb, &g2), 0);
+	ck_assert(RUN_UNTIL(g.calls == 1 && g2.calls == 1, 5000));
+	ck_assert(!RUN_UNTIL(g.calls > 1 || g2.calls > 1, 200));
+	ck_assert_int_eq(g.code, PGB_ERR_UNREACHABLE);
+	ck_assert_msg(strstr(g.error, "not reachable") != NULL, "%s", g.error);
+	ck_assert_int_eq(pgb_loop_watching(l2), 0);
+	pgb_actx_free(ctx);
+	pgb_loop_free(l2);
+	pgb_db_free(db);
+}
+END_TEST
+
+static Suite *
+async_suite(void)
+{
+	Suite	*s = suite_create("lib_async");
+	TCase	*tc;
+
+	tc = tcase_create("core");
+	tcase_set_timeout(tc, 120);
+	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc,
+	    test_resolve_answers_through_the_callback_without_blocking);
+	tcase_add_test(tc, test_master_answer_is_reused_while_subscribed);
+	tcase_add_test(tc, test_queued_checkout_is_served_when_a_connection_frees);
+	tcase_add_test(tc, test_queued_checkout_times_out_with_pool_timeout);
+	tcase_add_test(tc, test_freeing_a_context_mid_statement_calls_back_once);
+	tcase_add_test(tc, test_ending_mid_statement_cancels_it_on_the_server);
+	tcase_add_test(tc, test_without_daemon_each_statement_fails_once);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(async_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? 0 : 1);
+}
