@@ -633,6 +633,8 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
     const char *err)
 {
 	pgb_resolved	 r;
+	pgb_pool_stats	 st;
+	uint64_t	 changes;
 	char		 text[512];
 	int		 min_lsn = s->ctx != NULL && s->ctx->has_lsn &&
 			    !pgbi_db_is_master(s->db);
@@ -652,6 +654,8 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
 		session_acq_fail(s, code);
 		return;
 	}
+	pgb_db_stats(s->db, &st);
+	changes = st.host_changes;
 	if (pgb_db_change_host(s->db, r.host, r.port, r.role) == -1) {
 		session_seterr(s, PGB_ERR_HOOK, "%s", pgb_db_error(s->db));
 		session_acq_fail(s, PGB_ERR_HOOK);
@@ -659,6 +663,10 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
 	}
 	s->b->answer_valid = !min_lsn;
 	s->b->answer_ms = pgbi_now_ms();
+	/* After a host change the old host's slots are free. */
+	pgb_db_stats(s->db, &st);
+	while (st.host_changes != changes && !TAILQ_EMPTY(&s->b->waiters))
+		pgbi_binding_wake(s->b);
 	s->resolved = 1;
 	s->state = S_IDLE;
 	session_step(s);
