@@ -29,6 +29,17 @@ replica_known(void)
 	return (ok);
 }
 
+/* The daemon has found the primary (it may find the replica first). */
+static bool
+master_known(void)
+{
+	char	*r = it_resolve(sock, "main", "master");
+	bool	 ok = r != NULL && strstr(r, "role=master") != NULL;
+
+	free(r);
+	return (ok);
+}
+
 static void
 setup(void)
 {
@@ -202,7 +213,7 @@ START_TEST(test_daemon_restart_is_transparent_to_connected_clients)
 	/* Restart while the client holds its connection. */
 	it_daemon_stop(daemon_);
 	daemon_ = it_daemon_start(config, it_cluster_dir(cluster));
-	ck_assert(IT_POLL_UNTIL(replica_known(), 15000));
+	ck_assert(IT_POLL_UNTIL(replica_known() && master_known(), 15000));
 	ck_assert_int_eq(pgb_client_resolve(cl, "main", "master", NULL, &r), 0);
 	ck_assert_int_eq(r.port, it_port(cluster, 0));
 	/* The watch re-subscribes and says it may have missed events. */
@@ -226,7 +237,7 @@ START_TEST(test_daemon_restart_is_transparent_to_connected_clients)
 	ck_assert(IT_POLL_UNTIL(!pgb_watch_connected(w) ||
 	    pgb_watch_poll(w, &(pgb_event){0}) == -1, 2000));
 	daemon_ = it_daemon_start(config, it_cluster_dir(cluster));
-	ck_assert(IT_POLL_UNTIL(replica_known(), 15000));
+	ck_assert(IT_POLL_UNTIL(replica_known() && master_known(), 15000));
 	ck_assert_int_eq(pgb_client_resolve(cl, "main", "master", NULL, &r), 0);
 	ck_assert(IT_POLL_UNTIL(watch_resynced(w), 5000));
 	pgb_session_free(s);
