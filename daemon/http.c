@@ -35,6 +35,7 @@
 #include "monitor.h"
 #include "protocol.h"
 #include "server.h"
+#include "unixsock.h"
 
 /* Appends a string literal without its NUL. */
 #define HTTP_ADD_LIT(out, lit) evbuffer_add((out), (lit), sizeof(lit) - 1)
@@ -1085,73 +1086,20 @@ http_bind_unix(struct http *h, const char *path, mode_t mode, char *err,
     size_t errlen)
 {
 	struct evhttp_bound_socket *bs;
-	struct sockaddr_un	 sun;
-	struct stat		 st;
-	mode_t			 old_umask;
-	int			 fd, probe;
+	int fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "http_listen %s: path too long", path);
+	if ((fd = unixsock_listen(path, mode, true, err, errlen)) < 0)
 		return -1;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "%s exists and is not a socket",
-			    path);
-			return -1;
-		}
-		/* Someone answering there owns it; otherwise it is stale. */
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe >= 0 && connect(probe, (struct sockaddr *)&sun,
-		    sizeof(sun)) == 0) {
-			close(probe);
-			snprintf(err, errlen, "%s is in use by another process",
-			    path);
-			return -1;
-		}
-		if (probe >= 0)
-			close(probe);
-		log_info("removing stale socket %s", path);
-		if (unlink(path) != 0) {
-			snprintf(err, errlen, "cannot remove %s: %s", path,
-			    strerror(errno));
-			return -1;
-		}
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	old_umask = umask((mode_t)(~mode & 0777));
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		umask(old_umask);
-		snprintf(err, errlen, "cannot bind %s: %s", path,
-		    strerror(errno));
-		close(fd);
-		return -1;
-	}
-	umask(old_umask);
 	if ((h->unix_path = strdup(path)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		close(fd);
 		unlink(path);
 		return -1;
 	}
-	if (chmod(path, mode) != 0 || listen(fd, SOMAXCONN) != 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", path,
-		    strerror(errno));
-		close(fd);
-		return -1;	/* http_free() unlinks unix_path */
-	}
 	if ((bs = evhttp_accept_socket_with_handle(h->evh, fd)) == NULL) {
 		snprintf(err, errlen, "cannot listen on %s", path);
 		close(fd);
-		return -1;
+		return -1;	/* http_free() unlinks unix_path */
 	}
 	http_watch_listener(bs);
 	return 0;

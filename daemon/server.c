@@ -12,8 +12,6 @@
 #include <sys/file.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +31,7 @@
 #include "monitor.h"
 #include "protocol.h"
 #include "server.h"
+#include "unixsock.h"
 
 /* Output queued past this: stop reading the client's requests. */
 #define SERVER_OUT_HIGH		(256 * 1024)
@@ -388,25 +387,13 @@ server_accept_error_cb(struct evconnlistener *l, void *arg)
 }
 
 /*
- * Takes "<path>.lock", replaces a stale socket file, and returns a
- * listening socket bound to path with mode; -1 with err set on failure.
+ * Takes "<path>.lock" for our lifetime, then listens on path.  Holding the
+ * lock, a socket file found there is from a daemon that died: replaced.
+ * Returns the listening socket, or -1 with err set.
  */
 static int
 server_bind(struct server *s, mode_t mode, char *err, size_t errlen)
 {
-	struct sockaddr_un sun;
-	struct stat st;
-	mode_t old_umask;
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(s->path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "socket path %s is too long", s->path);
-		return -1;
-	}
-	memcpy(sun.sun_path, s->path, strlen(s->path) + 1);
-
 	s->lock_fd = open(s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (s->lock_fd < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", s->lock_path,
@@ -422,46 +409,7 @@ server_bind(struct server *s, mode_t mode, char *err, size_t errlen)
 			    strerror(errno));
 		return -1;
 	}
-	/* We hold the lock, so a socket file left here is from a daemon that
-	 * died: replace it.  Anything else there is not ours to remove. */
-	if (lstat(s->path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "%s exists and is not a socket",
-			    s->path);
-			return -1;
-		}
-		log_info("removing stale socket %s", s->path);
-		if (unlink(s->path) != 0) {
-			snprintf(err, errlen, "cannot remove stale socket %s: %s",
-			    s->path, strerror(errno));
-			return -1;
-		}
-	}
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	/* Single-threaded at this point: the umask closes the window in
-	 * which the socket would exist with looser permissions. */
-	old_umask = umask((mode_t)(~mode & 0777));
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		umask(old_umask);
-		snprintf(err, errlen, "cannot bind %s: %s", s->path,
-		    strerror(errno));
-		close(fd);
-		return -1;
-	}
-	umask(old_umask);
-	if (chmod(s->path, mode) != 0 || listen(fd, SOMAXCONN) != 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", s->path,
-		    strerror(errno));
-		close(fd);
-		unlink(s->path);
-		return -1;
-	}
-	return fd;
+	return unixsock_listen(s->path, mode, false, err, errlen);
 }
 
 struct server *
