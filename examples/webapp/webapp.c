@@ -7,11 +7,20 @@
  *   webapp -p PORT -s SOCKET -c CONNINFO [-C CLUSTER] [-n POOL]
  *
  * Rows go to items(tag text, val text, at timestamptz default now()),
- * created at start-up when missing.  SIGTERM or SIGINT: stops, frees
- * everything, exits 0.
+ * created at start-up when missing.
+ *
+ * A client that hangs up before its answer: the request's context is
+ * ended rolled back (and its /concurrent units with it), nothing is sent,
+ * everything is freed.  SIGTERM or SIGINT: stops accepting; requests not
+ * yet answering are dropped the same way (their connections closed),
+ * those already answering finish; then everything is freed and the
+ * service exits 0 (a second signal, or STOP_GRACE_SEC, cuts the wait
+ * short: what is left is freed, its connections closed).
  */
 #include <sys/queue.h>
+#include <sys/socket.h>
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +29,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -28,34 +38,58 @@
 
 #include "pgbeacon.h"
 
+#define STOP_GRACE_SEC	10	/* SIGTERM: longest wait for requests */
+
 struct app {
 	struct event_base	*base;
 	struct evhttp		*http;
+	struct evhttp_bound_socket *listener;
+	struct event		*stop_timer;
 	pgb_loop		*loop;
 	pgb_db			*master;
 	pgb_db			*replica;
 	char			*conninfo;
+	int			 stopping;	/* SIGTERM seen */
 	TAILQ_HEAD(, req)	 reqs;		/* in flight */
 };
 
 struct req;
 typedef void	(*step_fn)(struct req *r);
 
-/* One HTTP request in flight.  Owns its context. */
+/* One unit of /concurrent: its own context, its own connection. */
+struct unit {
+	struct req		*r;
+	pgb_actx		*ctx;		/* the library's: freed after done */
+	int			 i;
+	TAILQ_ENTRY(unit)	 entry;
+};
+
+/*
+ * One HTTP request in flight.  Owns its context.  hr and evcon are
+ * evhttp's: valid until the reply is sent or close_cb runs (the client
+ * hung up, or the service stops), then NULL.  Freed once its context
+ * ended and its /concurrent units are done (req_reap).
+ */
 struct req {
 	struct app		*app;
 	struct evhttp_request	*hr;		/* borrowed from evhttp */
+	struct evhttp_connection *evcon;	/* hr's; close_cb set on it */
+	struct event		*hup;		/* EV_READ on its socket */
 	pgb_actx		*ctx;		/* owned */
 	struct evkeyvalq	 q;		/* query parameters */
+	const char		*path;		/* the route's */
 	const char		*tag;
 	char			 lsn_in[PGB_LSN_MAX];
 	int			 ms;
 	int			 n;
-	int			 pending;	/* /concurrent */
+	int			 pending;	/* /concurrent units running */
+	TAILQ_HEAD(, unit)	 units;		/* /concurrent units running */
 	int			 failed;
 	int			 status;
-	int			 responding;
-	int			 dying;		/* the service is stopping */
+	int			 responding;	/* the context is ending */
+	int			 gone;		/* no reply: client gone */
+	int			 ended;		/* end_cb ran */
+	int			 freeing;	/* in req_free */
 	struct evbuffer		*body;
 	struct event		*timer;		/* /cancel */
 	/* /fresh: a raw libpq connection per request */
@@ -71,10 +105,37 @@ static void	 req_free(struct req *r);
 
 /* --- middleware ------------------------------------------------------------ */
 
+/* Forgets hr's connection: close_cb and hup_cb are no longer called. */
+static void
+req_detach(struct req *r)
+{
+	if (r->hup != NULL)
+		event_free(r->hup);
+	r->hup = NULL;
+	if (r->evcon != NULL)
+		evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+	r->evcon = NULL;
+}
+
+/*
+ * Frees r now.  Anything still running is abandoned: pgb_actx_free
+ * closes the connections of open transactions, so the server rolls them
+ * back (callbacks it calls back into r return at once: r->freeing).
+ */
 static void
 req_free(struct req *r)
 {
-	TAILQ_REMOVE(&r->app->reqs, r, entry);
+	struct app	*app = r->app;
+	struct unit	*u;
+
+	r->freeing = 1;
+	req_detach(r);
+	TAILQ_REMOVE(&app->reqs, r, entry);
+	while ((u = TAILQ_FIRST(&r->units)) != NULL) {
+		TAILQ_REMOVE(&r->units, u, entry);
+		pgb_actx_free(u->ctx);
+		free(u);
+	}
 	pgb_actx_free(r->ctx);
 	if (r->timer != NULL)
 		event_free(r->timer);
@@ -85,6 +146,16 @@ req_free(struct req *r)
 	evhttp_clear_headers(&r->q);
 	evbuffer_free(r->body);
 	free(r);
+	if (app->stopping && TAILQ_EMPTY(&app->reqs))
+		event_base_loopexit(app->base, NULL);
+}
+
+/* Frees r once its context ended and its units are done. */
+static void
+req_reap(struct req *r)
+{
+	if (r->ended && r->pending == 0 && !r->freeing)
+		req_free(r);
 }
 
 static void
@@ -93,8 +164,11 @@ end_cb(pgb_actx *ctx, int rc, void *arg)
 	struct req	*r = arg;
 	char		 lsn[PGB_LSN_MAX], cookie[64];
 
-	if (r->dying)
+	if (r->freeing)
 		return;
+	r->ended = 1;
+	if (r->gone)
+		return (req_reap(r));
 	if (rc == -1 && r->status < 400) {
 		r->status = 500;
 		evbuffer_add_printf(r->body, "\nend of request failed: %s",
@@ -106,9 +180,86 @@ end_cb(pgb_actx *ctx, int rc, void *arg)
 		    "Set-Cookie", cookie);
 	}
 	evbuffer_add(r->body, "\n", 1);
+	/* From here evhttp owns hr: a later close must not reach r. */
+	req_detach(r);
 	evhttp_send_reply(r->hr, r->status, r->status < 400 ? "OK" : "Error",
 	    r->body);
-	req_free(r);
+	r->hr = NULL;
+	req_reap(r);
+}
+
+/*
+ * The client will get no answer (it hung up, or the service stops):
+ * the context ends with 499 so that it is rolled back, statements still
+ * running cancelled, and so are the /concurrent units.  Rolled back,
+ * not committed: the client never got a success answer, so it must not
+ * find the work done.  When the end had already begun (the answer was
+ * being made, maybe with a commit), it finishes unchanged, unsent.
+ * r is freed from end_cb or the last unit_done_cb, never here.
+ */
+static void
+req_abandon(struct req *r)
+{
+	struct unit	*u;
+
+	r->gone = 1;
+	TAILQ_FOREACH(u, &r->units, entry)
+		pgb_actx_finish(u->ctx, -1);
+	if (r->responding)
+		return;
+	r->responding = 1;
+	r->status = 499;
+	if (pgb_actx_end(r->ctx, r->status, end_cb, r) == -1) {
+		/* Cannot happen (only respond ends ctx): free it hard. */
+		r->ended = 1;
+		req_reap(r);
+	}
+}
+
+/*
+ * evhttp is freeing hr's connection before the reply: the client hung
+ * up (EOF or error on the socket) or signal_cb dropped it.  hr is gone
+ * with it, except when evhttp detached it from the connection first
+ * (EOF while the request was ours): then it is ours to free.
+ */
+static void
+close_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct req	*r = arg;
+
+	(void)evcon;
+	req_detach(r);
+	if (evhttp_request_get_connection(r->hr) == NULL)
+		evhttp_request_free(r->hr);
+	r->hr = NULL;
+	req_abandon(r);
+}
+
+/*
+ * The client's socket is readable while its request is ours.  evhttp
+ * (2.1) does not read it between the request and the reply, so a
+ * hang-up would go unseen until the reply is written: peek.  EOF or an
+ * error: the client is gone (a client that half-closes and still waits
+ * is taken as gone too), its connection is freed, and close_cb drops the
+ * request.  Data (a pipelined request): it is there, stop watching.
+ */
+static void
+hup_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct req	*r = arg;
+	char		 c;
+	ssize_t		 n;
+
+	(void)what;
+	n = recv(fd, &c, 1, MSG_PEEK);
+	if (n > 0)
+		return;
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR)) {
+		(void)event_add(r->hup, NULL);
+		return;
+	}
+	evhttp_connection_free(r->evcon);	/* calls close_cb */
 }
 
 /* Ends the request's context with status, then replies. */
@@ -117,7 +268,7 @@ respond(struct req *r, int status, const char *fmt, ...)
 {
 	va_list	ap;
 
-	if (r->responding || r->dying)
+	if (r->responding)
 		return;
 	r->responding = 1;
 	r->status = status;
@@ -348,12 +499,6 @@ route_slow(struct req *r)
 		fail(r, MASTER(r), "slow insert");
 }
 
-/* One unit of /concurrent: its own context, its own connection. */
-struct unit {
-	struct req	*r;
-	int		 i;
-};
-
 static void
 unit_done_cb(pgb_actx *ctx, int rc, void *arg)
 {
@@ -361,10 +506,15 @@ unit_done_cb(pgb_actx *ctx, int rc, void *arg)
 	struct req	*r = u->r;
 
 	(void)ctx;
+	if (r->freeing)
+		return;			/* req_free frees u */
+	TAILQ_REMOVE(&r->units, u, entry);
 	free(u);
 	if (rc == -1)
 		r->failed++;
-	if (--r->pending == 0) {
+	if (--r->pending == 0 && r->gone)
+		req_reap(r);
+	else if (r->pending == 0) {
 		if (r->failed)
 			respond(r, 500, "%d of %d units failed", r->failed,
 			    r->n);
@@ -389,6 +539,7 @@ unit_fn(pgb_actx *ctx, void *arg)
 	pgb_asession	*s = pgb_actx_session(ctx, u->r->app->master);
 	char		 val[32];
 
+	u->ctx = ctx;
 	snprintf(val, sizeof val, "unit%d", u->i);
 	if (s == NULL || slow_insert(u->r, s, val, u, unit_stmt_cb) == -1)
 		pgb_actx_finish(ctx, -1);
@@ -412,8 +563,10 @@ route_concurrent(struct req *r)
 		}
 		u->r = r;
 		u->i = i;
+		TAILQ_INSERT_TAIL(&r->units, u, entry);
 		if (pgb_arun_in_new_ctx(r->app->loop, unit_fn, u, unit_done_cb,
 		    u) == -1) {
+			TAILQ_REMOVE(&r->units, u, entry);
 			free(u);
 			r->pending--;
 			r->failed++;
@@ -429,7 +582,7 @@ static void
 early_last_cb(pgb_asession *s, PGresult *res, void *arg)
 {
 	struct req	*r = arg;
-	const char	*path = evhttp_request_get_uri(r->hr);
+	const char	*path = r->path;
 
 	if (res == NULL)
 		return (fail(r, s, "second insert"));
@@ -455,7 +608,7 @@ static void
 early_first_cb(pgb_asession *s, PGresult *res, void *arg)
 {
 	struct req	*r = arg;
-	const char	*path = evhttp_request_get_uri(r->hr);
+	const char	*path = r->path;
 	int		 rc;
 
 	if (res == NULL)
@@ -698,6 +851,10 @@ request_cb(struct evhttp_request *hr, void *arg)
 	struct req		*r;
 	size_t			 i;
 
+	if (app->stopping) {
+		evhttp_send_error(hr, 503, "stopping");
+		return;
+	}
 	r = calloc(1, sizeof *r);
 	if (r == NULL || (r->body = evbuffer_new()) == NULL ||
 	    (r->ctx = pgb_actx_new(app->loop)) == NULL) {
@@ -712,7 +869,18 @@ request_cb(struct evhttp_request *hr, void *arg)
 	r->app = app;
 	r->hr = hr;
 	TAILQ_INIT(&r->q);
+	TAILQ_INIT(&r->units);
 	TAILQ_INSERT_TAIL(&app->reqs, r, entry);
+	/* One request at a time per connection: the close callback is r's
+	 * until the reply (end_cb) or the close (close_cb). */
+	r->evcon = evhttp_request_get_connection(hr);
+	evhttp_connection_set_closecb(r->evcon, close_cb, r);
+	r->hup = event_new(app->base, bufferevent_getfd(
+	    evhttp_connection_get_bufferevent(r->evcon)), EV_READ, hup_cb, r);
+	if (r->hup == NULL || event_add(r->hup, NULL) == -1) {
+		evhttp_connection_free(r->evcon);	/* calls close_cb */
+		return;
+	}
 	if (query != NULL)
 		(void)evhttp_parse_query_str(query, &r->q);
 	r->tag = (v = evhttp_find_header(&r->q, "tag")) != NULL ? v : "none";
@@ -721,6 +889,7 @@ request_cb(struct evhttp_request *hr, void *arg)
 	cookie_lsn(hr, r->lsn_in, sizeof r->lsn_in);
 	for (i = 0; path != NULL && i < sizeof routes / sizeof routes[0]; i++) {
 		if (strcmp(path, routes[i].path) == 0) {
+			r->path = routes[i].path;
 			routes[i].fn(r);
 			return;
 		}
@@ -729,11 +898,47 @@ request_cb(struct evhttp_request *hr, void *arg)
 }
 
 static void
-signal_cb(evutil_socket_t fd, short what, void *arg)
+stop_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct app	*app = arg;
+
 	(void)fd;
 	(void)what;
-	event_base_loopexit(arg, NULL);
+	event_base_loopexit(app->base, NULL);
+}
+
+/*
+ * SIGTERM, SIGINT: no new connection; every request not yet answering is
+ * dropped (its connection closed: close_cb ends its context rolled
+ * back); the loop exits when the last request is freed (req_free), at
+ * the latest after STOP_GRACE_SEC or at a second signal.
+ */
+static void
+signal_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct app	*app = arg;
+	struct timeval	 tv = { STOP_GRACE_SEC, 0 };
+	struct req	*r, *next;
+
+	(void)fd;
+	(void)what;
+	if (app->stopping) {
+		event_base_loopexit(app->base, NULL);
+		return;
+	}
+	app->stopping = 1;
+	if (app->listener != NULL) {
+		evhttp_del_accept_socket(app->http, app->listener);
+		app->listener = NULL;
+	}
+	for (r = TAILQ_FIRST(&app->reqs); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, entry);	/* r stays: freed later */
+		if (!r->responding && r->evcon != NULL)
+			evhttp_connection_free(r->evcon);
+	}
+	if (TAILQ_EMPTY(&app->reqs) || app->stop_timer == NULL ||
+	    evtimer_add(app->stop_timer, &tv) == -1)
+		event_base_loopexit(app->base, NULL);
 }
 
 int
@@ -814,7 +1019,8 @@ main(int argc, char **argv)
 	    app.replica == NULL || app.http == NULL ||
 	    pgb_loop_attach(app.loop, app.master) == -1 ||
 	    pgb_loop_attach(app.loop, app.replica) == -1 ||
-	    evhttp_bind_socket(app.http, "127.0.0.1", (ev_uint16_t)port) != 0) {
+	    (app.listener = evhttp_bind_socket_with_handle(app.http,
+	    "127.0.0.1", (ev_uint16_t)port)) == NULL) {
 		fprintf(stderr, "webapp: cannot start on port %d\n", port);
 		return (1);
 	}
@@ -822,8 +1028,9 @@ main(int argc, char **argv)
 	pgb_db_set_pool(app.replica, pool, 5000, -1);
 	evhttp_set_gencb(app.http, request_cb, &app);
 	evhttp_set_allowed_methods(app.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-	sigterm = evsignal_new(app.base, SIGTERM, signal_cb, app.base);
-	sigint = evsignal_new(app.base, SIGINT, signal_cb, app.base);
+	app.stop_timer = evtimer_new(app.base, stop_timer_cb, &app);
+	sigterm = evsignal_new(app.base, SIGTERM, signal_cb, &app);
+	sigint = evsignal_new(app.base, SIGINT, signal_cb, &app);
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
 	printf("webapp listening on 127.0.0.1:%d\n", port);
@@ -831,19 +1038,22 @@ main(int argc, char **argv)
 
 	event_base_dispatch(app.base);
 
-	/* Teardown in reverse order. */
-	evhttp_free(app.http);
-	TAILQ_FOREACH(r, &app.reqs, entry) {
-		r->dying = 1;
-		r->hr = NULL;
-	}
+	/*
+	 * Teardown in reverse order.  Requests left (the grace period ran
+	 * out, or a second signal): freed hard, their transactions
+	 * abandoned (rolled back by the server); no reply.  Their hr go
+	 * with evhttp_free.
+	 */
 	while ((r = TAILQ_FIRST(&app.reqs)) != NULL)
 		req_free(r);
+	evhttp_free(app.http);
 	pgb_loop_free(app.loop);
 	pgb_db_free(app.master);
 	pgb_db_free(app.replica);
 	event_free(sigterm);
 	event_free(sigint);
+	if (app.stop_timer != NULL)
+		event_free(app.stop_timer);
 	event_base_free(app.base);
 	free(app.conninfo);
 	return (0);

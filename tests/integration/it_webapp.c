@@ -326,6 +326,99 @@ START_TEST(test_service_exits_zero_on_sigterm_after_serving)
 }
 END_TEST
 
+/* True when n statements of the service's sleep are running. */
+static bool
+sleeps_running(int n)
+{
+	char	want[16];
+
+	snprintf(want, sizeof want, "%d", n);
+	return (it_sql_is(cluster, 0, "SELECT count(*) FROM pg_stat_activity"
+	    " WHERE application_name = 'webapp' AND state = 'active' AND"
+	    " query LIKE '%pg_sleep($3%'", want));
+}
+
+/* No connection of the service is running a statement. */
+static bool
+service_quiet(void)
+{
+	return (it_sql_is(cluster, 0, "SELECT count(*) FROM pg_stat_activity"
+	    " WHERE application_name = 'webapp' AND state <> 'idle'", "0"));
+}
+
+/*
+ * The client sends path, waits until its nsleep statements run, and
+ * hangs up.  The service must end the request rolled back (its
+ * statements cancelled, nothing committed), send nothing, free it, and
+ * go on serving; then exit 0 on SIGTERM (under ASan: no use after free,
+ * no leak).
+ */
+static void
+hang_up_mid_request(const char *path, int nsleep, const char *tag)
+{
+	struct wa_proc	p;
+	struct wa_resp	r;
+	int		fd;
+
+	wa_start(&p, sock, it_cluster_dir(cluster), CONNINFO, 4);
+	fd = wa_raw_send(p.port, path);
+	ck_assert_msg(IT_POLL_UNTIL(sleeps_running(nsleep), 10000),
+	    "%s: the statements did not start", path);
+	close(fd);
+	/* Cancelled at once: the 3 s statements do not end on their own. */
+	ck_assert_msg(IT_POLL_UNTIL(sleeps_running(0), 2000),
+	    "%s: still running after the client left", path);
+	ck_assert(IT_POLL_UNTIL(service_quiet(), 10000));
+	wa_get(p.port, "/simple?tag=after_hang_up", NULL, &r);
+	ck_assert_msg(r.status == 200, "after the hang-up: %d %s (see %s)",
+	    r.status, r.body, p.log);
+	assert_vals(tag, "");
+	assert_no_idle_in_transaction();
+	ck_assert_msg(wa_stop(&p) == 0, "webapp did not exit 0; see %s",
+	    p.log);
+}
+
+START_TEST(test_client_hang_up_mid_request_rolls_it_back)
+{
+	hang_up_mid_request("/slow?tag=hangup1&ms=3000", 1, "hangup1");
+}
+END_TEST
+
+START_TEST(test_client_hang_up_mid_concurrent_rolls_back_every_unit)
+{
+	hang_up_mid_request("/concurrent?tag=hangup2&n=3&ms=3000", 3,
+	    "hangup2");
+}
+END_TEST
+
+/*
+ * SIGTERM while requests run: they are ended rolled back (their clients
+ * get the connection closed, no answer), freed, and the service exits 0
+ * without waiting for the statements.
+ */
+START_TEST(test_sigterm_mid_requests_rolls_them_back_and_exits_zero)
+{
+	struct wa_proc	p;
+	char		buf[512];
+	int		fd1, fd2, n;
+
+	wa_start(&p, sock, it_cluster_dir(cluster), CONNINFO, 4);
+	fd1 = wa_raw_send(p.port, "/slow?tag=term1&ms=3000");
+	fd2 = wa_raw_send(p.port, "/concurrent?tag=term2&n=2&ms=3000");
+	ck_assert(IT_POLL_UNTIL(sleeps_running(3), 10000));
+	ck_assert_msg(wa_stop(&p) == 0, "webapp did not exit 0; see %s",
+	    p.log);
+	n = wa_raw_read(fd1, buf, sizeof buf, 5000);
+	ck_assert_msg(n == 0, "/slow got [%s]", buf);
+	n = wa_raw_read(fd2, buf, sizeof buf, 5000);
+	ck_assert_msg(n == 0, "/concurrent got [%s]", buf);
+	ck_assert(IT_POLL_UNTIL(service_quiet(), 15000));
+	assert_vals("term1", "");
+	assert_vals("term2", "");
+	assert_no_idle_in_transaction();
+}
+END_TEST
+
 START_TEST(test_unknown_route_is_404)
 {
 	struct wa_resp	r;
@@ -360,6 +453,11 @@ webapp_suite(void)
 	tcase_add_test(tc, test_ending_a_request_cancels_its_running_statement);
 	tcase_add_test(tc, test_service_exits_zero_on_sigterm_after_serving);
 	tcase_add_test(tc, test_unknown_route_is_404);
+	tcase_add_test(tc, test_client_hang_up_mid_request_rolls_it_back);
+	tcase_add_test(tc,
+	    test_client_hang_up_mid_concurrent_rolls_back_every_unit);
+	tcase_add_test(tc,
+	    test_sigterm_mid_requests_rolls_them_back_and_exits_zero);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -7,11 +7,13 @@
 #define PGB_IT_WEBAPP_UTIL_H
 
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include <netinet/in.h>
 
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -210,6 +212,70 @@ wa_get(int port, const char *path, const char *cookie, struct wa_resp *out)
 	const char	*paths[1] = { path };
 
 	wa_get_many(port, paths, cookie, out, 1, 0);
+}
+
+/*
+ * Opens a TCP connection to port and sends "GET path" on it without
+ * waiting for the answer: a client that may go away mid-request (close
+ * the returned fd) or whose answer is read with wa_raw_read.
+ */
+static WA_UNUSED int
+wa_raw_send(int port, const char *path)
+{
+	struct sockaddr_in	sin;
+	char			buf[512];
+	int			fd, n;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)port);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	n = snprintf(buf, sizeof buf, "GET %s HTTP/1.1\r\nHost: 127.0.0.1"
+	    "\r\nConnection: close\r\n\r\n", path);
+	ck_assert(n > 0 && (size_t)n < sizeof buf);
+	ck_assert_int_eq(write(fd, buf, (size_t)n), n);
+	return (fd);
+}
+
+/*
+ * Reads what the service sends on fd until it closes the connection or
+ * timeout_ms passes; returns the byte count (0: closed without a word,
+ * -1: still open at the deadline or an error).  Closes fd.
+ */
+static WA_UNUSED int
+wa_raw_read(int fd, char *buf, size_t len, int timeout_ms)
+{
+	int64_t		deadline = it_now_ms() + timeout_ms;
+	struct timeval	tv;
+	size_t		got = 0;
+	ssize_t		n;
+	int		rc = -1;
+
+	while (got + 1 < len) {
+		if (it_now_ms() >= deadline)
+			break;
+		tv.tv_sec = 0;
+		tv.tv_usec = 100 * 1000;
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		n = read(fd, buf + got, len - 1 - got);
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR)) {
+			rc = (int)got;
+			break;
+		}
+	}
+	if (got + 1 >= len)
+		rc = (int)got;
+	buf[got] = '\0';
+	close(fd);
+	return (rc);
 }
 
 static WA_UNUSED bool
