@@ -210,7 +210,8 @@ req_abandon(struct req *r)
 	r->responding = 1;
 	r->status = 499;
 	if (pgb_actx_end(r->ctx, r->status, end_cb, r) == -1) {
-		/* Cannot happen (only respond ends ctx): free it hard. */
+		/* Cannot happen (only respond ends ctx): no end to wait
+		 * for, r goes once its units are done. */
 		r->ended = 1;
 		req_reap(r);
 	}
