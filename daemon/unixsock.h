@@ -18,6 +18,7 @@
  * it closes the socket.
  */
 int unixsock_listen(const char *path, mode_t mode, bool check_live,
-	char *err, size_t errlen) __attribute__((warn_unused_result));
+	char *err, size_t errlen)
+	__attribute__((warn_unused_result, nonnull(1, 4)));
 
 #endif /* PGB_UNIXSOCK_H */

@@ -20,9 +20,10 @@ static void
 setup(void)
 {
 	cluster = it_cluster_create(0);
-	ck_assert_ptr_nonnull(it_sql(cluster, 0, "CREATE ROLE weak LOGIN"));
-	ck_assert_ptr_nonnull(it_sql(cluster, 0,
-	    "REVOKE EXECUTE ON FUNCTION pg_walfile_name(pg_lsn) FROM PUBLIC"));
+	ck_assert(it_sql_is(cluster, 0, "CREATE ROLE weak LOGIN", ""));
+	ck_assert(it_sql_is(cluster, 0,
+	    "REVOKE EXECUTE ON FUNCTION pg_walfile_name(pg_lsn) FROM PUBLIC",
+	    ""));
 }
 
 static void
@@ -133,8 +134,8 @@ START_TEST(test_probe_error_keeps_the_connection_and_the_pace)
 
 	/* Once the probe may run again, the same connection finds the
 	 * primary. */
-	ck_assert_ptr_nonnull(it_sql(cluster, 0,
-	    "GRANT EXECUTE ON FUNCTION pg_walfile_name(pg_lsn) TO PUBLIC"));
+	ck_assert(it_sql_is(cluster, 0,
+	    "GRANT EXECUTE ON FUNCTION pg_walfile_name(pg_lsn) TO PUBLIC", ""));
 	ck_assert_msg(IT_POLL_UNTIL(is_alive(sock), 20000),
 	    "the host did not come back");
 	pid3 = probe_backend();
