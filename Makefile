@@ -71,8 +71,9 @@ ITSUP_SRC  := $(wildcard tests/integration/support/*.c)
 ITSUP_OBJ  := $(ITSUP_SRC:%.c=$(BUILD)/%.o)
 IT_SRC     := $(wildcard tests/integration/it_*.c)
 IT_BIN     := $(IT_SRC:tests/integration/%.c=$(BUILD)/tests/%)
-BENCH_SRC  := $(wildcard bench/*.c)
+BENCH_SRC  := $(wildcard bench/*_bench.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+BENCHCOM_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard bench/common/*.c))
 
 # --- examples -------------------------------------------------------------
 WEBAPP_SRC := $(wildcard examples/webapp/*.c)
@@ -135,7 +136,7 @@ $(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(ITSUP_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_CLIENT) $(LIBS_CLI)
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(ITSUP_OBJ) $(LIB_A)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCHCOM_OBJ) $(ITSUP_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CLIENT) $(LIBS_CLI) -lm
 

@@ -34,37 +34,9 @@
 #include <libpq-fe.h>
 
 #include "../tests/integration/support/itest.h"
+#include "common/stats.h"
 
 #define FAILOVER_ROUNDS	7
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int
-cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The p-th percentile (0..100) of n sorted samples. */
-static int64_t
-pct(const int64_t *v, size_t n, double p)
-{
-	size_t i;
-
-	if (n == 0)
-		return 0;
-	i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
-	return v[i];
-}
 
 static int
 sock_open(const char *path)
@@ -108,6 +80,16 @@ struct result {
 	long	 bad;		/* replies that were not what was expected */
 };
 
+/* Fills r's rate and percentiles from n latencies taken in elapsed us. */
+static void
+result_finish(struct result *r, int64_t *lat, size_t n, int64_t elapsed)
+{
+	r->rps = (double)n * 1e6 / (double)elapsed;
+	stats_sort(lat, n);
+	r->p50_us = stats_pct(lat, n, 50);
+	r->p99_us = stats_pct(lat, n, 99);
+}
+
 /*
  * One client keeping up to window requests in flight, n requests in all.
  * Latency is from the write that carried a request to the read that
@@ -130,7 +112,7 @@ run_pipelined(const char *sock, const char *req, const char *expect,
 		perror("pipelined client");
 		exit(1);
 	}
-	t0 = now_us();
+	t0 = stats_now_us();
 	while (nrecv < n) {
 		size_t batch = 0;
 		ssize_t got;
@@ -142,7 +124,7 @@ run_pipelined(const char *sock, const char *req, const char *expect,
 			nsent++;
 		}
 		if (batch > 0) {
-			t = now_us();
+			t = stats_now_us();
 			for (i = nsent - batch; i < nsent; i++)
 				sent[i] = t;
 			write_all(fd, out, batch * reqlen);
@@ -152,7 +134,7 @@ run_pipelined(const char *sock, const char *req, const char *expect,
 			perror("read");
 			exit(1);
 		}
-		t = now_us();
+		t = stats_now_us();
 		have += (size_t)got;
 		p = in;
 		while ((nl = memchr(p, '\n', have - (size_t)(p - in))) != NULL) {
@@ -165,12 +147,9 @@ run_pipelined(const char *sock, const char *req, const char *expect,
 		have -= (size_t)(p - in);
 		memmove(in, p, have);
 	}
-	t = now_us();
+	t = stats_now_us();
 	close(fd);
-	r.rps = (double)n * 1e6 / (double)(t - t0);
-	qsort(lat, n, sizeof(*lat), cmp_i64);
-	r.p50_us = pct(lat, n, 50);
-	r.p99_us = pct(lat, n, 99);
+	result_finish(&r, lat, n, t - t0);
 	free(lat);
 	free(sent);
 	free(out);
@@ -206,9 +185,9 @@ run_concurrent(const char *sock, const char *req, const char *expect,
 		ev.data.u32 = (uint32_t)i;
 		epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
 	}
-	t0 = now_us();
+	t0 = stats_now_us();
 	for (i = 0; i < nclients && nsent < n; i++, nsent++) {
-		sent[i] = now_us();
+		sent[i] = stats_now_us();
 		write_all(fds[i], req, reqlen);
 	}
 	while (nrecv < n) {
@@ -228,25 +207,21 @@ run_concurrent(const char *sock, const char *req, const char *expect,
 				perror("read");
 				exit(1);
 			}
-			t = now_us();
+			t = stats_now_us();
 			if ((size_t)got < elen || memcmp(buf, expect, elen) != 0)
 				r.bad++;
 			lat[nrecv++] = t - sent[c];
 			if (nsent < n) {
 				nsent++;
-				sent[c] = now_us();
+				sent[c] = stats_now_us();
 				write_all(fds[c], req, reqlen);
 			}
 		}
 	}
-	t = now_us();
-	r.rps = (double)n * 1e6 / (double)(t - t0);
+	result_finish(&r, lat, n, stats_now_us() - t0);
 	for (i = 0; i < nclients; i++)
 		close(fds[i]);
 	close(ep);
-	qsort(lat, n, sizeof(*lat), cmp_i64);
-	r.p50_us = pct(lat, n, 50);
-	r.p99_us = pct(lat, n, 99);
 	free(lat);
 	free(sent);
 	free(fds);
@@ -264,24 +239,21 @@ run_fresh_libpq(int port, size_t n)
 
 	snprintf(conninfo, sizeof(conninfo),
 	    "host=127.0.0.1 port=%d user=postgres dbname=postgres", port);
-	t0 = now_us();
+	t0 = stats_now_us();
 	for (i = 0; i < n; i++) {
 		PGconn *conn;
 		PGresult *res;
 
-		t = now_us();
+		t = stats_now_us();
 		conn = PQconnectdb(conninfo);
 		res = PQexec(conn, "SELECT pg_is_in_recovery()");
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			r.bad++;
 		PQclear(res);
 		PQfinish(conn);
-		lat[i] = now_us() - t;
+		lat[i] = stats_now_us() - t;
 	}
-	r.rps = (double)n * 1e6 / (double)(now_us() - t0);
-	qsort(lat, n, sizeof(*lat), cmp_i64);
-	r.p50_us = pct(lat, n, 50);
-	r.p99_us = pct(lat, n, 99);
+	result_finish(&r, lat, n, stats_now_us() - t0);
 	free(lat);
 	return r;
 }
@@ -392,7 +364,7 @@ prober_main(void *arg)
 		if (got <= 0)
 			break;
 		buf[got] = '\0';
-		t = now_us();
+		t = stats_now_us();
 		pthread_mutex_lock(&p->lock);
 		p->answers++;
 		if (strstr(buf, want_new) != NULL && p->first_new_us == 0)
@@ -448,10 +420,10 @@ bench_failover(void)
 		}
 		pthread_create(&th, NULL, prober_main, &p);
 
-		t_stop = now_us();
+		t_stop = stats_now_us();
 		it_stop(c, 0, "fast");
 		pthread_mutex_lock(&p.lock);
-		p.stop_returned_us = now_us();
+		p.stop_returned_us = stats_now_us();
 		pthread_mutex_unlock(&p.lock);
 
 		/* Promote without waiting, then watch for the end of recovery
@@ -461,12 +433,12 @@ bench_failover(void)
 			res = PQexec(conn, "SELECT pg_is_in_recovery()");
 			if (PQresultStatus(res) == PGRES_TUPLES_OK &&
 			    PQgetvalue(res, 0, 0)[0] == 'f') {
-				promoted_us = now_us();
+				promoted_us = stats_now_us();
 				PQclear(res);
 				break;
 			}
 			PQclear(res);
-			if (now_us() - t_stop > 30 * 1000000) {
+			if (stats_now_us() - t_stop > 30 * 1000000) {
 				fprintf(stderr, "promotion did not finish\n");
 				exit(1);
 			}
@@ -489,14 +461,14 @@ bench_failover(void)
 		(void)it_daemon_stop(d);
 		it_cluster_destroy(c);
 	}
-	qsort(detect, FAILOVER_ROUNDS, sizeof(detect[0]), cmp_i64);
+	stats_sort(detect, FAILOVER_ROUNDS);
 	printf("  => detection median %.1f ms, max %.1f ms (targets: median "
 	    "<= 200 ms, max < 1 s);\n     %ld answers named a stopped primary "
 	    "(target 0).  Baseline: pg-status polls every 5 s and needs 3\n"
 	    "     failures, 1.5 to 20 s; the ratio to its best case (1.5 s) is "
-	    "%.0fx.\n", (double)pct(detect, FAILOVER_ROUNDS, 50) / 1000.0,
+	    "%.0fx.\n", (double)stats_pct(detect, FAILOVER_ROUNDS, 50) / 1000.0,
 	    (double)detect[FAILOVER_ROUNDS - 1] / 1000.0, stale_total,
-	    1500.0 / ((double)pct(detect, FAILOVER_ROUNDS, 50) / 1000.0));
+	    1500.0 / ((double)stats_pct(detect, FAILOVER_ROUNDS, 50) / 1000.0));
 }
 
 /* --- idle cost and memory ---------------------------------------------- */
@@ -554,10 +526,10 @@ bench_idle(struct it_cluster *c)
 	free(cfg);
 	it_sleep_ms(1000);	/* let the first rounds settle: not a state */
 	proc_stat(it_daemon_pid(d), &t0, &rss0);
-	w0 = now_us();
+	w0 = stats_now_us();
 	it_sleep_ms(10000);
 	proc_stat(it_daemon_pid(d), &t1, &rss1);
-	w1 = now_us();
+	w1 = stats_now_us();
 	printf("  3 clusters x 3 hosts, idle 10 s: %.2f%% of one core, "
 	    "RSS %ld KiB\n", 100.0 * (double)(t1 - t0) / (double)hz /
 	    ((double)(w1 - w0) / 1e6), rss1);

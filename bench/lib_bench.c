@@ -47,41 +47,13 @@
 
 #include "pgbeacon.h"
 #include "../tests/integration/support/itest.h"
+#include "common/stats.h"
 
 #define CHECKOUT_N	100000	/* checkouts per variant */
 #define FRESH_N		200	/* fresh connections */
 #define REQUEST_N	4000	/* requests per variant and statement */
 
 #define CONNINFO	"user=postgres dbname=postgres application_name=lib_bench"
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int
-cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The p-th percentile (0..100) of n sorted samples. */
-static int64_t
-pct(const int64_t *v, size_t n, double p)
-{
-	size_t i;
-
-	if (n == 0)
-		return 0;
-	i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
-	return v[i];
-}
 
 static void
 die(const char *what, const char *why)
@@ -116,9 +88,9 @@ series_done(struct series *s)
 
 	for (i = 0; i < s->n; i++)
 		sum += s->ns[i];
-	qsort(s->ns, s->n, sizeof(*s->ns), cmp_i64);
-	s->p50_us = (double)pct(s->ns, s->n, 50) / 1000.0;
-	s->p99_us = (double)pct(s->ns, s->n, 99) / 1000.0;
+	stats_sort(s->ns, s->n);
+	s->p50_us = (double)stats_pct(s->ns, s->n, 50) / 1000.0;
+	s->p99_us = (double)stats_pct(s->ns, s->n, 99) / 1000.0;
 	/* ops/s: n over the sum of the timed iterations. */
 	s->ops = sum > 0 ? (double)s->n * 1e9 / (double)sum : 0;
 }
@@ -146,13 +118,13 @@ checkout_once(pgb_db *db)
 	pgb_session *s;
 	int64_t t0, t1;
 
-	t0 = now_ns();
+	t0 = stats_now_ns();
 	s = pgb_session_new(db, PGB_SESSION_AUTOCOMMIT);
 	if (s == NULL || pgb_session_conn(s) == NULL)
 		die("checkout", s != NULL ? pgb_session_error(s) :
 		    "out of memory");
 	pgb_session_free(s);
-	t1 = now_ns();
+	t1 = stats_now_ns();
 	return t1 - t0;
 }
 
@@ -206,9 +178,9 @@ bench_checkout(struct it_cluster *c, const char *sock)
 	    it_port(c, 0), CONNINFO);
 	series_init(&fresh, fresh.name, FRESH_N);
 	for (i = 0; i < FRESH_N; i++) {
-		int64_t t0 = now_ns();
+		int64_t t0 = stats_now_ns();
 		PGconn *pg = PQconnectdb(conninfo);
-		int64_t t1 = now_ns();
+		int64_t t1 = stats_now_ns();
 
 		if (PQstatus(pg) != CONNECTION_OK)
 			die("PQconnectdb", PQerrorMessage(pg));
@@ -262,7 +234,7 @@ request_lib(pgb_db *db, const char *sql, int *lsn)
 	pgb_ctx *ctx;
 	int64_t t0, t1;
 
-	t0 = now_ns();
+	t0 = stats_now_ns();
 	if ((ctx = pgb_ctx_begin(0)) == NULL)
 		die("pgb_ctx_begin", "refused");
 	s = pgb_ctx_session(ctx, db);
@@ -271,7 +243,7 @@ request_lib(pgb_db *db, const char *sql, int *lsn)
 	PQclear(res);
 	if (pgb_ctx_end(ctx, 200) != 0)
 		die("pgb_ctx_end", pgb_ctx_error(ctx));
-	t1 = now_ns();
+	t1 = stats_now_ns();
 	if (lsn != NULL)
 		*lsn = pgb_ctx_lsn(ctx, buf);
 	pgb_ctx_free(ctx);
@@ -282,12 +254,12 @@ request_lib(pgb_db *db, const char *sql, int *lsn)
 static int64_t
 request_raw3(PGconn *pg, const char *sql)
 {
-	int64_t t0 = now_ns();
+	int64_t t0 = stats_now_ns();
 
 	expect_ok(PQexec(pg, "BEGIN"), pg, "BEGIN");
 	expect_ok(PQexec(pg, sql), pg, sql);
 	expect_ok(PQexec(pg, "COMMIT"), pg, "COMMIT");
-	return now_ns() - t0;
+	return stats_now_ns() - t0;
 }
 
 /*
@@ -304,7 +276,7 @@ request_raw3(PGconn *pg, const char *sql)
 static int64_t
 request_raw2(PGconn *pg, const char *begin_sql, const char *commit_sql)
 {
-	int64_t t0 = now_ns();
+	int64_t t0 = stats_now_ns();
 	PGresult *res;
 
 	expect_ok(PQexec(pg, begin_sql), pg, begin_sql);
@@ -312,7 +284,7 @@ request_raw2(PGconn *pg, const char *begin_sql, const char *commit_sql)
 		die(commit_sql, PQerrorMessage(pg));
 	while ((res = PQgetResult(pg)) != NULL)
 		expect_ok(res, pg, commit_sql);
-	return now_ns() - t0;
+	return stats_now_ns() - t0;
 }
 
 static void
