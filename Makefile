@@ -164,7 +164,7 @@ demo:
 	@BUILD=$(BUILD) scripts/demo.sh
 
 bench:
-	@scripts/deps.sh install
+	@scripts/deps.sh install bench
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@BUILD=$(BUILD) bench/run.sh
 
