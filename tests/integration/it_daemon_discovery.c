@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "it_daemon_util.h"
+#include "../check_main.h"
 
 /* Per-test state, built by the test, torn down by the checked fixture. */
 static struct it_cluster	*cl;
@@ -509,11 +510,5 @@ discovery_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(discovery_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return (check_run_suite(discovery_suite()));
 }

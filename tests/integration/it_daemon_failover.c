@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "it_daemon_util.h"
+#include "../check_main.h"
 
 /* Per-test state, built by the test, torn down by the checked fixture. */
 static struct it_cluster	*cl;
@@ -366,11 +367,5 @@ failover_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(failover_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return (check_run_suite(failover_suite()));
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "it_daemon_util.h"
+#include "../check_main.h"
 
 /* Shared by every test: made once in the runner, before the forks. */
 static struct it_cluster	*cl;
@@ -336,11 +337,5 @@ lifecycle_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(lifecycle_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return (check_run_suite(lifecycle_suite()));
 }

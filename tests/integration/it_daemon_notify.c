@@ -16,6 +16,7 @@
 #include <check.h>
 
 #include "support/itest.h"
+#include "../check_main.h"
 
 static struct it_cluster *cluster;
 static int notify_fd = -1;
@@ -183,11 +184,5 @@ notify_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(notify_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return (check_run_suite(notify_suite()));
 }

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "support/itest.h"
+#include "../check_main.h"
 
 static struct it_cluster *cluster;
 
@@ -171,11 +172,5 @@ probe_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(probe_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return (check_run_suite(probe_suite()));
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "it_daemon_util.h"
+#include "../check_main.h"
 
 /* Per test: its directory (under /tmp) and its daemon. */
 static char		*dir;
@@ -457,11 +458,5 @@ protocol_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(protocol_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return (check_run_suite(protocol_suite()));
 }

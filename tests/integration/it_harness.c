@@ -18,6 +18,7 @@
 #include <check.h>
 
 #include "support/itest.h"
+#include "../check_main.h"
 
 #define WAIT_MS 20000
 
@@ -497,12 +498,5 @@ harness_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(harness_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return (check_run_suite(harness_suite()));
 }

@@ -29,6 +29,7 @@
 #include <json-c/json.h>
 
 #include "it_daemon_util.h"
+#include "../check_main.h"
 
 #define HTTP_MS		5000	/* one HTTP exchange */
 
@@ -1029,11 +1030,5 @@ http_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(http_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return (check_run_suite(http_suite()));
 }

@@ -15,6 +15,7 @@
 
 #include "pgbeacon.h"
 #include "support/itest.h"
+#include "../check_main.h"
 
 static struct it_cluster	*cluster;
 static struct it_daemon		*daemon_;
@@ -340,11 +341,5 @@ async_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(async_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? 0 : 1);
+	return (check_run_suite(async_suite()));
 }

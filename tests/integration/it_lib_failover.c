@@ -12,6 +12,7 @@
 
 #include "pgbeacon.h"
 #include "support/itest.h"
+#include "../check_main.h"
 
 #define MAX_REQ	100000
 
@@ -219,12 +220,5 @@ lib_failover_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(lib_failover_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run_suite(lib_failover_suite()));
 }

@@ -18,6 +18,7 @@
 
 #include "pgbeacon.h"
 #include "support/itest.h"
+#include "../check_main.h"
 
 static struct it_cluster	*cluster;
 static struct it_daemon		*daemon_;
@@ -857,12 +858,5 @@ lib_session_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(lib_session_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run_suite(lib_session_suite()));
 }

@@ -15,6 +15,7 @@
 #include "pgbeacon.h"
 #include "support/itest.h"
 #include "it_webapp_util.h"
+#include "../check_main.h"
 
 #define CONNINFO	"user=postgres dbname=postgres application_name=webapp"
 
@@ -465,11 +466,5 @@ webapp_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(webapp_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? 0 : 1);
+	return (check_run_suite(webapp_suite()));
 }

@@ -9,6 +9,7 @@
 
 #include "pgbeacon.h"
 #include "src/proto-internal.h"
+#include "../check_main.h"
 
 /* --- classify --------------------------------------------------------- */
 
@@ -325,12 +326,5 @@ client_proto_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(client_proto_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run_suite(client_proto_suite()));
 }

@@ -21,6 +21,7 @@
 #include "http.h"
 #include "server.h"
 #include "topology.h"
+#include "../check_main.h"
 
 #define NHOSTS	3
 #define SYSID	UINT64_C(7000000000000000001)
@@ -480,11 +481,5 @@ http_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(http_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return (check_run_suite(http_suite()));
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lsn.h"
+#include "../check_main.h"
 
 /* A value lsn_parse must leave alone on failure. */
 #define SENTINEL UINT64_C(0x1234567890ABCDEF)
@@ -235,11 +236,5 @@ lsn_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(lsn_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run_suite(lsn_suite()));
 }

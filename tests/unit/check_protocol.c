@@ -12,6 +12,7 @@
 
 #include "protocol.h"
 #include "topology.h"
+#include "../check_main.h"
 
 static char line[PROTO_MAX_LINE + 64];
 static char why[256];
@@ -825,11 +826,5 @@ protocol_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(protocol_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return (check_run_suite(protocol_suite()));
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "topology.h"
+#include "../check_main.h"
 
 #define NHOSTS	5
 #define SYSID	UINT64_C(7000000000000000001)
@@ -1453,11 +1454,5 @@ topology_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(topology_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run_suite(topology_suite()));
 }
