@@ -34,6 +34,7 @@
 #include "async-internal.h"
 #include "db-internal.h"
 #include "proto-internal.h"
+#include "session-internal.h"
 #include "util-internal.h"
 
 enum astate {
@@ -117,9 +118,7 @@ struct pgb_asession {
 	char		 x_lsn[PGB_LSN_MAX];
 	int		 atomic_append;
 	char		 commit_lsn[PGB_LSN_MAX];
-	pgb_errcode	 errcode;
-	char		 sqlstate[6];
-	char		 error[1024];
+	struct pgbi_serr err;		/* read by pgb_asession_error */
 	TAILQ_ENTRY(pgb_asession) entry;	/* in ctx->sessions */
 	TAILQ_ENTRY(pgb_asession) wentry;	/* in b->waiters */
 };
@@ -158,10 +157,6 @@ struct allop {
 	void		*arg;
 };
 
-static void	 session_seterr(pgb_asession *s, pgb_errcode code,
-		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void	 session_pgerr(pgb_asession *s, const PGresult *res,
-		     const char *what);
 static void	 session_kick(pgb_asession *s);
 static void	 session_step(pgb_asession *s);
 static int	 session_acquire(pgb_asession *s);
@@ -187,35 +182,6 @@ static void	 ctx_seterr(pgb_actx *ctx, const char *fmt, ...)
 		     __attribute__((format(printf, 2, 3)));
 
 /* --- small helpers ------------------------------------------------------ */
-
-static void
-session_seterr(pgb_asession *s, pgb_errcode code, const char *fmt, ...)
-{
-	va_list	ap;
-
-	s->errcode = code;
-	s->sqlstate[0] = '\0';
-	va_start(ap, fmt);
-	vsnprintf(s->error, sizeof s->error, fmt, ap);
-	va_end(ap);
-}
-
-static void
-session_pgerr(pgb_asession *s, const PGresult *res, const char *what)
-{
-	char		 msg[768];
-	const char	*state;
-
-	pgbi_strlcpy(msg, res != NULL && *PQresultErrorMessage(res) != '\0' ?
-	    PQresultErrorMessage(res) : PQerrorMessage(s->conn->pg),
-	    sizeof msg);
-	pgbi_chomp(msg);
-	session_seterr(s, PGB_ERR_SQL, "%s on %s:%d (%s): %s%s%s",
-	    pgbi_db_label(s->db), s->conn->host, s->conn->port, s->conn->role,
-	    what != NULL ? what : "", what != NULL ? ": " : "", msg);
-	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	pgbi_strlcpy(s->sqlstate, state, sizeof s->sqlstate);
-}
 
 static void
 ctx_seterr(pgb_actx *ctx, const char *fmt, ...)
@@ -321,8 +287,8 @@ op_queue(pgb_asession *s, struct aop *op)
 {
 	if (s->dead || (s->ctx != NULL && s->ctx->ended &&
 	    op->kind != OP_END)) {
-		session_seterr(s, PGB_ERR_STATE, "%s: the session's context"
-		    " has ended", pgbi_db_label(s->db));
+		pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s: the session's"
+		    " context has ended", pgbi_db_label(s->db));
 		op_free(op);
 		return (-1);
 	}
@@ -338,7 +304,7 @@ op_new(pgb_asession *s, enum op_kind kind)
 
 	op = calloc(1, sizeof *op);
 	if (op == NULL)
-		session_seterr(s, PGB_ERR_NOMEM, "%s: out of memory",
+		pgbi_serr_set(&s->err, PGB_ERR_NOMEM, "%s: out of memory",
 		    pgbi_db_label(s->db));
 	else
 		op->kind = kind;
@@ -362,9 +328,7 @@ op_done(pgb_asession *s, struct aop *op, int rc)
 	if (op->force_fail)
 		rc = -1;
 	if (rc == 0 && op->kind != OP_EXEC) {
-		s->errcode = PGB_OK;
-		s->error[0] = '\0';
-		s->sqlstate[0] = '\0';
+		pgbi_serr_clear(&s->err);
 	}
 	TAILQ_REMOVE(&s->ops, op, entry);
 	res = s->x_keep;
@@ -391,7 +355,7 @@ op_done(pgb_asession *s, struct aop *op, int rc)
 	return (alive);
 }
 
-/* Fails op with code and s->error (already set). */
+/* Fails op with code and s->err.text (already set). */
 static int
 op_fail(pgb_asession *s, struct aop *op)
 {
@@ -435,9 +399,9 @@ op_run(pgb_asession *s, struct aop *op)
 			return (0);
 		}
 		if (PQtransactionStatus(s->conn->pg) == PQTRANS_INERROR) {
-			session_seterr(s, PGB_ERR_STATE, "%s on %s:%d (%s):"
-			    " transaction failed earlier; rolled back instead"
-			    " of committed", pgbi_db_label(s->db),
+			pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s on %s:%d"
+			    " (%s): transaction failed earlier; rolled back"
+			    " instead of committed", pgbi_db_label(s->db),
 			    s->conn->host, s->conn->port, s->conn->role);
 			op->phase = 1;
 			x_send(s, X_ROLLBACK, "ROLLBACK");
@@ -479,7 +443,7 @@ op_run(pgb_asession *s, struct aop *op)
 			op_done(s, op, 0);
 			return (0);
 		default:
-			session_seterr(s, PGB_ERR_STATE, "%s on %s:%d: a"
+			pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s on %s:%d: a"
 			    " transaction is already open",
 			    pgbi_db_label(s->db), s->conn->host,
 			    s->conn->port);
@@ -504,7 +468,7 @@ op_run(pgb_asession *s, struct aop *op)
 		refuse = 0;
 		if (op->iarg < 400 && PQtransactionStatus(s->conn->pg) ==
 		    PQTRANS_INERROR) {
-			session_seterr(s, PGB_ERR_STATE, "%s on %s:%d:"
+			pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s on %s:%d:"
 			    " transaction failed earlier; rolled back",
 			    pgbi_db_label(s->db), s->conn->host,
 			    s->conn->port);
@@ -517,7 +481,7 @@ op_run(pgb_asession *s, struct aop *op)
 			if (!alive)
 				return (0);
 			if (rc != 0) {
-				session_seterr(s, PGB_ERR_STATE, "%s:"
+				pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s:"
 				    " before-commit callback refused; rolled"
 				    " back", pgbi_db_label(s->db));
 				refuse = 1;
@@ -560,17 +524,18 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	s->refs++;
 	switch (s->state) {
 	case S_RESOLVING:
-		session_seterr(s, PGB_ERR_TIMEOUT, "%s: no answer from"
+		pgbi_serr_set(&s->err, PGB_ERR_TIMEOUT, "%s: no answer from"
 		    " pgbeacond in %d ms", pgbi_db_label(s->db), ms);
 		session_acq_fail(s, PGB_ERR_TIMEOUT);
 		break;
 	case S_WAITING:
-		session_seterr(s, PGB_ERR_POOL_TIMEOUT, "%s: pool exhausted:"
-		    " no connection free in %d ms", pgbi_db_label(s->db), ms);
+		pgbi_serr_set(&s->err, PGB_ERR_POOL_TIMEOUT, "%s: pool"
+		    " exhausted: no connection free in %d ms",
+		    pgbi_db_label(s->db), ms);
 		session_acq_fail(s, PGB_ERR_POOL_TIMEOUT);
 		break;
 	case S_CONNECTING:
-		session_seterr(s, PGB_ERR_CONNECT, "%s: cannot connect to"
+		pgbi_serr_set(&s->err, PGB_ERR_CONNECT, "%s: cannot connect to"
 		    " %s:%d (%s): timeout after %d ms", pgbi_db_label(s->db),
 		    s->conn->host, s->conn->port, s->conn->role, ms);
 		session_acq_fail(s, PGB_ERR_CONNECT);
@@ -583,14 +548,14 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Abandons the acquisition in progress and fails the head operation with
- * s->error (code already set).
+ * s->err.text (code already set).
  */
 static void
 session_acq_fail(pgb_asession *s, pgb_errcode code)
 {
 	struct aop	*op;
 
-	s->errcode = code;
+	s->err.code = code;
 	if (s->req != NULL) {
 		s->req->fn = NULL;
 		s->req = NULL;
@@ -641,7 +606,7 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
 
 	s->req = NULL;
 	if (line == NULL) {
-		session_seterr(s, code, "%s: no host from pgbeacond: %s",
+		pgbi_serr_set(&s->err, code, "%s: no host from pgbeacond: %s",
 		    pgbi_db_label(s->db), err);
 		session_acq_fail(s, code);
 		return;
@@ -649,7 +614,7 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
 	if (pgbi_proto_parse_resolve(line, &r, text, sizeof text) == -1) {
 		if (pgbi_proto_parse_err(line, &code, text, sizeof text) == -1)
 			code = PGB_ERR_PROTOCOL;
-		session_seterr(s, code, "%s: no host from pgbeacond: %s",
+		pgbi_serr_set(&s->err, code, "%s: no host from pgbeacond: %s",
 		    pgbi_db_label(s->db), text);
 		session_acq_fail(s, code);
 		return;
@@ -657,7 +622,7 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
 	pgb_db_stats(s->db, &st);
 	changes = st.host_changes;
 	if (pgb_db_change_host(s->db, r.host, r.port, r.role) == -1) {
-		session_seterr(s, PGB_ERR_HOOK, "%s", pgb_db_error(s->db));
+		pgbi_serr_set(&s->err, PGB_ERR_HOOK, "%s", pgb_db_error(s->db));
 		session_acq_fail(s, PGB_ERR_HOOK);
 		return;
 	}
@@ -713,8 +678,8 @@ session_acquire(pgb_asession *s)
 			pgbi_db_count_resolve(s->db);
 			s->req = pgbi_loop_request(s->loop, line, resolve_cb, s);
 			if (s->req == NULL) {
-				session_seterr(s, PGB_ERR_NOMEM, "%s: out of"
-				    " memory", pgbi_db_label(s->db));
+				pgbi_serr_set(&s->err, PGB_ERR_NOMEM, "%s:"
+				    " out of memory", pgbi_db_label(s->db));
 				session_acq_fail(s, PGB_ERR_NOMEM);
 				return (-1);
 			}
@@ -730,7 +695,7 @@ session_acquire(pgb_asession *s)
 		if (!alive)
 			return (1);
 		if (rc == -1) {
-			session_seterr(s, PGB_ERR_HOOK, "%s",
+			pgbi_serr_set(&s->err, PGB_ERR_HOOK, "%s",
 			    *pgb_db_error(s->db) != '\0' ? pgb_db_error(s->db) :
 			    "before-create hook failed");
 			session_acq_fail(s, PGB_ERR_HOOK);
@@ -753,7 +718,7 @@ session_take(pgb_asession *s)
 
 	rc = pgbi_db_take(s->db, &s->conn, &code, err, sizeof err);
 	if (rc == -1) {
-		session_seterr(s, code, "%s", err);
+		pgbi_serr_set(&s->err, code, "%s", err);
 		session_acq_fail(s, code);
 		return (-1);
 	}
@@ -787,7 +752,7 @@ session_take(pgb_asession *s)
 		snprintf(err, sizeof err, "%s", s->conn->pg != NULL ?
 		    PQerrorMessage(s->conn->pg) : "out of memory");
 		pgbi_chomp(err);
-		session_seterr(s, PGB_ERR_CONNECT, "%s: cannot connect to"
+		pgbi_serr_set(&s->err, PGB_ERR_CONNECT, "%s: cannot connect to"
 		    " %s:%d (%s): %s", pgbi_db_label(s->db), s->conn->host,
 		    s->conn->port, s->conn->role, err);
 		session_acq_fail(s, PGB_ERR_CONNECT);
@@ -823,7 +788,7 @@ session_connect_poll(pgb_asession *s)
 	default:
 		pgbi_strlcpy(err, PQerrorMessage(s->conn->pg), sizeof err);
 		pgbi_chomp(err);
-		session_seterr(s, PGB_ERR_CONNECT, "%s: cannot connect to"
+		pgbi_serr_set(&s->err, PGB_ERR_CONNECT, "%s: cannot connect to"
 		    " %s:%d (%s): %s", pgbi_db_label(s->db), s->conn->host,
 		    s->conn->port, s->conn->role, err);
 		session_acq_fail(s, PGB_ERR_CONNECT);
@@ -971,13 +936,14 @@ x_result(pgb_asession *s, PGresult *res)
 	}
 	if (!good) {
 		if (s->x_ok) {
-			session_pgerr(s, res, s->x_kind == X_COMMIT ? "COMMIT" :
+			pgbi_serr_pg(&s->err, s->db, s->conn, res,
+			    s->x_kind == X_COMMIT ? "COMMIT" :
 			    s->x_kind == X_ROLLBACK ? "ROLLBACK" :
 			    s->x_kind == X_BEGIN ? "BEGIN" : NULL);
 			if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT ||
 			    st == PGRES_COPY_BOTH) {
-				session_seterr(s, PGB_ERR_ARG, "%s: COPY is not"
-				    " supported by the event-driven API",
+				pgbi_serr_set(&s->err, PGB_ERR_ARG, "%s: COPY"
+				    " is not supported by the event-driven API",
 				    pgbi_db_label(s->db));
 				s->x_broken = 1;
 			}
@@ -1094,14 +1060,14 @@ x_finish(pgb_asession *s)
 	broken = s->x_broken || PQstatus(s->conn->pg) != CONNECTION_OK;
 	ok = s->x_ok && !broken;
 	if (broken) {
-		if (s->x_ok || s->errcode != PGB_ERR_ARG) {
+		if (s->x_ok || s->err.code != PGB_ERR_ARG) {
 			char	msg[512];
 
 			pgbi_strlcpy(msg, PQerrorMessage(s->conn->pg),
 			    sizeof msg);
 			pgbi_chomp(msg);
-			session_seterr(s, PGB_ERR_CONNECT, "%s on %s:%d (%s):"
-			    " connection lost: %s", pgbi_db_label(s->db),
+			pgbi_serr_set(&s->err, PGB_ERR_CONNECT, "%s on %s:%d"
+			    " (%s): connection lost: %s", pgbi_db_label(s->db),
 			    s->conn->host, s->conn->port, s->conn->role, msg);
 		}
 		reused = s->conn->reused;
@@ -1122,7 +1088,7 @@ x_finish(pgb_asession *s)
 		}
 	} else if (s->x_kind == X_COMMIT && ok && s->x_nres <
 	    (s->x_track ? 2 : 1)) {
-		session_seterr(s, PGB_ERR_SQL, "%s: COMMIT got no reply",
+		pgbi_serr_set(&s->err, PGB_ERR_SQL, "%s: COMMIT got no reply",
 		    pgbi_db_label(s->db));
 		ok = 0;
 	}
@@ -1215,7 +1181,7 @@ session_cancel_work(pgb_asession *s, const char *why)
 	s->resolved = 0;
 	s->woken = 0;
 	while ((op = TAILQ_FIRST(&s->ops)) != NULL && op->kind != OP_END) {
-		session_seterr(s, PGB_ERR_CANCELED, "%s: canceled: %s",
+		pgbi_serr_set(&s->err, PGB_ERR_CANCELED, "%s: canceled: %s",
 		    pgbi_db_label(s->db), why);
 		n++;
 		op->release_after = 0;
@@ -1240,7 +1206,7 @@ session_kill(pgb_asession *s, const char *why)
 	/* An open transaction is abandoned: the server rolls it back. */
 	session_release(s, session_in_tx(s));
 	while ((op = TAILQ_FIRST(&s->ops)) != NULL) {
-		session_seterr(s, PGB_ERR_CANCELED, "%s: canceled: %s",
+		pgbi_serr_set(&s->err, PGB_ERR_CANCELED, "%s: canceled: %s",
 		    pgbi_db_label(s->db), why);
 		op->release_after = 0;
 		(void)op_done(s, op, -1);
@@ -1310,7 +1276,7 @@ exec_queue(pgb_asession *s, const char *sql, int params, int nparams,
 	if (s == NULL)
 		return (-1);
 	if (sql == NULL || nparams < 0) {
-		session_seterr(s, PGB_ERR_ARG, "%s: no SQL given",
+		pgbi_serr_set(&s->err, PGB_ERR_ARG, "%s: no SQL given",
 		    pgbi_db_label(s->db));
 		return (-1);
 	}
@@ -1367,7 +1333,7 @@ exec_queue(pgb_asession *s, const char *sql, int params, int nparams,
 	return (op_queue(s, op));
 nomem:
 	op_free(op);
-	session_seterr(s, PGB_ERR_NOMEM, "%s: out of memory",
+	pgbi_serr_set(&s->err, PGB_ERR_NOMEM, "%s: out of memory",
 	    pgbi_db_label(s->db));
 	return (-1);
 }
@@ -1492,19 +1458,19 @@ pgb_asession_commit_lsn(const pgb_asession *s)
 const char *
 pgb_asession_error(const pgb_asession *s)
 {
-	return (s->error);
+	return (s->err.text);
 }
 
 pgb_errcode
 pgb_asession_errcode(const pgb_asession *s)
 {
-	return (s->errcode);
+	return (s->err.code);
 }
 
 const char *
 pgb_asession_sqlstate(const pgb_asession *s)
 {
-	return (s->sqlstate);
+	return (s->err.sqlstate);
 }
 
 /* --- contexts ----------------------------------------------------------- */
@@ -1615,7 +1581,7 @@ ctx_end_one_cb(pgb_asession *s, int rc, void *arg)
 
 	if (rc == -1) {
 		if (ctx->end_rc == 0)
-			ctx_seterr(ctx, "%s", s->error);
+			ctx_seterr(ctx, "%s", s->err.text);
 		ctx->end_rc = -1;
 	}
 	ctx->end_pending--;
@@ -1727,7 +1693,7 @@ allop_one_cb(pgb_asession *s, int rc, void *arg)
 
 	if (rc == -1) {
 		if (a->rc == 0)
-			ctx_seterr(a->ctx, "%s", s->error);
+			ctx_seterr(a->ctx, "%s", s->err.text);
 		a->rc = -1;
 	}
 	if (--a->pending == 0)

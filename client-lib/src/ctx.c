@@ -19,6 +19,7 @@
 #include "pgbeacon.h"
 #include "db-internal.h"
 #include "proto-internal.h"
+#include "session-internal.h"
 #include "util-internal.h"
 
 struct pgb_session {
@@ -27,9 +28,7 @@ struct pgb_session {
 	struct pgbi_pconn *conn;	/* checked out, or NULL */
 	int		 autocommit;	/* no implicit BEGIN */
 	char		 commit_lsn[PGB_LSN_MAX];
-	pgb_errcode	 errcode;
-	char		 sqlstate[6];
-	char		 error[1024];
+	struct pgbi_serr err;		/* read by pgb_session_error */
 	TAILQ_ENTRY(pgb_session) entry;	/* in ctx->sessions */
 };
 
@@ -46,10 +45,6 @@ struct pgb_ctx {
 
 static _Thread_local pgb_ctx *ctx_current;
 
-static void	 session_seterr(pgb_session *s, pgb_errcode code,
-		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void	 session_pgerr(pgb_session *s, const PGresult *res,
-		     const char *what);
 static int	 session_acquire(pgb_session *s);
 static void	 session_release(pgb_session *s, int discard);
 static int	 session_in_tx(const pgb_session *s);
@@ -144,7 +139,7 @@ pgb_ctx_end(pgb_ctx *ctx, int status)
 				    " refused; rolled back", pgbi_db_label(s->db));
 				rc = -1;
 			} else if (pgb_session_commit(s) == -1) {
-				ctx_seterr(ctx, "%s", s->error);
+				ctx_seterr(ctx, "%s", s->err.text);
 				rc = -1;
 			}
 		}
@@ -180,7 +175,7 @@ pgb_ctx_commit_all(pgb_ctx *ctx)
 
 	TAILQ_FOREACH(s, &ctx->sessions, entry) {
 		if (pgb_session_commit(s) == -1) {
-			ctx_seterr(ctx, "%s", s->error);
+			ctx_seterr(ctx, "%s", s->err.text);
 			rc = -1;
 		}
 	}
@@ -195,7 +190,7 @@ pgb_ctx_rollback_all(pgb_ctx *ctx)
 
 	TAILQ_FOREACH(s, &ctx->sessions, entry) {
 		if (pgb_session_rollback(s) == -1) {
-			ctx_seterr(ctx, "%s", s->error);
+			ctx_seterr(ctx, "%s", s->err.text);
 			rc = -1;
 		}
 	}
@@ -286,36 +281,6 @@ pgb_session_free(pgb_session *s)
 	free(s);
 }
 
-static void
-session_seterr(pgb_session *s, pgb_errcode code, const char *fmt, ...)
-{
-	va_list	ap;
-
-	s->errcode = code;
-	s->sqlstate[0] = '\0';
-	va_start(ap, fmt);
-	vsnprintf(s->error, sizeof s->error, fmt, ap);
-	va_end(ap);
-}
-
-/* Stores the error of a failed exchange, naming db, host and role. */
-static void
-session_pgerr(pgb_session *s, const PGresult *res, const char *what)
-{
-	char		 msg[768];
-	const char	*state;
-
-	pgbi_strlcpy(msg, res != NULL && *PQresultErrorMessage(res) != '\0' ?
-	    PQresultErrorMessage(res) : PQerrorMessage(s->conn->pg),
-	    sizeof msg);
-	pgbi_chomp(msg);
-	session_seterr(s, PGB_ERR_SQL, "%s on %s:%d (%s): %s%s%s",
-	    pgbi_db_label(s->db), s->conn->host, s->conn->port, s->conn->role,
-	    what != NULL ? what : "", what != NULL ? ": " : "", msg);
-	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	pgbi_strlcpy(s->sqlstate, state, sizeof s->sqlstate);
-}
-
 static int
 session_in_tx(const pgb_session *s)
 {
@@ -338,17 +303,17 @@ session_acquire(pgb_session *s)
 	if (s->conn != NULL)
 		return (0);
 	if (s->ctx != NULL && s->ctx->ended) {
-		session_seterr(s, PGB_ERR_STATE, "%s: the session's context"
-		    " has ended", pgbi_db_label(s->db));
+		pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s: the session's"
+		    " context has ended", pgbi_db_label(s->db));
 		return (-1);
 	}
 	if (s->ctx != NULL && s->ctx->has_lsn && !pgbi_db_is_master(s->db)) {
 		pgbi_lsn_format(s->ctx->lsn, lsn);
 		min_lsn = lsn;
 	}
-	if (pgbi_db_checkout(s->db, min_lsn, &s->conn, &s->errcode, s->error,
-	    sizeof s->error) == -1) {
-		s->sqlstate[0] = '\0';
+	if (pgbi_db_checkout(s->db, min_lsn, &s->conn, &s->err.code,
+	    s->err.text, sizeof s->err.text) == -1) {
+		s->err.sqlstate[0] = '\0';
 		return (-1);
 	}
 	return (0);
@@ -443,7 +408,7 @@ session_run(pgb_session *s, const char *sql, int params, int nparams,
 	int		 attempt, begin;
 
 	if (sql == NULL) {
-		session_seterr(s, PGB_ERR_ARG, "%s: no SQL given",
+		pgbi_serr_set(&s->err, PGB_ERR_ARG, "%s: no SQL given",
 		    pgbi_db_label(s->db));
 		return (NULL);
 	}
@@ -461,8 +426,9 @@ session_run(pgb_session *s, const char *sql, int params, int nparams,
 		else
 			res = PQexec(s->conn->pg, sql);
 		if (PQstatus(s->conn->pg) != CONNECTION_OK) {
-			session_pgerr(s, res, "connection lost");
-			s->errcode = PGB_ERR_CONNECT;
+			pgbi_serr_pg(&s->err, s->db, s->conn, res,
+			    "connection lost");
+			s->err.code = PGB_ERR_CONNECT;
 			PQclear(res);
 			/*
 			 * A pooled connection that died while idle: when this
@@ -481,12 +447,10 @@ session_run(pgb_session *s, const char *sql, int params, int nparams,
 		case PGRES_COPY_IN:
 		case PGRES_COPY_OUT:
 		case PGRES_SINGLE_TUPLE:
-			s->errcode = PGB_OK;
-			s->error[0] = '\0';
-			s->sqlstate[0] = '\0';
+			pgbi_serr_clear(&s->err);
 			return (res);
 		default:
-			session_pgerr(s, res, NULL);
+			pgbi_serr_pg(&s->err, s->db, s->conn, res, NULL);
 			PQclear(res);
 			return (NULL);
 		}
@@ -519,7 +483,7 @@ pgb_session_conn(pgb_session *s)
 	if (!s->autocommit && !session_in_tx(s)) {
 		res = PQexec(s->conn->pg, "BEGIN");
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			session_pgerr(s, res, "BEGIN");
+			pgbi_serr_pg(&s->err, s->db, s->conn, res, "BEGIN");
 			PQclear(res);
 			session_release(s, PQstatus(s->conn->pg) !=
 			    CONNECTION_OK);
@@ -542,8 +506,9 @@ pgb_session_commit(pgb_session *s)
 		return (0);
 	if (PQtransactionStatus(s->conn->pg) == PQTRANS_INERROR) {
 		(void)pgb_session_rollback(s);
-		session_seterr(s, PGB_ERR_STATE, "%s on %s:%d (%s): transaction"
-		    " failed earlier; rolled back instead of committed",
+		pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s on %s:%d (%s):"
+		    " transaction failed earlier; rolled back instead of"
+		    " committed",
 		    pgbi_db_label(s->db), s->conn->host, s->conn->port,
 		    s->conn->role);
 		return (-1);
@@ -558,7 +523,7 @@ pgb_session_commit(pgb_session *s)
 	    "COMMIT;"
 	    "SELECT CASE WHEN pg_is_in_recovery() THEN NULL"
 	    " ELSE pg_current_wal_lsn() END" : "COMMIT")) {
-		session_pgerr(s, NULL, "COMMIT");
+		pgbi_serr_pg(&s->err, s->db, s->conn, NULL, "COMMIT");
 		session_release(s, 1);
 		return (-1);
 	}
@@ -568,7 +533,8 @@ pgb_session_commit(pgb_session *s)
 		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
 		    PQresultStatus(res) != PGRES_TUPLES_OK) {
 			if (ok)
-				session_pgerr(s, res, "COMMIT");
+				pgbi_serr_pg(&s->err, s->db, s->conn, res,
+				    "COMMIT");
 			ok = 0;
 		} else if (track && nres == 1 && PQntuples(res) == 1)
 			wrote = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -579,14 +545,14 @@ pgb_session_commit(pgb_session *s)
 	}
 	if (PQstatus(s->conn->pg) != CONNECTION_OK) {
 		if (ok)
-			session_pgerr(s, NULL, "COMMIT");
+			pgbi_serr_pg(&s->err, s->db, s->conn, NULL, "COMMIT");
 		session_release(s, 1);
 		return (-1);
 	}
 	if (!ok || nres < (track ? 2 : 1)) {
 		if (ok)
-			session_seterr(s, PGB_ERR_SQL, "%s: COMMIT got no reply",
-			    pgbi_db_label(s->db));
+			pgbi_serr_set(&s->err, PGB_ERR_SQL, "%s: COMMIT got"
+			    " no reply", pgbi_db_label(s->db));
 		if (session_in_tx(s))
 			(void)pgb_session_rollback(s);
 		return (-1);
@@ -611,7 +577,7 @@ pgb_session_rollback(pgb_session *s)
 		return (0);
 	res = PQexec(s->conn->pg, "ROLLBACK");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		session_pgerr(s, res, "ROLLBACK");
+		pgbi_serr_pg(&s->err, s->db, s->conn, res, "ROLLBACK");
 		rc = -1;
 	}
 	PQclear(res);
@@ -669,19 +635,19 @@ pgb_session_commit_lsn(const pgb_session *s)
 const char *
 pgb_session_error(const pgb_session *s)
 {
-	return (s->error);
+	return (s->err.text);
 }
 
 pgb_errcode
 pgb_session_errcode(const pgb_session *s)
 {
-	return (s->errcode);
+	return (s->err.code);
 }
 
 const char *
 pgb_session_sqlstate(const pgb_session *s)
 {
-	return (s->sqlstate);
+	return (s->err.sqlstate);
 }
 
 /* --- atomic blocks, new contexts ----------------------------------------- */
@@ -706,13 +672,13 @@ pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode, pgb_atomic_fn fn,
 		switch (mode) {
 		case PGB_ATOMIC_COMMIT_FIRST:
 			if (pgb_session_commit(s) == -1) {
-				ctx_seterr(ctx, "%s", s->error);
+				ctx_seterr(ctx, "%s", s->err.text);
 				return (-1);
 			}
 			break;
 		case PGB_ATOMIC_ROLLBACK_FIRST:
 			if (pgb_session_rollback(s) == -1) {
-				ctx_seterr(ctx, "%s", s->error);
+				ctx_seterr(ctx, "%s", s->err.text);
 				return (-1);
 			}
 			break;
@@ -720,10 +686,10 @@ pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode, pgb_atomic_fn fn,
 			return (fn(s, arg) == 0 ? 0 : -1);
 		case PGB_ATOMIC_REFUSE:
 		default:
-			session_seterr(s, PGB_ERR_STATE, "%s on %s:%d: a"
+			pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s on %s:%d: a"
 			    " transaction is already open", pgbi_db_label(db),
 			    s->conn->host, s->conn->port);
-			ctx_seterr(ctx, "%s", s->error);
+			ctx_seterr(ctx, "%s", s->err.text);
 			return (-1);
 		}
 	}
@@ -732,7 +698,7 @@ pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode, pgb_atomic_fn fn,
 		return (-1);
 	}
 	if (pgb_session_commit(s) == -1) {
-		ctx_seterr(ctx, "%s", s->error);
+		ctx_seterr(ctx, "%s", s->err.text);
 		return (-1);
 	}
 	return (0);
