@@ -112,10 +112,8 @@ struct pgb_asession {
 	int		 x_nres;
 	int		 x_nulls;
 	int		 x_ok;
-	int		 x_track;
-	int		 x_wrote;
 	PGresult	*x_keep;	/* owned */
-	char		 x_lsn[PGB_LSN_MAX];
+	struct pgbi_commit x_commit;	/* of an X_COMMIT exchange */
 	int		 atomic_append;
 	char		 commit_lsn[PGB_LSN_MAX];
 	struct pgbi_serr err;		/* read by pgb_asession_error */
@@ -131,8 +129,7 @@ struct pgb_actx {
 	TAILQ_HEAD(, pgb_asession) sessions;	/* owned */
 	pgb_abefore_commit_fn bc;
 	void		*bc_arg;
-	int		 has_lsn;
-	uint64_t	 lsn;
+	struct pgbi_ctx_lsn lsn;	/* highest commit LSN seen or given */
 	struct event	 kick;		/* runs the end from the loop */
 	int		 end_status;
 	int		 end_started;
@@ -399,20 +396,12 @@ op_run(pgb_asession *s, struct aop *op)
 			return (0);
 		}
 		if (PQtransactionStatus(s->conn->pg) == PQTRANS_INERROR) {
-			pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s on %s:%d"
-			    " (%s): transaction failed earlier; rolled back"
-			    " instead of committed", pgbi_db_label(s->db),
-			    s->conn->host, s->conn->port, s->conn->role);
+			pgbi_serr_failed_tx(&s->err, s->db, s->conn);
 			op->phase = 1;
 			x_send(s, X_ROLLBACK, "ROLLBACK");
 			return (1);
 		}
-		s->x_track = strcmp(s->conn->role, "replica") != 0;
-		x_send(s, X_COMMIT, s->x_track ?
-		    "SELECT pg_current_xact_id_if_assigned() IS NOT NULL;"
-		    "COMMIT;"
-		    "SELECT CASE WHEN pg_is_in_recovery() THEN NULL"
-		    " ELSE pg_current_wal_lsn() END" : "COMMIT");
+		x_send(s, X_COMMIT, pgbi_commit_sql(&s->x_commit, s->conn));
 		return (1);
 	case OP_ROLLBACK:
 		if (!session_in_tx(s)) {
@@ -601,8 +590,8 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
 	pgb_pool_stats	 st;
 	uint64_t	 changes;
 	char		 text[512];
-	int		 min_lsn = s->ctx != NULL && s->ctx->has_lsn &&
-			    !pgbi_db_is_master(s->db);
+	int		 min_lsn = pgbi_ctx_lsn_min(s->ctx != NULL ?
+			    &s->ctx->lsn : NULL, s->db, NULL);
 
 	s->req = NULL;
 	if (line == NULL) {
@@ -658,9 +647,8 @@ session_acquire(pgb_asession *s)
 		tv.tv_usec = (ms % 1000) * 1000;
 		evtimer_add(&s->timer, &tv);
 	}
-	lsn[0] = '\0';
-	if (s->ctx != NULL && s->ctx->has_lsn && !pgbi_db_is_master(s->db))
-		pgbi_lsn_format(s->ctx->lsn, lsn);
+	(void)pgbi_ctx_lsn_min(s->ctx != NULL ? &s->ctx->lsn : NULL, s->db,
+	    lsn);
 	pgbi_db_hook(s->db, &hook, &harg);
 	if (!s->resolved && hook == pgb_db_default_hook &&
 	    pgb_db_cluster(s->db) != NULL) {
@@ -853,8 +841,6 @@ x_reset(pgb_asession *s, enum xkind kind)
 	s->x_nres = 0;
 	s->x_nulls = 0;
 	s->x_ok = 1;
-	s->x_wrote = 0;
-	s->x_lsn[0] = '\0';
 	s->state = S_BUSY;
 }
 
@@ -954,14 +940,8 @@ x_result(pgb_asession *s, PGresult *res)
 		PQclear(res);
 		return;
 	}
-	if (s->x_kind == X_COMMIT && s->x_track) {
-		if (s->x_nres == 1 && PQntuples(res) == 1)
-			s->x_wrote = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		else if (s->x_nres == 3 && PQntuples(res) == 1 &&
-		    !PQgetisnull(res, 0, 0))
-			pgbi_strlcpy(s->x_lsn, PQgetvalue(res, 0, 0),
-			    sizeof s->x_lsn);
-	}
+	if (s->x_kind == X_COMMIT)
+		pgbi_commit_result(&s->x_commit, s->x_nres, res);
 	if (s->x_kind == X_USER && s->x_ok) {
 		PQclear(s->x_keep);
 		s->x_keep = res;
@@ -1052,7 +1032,6 @@ static void
 x_finish(pgb_asession *s)
 {
 	struct aop	*op = TAILQ_FIRST(&s->ops);
-	uint64_t	 v;
 	int		 broken, reused, ok;
 
 	event_del(&s->io);
@@ -1086,8 +1065,8 @@ x_finish(pgb_asession *s)
 			session_step(s);
 			return;
 		}
-	} else if (s->x_kind == X_COMMIT && ok && s->x_nres <
-	    (s->x_track ? 2 : 1)) {
+	} else if (s->x_kind == X_COMMIT && ok &&
+	    !pgbi_commit_complete(&s->x_commit, s->x_nres)) {
 		pgbi_serr_set(&s->err, PGB_ERR_SQL, "%s: COMMIT got no reply",
 		    pgbi_db_label(s->db));
 		ok = 0;
@@ -1095,15 +1074,9 @@ x_finish(pgb_asession *s)
 	if (op == NULL)
 		return;
 	if (s->x_kind == X_COMMIT) {
-		if (ok && s->x_wrote && pgbi_lsn_parse(s->x_lsn, &v)) {
-			pgbi_strlcpy(s->commit_lsn, s->x_lsn,
-			    sizeof s->commit_lsn);
-			if (s->ctx != NULL && (!s->ctx->has_lsn ||
-			    v > s->ctx->lsn)) {
-				s->ctx->lsn = v;
-				s->ctx->has_lsn = 1;
-			}
-		}
+		if (ok)
+			pgbi_commit_record(&s->x_commit, s->commit_lsn,
+			    s->ctx != NULL ? &s->ctx->lsn : NULL);
 		if (!ok && session_in_tx(s)) {
 			op->phase = 1;
 			op->force_fail = 1;
@@ -1536,28 +1509,14 @@ pgb_actx_error(const pgb_actx *ctx)
 int
 pgb_actx_lsn(const pgb_actx *ctx, char buf[PGB_LSN_MAX])
 {
-	if (!ctx->has_lsn) {
-		buf[0] = '\0';
-		return (0);
-	}
-	pgbi_lsn_format(ctx->lsn, buf);
-	return (1);
+	return (pgbi_ctx_lsn_get(&ctx->lsn, buf));
 }
 
 int
 pgb_actx_set_lsn(pgb_actx *ctx, const char *lsn)
 {
-	uint64_t	v;
-
-	if (!pgbi_lsn_parse(lsn, &v)) {
-		ctx_seterr(ctx, "malformed LSN \"%.40s\"", lsn != NULL ?
-		    lsn : "(null)");
-		return (-1);
-	}
-	if (!ctx->has_lsn || v > ctx->lsn)
-		ctx->lsn = v;
-	ctx->has_lsn = 1;
-	return (0);
+	return (pgbi_ctx_lsn_set(&ctx->lsn, lsn, ctx->error,
+	    sizeof ctx->error));
 }
 
 /* Calls the end callback once, when every session is done. */

@@ -38,8 +38,7 @@ struct pgb_ctx {
 	TAILQ_HEAD(, pgb_session) sessions;	/* owned */
 	pgb_before_commit_fn before_commit;
 	void		*before_commit_arg;
-	int		 has_lsn;
-	uint64_t	 lsn;		/* highest commit LSN seen or given */
+	struct pgbi_ctx_lsn lsn;	/* highest commit LSN seen or given */
 	char		 error[1024];
 };
 
@@ -209,28 +208,14 @@ pgb_ctx_close_all(pgb_ctx *ctx)
 int
 pgb_ctx_lsn(const pgb_ctx *ctx, char buf[PGB_LSN_MAX])
 {
-	if (!ctx->has_lsn) {
-		buf[0] = '\0';
-		return (0);
-	}
-	pgbi_lsn_format(ctx->lsn, buf);
-	return (1);
+	return (pgbi_ctx_lsn_get(&ctx->lsn, buf));
 }
 
 int
 pgb_ctx_set_lsn(pgb_ctx *ctx, const char *lsn)
 {
-	uint64_t	v;
-
-	if (!pgbi_lsn_parse(lsn, &v)) {
-		ctx_seterr(ctx, "malformed LSN \"%.40s\"", lsn != NULL ?
-		    lsn : "(null)");
-		return (-1);
-	}
-	if (!ctx->has_lsn || v > ctx->lsn)
-		ctx->lsn = v;
-	ctx->has_lsn = 1;
-	return (0);
+	return (pgbi_ctx_lsn_set(&ctx->lsn, lsn, ctx->error,
+	    sizeof ctx->error));
 }
 
 /* --- sessions ----------------------------------------------------------- */
@@ -307,10 +292,8 @@ session_acquire(pgb_session *s)
 		    " context has ended", pgbi_db_label(s->db));
 		return (-1);
 	}
-	if (s->ctx != NULL && s->ctx->has_lsn && !pgbi_db_is_master(s->db)) {
-		pgbi_lsn_format(s->ctx->lsn, lsn);
+	if (pgbi_ctx_lsn_min(s->ctx != NULL ? &s->ctx->lsn : NULL, s->db, lsn))
 		min_lsn = lsn;
-	}
 	if (pgbi_db_checkout(s->db, min_lsn, &s->conn, &s->err.code,
 	    s->err.text, sizeof s->err.text) == -1) {
 		s->err.sqlstate[0] = '\0';
@@ -497,37 +480,22 @@ pgb_session_conn(pgb_session *s)
 int
 pgb_session_commit(pgb_session *s)
 {
-	PGresult	*res;
-	char		 lsn[PGB_LSN_MAX];
-	int		 nres = 0, wrote = 0, ok = 1, track;
-	uint64_t	 v;
+	struct pgbi_commit	 cm;
+	PGresult		*res;
+	int			 nres = 0, ok = 1;
 
 	if (!session_in_tx(s))
 		return (0);
 	if (PQtransactionStatus(s->conn->pg) == PQTRANS_INERROR) {
 		(void)pgb_session_rollback(s);
-		pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s on %s:%d (%s):"
-		    " transaction failed earlier; rolled back instead of"
-		    " committed",
-		    pgbi_db_label(s->db), s->conn->host, s->conn->port,
-		    s->conn->role);
+		pgbi_serr_failed_tx(&s->err, s->db, s->conn);
 		return (-1);
 	}
-	/*
-	 * One round trip: did it write, COMMIT, where the WAL is now.  Only
-	 * a primary can have written; replicas just COMMIT.
-	 */
-	track = strcmp(s->conn->role, "replica") != 0;
-	if (!PQsendQuery(s->conn->pg, track ?
-	    "SELECT pg_current_xact_id_if_assigned() IS NOT NULL;"
-	    "COMMIT;"
-	    "SELECT CASE WHEN pg_is_in_recovery() THEN NULL"
-	    " ELSE pg_current_wal_lsn() END" : "COMMIT")) {
+	if (!PQsendQuery(s->conn->pg, pgbi_commit_sql(&cm, s->conn))) {
 		pgbi_serr_pg(&s->err, s->db, s->conn, NULL, "COMMIT");
 		session_release(s, 1);
 		return (-1);
 	}
-	lsn[0] = '\0';
 	while ((res = PQgetResult(s->conn->pg)) != NULL) {
 		nres++;
 		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
@@ -536,11 +504,8 @@ pgb_session_commit(pgb_session *s)
 				pgbi_serr_pg(&s->err, s->db, s->conn, res,
 				    "COMMIT");
 			ok = 0;
-		} else if (track && nres == 1 && PQntuples(res) == 1)
-			wrote = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		else if (track && nres == 3 && PQntuples(res) == 1 &&
-		    !PQgetisnull(res, 0, 0))
-			pgbi_strlcpy(lsn, PQgetvalue(res, 0, 0), sizeof lsn);
+		} else
+			pgbi_commit_result(&cm, nres, res);
 		PQclear(res);
 	}
 	if (PQstatus(s->conn->pg) != CONNECTION_OK) {
@@ -549,7 +514,7 @@ pgb_session_commit(pgb_session *s)
 		session_release(s, 1);
 		return (-1);
 	}
-	if (!ok || nres < (track ? 2 : 1)) {
+	if (!ok || !pgbi_commit_complete(&cm, nres)) {
 		if (ok)
 			pgbi_serr_set(&s->err, PGB_ERR_SQL, "%s: COMMIT got"
 			    " no reply", pgbi_db_label(s->db));
@@ -557,13 +522,8 @@ pgb_session_commit(pgb_session *s)
 			(void)pgb_session_rollback(s);
 		return (-1);
 	}
-	if (wrote && pgbi_lsn_parse(lsn, &v)) {
-		pgbi_strlcpy(s->commit_lsn, lsn, sizeof s->commit_lsn);
-		if (s->ctx != NULL && (!s->ctx->has_lsn || v > s->ctx->lsn)) {
-			s->ctx->lsn = v;
-			s->ctx->has_lsn = 1;
-		}
-	}
+	pgbi_commit_record(&cm, s->commit_lsn, s->ctx != NULL ?
+	    &s->ctx->lsn : NULL);
 	return (0);
 }
 

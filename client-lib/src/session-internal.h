@@ -46,4 +46,68 @@ void	pgbi_serr_clear(struct pgbi_serr *e);
 void	pgbi_serr_pg(struct pgbi_serr *e, const pgb_db *db,
 	    const struct pgbi_pconn *c, const PGresult *res, const char *what);
 
+/* --- read-your-writes ----------------------------------------------------- */
+
+/*
+ * The LSN of a context: the highest commit LSN its sessions saw or the
+ * caller gave.  Embedded in its context, which owns it.
+ */
+struct pgbi_ctx_lsn {
+	int		 known;
+	uint64_t	 pos;
+};
+
+/* "X/Y" of l in buf and 1; "" and 0 while unknown. */
+int	pgbi_ctx_lsn_get(const struct pgbi_ctx_lsn *l, char buf[PGB_LSN_MAX]);
+
+/*
+ * Raises l to the LSN text (never lowers it).  -1 with a message in err
+ * (errlen bytes) when text is NULL or malformed.
+ */
+int	pgbi_ctx_lsn_set(struct pgbi_ctx_lsn *l, const char *text, char *err,
+	    size_t errlen);
+
+/*
+ * The min_lsn a session of db in a context at l (NULL: no context) asks
+ * the daemon for: 1 with it in buf (may be NULL) when l is known and db
+ * is not for the master role, else 0 and "".
+ */
+int	pgbi_ctx_lsn_min(const struct pgbi_ctx_lsn *l, const pgb_db *db,
+	    char buf[PGB_LSN_MAX]);
+
+/* --- COMMIT reporting its LSN --------------------------------------------- */
+
+/*
+ * One round trip: whether the transaction wrote, COMMIT, and where the
+ * WAL is now.  Only a primary can have written; on a connection opened
+ * for the role "replica" it is a bare COMMIT.  Owned by its session.
+ */
+struct pgbi_commit {
+	int		 track;		/* the three-statement form */
+	int		 wrote;		/* the transaction had an xid */
+	char		 lsn[PGB_LSN_MAX];	/* "" until read */
+};
+
+/* Starts cm for a commit on c; returns the SQL to send (static). */
+const char *pgbi_commit_sql(struct pgbi_commit *cm,
+	    const struct pgbi_pconn *c);
+
+/* Takes the nres-th result (counted from 1) of the reply, a good one. */
+void	pgbi_commit_result(struct pgbi_commit *cm, int nres,
+	    const PGresult *res);
+
+/* 1 when nres results make a whole reply. */
+int	pgbi_commit_complete(const struct pgbi_commit *cm, int nres);
+
+/*
+ * After a successful commit that wrote: copies its LSN to commit_lsn and
+ * raises l (NULL: no context) to it.
+ */
+void	pgbi_commit_record(const struct pgbi_commit *cm,
+	    char commit_lsn[PGB_LSN_MAX], struct pgbi_ctx_lsn *l);
+
+/* The error of committing a failed transaction (rolled back instead). */
+void	pgbi_serr_failed_tx(struct pgbi_serr *e, const pgb_db *db,
+	    const struct pgbi_pconn *c);
+
 #endif /* PGB_SESSION_INTERNAL_H */
