@@ -17,33 +17,20 @@
 #include "support/itest.h"
 #include "../check_main.h"
 
-static struct it_cluster	*cluster;
-static struct it_daemon		*daemon_;
-static char			 sock[512];
+static struct it_watched	 fx;	/* cluster, daemon, socket */
 
 #define CONNINFO(app)	"user=postgres dbname=postgres application_name=" app
 
 static void
 suite_setup(void)
 {
-	char	*cfg, *r;
-
-	cluster = it_cluster_create(1);
-	cfg = it_config(cluster, "main", NULL);
-	daemon_ = it_daemon_start(cfg, it_cluster_dir(cluster));
-	free(cfg);
-	snprintf(sock, sizeof sock, "%s", it_daemon_socket(daemon_));
-	ck_assert(IT_POLL_UNTIL((r = it_resolve(sock, "main", "replica")) !=
-	    NULL && strstr(r, "role=replica") != NULL ? (free(r), 1) :
-	    (free(r), 0), 15000));
+	it_watched_start(&fx, 1);
 }
 
 static void
 suite_teardown(void)
 {
-	if (daemon_ != NULL)
-		it_daemon_stop(daemon_);
-	it_cluster_destroy(cluster);
+	it_watched_stop(&fx);
 }
 
 static struct event_base	*base;
@@ -54,7 +41,7 @@ setup(void)
 {
 	base = event_base_new();
 	ck_assert_ptr_nonnull(base);
-	loop = pgb_loop_new(base, sock);
+	loop = pgb_loop_new(base, fx.sock);
 	ck_assert_ptr_nonnull(loop);
 }
 
@@ -105,7 +92,7 @@ START_TEST(test_resolve_answers_through_the_callback_without_blocking)
 	ck_assert_int_eq(g.calls, 0);
 	ck_assert(RUN_UNTIL(g.calls == 1 && bad.calls == 1, 5000));
 	ck_assert_int_eq(g.code, PGB_OK);
-	ck_assert_int_eq(g.port, it_port(cluster, 0));
+	ck_assert_int_eq(g.port, it_port(fx.cluster, 0));
 	ck_assert_int_eq(bad.code, PGB_ERR_NOCLUSTER);
 	ck_assert(RUN_UNTIL(pgb_loop_watching(loop), 5000));
 }
@@ -137,7 +124,7 @@ end_cb(pgb_actx *ctx, int rc, void *arg)
 START_TEST(test_master_answer_is_reused_while_subscribed)
 {
 	pgb_db		*db = pgb_db_new(CONNINFO("it_async_reuse"), "main",
-			    "master", sock);
+			    "master", fx.sock);
 	pgb_pool_stats	 st;
 	struct got	 g = { 0 }, e = { 0 };
 	pgb_actx	*ctx;
@@ -151,7 +138,7 @@ START_TEST(test_master_answer_is_reused_while_subscribed)
 		ck_assert_int_eq(pgb_aexec(pgb_actx_session(ctx, db),
 		    "SELECT 1", res_cb, &g), 0);
 		ck_assert(RUN_UNTIL(g.calls == 1, 5000));
-		ck_assert_msg(g.port == it_port(cluster, 0), "%s", g.error);
+		ck_assert_msg(g.port == it_port(fx.cluster, 0), "%s", g.error);
 		ck_assert_int_eq(pgb_actx_end(ctx, 200, end_cb, &e), 0);
 		ck_assert(RUN_UNTIL(e.calls == 1, 5000));
 		ck_assert_int_eq(e.rc, 0);
@@ -173,7 +160,7 @@ END_TEST
 START_TEST(test_queued_checkout_is_served_when_a_connection_frees)
 {
 	pgb_db		*db = pgb_db_new(CONNINFO("it_async_queue"), "main",
-			    "master", sock);
+			    "master", fx.sock);
 	pgb_actx	*a = pgb_actx_new(loop), *b = pgb_actx_new(loop);
 	struct got	 ga = { 0 }, gb = { 0 }, ea = { 0 }, eb = { 0 };
 
@@ -187,7 +174,7 @@ START_TEST(test_queued_checkout_is_served_when_a_connection_frees)
 	ck_assert(!RUN_UNTIL(gb.calls == 1, 300));
 	ck_assert_int_eq(pgb_actx_end(a, 200, end_cb, &ea), 0);
 	ck_assert(RUN_UNTIL(gb.calls == 1, 5000));
-	ck_assert_msg(gb.port == it_port(cluster, 0), "%s", gb.error);
+	ck_assert_msg(gb.port == it_port(fx.cluster, 0), "%s", gb.error);
 	ck_assert(ea.calls == 1 && ea.at <= gb.at);
 	ck_assert_int_eq(pgb_actx_end(b, 200, end_cb, &eb), 0);
 	ck_assert(RUN_UNTIL(eb.calls == 1, 5000));
@@ -202,7 +189,7 @@ END_TEST
 START_TEST(test_queued_checkout_times_out_with_pool_timeout)
 {
 	pgb_db		*db = pgb_db_new(CONNINFO("it_async_timeout"), "main",
-			    "master", sock);
+			    "master", fx.sock);
 	pgb_actx	*a = pgb_actx_new(loop), *b = pgb_actx_new(loop);
 	struct got	 ga = { 0 }, gb = { 0 };
 	int64_t		 t;
@@ -233,7 +220,7 @@ END_TEST
 START_TEST(test_freeing_a_context_mid_statement_calls_back_once)
 {
 	pgb_db		*db = pgb_db_new(CONNINFO("it_async_free"), "main",
-			    "master", sock);
+			    "master", fx.sock);
 	pgb_actx	*ctx = pgb_actx_new(loop);
 	struct got	 g = { 0 }, g2 = { 0 }, e = { 0 };
 	pgb_asession	*s = pgb_actx_session(ctx, db);
@@ -251,7 +238,7 @@ START_TEST(test_freeing_a_context_mid_statement_calls_back_once)
 	ck_assert_int_eq(e.rc, -1);
 	/* Nothing more comes, and the server is not left sleeping. */
 	ck_assert(!RUN_UNTIL(g.calls > 1 || g2.calls > 1 || e.calls > 1, 300));
-	ck_assert(IT_POLL_UNTIL(it_sql_is(cluster, 0, "SELECT count(*) FROM"
+	ck_assert(IT_POLL_UNTIL(it_sql_is(fx.cluster, 0, "SELECT count(*) FROM"
 	    " pg_stat_activity WHERE application_name = 'it_async_free'",
 	    "0"), 10000));
 	pgb_loop_free(loop);
@@ -263,7 +250,7 @@ END_TEST
 START_TEST(test_ending_mid_statement_cancels_it_on_the_server)
 {
 	pgb_db		*db = pgb_db_new(CONNINFO("it_async_end"), "main",
-			    "master", sock);
+			    "master", fx.sock);
 	pgb_actx	*ctx = pgb_actx_new(loop);
 	struct got	 g = { 0 }, e = { 0 };
 	int64_t		 t;
@@ -271,7 +258,7 @@ START_TEST(test_ending_mid_statement_cancels_it_on_the_server)
 	ck_assert_int_eq(pgb_aexec(pgb_actx_session(ctx, db),
 	    "SELECT pg_sleep(30)", res_cb, &g), 0);
 	ck_assert(IT_POLL_UNTIL((event_base_loop(base, EVLOOP_NONBLOCK),
-	    it_sql_is(cluster, 0, "SELECT count(*) FROM pg_stat_activity"
+	    it_sql_is(fx.cluster, 0, "SELECT count(*) FROM pg_stat_activity"
 	    " WHERE application_name = 'it_async_end' AND state = 'active'",
 	    "1")), 10000));
 	t = it_now_ms();
@@ -283,7 +270,7 @@ START_TEST(test_ending_mid_statement_cancels_it_on_the_server)
 	ck_assert_msg(strstr(pgb_actx_error(ctx), "canceled") != NULL, "%s",
 	    pgb_actx_error(ctx));
 	ck_assert(it_now_ms() - t < 2000);
-	ck_assert(IT_POLL_UNTIL(it_sql_is(cluster, 0, "SELECT count(*) FROM"
+	ck_assert(IT_POLL_UNTIL(it_sql_is(fx.cluster, 0, "SELECT count(*) FROM"
 	    " pg_stat_activity WHERE application_name = 'it_async_end'", "0"),
 	    10000));
 	pgb_actx_free(ctx);

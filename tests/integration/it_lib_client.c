@@ -15,66 +15,34 @@
 #include "support/itest.h"
 #include "../check_main.h"
 
-static struct it_cluster	*cluster;
-static struct it_daemon		*daemon_;
-static char			*config;
-static char			 sock[512];
-
-static bool
-replica_known(void)
-{
-	char	*r = it_resolve(sock, "main", "replica");
-	bool	 ok = r != NULL && strstr(r, "role=replica") != NULL;
-
-	free(r);
-	return (ok);
-}
-
-/* The daemon has found the primary (it may find the replica first). */
-static bool
-master_known(void)
-{
-	char	*r = it_resolve(sock, "main", "master");
-	bool	 ok = r != NULL && strstr(r, "role=master") != NULL;
-
-	free(r);
-	return (ok);
-}
+static struct it_watched	 fx;	/* cluster, daemon, socket */
 
 static void
 setup(void)
 {
-	cluster = it_cluster_create(1);
-	config = it_config(cluster, "main", NULL);
-	daemon_ = it_daemon_start(config, it_cluster_dir(cluster));
-	snprintf(sock, sizeof sock, "%s", it_daemon_socket(daemon_));
-	ck_assert(IT_POLL_UNTIL(replica_known(), 15000));
+	it_watched_start(&fx, 1);
 }
 
 static void
 teardown(void)
 {
-	if (daemon_ != NULL)
-		it_daemon_stop(daemon_);
-	daemon_ = NULL;
-	it_cluster_destroy(cluster);
-	free(config);
+	it_watched_stop(&fx);
 }
 
 START_TEST(test_client_resolves_every_answer_form)
 {
-	pgb_client	*cl = pgb_client_new(sock);
+	pgb_client	*cl = pgb_client_new(fx.sock);
 	pgb_resolved	 r;
 
 	ck_assert_int_eq(pgb_client_ping(cl), 0);
 	ck_assert_int_eq(pgb_client_resolve(cl, "main", "master", NULL, &r), 0);
 	ck_assert_str_eq(r.host, "127.0.0.1");
-	ck_assert_int_eq(r.port, it_port(cluster, 0));
+	ck_assert_int_eq(r.port, it_port(fx.cluster, 0));
 	ck_assert_str_eq(r.role, "master");
 	ck_assert_uint_ge(r.generation, 1);
 	ck_assert_int_eq(pgb_client_resolve(cl, "main", "replica",
 	    "max_lag_ms=60000 fallback=none", &r), 0);
-	ck_assert_int_eq(r.port, it_port(cluster, 1));
+	ck_assert_int_eq(r.port, it_port(fx.cluster, 1));
 	ck_assert_str_eq(r.role, "replica");
 
 	ck_assert_int_eq(pgb_client_resolve(cl, "nope", "master", NULL, &r),
@@ -98,10 +66,10 @@ END_TEST
 
 START_TEST(test_client_reports_nohost_when_role_has_no_host)
 {
-	pgb_client	*cl = pgb_client_new(sock);
+	pgb_client	*cl = pgb_client_new(fx.sock);
 	pgb_resolved	 r;
 
-	it_stop(cluster, 1, "fast");
+	it_stop(fx.cluster, 1, "fast");
 	ck_assert(IT_POLL_UNTIL(pgb_client_resolve(cl, "main", "replica",
 	    "fallback=none", &r) == -1 &&
 	    pgb_client_errcode(cl) == PGB_ERR_NOHOST, 10000));
@@ -111,12 +79,12 @@ END_TEST
 
 START_TEST(test_client_status_returns_json_of_every_host)
 {
-	pgb_client	*cl = pgb_client_new(sock);
+	pgb_client	*cl = pgb_client_new(fx.sock);
 	char		*json, port[32];
 
 	ck_assert_int_eq(pgb_client_status(cl, NULL, &json), 0);
 	ck_assert_ptr_nonnull(strstr(json, "\"name\":\"main\""));
-	snprintf(port, sizeof port, "\"port\":%d", it_port(cluster, 1));
+	snprintf(port, sizeof port, "\"port\":%d", it_port(fx.cluster, 1));
 	ck_assert_ptr_nonnull(strstr(json, port));
 	pgb_free(json);
 	ck_assert_int_eq(pgb_client_status(cl, "main", &json), 0);
@@ -131,9 +99,9 @@ START_TEST(test_socket_comes_from_environment_when_not_given)
 {
 	pgb_client	*cl;
 
-	setenv(PGB_SOCKET_ENV, sock, 1);
+	setenv(PGB_SOCKET_ENV, fx.sock, 1);
 	cl = pgb_client_new(NULL);
-	ck_assert_str_eq(pgb_client_socket(cl), sock);
+	ck_assert_str_eq(pgb_client_socket(cl), fx.sock);
 	ck_assert_int_eq(pgb_client_ping(cl), 0);
 	pgb_client_free(cl);
 	unsetenv(PGB_SOCKET_ENV);
@@ -152,7 +120,7 @@ START_TEST(test_absent_daemon_gives_clear_error)
 	pgb_session	*s;
 	pgb_event	 ev;
 
-	snprintf(path, sizeof path, "%s/absent.sock", it_cluster_dir(cluster));
+	snprintf(path, sizeof path, "%s/absent.sock", it_cluster_dir(fx.cluster));
 	snprintf(want, sizeof want, "pgbeacond not reachable at %s: No such"
 	    " file or directory", path);
 	cl = pgb_client_new(path);
@@ -194,15 +162,15 @@ watch_resynced(pgb_watch *w)
 
 START_TEST(test_daemon_restart_is_transparent_to_connected_clients)
 {
-	pgb_client	*cl = pgb_client_new(sock);
-	pgb_watch	*w = pgb_watch_new(sock, "main");
+	pgb_client	*cl = pgb_client_new(fx.sock);
+	pgb_watch	*w = pgb_watch_new(fx.sock, "main");
 	pgb_db		*db;
 	pgb_session	*s;
 	pgb_resolved	 r;
 	PGresult	*res;
 
 	db = pgb_db_new("user=postgres dbname=postgres", "main", "master",
-	    sock);
+	    fx.sock);
 	ck_assert_int_eq(pgb_watch_connected(w), 1);
 	ck_assert_int_eq(pgb_client_resolve(cl, "main", "master", NULL, &r), 0);
 	s = pgb_session_new(db, PGB_SESSION_AUTOCOMMIT);
@@ -212,11 +180,10 @@ START_TEST(test_daemon_restart_is_transparent_to_connected_clients)
 	pgb_session_close(s);
 
 	/* Restart while the client holds its connection. */
-	it_daemon_stop(daemon_);
-	daemon_ = it_daemon_start(config, it_cluster_dir(cluster));
-	ck_assert(IT_POLL_UNTIL(replica_known() && master_known(), 15000));
+	it_daemon_stop(fx.daemon);
+	it_watched_daemon_start(&fx);	/* waits for both roles */
 	ck_assert_int_eq(pgb_client_resolve(cl, "main", "master", NULL, &r), 0);
-	ck_assert_int_eq(r.port, it_port(cluster, 0));
+	ck_assert_int_eq(r.port, it_port(fx.cluster, 0));
 	/* The watch re-subscribes and says it may have missed events. */
 	ck_assert(IT_POLL_UNTIL(watch_resynced(w), 5000));
 	ck_assert_int_eq(pgb_watch_connected(w), 1);
@@ -228,8 +195,8 @@ START_TEST(test_daemon_restart_is_transparent_to_connected_clients)
 	pgb_session_close(s);
 
 	/* While it is down: clear errors, then back to normal. */
-	it_daemon_stop(daemon_);
-	daemon_ = NULL;
+	it_daemon_stop(fx.daemon);
+	fx.daemon = NULL;
 	ck_assert_int_eq(pgb_client_resolve(cl, "main", "master", NULL, &r),
 	    -1);
 	ck_assert_int_eq(pgb_client_errcode(cl), PGB_ERR_UNREACHABLE);
@@ -237,8 +204,7 @@ START_TEST(test_daemon_restart_is_transparent_to_connected_clients)
 	    "pgbeacond not reachable at"));
 	ck_assert(IT_POLL_UNTIL(!pgb_watch_connected(w) ||
 	    pgb_watch_poll(w, &(pgb_event){0}) == -1, 2000));
-	daemon_ = it_daemon_start(config, it_cluster_dir(cluster));
-	ck_assert(IT_POLL_UNTIL(replica_known() && master_known(), 15000));
+	it_watched_daemon_start(&fx);	/* waits for both roles */
 	ck_assert_int_eq(pgb_client_resolve(cl, "main", "master", NULL, &r), 0);
 	ck_assert(IT_POLL_UNTIL(watch_resynced(w), 5000));
 	pgb_session_free(s);
@@ -271,25 +237,25 @@ START_TEST(test_cli_resolve_status_ping_exit_codes)
 {
 	char	args[700], out[8192], want[64];
 
-	snprintf(args, sizeof args, "-s %s resolve main master", sock);
+	snprintf(args, sizeof args, "-s %s resolve main master", fx.sock);
 	ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
-	snprintf(want, sizeof want, "127.0.0.1:%d\n", it_port(cluster, 0));
+	snprintf(want, sizeof want, "127.0.0.1:%d\n", it_port(fx.cluster, 0));
 	ck_assert_str_eq(out, want);
-	snprintf(args, sizeof args, "-s %s resolve nope master", sock);
+	snprintf(args, sizeof args, "-s %s resolve nope master", fx.sock);
 	ck_assert_int_eq(run_cli(args, out, sizeof out), 1);
-	snprintf(args, sizeof args, "-s %s resolve main", sock);
+	snprintf(args, sizeof args, "-s %s resolve main", fx.sock);
 	ck_assert_int_eq(run_cli(args, out, sizeof out), 2);
 	snprintf(args, sizeof args, "-s %s/absent.sock ping",
-	    it_cluster_dir(cluster));
+	    it_cluster_dir(fx.cluster));
 	ck_assert_int_eq(run_cli(args, out, sizeof out), 2);
-	snprintf(args, sizeof args, "-s %s ping", sock);
+	snprintf(args, sizeof args, "-s %s ping", fx.sock);
 	ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
-	snprintf(args, sizeof args, "-s %s status", sock);
+	snprintf(args, sizeof args, "-s %s status", fx.sock);
 	ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
 	ck_assert_ptr_nonnull(strstr(out, "cluster main"));
 	ck_assert_ptr_nonnull(strstr(out, "replica"));
 	ck_assert_ptr_nonnull(strstr(out, "ms ago"));
-	snprintf(args, sizeof args, "-s %s status --json main", sock);
+	snprintf(args, sizeof args, "-s %s status --json main", fx.sock);
 	ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
 	ck_assert_ptr_nonnull(strstr(out, "{\"clusters\":["));
 }

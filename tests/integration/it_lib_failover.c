@@ -16,9 +16,7 @@
 
 #define MAX_REQ	100000
 
-static struct it_cluster	*cluster;
-static struct it_daemon		*daemon_;
-static char			 sock[512];
+static struct it_watched	 fx;	/* cluster, daemon, socket */
 
 /* One request of the stream, written by the worker only. */
 struct req {
@@ -35,39 +33,25 @@ struct stream {
 	struct req	*reqs;		/* MAX_REQ of them */
 };
 
+/* The daemon names node as the primary. */
 static bool
 master_is(int node)
 {
-	char	*r = it_resolve(sock, "main", "master");
-	char	 want[64];
-	bool	 ok;
-
-	snprintf(want, sizeof want, "port=%d ", it_port(cluster, node));
-	ok = r != NULL && strstr(r, want) != NULL;
-	free(r);
-	return (ok);
+	return (it_resolves_to(fx.sock, "main", "master",
+	    it_port(fx.cluster, node)));
 }
 
 static void
 setup(void)
 {
-	char	*cfg;
-
-	cluster = it_cluster_create(2);
-	cfg = it_config(cluster, "main", NULL);
-	daemon_ = it_daemon_start(cfg, it_cluster_dir(cluster));
-	free(cfg);
-	snprintf(sock, sizeof sock, "%s", it_daemon_socket(daemon_));
-	ck_assert(IT_POLL_UNTIL(master_is(0), 15000));
-	ck_assert(it_sql_is(cluster, 0, "CREATE TABLE f (v int)", ""));
+	it_watched_start(&fx, 2);
+	ck_assert(it_sql_is(fx.cluster, 0, "CREATE TABLE f (v int)", ""));
 }
 
 static void
 teardown(void)
 {
-	if (daemon_ != NULL)
-		it_daemon_stop(daemon_);
-	it_cluster_destroy(cluster);
+	it_watched_stop(&fx);
 }
 
 /* One request: a write in a context, committed. */
@@ -114,7 +98,7 @@ stream_start(struct stream *st, pthread_t *th)
 	memset(st, 0, sizeof *st);
 	st->reqs = calloc(MAX_REQ, sizeof *st->reqs);
 	st->db = pgb_db_new("user=postgres dbname=postgres"
-	    " application_name=it_failover", "main", "master", sock);
+	    " application_name=it_failover", "main", "master", fx.sock);
 	ck_assert_ptr_nonnull(st->reqs);
 	ck_assert_ptr_nonnull(st->db);
 	pgb_db_set_pool(st->db, 4, 2000, 30000);
@@ -171,11 +155,11 @@ START_TEST(test_failover_mid_stream_moves_requests_to_new_primary)
 	int64_t		known;
 
 	stream_start(&st, &th);
-	it_stop(cluster, 0, "fast");
-	it_promote(cluster, 1);
+	it_stop(fx.cluster, 0, "fast");
+	it_promote(fx.cluster, 1);
 	ck_assert(IT_POLL_UNTIL(master_is(1), 10000));
 	known = it_now_ms();
-	stream_check(&st, th, known, it_port(cluster, 0), it_port(cluster, 1));
+	stream_check(&st, th, known, it_port(fx.cluster, 0), it_port(fx.cluster, 1));
 }
 END_TEST
 
@@ -188,16 +172,16 @@ START_TEST(test_old_primary_still_up_gets_nothing_once_change_known)
 			    " WHERE application_name = 'it_failover'";
 
 	stream_start(&st, &th);
-	ck_assert(it_sql_is(cluster, 0, q, "1"));
+	ck_assert(it_sql_is(fx.cluster, 0, q, "1"));
 	/* node0 keeps running and accepting writes: only the timeline
 	 * rule makes node1 the primary. */
-	it_promote(cluster, 1);
+	it_promote(fx.cluster, 1);
 	ck_assert(IT_POLL_UNTIL(master_is(1), 10000));
 	known = it_now_ms();
 	/* The pool's connection to node0 is closed, not kept for later. */
-	ck_assert(IT_POLL_UNTIL(it_sql_is(cluster, 0, q, "0"), 5000));
-	stream_check(&st, th, known, it_port(cluster, 0), it_port(cluster, 1));
-	ck_assert(it_sql_is(cluster, 0, q, "0"));
+	ck_assert(IT_POLL_UNTIL(it_sql_is(fx.cluster, 0, q, "0"), 5000));
+	stream_check(&st, th, known, it_port(fx.cluster, 0), it_port(fx.cluster, 1));
+	ck_assert(it_sql_is(fx.cluster, 0, q, "0"));
 }
 END_TEST
 

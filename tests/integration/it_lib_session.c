@@ -20,34 +20,20 @@
 #include "support/itest.h"
 #include "../check_main.h"
 
-static struct it_cluster	*cluster;
-static struct it_daemon		*daemon_;
-static char			 sock[512];
+static struct it_watched	 fx;	/* cluster, daemon, socket */
 
 #define CONNINFO(app)	"user=postgres dbname=postgres application_name=" app
 
 static void
 suite_setup(void)
 {
-	char	*cfg, *r;
-
-	cluster = it_cluster_create(1);
-	cfg = it_config(cluster, "main", NULL);
-	daemon_ = it_daemon_start(cfg, it_cluster_dir(cluster));
-	free(cfg);
-	snprintf(sock, sizeof sock, "%s", it_daemon_socket(daemon_));
-	/* Ready when both roles are answered. */
-	ck_assert(IT_POLL_UNTIL((r = it_resolve(sock, "main", "replica")) !=
-	    NULL && strstr(r, "role=replica") != NULL ? (free(r), 1) :
-	    (free(r), 0), 15000));
+	it_watched_start(&fx, 1);
 }
 
 static void
 suite_teardown(void)
 {
-	if (daemon_ != NULL)
-		it_daemon_stop(daemon_);
-	it_cluster_destroy(cluster);
+	it_watched_stop(&fx);
 }
 
 /* Runs sql on the primary (outside the library); asserts success. */
@@ -56,7 +42,7 @@ primary_sql(const char *sql)
 {
 	char	*r;
 
-	r = it_sql(cluster, 0, sql);
+	r = it_sql(fx.cluster, 0, sql);
 	ck_assert_msg(r != NULL, "%s: %s", sql, it_last_error());
 	free(r);
 }
@@ -65,7 +51,7 @@ primary_sql(const char *sql)
 static bool
 primary_is(const char *sql, const char *expected)
 {
-	return (it_sql_is(cluster, 0, sql, expected));
+	return (it_sql_is(fx.cluster, 0, sql, expected));
 }
 
 /* Runs sql on s; asserts success. */
@@ -84,7 +70,7 @@ master_db(const char *conninfo)
 {
 	pgb_db	*db;
 
-	db = pgb_db_new(conninfo, "main", "master", sock);
+	db = pgb_db_new(conninfo, "main", "master", fx.sock);
 	ck_assert_ptr_nonnull(db);
 	return (db);
 }
@@ -117,7 +103,7 @@ START_TEST(test_session_takes_no_connection_before_first_statement)
 	/* The first statement ran inside the transaction it began. */
 	ck_assert(primary_is(qtx, "1"));
 	ck_assert_int_eq(pgb_session_in_transaction(s), 1);
-	ck_assert_int_eq(pgb_session_port(s), it_port(cluster, 0));
+	ck_assert_int_eq(pgb_session_port(s), it_port(fx.cluster, 0));
 	ck_assert_str_eq(pgb_session_role(s), "master");
 
 	ck_assert_int_eq(pgb_ctx_end(ctx, 200), 0);
@@ -243,7 +229,7 @@ START_TEST(test_failed_statement_is_reported_and_rolled_back)
 	ck_assert_int_eq(pgb_session_errcode(s), PGB_ERR_SQL);
 	ck_assert_str_eq(pgb_session_sqlstate(s), "42P01");
 	/* The message names the cluster, role and host. */
-	snprintf(port, sizeof port, ":%d", it_port(cluster, 0));
+	snprintf(port, sizeof port, ":%d", it_port(fx.cluster, 0));
 	ck_assert_ptr_nonnull(strstr(pgb_session_error(s), "main master"));
 	ck_assert_ptr_nonnull(strstr(pgb_session_error(s), port));
 	ck_assert_ptr_nonnull(strstr(pgb_session_error(s), "no_such_table"));
@@ -609,7 +595,7 @@ START_TEST(test_master_and_replica_dbs_in_one_context)
 	pgb_session	*sm, *sr;
 	PGresult	*res;
 
-	r = pgb_db_new(CONNINFO("it_roles"), "main", "replica", sock);
+	r = pgb_db_new(CONNINFO("it_roles"), "main", "replica", fx.sock);
 	ctx = pgb_ctx_begin(0);
 	sm = pgb_ctx_session(ctx, m);
 	sr = pgb_ctx_session(ctx, r);
@@ -622,8 +608,8 @@ START_TEST(test_master_and_replica_dbs_in_one_context)
 	ck_assert_msg(res != NULL, "%s", pgb_session_error(sr));
 	ck_assert_str_eq(PQgetvalue(res, 0, 0), "t");
 	PQclear(res);
-	ck_assert_int_eq(pgb_session_port(sm), it_port(cluster, 0));
-	ck_assert_int_eq(pgb_session_port(sr), it_port(cluster, 1));
+	ck_assert_int_eq(pgb_session_port(sm), it_port(fx.cluster, 0));
+	ck_assert_int_eq(pgb_session_port(sr), it_port(fx.cluster, 1));
 	ck_assert_str_eq(pgb_session_role(sr), "replica");
 	ck_assert_int_eq(pgb_ctx_end(ctx, 200), 0);
 	pgb_ctx_free(ctx);
@@ -637,7 +623,7 @@ replica_sql(const char *sql)
 {
 	char	*res;
 
-	res = it_sql(cluster, 1, sql);
+	res = it_sql(fx.cluster, 1, sql);
 	ck_assert_msg(res != NULL, "%s: %s", sql, it_last_error());
 	free(res);
 }
@@ -676,10 +662,10 @@ START_TEST(test_read_your_writes_with_min_lsn_while_replica_lags)
 	char		 lsn[PGB_LSN_MAX];
 	int		 port;
 
-	r = pgb_db_new(CONNINFO("it_ryw"), "main", "replica", sock);
+	r = pgb_db_new(CONNINFO("it_ryw"), "main", "replica", fx.sock);
 	pgb_db_set_recheck(r, 0);
 	primary_sql("SET client_min_messages TO warning; DROP TABLE IF EXISTS t_ryw; CREATE TABLE t_ryw (v int)");
-	ck_assert(IT_POLL_UNTIL(it_sql_is(cluster, 1,
+	ck_assert(IT_POLL_UNTIL(it_sql_is(fx.cluster, 1,
 	    "SELECT to_regclass('t_ryw') IS NOT NULL", "t"), 10000));
 	replica_sql("SELECT pg_wal_replay_pause()");
 
@@ -701,21 +687,21 @@ START_TEST(test_read_your_writes_with_min_lsn_while_replica_lags)
 	ck_assert_msg(res != NULL, "%s", pgb_session_error(sr));
 	ck_assert_str_eq(PQgetvalue(res, 0, 0), "1");
 	PQclear(res);
-	ck_assert_int_eq(pgb_session_port(sr), it_port(cluster, 0));
+	ck_assert_int_eq(pgb_session_port(sr), it_port(fx.cluster, 0));
 	ck_assert_int_eq(pgb_ctx_end(ctx, 200), 0);
 	pgb_ctx_free(ctx);
 
 	/* Without the LSN the replica is used, and it is behind. */
 	ck_assert_int_eq(ryw_read(r, NULL, &port), 0);
-	ck_assert_int_eq(port, it_port(cluster, 1));
+	ck_assert_int_eq(port, it_port(fx.cluster, 1));
 	/* With the LSN from a "cookie", still the primary. */
 	ck_assert_int_eq(ryw_read(r, lsn, &port), 1);
-	ck_assert_int_eq(port, it_port(cluster, 0));
+	ck_assert_int_eq(port, it_port(fx.cluster, 0));
 
 	/* Once replayed, the replica itself answers, with the write. */
 	replica_sql("SELECT pg_wal_replay_resume()");
 	ck_assert(IT_POLL_UNTIL(ryw_read(r, lsn, &port) == 1 &&
-	    port == it_port(cluster, 1), 10000));
+	    port == it_port(fx.cluster, 1), 10000));
 	pgb_db_free(m);
 	pgb_db_free(r);
 }
@@ -799,11 +785,11 @@ START_TEST(test_fixed_db_and_closed_db)
 	pgb_pool_stats	 st;
 
 	db = pgb_db_new_fixed(CONNINFO("it_fixed"), "127.0.0.1",
-	    it_port(cluster, 1), "replica");
+	    it_port(fx.cluster, 1), "replica");
 	s = pgb_session_new(db, 0);
 	exec_ok(s, "SELECT 1");
 	ck_assert_int_eq(pgb_session_commit(s), 0);
-	ck_assert_int_eq(pgb_session_port(s), it_port(cluster, 1));
+	ck_assert_int_eq(pgb_session_port(s), it_port(fx.cluster, 1));
 	pgb_db_close(db);
 	/* In use: closed when returned, not kept. */
 	pgb_db_stats(db, &st);
@@ -812,7 +798,7 @@ START_TEST(test_fixed_db_and_closed_db)
 	pgb_db_stats(db, &st);
 	ck_assert_int_eq(st.retiring, 0);
 	ck_assert_int_eq(st.idle, 0);
-	ck_assert(IT_POLL_UNTIL(it_sql_is(cluster, 1, "SELECT count(*) FROM"
+	ck_assert(IT_POLL_UNTIL(it_sql_is(fx.cluster, 1, "SELECT count(*) FROM"
 	    " pg_stat_activity WHERE application_name = 'it_fixed'", "0"),
 	    5000));
 	ck_assert_ptr_null(pgb_exec(s, "SELECT 1"));

@@ -19,25 +19,14 @@
 
 #define CONNINFO	"user=postgres dbname=postgres application_name=webapp"
 
-static struct it_cluster	*cluster;
-static struct it_daemon		*daemon_;
+static struct it_watched	 fx;	/* cluster, daemon, socket */
 static struct wa_proc		 app;
-static char			 sock[512];
 
 static void
 suite_setup(void)
 {
-	char	*cfg, *r;
-
-	cluster = it_cluster_create(1);
-	cfg = it_config(cluster, "main", NULL);
-	daemon_ = it_daemon_start(cfg, it_cluster_dir(cluster));
-	free(cfg);
-	snprintf(sock, sizeof sock, "%s", it_daemon_socket(daemon_));
-	ck_assert(IT_POLL_UNTIL((r = it_resolve(sock, "main", "replica")) !=
-	    NULL && strstr(r, "role=replica") != NULL ? (free(r), 1) :
-	    (free(r), 0), 15000));
-	wa_start(&app, sock, it_cluster_dir(cluster), CONNINFO, 20);
+	it_watched_start(&fx, 1);
+	wa_start(&app, fx.sock, it_cluster_dir(fx.cluster), CONNINFO, 20);
 }
 
 static void
@@ -48,9 +37,7 @@ suite_teardown(void)
 	st = wa_stop(&app);
 	if (st != 0)
 		fprintf(stderr, "webapp exited with %d\n", st);
-	if (daemon_ != NULL)
-		it_daemon_stop(daemon_);
-	it_cluster_destroy(cluster);
+	it_watched_stop(&fx);
 }
 
 /* The vals stored under tag on the primary, in order, "," separated. */
@@ -61,7 +48,7 @@ vals(const char *tag)
 
 	snprintf(sql, sizeof sql, "SELECT coalesce(string_agg(val, ','"
 	    " ORDER BY val), '') FROM items WHERE tag = '%s'", tag);
-	r = it_sql(cluster, 0, sql);
+	r = it_sql(fx.cluster, 0, sql);
 	ck_assert_msg(r != NULL, "%s", it_last_error());
 	return (r);
 }
@@ -86,7 +73,7 @@ get(const char *path, struct wa_resp *r)
 static void
 assert_no_idle_in_transaction(void)
 {
-	ck_assert(IT_POLL_UNTIL(it_sql_is(cluster, 0, "SELECT count(*) FROM"
+	ck_assert(IT_POLL_UNTIL(it_sql_is(fx.cluster, 0, "SELECT count(*) FROM"
 	    " pg_stat_activity WHERE application_name = 'webapp' AND state"
 	    " LIKE 'idle in transaction%'", "0"), 5000));
 }
@@ -101,7 +88,7 @@ START_TEST(test_simple_route_commits_on_the_master)
 	get("/simple?tag=simple1", &r);
 	ck_assert_int_eq(r.status, 200);
 	snprintf(want, sizeof want, "ok simple 127.0.0.1:%d master",
-	    it_port(cluster, 0));
+	    it_port(fx.cluster, 0));
 	ck_assert_msg(strncmp(r.body, want, strlen(want)) == 0, "%s", r.body);
 	assert_vals("simple1", "simple");
 	assert_no_idle_in_transaction();
@@ -203,7 +190,7 @@ START_TEST(test_read_your_writes_through_the_lsn_cookie)
 	char		*v;
 
 	/* The replica stops replaying: it cannot have the write. */
-	v = it_sql(cluster, 1, "SELECT pg_wal_replay_pause()");
+	v = it_sql(fx.cluster, 1, "SELECT pg_wal_replay_pause()");
 	ck_assert_ptr_nonnull(v);
 	free(v);
 	get("/write?tag=ryw", &w);
@@ -214,21 +201,21 @@ START_TEST(test_read_your_writes_through_the_lsn_cookie)
 	get("/read?tag=ryw", &r);
 	ck_assert_int_eq(r.status, 200);
 	snprintf(want, sizeof want, "0 127.0.0.1:%d replica",
-	    it_port(cluster, 1));
+	    it_port(fx.cluster, 1));
 	ck_assert_msg(strcmp(r.body, want) == 0 || strncmp(r.body, want,
 	    strlen(want)) == 0, "%s", r.body);
 	/* With it: a host that has it, the primary. */
 	wa_get(app.port, "/read?tag=ryw", w.cookie, &r);
 	ck_assert_int_eq(r.status, 200);
 	snprintf(want, sizeof want, "1 127.0.0.1:%d master",
-	    it_port(cluster, 0));
+	    it_port(fx.cluster, 0));
 	ck_assert_msg(strncmp(r.body, want, strlen(want)) == 0, "%s", r.body);
 	/* Replay again: the replica serves the cookie holder. */
-	v = it_sql(cluster, 1, "SELECT pg_wal_replay_resume()");
+	v = it_sql(fx.cluster, 1, "SELECT pg_wal_replay_resume()");
 	ck_assert_ptr_nonnull(v);
 	free(v);
 	snprintf(want, sizeof want, "1 127.0.0.1:%d replica",
-	    it_port(cluster, 1));
+	    it_port(fx.cluster, 1));
 	ck_assert(IT_POLL_UNTIL((wa_get(app.port, "/read?tag=ryw", w.cookie,
 	    &r), strncmp(r.body, want, strlen(want)) == 0), 10000));
 }
@@ -300,7 +287,7 @@ START_TEST(test_ending_a_request_cancels_its_running_statement)
 	ck_assert_msg(strstr(r.body, "canceled") != NULL, "%s", r.body);
 	/* Nothing committed, and the server stopped sleeping. */
 	assert_vals("cancel1", "");
-	ck_assert(IT_POLL_UNTIL(it_sql_is(cluster, 0, "SELECT count(*) FROM"
+	ck_assert(IT_POLL_UNTIL(it_sql_is(fx.cluster, 0, "SELECT count(*) FROM"
 	    " pg_stat_activity WHERE query LIKE '%pg_sleep($3%' AND"
 	    " application_name = 'webapp'", "0"), 10000));
 	/* The service goes on serving. */
@@ -317,7 +304,7 @@ START_TEST(test_service_exits_zero_on_sigterm_after_serving)
 	struct wa_proc	p;
 	struct wa_resp	r;
 
-	wa_start(&p, sock, it_cluster_dir(cluster), CONNINFO, 4);
+	wa_start(&p, fx.sock, it_cluster_dir(fx.cluster), CONNINFO, 4);
 	wa_get(p.port, "/simple?tag=sigterm", NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	wa_get(p.port, "/read?tag=sigterm", NULL, &r);
@@ -334,7 +321,7 @@ sleeps_running(int n)
 	char	want[16];
 
 	snprintf(want, sizeof want, "%d", n);
-	return (it_sql_is(cluster, 0, "SELECT count(*) FROM pg_stat_activity"
+	return (it_sql_is(fx.cluster, 0, "SELECT count(*) FROM pg_stat_activity"
 	    " WHERE application_name = 'webapp' AND state = 'active' AND"
 	    " query LIKE '%pg_sleep($3%'", want));
 }
@@ -343,7 +330,7 @@ sleeps_running(int n)
 static bool
 service_quiet(void)
 {
-	return (it_sql_is(cluster, 0, "SELECT count(*) FROM pg_stat_activity"
+	return (it_sql_is(fx.cluster, 0, "SELECT count(*) FROM pg_stat_activity"
 	    " WHERE application_name = 'webapp' AND state <> 'idle'", "0"));
 }
 
@@ -361,7 +348,7 @@ hang_up_mid_request(const char *path, int nsleep, const char *tag)
 	struct wa_resp	r;
 	int		fd;
 
-	wa_start(&p, sock, it_cluster_dir(cluster), CONNINFO, 4);
+	wa_start(&p, fx.sock, it_cluster_dir(fx.cluster), CONNINFO, 4);
 	fd = wa_raw_send(p.port, path);
 	ck_assert_msg(IT_POLL_UNTIL(sleeps_running(nsleep), 10000),
 	    "%s: the statements did not start", path);
@@ -403,7 +390,7 @@ START_TEST(test_sigterm_mid_requests_rolls_them_back_and_exits_zero)
 	char		buf[512];
 	int		fd1, fd2, n;
 
-	wa_start(&p, sock, it_cluster_dir(cluster), CONNINFO, 4);
+	wa_start(&p, fx.sock, it_cluster_dir(fx.cluster), CONNINFO, 4);
 	fd1 = wa_raw_send(p.port, "/slow?tag=term1&ms=3000");
 	fd2 = wa_raw_send(p.port, "/concurrent?tag=term2&n=2&ms=3000");
 	ck_assert(IT_POLL_UNTIL(sleeps_running(3), 10000));

@@ -23,46 +23,20 @@
 #define NREQ		200
 #define GAP_MS		20
 
-static struct it_cluster	*cluster;
-static struct it_daemon		*daemon_;
-static char			 sock[512];
+static struct it_watched	 fx;	/* cluster, daemon, socket */
 static _Atomic int64_t		 t_reported;	/* daemon names node 1 */
 static _Atomic int64_t		 t_stopped;	/* node 0 stopped */
 
 static void
 setup(void)
 {
-	char	*cfg, *r;
-
-	cluster = it_cluster_create(1);
-	cfg = it_config(cluster, "main", NULL);
-	daemon_ = it_daemon_start(cfg, it_cluster_dir(cluster));
-	free(cfg);
-	snprintf(sock, sizeof sock, "%s", it_daemon_socket(daemon_));
-	ck_assert(IT_POLL_UNTIL((r = it_resolve(sock, "main", "replica")) !=
-	    NULL && strstr(r, "role=replica") != NULL ? (free(r), 1) :
-	    (free(r), 0), 15000));
+	it_watched_start(&fx, 1);
 }
 
 static void
 teardown(void)
 {
-	if (daemon_ != NULL)
-		it_daemon_stop(daemon_);
-	it_cluster_destroy(cluster);
-}
-
-static bool
-master_is(int port)
-{
-	char	*r, want[32];
-	bool	 ok;
-
-	r = it_resolve(sock, "main", "master");
-	snprintf(want, sizeof want, "port=%d ", port);
-	ok = r != NULL && strstr(r, want) != NULL;
-	free(r);
-	return (ok);
+	it_watched_stop(&fx);
 }
 
 /* Stops the primary, promotes node 1, notes when the daemon says so. */
@@ -71,10 +45,11 @@ failover_thread(void *arg)
 {
 	(void)arg;
 	it_sleep_ms(800);
-	it_stop(cluster, 0, "fast");
+	it_stop(fx.cluster, 0, "fast");
 	t_stopped = it_now_ms();
-	it_promote(cluster, 1);
-	if (IT_POLL_UNTIL(master_is(it_port(cluster, 1)), 20000))
+	it_promote(fx.cluster, 1);
+	if (IT_POLL_UNTIL(it_resolves_to(fx.sock, "main", "master",
+	    it_port(fx.cluster, 1)), 20000))
 		t_reported = it_now_ms();
 	return (NULL);
 }
@@ -90,9 +65,9 @@ START_TEST(test_200_requests_across_a_failover_go_to_the_right_primary)
 	char		 want0[64], want1[64], *sql, *got;
 	size_t		 len;
 	int		 i, ok0 = 0, ok1 = 0, failed = 0, late_ok = 0;
-	int		 p0 = it_port(cluster, 0), p1 = it_port(cluster, 1);
+	int		 p0 = it_port(fx.cluster, 0), p1 = it_port(fx.cluster, 1);
 
-	wa_start(&app, sock, it_cluster_dir(cluster), CONNINFO, 20);
+	wa_start(&app, fx.sock, it_cluster_dir(fx.cluster), CONNINFO, 20);
 	wa_get(app.port, "/simple?tag=fo_warm", NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	for (i = 0; i < NREQ; i++) {
@@ -165,7 +140,7 @@ START_TEST(test_200_requests_across_a_failover_go_to_the_right_primary)
 		ck_assert(asprintf(&n, "%s)", sql) != -1);
 		free(sql);
 		sql = n;
-		got = it_sql(cluster, 1, sql);
+		got = it_sql(fx.cluster, 1, sql);
 		ck_assert_ptr_nonnull(got);
 		snprintf(want, sizeof want, "%d", ok0 + ok1 + 1);
 		ck_assert_msg(strcmp(got, want) == 0, "%s rows of %s"
@@ -173,7 +148,7 @@ START_TEST(test_200_requests_across_a_failover_go_to_the_right_primary)
 		free(got);
 		free(sql);
 	}
-	ck_assert(it_sql_is(cluster, 1, "SELECT count(*) FROM pg_stat_activity"
+	ck_assert(it_sql_is(fx.cluster, 1, "SELECT count(*) FROM pg_stat_activity"
 	    " WHERE application_name = 'webapp' AND state LIKE"
 	    " 'idle in transaction%'", "0"));
 	ck_assert_int_eq(wa_stop(&app), 0);

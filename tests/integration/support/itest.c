@@ -1229,6 +1229,57 @@ it_resolve(const char *socket, const char *cluster, const char *role_and_opts)
 	return reply;
 }
 
+bool
+it_resolves_to(const char *socket, const char *cluster, const char *role,
+    int port)
+{
+	char	*reply, got[16];
+	int	 p;
+	bool	 ok;
+
+	reply = it_resolve(socket, cluster, role);
+	ok = reply != NULL && sscanf(reply, "OK host=%*s port=%d role=%15s",
+	    &p, got) == 2 && strcmp(got, role) == 0 && (port <= 0 || p == port);
+	free(reply);
+	return ok;
+}
+
+/* --- a cluster watched by a daemon -------------------------------------- */
+
+void
+it_watched_start(struct it_watched *w, int nreplicas)
+{
+	memset(w, 0, sizeof *w);
+	w->cluster = it_cluster_create(nreplicas);
+	w->config = it_config(w->cluster, "main", NULL);
+	it_watched_daemon_start(w);
+}
+
+void
+it_watched_daemon_start(struct it_watched *w)
+{
+	struct it_cluster	*c = w->cluster;
+
+	w->daemon = it_daemon_start(w->config, it_cluster_dir(c));
+	snprintf(w->sock, sizeof w->sock, "%s", it_daemon_socket(w->daemon));
+	if (!IT_POLL_UNTIL(it_resolves_to(w->sock, "main", "master",
+	    it_port(c, 0)) && (it_cluster_nodes(c) == 1 ||
+	    it_resolves_to(w->sock, "main", "replica", 0)), 15000))
+		it_fail("the daemon at %s did not find the primary (port %d)"
+		    " and a replica within 15 s; see %s", w->sock,
+		    it_port(c, 0), it_daemon_log(w->daemon));
+}
+
+void
+it_watched_stop(struct it_watched *w)
+{
+	if (w->daemon != NULL)
+		it_daemon_stop(w->daemon);
+	it_cluster_destroy(w->cluster);
+	free(w->config);
+	memset(w, 0, sizeof *w);
+}
+
 /* --- time ------------------------------------------------------------- */
 
 int64_t

@@ -153,6 +153,36 @@ void it_sock_close(int fd);
 char *it_resolve(const char *socket, const char *cluster,
     const char *role_and_opts);
 
+/* True when "RESOLVE cluster role" on a fresh connection answers OK with
+ * that role and, when port > 0, that port. */
+bool it_resolves_to(const char *socket, const char *cluster, const char *role,
+    int port);
+
+/* --- a cluster watched by a daemon: the client tests' fixture --------- */
+
+/* A cluster, a pgbeacond watching it as cluster "main", and its socket. */
+struct it_watched {
+	struct it_cluster	*cluster;
+	struct it_daemon	*daemon;	/* NULL while stopped */
+	char			*config;	/* the daemon's, owned */
+	char			 sock[512];	/* kept across restarts */
+};
+
+/*
+ * Creates a cluster of a primary and nreplicas replicas, writes
+ * it_config(cluster, "main", NULL) and starts the daemon on it as
+ * it_watched_daemon_start() does.  Fails the test instead of returning
+ * when something does not come up.
+ */
+void it_watched_start(struct it_watched *w, int nreplicas);
+/* Starts w's daemon (again) on w->config and waits up to 15 s until
+ * RESOLVE main master answers node 0 and, when the cluster has replicas,
+ * RESOLVE main replica answers a replica.  Fails the test otherwise. */
+void it_watched_daemon_start(struct it_watched *w);
+/* Stops the daemon (when running), destroys the cluster, frees the
+ * config and zeroes w.  Never fails the test (it is meant for teardowns). */
+void it_watched_stop(struct it_watched *w);
+
 /* --- time ---------------------------------------------------------------- */
 
 /* CLOCK_MONOTONIC in milliseconds. */
