@@ -193,13 +193,8 @@ ctx_seterr(pgb_actx *ctx, const char *fmt, ...)
 static int
 session_in_tx(const pgb_asession *s)
 {
-	PGTransactionStatusType	st;
-
-	if (s->conn == NULL || s->conn->pg == NULL || s->state == S_CONNECTING)
-		return (0);
-	st = PQtransactionStatus(s->conn->pg);
-	return (st == PQTRANS_INTRANS || st == PQTRANS_INERROR ||
-	    st == PQTRANS_ACTIVE);
+	return (s->conn != NULL && s->conn->pg != NULL &&
+	    s->state != S_CONNECTING && pgbi_in_tx(s->conn->pg));
 }
 
 static void
@@ -432,10 +427,7 @@ op_run(pgb_asession *s, struct aop *op)
 			op_done(s, op, 0);
 			return (0);
 		default:
-			pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s on %s:%d: a"
-			    " transaction is already open",
-			    pgbi_db_label(s->db), s->conn->host,
-			    s->conn->port);
+			pgbi_serr_tx_open(&s->err, s->db, s->conn);
 			op_done(s, op, -1);
 			return (0);
 		}
@@ -863,7 +855,7 @@ x_send_user(pgb_asession *s, struct aop *op, int begin)
 	x_reset(s, X_USER);
 	s->x_begin = begin;
 	if (begin && !op->params) {
-		if (asprintf(&multi, "BEGIN;%s", op->sql) == -1)
+		if ((multi = pgbi_begin_sql(op->sql)) == NULL)
 			ok = 0;
 		else {
 			ok = PQsendQuery(pg, multi);
@@ -871,11 +863,10 @@ x_send_user(pgb_asession *s, struct aop *op, int begin)
 		}
 	} else if (begin) {
 		s->x_pipeline = 1;
-		ok = PQenterPipelineMode(pg) &&
-		    PQsendQueryParams(pg, "BEGIN", 0, NULL, NULL, NULL, NULL,
-		    0) && PQsendQueryParams(pg, op->sql, op->nparams,
-		    op->types, (const char *const *)op->values, op->lengths,
-		    op->formats, op->result_format) && PQpipelineSync(pg);
+		ok = PQenterPipelineMode(pg) && pgbi_begin_pipeline(pg,
+		    op->sql, op->nparams, op->types,
+		    (const char *const *)op->values, op->lengths, op->formats,
+		    op->result_format);
 	} else if (op->params)
 		ok = PQsendQueryParams(pg, op->sql, op->nparams, op->types,
 		    (const char *const *)op->values, op->lengths, op->formats,

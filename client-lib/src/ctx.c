@@ -269,13 +269,7 @@ pgb_session_free(pgb_session *s)
 static int
 session_in_tx(const pgb_session *s)
 {
-	PGTransactionStatusType	st;
-
-	if (s->conn == NULL)
-		return (0);
-	st = PQtransactionStatus(s->conn->pg);
-	return (st == PQTRANS_INTRANS || st == PQTRANS_INERROR ||
-	    st == PQTRANS_ACTIVE);
+	return (s->conn != NULL && pgbi_in_tx(s->conn->pg));
 }
 
 /* Takes a connection when the session has none.  -1 with the error set. */
@@ -327,7 +321,7 @@ session_begin_and_run(PGconn *pg, const char *sql, int params, int nparams,
 
 	if (!params) {
 		/* A simple-query string runs BEGIN then sql, in order. */
-		if (asprintf(&multi, "BEGIN;%s", sql) == -1)
+		if ((multi = pgbi_begin_sql(sql)) == NULL)
 			return (NULL);
 		res = PQexec(pg, multi);
 		free(multi);
@@ -335,9 +329,8 @@ session_begin_and_run(PGconn *pg, const char *sql, int params, int nparams,
 	}
 	if (!PQenterPipelineMode(pg))
 		return (NULL);
-	if (!PQsendQueryParams(pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
-	    !PQsendQueryParams(pg, sql, nparams, types, values, lengths,
-	    formats, result_format) || !PQpipelineSync(pg)) {
+	if (!pgbi_begin_pipeline(pg, sql, nparams, types, values, lengths,
+	    formats, result_format)) {
 		(void)PQexitPipelineMode(pg);
 		return (NULL);
 	}
@@ -646,9 +639,7 @@ pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode, pgb_atomic_fn fn,
 			return (fn(s, arg) == 0 ? 0 : -1);
 		case PGB_ATOMIC_REFUSE:
 		default:
-			pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s on %s:%d: a"
-			    " transaction is already open", pgbi_db_label(db),
-			    s->conn->host, s->conn->port);
+			pgbi_serr_tx_open(&s->err, s->db, s->conn);
 			ctx_seterr(ctx, "%s", s->err.text);
 			return (-1);
 		}

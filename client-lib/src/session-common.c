@@ -4,6 +4,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pgbeacon.h"
@@ -51,7 +52,46 @@ pgbi_serr_pg(struct pgbi_serr *e, const pgb_db *db,
 	pgbi_strlcpy(e->sqlstate, state, sizeof e->sqlstate);
 }
 
-/* --- read-your-writes ----------------------------------------------------- */
+/* --- transactions ------------------------------------------------------- */
+
+int
+pgbi_in_tx(const PGconn *pg)
+{
+	PGTransactionStatusType	st = PQtransactionStatus(pg);
+
+	return (st == PQTRANS_INTRANS || st == PQTRANS_INERROR ||
+	    st == PQTRANS_ACTIVE);
+}
+
+char *
+pgbi_begin_sql(const char *sql)
+{
+	char	*multi;
+
+	if (asprintf(&multi, "BEGIN;%s", sql) == -1)
+		return (NULL);
+	return (multi);
+}
+
+int
+pgbi_begin_pipeline(PGconn *pg, const char *sql, int nparams,
+    const Oid *types, const char *const *values, const int *lengths,
+    const int *formats, int result_format)
+{
+	return (PQsendQueryParams(pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+	    PQsendQueryParams(pg, sql, nparams, types, values, lengths,
+	    formats, result_format) && PQpipelineSync(pg));
+}
+
+void
+pgbi_serr_tx_open(struct pgbi_serr *e, const pgb_db *db,
+    const struct pgbi_pconn *c)
+{
+	pgbi_serr_set(e, PGB_ERR_STATE, "%s on %s:%d: a transaction is already"
+	    " open", pgbi_db_label(db), c->host, c->port);
+}
+
+/* --- read-your-writes --------------------------------------------------- */
 
 static void
 ctx_lsn_raise(struct pgbi_ctx_lsn *l, uint64_t v)
@@ -101,7 +141,7 @@ pgbi_ctx_lsn_min(const struct pgbi_ctx_lsn *l, const pgb_db *db,
 	return (1);
 }
 
-/* --- COMMIT reporting its LSN --------------------------------------------- */
+/* --- COMMIT reporting its LSN ------------------------------------------- */
 
 const char *
 pgbi_commit_sql(struct pgbi_commit *cm, const struct pgbi_pconn *c)

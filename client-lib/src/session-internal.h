@@ -46,7 +46,29 @@ void	pgbi_serr_clear(struct pgbi_serr *e);
 void	pgbi_serr_pg(struct pgbi_serr *e, const pgb_db *db,
 	    const struct pgbi_pconn *c, const PGresult *res, const char *what);
 
-/* --- read-your-writes ----------------------------------------------------- */
+/* --- transactions ------------------------------------------------------- */
+
+/* 1 when pg is inside a transaction (open, failed, or a statement running). */
+int	pgbi_in_tx(const PGconn *pg);
+
+/*
+ * The lazy BEGIN: a session's first statement goes with its BEGIN in one
+ * round trip.  pgbi_begin_sql gives "BEGIN;" then sql as one simple-query
+ * string (the caller frees it; NULL when out of memory).  For a statement
+ * with parameters, pgbi_begin_pipeline queues BEGIN, sql and a sync on pg,
+ * which the caller has put in pipeline mode: 1 when all were queued, 0
+ * otherwise (pipeline mode left on).
+ */
+char	*pgbi_begin_sql(const char *sql);
+int	pgbi_begin_pipeline(PGconn *pg, const char *sql, int nparams,
+	    const Oid *types, const char *const *values, const int *lengths,
+	    const int *formats, int result_format);
+
+/* The error of an atomic block refused because a transaction is open. */
+void	pgbi_serr_tx_open(struct pgbi_serr *e, const pgb_db *db,
+	    const struct pgbi_pconn *c);
+
+/* --- read-your-writes --------------------------------------------------- */
 
 /*
  * The LSN of a context: the highest commit LSN its sessions saw or the
@@ -75,7 +97,7 @@ int	pgbi_ctx_lsn_set(struct pgbi_ctx_lsn *l, const char *text, char *err,
 int	pgbi_ctx_lsn_min(const struct pgbi_ctx_lsn *l, const pgb_db *db,
 	    char buf[PGB_LSN_MAX]);
 
-/* --- COMMIT reporting its LSN --------------------------------------------- */
+/* --- COMMIT reporting its LSN ------------------------------------------- */
 
 /*
  * One round trip: whether the transaction wrote, COMMIT, and where the
