@@ -120,7 +120,8 @@ START_TEST(test_absent_daemon_gives_clear_error)
 	pgb_session	*s;
 	pgb_event	 ev;
 
-	snprintf(path, sizeof path, "%s/absent.sock", it_cluster_dir(fx.cluster));
+	snprintf(path, sizeof path, "%s/absent.sock",
+	    it_cluster_dir(fx.cluster));
 	snprintf(want, sizeof want, "pgbeacond not reachable at %s: No such"
 	    " file or directory", path);
 	cl = pgb_client_new(path);

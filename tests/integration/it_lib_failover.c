@@ -159,7 +159,8 @@ START_TEST(test_failover_mid_stream_moves_requests_to_new_primary)
 	it_promote(fx.cluster, 1);
 	ck_assert(IT_POLL_UNTIL(master_is(1), 10000));
 	known = it_now_ms();
-	stream_check(&st, th, known, it_port(fx.cluster, 0), it_port(fx.cluster, 1));
+	stream_check(&st, th, known, it_port(fx.cluster, 0),
+	    it_port(fx.cluster, 1));
 }
 END_TEST
 
@@ -180,7 +181,8 @@ START_TEST(test_old_primary_still_up_gets_nothing_once_change_known)
 	known = it_now_ms();
 	/* The pool's connection to node0 is closed, not kept for later. */
 	ck_assert(IT_POLL_UNTIL(it_sql_is(fx.cluster, 0, q, "0"), 5000));
-	stream_check(&st, th, known, it_port(fx.cluster, 0), it_port(fx.cluster, 1));
+	stream_check(&st, th, known, it_port(fx.cluster, 0),
+	    it_port(fx.cluster, 1));
 	ck_assert(it_sql_is(fx.cluster, 0, q, "0"));
 }
 END_TEST

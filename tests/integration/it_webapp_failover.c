@@ -65,7 +65,8 @@ START_TEST(test_200_requests_across_a_failover_go_to_the_right_primary)
 	char		 want0[64], want1[64], *sql, *got;
 	size_t		 len;
 	int		 i, ok0 = 0, ok1 = 0, failed = 0, late_ok = 0;
-	int		 p0 = it_port(fx.cluster, 0), p1 = it_port(fx.cluster, 1);
+	int		 p0 = it_port(fx.cluster, 0);
+	int		 p1 = it_port(fx.cluster, 1);
 
 	wa_start(&app, fx.sock, it_cluster_dir(fx.cluster), CONNINFO, 20);
 	wa_get(app.port, "/simple?tag=fo_warm", NULL, &r);
@@ -148,8 +149,8 @@ START_TEST(test_200_requests_across_a_failover_go_to_the_right_primary)
 		free(got);
 		free(sql);
 	}
-	ck_assert(it_sql_is(fx.cluster, 1, "SELECT count(*) FROM pg_stat_activity"
-	    " WHERE application_name = 'webapp' AND state LIKE"
+	ck_assert(it_sql_is(fx.cluster, 1, "SELECT count(*) FROM"
+	    " pg_stat_activity WHERE application_name = 'webapp' AND state LIKE"
 	    " 'idle in transaction%'", "0"));
 	ck_assert_int_eq(wa_stop(&app), 0);
 }
