@@ -44,26 +44,6 @@ teardown(void)
 	dir = NULL;
 }
 
-/* A TCP port on 127.0.0.1 that nothing listens on (bound, then closed). */
-static int
-closed_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t	 len = sizeof sin;
-	int		 fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ne(fd, -1);
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
 /* The daemon with cluster "main" on a closed port; extra as it_config. */
 static const char *
 start_daemon(const char *extra)
@@ -71,7 +51,7 @@ start_daemon(const char *extra)
 	char		 hp[64], *conf;
 	const char	*hosts[1];
 
-	hosts[0] = itd_hostport(hp, sizeof hp, closed_port());
+	hosts[0] = itd_hostport(hp, sizeof hp, it_free_port());
 	conf = it_config_hosts(dir, "main", hosts, 1, extra);
 	dmn = it_daemon_start(conf, dir);
 	free(conf);

@@ -33,38 +33,17 @@
 #define ITD_STATE_MS	30000	/* a state the daemon must reach */
 #define ITD_REPLY_MS	5000	/* one reply on the socket */
 
-/* The last up to max bytes of the file at path (a static buffer). */
-static inline const char *
-itd_file_tail(const char *path, size_t max)
-{
-	static char	 buf[4096];
-	FILE		*f;
-	long		 size;
-	size_t		 n;
-
-	if (max >= sizeof buf)
-		max = sizeof buf - 1;
-	buf[0] = '\0';
-	if ((f = fopen(path, "r")) == NULL)
-		return buf;
-	if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) > 0 &&
-	    (size_t)size > max)
-		fseek(f, size - (long)max, SEEK_SET);
-	else
-		fseek(f, 0, SEEK_SET);
-	n = fread(buf, 1, max, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 /* Fails the test with a message and the end of d's log (d may be NULL). */
 #define ITD_ASSERT(d, expr, ...) do {					\
 	if (!(expr)) {							\
-		if ((d) != NULL)					\
+		if ((d) != NULL) {					\
+			char *itd_tail_ =				\
+			    it_file_tail(it_daemon_log(d), 3000);	\
+									\
 			fprintf(stderr, "--- end of %s:\n%s\n---\n",	\
-			    it_daemon_log(d),				\
-			    itd_file_tail(it_daemon_log(d), 3000));	\
+			    it_daemon_log(d), itd_tail_);		\
+			free(itd_tail_);				\
+		}							\
 		ck_abort_msg(__VA_ARGS__);				\
 	}								\
 } while (0)
@@ -357,21 +336,6 @@ itd_hostport(char *buf, size_t len, int port)
 
 /* --- the daemon binary ----------------------------------------------------- */
 
-/* Where it_daemon_spawn() finds pgbeacond. */
-static inline const char *
-itd_daemon_binary(void)
-{
-	static char	 path[4096];
-	const char	*p, *build;
-
-	if ((p = getenv("PGBEACOND")) != NULL && *p != '\0')
-		return p;
-	build = getenv("BUILD");
-	snprintf(path, sizeof path, "%s/pgbeacond",
-	    build != NULL && *build != '\0' ? build : "build");
-	return path;
-}
-
 /*
  * Runs "pgbeacond -t -c conf", waits for it, and returns its exit status
  * (128 + signal if killed, -1 on error); its stderr goes to *err (caller
@@ -388,7 +352,7 @@ itd_run_check(const char *conf, char **err)
 	*err = NULL;
 	if ((fd = mkstemp(errpath)) == -1)
 		return -1;
-	argv[0] = itd_daemon_binary();
+	argv[0] = it_daemon_binary();
 	argv[1] = "-t";
 	argv[2] = "-c";
 	argv[3] = conf;

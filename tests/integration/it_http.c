@@ -64,26 +64,6 @@ resp_free(struct resp *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* A free TCP port on 127.0.0.1 (free now; the daemon binds it next). */
-static int
-free_port(void)
-{
-	struct sockaddr_in	 sin;
-	socklen_t		 len = sizeof(sin);
-	int			 fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ge(fd, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
 /* A connected socket to target, or -1. */
 static int
 connect_target(const char *t)
@@ -263,7 +243,7 @@ start_daemon(int nreplicas, const char *extra)
 	int	 i;
 
 	cl = it_cluster_create(nreplicas);
-	snprintf(target, sizeof(target), "127.0.0.1:%d", free_port());
+	snprintf(target, sizeof(target), "127.0.0.1:%d", it_free_port());
 	snprintf(settings, sizeof(settings), "http_listen = \"%s\";\n%s",
 	    target, extra != NULL ? extra : "");
 	conf = it_config(cl, "main", settings);
@@ -487,7 +467,7 @@ START_TEST(test_cluster_parameter_selects_among_two_clusters)
 	a1 = it_port(cl, 1);
 	b0 = it_port(cl2, 0);
 	b1 = it_port(cl2, 1);
-	snprintf(target, sizeof(target), "127.0.0.1:%d", free_port());
+	snprintf(target, sizeof(target), "127.0.0.1:%d", it_free_port());
 	snprintf(settings, sizeof(settings),
 	    "http_listen = \"%s\";\n"
 	    "clusters = (\n"

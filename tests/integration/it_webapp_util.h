@@ -46,26 +46,6 @@ struct wa_proc {
 	char	 log[512];
 };
 
-/* A free loopback TCP port (bound to 0, read back, closed). */
-static WA_UNUSED int
-wa_free_port(void)
-{
-	struct sockaddr_in	sin;
-	socklen_t		len = sizeof sin;
-	int			fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ge(fd, 0);
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return (port);
-}
-
 struct wa_batch {
 	struct event_base	*base;
 	int			 left;
@@ -303,7 +283,7 @@ wa_start(struct wa_proc *p, const char *sock, const char *dir,
 
 	snprintf(bin, sizeof bin, "%s/examples/webapp",
 	    build != NULL && *build != '\0' ? build : "build");
-	p->port = wa_free_port();
+	p->port = it_free_port();
 	/* $PGBEACON_WEBAPP_LOGDIR keeps the log after the cluster is gone. */
 	if (getenv("PGBEACON_WEBAPP_LOGDIR") != NULL)
 		dir = getenv("PGBEACON_WEBAPP_LOGDIR");

@@ -14,6 +14,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -763,8 +766,7 @@ it_write_file(const char *path, const char *text)
 	free(tmp);
 }
 
-/* The last max bytes of file path, malloc'd ("" when unreadable). */
-static char *
+char *
 it_file_tail(const char *path, size_t max)
 {
 	FILE	*f;
@@ -804,7 +806,7 @@ it_config_socket(const char *text)
 	return s;
 }
 
-static const char *
+const char *
 it_daemon_binary(void)
 {
 	static char	 path[PATH_MAX];
@@ -1211,6 +1213,28 @@ it_sock_request(int fd, const char *line, int timeout_ms)
 	if (it_sock_send(fd, line) == -1)
 		return NULL;
 	return it_sock_readline(fd, timeout_ms);
+}
+
+int
+it_free_port(void)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof sin;
+	int			 fd, port;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		it_fail("socket: %s", strerror(errno));
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1) {
+		close(fd);
+		it_fail("bind 127.0.0.1:0: %s", strerror(errno));
+	}
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
 }
 
 char *

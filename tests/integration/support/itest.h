@@ -25,6 +25,7 @@
 #define PGB_ITEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* --- clusters -------------------------------------------------------- */
@@ -122,6 +123,12 @@ bool it_daemon_wait_ready(struct it_daemon *d, int timeout_ms);
  * NULL) is then as it_daemon_stop() returns it. */
 bool it_daemon_exited(struct it_daemon *d, int timeout_ms, int *status);
 
+/* Where it_daemon_spawn() finds pgbeacond (see it_daemon_start()). */
+const char *it_daemon_binary(void);
+/* The last max bytes of the file at path ("" when unreadable).  The caller
+ * frees the result. */
+char *it_file_tail(const char *path, size_t max);
+
 /* Borrowed, living as long as d. */
 const char *it_daemon_socket(const struct it_daemon *d);
 const char *it_daemon_log(const struct it_daemon *d);
@@ -148,6 +155,10 @@ int it_sock_send(int fd, const char *line);
 char *it_sock_readline(int fd, int timeout_ms);
 /* Closes fd and drops its buffer. */
 void it_sock_close(int fd);
+/* A TCP port on 127.0.0.1 that nothing listens on now (bound to port 0,
+ * read back, closed): for a listener to bind next, or a host that is
+ * down.  Fails the test when no socket can be bound. */
+int it_free_port(void);
 /* One-shot "RESOLVE cluster role_and_opts" on a fresh connection: the
  * reply, or NULL.  The caller frees the result. */
 char *it_resolve(const char *socket, const char *cluster,
