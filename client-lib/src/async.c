@@ -686,13 +686,21 @@ session_acquire(pgb_asession *s)
 	return (session_take(s));
 }
 
+/* The connection being opened failed: fails the acquisition. */
+static void
+session_connect_fail(pgb_asession *s)
+{
+	char	err[sizeof s->err.text];
+
+	pgbi_db_connect_error(s->db, s->conn, err, sizeof err);
+	pgbi_serr_set(&s->err, PGB_ERR_CONNECT, "%s", err);
+	session_acq_fail(s, PGB_ERR_CONNECT);
+}
+
 static int
 session_take(pgb_asession *s)
 {
-	const char	*keys[] = { "dbname", "host", "port",
-			    "fallback_application_name", NULL };
-	const char	*vals[5];
-	char		 port[16], err[512];
+	char		 err[512];
 	pgb_errcode	 code;
 	int		 rc;
 
@@ -720,22 +728,10 @@ session_take(pgb_asession *s)
 		(void)PQsetnonblocking(s->conn->pg, 1);
 		return (0);
 	}
-	snprintf(port, sizeof port, "%d", s->conn->port);
-	vals[0] = pgbi_db_conninfo(s->db);
-	vals[1] = s->conn->host;
-	vals[2] = port;
-	vals[3] = "pgbeacon";
-	vals[4] = NULL;
-	s->conn->pg = PQconnectStartParams(keys, vals, 1);
+	s->conn->pg = pgbi_db_connect_start(s->db, s->conn);
 	s->state = S_CONNECTING;
 	if (s->conn->pg == NULL || PQstatus(s->conn->pg) == CONNECTION_BAD) {
-		snprintf(err, sizeof err, "%s", s->conn->pg != NULL ?
-		    PQerrorMessage(s->conn->pg) : "out of memory");
-		pgbi_chomp(err);
-		pgbi_serr_set(&s->err, PGB_ERR_CONNECT, "%s: cannot connect to"
-		    " %s:%d (%s): %s", pgbi_db_label(s->db), s->conn->host,
-		    s->conn->port, s->conn->role, err);
-		session_acq_fail(s, PGB_ERR_CONNECT);
+		session_connect_fail(s);
 		return (-1);
 	}
 	session_arm(s, EV_WRITE);
@@ -745,8 +741,6 @@ session_take(pgb_asession *s)
 static void
 session_connect_poll(pgb_asession *s)
 {
-	char	err[512];
-
 	switch (PQconnectPoll(s->conn->pg)) {
 	case PGRES_POLLING_READING:
 		session_arm(s, EV_READ);
@@ -756,22 +750,15 @@ session_connect_poll(pgb_asession *s)
 		return;
 	case PGRES_POLLING_OK:
 		event_del(&s->io);
-		(void)PQsetNoticeProcessor(s->conn->pg, pgbi_db_notice_cb,
-		    NULL);
 		(void)PQsetnonblocking(s->conn->pg, 1);
-		pgbi_db_opened(s->db);
+		pgbi_db_opened(s->db, s->conn);
 		evtimer_del(&s->timer);
 		s->resolved = 0;
 		s->state = S_IDLE;
 		session_step(s);
 		return;
 	default:
-		pgbi_strlcpy(err, PQerrorMessage(s->conn->pg), sizeof err);
-		pgbi_chomp(err);
-		pgbi_serr_set(&s->err, PGB_ERR_CONNECT, "%s: cannot connect to"
-		    " %s:%d (%s): %s", pgbi_db_label(s->db), s->conn->host,
-		    s->conn->port, s->conn->role, err);
-		session_acq_fail(s, PGB_ERR_CONNECT);
+		session_connect_fail(s);
 		return;
 	}
 }

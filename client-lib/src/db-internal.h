@@ -62,24 +62,29 @@ const char *pgbi_db_label(const pgb_db *db);
 /*
  * Non-blocking checkout: no hook, no wait, no libpq call.  1 with *out
  * an idle connection (reused; c->pg set), 1 with *out a reserved slot
- * (c->pg NULL, host fields set: the caller connects, then calls
- * pgbi_db_opened, or pgbi_db_abandon when the connection fails), 0 when
- * every slot is busy, -1 with *code and a message in err.
+ * (c->pg NULL, host fields set: the caller sets c->pg from
+ * pgbi_db_connect_start, then calls pgbi_db_opened once it is up, or
+ * pgbi_db_abandon when it fails), 0 when every slot is busy, -1 with
+ * *code and a message in err.
  */
 int	pgbi_db_take(pgb_db *db, struct pgbi_pconn **out, pgb_errcode *code,
 	    char *err, size_t errlen);
 /* A slot reserved by pgbi_db_take whose connection failed: frees c. */
 void	pgbi_db_abandon(pgb_db *db, struct pgbi_pconn *c);
-/* Counts a connection opened for a slot of pgbi_db_take. */
-void	pgbi_db_opened(pgb_db *db);
+/*
+ * Starts connecting (PQconnectStartParams) to c's host with the db's
+ * conninfo; the caller owns the result, NULL when out of memory.
+ */
+PGconn	*pgbi_db_connect_start(pgb_db *db, const struct pgbi_pconn *c);
+/* "cannot connect" for c, with libpq's reason (c->pg may be NULL). */
+void	pgbi_db_connect_error(const pgb_db *db, const struct pgbi_pconn *c,
+	    char *err, size_t errlen);
+/* Counts c, newly opened, and sets its notice processor (drops them). */
+void	pgbi_db_opened(pgb_db *db, struct pgbi_pconn *c);
 /* Counts a daemon round trip made for db by the event-driven API. */
 void	pgbi_db_count_resolve(pgb_db *db);
-/* The conninfo (no host/port); lives as long as db. */
-const char *pgbi_db_conninfo(const pgb_db *db);
 int	pgbi_db_checkout_timeout_ms(pgb_db *db);
 int	pgbi_db_recheck_ms(pgb_db *db);
 void	pgbi_db_hook(pgb_db *db, pgb_hook_fn *fn, void **arg);
-/* The notice processor of pooled connections (drops notices). */
-void	pgbi_db_notice_cb(void *arg, const char *message);
 
 #endif /* PGB_DB_INTERNAL_H */

@@ -73,6 +73,12 @@ static pgb_db	*db_alloc(const char *conninfo, const char *role);
 static void	 db_close_list(struct pconn_list *list);
 static int	 db_connect(pgb_db *db, struct pgbi_pconn *c, char *err,
 		     size_t errlen);
+static PGconn	*db_open(const pgb_db *db, const struct pgbi_pconn *c,
+		     int blocking);
+static int	 db_takeable(pgb_db *db, pgb_errcode *code, char *err,
+		     size_t errlen);
+static struct pgbi_pconn *db_reserve(pgb_db *db, pgb_errcode *code,
+		     char *err, size_t errlen);
 static int	 db_validate(pgb_db *db, struct pgbi_pconn *c);
 static void	 db_notice_cb(void *arg, const char *message);
 
@@ -397,9 +403,7 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 	}
 	if (min_lsn != NULL)
 		snprintf(opts, sizeof opts, "min_lsn=%s", min_lsn);
-	pthread_mutex_lock(&db->mtx);
-	db->stats.resolves++;
-	pthread_mutex_unlock(&db->mtx);
+	pgbi_db_count_resolve(db);
 	if (pgb_client_resolve(db->client, db->cluster, db->role,
 	    min_lsn != NULL ? opts : NULL, &r) == -1) {
 		db->answer_valid = 0;
@@ -428,14 +432,18 @@ db_notice_cb(void *arg, const char *message)
 	(void)message;
 }
 
-/* Opens c->pg to c->host:c->port; -1 with a message in err. */
-static int
-db_connect(pgb_db *db, struct pgbi_pconn *c, char *err, size_t errlen)
+/*
+ * Starts a libpq connection to c->host:c->port with the db's conninfo:
+ * PQconnectdbParams when blocking, else PQconnectStartParams.  The caller
+ * owns the result (NULL when out of memory).
+ */
+static PGconn *
+db_open(const pgb_db *db, const struct pgbi_pconn *c, int blocking)
 {
-	const char	*keys[] = { "dbname", "host", "port",
+	const char *const keys[] = { "dbname", "host", "port",
 			    "fallback_application_name", NULL };
 	const char	*vals[5];
-	char		 port[16], msg[512];
+	char		 port[16];
 
 	snprintf(port, sizeof port, "%d", c->port);
 	vals[0] = db->conninfo;
@@ -443,19 +451,83 @@ db_connect(pgb_db *db, struct pgbi_pconn *c, char *err, size_t errlen)
 	vals[2] = port;
 	vals[3] = "pgbeacon";
 	vals[4] = NULL;
-	c->pg = PQconnectdbParams(keys, vals, 1);
-	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK) {
-		(void)PQsetNoticeProcessor(c->pg, db_notice_cb, NULL);
+	return (blocking ? PQconnectdbParams(keys, vals, 1) :
+	    PQconnectStartParams(keys, vals, 1));
+}
+
+/*
+ * Opens c->pg to c->host:c->port (the caller then calls pgbi_db_opened);
+ * -1 with a message in err.
+ */
+static int
+db_connect(pgb_db *db, struct pgbi_pconn *c, char *err, size_t errlen)
+{
+	c->pg = db_open(db, c, 1);
+	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
 		return (0);
-	}
+	pgbi_db_connect_error(db, c, err, errlen);
+	PQfinish(c->pg);
+	c->pg = NULL;
+	return (-1);
+}
+
+void
+pgbi_db_connect_error(const pgb_db *db, const struct pgbi_pconn *c,
+    char *err, size_t errlen)
+{
+	char	msg[512];
+
 	pgbi_strlcpy(msg, c->pg != NULL ? PQerrorMessage(c->pg) :
 	    "out of memory", sizeof msg);
 	pgbi_chomp(msg);
 	snprintf(err, errlen, "%s: cannot connect to %s:%d (%s): %s",
 	    db->label, c->host, c->port, c->role, msg);
-	PQfinish(c->pg);
-	c->pg = NULL;
-	return (-1);
+}
+
+/*
+ * Under mtx: 0 when a connection may be handed out, -1 with *code and a
+ * message in err when the db is closed or has no host.
+ */
+static int
+db_takeable(pgb_db *db, pgb_errcode *code, char *err, size_t errlen)
+{
+	if (db->closed) {
+		*code = PGB_ERR_CLOSED;
+		snprintf(err, errlen, "%s: the db is closed", db->label);
+		return (-1);
+	}
+	if (!db->has_host) {
+		*code = PGB_ERR_STATE;
+		snprintf(err, errlen, "%s: no host known (no hook set one)",
+		    db->label);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Under mtx, with room in the pool: reserves a busy slot for a new
+ * connection to the current host.  The caller owns the result (pg NULL,
+ * host fields set); NULL with *code and a message in err when out of
+ * memory.
+ */
+static struct pgbi_pconn *
+db_reserve(pgb_db *db, pgb_errcode *code, char *err, size_t errlen)
+{
+	struct pgbi_pconn	*c;
+
+	c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		*code = PGB_ERR_NOMEM;
+		snprintf(err, errlen, "%s: out of memory", db->label);
+		return (NULL);
+	}
+	db->nbusy++;
+	c->epoch = db->epoch;
+	pgbi_strlcpy(c->host, db->host, sizeof c->host);
+	c->port = db->port;
+	pgbi_strlcpy(c->role, db->host_role, sizeof c->role);
+	return (c);
 }
 
 /* 0 when an idle connection is fit for reuse. */
@@ -512,17 +584,8 @@ pgbi_db_checkout(pgb_db *db, const char *min_lsn, struct pgbi_pconn **out,
 	pthread_mutex_lock(&db->mtx);
 	deadline = pgbi_now_ms() + db->checkout_timeout_ms;
 	for (;;) {
-		if (db->closed) {
+		if (db_takeable(db, code, err, errlen) == -1) {
 			pthread_mutex_unlock(&db->mtx);
-			*code = PGB_ERR_CLOSED;
-			snprintf(err, errlen, "%s: the db is closed", db->label);
-			return (-1);
-		}
-		if (!db->has_host) {
-			pthread_mutex_unlock(&db->mtx);
-			*code = PGB_ERR_STATE;
-			snprintf(err, errlen, "%s: no host known (no hook set"
-			    " one)", db->label);
 			return (-1);
 		}
 		if ((c = TAILQ_FIRST(&db->idle)) != NULL) {
@@ -543,36 +606,17 @@ pgbi_db_checkout(pgb_db *db, const char *min_lsn, struct pgbi_pconn **out,
 			continue;
 		}
 		if (db->nbusy + db->nidle < db->size) {
-			c = calloc(1, sizeof *c);
-			if (c == NULL) {
-				pthread_mutex_unlock(&db->mtx);
-				*code = PGB_ERR_NOMEM;
-				snprintf(err, errlen, "%s: out of memory",
-				    db->label);
-				return (-1);
-			}
-			db->nbusy++;
-			c->epoch = db->epoch;
-			pgbi_strlcpy(c->host, db->host, sizeof c->host);
-			c->port = db->port;
-			pgbi_strlcpy(c->role, db->host_role, sizeof c->role);
+			c = db_reserve(db, code, err, errlen);
 			pthread_mutex_unlock(&db->mtx);
+			if (c == NULL)
+				return (-1);
 			if (db_connect(db, c, err, errlen) == -1) {
-				pthread_mutex_lock(&db->mtx);
-				if (c->epoch == db->epoch)
-					db->nbusy--;
-				else
-					db->nretiring--;
-				pthread_cond_signal(&db->cond);
-				pthread_mutex_unlock(&db->mtx);
-				free(c);
+				pgbi_db_abandon(db, c);
 				pgbi_db_invalidate(db);
 				*code = PGB_ERR_CONNECT;
 				return (-1);
 			}
-			pthread_mutex_lock(&db->mtx);
-			db->stats.opened++;
-			pthread_mutex_unlock(&db->mtx);
+			pgbi_db_opened(db, c);
 			*out = c;
 			return (0);
 		}
@@ -644,17 +688,8 @@ pgbi_db_take(pgb_db *db, struct pgbi_pconn **out, pgb_errcode *code,
 	*out = NULL;
 	pthread_mutex_lock(&db->mtx);
 	for (;;) {
-		if (db->closed) {
+		if (db_takeable(db, code, err, errlen) == -1) {
 			pthread_mutex_unlock(&db->mtx);
-			*code = PGB_ERR_CLOSED;
-			snprintf(err, errlen, "%s: the db is closed", db->label);
-			return (-1);
-		}
-		if (!db->has_host) {
-			pthread_mutex_unlock(&db->mtx);
-			*code = PGB_ERR_STATE;
-			snprintf(err, errlen, "%s: no host known (no hook set"
-			    " one)", db->label);
 			return (-1);
 		}
 		if ((c = TAILQ_FIRST(&db->idle)) == NULL)
@@ -680,19 +715,10 @@ pgbi_db_take(pgb_db *db, struct pgbi_pconn **out, pgb_errcode *code,
 		pthread_mutex_unlock(&db->mtx);
 		return (0);
 	}
-	c = calloc(1, sizeof *c);
-	if (c == NULL) {
-		pthread_mutex_unlock(&db->mtx);
-		*code = PGB_ERR_NOMEM;
-		snprintf(err, errlen, "%s: out of memory", db->label);
-		return (-1);
-	}
-	db->nbusy++;
-	c->epoch = db->epoch;
-	pgbi_strlcpy(c->host, db->host, sizeof c->host);
-	c->port = db->port;
-	pgbi_strlcpy(c->role, db->host_role, sizeof c->role);
+	c = db_reserve(db, code, err, errlen);
 	pthread_mutex_unlock(&db->mtx);
+	if (c == NULL)
+		return (-1);
 	*out = c;
 	return (1);
 }
@@ -711,9 +737,16 @@ pgbi_db_abandon(pgb_db *db, struct pgbi_pconn *c)
 	free(c);
 }
 
-void
-pgbi_db_opened(pgb_db *db)
+PGconn *
+pgbi_db_connect_start(pgb_db *db, const struct pgbi_pconn *c)
 {
+	return (db_open(db, c, 0));
+}
+
+void
+pgbi_db_opened(pgb_db *db, struct pgbi_pconn *c)
+{
+	(void)PQsetNoticeProcessor(c->pg, db_notice_cb, NULL);
 	pthread_mutex_lock(&db->mtx);
 	db->stats.opened++;
 	pthread_mutex_unlock(&db->mtx);
@@ -725,12 +758,6 @@ pgbi_db_count_resolve(pgb_db *db)
 	pthread_mutex_lock(&db->mtx);
 	db->stats.resolves++;
 	pthread_mutex_unlock(&db->mtx);
-}
-
-const char *
-pgbi_db_conninfo(const pgb_db *db)
-{
-	return (db->conninfo);
 }
 
 int
@@ -762,10 +789,4 @@ pgbi_db_hook(pgb_db *db, pgb_hook_fn *fn, void **arg)
 	*fn = db->hook;
 	*arg = db->hook_arg;
 	pthread_mutex_unlock(&db->mtx);
-}
-
-void
-pgbi_db_notice_cb(void *arg, const char *message)
-{
-	db_notice_cb(arg, message);
 }
