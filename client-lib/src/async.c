@@ -528,6 +528,33 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * Drops the acquisition in progress, if any: its RESOLVE, its place among
+ * the waiters, its timer, and a connection still being opened (its slot
+ * goes to the next waiter).  1 when it dropped such a connection.  The
+ * caller resets the state.
+ */
+static int
+session_acq_drop(pgb_asession *s)
+{
+	if (s->req != NULL) {
+		s->req->fn = NULL;
+		s->req = NULL;
+	}
+	if (s->waiting) {
+		TAILQ_REMOVE(&s->b->waiters, s, wentry);
+		s->waiting = 0;
+	}
+	evtimer_del(&s->timer);
+	if (s->state != S_CONNECTING || s->conn == NULL)
+		return (0);
+	event_del(&s->io);
+	pgbi_db_abandon(s->db, s->conn);
+	s->conn = NULL;
+	pgbi_binding_wake(s->b);
+	return (1);
+}
+
+/*
  * Abandons the acquisition in progress and fails the head operation with
  * s->err.text (code already set).
  */
@@ -537,22 +564,9 @@ session_acq_fail(pgb_asession *s, pgb_errcode code)
 	struct aop	*op;
 
 	s->err.code = code;
-	if (s->req != NULL) {
-		s->req->fn = NULL;
-		s->req = NULL;
-	}
-	if (s->waiting) {
-		TAILQ_REMOVE(&s->b->waiters, s, wentry);
-		s->waiting = 0;
-	}
-	if (s->state == S_CONNECTING && s->conn != NULL) {
-		event_del(&s->io);
-		pgbi_db_abandon(s->db, s->conn);
-		s->conn = NULL;
+	/* A host that failed to connect: ask the daemon again next time. */
+	if (session_acq_drop(s))
 		s->b->answer_valid = 0;
-		pgbi_binding_wake(s->b);
-	}
-	evtimer_del(&s->timer);
 	s->state = S_IDLE;
 	s->resolved = 0;
 	s->woken = 0;
@@ -1100,21 +1114,7 @@ session_cancel_work(pgb_asession *s, const char *why)
 	pthread_attr_t	 attr;
 	int		 n = 0;
 
-	if (s->req != NULL) {
-		s->req->fn = NULL;
-		s->req = NULL;
-	}
-	if (s->waiting) {
-		TAILQ_REMOVE(&s->b->waiters, s, wentry);
-		s->waiting = 0;
-	}
-	evtimer_del(&s->timer);
-	if (s->state == S_CONNECTING && s->conn != NULL) {
-		event_del(&s->io);
-		pgbi_db_abandon(s->db, s->conn);
-		s->conn = NULL;
-		pgbi_binding_wake(s->b);
-	} else if (s->state == S_BUSY && s->conn != NULL) {
+	if (!session_acq_drop(s) && s->state == S_BUSY && s->conn != NULL) {
 		pc = PQgetCancel(s->conn->pg);
 		if (pc != NULL) {
 			pthread_attr_init(&attr);
@@ -1215,6 +1215,21 @@ pgb_asession_free(pgb_asession *s)
 	session_unref(s);
 }
 
+/*
+ * A copy of the n elements of size bytes at src, owned by the caller;
+ * NULL when out of memory.
+ */
+static void *
+array_dup(const void *src, int n, size_t size)
+{
+	void	*p;
+
+	p = calloc((size_t)n, size);
+	if (p != NULL)
+		memcpy(p, src, (size_t)n * size);
+	return (p);
+}
+
 static int
 exec_queue(pgb_asession *s, const char *sql, int params, int nparams,
     const Oid *types, const char *const *values, const int *lengths,
@@ -1245,29 +1260,13 @@ exec_queue(pgb_asession *s, const char *sql, int params, int nparams,
 		op->values = calloc((size_t)nparams, sizeof *op->values);
 		if (op->values == NULL)
 			goto nomem;
-		if (types != NULL) {
-			op->types = calloc((size_t)nparams, sizeof *op->types);
-			if (op->types == NULL)
-				goto nomem;
-			memcpy(op->types, types, (size_t)nparams *
-			    sizeof *op->types);
-		}
-		if (lengths != NULL) {
-			op->lengths = calloc((size_t)nparams,
-			    sizeof *op->lengths);
-			if (op->lengths == NULL)
-				goto nomem;
-			memcpy(op->lengths, lengths, (size_t)nparams *
-			    sizeof *op->lengths);
-		}
-		if (formats != NULL) {
-			op->formats = calloc((size_t)nparams,
-			    sizeof *op->formats);
-			if (op->formats == NULL)
-				goto nomem;
-			memcpy(op->formats, formats, (size_t)nparams *
-			    sizeof *op->formats);
-		}
+		if ((types != NULL && (op->types = array_dup(types, nparams,
+		    sizeof *types)) == NULL) ||
+		    (lengths != NULL && (op->lengths = array_dup(lengths,
+		    nparams, sizeof *lengths)) == NULL) ||
+		    (formats != NULL && (op->formats = array_dup(formats,
+		    nparams, sizeof *formats)) == NULL))
+			goto nomem;
 		for (i = 0; values != NULL && i < nparams; i++) {
 			if (values[i] == NULL)
 				continue;
