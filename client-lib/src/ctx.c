@@ -166,14 +166,18 @@ pgb_ctx_free(pgb_ctx *ctx)
 	free(ctx);
 }
 
-int
-pgb_ctx_commit_all(pgb_ctx *ctx)
+/*
+ * Runs step (commit or rollback) on every session of ctx; -1 when one
+ * failed, with the last failure's message on ctx.
+ */
+static int
+ctx_each(pgb_ctx *ctx, int (*step)(pgb_session *))
 {
 	pgb_session	*s;
 	int		 rc = 0;
 
 	TAILQ_FOREACH(s, &ctx->sessions, entry) {
-		if (pgb_session_commit(s) == -1) {
+		if (step(s) == -1) {
 			ctx_seterr(ctx, "%s", s->err.text);
 			rc = -1;
 		}
@@ -182,18 +186,15 @@ pgb_ctx_commit_all(pgb_ctx *ctx)
 }
 
 int
+pgb_ctx_commit_all(pgb_ctx *ctx)
+{
+	return (ctx_each(ctx, pgb_session_commit));
+}
+
+int
 pgb_ctx_rollback_all(pgb_ctx *ctx)
 {
-	pgb_session	*s;
-	int		 rc = 0;
-
-	TAILQ_FOREACH(s, &ctx->sessions, entry) {
-		if (pgb_session_rollback(s) == -1) {
-			ctx_seterr(ctx, "%s", s->err.text);
-			rc = -1;
-		}
-	}
-	return (rc);
+	return (ctx_each(ctx, pgb_session_rollback));
 }
 
 void
