@@ -35,7 +35,9 @@
  * Not a test: nothing here passes or fails, except a broken setup.  Run
  * it with `make bench`, or alone: build/bench/lib_bench [checkout|request].
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,7 @@
 #define CHECKOUT_N	100000	/* checkouts per variant */
 #define FRESH_N		200	/* fresh connections */
 #define REQUEST_N	4000	/* requests per variant and statement */
+#define REQUEST_BLOCK	250	/* requests per turn of a variant */
 
 #define CONNINFO	"user=postgres dbname=postgres application_name=lib_bench"
 
@@ -287,6 +290,19 @@ request_raw2(PGconn *pg, const char *begin_sql, const char *commit_sql)
 	return stats_now_ns() - t0;
 }
 
+/* Runs pid (0: this process) on CPU 0 only. */
+static void
+pin_to_cpu0(pid_t pid)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	if (sched_setaffinity(pid, sizeof(one), &one) != 0)
+		fprintf(stderr, "lib_bench: cannot pin %ld to CPU 0: %s\n",
+		    (long)pid, strerror(errno));
+}
+
 static void
 bench_request_sql(pgb_db *db, PGconn **pg, const char *label, const char *sql)
 {
@@ -315,12 +331,28 @@ bench_request_sql(pgb_db *db, PGconn **pg, const char *label, const char *sql)
 		(void)request_raw2(pg[1], multi, "COMMIT");
 		(void)request_raw2(pg[2], multi, LIB_COMMIT_SQL);
 	}
-	for (i = 0; i < REQUEST_N; i++) {
-		raw3.ns[raw3.n++] = request_raw3(pg[0], sql);
-		lib.ns[lib.n++] = request_lib(db, sql, i == 0 ? &wrote : NULL);
-		raw2.ns[raw2.n++] = request_raw2(pg[1], multi, "COMMIT");
-		rawl.ns[rawl.n++] = request_raw2(pg[2], multi,
-		    LIB_COMMIT_SQL);
+	/*
+	 * The variants take turns in blocks, so that slow drifts of the
+	 * machine hit them alike, while each runs back to back on its own
+	 * connection within a block, as an application's requests do.
+	 * (Turns of one request each put every backend to sleep between
+	 * its requests, and the wake-ups then dominate what is measured.)
+	 */
+	for (i = 0; i < REQUEST_N; i += REQUEST_BLOCK) {
+		size_t j, end = i + REQUEST_BLOCK < REQUEST_N ?
+		    i + REQUEST_BLOCK : REQUEST_N;
+
+		for (j = i; j < end; j++)
+			raw3.ns[raw3.n++] = request_raw3(pg[0], sql);
+		for (j = i; j < end; j++)
+			lib.ns[lib.n++] = request_lib(db, sql,
+			    j == 0 ? &wrote : NULL);
+		for (j = i; j < end; j++)
+			raw2.ns[raw2.n++] = request_raw2(pg[1], multi,
+			    "COMMIT");
+		for (j = i; j < end; j++)
+			rawl.ns[rawl.n++] = request_raw2(pg[2], multi,
+			    LIB_COMMIT_SQL);
 	}
 	series_done(&lib);
 	series_done(&raw3);
@@ -352,13 +384,16 @@ bench_request(struct it_cluster *c, const char *sock)
 	char conninfo[160], *r;
 	pgb_db *db;
 	PGconn *pg[3];
+	cpu_set_t saved;
 	int i;
 
 	printf("\nrequest loop: begin context, one statement, end with status"
 	    " 200 (commit)\n  vs the same transaction on raw libpq over one "
 	    "kept connection (%d requests each;\n  the variants take turns "
-	    "request by request, each on its own connection; loopback\n  "
-	    "TCP, harness server with fsync = off)\n", REQUEST_N);
+	    "in blocks of %d, each on its own connection; loopback\n  "
+	    "TCP, harness server with fsync = off; this process and its\n  "
+	    "backends pinned to CPU 0)\n", REQUEST_N,
+	    REQUEST_BLOCK);
 	r = it_sql(c, 0, "CREATE TABLE IF NOT EXISTS lib_bench_t "
 	    "(id bigserial PRIMARY KEY, v int NOT NULL)");
 	if (r == NULL)
@@ -370,15 +405,35 @@ bench_request(struct it_cluster *c, const char *sock)
 	    it_port(c, 0), CONNINFO);
 	if (db == NULL)
 		die("pgb_db_new", "out of memory");
+	/*
+	 * Everything on one CPU: this process and every backend it talks
+	 * to.  On this machine (a VM) a wake-up across CPUs adds 50 to 60 us
+	 * to a round trip, at random, which would swamp the differences
+	 * measured here; on one CPU what remains is the work itself.
+	 */
+	sched_getaffinity(0, sizeof(saved), &saved);
+	pin_to_cpu0(0);
 	for (i = 0; i < 3; i++) {
 		pg[i] = PQconnectdb(conninfo);
 		if (PQstatus(pg[i]) != CONNECTION_OK)
 			die("PQconnectdb", PQerrorMessage(pg[i]));
+		pin_to_cpu0(PQbackendPID(pg[i]));
+	}
+	{
+		/* The pool's connection: back-to-back requests reuse it. */
+		pgb_session *s = pgb_session_new(db, PGB_SESSION_AUTOCOMMIT);
+		PGconn *conn = s != NULL ? pgb_session_conn(s) : NULL;
+
+		if (conn == NULL)
+			die("pgb_session_conn", pgb_db_error(db));
+		pin_to_cpu0(PQbackendPID(conn));
+		pgb_session_free(s);
 	}
 
 	bench_request_sql(db, pg, "INSERT",
 	    "INSERT INTO lib_bench_t (v) VALUES (1)");
 	bench_request_sql(db, pg, "SELECT 1", "SELECT 1");
+	sched_setaffinity(0, sizeof(saved), &saved);
 
 	for (i = 0; i < 3; i++)
 		PQfinish(pg[i]);
