@@ -125,8 +125,11 @@ $(WEBAPP): $(WEBAPP_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(WEBAPP_OBJ) $(LIB_A) $(LIBS_CLIENT)
 
+# The installed .pc is made at install time, from the variables of that
+# call; this one, for the default PREFIX, is only a convenience.
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|'
 $(BUILD)/pgbeacon.pc: client-lib/pgbeacon.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
+	$(PC_SED) $< > $@
 
 $(BUILD)/tests/check_%: $(BUILD)/tests/unit/check_%.o $(DAEMON_CORE) $(LIB_A)
 	@mkdir -p $(@D)
@@ -179,7 +182,8 @@ install: all
 	ln -sf libpgbeacon.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libpgbeacon.so
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libpgbeacon.a
 	install -m 0644 client-lib/pgbeacon.h $(DESTDIR)$(INCLUDEDIR)/pgbeacon.h
-	install -m 0644 $(BUILD)/pgbeacon.pc $(DESTDIR)$(PKGCONFIGDIR)/pgbeacon.pc
+	$(PC_SED) client-lib/pgbeacon.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/pgbeacon.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/pgbeacon.pc
 	sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g; s| /etc/pgbeacon/| $(SYSCONFDIR)/pgbeacon/|g' \
 		systemd/pgbeacon.service > $(DESTDIR)$(UNITDIR)/pgbeacon.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/pgbeacon.service

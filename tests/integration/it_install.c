@@ -1,0 +1,224 @@
+/*
+ * it_install.c - `make install` into a DESTDIR with another PREFIX and
+ * SYSCONFDIR: every file lands where the variables say, the unit file
+ * points at the installed binary and configuration, the example
+ * configuration passes `pgbeacond -t`, a program builds against the
+ * installed library through pkg-config and runs, and a second install
+ * leaves an edited configuration alone.
+ *
+ * Runs make from the repository root (the tests' working directory) with
+ * the plain build directory, whatever $BUILD says: the sanitizer build's
+ * objects cannot be linked without the sanitizer flags.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "pgbeacon.h"
+
+#include "../check_main.h"
+
+#define PREFIX	"/opt/pgb"
+#define ETC	"/opt/pgb/etc"
+
+static char root[] = "/tmp/pgbeacon-install.XXXXXX";
+
+/* Runs cmd with sh; its exit status, its output in *out (may be NULL). */
+static int
+run(char **out, const char *fmt, ...)
+{
+	char *cmd, buf[4096];
+	size_t len = 0, n;
+	va_list ap;
+	FILE *p;
+	int rc;
+
+	va_start(ap, fmt);
+	if (vasprintf(&cmd, fmt, ap) < 0)
+		ck_abort_msg("out of memory");
+	va_end(ap);
+	if ((p = popen(cmd, "r")) == NULL)
+		ck_abort_msg("popen %s", cmd);
+	if (out != NULL)
+		*out = NULL;
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
+		if (out == NULL)
+			continue;
+		*out = realloc(*out, len + n + 1);
+		memcpy(*out + len, buf, n);
+		len += n;
+		(*out)[len] = '\0';
+	}
+	rc = pclose(p);
+	free(cmd);
+	if (out != NULL && *out == NULL)
+		*out = strdup("");
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static char *
+path(const char *rel)
+{
+	char *p;
+
+	if (asprintf(&p, "%s%s", root, rel) < 0)
+		ck_abort_msg("out of memory");
+	return p;
+}
+
+static mode_t
+mode_of(const char *rel)
+{
+	struct stat st;
+	char *p = path(rel);
+	int rc = lstat(p, &st);
+
+	free(p);
+	return rc == 0 ? st.st_mode : 0;
+}
+
+static void
+setup(void)
+{
+	char *out;
+
+	ck_assert_ptr_nonnull(mkdtemp(root));
+	ck_assert_msg(run(&out, "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s "
+	    "--no-print-directory BUILD=build "
+	    "DESTDIR=%s PREFIX=" PREFIX " SYSCONFDIR=" ETC " install 2>&1",
+	    root) == 0, "make install failed:\n%s", out);
+	free(out);
+}
+
+static void
+teardown(void)
+{
+	char *out;
+
+	(void)run(&out, "rm -rf %s", root);
+	free(out);
+}
+
+START_TEST(test_files_land_where_the_variables_say)
+{
+	ck_assert(S_ISREG(mode_of(PREFIX "/sbin/pgbeacond")));
+	ck_assert_int_eq(mode_of(PREFIX "/sbin/pgbeacond") & 0777, 0755);
+	ck_assert(S_ISREG(mode_of(PREFIX "/bin/pgbeacon")));
+	ck_assert(S_ISREG(mode_of(PREFIX "/lib/libpgbeacon.so.0.1.0")));
+	ck_assert(S_ISLNK(mode_of(PREFIX "/lib/libpgbeacon.so.1")));
+	ck_assert(S_ISLNK(mode_of(PREFIX "/lib/libpgbeacon.so")));
+	ck_assert(S_ISREG(mode_of(PREFIX "/lib/libpgbeacon.a")));
+	ck_assert(S_ISREG(mode_of(PREFIX "/include/pgbeacon.h")));
+	ck_assert(S_ISREG(mode_of(PREFIX "/lib/pkgconfig/pgbeacon.pc")));
+	{
+		char *out;
+
+		/* The .pc names the PREFIX of this install, not the default. */
+		ck_assert_int_eq(run(&out, "grep -c '^libdir=" PREFIX "/lib$' "
+		    "%s" PREFIX "/lib/pkgconfig/pgbeacon.pc", root), 0);
+		ck_assert_str_eq(out, "1\n");
+		free(out);
+	}
+	ck_assert(S_ISREG(mode_of(PREFIX "/lib/systemd/system/pgbeacon.service")));
+	ck_assert(S_ISREG(mode_of(ETC "/pgbeacon/pgbeacon.conf")));
+	/* It may name a password file or hold one: not world-readable. */
+	ck_assert_int_eq(mode_of(ETC "/pgbeacon/pgbeacon.conf") & 0777, 0640);
+}
+END_TEST
+
+START_TEST(test_unit_runs_the_installed_binary_on_the_installed_config)
+{
+	char *out;
+
+	ck_assert_int_eq(run(&out, "grep '^Exec' %s" PREFIX
+	    "/lib/systemd/system/pgbeacon.service", root), 0);
+	ck_assert_msg(strstr(out, "ExecStartPre=" PREFIX "/sbin/pgbeacond -t -c "
+	    ETC "/pgbeacon/pgbeacon.conf\n") != NULL, "unit says:\n%s", out);
+	ck_assert_msg(strstr(out, "ExecStart=" PREFIX "/sbin/pgbeacond -c "
+	    ETC "/pgbeacon/pgbeacon.conf\n") != NULL, "unit says:\n%s", out);
+	ck_assert_msg(strstr(out, "/usr/local") == NULL, "unit says:\n%s", out);
+	free(out);
+
+	ck_assert_msg(run(&out, "%s" PREFIX "/sbin/pgbeacond -t -c %s" ETC
+	    "/pgbeacon/pgbeacon.conf 2>&1", root, root) == 0,
+	    "the installed example configuration is refused:\n%s", out);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_program_builds_against_the_installed_library)
+{
+	char *out, *src = path("/v.c");
+	FILE *f = fopen(src, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs("#include <stdio.h>\n#include <string.h>\n#include <pgbeacon.h>\n"
+	    "int main(void) { puts(pgb_version()); "
+	    "return strcmp(pgb_version(), PGB_VERSION_STRING) != 0; }\n", f);
+	fclose(f);
+	/* The installed .pc, moved under DESTDIR as if installed there
+	 * (--define-variable would also redefine libpq.pc's includedir). */
+	ck_assert_int_eq(run(NULL, "mkdir -p %s/pc && sed 's|" PREFIX "|%s"
+	    PREFIX "|g' %s" PREFIX "/lib/pkgconfig/pgbeacon.pc > "
+	    "%s/pc/pgbeacon.pc", root, root, root, root), 0);
+	ck_assert_msg(run(&out, "cc -o %s/v %s $(PKG_CONFIG_PATH=%s/pc "
+	    "pkg-config --cflags --libs pgbeacon) 2>&1", root, src, root) == 0,
+	    "cannot build against the installed library:\n%s", out);
+	free(out);
+	ck_assert_int_eq(run(&out, "LD_LIBRARY_PATH=%s" PREFIX "/lib %s/v",
+	    root, root), 0);
+	ck_assert_str_eq(out, PGB_VERSION_STRING "\n");
+	free(out);
+	free(src);
+}
+END_TEST
+
+START_TEST(test_reinstall_keeps_an_edited_config)
+{
+	char *out, *conf = path(ETC "/pgbeacon/pgbeacon.conf");
+	FILE *f = fopen(conf, "a");
+
+	ck_assert_ptr_nonnull(f);
+	fputs("# edited by the administrator\n", f);
+	fclose(f);
+	ck_assert_int_eq(run(&out, "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s "
+	    "--no-print-directory BUILD=build "
+	    "DESTDIR=%s PREFIX=" PREFIX " SYSCONFDIR=" ETC " install 2>&1",
+	    root), 0);
+	free(out);
+	ck_assert_int_eq(run(&out, "grep -c 'edited by the administrator' %s",
+	    conf), 0);
+	ck_assert_str_eq(out, "1\n");
+	free(out);
+	free(conf);
+}
+END_TEST
+
+static Suite *
+install_suite(void)
+{
+	Suite *s = suite_create("install");
+	TCase *tc = tcase_create("install");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 600);	/* builds build/ if it is not there */
+	tcase_add_test(tc, test_files_land_where_the_variables_say);
+	tcase_add_test(tc, test_unit_runs_the_installed_binary_on_the_installed_config);
+	tcase_add_test(tc, test_program_builds_against_the_installed_library);
+	tcase_add_test(tc, test_reinstall_keeps_an_edited_config);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return check_run_suite(install_suite());
+}
