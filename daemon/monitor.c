@@ -71,6 +71,11 @@ enum mon_state {
 	MON_PROBING,		/* probe sent; the timer is the query timeout */
 };
 
+/* Addresses of one name that a connection attempt tries, at most. */
+#define MON_MAX_ADDRS	4
+/* Longest host name (a DNS name is at most 253 characters). */
+#define MON_MAX_NAME	255
+
 /* How a host failed; decides what becomes of its connection. */
 enum mon_fail {
 	MON_FAIL_DROP,		/* an established connection was lost */
@@ -99,7 +104,11 @@ struct mon_host {
 	short			 io_what;
 	struct event		*timer;		/* owned */
 	struct evdns_getaddrinfo_request *dns_req; /* pending lookup or NULL */
-	char			 hostaddr[INET6_ADDRSTRLEN]; /* "" for libpq to resolve */
+	/* What libpq is given: the addresses the name resolved to, and the
+	 * name once per address (for TLS and .pgpass); libpq tries them in
+	 * turn.  hostaddr "" lets libpq resolve (no resolver, Unix socket). */
+	char			 hostaddr[MON_MAX_ADDRS * (INET6_ADDRSTRLEN + 1)];
+	char			 hostlist[MON_MAX_ADDRS * (MON_MAX_NAME + 1)];
 	int			 backoff_ms;	/* next reconnect delay, 0 at rest */
 	bool			 probe_ok;	/* the probe in flight got its row */
 	int64_t			 probe_start_us; /* monotonic, when it was sent */
@@ -372,6 +381,62 @@ monitor_host_fail(struct mon_host *h, enum mon_fail kind, const char *why)
 	monitor_cluster_round_check(m);
 }
 
+/* True when the comma-separated list holds item. */
+static bool
+monitor_list_has(const char *list, const char *item)
+{
+	size_t len = strlen(item);
+
+	while (*list != '\0') {
+		if (strncmp(list, item, len) == 0 &&
+		    (list[len] == ',' || list[len] == '\0'))
+			return true;
+		list += strcspn(list, ",");
+		if (*list == ',')
+			list++;
+	}
+	return false;
+}
+
+/*
+ * Fills hostaddr and hostlist from up to MON_MAX_ADDRS distinct addresses
+ * of res, in the resolver's order: "localhost" may be ::1 and 127.0.0.1,
+ * and the server may listen on only one of them.
+ */
+static void
+monitor_set_addresses(struct mon_host *h, const struct evutil_addrinfo *res)
+{
+	char addr[INET6_ADDRSTRLEN], *ap = h->hostaddr, *hp = h->hostlist;
+	size_t aleft = sizeof(h->hostaddr), hleft = sizeof(h->hostlist);
+	int n = 0, w;
+
+	h->hostaddr[0] = h->hostlist[0] = '\0';
+	for (; res != NULL && n < MON_MAX_ADDRS; res = res->ai_next) {
+		const void *a;
+
+		if (res->ai_family == AF_INET6)
+			a = &((const struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+		else if (res->ai_family == AF_INET)
+			a = &((const struct sockaddr_in *)res->ai_addr)->sin_addr;
+		else
+			continue;
+		if (inet_ntop(res->ai_family, a, addr, sizeof(addr)) == NULL ||
+		    monitor_list_has(h->hostaddr, addr))
+			continue;
+		w = snprintf(ap, aleft, "%s%s", n ? "," : "", addr);
+		if (w < 0 || (size_t)w >= aleft)
+			break;
+		ap += w;
+		aleft -= (size_t)w;
+		w = snprintf(hp, hleft, "%s%s", n ? "," : "", h->host);
+		if (w < 0 || (size_t)w >= hleft)
+			break;
+		hp += w;
+		hleft -= (size_t)w;
+		n++;
+	}
+}
+
 static void
 monitor_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 {
@@ -394,13 +459,7 @@ monitor_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 		monitor_host_fail(h, MON_FAIL_CONNECT, why);
 		return;
 	}
-	if (res->ai_family == AF_INET6)
-		inet_ntop(AF_INET6,
-		    &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr,
-		    h->hostaddr, sizeof(h->hostaddr));
-	else
-		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr,
-		    h->hostaddr, sizeof(h->hostaddr));
+	monitor_set_addresses(h, res);
 	evutil_freeaddrinfo(res);
 	monitor_connect_start(h);
 }
@@ -415,6 +474,7 @@ monitor_resolve_start(struct mon_host *h)
 	struct in_addr a4;
 
 	h->hostaddr[0] = '\0';
+	snprintf(h->hostlist, sizeof(h->hostlist), "%s", h->host);
 	monitor_timer_set(h, m->connect_timeout_ms);
 	if (h->host[0] == '/' || m->dns == NULL ||
 	    inet_pton(AF_INET, h->host, &a4) == 1 ||
@@ -461,7 +521,7 @@ monitor_connect_start(struct mon_host *h)
 	/* The conninfo comes first and is expanded; later entries override
 	 * it (libpq processes the arrays in order). */
 	keys[n] = "dbname";			vals[n++] = cl->conninfo;
-	keys[n] = "host";			vals[n++] = h->host;
+	keys[n] = "host";			vals[n++] = h->hostlist;
 	keys[n] = "hostaddr";			vals[n++] = h->hostaddr;
 	keys[n] = "port";			vals[n++] = port;
 	keys[n] = "fallback_application_name";	vals[n++] = "pgbeacond";
