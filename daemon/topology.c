@@ -441,8 +441,9 @@ topology_check_bytes(const struct topo_host *h, int64_t max)
 }
 
 /*
- * Whether replica h answers q under limits ls.  On false, why names the
- * first criterion h fails, with h's name.  For the _or_ role, a limit that
+ * Whether replica h answers q under limits ls.  On false, why (when not
+ * NULL: nothing is formatted otherwise) names the first criterion h fails,
+ * with h's name.  For the _or_ role, a limit that
  * is not set does not make the check pass by itself: the replica must
  * pass one of the limits that are set (or there are none).
  */
@@ -455,8 +456,10 @@ topology_check_replica(const struct topo_host *h, const struct topo_query *q,
 	bool	 has_t = ls->max_ms >= 0, has_b = ls->max_bytes >= 0;
 	bool	 ok_t, ok_b, ok;
 
-	topology_host_name(h, name, sizeof name);
 	if (q->has_min_lsn && h->replay_lsn < q->min_lsn) {
+		if (why == NULL)
+			return (false);
+		topology_host_name(h, name, sizeof name);
 		lsn_format(h->replay_lsn, lsn);
 		lsn_format(q->min_lsn, want_lsn);
 		topology_set_why(why, len, "%s replayed %s, before min_lsn %s",
@@ -470,9 +473,10 @@ topology_check_replica(const struct topo_host *h, const struct topo_query *q,
 		ok = ok_t || ok_b;
 	else
 		ok = ok_t && ok_b;
-	if (ok)
-		return (true);
+	if (ok || why == NULL)
+		return (ok);
 
+	topology_host_name(h, name, sizeof name);
 	if (h->lag_known && h->lag_ms >= 0)
 		snprintf(tlag, sizeof tlag, "%lld ms", (long long)h->lag_ms);
 	else
@@ -514,7 +518,6 @@ topology_resolve(struct topo_cluster *c, const struct topo_query *q,
 	char			 name[TOPO_NAMELEN];
 	char			 first[200] = "no live replica";
 	size_t			 i, n = 0, k;
-	bool			 failed = false;
 
 	if (!topology_want_is_replica(q->want)) {
 		if (m == NULL) {
@@ -531,13 +534,9 @@ topology_resolve(struct topo_cluster *c, const struct topo_query *q,
 	topology_get_limits(q, lim, &ls);
 	for (i = 0; i < c->nhosts; i++) {
 		h = c->hosts[i];
-		if (h->role != TOPO_ROLE_REPLICA)
-			continue;
-		if (topology_check_replica(h, q, &ls,
-		    failed ? NULL : first, sizeof first))
+		if (h->role == TOPO_ROLE_REPLICA &&
+		    topology_check_replica(h, q, &ls, NULL, 0))
 			n++;
-		else
-			failed = true;
 	}
 
 	if (n > 0) {
@@ -554,6 +553,17 @@ topology_resolve(struct topo_cluster *c, const struct topo_query *q,
 				    name, n);
 				return (h);
 			}
+		}
+	}
+
+	/* None qualifies: the first replica says why (only now, so that a
+	 * successful answer formats no reasons). */
+	for (i = 0; i < c->nhosts; i++) {
+		h = c->hosts[i];
+		if (h->role == TOPO_ROLE_REPLICA) {
+			(void)topology_check_replica(h, q, &ls, first,
+			    sizeof first);
+			break;
 		}
 	}
 
