@@ -334,6 +334,12 @@ config_split_hostport(const char *s, bool allow_dir, char **host, int *port,
 			snprintf(why, whylen, "socket directory too long");
 			return false;
 		}
+		/* libpq reads a comma in host as a list of hosts. */
+		if (memchr(h, ',', hlen) != NULL) {
+			snprintf(why, whylen, "a socket directory must not "
+			    "contain ','");
+			return false;
+		}
 	} else if (hlen == 0) {
 		snprintf(why, whylen, "no host before ':'");
 		return false;

@@ -389,6 +389,7 @@ static const struct bad bad_cluster[] = {
 	{ "name = \"a\";\nhosts = (\"db 1:5432\");\n", "t.conf:3: bad host \"db 1:5432\": bad host name" },
 	{ "name = \"a\";\nhosts = (\"-db1:5432\");\n", "t.conf:3: bad host \"-db1:5432\": bad host name" },
 	{ "name = \"a\";\nhosts = (\"run/pg:5432\");\n", "t.conf:3: bad host \"run/pg:5432\": bad host name" },
+	{ "name = \"a\";\nhosts = (\"/run/pg,db2:5432\");\n", "t.conf:3: bad host \"/run/pg,db2:5432\": a socket directory must not contain ','" },
 	{ "name = \"a\";\nhosts = (\"x:1\",\n \"y:1\",\n \"x:1\");\n", "t.conf:5: host \"x:1\" is listed twice in cluster 'a'" },
 	{ "name = \"a\";\nhosts = (\"db1:5432\", \"DB1:5432\");\n", "t.conf:3: host \"DB1:5432\" is listed twice in cluster 'a'" },
 	{ "name = \"a\";\nhosts = (\"[::1]:5432\", \"[0::1]:5432\");\n", "t.conf:3: host \"[0::1]:5432\" is listed twice in cluster 'a'" },
