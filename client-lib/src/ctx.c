@@ -125,10 +125,11 @@ pgb_ctx_end(pgb_ctx *ctx, int status)
 				pgb_session_rollback(s);
 			else if (PQtransactionStatus(s->conn->pg) ==
 			    PQTRANS_INERROR) {
-				pgb_session_rollback(s);
+				/* Before the rollback, which may drop s->conn. */
 				ctx_seterr(ctx, "%s on %s:%d: transaction failed"
 				    " earlier; rolled back", pgbi_db_label(s->db),
 				    s->conn->host, s->conn->port);
+				(void)pgb_session_rollback(s);
 				rc = -1;
 			} else if (ctx->before_commit != NULL &&
 			    ctx->before_commit(ctx, s,
@@ -481,8 +482,15 @@ pgb_session_commit(pgb_session *s)
 	if (!session_in_tx(s))
 		return (0);
 	if (PQtransactionStatus(s->conn->pg) == PQTRANS_INERROR) {
+		/*
+		 * The message names s->conn, which a failed rollback (the
+		 * connection lost) releases: made first, kept after.
+		 */
+		struct pgbi_serr	failed;
+
+		pgbi_serr_failed_tx(&failed, s->db, s->conn);
 		(void)pgb_session_rollback(s);
-		pgbi_serr_failed_tx(&s->err, s->db, s->conn);
+		s->err = failed;
 		return (-1);
 	}
 	if (!PQsendQuery(s->conn->pg, pgbi_commit_sql(&cm, s->conn))) {

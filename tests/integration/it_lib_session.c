@@ -245,6 +245,50 @@ START_TEST(test_failed_statement_is_reported_and_rolled_back)
 }
 END_TEST
 
+/*
+ * A failed transaction whose connection is then lost: the ROLLBACK that
+ * commit (and the end of the context) sends instead fails, and releases
+ * the connection.  Both must report that, not read the released one.
+ */
+static void
+fail_then_lose_connection(pgb_session *s, const char *app)
+{
+	char	sql[256];
+
+	exec_ok(s, "SELECT 1");
+	ck_assert_ptr_null(pgb_exec(s, "SELECT * FROM no_such_table"));
+	snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(pid, 5000)"
+	    " FROM pg_stat_activity WHERE application_name = '%s'", app);
+	primary_sql(sql);
+}
+
+START_TEST(test_commit_of_failed_transaction_on_lost_connection)
+{
+	pgb_db		*db = master_db(CONNINFO("it_failost"));
+	pgb_ctx		*ctx;
+	pgb_session	*s;
+
+	ctx = pgb_ctx_begin(0);
+	s = pgb_ctx_session(ctx, db);
+	fail_then_lose_connection(s, "it_failost");
+	ck_assert_int_eq(pgb_session_commit(s), -1);
+	ck_assert_int_eq(pgb_session_errcode(s), PGB_ERR_STATE);
+	ck_assert_ptr_nonnull(strstr(pgb_session_error(s), "rolled back"));
+	ck_assert_int_eq(pgb_session_in_transaction(s), 0);
+	ck_assert_int_eq(pgb_ctx_end(ctx, 200), 0);
+	pgb_ctx_free(ctx);
+
+	/* The same, met by the end of the context. */
+	ctx = pgb_ctx_begin(0);
+	s = pgb_ctx_session(ctx, db);
+	fail_then_lose_connection(s, "it_failost");
+	ck_assert_int_eq(pgb_ctx_end(ctx, 200), -1);
+	ck_assert_ptr_nonnull(strstr(pgb_ctx_error(ctx), "rolled back"));
+	pgb_ctx_free(ctx);
+	pgb_db_free(db);
+}
+END_TEST
+
 static int before_commit_calls;
 
 static int
@@ -823,6 +867,7 @@ lib_session_suite(void)
 	tcase_add_test(tc, test_one_session_per_db_per_context_shared_by_nested_calls);
 	tcase_add_test(tc, test_end_commits_below_400_and_rolls_back_from_400);
 	tcase_add_test(tc, test_failed_statement_is_reported_and_rolled_back);
+	tcase_add_test(tc, test_commit_of_failed_transaction_on_lost_connection);
 	tcase_add_test(tc, test_before_commit_runs_per_session_and_can_refuse);
 	tcase_add_test(tc, test_early_commit_rollback_and_close_mid_request);
 	tcase_add_test(tc, test_atomic_commit_first);
