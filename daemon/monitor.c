@@ -95,7 +95,7 @@ struct mon_host {
 	struct mon_cluster	*cluster;	/* back pointer, not owned */
 	char			*host;		/* owned; topo.host borrows it */
 	int			 port;
-	char			 label[300];	/* "host:port", for logs */
+	char			 label[TOPO_HOST_NAMELEN]; /* "host:port", for logs */
 
 	enum mon_state		 state;
 	PGconn			*conn;		/* owned; NULL in IDLE/RESOLVING */
@@ -816,12 +816,9 @@ monitor_host_new(struct mon_cluster *cl, const struct config_host *ch)
 	h->io_fd = -1;
 	if ((h->host = strdup(ch->host)) == NULL)
 		goto fail;
-	if (strchr(h->host, ':') != NULL)
-		snprintf(h->label, sizeof(h->label), "[%s]:%d", h->host, h->port);
-	else
-		snprintf(h->label, sizeof(h->label), "%s:%d", h->host, h->port);
 	h->topo.host = h->host;
 	h->topo.port = h->port;
+	topology_host_name(&h->topo, h->label, sizeof(h->label));
 	h->topo.lag_ms = -1;
 	/* A placeholder assignment; monitor_io_arm() assigns the real fd. */
 	h->io = event_new(base, -1, 0, monitor_io_cb, h);

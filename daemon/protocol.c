@@ -296,16 +296,6 @@ protocol_line(char *buf, size_t len, const char *fmt, ...)
 	return body + 1;
 }
 
-/* Writes "host:port" (IPv6 in brackets) into buf. */
-static void
-protocol_hostport(char *buf, size_t len, const struct topo_host *h)
-{
-	if (h->host[0] != '/' && strchr(h->host, ':') != NULL)
-		snprintf(buf, len, "[%s]:%d", h->host, h->port);
-	else
-		snprintf(buf, len, "%s:%d", h->host, h->port);
-}
-
 size_t
 protocol_format_resolve(char *buf, size_t len, const struct topo_host *h,
     uint64_t generation)
@@ -344,10 +334,10 @@ size_t
 protocol_format_event(char *buf, size_t len, const struct topo_cluster *c)
 {
 	const struct topo_host	*m = topology_master(c);
-	char			 hp[512];
+	char			 hp[TOPO_HOST_NAMELEN];
 
 	if (m != NULL)
-		protocol_hostport(hp, sizeof hp, m);
+		topology_host_name(m, hp, sizeof hp);
 	else
 		strcpy(hp, "none");
 	return protocol_line(buf, len, "EVENT %s generation=%" PRIu64
@@ -502,7 +492,7 @@ protocol_status_cluster(struct evbuffer *out, const struct topo_cluster *c,
     int64_t now_ms)
 {
 	const struct topo_host	*m = topology_master(c);
-	char			 hp[512];
+	char			 hp[TOPO_HOST_NAMELEN];
 	size_t			 i;
 
 	if (evbuffer_add(out, "{\"name\":", 8) == -1 ||
@@ -511,7 +501,7 @@ protocol_status_cluster(struct evbuffer *out, const struct topo_cluster *c,
 	    ",\"master\":", c->generation) < 0)
 		return -1;
 	if (m != NULL) {
-		protocol_hostport(hp, sizeof hp, m);
+		topology_host_name(m, hp, sizeof hp);
 		if (protocol_json_string(out, hp) == -1 ||
 		    evbuffer_add(out, ",\"why_no_master\":null", 21) == -1)
 			return -1;

@@ -17,17 +17,12 @@
 #include "lsn.h"
 #include "topology.h"
 
-/* "host:port", or "[v6addr]:port"; long enough for any host name. */
-#define TOPO_NAMELEN 300
-
 /* The lag limits of one query, after the config defaults were applied. */
 struct topo_limit_set {
 	int64_t		 max_ms;	/* -1: no time limit */
 	int64_t		 max_bytes;	/* -1: no bytes limit */
 };
 
-static void	topology_host_name(const struct topo_host *h, char *buf,
-		    size_t len);
 static void	topology_set_why(char *buf, size_t len, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
 static size_t	topology_count_id(const struct topo_cluster *c, uint64_t id);
@@ -48,13 +43,12 @@ static bool	topology_check_replica(const struct topo_host *h,
 		    const struct topo_query *q, const struct topo_limit_set *ls,
 		    char *why, size_t len);
 
-/* Writes h as "host:port" into buf; IPv6 literals get brackets. */
-static void
+void
 topology_host_name(const struct topo_host *h, char *buf, size_t len)
 {
 	const char	*name = h->host != NULL ? h->host : "?";
 
-	if (strchr(name, ':') != NULL)
+	if (name[0] != '/' && strchr(name, ':') != NULL)
 		snprintf(buf, len, "[%s]:%d", name, h->port);
 	else
 		snprintf(buf, len, "%s:%d", name, h->port);
@@ -281,7 +275,7 @@ topology_explain_no_candidate(struct topo_cluster *c)
 static void
 topology_explain_split(struct topo_cluster *c, uint32_t tl)
 {
-	char	 name[TOPO_NAMELEN], *p = c->why_no_master;
+	char	 name[TOPO_HOST_NAMELEN], *p = c->why_no_master;
 	size_t	 i, left = sizeof c->why_no_master, n = 0, total = 0;
 	int	 w;
 
@@ -451,7 +445,7 @@ static bool
 topology_check_replica(const struct topo_host *h, const struct topo_query *q,
     const struct topo_limit_set *ls, char *why, size_t len)
 {
-	char	 name[TOPO_NAMELEN], lsn[LSN_STRLEN], want_lsn[LSN_STRLEN];
+	char	 name[TOPO_HOST_NAMELEN], lsn[LSN_STRLEN], want_lsn[LSN_STRLEN];
 	char	 tlag[32], blag[32];
 	bool	 has_t = ls->max_ms >= 0, has_b = ls->max_bytes >= 0;
 	bool	 ok_t, ok_b, ok;
@@ -515,7 +509,7 @@ topology_resolve(struct topo_cluster *c, const struct topo_query *q,
 {
 	const struct topo_host	*m = topology_master(c), *h;
 	struct topo_limit_set	 ls;
-	char			 name[TOPO_NAMELEN];
+	char			 name[TOPO_HOST_NAMELEN];
 	char			 first[200] = "no live replica";
 	size_t			 i, n = 0, k;
 

@@ -148,6 +148,15 @@ const struct topo_host *topology_resolve(struct topo_cluster *c,
 	const struct topo_query *q, const struct topo_limits *lim,
 	char *why_buf, size_t why_len);
 
+/* Room for any "host:port" that topology_host_name() writes. */
+#define TOPO_HOST_NAMELEN 300
+
+/*
+ * Writes h as "host:port" into buf: an IPv6 literal in brackets
+ * ("[::1]:5432"), a socket directory as it is ("/run/pg:5432").
+ */
+void topology_host_name(const struct topo_host *h, char *buf, size_t len);
+
 /* The master, or NULL. */
 const struct topo_host *topology_master(const struct topo_cluster *c);
 

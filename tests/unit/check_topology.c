@@ -282,6 +282,26 @@ START_TEST(test_resolve_master_and_primary_alias)
 }
 END_TEST
 
+START_TEST(test_host_names_bracket_ipv6_not_socket_dirs)
+{
+	char	buf[TOPO_HOST_NAMELEN];
+
+	hosts[0].host = "::1";
+	topology_host_name(&hosts[0], buf, sizeof buf);
+	ck_assert_str_eq(buf, "[::1]:5432");
+	hosts[0].host = "/run/pg:a";
+	topology_host_name(&hosts[0], buf, sizeof buf);
+	ck_assert_str_eq(buf, "/run/pg:a:5432");
+
+	/* The reasons use the same names. */
+	standard_cluster();
+	hosts[0].host = "/run/pg:a";
+	ck_assert_ptr_eq(resolve(TOPO_WANT_MASTER), &hosts[0]);
+	ck_assert_ptr_nonnull(strstr(why, "/run/pg:a:5432"));
+	ck_assert_ptr_null(strchr(why, '['));
+}
+END_TEST
+
 START_TEST(test_resolve_master_ignores_replica_options)
 {
 	struct topo_query	q;
@@ -1350,6 +1370,7 @@ topology_suite(void)
 	tc = tcase_create("core");
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_lone_primary_is_master);
+	tcase_add_test(tc, test_host_names_bracket_ipv6_not_socket_dirs);
 	tcase_add_test(tc, test_standbys_are_replicas);
 	tcase_add_test(tc, test_replica_without_primary_is_still_replica);
 	tcase_add_test(tc, test_replica_lag_is_measured_against_master);
