@@ -187,8 +187,11 @@ install: all
 	sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g; s| /etc/pgbeacon/| $(SYSCONFDIR)/pgbeacon/|g' \
 		systemd/pgbeacon.service > $(DESTDIR)$(UNITDIR)/pgbeacon.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/pgbeacon.service
-	[ -e $(DESTDIR)$(SYSCONFDIR)/pgbeacon/pgbeacon.conf ] || \
-		install -m 0640 conf/pgbeacon.conf $(DESTDIR)$(SYSCONFDIR)/pgbeacon/pgbeacon.conf
+	@# The daemon runs as user pgbeacon and must read the file (0640).
+	[ -e $(DESTDIR)$(SYSCONFDIR)/pgbeacon/pgbeacon.conf ] || { \
+		install -m 0640 conf/pgbeacon.conf $(DESTDIR)$(SYSCONFDIR)/pgbeacon/pgbeacon.conf && \
+		{ chgrp pgbeacon $(DESTDIR)$(SYSCONFDIR)/pgbeacon/pgbeacon.conf 2>/dev/null || \
+		echo "make install: no group pgbeacon yet: run 'chgrp pgbeacon $(SYSCONFDIR)/pgbeacon/pgbeacon.conf' once it exists"; }; }
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/pgbeacond $(DESTDIR)$(BINDIR)/pgbeacon \
