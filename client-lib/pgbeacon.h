@@ -698,7 +698,10 @@ PGB_EXPORT void pgb_asession_free(pgb_asession *s);
  */
 PGB_EXPORT int pgb_aexec(pgb_asession *s, const char *sql, pgb_result_cb cb,
 	void *arg) PGB_MUSTCHECK;
-/* As PQsendQueryParams; the parameters are copied. */
+/*
+ * As PQsendQueryParams; the parameters are copied (a binary one by its
+ * length, which must then be given: -1 with PGB_ERR_ARG otherwise).
+ */
 PGB_EXPORT int pgb_aexec_params(pgb_asession *s, const char *sql,
 	int nparams, const Oid *types, const char *const *values,
 	const int *lengths, const int *formats, int result_format,

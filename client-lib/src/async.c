@@ -1246,6 +1246,17 @@ exec_queue(pgb_asession *s, const char *sql, int params, int nparams,
 		    pgbi_db_label(s->db));
 		return (-1);
 	}
+	/* A binary value is copied by its length: it must have one. */
+	for (i = 0; params && values != NULL && formats != NULL &&
+	    i < nparams; i++) {
+		if (values[i] != NULL && formats[i] != 0 &&
+		    (lengths == NULL || lengths[i] < 0)) {
+			pgbi_serr_set(&s->err, PGB_ERR_ARG, "%s: binary"
+			    " parameter $%d given without a length",
+			    pgbi_db_label(s->db), i + 1);
+			return (-1);
+		}
+	}
 	if ((op = op_new(s, OP_EXEC)) == NULL)
 		return (-1);
 	op->rcb = cb;
@@ -1270,9 +1281,8 @@ exec_queue(pgb_asession *s, const char *sql, int params, int nparams,
 		for (i = 0; values != NULL && i < nparams; i++) {
 			if (values[i] == NULL)
 				continue;
-			len = formats != NULL && formats[i] != 0 &&
-			    lengths != NULL ? (size_t)lengths[i] :
-			    strlen(values[i]);
+			len = formats != NULL && formats[i] != 0 ?
+			    (size_t)lengths[i] : strlen(values[i]);
 			op->values[i] = malloc(len + 1);
 			if (op->values[i] == NULL)
 				goto nomem;

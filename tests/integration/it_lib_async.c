@@ -186,6 +186,35 @@ START_TEST(test_queued_checkout_is_served_when_a_connection_frees)
 }
 END_TEST
 
+/* A binary parameter is copied by its length: without one, refused. */
+START_TEST(test_binary_parameter_without_length_is_refused)
+{
+	pgb_db		*db = pgb_db_new(CONNINFO("it_async_binarg"), "main",
+			    "master", fx.sock);
+	pgb_asession	*s = pgb_asession_new(loop, db, PGB_SESSION_AUTOCOMMIT);
+	static const char bytes[2] = { 'a', 'b' };	/* no NUL after them */
+	const char	*vals[1] = { bytes };
+	const int	 fmts[1] = { 1 }, lens[1] = { 2 };
+	struct got	 g = { 0 };
+
+	ck_assert_int_eq(pgb_aexec_params(s, "SELECT length($1::bytea)", 1,
+	    NULL, vals, NULL, fmts, 0, res_cb, &g), -1);
+	ck_assert_int_eq(pgb_asession_errcode(s), PGB_ERR_ARG);
+	ck_assert_ptr_nonnull(strstr(pgb_asession_error(s), "$1"));
+	ck_assert_ptr_nonnull(strstr(pgb_asession_error(s), "main master"));
+	ck_assert(!RUN_UNTIL(g.calls > 0, 200));
+	/* With its length it runs. */
+	ck_assert_int_eq(pgb_aexec_params(s, "SELECT length($1::bytea)", 1,
+	    NULL, vals, lens, fmts, 0, res_cb, &g), 0);
+	ck_assert(RUN_UNTIL(g.calls == 1, 5000));
+	ck_assert_msg(g.port == it_port(fx.cluster, 0), "%s", g.error);
+	pgb_asession_free(s);
+	pgb_loop_free(loop);
+	loop = NULL;
+	pgb_db_free(db);
+}
+END_TEST
+
 START_TEST(test_queued_checkout_times_out_with_pool_timeout)
 {
 	pgb_db		*db = pgb_db_new(CONNINFO("it_async_timeout"), "main",
@@ -318,6 +347,7 @@ async_suite(void)
 	tcase_add_test(tc, test_master_answer_is_reused_while_subscribed);
 	tcase_add_test(tc, test_queued_checkout_is_served_when_a_connection_frees);
 	tcase_add_test(tc, test_queued_checkout_times_out_with_pool_timeout);
+	tcase_add_test(tc, test_binary_parameter_without_length_is_refused);
 	tcase_add_test(tc, test_freeing_a_context_mid_statement_calls_back_once);
 	tcase_add_test(tc, test_ending_mid_statement_cancels_it_on_the_server);
 	tcase_add_test(tc, test_without_daemon_each_statement_fails_once);
