@@ -1,11 +1,16 @@
 # pgbeacon - build, test, install, demo, bench.
 #
-#   make            pgbeacond, the pgbeacon CLI and libpgbeacon
+#   make            pgbeacond, the pgbeacon CLI, libpgbeacon, the webapp example
+#   make deps       install the missing Debian packages (scripts/deps.sh)
 #   make test       install missing packages, build, run every test
+#   make tests      build the test binaries without running them
 #   make test-asan  the same suite under AddressSanitizer + LeakSanitizer
 #   make demo       a throwaway cluster, the daemon and a live failover
-#   make bench      the figures of DESIGN.md, as ratios to baselines
+#   make bench      the figures of README.md, each beside a baseline
 #   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR, ... honoured
+#   make uninstall  remove what install put there (not the configuration)
+#   make format     clang-format the C sources (needs clang-format)
+#   make clean      remove build/ and build-asan/
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -82,12 +87,12 @@ WEBAPP     := $(BUILD)/examples/webapp
 
 BINS := $(BUILD)/pgbeacond $(BUILD)/pgbeacon $(LIB_SO) $(LIB_A) $(BUILD)/pgbeacon.pc
 
-.PHONY: all deps test test-unit test-integration test-asan tests demo bench \
-	install uninstall clean format help
+.PHONY: all deps test test-asan tests demo bench install uninstall clean \
+	format help
 all: $(BINS) $(WEBAPP)
 
 help:
-	@sed -n '2,9s/^# //p' Makefile
+	@sed -n '3,/^$$/s/^# //p' Makefile
 
 deps:
 	@scripts/deps.sh install
