@@ -31,7 +31,7 @@ SOVERSION     := 1
 
 # Goals that need no packages installed (deps installs them; test, demo,
 # bench install them first and then call make again).
-SELF_GOALS := deps clean format help test test-asan demo bench
+SELF_GOALS := deps clean format help test test-asan demo bench uninstall
 ifneq ($(filter-out $(SELF_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell scripts/deps.sh check >&2 && echo ok),ok)
 $(error missing packages: install them with the command above)
@@ -205,6 +205,8 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/pgbeacon.service
 
 format:
+	@command -v clang-format >/dev/null || \
+		{ echo "make format: needs clang-format (apt-get install clang-format)" >&2; exit 1; }
 	clang-format -i daemon/*.[ch] client-lib/*.h client-lib/*/*.[ch] tests/*/*.c
 
 clean:
