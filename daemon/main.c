@@ -67,16 +67,18 @@ daemon_notify_status(struct daemon *d, const char *prefix)
 	len = (size_t)snprintf(buf, sizeof(buf), "%sSTATUS=", prefix);
 	for (i = 0; i < n && len < sizeof(buf); i++) {
 		const struct topo_host *m = topology_master(cl[i]);
+		char label[TOPO_HOST_NAMELEN];
 		int replicas = 0;
 
 		for (j = 0; j < cl[i]->nhosts; j++)
 			replicas += cl[i]->hosts[j]->role == TOPO_ROLE_REPLICA;
-		if (m != NULL)
+		if (m != NULL) {
+			topology_host_name(m, label, sizeof(label));
 			w = snprintf(buf + len, sizeof(buf) - len,
-			    "%s%s: primary %s:%d, %d/%zu replicas (gen %" PRIu64 ")",
-			    i ? "; " : "", cl[i]->name, m->host, m->port, replicas,
+			    "%s%s: primary %s, %d/%zu replicas (gen %" PRIu64 ")",
+			    i ? "; " : "", cl[i]->name, label, replicas,
 			    cl[i]->nhosts - 1, cl[i]->generation);
-		else
+		} else
 			w = snprintf(buf + len, sizeof(buf) - len,
 			    "%s%s: no primary, %d replicas (gen %" PRIu64 ")",
 			    i ? "; " : "", cl[i]->name, replicas,
@@ -89,11 +91,10 @@ daemon_notify_status(struct daemon *d, const char *prefix)
 }
 
 static void
-daemon_master_changed(void *arg, struct topo_cluster *c, const char *old)
+daemon_master_changed(void *arg, struct topo_cluster *c)
 {
 	struct daemon *d = arg;
 
-	(void)old;
 	if (d->srv != NULL)
 		server_broadcast(d->srv, c);
 	if (d->ready)

@@ -278,14 +278,13 @@ monitor_cluster_update(struct mon_cluster *cl)
 {
 	struct topo_cluster *t = &cl->topo;
 	const struct topo_host *old, *now;
-	char oldlabel[300] = "";
-	bool had_master = t->master >= 0, changed;
+	char oldlabel[TOPO_HOST_NAMELEN] = "none";
+	char nowlabel[TOPO_HOST_NAMELEN];
+	bool changed;
 	size_t i;
 
+	/* A host outlives the update: old is still valid after it. */
 	old = topology_master(t);
-	if (old != NULL)
-		snprintf(oldlabel, sizeof(oldlabel), "%s:%d", old->host,
-		    old->port);
 	changed = topology_update(t);
 	for (i = 0; i < cl->nhosts; i++) {
 		if (cl->hosts[i]->topo.role != cl->hosts[i]->last_role) {
@@ -295,7 +294,7 @@ monitor_cluster_update(struct mon_cluster *cl)
 	}
 
 	/* Probe fast exactly while no primary is known. */
-	if (t->master >= 0)
+	if (topology_master(t) != NULL)
 		cl->fast = false;
 	else if (!cl->fast) {
 		cl->fast = true;
@@ -304,20 +303,20 @@ monitor_cluster_update(struct mon_cluster *cl)
 	if (!changed)
 		return;
 
+	if (old != NULL)
+		topology_host_name(old, oldlabel, sizeof(oldlabel));
 	now = topology_master(t);
-	if (now != NULL)
-		log_info("cluster %s: primary changed from %s to %s:%d "
-		    "(generation %" PRIu64 ")", cl->name,
-		    had_master ? oldlabel : "none", now->host, now->port,
+	if (now != NULL) {
+		topology_host_name(now, nowlabel, sizeof(nowlabel));
+		log_info("cluster %s: primary changed from %s to %s "
+		    "(generation %" PRIu64 ")", cl->name, oldlabel, nowlabel,
 		    t->generation);
-	else
+	} else
 		log_warn("cluster %s: primary changed from %s to none "
-		    "(generation %" PRIu64 "): %s", cl->name,
-		    had_master ? oldlabel : "none", t->generation,
-		    t->why_no_master);
+		    "(generation %" PRIu64 "): %s", cl->name, oldlabel,
+		    t->generation, t->why_no_master);
 	if (cl->mon->cb.master_changed != NULL)
-		cl->mon->cb.master_changed(cl->mon->cb.arg, t,
-		    had_master ? oldlabel : NULL);
+		cl->mon->cb.master_changed(cl->mon->cb.arg, t);
 }
 
 /*

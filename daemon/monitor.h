@@ -26,10 +26,8 @@ struct evdns_base;
 struct monitor;
 
 struct monitor_callbacks {
-	/* The master of c changed (its generation was bumped).  old is the
-	 * previous master as "host:port", or NULL for none. */
-	void	(*master_changed)(void *arg, struct topo_cluster *c,
-		    const char *old);
+	/* The master of c changed (its generation was bumped). */
+	void	(*master_changed)(void *arg, struct topo_cluster *c);
 	/* Every host has answered or failed once since monitor_new(). */
 	void	(*first_round_done)(void *arg);
 	void	 *arg;
