@@ -64,7 +64,9 @@ DAEMON_PID=$!
 poll 10000 "$PGBEACON" -s "$SOCK" ping >/dev/null 2>&1 ||
 	{ echo "pgbeacond did not start:"; cat "$DIR/pgbeacond.log"; exit 1; }
 # Wait for the first probe round to find the primary.
-poll 10000 "$PGBEACON" -s "$SOCK" resolve main master >/dev/null 2>&1
+poll 10000 "$PGBEACON" -s "$SOCK" resolve main master >/dev/null 2>&1 ||
+	{ echo "pgbeacond found no primary within 10 s:"; "$PGBEACON" -s "$SOCK" status || true;
+	  cat "$DIR/pgbeacond.log"; exit 1; }
 "$PGBEACON" -s "$SOCK" status
 
 echo
