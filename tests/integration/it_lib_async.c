@@ -6,6 +6,7 @@
  * Against a real primary + replica and a real pgbeacond.
  */
 #include <check.h>
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,6 +333,35 @@ START_TEST(test_without_daemon_each_statement_fails_once)
 }
 END_TEST
 
+/* --- the shared library ------------------------------------------------------ */
+
+/*
+ * Every function of the event-driven API is in version node PGBEACON_1.1
+ * of libpgbeacon.so.1, so that a program using it refuses to load against
+ * a library without it instead of failing at its first call.
+ */
+START_TEST(test_event_api_is_in_version_node_1_1)
+{
+	static const char *const syms[] = { "pgb_loop_new", "pgb_loop_free",
+	    "pgb_loop_set_event_cb", "pgb_loop_resolve", "pgb_actx_new",
+	    "pgb_aexec", NULL };
+	const char	*build = getenv("BUILD");
+	char		 path[512];
+	void		*h;
+	int		 i;
+
+	snprintf(path, sizeof path, "%s/libpgbeacon.so.1",
+	    build != NULL && *build != '\0' ? build : "build");
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(h != NULL, "%s: %s", path, dlerror());
+	for (i = 0; syms[i] != NULL; i++)
+		ck_assert_msg(dlvsym(h, syms[i], "PGBEACON_1.1") != NULL,
+		    "%s not in PGBEACON_1.1", syms[i]);
+	ck_assert_ptr_nonnull(dlvsym(h, "pgb_db_new", "PGBEACON_1"));
+	dlclose(h);
+}
+END_TEST
+
 static Suite *
 async_suite(void)
 {
@@ -348,6 +378,7 @@ async_suite(void)
 	tcase_add_test(tc, test_queued_checkout_is_served_when_a_connection_frees);
 	tcase_add_test(tc, test_queued_checkout_times_out_with_pool_timeout);
 	tcase_add_test(tc, test_binary_parameter_without_length_is_refused);
+	tcase_add_test(tc, test_event_api_is_in_version_node_1_1);
 	tcase_add_test(tc, test_freeing_a_context_mid_statement_calls_back_once);
 	tcase_add_test(tc, test_ending_mid_statement_cancels_it_on_the_server);
 	tcase_add_test(tc, test_without_daemon_each_statement_fails_once);
