@@ -405,9 +405,8 @@ pgb_loop_resolve(pgb_loop *l, const char *cluster, const char *role,
 	struct pgbi_areq	*r;
 	char			 line[4200];
 
-	if (cb == NULL || !pgbi_proto_token_ok(cluster, PGB_CLUSTER_MAX - 1) ||
-	    !pgbi_proto_token_ok(role, PGB_ROLE_MAX - 1) || (options != NULL &&
-	    *options != '\0' && !pgbi_proto_options_ok(options, 3000))) {
+	if (cb == NULL || !pgbi_proto_resolve_args_ok(cluster, role) ||
+	    !pgbi_proto_options_ok(options, 3000)) {
 		snprintf(l->error, sizeof l->error, "bad cluster, role or"
 		    " options for RESOLVE");
 		return (-1);

@@ -442,8 +442,7 @@ pgb_client_resolve(pgb_client *cl, const char *cluster, const char *role,
 	char	 req[CLIENT_MAX_REQUEST + 2], why[128], *reply;
 	int	 n;
 
-	if (!pgbi_proto_token_ok(cluster, PGB_CLUSTER_MAX - 1) ||
-	    !pgbi_proto_token_ok(role, 64) ||
+	if (!pgbi_proto_resolve_args_ok(cluster, role) ||
 	    !pgbi_proto_options_ok(options, CLIENT_MAX_REQUEST)) {
 		client_seterr(cl, PGB_ERR_ARG, "bad cluster, role or options"
 		    " for RESOLVE (empty, too long, or with spaces or"

@@ -66,6 +66,15 @@ int pgbi_proto_parse_hostport(const char *s, size_t len, char *host,
 bool pgbi_proto_token_ok(const char *s, size_t max);
 bool pgbi_proto_options_ok(const char *s, size_t max);
 
+/* Longest role name a request carries ("sync_by_time_and_bytes" fits). */
+#define PGBI_ROLE_NAME_MAX	64
+
+/*
+ * True when cluster (at most PGB_CLUSTER_MAX - 1 bytes) and role (at most
+ * PGBI_ROLE_NAME_MAX) are usable as the arguments of a RESOLVE.
+ */
+bool pgbi_proto_resolve_args_ok(const char *cluster, const char *role);
+
 /* LSN text "X/Y" <-> 64-bit position. */
 bool pgbi_lsn_parse(const char *s, uint64_t *out);
 void pgbi_lsn_format(uint64_t lsn, char buf[PGB_LSN_MAX]);

@@ -336,6 +336,13 @@ pgbi_proto_options_ok(const char *s, size_t max)
 }
 
 bool
+pgbi_proto_resolve_args_ok(const char *cluster, const char *role)
+{
+	return (pgbi_proto_token_ok(cluster, PGB_CLUSTER_MAX - 1) &&
+	    pgbi_proto_token_ok(role, PGBI_ROLE_NAME_MAX));
+}
+
+bool
 pgbi_lsn_parse(const char *s, uint64_t *out)
 {
 	uint64_t	 hi = 0, lo = 0, *half = &hi;

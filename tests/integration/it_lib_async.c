@@ -99,6 +99,23 @@ START_TEST(test_resolve_answers_through_the_callback_without_blocking)
 }
 END_TEST
 
+/* Role names longer than an answer's role field are asked for too. */
+START_TEST(test_resolve_takes_the_longest_role_names)
+{
+	struct got	g = { 0 };
+
+	ck_assert_int_eq(pgb_loop_resolve(loop, "main",
+	    "sync_by_time_and_bytes", "max_lag_ms=60000", resolve_cb, &g), 0);
+	ck_assert(RUN_UNTIL(g.calls == 1, 5000));
+	ck_assert_msg(g.code == PGB_OK || g.code == PGB_ERR_NOHOST, "%d %s",
+	    g.code, g.error);
+	/* A role that cannot be one token is still refused at once. */
+	ck_assert_int_eq(pgb_loop_resolve(loop, "main", "sync by time",
+	    NULL, resolve_cb, &g), -1);
+	ck_assert_ptr_nonnull(strstr(pgb_loop_error(loop), "RESOLVE"));
+}
+END_TEST
+
 static void
 res_cb(pgb_asession *s, PGresult *res, void *arg)
 {
@@ -375,6 +392,7 @@ async_suite(void)
 	tcase_add_test(tc,
 	    test_resolve_answers_through_the_callback_without_blocking);
 	tcase_add_test(tc, test_master_answer_is_reused_while_subscribed);
+	tcase_add_test(tc, test_resolve_takes_the_longest_role_names);
 	tcase_add_test(tc, test_queued_checkout_is_served_when_a_connection_frees);
 	tcase_add_test(tc, test_queued_checkout_times_out_with_pool_timeout);
 	tcase_add_test(tc, test_binary_parameter_without_length_is_refused);

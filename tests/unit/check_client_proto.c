@@ -268,6 +268,19 @@ START_TEST(test_request_tokens_refuse_spaces_and_controls)
 }
 END_TEST
 
+/* Every role the daemon knows fits, whatever the size of an answer's. */
+START_TEST(test_resolve_args_take_every_role_of_the_daemon)
+{
+	ck_assert(pgbi_proto_resolve_args_ok("main", "master"));
+	ck_assert(pgbi_proto_resolve_args_ok("main", "sync_by_time_and_bytes"));
+	ck_assert(pgbi_proto_resolve_args_ok("main", "sync_by_time_or_bytes"));
+	ck_assert(!pgbi_proto_resolve_args_ok("main", "ma ster"));
+	ck_assert(!pgbi_proto_resolve_args_ok("main\nPING", "master"));
+	ck_assert(!pgbi_proto_resolve_args_ok(NULL, "master"));
+	ck_assert(!pgbi_proto_resolve_args_ok("main", NULL));
+}
+END_TEST
+
 START_TEST(test_lsn_round_trips)
 {
 	uint64_t	v;
@@ -315,6 +328,7 @@ client_proto_suite(void)
 	tcase_add_test(tc, test_err_reply_rejects_malformed);
 	tcase_add_test(tc, test_event_rejects_malformed);
 	tcase_add_test(tc, test_request_tokens_refuse_spaces_and_controls);
+	tcase_add_test(tc, test_resolve_args_take_every_role_of_the_daemon);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("limits");
 	tcase_add_test(tc, test_resolve_reply_rejects_overlong_host);
