@@ -665,6 +665,16 @@ session_acquire(pgb_asession *s)
 		else
 			need = pgbi_now_ms() - s->b->answer_ms >=
 			    pgbi_db_recheck_ms(s->db);
+		if (need && !pgbi_proto_resolve_args_ok(pgb_db_cluster(s->db),
+		    pgb_db_role(s->db))) {
+			/* Sent as is, it would split or garble the line. */
+			pgbi_serr_set(&s->err, PGB_ERR_ARG, "%s: cluster or"
+			    " role unusable in a request to pgbeacond (empty,"
+			    " too long, or with spaces or control characters)",
+			    pgbi_db_label(s->db));
+			session_acq_fail(s, PGB_ERR_ARG);
+			return (-1);
+		}
 		if (need) {
 			snprintf(line, sizeof line, "RESOLVE %s %s%s%s",
 			    pgb_db_cluster(s->db), pgb_db_role(s->db),

@@ -175,6 +175,37 @@ END_TEST
 
 /* --- the pool ---------------------------------------------------------------- */
 
+/*
+ * A db whose cluster name cannot be sent (a newline in it) fails its
+ * statements with PGB_ERR_ARG; it does not put a second line on the
+ * shared connection to the daemon, whose extra reply would go to the
+ * next request.
+ */
+START_TEST(test_unsendable_cluster_name_is_refused_not_sent)
+{
+	pgb_db		*bad = pgb_db_new(CONNINFO("it_async_badname"),
+			    "main\nPING", "master", fx.sock);
+	pgb_db		*good = pgb_db_new(CONNINFO("it_async_goodname"),
+			    "main", "master", fx.sock);
+	pgb_asession	*sb = pgb_asession_new(loop, bad, 0);
+	pgb_asession	*sg = pgb_asession_new(loop, good, 0);
+	struct got	 gb = { 0 }, gg = { 0 };
+
+	ck_assert_int_eq(pgb_aexec(sb, "SELECT 1", res_cb, &gb), 0);
+	ck_assert_int_eq(pgb_aexec(sg, "SELECT 1", res_cb, &gg), 0);
+	ck_assert(RUN_UNTIL(gb.calls == 1 && gg.calls == 1, 5000));
+	ck_assert_msg(gb.code == PGB_ERR_ARG, "%d %s", gb.code, gb.error);
+	ck_assert_int_eq(gb.port, -1);
+	ck_assert_msg(gg.port == it_port(fx.cluster, 0), "%s", gg.error);
+	pgb_asession_free(sb);
+	pgb_asession_free(sg);
+	pgb_loop_free(loop);
+	loop = NULL;
+	pgb_db_free(bad);
+	pgb_db_free(good);
+}
+END_TEST
+
 START_TEST(test_queued_checkout_is_served_when_a_connection_frees)
 {
 	pgb_db		*db = pgb_db_new(CONNINFO("it_async_queue"), "main",
@@ -393,6 +424,7 @@ async_suite(void)
 	    test_resolve_answers_through_the_callback_without_blocking);
 	tcase_add_test(tc, test_master_answer_is_reused_while_subscribed);
 	tcase_add_test(tc, test_resolve_takes_the_longest_role_names);
+	tcase_add_test(tc, test_unsendable_cluster_name_is_refused_not_sent);
 	tcase_add_test(tc, test_queued_checkout_is_served_when_a_connection_frees);
 	tcase_add_test(tc, test_queued_checkout_times_out_with_pool_timeout);
 	tcase_add_test(tc, test_binary_parameter_without_length_is_refused);
