@@ -57,7 +57,12 @@ struct pgbi_areq *pgbi_loop_request(pgb_loop *loop, const char *line,
 /* 1 while the WATCH subscription is established. */
 int	pgbi_loop_watch_ok(const pgb_loop *loop);
 
-/* Called by async.c when a slot of b's db may have freed. */
-void	pgbi_binding_wake(struct pgbi_binding *b);
+/*
+ * Points b's db at host:port, as the daemon answered (the answer reusable
+ * when reusable is set).  When the db moved, the old host's slots are
+ * free: every waiter tries again.  -1 when pgb_db_change_host refused.
+ */
+int	pgbi_binding_set_host(struct pgbi_binding *b, const char *host,
+	    int port, const char *role, int reusable);
 
 #endif /* PGB_ASYNC_INTERNAL_H */

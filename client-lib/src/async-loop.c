@@ -502,26 +502,14 @@ watch_apply(pgb_loop *l, const pgb_event *ev)
 {
 	struct pgbi_binding	*b;
 	const char		*c;
-	pgb_pool_stats		 st;
-	uint64_t		 changes;
 
 	TAILQ_FOREACH(b, &l->bindings, entry) {
 		c = pgb_db_cluster(b->db);
 		if (c == NULL || strcmp(c, ev->cluster) != 0)
 			continue;
-		pgb_db_stats(b->db, &st);
-		changes = st.host_changes;
-		if (pgbi_db_is_master(b->db) && ev->has_master &&
-		    pgb_db_change_host(b->db, ev->master_host,
-		    ev->master_port, "master") == 0) {
-			b->answer_valid = 1;
-			b->answer_ms = pgbi_now_ms();
-			/* The old host's slots are free: waiters try again. */
-			pgb_db_stats(b->db, &st);
-			while (st.host_changes != changes &&
-			    !TAILQ_EMPTY(&b->waiters))
-				pgbi_binding_wake(b);
-		} else
+		if (!pgbi_db_is_master(b->db) || !ev->has_master ||
+		    pgbi_binding_set_host(b, ev->master_host, ev->master_port,
+		    "master", 1) == -1)
 			b->answer_valid = 0;
 	}
 }

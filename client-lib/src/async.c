@@ -165,6 +165,7 @@ static void	 session_kill(pgb_asession *s, const char *why);
 static int	 session_cancel_work(pgb_asession *s, const char *why);
 static void	 session_unref(pgb_asession *s);
 static void	 session_acq_fail(pgb_asession *s, pgb_errcode code);
+static void	 binding_wake(struct pgbi_binding *b);
 static int	 op_run(pgb_asession *s, struct aop *op);
 static int	 op_done(pgb_asession *s, struct aop *op, int rc);
 static void	 op_free(struct aop *op);
@@ -550,7 +551,7 @@ session_acq_drop(pgb_asession *s)
 	event_del(&s->io);
 	pgbi_db_abandon(s->db, s->conn);
 	s->conn = NULL;
-	pgbi_binding_wake(s->b);
+	binding_wake(s->b);
 	return (1);
 }
 
@@ -593,8 +594,6 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
     const char *err)
 {
 	pgb_resolved	 r;
-	pgb_pool_stats	 st;
-	uint64_t	 changes;
 	char		 text[512];
 	int		 min_lsn = pgbi_ctx_lsn_min(s->ctx != NULL ?
 			    &s->ctx->lsn : NULL, s->db, NULL);
@@ -614,19 +613,13 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
 		session_acq_fail(s, code);
 		return;
 	}
-	pgb_db_stats(s->db, &st);
-	changes = st.host_changes;
-	if (pgb_db_change_host(s->db, r.host, r.port, r.role) == -1) {
+	/* An answer for a min_lsn is for this session only. */
+	if (pgbi_binding_set_host(s->b, r.host, r.port, r.role,
+	    !min_lsn) == -1) {
 		pgbi_serr_set(&s->err, PGB_ERR_HOOK, "%s", pgb_db_error(s->db));
 		session_acq_fail(s, PGB_ERR_HOOK);
 		return;
 	}
-	s->b->answer_valid = !min_lsn;
-	s->b->answer_ms = pgbi_now_ms();
-	/* After a host change the old host's slots are free. */
-	pgb_db_stats(s->db, &st);
-	while (st.host_changes != changes && !TAILQ_EMPTY(&s->b->waiters))
-		pgbi_binding_wake(s->b);
 	s->resolved = 1;
 	s->state = S_IDLE;
 	session_step(s);
@@ -787,8 +780,9 @@ session_connect_poll(pgb_asession *s)
 	}
 }
 
-void
-pgbi_binding_wake(struct pgbi_binding *b)
+/* A slot of b's db may have freed: the first waiter tries again. */
+static void
+binding_wake(struct pgbi_binding *b)
 {
 	pgb_asession	*s;
 
@@ -799,6 +793,21 @@ pgbi_binding_wake(struct pgbi_binding *b)
 	s->woken = 1;
 	s->state = S_IDLE;
 	session_kick(s);
+}
+
+int
+pgbi_binding_set_host(struct pgbi_binding *b, const char *host, int port,
+    const char *role, int reusable)
+{
+	int	moved;
+
+	if ((moved = pgbi_db_move(b->db, host, port, role)) == -1)
+		return (-1);
+	b->answer_valid = reusable;
+	b->answer_ms = pgbi_now_ms();
+	while (moved && !TAILQ_EMPTY(&b->waiters))
+		binding_wake(b);
+	return (0);
 }
 
 /* Gives the connection back (closed when discard, or not reusable). */
@@ -817,7 +826,7 @@ session_release(pgb_asession *s, int discard)
 	if (!discard && PQsetnonblocking(c->pg, 0) != 0)
 		discard = 1;
 	pgbi_db_checkin(s->db, c, discard);
-	pgbi_binding_wake(s->b);
+	binding_wake(s->b);
 }
 
 static void

@@ -48,6 +48,13 @@ int	pgbi_db_checkout(pgb_db *db, const char *min_lsn,
  */
 void	pgbi_db_checkin(pgb_db *db, struct pgbi_pconn *c, int discard);
 
+/*
+ * pgb_db_change_host, telling whether db moved: 1 when the pool was
+ * swapped to host:port, 0 when it was there already, -1 as
+ * pgb_db_change_host.
+ */
+int	pgbi_db_move(pgb_db *db, const char *host, int port, const char *role);
+
 /* Forgets the last daemon answer: the next hook asks again. */
 void	pgbi_db_invalidate(pgb_db *db);
 

@@ -274,6 +274,12 @@ db_close_list(struct pconn_list *list)
 int
 pgb_db_change_host(pgb_db *db, const char *host, int port, const char *role)
 {
+	return (pgbi_db_move(db, host, port, role) == -1 ? -1 : 0);
+}
+
+int
+pgbi_db_move(pgb_db *db, const char *host, int port, const char *role)
+{
 	struct pconn_list	old;
 
 	if (host == NULL || *host == '\0' || port <= 0 || port > 65535) {
@@ -305,7 +311,7 @@ pgb_db_change_host(pgb_db *db, const char *host, int port, const char *role)
 	pthread_cond_broadcast(&db->cond);
 	pthread_mutex_unlock(&db->mtx);
 	db_close_list(&old);
-	return (0);
+	return (1);
 }
 
 int
