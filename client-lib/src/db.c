@@ -363,8 +363,8 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 {
 	pgb_resolved	 r;
 	pgb_event	 ev;
-	char		 opts[64], cur[PGB_HOST_MAX];
-	int		 rc, dirty = 0, has_host, port;
+	char		 opts[64];
+	int		 rc, dirty = 0, has_host;
 
 	(void)arg;
 	if (db->cluster == NULL) {
@@ -372,7 +372,9 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 		    db->label);
 		return (-1);
 	}
-	has_host = pgb_db_current_host(db, cur, sizeof cur, &port) == 0;
+	pthread_mutex_lock(&db->mtx);
+	has_host = db->has_host;
+	pthread_mutex_unlock(&db->mtx);
 	pthread_mutex_lock(&db->hook_mtx);
 	if (db->client == NULL) {
 		db->client = pgb_client_new(db->socket_path);
@@ -636,7 +638,6 @@ pgbi_db_checkout(pgb_db *db, const char *min_lsn, struct pgbi_pconn **out,
 			return (-1);
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 0;
 		ts.tv_nsec += 50 * 1000000L;	/* recheck the deadline often */
 		if (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
