@@ -257,15 +257,17 @@ typedef int (*pgb_hook_fn)(pgb_db *db, const char *min_lsn, void *arg);
  * "sync_by_time", ... as the daemon knows them) in cluster, as the daemon
  * at socket_path (as in pgb_client_new) says.  conninfo is a libpq
  * connection string without host and port.  Nothing is connected until
- * a session runs a statement.  Returns NULL only when out of memory.
- * Free with pgb_db_free.
+ * a session runs a statement.  Returns NULL when cluster or role is NULL,
+ * or out of memory.  Free with pgb_db_free.
  */
 PGB_EXPORT pgb_db *pgb_db_new(const char *conninfo, const char *cluster,
 	const char *role, const char *socket_path);
 
 /*
  * A connect object for a fixed host and port, with no daemon and no
- * hook (one may be installed).  role is only a label for messages.
+ * hook (one may be installed).  role is only a label for messages
+ * (NULL: "fixed").  NULL when host is NULL, port is not 1..65535, or
+ * out of memory.
  */
 PGB_EXPORT pgb_db *pgb_db_new_fixed(const char *conninfo, const char *host,
 	int port, const char *role);
@@ -278,7 +280,9 @@ PGB_EXPORT void pgb_db_free(pgb_db *db);
  * open at once (default 10).  checkout_timeout_ms: how long a session
  * waits for a free one (default 5000).  idle_check_ms: a connection idle
  * longer than this is validated with a round trip before reuse (default
- * 30000; 0 validates every time, < 0 never).
+ * 30000; 0 validates every time, < 0 never) by the blocking API; the
+ * event-driven one never validates, and sends a transaction's first
+ * statement once more on a new connection when a reused one was dead.
  */
 PGB_EXPORT void pgb_db_set_pool(pgb_db *db, int size,
 	int checkout_timeout_ms, int idle_check_ms);
@@ -585,8 +589,8 @@ typedef void (*pgb_actx_fn)(pgb_actx *ctx, void *arg);
  * subscription (re-established by itself after a break) that updates
  * every pgb_db attached to this loop as soon as the daemon announces a
  * change: a master db is pointed at the new primary at once (its pool
- * swapped), other dbs ask again before their next session.  NULL only
- * when out of memory.
+ * swapped), other dbs ask again before their next session.  NULL when
+ * base is NULL, or out of memory.
  */
 PGB_EXPORT pgb_loop *pgb_loop_new(struct event_base *base,
 	const char *socket_path);
