@@ -501,6 +501,11 @@ PGB_EXPORT pgb_db *pgb_session_db(const pgb_session *s);
 /* LSN ("X/Y") the session's last writing commit reached; "" if none. */
 PGB_EXPORT const char *pgb_session_commit_lsn(const pgb_session *s);
 
+/*
+ * The session's last failure.  A NULL session (pgb_ctx_session found no
+ * context) is refused by every function above without a crash: NULL or
+ * -1, and here a message saying so, with PGB_ERR_ARG.
+ */
 PGB_EXPORT const char *pgb_session_error(const pgb_session *s);
 PGB_EXPORT pgb_errcode pgb_session_errcode(const pgb_session *s);
 /* SQLSTATE of the last failed statement, "" when not from PostgreSQL. */

@@ -385,6 +385,8 @@ session_run(pgb_session *s, const char *sql, int params, int nparams,
 	PGresult	*res;
 	int		 attempt, begin;
 
+	if (s == NULL)
+		return (NULL);
 	if (sql == NULL) {
 		pgbi_serr_set(&s->err, PGB_ERR_ARG, "%s: no SQL given",
 		    pgbi_db_label(s->db));
@@ -456,7 +458,7 @@ pgb_session_conn(pgb_session *s)
 {
 	PGresult	*res;
 
-	if (session_acquire(s) == -1)
+	if (s == NULL || session_acquire(s) == -1)
 		return (NULL);
 	if (!s->autocommit && !session_in_tx(s)) {
 		res = PQexec(s->conn->pg, "BEGIN");
@@ -479,6 +481,8 @@ pgb_session_commit(pgb_session *s)
 	PGresult		*res;
 	int			 nres = 0, ok = 1;
 
+	if (s == NULL)
+		return (-1);
 	if (!session_in_tx(s))
 		return (0);
 	if (PQtransactionStatus(s->conn->pg) == PQTRANS_INERROR) {
@@ -535,6 +539,8 @@ pgb_session_rollback(pgb_session *s)
 	PGresult	*res;
 	int		 rc = 0;
 
+	if (s == NULL)
+		return (-1);
 	if (!session_in_tx(s))
 		return (0);
 	res = PQexec(s->conn->pg, "ROLLBACK");
@@ -561,7 +567,7 @@ pgb_session_close(pgb_session *s)
 int
 pgb_session_in_transaction(const pgb_session *s)
 {
-	return (session_in_tx(s));
+	return (s != NULL && session_in_tx(s));
 }
 
 const char *
@@ -597,19 +603,20 @@ pgb_session_commit_lsn(const pgb_session *s)
 const char *
 pgb_session_error(const pgb_session *s)
 {
-	return (s->err.text);
+	return (s != NULL ? s->err.text : "no session (no current context,"
+	    " the context ended, or out of memory)");
 }
 
 pgb_errcode
 pgb_session_errcode(const pgb_session *s)
 {
-	return (s->err.code);
+	return (s != NULL ? s->err.code : PGB_ERR_ARG);
 }
 
 const char *
 pgb_session_sqlstate(const pgb_session *s)
 {
-	return (s->err.sqlstate);
+	return (s != NULL ? s->err.sqlstate : "");
 }
 
 /* --- atomic blocks, new contexts ----------------------------------------- */
@@ -624,6 +631,10 @@ pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode, pgb_atomic_fn fn,
 		ctx = ctx_current;
 	if (ctx == NULL || fn == NULL)
 		return (-1);
+	if (db == NULL) {
+		ctx_seterr(ctx, "pgb_atomic: no db given");
+		return (-1);
+	}
 	s = pgb_ctx_session(ctx, db);
 	if (s == NULL) {
 		ctx_seterr(ctx, "%s: no session (context ended or out of"

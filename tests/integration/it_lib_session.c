@@ -214,6 +214,49 @@ START_TEST(test_end_commits_below_400_and_rolls_back_from_400)
 }
 END_TEST
 
+/*
+ * Without a current context pgb_ctx_session gives NULL; passing that on
+ * is refused, not a crash.  So is pgb_atomic without a db.
+ */
+static int
+atomic_unreached(pgb_session *s, void *arg)
+{
+	(void)s;
+	(void)arg;
+	ck_abort_msg("pgb_atomic ran its callback without a db");
+	return (0);
+}
+
+START_TEST(test_null_session_and_db_are_refused)
+{
+	pgb_db		*db = master_db(CONNINFO("it_nullsess"));
+	pgb_session	*s;
+	pgb_ctx		*ctx;
+
+	ck_assert_ptr_null(pgb_ctx_current());
+	s = pgb_ctx_session(NULL, db);
+	ck_assert_ptr_null(s);
+	ck_assert_ptr_null(pgb_exec(s, "SELECT 1"));
+	ck_assert_ptr_null(pgb_exec_params(s, "SELECT $1", 1, NULL,
+	    (const char *const []){ "1" }, NULL, NULL, 0));
+	ck_assert_ptr_null(pgb_session_conn(s));
+	ck_assert_int_eq(pgb_session_commit(s), -1);
+	ck_assert_int_eq(pgb_session_rollback(s), -1);
+	ck_assert_int_eq(pgb_session_in_transaction(s), 0);
+	ck_assert_int_eq(pgb_session_errcode(s), PGB_ERR_ARG);
+	ck_assert_ptr_nonnull(strstr(pgb_session_error(s), "no session"));
+	ck_assert_str_eq(pgb_session_sqlstate(s), "");
+
+	ctx = pgb_ctx_begin(0);
+	ck_assert_int_eq(pgb_atomic(ctx, NULL, PGB_ATOMIC_REFUSE,
+	    atomic_unreached, NULL), -1);
+	ck_assert_ptr_nonnull(strstr(pgb_ctx_error(ctx), "no db"));
+	ck_assert_int_eq(pgb_ctx_end(ctx, 200), 0);
+	pgb_ctx_free(ctx);
+	pgb_db_free(db);
+}
+END_TEST
+
 START_TEST(test_failed_statement_is_reported_and_rolled_back)
 {
 	pgb_db		*db = master_db(CONNINFO("it_fail"));
@@ -867,6 +910,7 @@ lib_session_suite(void)
 	tcase_add_test(tc, test_one_session_per_db_per_context_shared_by_nested_calls);
 	tcase_add_test(tc, test_end_commits_below_400_and_rolls_back_from_400);
 	tcase_add_test(tc, test_failed_statement_is_reported_and_rolled_back);
+	tcase_add_test(tc, test_null_session_and_db_are_refused);
 	tcase_add_test(tc, test_commit_of_failed_transaction_on_lost_connection);
 	tcase_add_test(tc, test_before_commit_runs_per_session_and_can_refuse);
 	tcase_add_test(tc, test_early_commit_rollback_and_close_mid_request);
