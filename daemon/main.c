@@ -39,7 +39,9 @@ struct daemon {
 	struct event		*sig_hup;
 	struct event		*sig_term;
 	struct event		*sig_int;
+	struct event		*status_timer;	/* refreshes STATUS= every second */
 	bool			 ready;		/* READY=1 was sent */
+	char			 status[1024];	/* the last STATUS= sent */
 };
 
 static void
@@ -54,17 +56,20 @@ usage(FILE *f)
 	    "Runs in the foreground; SIGHUP reloads, SIGTERM stops.\n");
 }
 
-/* Tells systemd one line about every cluster. */
+/*
+ * Tells systemd one line about every cluster, with prefix ("READY=1\n",
+ * ...) when there is one; without one, only when the line changed.
+ */
 static void
 daemon_notify_status(struct daemon *d, const char *prefix)
 {
 	struct topo_cluster *const *cl;
-	char buf[1024];
-	size_t n, i, j, len;
+	char buf[sizeof(d->status)];
+	size_t n, i, j, len = 0;
 	int w;
 
 	cl = monitor_clusters(d->mon, &n);
-	len = (size_t)snprintf(buf, sizeof(buf), "%sSTATUS=", prefix);
+	buf[0] = '\0';
 	for (i = 0; i < n && len < sizeof(buf); i++) {
 		const struct topo_host *m = topology_master(cl[i]);
 		char label[TOPO_HOST_NAMELEN];
@@ -87,7 +92,19 @@ daemon_notify_status(struct daemon *d, const char *prefix)
 			break;
 		len += (size_t)w;
 	}
-	sd_notify(0, buf);
+	if (prefix[0] == '\0' && strcmp(buf, d->status) == 0)
+		return;
+	memcpy(d->status, buf, sizeof(d->status));
+	sd_notifyf(0, "%sSTATUS=%s", prefix, d->status);
+}
+
+/* Replica counts change without a change of primary: keep STATUS= true. */
+static void
+daemon_status_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	daemon_notify_status(arg, "");
 }
 
 static void
@@ -106,9 +123,13 @@ daemon_first_round_done(void *arg)
 {
 	struct daemon *d = arg;
 
+	struct timeval second = { 1, 0 };
+
 	d->ready = true;
 	log_info("first probe round done, ready");
 	daemon_notify_status(d, "READY=1\n");
+	if (d->status_timer != NULL)
+		event_add(d->status_timer, &second);
 }
 
 static void
@@ -163,6 +184,8 @@ static void
 daemon_free(struct daemon *d)
 {
 	/* Reverse order of creation. */
+	if (d->status_timer != NULL)
+		event_free(d->status_timer);
 	if (d->sig_int != NULL)
 		event_free(d->sig_int);
 	if (d->sig_term != NULL)
@@ -256,6 +279,12 @@ main(int argc, char **argv)
 			log_error("%s", err);
 			goto out;
 		}
+	}
+	d.status_timer = event_new(d.base, -1, EV_PERSIST,
+	    daemon_status_timer_cb, &d);
+	if (d.status_timer == NULL) {
+		log_error("cannot create the status timer");
+		goto out;
 	}
 	d.sig_hup = evsignal_new(d.base, SIGHUP, daemon_signal_cb, &d);
 	d.sig_term = evsignal_new(d.base, SIGTERM, daemon_signal_cb, &d);

@@ -134,6 +134,32 @@ START_TEST(test_status_follows_the_primary)
 }
 END_TEST
 
+START_TEST(test_status_follows_the_replicas)
+{
+	struct it_daemon *d;
+	char *cfg, *msg;
+
+	cfg = it_config(cluster, "main", NULL);
+	d = it_daemon_spawn(cfg, it_cluster_dir(cluster));
+	msg = notify_wait_for("READY=1", 20000);
+	ck_assert_ptr_nonnull(msg);
+	free(msg);
+
+	/* The primary stays: only the replica count changes. */
+	it_stop(cluster, 1, "fast");
+	msg = notify_wait_for("0/1 replicas", 20000);
+	ck_assert_msg(msg != NULL, "STATUS= never said the replica was gone");
+	free(msg);
+	it_start(cluster, 1);
+	msg = notify_wait_for("1/1 replicas", 20000);
+	ck_assert_msg(msg != NULL, "STATUS= never said the replica was back");
+	free(msg);
+
+	ck_assert_int_eq(it_daemon_stop(d), 0);
+	free(cfg);
+}
+END_TEST
+
 START_TEST(test_reload_and_stop_are_announced)
 {
 	struct it_daemon *d;
@@ -176,6 +202,7 @@ notify_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_ready_after_first_probe_round_with_status);
 	tcase_add_test(tc, test_status_follows_the_primary);
+	tcase_add_test(tc, test_status_follows_the_replicas);
 	tcase_add_test(tc, test_reload_and_stop_are_announced);
 	suite_add_tcase(s, tc);
 	return s;
