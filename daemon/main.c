@@ -48,7 +48,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: pgbeacond [-t] [-c FILE]\n"
+	    "usage: pgbeacond [-htV] [-c FILE]\n"
 	    "  -c FILE  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 	    "  -t       check the configuration file and exit\n"
 	    "  -V       print the version and exit\n"
