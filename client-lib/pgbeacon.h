@@ -515,11 +515,16 @@ PGB_EXPORT const char *pgb_session_sqlstate(const pgb_session *s);
 /* Atomic blocks and new contexts                                      */
 /* ------------------------------------------------------------------ */
 
-/* What pgb_atomic does with a transaction already open. */
+/*
+ * What pgb_atomic does with a transaction already open (the seed's
+ * atomic_db_session modes "commit", "rollback", "append", "raise").
+ * PGB_ATOMIC_COMMIT_FIRST is 0, the default: a zeroed mode commits.
+ */
 typedef enum pgb_atomic_mode {
-	PGB_ATOMIC_COMMIT_FIRST,	/* commit it, then a new one */
+	PGB_ATOMIC_COMMIT_FIRST = 0,	/* commit it, then a new one */
 	PGB_ATOMIC_ROLLBACK_FIRST,	/* roll it back, then a new one */
-	PGB_ATOMIC_APPEND,		/* run inside it; no commit at the end */
+	PGB_ATOMIC_APPEND,		/* run inside it, then commit or roll
+					   back the whole of it */
 	PGB_ATOMIC_REFUSE,		/* fail with PGB_ERR_STATE */
 } pgb_atomic_mode;
 
@@ -529,8 +534,10 @@ typedef int (*pgb_atomic_fn)(pgb_session *s, void *arg);
  * Runs fn on ctx's session for db (ctx NULL: current) in a transaction
  * of its own: committed when fn returns 0, rolled back otherwise.  mode
  * says what to do with a transaction already open.  With
- * PGB_ATOMIC_APPEND and a transaction open, fn's work stays in it
- * uncommitted either way.  0 when fn returned 0 and the commit worked.
+ * PGB_ATOMIC_APPEND, fn runs inside the open transaction, and that whole
+ * transaction (the work before the block and fn's) is committed when fn
+ * returns 0 and rolled back otherwise, as the seed's "append" does.  0
+ * when fn returned 0 and the commit worked.
  */
 PGB_EXPORT int pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode,
 	pgb_atomic_fn fn, void *arg) PGB_MUSTCHECK;
@@ -735,8 +742,8 @@ PGB_EXPORT int pgb_asession_close(pgb_asession *s, pgb_done_cb cb,
  * would run.  pgb_aatomic_begin deals with an open transaction as mode
  * says (PGB_ATOMIC_REFUSE: cb gets -1, PGB_ERR_STATE); then queue the
  * block's statements; then pgb_aatomic_end commits (ok nonzero) or rolls
- * back (cb gets -1), except in append mode where it leaves the
- * transaction open and only reports ok.
+ * back (cb gets -1).  In append mode the block ran inside the transaction
+ * that was open, so pgb_aatomic_end commits or rolls back all of it.
  */
 PGB_EXPORT int pgb_aatomic_begin(pgb_asession *s, pgb_atomic_mode mode,
 	pgb_done_cb cb, void *arg) PGB_MUSTCHECK;

@@ -114,7 +114,6 @@ struct pgb_asession {
 	int		 x_ok;
 	PGresult	*x_keep;	/* owned */
 	struct pgbi_commit x_commit;	/* of an X_COMMIT exchange */
-	int		 atomic_append;
 	char		 commit_lsn[PGB_LSN_MAX];
 	struct pgbi_serr err;		/* read by pgb_asession_error */
 	TAILQ_ENTRY(pgb_asession) entry;	/* in ctx->sessions */
@@ -411,7 +410,6 @@ op_run(pgb_asession *s, struct aop *op)
 		op->release_after = 1;
 		return (op_run(s, op));
 	case OP_ABEGIN:
-		s->atomic_append = 0;
 		if (!session_in_tx(s)) {
 			op_done(s, op, 0);
 			return (0);
@@ -424,7 +422,7 @@ op_run(pgb_asession *s, struct aop *op)
 			op->kind = OP_ROLLBACK;
 			return (op_run(s, op));
 		case PGB_ATOMIC_APPEND:
-			s->atomic_append = 1;
+			/* The block joins it; OP_AEND ends both. */
 			op_done(s, op, 0);
 			return (0);
 		default:
@@ -433,11 +431,6 @@ op_run(pgb_asession *s, struct aop *op)
 			return (0);
 		}
 	case OP_AEND:
-		if (s->atomic_append) {
-			s->atomic_append = 0;
-			op_done(s, op, op->iarg ? 0 : -1);
-			return (0);
-		}
 		op->force_fail = !op->iarg;
 		op->kind = op->iarg ? OP_COMMIT : OP_ROLLBACK;
 		return (op_run(s, op));

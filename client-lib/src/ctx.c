@@ -656,7 +656,8 @@ pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode, pgb_atomic_fn fn,
 			}
 			break;
 		case PGB_ATOMIC_APPEND:
-			return (fn(s, arg) == 0 ? 0 : -1);
+			/* fn joins it; committed or rolled back with it below. */
+			break;
 		case PGB_ATOMIC_REFUSE:
 		default:
 			pgbi_serr_tx_open(&s->err, s->db, s->conn);

@@ -510,19 +510,85 @@ START_TEST(test_atomic_rollback_first)
 }
 END_TEST
 
-START_TEST(test_atomic_append_joins_open_transaction)
+/* The seed's "append": the block joins the open transaction and commits it. */
+START_TEST(test_atomic_append_commits_open_transaction_with_block)
 {
 	pgb_db	*db = master_db(CONNINFO("it_atomic"));
 	pgb_ctx	*ctx = atomic_open(db);
 
 	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_APPEND,
 	    atomic_insert_cb, (void *)(uintptr_t)"b"), 0);
-	ck_assert(primary_is(atomic_rows, ""));
+	ck_assert(primary_is(atomic_rows, "a,b"));
 	ck_assert_int_eq(pgb_session_in_transaction(pgb_ctx_session(ctx, db)),
-	    1);
-	ck_assert_int_eq(pgb_ctx_end(ctx, 200), 0);
+	    0);
+	/* The request failing afterwards cannot take them back. */
+	ck_assert_int_eq(pgb_ctx_end(ctx, 500), 0);
 	pgb_ctx_free(ctx);
 	ck_assert(primary_is(atomic_rows, "a,b"));
+	pgb_db_free(db);
+}
+END_TEST
+
+/* ... and when the block fails, rolls the whole transaction back. */
+START_TEST(test_atomic_append_failure_rolls_back_open_transaction)
+{
+	pgb_db	*db = master_db(CONNINFO("it_atomic"));
+	pgb_ctx	*ctx = atomic_open(db);
+
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_APPEND,
+	    atomic_insert_then_fail_cb, (void *)(uintptr_t)"b"), -1);
+	ck_assert_int_eq(pgb_session_in_transaction(pgb_ctx_session(ctx, db)),
+	    0);
+	/* The request succeeding afterwards cannot bring them back. */
+	ck_assert_int_eq(pgb_ctx_end(ctx, 200), 0);
+	pgb_ctx_free(ctx);
+	ck_assert(primary_is(atomic_rows, ""));
+	pgb_db_free(db);
+}
+END_TEST
+
+static void
+seed_insert(pgb_ctx *ctx, pgb_db *db, const char *v)
+{
+	ck_assert_int_eq(atomic_insert_cb(pgb_ctx_session(ctx, db),
+	    (void *)(uintptr_t)v), 0);
+}
+
+/*
+ * The seed's atomic_and_previous_transaction, step by step: an insert
+ * left open, then a block in each mode.  Committed at the end: 1a, 1b
+ * (commit), 2b (rollback), 3a, 3b (append); 4a and 4b go with the failed
+ * append block, 5a with the request that the refused block fails.
+ */
+START_TEST(test_atomic_and_previous_transaction_as_the_seed)
+{
+	pgb_db	*db = master_db(CONNINFO("it_atomic"));
+	pgb_ctx	*ctx;
+
+	primary_sql("SET client_min_messages TO warning; DROP TABLE IF EXISTS"
+	    " t_atomic; CREATE TABLE t_atomic (v text)");
+	ctx = pgb_ctx_begin(0);
+	ck_assert_ptr_nonnull(ctx);
+	seed_insert(ctx, db, "1a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_COMMIT_FIRST,
+	    atomic_insert_cb, (void *)(uintptr_t)"1b"), 0);
+	seed_insert(ctx, db, "2a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_ROLLBACK_FIRST,
+	    atomic_insert_cb, (void *)(uintptr_t)"2b"), 0);
+	seed_insert(ctx, db, "3a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_APPEND,
+	    atomic_insert_cb, (void *)(uintptr_t)"3b"), 0);
+	seed_insert(ctx, db, "4a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_APPEND,
+	    atomic_insert_then_fail_cb, (void *)(uintptr_t)"4b"), -1);
+	seed_insert(ctx, db, "5a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_REFUSE,
+	    atomic_insert_cb, (void *)(uintptr_t)"5b"), -1);
+	ck_assert_int_eq(pgb_session_errcode(pgb_ctx_session(ctx, db)),
+	    PGB_ERR_STATE);
+	ck_assert_int_eq(pgb_ctx_end(ctx, 500), 0);
+	pgb_ctx_free(ctx);
+	ck_assert(primary_is(atomic_rows, "1a,1b,2b,3a,3b"));
 	pgb_db_free(db);
 }
 END_TEST
@@ -916,7 +982,9 @@ lib_session_suite(void)
 	tcase_add_test(tc, test_early_commit_rollback_and_close_mid_request);
 	tcase_add_test(tc, test_atomic_commit_first);
 	tcase_add_test(tc, test_atomic_rollback_first);
-	tcase_add_test(tc, test_atomic_append_joins_open_transaction);
+	tcase_add_test(tc, test_atomic_append_commits_open_transaction_with_block);
+	tcase_add_test(tc, test_atomic_append_failure_rolls_back_open_transaction);
+	tcase_add_test(tc, test_atomic_and_previous_transaction_as_the_seed);
 	tcase_add_test(tc, test_atomic_refuse_fails_and_leaves_transaction_open);
 	tcase_add_test(tc, test_atomic_callback_result_decides_commit_or_rollback);
 	tcase_add_test(tc, test_session_outside_context_with_and_without_transaction);
