@@ -825,8 +825,9 @@ PGB_EXPORT int pgb_aatomic_end(pgb_asession *s, int ok, pgb_done_cb cb,
  * blocking on outer's connection while the test runs the loop and does
  * not use outer; a statement finding outer's transaction gone fails with
  * PGB_ERR_STATE.  Owned by the caller (pgb_asession_free; an open
- * savepoint is then left in outer's transaction: end or close the
- * session first).  NULL when loop or outer is NULL, outer is autocommit
+ * savepoint is then left in outer's transaction, and a statement still
+ * running is cancelled, which leaves outer's connection unusable: end
+ * or close the session first, as a context's end does).  NULL when loop or outer is NULL, outer is autocommit
  * or has no transaction open (pgb_session_error(outer) says which), or
  * out of memory.
  */

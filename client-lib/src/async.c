@@ -578,8 +578,8 @@ static void	session_acq_fail(pgb_asession *s, pgb_errcode code);
 
 /*
  * A savepoint session takes its outer session's connection, whose
- * transaction pgb_asession_new_savepoint began: 0, or -1 when it is no
- * longer usable (the operation failed).
+ * transaction must be open (nothing here blocks): 0, or -1 when it is
+ * not (the operation failed with PGB_ERR_STATE).
  */
 static int
 sp_acquire(pgb_asession *s)
@@ -917,8 +917,9 @@ x_send(pgb_asession *s, enum xkind kind, const char *sql)
 }
 
 /*
- * Queues a savepoint session's savepoint and op's statement in one
- * round trip (a pipeline: SAVEPOINT, the statement, a sync).  1 when
+ * Queues a savepoint session's SAVEPOINT and op's statement in one round
+ * trip, as the lazy BEGIN is sent: one simple-query string, or for
+ * parameters a pipeline (SAVEPOINT, the statement, a sync).  1 when
  * queued.
  */
 static int
