@@ -115,6 +115,8 @@ struct pgb_asession {
 	PGresult	*x_keep;	/* owned */
 	struct pgbi_commit x_commit;	/* of an X_COMMIT exchange */
 	int		 atomic_append;
+	int		 track_lsn;	/* PGB_SESSION_TRACK_LSN */
+	int		 tx_wrote;	/* a statement's tag showed a write */
 	char		 commit_lsn[PGB_LSN_MAX];
 	struct pgbi_serr err;		/* read by pgb_asession_error */
 	TAILQ_ENTRY(pgb_asession) entry;	/* in ctx->sessions */
@@ -130,6 +132,8 @@ struct pgb_actx {
 	pgb_abefore_commit_fn bc;
 	void		*bc_arg;
 	struct pgbi_ctx_lsn lsn;	/* highest commit LSN seen or given */
+	int		 track_lsn;	/* pgb_actx_set_track_lsn */
+	char		 first_error[PGBI_FIRST_MAX];	/* of any session */
 	struct event	 kick;		/* runs the end from the loop */
 	int		 end_status;
 	int		 end_started;
@@ -189,6 +193,9 @@ ctx_seterr(pgb_actx *ctx, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
 	va_end(ap);
+	if (ctx->first_error[0] == '\0')
+		pgbi_strlcpy(ctx->first_error, ctx->error,
+		    sizeof ctx->first_error);
 }
 
 static int
@@ -378,6 +385,7 @@ op_run(pgb_asession *s, struct aop *op)
 		}
 		if (op->kind == OP_CONN) {
 			if (!s->autocommit && !session_in_tx(s)) {
+				s->tx_wrote = 0;
 				x_send(s, X_BEGIN, "BEGIN");
 				return (1);
 			}
@@ -397,7 +405,9 @@ op_run(pgb_asession *s, struct aop *op)
 			x_send(s, X_ROLLBACK, "ROLLBACK");
 			return (1);
 		}
-		x_send(s, X_COMMIT, pgbi_commit_sql(&s->x_commit, s->conn));
+		x_send(s, X_COMMIT, pgbi_commit_sql(&s->x_commit, s->db,
+		    s->conn, s->track_lsn || (s->ctx != NULL &&
+		    s->ctx->track_lsn), s->tx_wrote));
 		return (1);
 	case OP_ROLLBACK:
 		if (!session_in_tx(s)) {
@@ -874,6 +884,8 @@ x_send_user(pgb_asession *s, struct aop *op, int begin)
 
 	x_reset(s, X_USER);
 	s->x_begin = begin;
+	if (begin)
+		s->tx_wrote = 0;
 	if (begin && !op->params) {
 		if ((multi = pgbi_begin_sql(op->sql)) == NULL)
 			ok = 0;
@@ -953,6 +965,8 @@ x_result(pgb_asession *s, PGresult *res)
 	}
 	if (s->x_kind == X_COMMIT)
 		pgbi_commit_result(&s->x_commit, s->x_nres, res);
+	if (s->x_kind == X_USER)
+		s->tx_wrote |= pgbi_tag_wrote(PQcmdStatus(res));
 	if (s->x_kind == X_USER && s->x_ok) {
 		PQclear(s->x_keep);
 		s->x_keep = res;
@@ -1085,9 +1099,11 @@ x_finish(pgb_asession *s)
 	if (op == NULL)
 		return;
 	if (s->x_kind == X_COMMIT) {
-		if (ok)
+		if (ok) {
 			pgbi_commit_record(&s->x_commit, s->commit_lsn,
 			    s->ctx != NULL ? &s->ctx->lsn : NULL);
+			s->tx_wrote = 0;
+		}
 		if (!ok && session_in_tx(s)) {
 			op->phase = 1;
 			op->force_fail = 1;
@@ -1220,8 +1236,10 @@ pgb_asession_new(pgb_loop *loop, pgb_db *db, int flags)
 	if (loop == NULL || db == NULL)
 		return (NULL);
 	s = session_alloc(loop, db);
-	if (s != NULL)
+	if (s != NULL) {
 		s->autocommit = (flags & PGB_SESSION_AUTOCOMMIT) != 0;
+		s->track_lsn = (flags & PGB_SESSION_TRACK_LSN) != 0;
+	}
 	return (s);
 }
 
@@ -1488,6 +1506,7 @@ pgb_actx_session(pgb_actx *ctx, pgb_db *db)
 	if (s == NULL)
 		return (NULL);
 	s->ctx = ctx;
+	s->err.first = ctx->first_error;
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
 	return (s);
 }
@@ -1516,6 +1535,12 @@ int
 pgb_actx_lsn(const pgb_actx *ctx, char buf[PGB_LSN_MAX])
 {
 	return (pgbi_ctx_lsn_get(&ctx->lsn, buf));
+}
+
+void
+pgb_actx_set_track_lsn(pgb_actx *ctx, int on)
+{
+	ctx->track_lsn = on != 0;
 }
 
 int
@@ -1632,6 +1657,7 @@ pgb_actx_free(pgb_actx *ctx)
 		TAILQ_REMOVE(&ctx->sessions, s, entry);
 		session_kill(s, "the context was freed");
 		s->ctx = NULL;
+		s->err.first = NULL;
 		session_unref(s);
 	}
 	ctx->end_pending = 0;
@@ -1730,6 +1756,16 @@ static void
 finish_cb(pgb_actx *ctx, int rc, void *arg)
 {
 	(void)arg;
+	/* fn failed: the first failure in the context says why. */
+	if (ctx->finish_rc != 0) {
+		if (ctx->first_error[0] != '\0')
+			pgbi_strlcpy(ctx->error, ctx->first_error,
+			    sizeof ctx->error);
+		else
+			snprintf(ctx->error, sizeof ctx->error, "the callback"
+			    " failed (pgb_actx_finish with %d) without a"
+			    " failure in the library", ctx->finish_rc);
+	}
 	if (ctx->done_cb != NULL)
 		ctx->done_cb(ctx, ctx->finish_rc == 0 && rc == 0 ? 0 : -1,
 		    ctx->done_arg);
