@@ -692,6 +692,7 @@ pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode, pgb_atomic_fn fn,
 			}
 			break;
 		case PGB_ATOMIC_APPEND:
+			pgbi_serr_clear(&s->err);
 			if (fn(s, arg) == 0)
 				return (0);
 			atomic_failed(ctx, s);
@@ -703,6 +704,7 @@ pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode, pgb_atomic_fn fn,
 			return (-1);
 		}
 	}
+	pgbi_serr_clear(&s->err);
 	if (fn(s, arg) != 0) {
 		atomic_failed(ctx, s);
 		(void)pgb_session_rollback(s);
