@@ -436,7 +436,12 @@ PGB_EXPORT int pgb_ctx_set_lsn(pgb_ctx *ctx, const char *lsn) PGB_MUSTCHECK;
 /* on nonzero: commits in ctx record their LSN even with no replica db. */
 PGB_EXPORT void pgb_ctx_set_track_lsn(pgb_ctx *ctx, int on);
 
-/* Message of the last failure in ctx; "" when none. */
+/*
+ * Message of the last failure in ctx ("" when none): of pgb_ctx_end,
+ * pgb_ctx_commit_all/_rollback_all, pgb_ctx_set_lsn, pgb_atomic (what its
+ * session said, or that its callback failed).  A NULL ctx (pgb_ctx_begin
+ * refused) gets a message saying so.
+ */
 PGB_EXPORT const char *pgb_ctx_error(const pgb_ctx *ctx);
 
 /* ------------------------------------------------------------------ */
@@ -765,7 +770,11 @@ PGB_EXPORT int pgb_aatomic_begin(pgb_asession *s, pgb_atomic_mode mode,
 PGB_EXPORT int pgb_aatomic_end(pgb_asession *s, int ok, pgb_done_cb cb,
 	void *arg) PGB_MUSTCHECK;
 
-/* As the pgb_session_ accessors. */
+/*
+ * As the pgb_session_ accessors.  _error, _errcode and _sqlstate take a
+ * NULL session (pgb_actx_session refused) as pgb_session_error does, and
+ * pgb_actx_error a NULL context.
+ */
 PGB_EXPORT int pgb_asession_in_transaction(const pgb_asession *s);
 PGB_EXPORT const char *pgb_asession_host(const pgb_asession *s);
 PGB_EXPORT int pgb_asession_port(const pgb_asession *s);

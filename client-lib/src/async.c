@@ -1455,19 +1455,20 @@ pgb_asession_commit_lsn(const pgb_asession *s)
 const char *
 pgb_asession_error(const pgb_asession *s)
 {
-	return (s->err.text);
+	return (s != NULL ? s->err.text : "no session (the context ended,"
+	    " or out of memory)");
 }
 
 pgb_errcode
 pgb_asession_errcode(const pgb_asession *s)
 {
-	return (s->err.code);
+	return (s != NULL ? s->err.code : PGB_ERR_ARG);
 }
 
 const char *
 pgb_asession_sqlstate(const pgb_asession *s)
 {
-	return (s->err.sqlstate);
+	return (s != NULL ? s->err.sqlstate : "");
 }
 
 /* --- contexts ----------------------------------------------------------- */
@@ -1528,7 +1529,7 @@ pgb_actx_set_before_commit(pgb_actx *ctx, pgb_abefore_commit_fn fn,
 const char *
 pgb_actx_error(const pgb_actx *ctx)
 {
-	return (ctx->error);
+	return (ctx != NULL ? ctx->error : "no context (out of memory)");
 }
 
 int

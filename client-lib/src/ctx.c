@@ -114,7 +114,8 @@ ctx_seterr(pgb_ctx *ctx, const char *fmt, ...)
 const char *
 pgb_ctx_error(const pgb_ctx *ctx)
 {
-	return (ctx->error);
+	return (ctx != NULL ? ctx->error : "no context (one is current"
+	    " already, or out of memory)");
 }
 
 int
@@ -665,8 +666,12 @@ pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode, pgb_atomic_fn fn,
 
 	if (ctx == NULL)
 		ctx = ctx_current;
-	if (ctx == NULL || fn == NULL)
+	if (ctx == NULL)
 		return (-1);
+	if (fn == NULL) {
+		ctx_seterr(ctx, "pgb_atomic: no callback given");
+		return (-1);
+	}
 	if (db == NULL) {
 		ctx_seterr(ctx, "pgb_atomic: no db given");
 		return (-1);
@@ -725,6 +730,12 @@ pgb_run_in_new_ctx(pgb_ctx_fn fn, void *arg, char *errbuf, size_t errlen)
 
 	if (errbuf != NULL && errlen > 0)
 		errbuf[0] = '\0';
+	if (fn == NULL) {
+		if (errbuf != NULL)
+			pgbi_strlcpy(errbuf, "pgb_run_in_new_ctx: no callback"
+			    " given", errlen);
+		return (-1);
+	}
 	ctx = pgb_ctx_begin(PGB_CTX_FORCE);
 	if (ctx == NULL) {
 		if (errbuf != NULL)

@@ -685,9 +685,29 @@ START_TEST(test_failed_atomic_block_sets_the_context_error)
 	    atomic_fail_cb, NULL), -1);
 	ck_assert_msg(strstr(pgb_ctx_error(ctx), "callback failed") != NULL,
 	    "[%s]", pgb_ctx_error(ctx));
+	ck_assert_int_eq(pgb_atomic(ctx, m, PGB_ATOMIC_COMMIT_FIRST, NULL,
+	    NULL), -1);
+	ck_assert_msg(strstr(pgb_ctx_error(ctx), "no callback") != NULL,
+	    "[%s]", pgb_ctx_error(ctx));
 	ck_assert_int_eq(pgb_ctx_end(ctx, 200), 0);
 	pgb_ctx_free(ctx);
 	pgb_db_free(m);
+}
+END_TEST
+
+/* Every _error function has a message for a NULL object it was given. */
+START_TEST(test_error_functions_take_the_null_a_failed_constructor_gave)
+{
+	char	err[128];
+
+	ck_assert_str_ne(pgb_ctx_error(NULL), "");
+	ck_assert_str_ne(pgb_session_error(NULL), "");
+	ck_assert_str_ne(pgb_asession_error(NULL), "");
+	ck_assert_int_eq(pgb_asession_errcode(NULL), PGB_ERR_ARG);
+	ck_assert_str_eq(pgb_asession_sqlstate(NULL), "");
+	ck_assert_str_ne(pgb_actx_error(NULL), "");
+	ck_assert_int_eq(pgb_run_in_new_ctx(NULL, NULL, err, sizeof err), -1);
+	ck_assert_msg(strstr(err, "no callback") != NULL, "[%s]", err);
 }
 END_TEST
 
@@ -792,6 +812,7 @@ lib_ryw_suite(void)
 	tcase_add_test(tc, test_lsn_recorded_for_every_write_and_no_read);
 	tcase_add_test(tc, test_run_in_new_ctx_reports_the_first_failure);
 	tcase_add_test(tc, test_failed_atomic_block_sets_the_context_error);
+	tcase_add_test(tc, test_error_functions_take_the_null_a_failed_constructor_gave);
 	tcase_add_test(tc, test_daemon_unreachable_same_code_and_message_in_both_apis);
 	suite_add_tcase(s, tc);
 
