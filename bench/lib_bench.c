@@ -19,18 +19,22 @@
  *              to the same host until CONNECTION_OK (PQfinish untimed).
  *   request    one request: pgb_ctx_begin, pgb_ctx_session, pgb_exec of
  *              one statement, pgb_ctx_end(ctx, 200) (commit), pgb_ctx_free.
- *              Baseline: the same transaction on raw libpq over one kept
+ *              Twice: with read-your-writes off (the process has no
+ *              replica db: a bare COMMIT) and on (pgb_ctx_set_track_lsn,
+ *              as a replica db of the cluster would make it).
+ *              Baselines: the same transaction on raw libpq over one kept
  *              connection, PQexec("BEGIN"), PQexec(statement),
- *              PQexec("COMMIT").  Second baseline: raw libpq with the
- *              library's round trips ("BEGIN;statement", then "COMMIT"),
- *              and raw libpq sending the library's exact SQL (its commit
- *              also asks whether the transaction wrote and where the WAL
- *              is, for read-your-writes): what is left is the library's
- *              own CPU cost.
+ *              PQexec("COMMIT") (3 round trips); the best raw libpq
+ *              transaction, "BEGIN;statement" then "COMMIT" (2 round
+ *              trips), against which the library is held; the 2 trips
+ *              carrying the SQL of the library's commit when
+ *              read-your-writes is on; and carrying the SQL of the
+ *              commit before issue 8 (asked whether the transaction
+ *              wrote and where the WAL was written on every commit).
  *              Statements: an INSERT into a two-column table (the
  *              library's commit then records the WAL LSN) and SELECT 1.
- *              The variants take turns request by request, so that load
- *              from elsewhere on the machine hits them alike.
+ *              The variants take turns in blocks, so that load from
+ *              elsewhere on the machine hits them alike.
  *
  * Not a test: nothing here passes or fails, except a broken setup.  Run
  * it with `make bench`, or alone: build/bench/lib_bench [checkout|request].
@@ -226,10 +230,10 @@ expect_ok(PGresult *res, PGconn *pg, const char *what)
 	PQclear(res);
 }
 
-/* One request through the library; stores whether the commit recorded
- * an LSN in *lsn (may be NULL). */
+/* One request through the library, read-your-writes on when track;
+ * stores whether the commit recorded an LSN in *lsn (may be NULL). */
 static int64_t
-request_lib(pgb_db *db, const char *sql, int *lsn)
+request_lib(pgb_db *db, const char *sql, int track, int *lsn)
 {
 	char buf[PGB_LSN_MAX];
 	pgb_session *s;
@@ -240,6 +244,8 @@ request_lib(pgb_db *db, const char *sql, int *lsn)
 	t0 = stats_now_ns();
 	if ((ctx = pgb_ctx_begin(0)) == NULL)
 		die("pgb_ctx_begin", "refused");
+	if (track)
+		pgb_ctx_set_track_lsn(ctx, 1);
 	s = pgb_ctx_session(ctx, db);
 	if ((res = pgb_exec(s, sql)) == NULL)
 		die(sql, pgb_session_error(s));
@@ -266,11 +272,18 @@ request_raw3(PGconn *pg, const char *sql)
 }
 
 /*
- * What the library sends to commit on a host that is not a replica (as
- * in ctx.c, pgb_session_commit): did the transaction write, COMMIT, where
- * the WAL is now.
+ * What the library sends to commit on a host that is not a replica with
+ * read-your-writes on (session-common.c, pgbi_commit_sql): after an
+ * INSERT, whose tag shows the write, COMMIT and the WAL insert position;
+ * otherwise it first asks whether the transaction wrote.
  */
-#define LIB_COMMIT_SQL	"SELECT pg_current_xact_id_if_assigned() IS NOT NULL;" \
+#define LIB_LSN_SQL	"SELECT CASE WHEN pg_is_in_recovery() THEN NULL" \
+			" ELSE pg_current_wal_insert_lsn() END"
+#define LIB_COMMIT_WROTE_SQL	"COMMIT;" LIB_LSN_SQL
+#define LIB_COMMIT_ASK_SQL	"SELECT pg_current_xact_id_if_assigned()" \
+			" IS NOT NULL;COMMIT;" LIB_LSN_SQL
+/* What every commit sent before issue 8, RYW used or not. */
+#define OLD_COMMIT_SQL	"SELECT pg_current_xact_id_if_assigned() IS NOT NULL;" \
 			"COMMIT;" \
 			"SELECT CASE WHEN pg_is_in_recovery() THEN NULL" \
 			" ELSE pg_current_wal_lsn() END"
@@ -303,33 +316,51 @@ pin_to_cpu0(pid_t pid)
 		    (long)pid, strerror(errno));
 }
 
-static void
-bench_request_sql(pgb_db *db, PGconn **pg, const char *label, const char *sql)
+/* Prints x / base as "1.034x". */
+static const char *
+ratio(char buf[32], double x, double base)
 {
-	struct series lib = { .name = NULL }, raw3, raw2, rawl;
-	char name_lib[96], name_raw3[96], name_raw2[96], name_rawl[96], *multi;
-	int wrote = 0;
+	snprintf(buf, 32, "%.3fx", base > 0 ? x / base : 0);
+	return buf;
+}
+
+static void
+bench_request_sql(pgb_db *db, PGconn **pg, const char *label, const char *sql,
+    int wrote)
+{
+	struct series off = { .name = NULL }, on, raw3, raw2, rawon, rawold;
+	char n_off[96], n_on[96], n_raw3[96], n_raw2[96], n_rawon[96];
+	char n_rawold[96], *multi, r1[32], r2[32], r3[32];
+	const char *on_sql = wrote ? LIB_COMMIT_WROTE_SQL : LIB_COMMIT_ASK_SQL;
+	int lsn_off = 0, lsn_on = 0;
 	size_t i;
 
-	snprintf(name_raw3, sizeof(name_raw3), "baseline: raw libpq, 3 round "
-	    "trips, %s", label);
-	snprintf(name_raw2, sizeof(name_raw2), "raw libpq, BEGIN;stmt + "
+	snprintf(n_raw3, sizeof(n_raw3), "raw libpq, 3 round trips, %s", label);
+	snprintf(n_raw2, sizeof(n_raw2), "baseline: raw libpq, BEGIN;stmt + "
 	    "COMMIT (2 trips), %s", label);
-	snprintf(name_rawl, sizeof(name_rawl), "raw libpq, the library's SQL "
-	    "(2 trips), %s", label);
-	snprintf(name_lib, sizeof(name_lib), "libpgbeacon request, %s", label);
-	series_init(&lib, name_lib, REQUEST_N);
-	series_init(&raw3, name_raw3, REQUEST_N);
-	series_init(&raw2, name_raw2, REQUEST_N);
-	series_init(&rawl, name_rawl, REQUEST_N);
+	snprintf(n_rawon, sizeof(n_rawon), "raw libpq, 2 trips, commit SQL of"
+	    " RYW on, %s", label);
+	snprintf(n_rawold, sizeof(n_rawold), "raw libpq, 2 trips, commit SQL "
+	    "before issue 8, %s", label);
+	snprintf(n_off, sizeof(n_off), "libpgbeacon request, RYW off, %s",
+	    label);
+	snprintf(n_on, sizeof(n_on), "libpgbeacon request, RYW on, %s", label);
+	series_init(&off, n_off, REQUEST_N);
+	series_init(&on, n_on, REQUEST_N);
+	series_init(&raw3, n_raw3, REQUEST_N);
+	series_init(&raw2, n_raw2, REQUEST_N);
+	series_init(&rawon, n_rawon, REQUEST_N);
+	series_init(&rawold, n_rawold, REQUEST_N);
 	if (asprintf(&multi, "BEGIN;%s", sql) < 0)
 		die("asprintf", "out of memory");
 
 	for (i = 0; i < 200; i++) {	/* warm-up, untimed */
-		(void)request_lib(db, sql, NULL);
+		(void)request_lib(db, sql, 0, NULL);
+		(void)request_lib(db, sql, 1, NULL);
 		(void)request_raw3(pg[0], sql);
 		(void)request_raw2(pg[1], multi, "COMMIT");
-		(void)request_raw2(pg[2], multi, LIB_COMMIT_SQL);
+		(void)request_raw2(pg[2], multi, on_sql);
+		(void)request_raw2(pg[3], multi, OLD_COMMIT_SQL);
 	}
 	/*
 	 * The variants take turns in blocks, so that slow drifts of the
@@ -337,45 +368,63 @@ bench_request_sql(pgb_db *db, PGconn **pg, const char *label, const char *sql)
 	 * connection within a block, as an application's requests do.
 	 * (Turns of one request each put every backend to sleep between
 	 * its requests, and the wake-ups then dominate what is measured.)
+	 * The library's two variants share the pool's connection.
 	 */
 	for (i = 0; i < REQUEST_N; i += REQUEST_BLOCK) {
 		size_t j, end = i + REQUEST_BLOCK < REQUEST_N ?
 		    i + REQUEST_BLOCK : REQUEST_N;
 
 		for (j = i; j < end; j++)
-			raw3.ns[raw3.n++] = request_raw3(pg[0], sql);
-		for (j = i; j < end; j++)
-			lib.ns[lib.n++] = request_lib(db, sql,
-			    j == 0 ? &wrote : NULL);
-		for (j = i; j < end; j++)
 			raw2.ns[raw2.n++] = request_raw2(pg[1], multi,
 			    "COMMIT");
 		for (j = i; j < end; j++)
-			rawl.ns[rawl.n++] = request_raw2(pg[2], multi,
-			    LIB_COMMIT_SQL);
+			off.ns[off.n++] = request_lib(db, sql, 0,
+			    j == 0 ? &lsn_off : NULL);
+		for (j = i; j < end; j++)
+			on.ns[on.n++] = request_lib(db, sql, 1,
+			    j == 0 ? &lsn_on : NULL);
+		for (j = i; j < end; j++)
+			raw3.ns[raw3.n++] = request_raw3(pg[0], sql);
+		for (j = i; j < end; j++)
+			rawon.ns[rawon.n++] = request_raw2(pg[2], multi,
+			    on_sql);
+		for (j = i; j < end; j++)
+			rawold.ns[rawold.n++] = request_raw2(pg[3], multi,
+			    OLD_COMMIT_SQL);
 	}
-	series_done(&lib);
+	series_done(&off);
+	series_done(&on);
 	series_done(&raw3);
 	series_done(&raw2);
-	series_done(&rawl);
-	series_print(&raw3);
+	series_done(&rawon);
+	series_done(&rawold);
 	series_print(&raw2);
-	series_print(&rawl);
-	series_print(&lib);
-	printf("  => %s: library / raw 3-trip time ratio p50 %.3f, p99 %.3f;"
-	    " ops/s %.2fx (target: time\n     ratio <= 1.10).  Library / raw "
-	    "2-trip p50 %.3f; library / raw sending the library's\n     SQL p50 "
-	    "%.3f (%+.1f us: the library's own cost).  Commit recorded a "
-	    "read-your-writes\n     LSN: %s.\n", label,
-	    lib.p50_us / raw3.p50_us, lib.p99_us / raw3.p99_us,
-	    lib.ops / raw3.ops, lib.p50_us / raw2.p50_us,
-	    lib.p50_us / rawl.p50_us, lib.p50_us - rawl.p50_us,
-	    wrote ? "yes" : "no");
+	series_print(&raw3);
+	series_print(&rawon);
+	series_print(&rawold);
+	series_print(&off);
+	series_print(&on);
+	printf("  => %s, RYW off: library / best raw (2 trips) p50 %s "
+	    "(target <= 1.05x), p99 %s;\n     / raw 3 trips p50 %s.  "
+	    "Commit recorded an LSN: %s.\n", label,
+	    ratio(r1, off.p50_us, raw2.p50_us),
+	    ratio(r2, off.p99_us, raw2.p99_us),
+	    ratio(r3, off.p50_us, raw3.p50_us), lsn_off ? "yes" : "no");
+	printf("  => %s, RYW on: library / best raw p50 %s; bookkeeping (on - "
+	    "off) p50 %+.2f us\n     (target <= 5 us); its SQL on raw libpq "
+	    "%+.2f us over a bare COMMIT; before issue 8\n     every commit "
+	    "paid %+.2f us (%s of the best raw).  Commit recorded an LSN: %s."
+	    "\n", label, ratio(r1, on.p50_us, raw2.p50_us),
+	    on.p50_us - off.p50_us, rawon.p50_us - raw2.p50_us,
+	    rawold.p50_us - raw2.p50_us, ratio(r2, rawold.p50_us, raw2.p50_us),
+	    lsn_on ? "yes" : "no");
 	free(multi);
-	series_free(&lib);
+	series_free(&off);
+	series_free(&on);
 	series_free(&raw3);
 	series_free(&raw2);
-	series_free(&rawl);
+	series_free(&rawon);
+	series_free(&rawold);
 }
 
 static void
@@ -383,7 +432,7 @@ bench_request(struct it_cluster *c, const char *sock)
 {
 	char conninfo[160], *r;
 	pgb_db *db;
-	PGconn *pg[3];
+	PGconn *pg[4];
 	cpu_set_t saved;
 	int i;
 
@@ -413,7 +462,7 @@ bench_request(struct it_cluster *c, const char *sock)
 	 */
 	sched_getaffinity(0, sizeof(saved), &saved);
 	pin_to_cpu0(0);
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		pg[i] = PQconnectdb(conninfo);
 		if (PQstatus(pg[i]) != CONNECTION_OK)
 			die("PQconnectdb", PQerrorMessage(pg[i]));
@@ -431,11 +480,11 @@ bench_request(struct it_cluster *c, const char *sock)
 	}
 
 	bench_request_sql(db, pg, "INSERT",
-	    "INSERT INTO lib_bench_t (v) VALUES (1)");
-	bench_request_sql(db, pg, "SELECT 1", "SELECT 1");
+	    "INSERT INTO lib_bench_t (v) VALUES (1)", 1);
+	bench_request_sql(db, pg, "SELECT 1", "SELECT 1", 0);
 	sched_setaffinity(0, sizeof(saved), &saved);
 
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		PQfinish(pg[i]);
 	pgb_db_free(db);
 }

@@ -418,11 +418,30 @@ PGB_EXPORT void pgb_ctx_close_all(pgb_ctx *ctx);
  * pgb_ctx_lsn copies it into buf and returns 1, or 0 when there is none.
  * pgb_ctx_set_lsn keeps the higher of the current and the given one; -1
  * on malformed text.
+ *
+ * The position recorded for a commit that wrote is the WAL insert
+ * position read in the COMMIT's round trip: at or after the end of the
+ * commit record under every synchronous_commit (off, local,
+ * remote_write, on, remote_apply), so a replica that replayed it has the
+ * commit.  It is recorded only when it can be used: when the commit went
+ * through a db whose cluster has, in this process, a pgb_db for a role
+ * other than master (for pgb_db_new_fixed dbs: another fixed db whose
+ * label is not "master"), or when the context (pgb_ctx_set_track_lsn) or
+ * the session (PGB_SESSION_TRACK_LSN) asked for it, e.g. to hand it to
+ * another process in a cookie.  Otherwise the commit is a bare COMMIT
+ * and nothing is recorded.
  */
 PGB_EXPORT int pgb_ctx_lsn(const pgb_ctx *ctx, char buf[PGB_LSN_MAX]);
 PGB_EXPORT int pgb_ctx_set_lsn(pgb_ctx *ctx, const char *lsn) PGB_MUSTCHECK;
+/* on nonzero: commits in ctx record their LSN even with no replica db. */
+PGB_EXPORT void pgb_ctx_set_track_lsn(pgb_ctx *ctx, int on);
 
-/* Message of the last failure in ctx; "" when none. */
+/*
+ * Message of the last failure in ctx ("" when none): of pgb_ctx_end,
+ * pgb_ctx_commit_all/_rollback_all, pgb_ctx_set_lsn, pgb_atomic (what its
+ * session said, or that its callback failed).  A NULL ctx (pgb_ctx_begin
+ * refused) gets a message saying so.
+ */
 PGB_EXPORT const char *pgb_ctx_error(const pgb_ctx *ctx);
 
 /* ------------------------------------------------------------------ */
@@ -440,6 +459,8 @@ PGB_EXPORT pgb_session *pgb_ctx_session(pgb_ctx *ctx, pgb_db *db);
 
 /* Flags of pgb_session_new. */
 #define PGB_SESSION_AUTOCOMMIT	0x1	/* no implicit BEGIN */
+/* Commits record their LSN even with no replica db (see pgb_ctx_lsn). */
+#define PGB_SESSION_TRACK_LSN	0x2
 
 /*
  * A session outside any context, owned by the caller (pgb_session_free).
@@ -477,7 +498,8 @@ PGB_EXPORT PGconn *pgb_session_conn(pgb_session *s);
 
 /*
  * Commits the open transaction (nothing to do: 0).  When it wrote, the
- * LSN the commit reached is recorded in the session's context.  A failed
+ * LSN the commit reached is recorded in the session's context (when it
+ * can be used: see pgb_ctx_lsn).  A failed
  * transaction is rolled back and -1 returned.  The connection stays with
  * the session; the next statement begins a new transaction.
  */
@@ -549,7 +571,9 @@ typedef int (*pgb_ctx_fn)(pgb_ctx *ctx, void *arg);
  * duration, whatever was current before), then ends it with status 200
  * when fn returned 0 and 500 otherwise.  0 when fn returned 0 and every
  * commit worked.  When errbuf is not NULL, a failure message is copied
- * there (errlen bytes).
+ * there (errlen bytes): when fn failed, the first failure of any session
+ * or atomic block of the context (what their _error said first), or a
+ * message saying that fn failed without one; when a commit failed, why.
  */
 PGB_EXPORT int pgb_run_in_new_ctx(pgb_ctx_fn fn, void *arg, char *errbuf,
 	size_t errlen) PGB_MUSTCHECK;
@@ -737,10 +761,11 @@ PGB_EXPORT int pgb_actx_rollback_all(pgb_actx *ctx, pgb_actx_done_cb cb,
 	void *arg) PGB_MUSTCHECK;
 PGB_EXPORT int pgb_actx_close_all(pgb_actx *ctx, pgb_actx_done_cb cb,
 	void *arg) PGB_MUSTCHECK;
-/* Read-your-writes, as pgb_ctx_lsn / pgb_ctx_set_lsn. */
+/* Read-your-writes, as pgb_ctx_lsn / _set_lsn / _set_track_lsn. */
 PGB_EXPORT int pgb_actx_lsn(const pgb_actx *ctx, char buf[PGB_LSN_MAX]);
 PGB_EXPORT int pgb_actx_set_lsn(pgb_actx *ctx, const char *lsn)
 	PGB_MUSTCHECK;
+PGB_EXPORT void pgb_actx_set_track_lsn(pgb_actx *ctx, int on);
 PGB_EXPORT const char *pgb_actx_error(const pgb_actx *ctx);
 
 /*
@@ -754,7 +779,9 @@ PGB_EXPORT pgb_asession *pgb_actx_session(pgb_actx *ctx, pgb_db *db);
  * starts its statements and, when done (from any later callback), calls
  * pgb_actx_finish(ctx, rc): the context is ended with status 200 when rc
  * is 0 and 500 otherwise, done (may be NULL) gets 0 when rc was 0 and
- * every commit worked, and the context is freed.  -1 when out of memory.
+ * every commit worked, and the context is freed.  In done, with -1,
+ * pgb_actx_error(ctx) says why as pgb_run_in_new_ctx's errbuf does.  -1
+ * when out of memory.
  */
 PGB_EXPORT int pgb_arun_in_new_ctx(pgb_loop *loop, pgb_actx_fn fn, void *arg,
 	pgb_actx_done_cb done, void *done_arg) PGB_MUSTCHECK;
@@ -847,7 +874,11 @@ PGB_EXPORT int pgb_actx_put_session(pgb_actx *ctx, pgb_asession *s)
 PGB_EXPORT pgb_asession *pgb_actx_put_savepoint_session(pgb_actx *ctx,
 	pgb_session *outer);
 
-/* As the pgb_session_ accessors. */
+/*
+ * As the pgb_session_ accessors.  _error, _errcode and _sqlstate take a
+ * NULL session (pgb_actx_session refused) as pgb_session_error does, and
+ * pgb_actx_error a NULL context.
+ */
 PGB_EXPORT int pgb_asession_in_transaction(const pgb_asession *s);
 PGB_EXPORT const char *pgb_asession_host(const pgb_asession *s);
 PGB_EXPORT int pgb_asession_port(const pgb_asession *s);

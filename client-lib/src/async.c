@@ -114,6 +114,8 @@ struct pgb_asession {
 	int		 x_ok;
 	PGresult	*x_keep;	/* owned */
 	struct pgbi_commit x_commit;	/* of an X_COMMIT exchange */
+	int		 track_lsn;	/* PGB_SESSION_TRACK_LSN */
+	int		 tx_wrote;	/* a statement's tag showed a write */
 	char		 commit_lsn[PGB_LSN_MAX];
 	struct pgbi_serr err;		/* read by pgb_asession_error */
 	/*
@@ -138,6 +140,8 @@ struct pgb_actx {
 	pgb_abefore_commit_fn bc;
 	void		*bc_arg;
 	struct pgbi_ctx_lsn lsn;	/* highest commit LSN seen or given */
+	int		 track_lsn;	/* pgb_actx_set_track_lsn */
+	char		 first_error[PGBI_FIRST_MAX];	/* of any session */
 	struct event	 kick;		/* runs the end from the loop */
 	int		 end_status;
 	int		 end_started;
@@ -197,6 +201,9 @@ ctx_seterr(pgb_actx *ctx, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
 	va_end(ap);
+	if (ctx->first_error[0] == '\0')
+		pgbi_strlcpy(ctx->first_error, ctx->error,
+		    sizeof ctx->first_error);
 }
 
 static int
@@ -395,6 +402,7 @@ op_run(pgb_asession *s, struct aop *op)
 		}
 		if (op->kind == OP_CONN) {
 			if (!s->autocommit && !session_in_tx(s)) {
+				s->tx_wrote = 0;
 				s->sp_open = s->outer != NULL;
 				x_send(s, X_BEGIN, s->outer != NULL ?
 				    s->sp.begin : "BEGIN");
@@ -422,7 +430,9 @@ op_run(pgb_asession *s, struct aop *op)
 			x_send(s, X_COMMIT, s->sp.release);
 			return (1);
 		}
-		x_send(s, X_COMMIT, pgbi_commit_sql(&s->x_commit, s->conn));
+		x_send(s, X_COMMIT, pgbi_commit_sql(&s->x_commit, s->db,
+		    s->conn, s->track_lsn || (s->ctx != NULL &&
+		    s->ctx->track_lsn), s->tx_wrote));
 		return (1);
 	case OP_ROLLBACK:
 		if (!session_in_tx(s)) {
@@ -954,6 +964,8 @@ x_send_user(pgb_asession *s, struct aop *op, int begin)
 
 	x_reset(s, X_USER);
 	s->x_begin = begin;
+	if (begin)
+		s->tx_wrote = 0;
 	if (begin && s->outer != NULL) {
 		s->sp_open = 1;
 		ok = sp_send_user(s, op);
@@ -1036,6 +1048,8 @@ x_result(pgb_asession *s, PGresult *res)
 	}
 	if (s->x_kind == X_COMMIT)
 		pgbi_commit_result(&s->x_commit, s->x_nres, res);
+	if (s->x_kind == X_USER)
+		s->tx_wrote |= pgbi_tag_wrote(PQcmdStatus(res));
 	if (s->x_kind == X_USER && s->x_ok) {
 		PQclear(s->x_keep);
 		s->x_keep = res;
@@ -1171,9 +1185,11 @@ x_finish(pgb_asession *s)
 	if (op == NULL)
 		return;
 	if (s->x_kind == X_COMMIT) {
-		if (ok)
+		if (ok) {
 			pgbi_commit_record(&s->x_commit, s->commit_lsn,
 			    s->ctx != NULL ? &s->ctx->lsn : NULL);
+			s->tx_wrote = 0;
+		}
 		if (!ok && session_in_tx(s)) {
 			op->phase = 1;
 			op->force_fail = 1;
@@ -1306,8 +1322,10 @@ pgb_asession_new(pgb_loop *loop, pgb_db *db, int flags)
 	if (loop == NULL || db == NULL)
 		return (NULL);
 	s = session_alloc(loop, db);
-	if (s != NULL)
+	if (s != NULL) {
 		s->autocommit = (flags & PGB_SESSION_AUTOCOMMIT) != 0;
+		s->track_lsn = (flags & PGB_SESSION_TRACK_LSN) != 0;
+	}
 	return (s);
 }
 
@@ -1523,19 +1541,20 @@ pgb_asession_commit_lsn(const pgb_asession *s)
 const char *
 pgb_asession_error(const pgb_asession *s)
 {
-	return (s->err.text);
+	return (s != NULL ? s->err.text : "no session (the context ended,"
+	    " or out of memory)");
 }
 
 pgb_errcode
 pgb_asession_errcode(const pgb_asession *s)
 {
-	return (s->err.code);
+	return (s != NULL ? s->err.code : PGB_ERR_ARG);
 }
 
 const char *
 pgb_asession_sqlstate(const pgb_asession *s)
 {
-	return (s->err.sqlstate);
+	return (s != NULL ? s->err.sqlstate : "");
 }
 
 /* --- contexts ----------------------------------------------------------- */
@@ -1574,6 +1593,7 @@ pgb_actx_session(pgb_actx *ctx, pgb_db *db)
 	if (s == NULL)
 		return (NULL);
 	s->ctx = ctx;
+	s->err.first = ctx->first_error;
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
 	return (s);
 }
@@ -1676,13 +1696,19 @@ pgb_actx_set_before_commit(pgb_actx *ctx, pgb_abefore_commit_fn fn,
 const char *
 pgb_actx_error(const pgb_actx *ctx)
 {
-	return (ctx->error);
+	return (ctx != NULL ? ctx->error : "no context (out of memory)");
 }
 
 int
 pgb_actx_lsn(const pgb_actx *ctx, char buf[PGB_LSN_MAX])
 {
 	return (pgbi_ctx_lsn_get(&ctx->lsn, buf));
+}
+
+void
+pgb_actx_set_track_lsn(pgb_actx *ctx, int on)
+{
+	ctx->track_lsn = on != 0;
 }
 
 int
@@ -1799,6 +1825,7 @@ pgb_actx_free(pgb_actx *ctx)
 		TAILQ_REMOVE(&ctx->sessions, s, entry);
 		session_kill(s, "the context was freed");
 		s->ctx = NULL;
+		s->err.first = NULL;
 		session_unref(s);
 	}
 	ctx->end_pending = 0;
@@ -1897,6 +1924,16 @@ static void
 finish_cb(pgb_actx *ctx, int rc, void *arg)
 {
 	(void)arg;
+	/* fn failed: the first failure in the context says why. */
+	if (ctx->finish_rc != 0) {
+		if (ctx->first_error[0] != '\0')
+			pgbi_strlcpy(ctx->error, ctx->first_error,
+			    sizeof ctx->error);
+		else
+			snprintf(ctx->error, sizeof ctx->error, "the callback"
+			    " failed (pgb_actx_finish with %d) without a"
+			    " failure in the library", ctx->finish_rc);
+	}
 	if (ctx->done_cb != NULL)
 		ctx->done_cb(ctx, ctx->finish_rc == 0 && rc == 0 ? 0 : -1,
 		    ctx->done_arg);

@@ -27,6 +27,8 @@ struct pgb_session {
 	pgb_ctx		*ctx;		/* owner; NULL: owned by the caller */
 	struct pgbi_pconn *conn;	/* checked out, or NULL */
 	int		 autocommit;	/* no implicit BEGIN */
+	int		 track_lsn;	/* PGB_SESSION_TRACK_LSN */
+	int		 tx_wrote;	/* a statement's tag showed a write */
 	char		 commit_lsn[PGB_LSN_MAX];
 	struct pgbi_serr err;		/* read by pgb_session_error */
 	/*
@@ -47,7 +49,9 @@ struct pgb_ctx {
 	pgb_before_commit_fn before_commit;
 	void		*before_commit_arg;
 	struct pgbi_ctx_lsn lsn;	/* highest commit LSN seen or given */
+	int		 track_lsn;	/* pgb_ctx_set_track_lsn */
 	char		 error[1024];
+	char		 first_error[PGBI_FIRST_MAX];	/* of any session */
 };
 
 static _Thread_local pgb_ctx *ctx_current;
@@ -110,12 +114,16 @@ ctx_seterr(pgb_ctx *ctx, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
 	va_end(ap);
+	if (ctx->first_error[0] == '\0')
+		pgbi_strlcpy(ctx->first_error, ctx->error,
+		    sizeof ctx->first_error);
 }
 
 const char *
 pgb_ctx_error(const pgb_ctx *ctx)
 {
-	return (ctx->error);
+	return (ctx != NULL ? ctx->error : "no context (one is current"
+	    " already, or out of memory)");
 }
 
 int
@@ -221,6 +229,12 @@ pgb_ctx_lsn(const pgb_ctx *ctx, char buf[PGB_LSN_MAX])
 	return (pgbi_ctx_lsn_get(&ctx->lsn, buf));
 }
 
+void
+pgb_ctx_set_track_lsn(pgb_ctx *ctx, int on)
+{
+	ctx->track_lsn = on != 0;
+}
+
 int
 pgb_ctx_set_lsn(pgb_ctx *ctx, const char *lsn)
 {
@@ -248,6 +262,7 @@ pgb_ctx_session(pgb_ctx *ctx, pgb_db *db)
 		return (NULL);
 	s->db = db;
 	s->ctx = ctx;
+	s->err.first = ctx->first_error;
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
 	return (s);
 }
@@ -264,6 +279,7 @@ pgb_session_new(pgb_db *db, int flags)
 		return (NULL);
 	s->db = db;
 	s->autocommit = (flags & PGB_SESSION_AUTOCOMMIT) != 0;
+	s->track_lsn = (flags & PGB_SESSION_TRACK_LSN) != 0;
 	return (s);
 }
 
@@ -444,6 +460,7 @@ session_acquire(pgb_session *s)
 	if (pgbi_db_checkout(s->db, min_lsn, &s->conn, &s->err.code,
 	    s->err.text, sizeof s->err.text) == -1) {
 		s->err.sqlstate[0] = '\0';
+		pgbi_serr_note(&s->err);
 		return (-1);
 	}
 	return (0);
@@ -548,16 +565,18 @@ session_run(pgb_session *s, const char *sql, int params, int nparams,
 		if (session_acquire(s) == -1)
 			return (NULL);
 		begin = !s->autocommit && !session_in_tx(s);
+		if (begin)
+			s->tx_wrote = 0;
 		if (begin && s->outer != NULL) {
 			if (sp_exec(s, s->sp.begin) == -1)
 				return (NULL);
 			begin = 0;
 		}
-		if (begin)
+		if (begin) {
 			res = session_begin_and_run(s->conn->pg, sql, params,
 			    nparams, types, values, lengths, formats,
 			    result_format);
-		else if (params)
+		} else if (params)
 			res = PQexecParams(s->conn->pg, sql, nparams, types,
 			    values, lengths, formats, result_format);
 		else
@@ -585,6 +604,7 @@ session_run(pgb_session *s, const char *sql, int params, int nparams,
 		case PGRES_COPY_OUT:
 		case PGRES_SINGLE_TUPLE:
 			pgbi_serr_clear(&s->err);
+			s->tx_wrote |= pgbi_tag_wrote(PQcmdStatus(res));
 			return (res);
 		default:
 			pgbi_serr_pg(&s->err, s->db, s->conn, res, NULL);
@@ -618,9 +638,11 @@ pgb_session_conn(pgb_session *s)
 	if (s == NULL || session_acquire(s) == -1)
 		return (NULL);
 	if (s->outer != NULL && !session_in_tx(s)) {
+		s->tx_wrote = 0;
 		if (sp_exec(s, s->sp.begin) == -1)
 			return (NULL);
 	} else if (!s->autocommit && !session_in_tx(s)) {
+		s->tx_wrote = 0;
 		res = PQexec(s->conn->pg, "BEGIN");
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			pgbi_serr_pg(&s->err, s->db, s->conn, res, "BEGIN");
@@ -652,14 +674,19 @@ pgb_session_commit(pgb_session *s)
 		 */
 		struct pgbi_serr	failed;
 
+		failed.first = NULL;
 		pgbi_serr_failed_tx(&failed, s->db, s->conn);
 		(void)pgb_session_rollback(s);
+		failed.first = s->err.first;
 		s->err = failed;
+		pgbi_serr_note(&s->err);
 		return (-1);
 	}
 	if (s->outer != NULL)
 		return (sp_exec(s, s->sp.release));
-	if (!PQsendQuery(s->conn->pg, pgbi_commit_sql(&cm, s->conn))) {
+	if (!PQsendQuery(s->conn->pg, pgbi_commit_sql(&cm, s->db, s->conn,
+	    s->track_lsn || (s->ctx != NULL && s->ctx->track_lsn),
+	    s->tx_wrote))) {
 		pgbi_serr_pg(&s->err, s->db, s->conn, NULL, "COMMIT");
 		session_release(s, 1);
 		return (-1);
@@ -692,6 +719,7 @@ pgb_session_commit(pgb_session *s)
 	}
 	pgbi_commit_record(&cm, s->commit_lsn, s->ctx != NULL ?
 	    &s->ctx->lsn : NULL);
+	s->tx_wrote = 0;
 	return (0);
 }
 
@@ -785,6 +813,17 @@ pgb_session_sqlstate(const pgb_session *s)
 
 /* --- atomic blocks, new contexts ----------------------------------------- */
 
+/* The error of an atomic block whose callback failed, on ctx. */
+static void
+atomic_failed(pgb_ctx *ctx, const pgb_session *s)
+{
+	if (s->err.code != PGB_OK)
+		ctx_seterr(ctx, "%s", s->err.text);
+	else
+		ctx_seterr(ctx, "%s: the atomic block's callback failed",
+		    pgbi_db_label(s->db));
+}
+
 int
 pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode, pgb_atomic_fn fn,
     void *arg)
@@ -793,8 +832,12 @@ pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode, pgb_atomic_fn fn,
 
 	if (ctx == NULL)
 		ctx = ctx_current;
-	if (ctx == NULL || fn == NULL)
+	if (ctx == NULL)
 		return (-1);
+	if (fn == NULL) {
+		ctx_seterr(ctx, "pgb_atomic: no callback given");
+		return (-1);
+	}
 	if (db == NULL) {
 		ctx_seterr(ctx, "pgb_atomic: no db given");
 		return (-1);
@@ -829,7 +872,9 @@ pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode, pgb_atomic_fn fn,
 			return (-1);
 		}
 	}
+	pgbi_serr_clear(&s->err);
 	if (fn(s, arg) != 0) {
+		atomic_failed(ctx, s);
 		(void)pgb_session_rollback(s);
 		return (-1);
 	}
@@ -848,6 +893,12 @@ pgb_run_in_new_ctx(pgb_ctx_fn fn, void *arg, char *errbuf, size_t errlen)
 
 	if (errbuf != NULL && errlen > 0)
 		errbuf[0] = '\0';
+	if (fn == NULL) {
+		if (errbuf != NULL)
+			pgbi_strlcpy(errbuf, "pgb_run_in_new_ctx: no callback"
+			    " given", errlen);
+		return (-1);
+	}
 	ctx = pgb_ctx_begin(PGB_CTX_FORCE);
 	if (ctx == NULL) {
 		if (errbuf != NULL)
@@ -856,7 +907,14 @@ pgb_run_in_new_ctx(pgb_ctx_fn fn, void *arg, char *errbuf, size_t errlen)
 	}
 	rc = fn(ctx, arg);
 	end = pgb_ctx_end(ctx, rc == 0 ? 200 : 500);
-	if (end == -1 && errbuf != NULL)
+	/* fn failed: the first failure in the context says why. */
+	if (rc != 0 && errbuf != NULL && errlen > 0) {
+		if (ctx->first_error[0] != '\0')
+			pgbi_strlcpy(errbuf, ctx->first_error, errlen);
+		else
+			snprintf(errbuf, errlen, "the callback failed (returned"
+			    " %d) without a failure in the library", rc);
+	} else if (end == -1 && errbuf != NULL)
 		pgbi_strlcpy(errbuf, ctx->error, errlen);
 	pgb_ctx_free(ctx);
 	return (rc == 0 && end == 0 ? 0 : -1);

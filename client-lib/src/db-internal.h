@@ -61,6 +61,12 @@ void	pgbi_db_invalidate(pgb_db *db);
 /* 1 when db is for the master role (or its alias primary). */
 int	pgbi_db_is_master(const pgb_db *db);
 
+/*
+ * 1 while the process holds a db of db's cluster for a role other than
+ * master: a commit's LSN can then be read by a replica session.
+ */
+int	pgbi_db_ryw_readers(const pgb_db *db);
+
 /* "cluster role" of db for messages ("fixed role" for fixed dbs). */
 const char *pgbi_db_label(const pgb_db *db);
 

@@ -20,6 +20,7 @@
 
 #include "pgbeacon.h"
 #include "db-internal.h"
+#include "session-internal.h"
 #include "util-internal.h"
 
 #define DB_POOL_SIZE		10
@@ -36,6 +37,7 @@ struct pgb_db {
 	char		*socket_path;	/* owned; NULL: default */
 	char		*label;		/* owned; "cluster role" for messages */
 	int		 is_master;
+	struct pgbi_readers *readers;	/* its cluster's group; owned ref */
 
 	pthread_mutex_t	 mtx;
 	pthread_cond_t	 cond;		/* a slot or an idle conn freed */
@@ -68,6 +70,10 @@ struct pgb_db {
 };
 
 static _Thread_local char db_error[1024];
+/* Why the default hook failed in this thread (the daemon's answer or
+ * the client's failure), so a session gets the code the event-driven
+ * API gives for the same condition; PGB_OK: not the default hook's. */
+static _Thread_local pgb_errcode db_hook_code;
 
 static pgb_db	*db_alloc(const char *conninfo, const char *role);
 static void	 db_close_list(struct pconn_list *list);
@@ -128,7 +134,9 @@ pgb_db_new(const char *conninfo, const char *cluster, const char *role,
 	if (asprintf(&db->label, "%s %s", cluster, role) == -1)
 		db->label = NULL;
 	if (db->cluster == NULL || db->label == NULL ||
-	    (socket_path != NULL && db->socket_path == NULL)) {
+	    (socket_path != NULL && db->socket_path == NULL) ||
+	    (db->readers = pgbi_readers_join(cluster, !db->is_master)) ==
+	    NULL) {
 		pgb_db_free(db);
 		return (NULL);
 	}
@@ -152,6 +160,10 @@ pgb_db_new_fixed(const char *conninfo, const char *host, int port,
 		pgb_db_free(db);
 		return (NULL);
 	}
+	if ((db->readers = pgbi_readers_join(NULL, !db->is_master)) == NULL) {
+		pgb_db_free(db);
+		return (NULL);
+	}
 	db->has_host = 1;
 	pgbi_strlcpy(db->host, host, sizeof db->host);
 	db->port = port;
@@ -165,6 +177,7 @@ pgb_db_free(pgb_db *db)
 	if (db == NULL)
 		return;
 	pgb_db_close(db);
+	pgbi_readers_leave(db->readers, !db->is_master);
 	pgb_watch_free(db->watch);
 	pgb_client_free(db->client);
 	pthread_cond_destroy(&db->cond);
@@ -242,6 +255,12 @@ int
 pgbi_db_is_master(const pgb_db *db)
 {
 	return (db->is_master);
+}
+
+int
+pgbi_db_ryw_readers(const pgb_db *db)
+{
+	return (pgbi_readers_any(db->readers));
 }
 
 const char *
@@ -417,6 +436,7 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 		db->answer_valid = 0;
 		pgb_db_set_error(db, "%s: no host from pgbeacond: %s",
 		    db->label, pgb_client_error(db->client));
+		db_hook_code = pgb_client_errcode(db->client);
 		pthread_mutex_unlock(&db->hook_mtx);
 		return (-1);
 	}
@@ -581,8 +601,10 @@ pgbi_db_checkout(pgb_db *db, const char *min_lsn, struct pgbi_pconn **out,
 	}
 	if (hook != NULL) {
 		db_error[0] = '\0';
+		db_hook_code = PGB_OK;
 		if (hook(db, min_lsn, hook_arg) == -1) {
-			*code = PGB_ERR_HOOK;
+			*code = db_hook_code != PGB_OK ? db_hook_code :
+			    PGB_ERR_HOOK;
 			snprintf(err, errlen, "%s", db_error[0] != '\0' ?
 			    db_error : "before-create hook failed");
 			return (-1);

@@ -2,8 +2,12 @@
  * session-common.c - what the blocking and the event-driven sessions
  * share; see session-internal.h.
  */
+#include <sys/queue.h>
+
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,14 @@ pgbi_serr_set(struct pgbi_serr *e, pgb_errcode code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e->text, sizeof e->text, fmt, ap);
 	va_end(ap);
+	pgbi_serr_note(e);
+}
+
+void
+pgbi_serr_note(struct pgbi_serr *e)
+{
+	if (e->first != NULL && e->first[0] == '\0' && e->text[0] != '\0')
+		pgbi_strlcpy(e->first, e->text, PGBI_FIRST_MAX);
 }
 
 void
@@ -144,34 +156,157 @@ pgbi_ctx_lsn_min(const struct pgbi_ctx_lsn *l, const pgb_db *db,
 
 /* --- COMMIT reporting its LSN ------------------------------------------- */
 
-const char *
-pgbi_commit_sql(struct pgbi_commit *cm, const struct pgbi_pconn *c)
+/* One group of pgbi_readers_join: the dbs of one cluster. */
+struct pgbi_readers {
+	char		*cluster;	/* owned; "" for the fixed dbs */
+	int		 refs;		/* dbs in the group, under readers_mtx */
+	atomic_int	 nreaders;	/* those not for the master role */
+	LIST_ENTRY(pgbi_readers) entry;	/* in readers_groups */
+};
+
+static pthread_mutex_t	readers_mtx = PTHREAD_MUTEX_INITIALIZER;
+static LIST_HEAD(, pgbi_readers) readers_groups =
+    LIST_HEAD_INITIALIZER(readers_groups);
+
+struct pgbi_readers *
+pgbi_readers_join(const char *cluster, int reader)
 {
-	cm->track = strcmp(c->role, "replica") != 0;
-	cm->wrote = 0;
+	struct pgbi_readers	*g;
+
+	if (cluster == NULL)
+		cluster = "";
+	pthread_mutex_lock(&readers_mtx);
+	LIST_FOREACH(g, &readers_groups, entry) {
+		if (strcmp(g->cluster, cluster) == 0)
+			break;
+	}
+	if (g == NULL) {
+		if ((g = calloc(1, sizeof *g)) == NULL ||
+		    (g->cluster = strdup(cluster)) == NULL) {
+			free(g);
+			pthread_mutex_unlock(&readers_mtx);
+			return (NULL);
+		}
+		atomic_init(&g->nreaders, 0);
+		LIST_INSERT_HEAD(&readers_groups, g, entry);
+	}
+	g->refs++;
+	if (reader)
+		atomic_fetch_add(&g->nreaders, 1);
+	pthread_mutex_unlock(&readers_mtx);
+	return (g);
+}
+
+void
+pgbi_readers_leave(struct pgbi_readers *g, int reader)
+{
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&readers_mtx);
+	if (reader)
+		atomic_fetch_sub(&g->nreaders, 1);
+	if (--g->refs == 0) {
+		LIST_REMOVE(g, entry);
+		free(g->cluster);
+		free(g);
+	}
+	pthread_mutex_unlock(&readers_mtx);
+}
+
+int
+pgbi_readers_any(const struct pgbi_readers *g)
+{
+	return (g != NULL && atomic_load_explicit(
+	    &((struct pgbi_readers *)g)->nreaders, memory_order_relaxed) > 0);
+}
+
+int
+pgbi_tag_wrote(const char *tag)
+{
+	static const char *const verbs[] = { "INSERT ", "UPDATE ", "DELETE ",
+			    "MERGE ", NULL };
+	const char	*n;
+	int		 i;
+
+	if (tag == NULL)
+		return (0);
+	for (i = 0; verbs[i] != NULL; i++) {
+		if (strncmp(tag, verbs[i], strlen(verbs[i])) == 0)
+			break;
+	}
+	if (verbs[i] == NULL || (n = strrchr(tag, ' ')) == NULL)
+		return (0);
+	/* The row count is the last word; "INSERT 0 0" wrote nothing. */
+	for (n++; *n == '0'; n++)
+		;
+	return (*n >= '1' && *n <= '9');
+}
+
+/* PostgreSQL's defaults: XLOG_BLCKSZ and wal_segment_size. */
+#define WAL_PAGE		8192
+#define WAL_SEGMENT		(16 * 1024 * 1024)
+/* SizeOfXLogShortPHD and SizeOfXLogLongPHD on 64-bit servers. */
+#define WAL_SHORT_HEADER	24
+#define WAL_LONG_HEADER		40
+
+uint64_t
+pgbi_lsn_insert_to_end(uint64_t lsn)
+{
+	/*
+	 * Safe even when the server's pages or segments are not the
+	 * defaults: a commit record is longer than 40 bytes, so whatever
+	 * record ends at lsn, none ends in the 24 (40) bytes before it.
+	 */
+	if (lsn % WAL_SEGMENT == WAL_LONG_HEADER)
+		return (lsn - WAL_LONG_HEADER);
+	if (lsn % WAL_PAGE == WAL_SHORT_HEADER)
+		return (lsn - WAL_SHORT_HEADER);
+	return (lsn);
+}
+
+/*
+ * pg_current_wal_insert_lsn(), not pg_current_wal_lsn(): the latter is
+ * how far the WAL was written, which under synchronous_commit = off (or
+ * local, with a concurrent flush) can be before the end of the commit
+ * record just made.  The insert position is after it in every mode.
+ */
+#define COMMIT_LSN_SQL	"SELECT CASE WHEN pg_is_in_recovery() THEN NULL" \
+			" ELSE pg_current_wal_insert_lsn() END"
+
+const char *
+pgbi_commit_sql(struct pgbi_commit *cm, const pgb_db *db,
+    const struct pgbi_pconn *c, int want, int wrote)
+{
+	cm->track = strcmp(c->role, "replica") != 0 &&
+	    (want || pgbi_db_ryw_readers(db));
+	cm->check = cm->track && !wrote;
+	cm->wrote = cm->track && wrote;
 	cm->lsn[0] = '\0';
-	return (cm->track ?
-	    "SELECT pg_current_xact_id_if_assigned() IS NOT NULL;"
-	    "COMMIT;"
-	    "SELECT CASE WHEN pg_is_in_recovery() THEN NULL"
-	    " ELSE pg_current_wal_lsn() END" : "COMMIT");
+	if (!cm->track)
+		return ("COMMIT");
+	if (!cm->check)
+		return ("COMMIT;" COMMIT_LSN_SQL);
+	return ("SELECT pg_current_xact_id_if_assigned() IS NOT NULL;"
+	    "COMMIT;" COMMIT_LSN_SQL);
 }
 
 void
 pgbi_commit_result(struct pgbi_commit *cm, int nres, const PGresult *res)
 {
+	int	lsn_res = cm->check ? 3 : 2;
+
 	if (!cm->track || PQntuples(res) != 1)
 		return;
-	if (nres == 1)
+	if (cm->check && nres == 1)
 		cm->wrote = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	else if (nres == 3 && !PQgetisnull(res, 0, 0))
+	else if (nres == lsn_res && !PQgetisnull(res, 0, 0))
 		pgbi_strlcpy(cm->lsn, PQgetvalue(res, 0, 0), sizeof cm->lsn);
 }
 
 int
 pgbi_commit_complete(const struct pgbi_commit *cm, int nres)
 {
-	return (nres >= (cm->track ? 2 : 1));
+	return (nres >= (cm->check ? 2 : 1));
 }
 
 void
@@ -182,7 +317,8 @@ pgbi_commit_record(const struct pgbi_commit *cm,
 
 	if (!cm->wrote || !pgbi_lsn_parse(cm->lsn, &v))
 		return;
-	pgbi_strlcpy(commit_lsn, cm->lsn, PGB_LSN_MAX);
+	v = pgbi_lsn_insert_to_end(v);
+	pgbi_lsn_format(v, commit_lsn);
 	if (l != NULL)
 		ctx_lsn_raise(l, v);
 }

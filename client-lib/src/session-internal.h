@@ -28,11 +28,24 @@ struct pgbi_serr {
 	pgb_errcode	 code;
 	char		 sqlstate[6];	/* "" unless the server gave one */
 	char		 text[1024];	/* "" when code is PGB_OK */
+	char		*first;		/* borrowed: the context's first error
+					   (PGBI_FIRST_MAX bytes), or NULL */
 };
+
+/* Size of a context's first-error buffer. */
+#define PGBI_FIRST_MAX	1024
 
 /* Sets code and a message (truncated); clears the SQLSTATE. */
 void	pgbi_serr_set(struct pgbi_serr *e, pgb_errcode code,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Copies e->text to e->first when that is set and still empty: a
+ * context keeps the first failure of its sessions for its caller.  Done
+ * by pgbi_serr_set and pgbi_serr_pg; call it after writing e->text
+ * directly.
+ */
+void	pgbi_serr_note(struct pgbi_serr *e);
 
 /* Back to PGB_OK, no message, no SQLSTATE. */
 void	pgbi_serr_clear(struct pgbi_serr *e);
@@ -100,25 +113,70 @@ int	pgbi_ctx_lsn_min(const struct pgbi_ctx_lsn *l, const pgb_db *db,
 /* --- COMMIT reporting its LSN ------------------------------------------- */
 
 /*
- * One round trip: whether the transaction wrote, COMMIT, and where the
- * WAL is now.  Only a primary can have written; on a connection opened
- * for the role "replica" it is a bare COMMIT.  Owned by its session.
+ * Who may read a commit's LSN.  Each pgb_db joins the group of its
+ * cluster (fixed dbs: one group of their own) for its lifetime; a group
+ * "has readers" while one of its dbs is for a role other than master:
+ * only then can a replica session of this process use the LSN of a
+ * commit made through a master db of the group.  Thread-safe; the
+ * counter is read without a lock.
+ */
+struct pgbi_readers;
+
+/* Joins the group of cluster (NULL: the fixed dbs); NULL when out of
+ * memory.  reader: the db is not for the master role. */
+struct pgbi_readers *pgbi_readers_join(const char *cluster, int reader);
+/* Leaves the group joined with reader as given then.  NULL is ignored. */
+void	pgbi_readers_leave(struct pgbi_readers *g, int reader);
+/* 1 while the group has a reader. */
+int	pgbi_readers_any(const struct pgbi_readers *g);
+
+/*
+ * 1 when a statement's command tag (PQcmdStatus) proves that the
+ * transaction wrote: INSERT, UPDATE, DELETE or MERGE of at least one row.
+ * 0 says nothing (a SELECT may call a function that writes).
+ */
+int	pgbi_tag_wrote(const char *tag);
+
+/*
+ * An LSN the server gave as its WAL insert position, as a position a
+ * replica's replay LSN can reach: the server writes a position at the
+ * start of a page as the byte after the page header, a replica the end
+ * of the last record, the page boundary.  The boundary is returned for
+ * such a position (8 kB pages, 16 MB segments: the defaults).  Either
+ * way no record ends between the result and the input, so a replica
+ * that replayed the result replayed every record the input covers.
+ */
+uint64_t pgbi_lsn_insert_to_end(uint64_t insert_lsn);
+
+/*
+ * The COMMIT of a session, and the bookkeeping of read-your-writes in
+ * the same round trip when it can be used: the WAL insert position after
+ * COMMIT (at or after the end of the commit record, whatever
+ * synchronous_commit says), and, unless the session's own statements
+ * showed a write, whether the transaction wrote.  Owned by its session.
  */
 struct pgbi_commit {
-	int		 track;		/* the three-statement form */
-	int		 wrote;		/* the transaction had an xid */
+	int		 track;		/* asks for the LSN */
+	int		 check;		/* asks whether it wrote, first */
+	int		 wrote;		/* the transaction wrote */
 	char		 lsn[PGB_LSN_MAX];	/* "" until read */
 };
 
-/* Starts cm for a commit on c; returns the SQL to send (static). */
-const char *pgbi_commit_sql(struct pgbi_commit *cm,
-	    const struct pgbi_pconn *c);
+/*
+ * Starts cm for a commit on c, a connection of db; returns the SQL to
+ * send (static).  want: the session or its context asked for its LSN;
+ * wrote: pgbi_tag_wrote saw a write in the transaction.  The LSN is
+ * asked for when c is not a replica's and want is set or db's group has
+ * readers.
+ */
+const char *pgbi_commit_sql(struct pgbi_commit *cm, const pgb_db *db,
+	    const struct pgbi_pconn *c, int want, int wrote);
 
 /* Takes the nres-th result (counted from 1) of the reply, a good one. */
 void	pgbi_commit_result(struct pgbi_commit *cm, int nres,
 	    const PGresult *res);
 
-/* 1 when nres results make a whole reply. */
+/* 1 when nres results make a whole reply (COMMIT's included). */
 int	pgbi_commit_complete(const struct pgbi_commit *cm, int nres);
 
 /*

@@ -358,8 +358,15 @@ it_read_port(const struct it_cluster *c, int node)
 struct it_cluster *
 it_cluster_create(int nreplicas)
 {
+	return it_cluster_create_opts(nreplicas, NULL);
+}
+
+struct it_cluster *
+it_cluster_create_opts(int nreplicas, const struct it_cluster_opts *opts)
+{
 	struct it_cluster	*c;
-	char			 n[16], *out, *msg;
+	const char		*sc;
+	char			 n[16], setting[64], *out, *msg;
 	int			 i, rc;
 
 	if (nreplicas < 0 || nreplicas >= IT_MAX_NODES)
@@ -382,7 +389,14 @@ it_cluster_create(int nreplicas)
 	it_reaper_start(c);
 
 	snprintf(n, sizeof n, "%d", nreplicas);
-	rc = it_harness(c->dir, &out, "create", n, (char *)NULL);
+	sc = opts != NULL && opts->synchronous_commit != NULL ?
+	    opts->synchronous_commit : getenv("PGBEACON_IT_SYNCHRONOUS_COMMIT");
+	if (sc != NULL && *sc != '\0') {
+		snprintf(setting, sizeof setting, "synchronous_commit=%s", sc);
+		rc = it_harness(c->dir, &out, "create", n, setting,
+		    (char *)NULL);
+	} else
+		rc = it_harness(c->dir, &out, "create", n, (char *)NULL);
 	if (rc != 0) {
 		msg = it_xprintf("pgcluster create %s %d failed (exit %d):\n%s",
 		    c->dir, nreplicas, rc, it_tail(out, 3000));
@@ -1273,8 +1287,15 @@ it_resolves_to(const char *socket, const char *cluster, const char *role,
 void
 it_watched_start(struct it_watched *w, int nreplicas)
 {
+	it_watched_start_opts(w, nreplicas, NULL);
+}
+
+void
+it_watched_start_opts(struct it_watched *w, int nreplicas,
+    const struct it_cluster_opts *opts)
+{
 	memset(w, 0, sizeof *w);
-	w->cluster = it_cluster_create(nreplicas);
+	w->cluster = it_cluster_create_opts(nreplicas, opts);
 	w->config = it_config(w->cluster, "main", NULL);
 	it_watched_daemon_start(w);
 }

@@ -41,6 +41,18 @@ struct it_cluster;
  * returns.  Never NULL: fails the test instead.  Free with
  * it_cluster_destroy(). */
 struct it_cluster *it_cluster_create(int nreplicas);
+
+/* How it_cluster_create_opts() sets the servers up; all zero: defaults. */
+struct it_cluster_opts {
+	/* synchronous_commit of every node ("off", "local", "remote_write",
+	 * "on", "remote_apply"); NULL: $PGBEACON_IT_SYNCHRONOUS_COMMIT when
+	 * set, else the server's default (on). */
+	const char	*synchronous_commit;
+};
+/* it_cluster_create() with opts (NULL: as it_cluster_create()), which
+ * itself follows $PGBEACON_IT_SYNCHRONOUS_COMMIT. */
+struct it_cluster *it_cluster_create_opts(int nreplicas,
+    const struct it_cluster_opts *opts);
 /* Stops every server, removes the directory and frees c; NULL is a no-op.
  * Never fails the test (it is meant for teardowns). */
 void it_cluster_destroy(struct it_cluster *c);
@@ -186,6 +198,9 @@ struct it_watched {
  * when something does not come up.
  */
 void it_watched_start(struct it_watched *w, int nreplicas);
+/* The same on it_cluster_create_opts(nreplicas, opts). */
+void it_watched_start_opts(struct it_watched *w, int nreplicas,
+    const struct it_cluster_opts *opts);
 /* Starts w's daemon (again) on w->config and waits up to 15 s until
  * RESOLVE main master answers node 0 and, when the cluster has replicas,
  * RESOLVE main replica answers a replica.  Fails the test otherwise. */
