@@ -148,6 +148,8 @@ struct monitor {
 	int			 max_fails;
 	bool			 first_round_reported;
 	struct state		*state;		/* owned; the state file's memory */
+	int64_t			 state_retry_ms; /* monotonic; next retry of a
+						   failed save without a change */
 };
 
 static void	monitor_timer_cb(evutil_socket_t, short, void *);
@@ -276,10 +278,10 @@ monitor_cluster_reprobe(struct mon_cluster *cl)
 
 /*
  * Copies cl's generation and timeline memory into the state and writes
- * the file when they changed (or the last write failed).  Called before a
- * change is announced, so that no client sees a generation the file does
- * not hold.  The file is tiny and written only on a change: a failover
- * costs a few writes, a probe none.
+ * the file when they changed (or, once a second, while the last write
+ * failed).  Called before a change is announced, so that no client sees
+ * a generation the file does not hold.  The file is tiny and written
+ * only on a change: a failover costs a few writes, a probe none.
  */
 static void
 monitor_state_sync(struct mon_cluster *cl)
@@ -296,7 +298,7 @@ monitor_state_sync(struct mon_cluster *cl)
 	if (e->generation == t->generation && e->timeline == t->max_timeline &&
 	    e->system_id == t->memory_system_id &&
 	    strcmp(e->timeline_host, t->max_timeline_host) == 0 &&
-	    !st->failing)
+	    (!st->failing || monitor_now_ms() < cl->mon->state_retry_ms))
 		return;
 	e->generation = t->generation;
 	e->timeline = t->max_timeline;
@@ -309,6 +311,7 @@ monitor_state_sync(struct mon_cluster *cl)
 			    "generations will not survive a restart until it "
 			    "can be written)", st->path, err);
 		st->failing = true;
+		cl->mon->state_retry_ms = monitor_now_ms() + 1000;
 		return;
 	}
 	if (st->failing)

@@ -513,8 +513,8 @@ topology_update(struct topo_cluster *c)
 	for (i = 0; i < c->nhosts; i++)
 		topology_classify(c, c->hosts[i]);
 	topology_remember_timeline(c);
-	m = topology_elect(c);
 	topology_mark_stale(c);
+	m = topology_elect(c);
 	topology_set_lags(c, m);
 	if (m == NULL)
 		topology_set_outage_lags(c);
