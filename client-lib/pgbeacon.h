@@ -167,6 +167,15 @@ PGB_EXPORT int pgb_client_resolve(pgb_client *cl, const char *cluster,
 PGB_EXPORT int pgb_client_status(pgb_client *cl, const char *cluster,
 	char **json) PGB_MUSTCHECK;
 
+/*
+ * FORGET cluster: the daemon clears the highest timeline it remembers for
+ * cluster (after an operator restored an older timeline on purpose), and
+ * logs it.  Only root and the daemon's own user may: others get -1 with
+ * PGB_ERR_DAEMON ("DENIED: ...").  0 on success.
+ */
+PGB_EXPORT int pgb_client_forget(pgb_client *cl, const char *cluster)
+	PGB_MUSTCHECK;
+
 /* Message of the last failure; "" when none.  Valid until the next call. */
 PGB_EXPORT const char *pgb_client_error(const pgb_client *cl);
 /* Class of the last failure; PGB_OK when the last call succeeded. */

@@ -44,7 +44,7 @@ struct config_ctx {
 
 /* Settings allowed at the top level and in a cluster group. */
 static const char *const config_top_names[] = {
-	"socket", "socket_mode", "http_listen", "log_level",
+	"socket", "socket_mode", "http_listen", "log_level", "state_file",
 	"check_interval_ms", "fast_check_interval_ms", "connect_timeout_ms",
 	"query_timeout_ms", "reconnect_max_ms", "max_fails",
 	"sync_max_lag_ms", "sync_max_lag_bytes", "clusters", NULL
@@ -722,6 +722,22 @@ config_parse(struct config_ctx *ctx, const config_t *lc, struct config *cfg)
 	if (!config_parse_http(ctx, root, &cfg->http_listen))
 		return false;
 
+	if (!config_get_string(ctx, root, "state_file",
+	    CONFIG_DEFAULT_STATE_FILE, &v, &where))
+		return false;
+	if (v[0] != '\0' && (v[0] != '/' || v[strlen(v) - 1] == '/')) {
+		config_fail(ctx, where, "state_file must be an absolute file "
+		    "path, or \"\" for none");
+		return false;
+	}
+	if (strlen(v) > 4000) {
+		config_fail(ctx, where, "state_file must be shorter than 4000 "
+		    "bytes");
+		return false;
+	}
+	if ((cfg->state_file = strdup(v)) == NULL)
+		goto oom;
+
 	if (!config_get_string(ctx, root, "log_level", "info", &v, &where))
 		return false;
 	if (!log_level_parse(v, &cfg->log_level)) {
@@ -892,6 +908,7 @@ config_free(struct config *cfg)
 	free(cfg->path);
 	free(cfg->socket_path);
 	free(cfg->http_listen);
+	free(cfg->state_file);
 	free(cfg);
 }
 

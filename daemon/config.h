@@ -19,6 +19,7 @@
 
 #define CONFIG_DEFAULT_PATH   "/etc/pgbeacon/pgbeacon.conf"
 #define CONFIG_DEFAULT_SOCKET "/run/pgbeacon/pgbeacon.sock"
+#define CONFIG_DEFAULT_STATE_FILE "/var/lib/pgbeacon/state"
 
 /* One PostgreSQL server to watch.  host is a name, an address, or an
  * absolute directory for a Unix-domain socket (as libpq's host=). */
@@ -41,6 +42,7 @@ struct config {
 	mode_t			 socket_mode;
 	char			*http_listen;	/* owned; NULL: no HTTP listener */
 	enum log_level		 log_level;
+	char			*state_file;	/* owned; "": not persisted */
 
 	int			 check_interval_ms;	/* normal probe period */
 	int			 fast_check_interval_ms; /* while no primary is known */

@@ -633,6 +633,7 @@ static const char *const http_socket_cmds[SERVER_NCMDS] = {
 	[PROTO_CMD_STATUS] = "status",
 	[PROTO_CMD_WATCH] = "watch",
 	[PROTO_CMD_PING] = "ping",
+	[PROTO_CMD_FORGET] = "forget",
 	[SERVER_CMD_INVALID] = "invalid",
 };
 

@@ -152,6 +152,8 @@ daemon_reload(struct daemon *d)
 	    (cfg->http_listen != NULL &&
 	    strcmp(cfg->http_listen, d->cfg->http_listen) != 0))
 		log_warn("http_listen changes take effect at restart");
+	if (strcmp(cfg->state_file, d->cfg->state_file) != 0)
+		log_warn("state_file changes take effect at restart");
 	if (monitor_reconfigure(d->mon, cfg) != 0) {
 		log_error("reload failed: out of memory");
 		config_free(cfg);

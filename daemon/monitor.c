@@ -37,6 +37,7 @@
 #include "log.h"
 #include "lsn.h"
 #include "monitor.h"
+#include "state.h"
 
 /*
  * One probe: role, WAL positions, replay time, timeline, system
@@ -146,6 +147,9 @@ struct monitor {
 	int			 reconnect_max_ms;
 	int			 max_fails;
 	bool			 first_round_reported;
+	struct state		*state;		/* owned; the state file's memory */
+	int64_t			 state_retry_ms; /* monotonic; next retry of a
+						   failed save without a change */
 };
 
 static void	monitor_timer_cb(evutil_socket_t, short, void *);
@@ -272,6 +276,67 @@ monitor_cluster_reprobe(struct mon_cluster *cl)
 			monitor_timer_set(cl->hosts[i], 0);
 }
 
+/*
+ * Copies cl's generation and timeline memory into the state and writes
+ * the file when they changed (or, once a second, while the last write
+ * failed).  Called before a change is announced, so that no client sees
+ * a generation the file does not hold.  The file is tiny and written
+ * only on a change: a failover costs a few writes, a probe none.
+ */
+static void
+monitor_state_sync(struct mon_cluster *cl)
+{
+	struct state *st = cl->mon->state;
+	const struct topo_cluster *t = &cl->topo;
+	struct state_entry *e;
+	char err[300];
+
+	if ((e = state_get(st, cl->name)) == NULL) {
+		log_error("cluster %s: out of memory for the state", cl->name);
+		return;
+	}
+	if (e->generation == t->generation && e->timeline == t->max_timeline &&
+	    e->system_id == t->memory_system_id &&
+	    strcmp(e->timeline_host, t->max_timeline_host) == 0 &&
+	    (!st->failing || monitor_now_ms() < cl->mon->state_retry_ms))
+		return;
+	e->generation = t->generation;
+	e->timeline = t->max_timeline;
+	e->system_id = t->memory_system_id;
+	snprintf(e->timeline_host, sizeof(e->timeline_host), "%s",
+	    t->max_timeline_host);
+	if (state_save(st, err, sizeof(err)) != 0) {
+		if (!st->failing)
+			log_error("state file %s: %s (the timeline memory and "
+			    "generations will not survive a restart until it "
+			    "can be written)", st->path, err);
+		st->failing = true;
+		cl->mon->state_retry_ms = monitor_now_ms() + 1000;
+		return;
+	}
+	if (st->failing)
+		log_info("state file %s written again", st->path);
+	st->failing = false;
+}
+
+/* Logs what changed in cl's timeline memory since before. */
+static void
+monitor_log_memory(const struct mon_cluster *cl, uint32_t tl_before,
+    uint64_t sys_before)
+{
+	const struct topo_cluster *t = &cl->topo;
+
+	if (sys_before != 0 && t->memory_system_id != sys_before)
+		log_warn("cluster %s: new system identifier %" PRIu64 " (was %"
+		    PRIu64 "): the cluster was rebuilt, its timeline memory "
+		    "(%" PRIu32 ") is cleared", cl->name, t->memory_system_id,
+		    sys_before, tl_before);
+	if (t->max_timeline != tl_before && t->max_timeline != 0)
+		log_info("cluster %s: highest timeline seen is now %" PRIu32
+		    " (on %s)", cl->name, t->max_timeline,
+		    t->max_timeline_host);
+}
+
 /* Recomputes cl's topology after an observation changed. */
 static void
 monitor_cluster_update(struct mon_cluster *cl)
@@ -282,10 +347,14 @@ monitor_cluster_update(struct mon_cluster *cl)
 	char nowlabel[TOPO_HOST_NAMELEN];
 	bool changed;
 	size_t i;
+	uint32_t tl_before = t->max_timeline;
+	uint64_t sys_before = t->memory_system_id;
 
 	/* A host outlives the update: old is still valid after it. */
 	old = topology_master(t);
 	changed = topology_update(t);
+	monitor_log_memory(cl, tl_before, sys_before);
+	monitor_state_sync(cl);
 	for (i = 0; i < cl->nhosts; i++) {
 		if (cl->hosts[i]->topo.role != cl->hosts[i]->last_role) {
 			cl->hosts[i]->last_role = cl->hosts[i]->topo.role;
@@ -376,7 +445,8 @@ monitor_host_fail(struct mon_host *h, enum mon_fail kind, const char *why)
 		if (kind == MON_FAIL_DROP)
 			monitor_cluster_reprobe(cl);
 		monitor_cluster_update(cl);
-	}
+	} else if (h->topo.why == TOPO_WHY_UNPROBED)
+		monitor_cluster_update(cl);	/* STATUS: dead, not unprobed */
 	monitor_cluster_round_check(m);
 }
 
@@ -922,7 +992,20 @@ monitor_cluster_new(struct monitor *m, const struct config_cluster *cc,
 	}
 	topology_cluster_init(&cl->topo, cl->name, cl->topo_hosts, cl->nhosts,
 	    cl->configured_system_id);
-	if (old != NULL) {
+	if (old == NULL) {
+		/* New, or removed and added again: its memory carries on. */
+		const struct state_entry *e = state_find(m->state, cl->name);
+
+		if (e != NULL) {
+			cl->topo.generation = e->generation;
+			topology_restore(&cl->topo, e->timeline,
+			    e->timeline_host, e->system_id);
+		}
+	} else {
+		topology_restore(&cl->topo, old->topo.max_timeline,
+		    old->topo.max_timeline_host, old->topo.memory_system_id);
+		cl->topo.has_last_master_lsn = old->topo.has_last_master_lsn;
+		cl->topo.last_master_lsn = old->topo.last_master_lsn;
 		cl->topo.generation = old->topo.generation;
 		cl->topo.rr = old->topo.rr;
 		cl->topo.system_id = old->topo.system_id;
@@ -1033,6 +1116,41 @@ fail:
 	return -1;
 }
 
+/*
+ * Reads the state file of cfg (before any cluster exists).  A missing or
+ * corrupt file does not stop the daemon: it starts with no memory (a
+ * corrupt one is overwritten at the first change).  -1 on allocation
+ * failure only.
+ */
+static int
+monitor_state_open(struct monitor *m, const struct config *cfg)
+{
+	char err[300];
+
+	if ((m->state = state_new(cfg->state_file)) == NULL)
+		return -1;
+	if (m->state->path == NULL) {
+		log_warn("no state_file: the timeline memory and generations "
+		    "will not survive a restart");
+		return 0;
+	}
+	switch (state_load(m->state, err, sizeof(err))) {
+	case STATE_LOADED:
+		log_info("state file %s: %zu cluster(s) remembered",
+		    m->state->path, m->state->n);
+		break;
+	case STATE_MISSING:
+		log_info("state file %s does not exist yet: starting with no "
+		    "memory", m->state->path);
+		break;
+	case STATE_CORRUPT:
+		log_warn("state file %s: %s; starting with no memory (the file "
+		    "will be rewritten)", m->state->path, err);
+		break;
+	}
+	return 0;
+}
+
 struct monitor *
 monitor_new(struct event_base *base, struct evdns_base *dns,
     const struct config *cfg, const struct monitor_callbacks *cb)
@@ -1049,7 +1167,8 @@ monitor_new(struct event_base *base, struct evdns_base *dns,
 		log_warn("no asynchronous DNS resolver: libpq will resolve host "
 		    "names itself, which blocks the event loop while it does");
 	monitor_apply_settings(m, cfg);
-	if (monitor_reconfigure(m, cfg) != 0) {
+	if (monitor_state_open(m, cfg) != 0 ||
+	    monitor_reconfigure(m, cfg) != 0) {
 		monitor_free(m);
 		return NULL;
 	}
@@ -1068,6 +1187,7 @@ monitor_free(struct monitor *m)
 		monitor_cluster_free(m->clusters[i]);
 	free(m->clusters);
 	free(m->topo_clusters);
+	state_free(m->state);
 	free(m);
 }
 
@@ -1090,6 +1210,25 @@ const struct topo_limits *
 monitor_limits(const struct monitor *m)
 {
 	return &m->limits;
+}
+
+int
+monitor_forget(struct monitor *m, const char *name, const char *who)
+{
+	struct mon_cluster *cl = monitor_cluster_named(m, name);
+
+	if (cl == NULL)
+		return -1;
+	if (cl->topo.max_timeline != 0)
+		log_warn("cluster %s: timeline memory (%" PRIu32 " seen on %s) "
+		    "cleared by %s", cl->name, cl->topo.max_timeline,
+		    cl->topo.max_timeline_host, who);
+	else
+		log_warn("cluster %s: timeline memory (none) cleared by %s",
+		    cl->name, who);
+	topology_forget(&cl->topo);
+	monitor_cluster_update(cl);
+	return 0;
 }
 
 uint64_t

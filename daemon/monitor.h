@@ -72,6 +72,15 @@ const struct topo_limits *monitor_limits(const struct monitor *m);
 uint64_t monitor_role_changes(const struct monitor *m,
 	const struct topo_cluster *c);
 
+/*
+ * Clears the timeline memory of the cluster called name (an operator
+ * restored an older timeline on purpose), logs it naming who (e.g. "uid 0
+ * pid 42"), saves the state file and derives the topology again.  -1
+ * when m has no such cluster.
+ */
+int monitor_forget(struct monitor *m, const char *name, const char *who)
+	__attribute__((warn_unused_result));
+
 /* Monotonic milliseconds, the clock of topo_host.last_ok_ms. */
 int64_t monitor_now_ms(void);
 

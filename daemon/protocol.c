@@ -221,6 +221,17 @@ protocol_parse_request(char *line, size_t len, struct proto_request *req,
 		}
 		return PROTO_OK;
 	}
+	if (strcasecmp(tok[0], "FORGET") == 0) {
+		req->cmd = PROTO_CMD_FORGET;
+		if (n != 2)
+			return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+			    "FORGET takes one cluster");
+		if ((err = protocol_check_cluster(tok[1], why, why_len)) !=
+		    PROTO_OK)
+			return err;
+		req->cluster = tok[1];
+		return PROTO_OK;
+	}
 	if (strcasecmp(tok[0], "RESOLVE") != 0)
 		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
 		    "unknown command '%.32s'", tok[0]);
@@ -259,6 +270,8 @@ protocol_err_code(enum proto_err err)
 		return "NOCLUSTER";
 	case PROTO_ERR_BADROLE:
 		return "BADROLE";
+	case PROTO_ERR_DENIED:
+		return "DENIED";
 	case PROTO_ERR_BADREQ:
 		break;
 	}
@@ -459,7 +472,8 @@ protocol_status_host(struct evbuffer *out, const struct topo_host *h,
 	    evbuffer_add_printf(out, ",\"port\":%d,\"alive\":%s,\"role\":\"%s\""
 	    ",\"why\":", h->port, h->alive ? "true" : "false",
 	    topology_role_name(h->role)) < 0 ||
-	    protocol_json_string(out, topology_why_text(h->why)) == -1)
+	    protocol_json_string(out, h->why_text[0] != '\0' ? h->why_text :
+	    topology_why_text(h->why)) == -1)
 		return -1;
 	age = now_ms - h->last_ok_ms;
 	if (age < 0)
@@ -514,6 +528,12 @@ protocol_status_cluster(struct evbuffer *out, const struct topo_cluster *c,
 		    PRIu64 "\"", c->system_id) < 0)
 			return -1;
 	} else if (evbuffer_add(out, ",\"system_identifier\":null", 25) == -1)
+		return -1;
+	if (protocol_json_num(out, "max_timeline", c->max_timeline > 0,
+	    c->max_timeline) == -1 ||
+	    evbuffer_add(out, ",\"max_timeline_host\":", 21) == -1 ||
+	    (c->max_timeline > 0 ? protocol_json_string(out,
+	    c->max_timeline_host) : evbuffer_add(out, "null", 4)) == -1)
 		return -1;
 	if (evbuffer_add(out, ",\"hosts\":[", 10) == -1)
 		return -1;

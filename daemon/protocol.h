@@ -26,6 +26,7 @@ enum proto_cmd {
 	PROTO_CMD_STATUS,	/* STATUS [cluster] */
 	PROTO_CMD_WATCH,	/* WATCH [cluster] */
 	PROTO_CMD_PING,		/* PING */
+	PROTO_CMD_FORGET,	/* FORGET <cluster>: clear its timeline memory */
 };
 
 /* Error codes of "ERR <CODE> <text>"; append-only. */
@@ -35,6 +36,7 @@ enum proto_err {
 	PROTO_ERR_NOCLUSTER,	/* no cluster of that name */
 	PROTO_ERR_BADROLE,	/* unknown role */
 	PROTO_ERR_BADREQ,	/* anything else malformed */
+	PROTO_ERR_DENIED,	/* the peer may not do that (FORGET) */
 };
 
 struct proto_request {
@@ -58,7 +60,8 @@ enum proto_err protocol_parse_request(char *line, size_t len,
 	struct proto_request *req, char *why, size_t why_len)
 	__attribute__((warn_unused_result));
 
-/* "NOHOST", "NOCLUSTER", "BADROLE", "BADREQ"; "OK" for PROTO_OK. */
+/* "NOHOST", "NOCLUSTER", "BADROLE", "BADREQ", "DENIED"; "OK" for
+ * PROTO_OK. */
 const char *protocol_err_code(enum proto_err err);
 
 /*

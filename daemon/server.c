@@ -192,6 +192,37 @@ server_handle_watch(struct server_client *c, const struct proto_request *req)
 	return PROTO_OK;
 }
 
+/*
+ * FORGET <cluster>: clears the cluster's timeline memory.  Only root and
+ * the daemon's own user may: anyone else on the host could otherwise let
+ * a diverged old primary be named master again.
+ */
+static enum proto_err
+server_handle_forget(struct server_client *c, const struct proto_request *req)
+{
+	char	buf[PROTO_REPLY_MAX], why[160], who[64];
+
+	if (c->uid != 0 && c->uid != geteuid()) {
+		log_warn("client %" PRIu64 ": FORGET %s refused to uid %ld "
+		    "(pid %ld)", c->id, req->cluster, (long)c->uid,
+		    (long)c->pid);
+		snprintf(why, sizeof(why), "FORGET needs root or the daemon's "
+		    "user (uid %ld)", (long)geteuid());
+		server_reply_error(c, PROTO_ERR_DENIED, why);
+		return PROTO_ERR_DENIED;
+	}
+	snprintf(who, sizeof(who), "uid %ld pid %ld", (long)c->uid,
+	    (long)c->pid);
+	if (monitor_forget(c->srv->mon, req->cluster, who) == -1) {
+		snprintf(why, sizeof(why), "no cluster '%s'", req->cluster);
+		server_reply_error(c, PROTO_ERR_NOCLUSTER, why);
+		return PROTO_ERR_NOCLUSTER;
+	}
+	server_reply(c, buf, (size_t)snprintf(buf, sizeof(buf),
+	    "OK forgot %s\n", req->cluster));
+	return PROTO_OK;
+}
+
 static void
 server_handle_line(struct server_client *c, char *line, size_t len)
 {
@@ -219,6 +250,9 @@ server_handle_line(struct server_client *c, char *line, size_t len)
 		break;
 	case PROTO_CMD_PING:
 		server_reply(c, pong, sizeof(pong) - 1);
+		break;
+	case PROTO_CMD_FORGET:
+		err = server_handle_forget(c, &req);
 		break;
 	}
 	if ((size_t)req.cmd < SERVER_NCMDS && (size_t)err < SERVER_NRESULTS)

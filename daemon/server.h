@@ -38,9 +38,9 @@ size_t server_nclients(const struct server *s);
 
 /* Request counters: by command (an enum proto_cmd, or SERVER_CMD_INVALID
  * for a line that did not parse) and result (an enum proto_err). */
-#define SERVER_CMD_INVALID	(PROTO_CMD_PING + 1)
+#define SERVER_CMD_INVALID	(PROTO_CMD_FORGET + 1)
 #define SERVER_NCMDS		(SERVER_CMD_INVALID + 1)
-#define SERVER_NRESULTS		(PROTO_ERR_BADREQ + 1)
+#define SERVER_NRESULTS		(PROTO_ERR_DENIED + 1)
 struct server_counters {
 	uint64_t	 requests[SERVER_NCMDS][SERVER_NRESULTS];
 };

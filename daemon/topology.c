@@ -27,6 +27,12 @@ static void	topology_set_why(char *buf, size_t len, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
 static size_t	topology_count_id(const struct topo_cluster *c, uint64_t id);
 static void	topology_learn_system_id(struct topo_cluster *c);
+static void	topology_remember_system(struct topo_cluster *c);
+static void	topology_remember_timeline(struct topo_cluster *c);
+static void	topology_mark_stale(struct topo_cluster *c);
+static void	topology_set_outage_lags(struct topo_cluster *c);
+static bool	topology_lag(const struct topo_host *h, uint64_t *bytes,
+		    int64_t *ms);
 static void	topology_classify(struct topo_cluster *c,
 		    struct topo_host *h);
 static struct topo_host *topology_elect(struct topo_cluster *c);
@@ -149,6 +155,72 @@ topology_learn_system_id(struct topo_cluster *c)
 }
 
 /*
+ * A cluster rebuilt with initdb has a new history: the timelines seen on
+ * the old one mean nothing for it.  Clears the memory when the cluster's
+ * identifier is known and is not the one the memory belongs to.
+ */
+static void
+topology_remember_system(struct topo_cluster *c)
+{
+	if (c->system_id == 0 || c->memory_system_id == c->system_id)
+		return;
+	if (c->memory_system_id != 0) {
+		c->max_timeline = 0;
+		c->max_timeline_host[0] = '\0';
+		c->has_last_master_lsn = false;
+		c->last_master_lsn = 0;
+	}
+	c->memory_system_id = c->system_id;
+}
+
+/*
+ * Raises the highest timeline seen to that of any live host of the
+ * cluster's system, primary or replica: a replica on timeline 37 proves
+ * that a promotion to 37 happened as much as the primary does.  The host
+ * named is a primary that showed it when there is one, else a replica;
+ * the one named first keeps the credit while the timeline stays.
+ */
+static void
+topology_remember_timeline(struct topo_cluster *c)
+{
+	size_t	i;
+	int	pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < c->nhosts; i++) {
+			const struct topo_host *h = c->hosts[i];
+
+			if (!h->alive || !h->probed || h->why != TOPO_WHY_OK ||
+			    h->in_recovery != (pass == 1) ||
+			    h->timeline <= c->max_timeline)
+				continue;
+			c->max_timeline = h->timeline;
+			topology_host_name(h, c->max_timeline_host,
+			    sizeof c->max_timeline_host);
+		}
+	}
+}
+
+void
+topology_restore(struct topo_cluster *c, uint32_t max_timeline,
+    const char *max_timeline_host, uint64_t system_id)
+{
+	c->max_timeline = max_timeline;
+	snprintf(c->max_timeline_host, sizeof c->max_timeline_host, "%s",
+	    max_timeline_host != NULL ? max_timeline_host : "");
+	c->memory_system_id = system_id;
+	if (c->configured_system_id == 0 && system_id != 0)
+		c->system_id = system_id;
+}
+
+void
+topology_forget(struct topo_cluster *c)
+{
+	c->max_timeline = 0;
+	c->max_timeline_host[0] = '\0';
+}
+
+/*
  * Gives h its role from its own observation only; primary candidates are
  * left as TOPO_ROLE_NONE / TOPO_WHY_OK for topology_elect().
  */
@@ -157,9 +229,13 @@ topology_classify(struct topo_cluster *c, struct topo_host *h)
 {
 	h->role = TOPO_ROLE_NONE;
 	h->why = TOPO_WHY_OK;
+	h->why_text[0] = '\0';
 	h->lag_known = false;
 	h->lag_bytes = 0;
 	h->lag_ms = -1;
+	h->outage_lag_known = false;
+	h->outage_lag_bytes = 0;
+	h->outage_lag_ms = -1;
 
 	if (!h->alive) {
 		/*
@@ -191,28 +267,45 @@ topology_classify(struct topo_cluster *c, struct topo_host *h)
 	((h)->role == TOPO_ROLE_NONE && (h)->why == TOPO_WHY_OK)
 
 /*
- * Picks the one primary among the candidates: the highest timeline wins
- * (an old primary that came back un-rewound is on a lower one); a tie at
- * the top is a split brain and nobody is primary.  Returns the master or
- * NULL, having written c->why_no_master.
+ * Picks the one primary among the candidates.  A candidate below the
+ * highest timeline ever seen (c->max_timeline, which already includes
+ * every live candidate's) is an old primary that came back un-rewound,
+ * whether or not the newer primary is still up; a tie at the top is a
+ * split brain and nobody is primary.  Returns the master or NULL, having
+ * written c->why_no_master.
  */
 static struct topo_host *
 topology_elect(struct topo_cluster *c)
 {
-	struct topo_host	*h, *top = NULL;
+	struct topo_host	*h, *top = NULL, *lower = NULL;
 	size_t			 i, ntop = 0;
-	uint32_t		 tl = 0;
+	char			 name[TOPO_HOST_NAMELEN];
 
 	for (i = 0; i < c->nhosts; i++) {
 		h = c->hosts[i];
 		if (!TOPO_IS_CANDIDATE(h))
 			continue;
-		if (top == NULL || h->timeline > tl) {
+		if (h->timeline < c->max_timeline) {
+			h->why = TOPO_WHY_LOWER_TIMELINE;
+			topology_set_why(h->why_text, sizeof h->why_text,
+			    "lower timeline: timeline %u < %u seen on %s",
+			    (unsigned)h->timeline, (unsigned)c->max_timeline,
+			    c->max_timeline_host);
+			if (lower == NULL)
+				lower = h;
+			continue;
+		}
+		if (top == NULL)
 			top = h;
-			tl = h->timeline;
-			ntop = 1;
-		} else if (h->timeline == tl)
-			ntop++;
+		ntop++;
+	}
+	if (top == NULL && lower != NULL) {
+		topology_host_name(lower, name, sizeof name);
+		topology_set_why(c->why_no_master, sizeof c->why_no_master,
+		    "no live primary: %s is primary on timeline %u < %u seen "
+		    "on %s", name, (unsigned)lower->timeline,
+		    (unsigned)c->max_timeline, c->max_timeline_host);
+		return (NULL);
 	}
 	if (top == NULL) {
 		topology_explain_no_candidate(c);
@@ -223,19 +316,42 @@ topology_elect(struct topo_cluster *c)
 		h = c->hosts[i];
 		if (!TOPO_IS_CANDIDATE(h))
 			continue;
-		if (h->timeline < tl)
-			h->why = TOPO_WHY_LOWER_TIMELINE;
-		else if (ntop > 1)
+		if (ntop > 1)
 			h->why = TOPO_WHY_SPLIT_BRAIN;
 		else
 			h->role = TOPO_ROLE_MASTER;
 	}
 	if (ntop > 1) {
-		topology_explain_split(c, tl);
+		topology_explain_split(c, top->timeline);
 		return (NULL);
 	}
 	c->why_no_master[0] = '\0';
 	return (top);
+}
+
+/*
+ * A replica below the highest timeline seen still follows a primary that
+ * a promotion left behind: its data stops where the old timeline ended,
+ * so it gets no role until it reaches the new timeline.
+ */
+static void
+topology_mark_stale(struct topo_cluster *c)
+{
+	size_t	i;
+
+	for (i = 0; i < c->nhosts; i++) {
+		struct topo_host *h = c->hosts[i];
+
+		if (h->role != TOPO_ROLE_REPLICA ||
+		    h->timeline >= c->max_timeline)
+			continue;
+		h->role = TOPO_ROLE_NONE;
+		h->why = TOPO_WHY_STALE_TIMELINE;
+		topology_set_why(h->why_text, sizeof h->why_text,
+		    "stale replica: timeline %u < %u seen on %s",
+		    (unsigned)h->timeline, (unsigned)c->max_timeline,
+		    c->max_timeline_host);
+	}
 }
 
 /* why_no_master when no live host claims to be primary. */
@@ -320,8 +436,12 @@ topology_set_lags(struct topo_cluster *c, const struct topo_host *m)
 
 	if (m == NULL)
 		return;		/* topology_classify() left lags unknown */
+	c->has_last_master_lsn = true;
+	c->last_master_lsn = m->current_lsn;
 	for (i = 0; i < c->nhosts; i++) {
 		h = c->hosts[i];
+		h->seen_lag_ms = -1;
+		h->seen_lag_at_ms = 0;
 		if (h == m) {
 			h->lag_known = true;
 			h->lag_bytes = 0;
@@ -340,6 +460,44 @@ topology_set_lags(struct topo_cluster *c, const struct topo_host *m)
 				h->lag_ms = 0;	/* clock skew within one host */
 		} else
 			h->lag_ms = -1;
+		/* As of the older of the two probes it compares. */
+		h->seen_lag_ms = h->lag_ms;
+		h->seen_lag_at_ms = h->last_ok_ms < m->last_ok_ms ?
+		    h->last_ok_ms : m->last_ok_ms;
+	}
+}
+
+/*
+ * The outage rule: while no primary is known, nothing new can be replayed
+ * from it, so a replica's lag is judged against the last primary seen.
+ * Bytes: that primary's last current_lsn minus the replica's replay_lsn
+ * now.  Time: the replica's time lag at the last update that had a
+ * primary, plus the time from that measurement to the replica's last good
+ * probe; it only grows, so a replica qualifies for max_lag_ms only while
+ * it qualified then and max_lag_ms minus its lag then has not passed
+ * since.  Unknown (never qualifies) when no primary was seen since the
+ * daemon started, or the replica was no replica then.
+ */
+static void
+topology_set_outage_lags(struct topo_cluster *c)
+{
+	size_t	i;
+
+	if (!c->has_last_master_lsn)
+		return;
+	for (i = 0; i < c->nhosts; i++) {
+		struct topo_host *h = c->hosts[i];
+
+		if (h->role != TOPO_ROLE_REPLICA)
+			continue;
+		h->outage_lag_known = true;
+		h->outage_lag_bytes = lsn_diff(c->last_master_lsn,
+		    h->replay_lsn);
+		h->outage_lag_ms = -1;
+		if (h->seen_lag_at_ms > 0 && h->seen_lag_ms >= 0 &&
+		    h->last_ok_ms >= h->seen_lag_at_ms)
+			h->outage_lag_ms = h->seen_lag_ms +
+			    (h->last_ok_ms - h->seen_lag_at_ms);
 	}
 }
 
@@ -351,10 +509,15 @@ topology_update(struct topo_cluster *c)
 	bool			 changed;
 
 	topology_learn_system_id(c);
+	topology_remember_system(c);
 	for (i = 0; i < c->nhosts; i++)
 		topology_classify(c, c->hosts[i]);
+	topology_remember_timeline(c);
+	topology_mark_stale(c);
 	m = topology_elect(c);
 	topology_set_lags(c, m);
+	if (m == NULL)
+		topology_set_outage_lags(c);
 
 	c->master = -1;
 	for (i = 0; i < c->nhosts; i++)
@@ -420,18 +583,47 @@ topology_get_limits(const struct topo_query *q, const struct topo_limits *lim,
 		ls->max_ms = -1;
 }
 
+/*
+ * h's lag against the primary, else (no primary known) against the last
+ * one seen; false when neither is known.  *ms is -1 when the time lag is
+ * unknown.
+ */
+static bool
+topology_lag(const struct topo_host *h, uint64_t *bytes, int64_t *ms)
+{
+	if (h->lag_known) {
+		*bytes = h->lag_bytes;
+		*ms = h->lag_ms;
+		return (true);
+	}
+	if (h->outage_lag_known) {
+		*bytes = h->outage_lag_bytes;
+		*ms = h->outage_lag_ms;
+		return (true);
+	}
+	*bytes = 0;
+	*ms = -1;
+	return (false);
+}
+
 /* Time lag within max (>= 0); an unknown lag never passes. */
 static bool
 topology_check_time(const struct topo_host *h, int64_t max)
 {
-	return (h->lag_known && h->lag_ms >= 0 && h->lag_ms <= max);
+	uint64_t	bytes;
+	int64_t		ms;
+
+	return (topology_lag(h, &bytes, &ms) && ms >= 0 && ms <= max);
 }
 
 /* Byte lag within max (>= 0); an unknown lag never passes. */
 static bool
 topology_check_bytes(const struct topo_host *h, int64_t max)
 {
-	return (h->lag_known && h->lag_bytes <= (uint64_t)max);
+	uint64_t	bytes;
+	int64_t		ms;
+
+	return (topology_lag(h, &bytes, &ms) && bytes <= (uint64_t)max);
 }
 
 /*
@@ -448,7 +640,9 @@ topology_check_replica(const struct topo_host *h, const struct topo_query *q,
 	char	 name[TOPO_HOST_NAMELEN], lsn[LSN_STRLEN], want_lsn[LSN_STRLEN];
 	char	 tlag[32], blag[32];
 	bool	 has_t = ls->max_ms >= 0, has_b = ls->max_bytes >= 0;
-	bool	 ok_t, ok_b, ok;
+	bool	 ok_t, ok_b, ok, known;
+	uint64_t lb;
+	int64_t	 lm;
 
 	if (q->has_min_lsn && h->replay_lsn < q->min_lsn) {
 		if (why == NULL)
@@ -471,13 +665,14 @@ topology_check_replica(const struct topo_host *h, const struct topo_query *q,
 		return (ok);
 
 	topology_host_name(h, name, sizeof name);
-	if (h->lag_known && h->lag_ms >= 0)
-		snprintf(tlag, sizeof tlag, "%lld ms", (long long)h->lag_ms);
+	known = topology_lag(h, &lb, &lm);
+	if (known && lm >= 0)
+		snprintf(tlag, sizeof tlag, "%lld ms", (long long)lm);
 	else
 		snprintf(tlag, sizeof tlag, "unknown");
-	if (h->lag_known)
+	if (known)
 		snprintf(blag, sizeof blag, "%llu bytes",
-		    (unsigned long long)h->lag_bytes);
+		    (unsigned long long)lb);
 	else
 		snprintf(blag, sizeof blag, "unknown");
 
@@ -637,6 +832,8 @@ topology_why_text(enum topo_why why)
 		return ("lower timeline");
 	case TOPO_WHY_SPLIT_BRAIN:
 		return ("split brain");
+	case TOPO_WHY_STALE_TIMELINE:
+		return ("stale replica (lower timeline)");
 	}
 	return ("unknown");
 }

@@ -15,6 +15,16 @@
  *    timeline wins; a tie at the top means no primary ("split brain").
  *  - Each change of the answer to "who is primary" (including to and from
  *    "nobody") bumps the cluster's generation.
+ *  - Timeline memory: the cluster remembers the highest timeline any of its
+ *    live hosts ever showed, and which host showed it.  A primary below it
+ *    never gets a role (it is an old primary back un-rewound, even when
+ *    the newer one is down); a replica below it is stale (left behind by
+ *    a promotion) and gets no role.  A new system identifier clears the
+ *    memory.  The caller persists it (state.c) and may clear it
+ *    (topology_forget()).
+ *  - While no primary is known, lag-bounded roles use the last primary
+ *    seen: bytes against its last WAL position, time as the replica's
+ *    lag then plus the time since then (see topology_update()).
  */
 #ifndef PGB_TOPOLOGY_H
 #define PGB_TOPOLOGY_H
@@ -37,7 +47,11 @@ enum topo_why {
 	TOPO_WHY_FOREIGN,	/* system identifier is not the cluster's */
 	TOPO_WHY_LOWER_TIMELINE, /* claims primary, another one is ahead */
 	TOPO_WHY_SPLIT_BRAIN,	/* claims primary on the same timeline as another */
+	TOPO_WHY_STALE_TIMELINE, /* replica below the highest timeline seen */
 };
+
+/* Room for any "host:port" that topology_host_name() writes. */
+#define TOPO_HOST_NAMELEN 300
 
 /*
  * One host.  Owned by the monitor (or a test); topology reads the
@@ -72,6 +86,17 @@ struct topo_host {
 	bool		 lag_known;	/* false when no primary to compare with */
 	uint64_t	 lag_bytes;
 	int64_t		 lag_ms;	/* -1 when unknown */
+	char		 why_text[200];	/* why in words ("lower timeline: timeline
+					   36 < 37 seen on db2:5432"); "" when
+					   topology_why_text(why) says it all */
+	/* While no primary is known: the lag against the last one seen. */
+	bool		 outage_lag_known; /* the two below hold an estimate */
+	uint64_t	 outage_lag_bytes; /* last primary position - replay_lsn */
+	int64_t		 outage_lag_ms;	/* lag then + time since; -1 unknown */
+	/* Memory of topology_update() for the estimate above. */
+	int64_t		 seen_lag_ms;	/* lag_ms at the last update with a
+					   primary; -1 unknown */
+	int64_t		 seen_lag_at_ms; /* monotonic ms it was measured; 0 none */
 };
 
 /*
@@ -92,6 +117,16 @@ struct topo_cluster {
 	uint64_t	  generation;	/* bumped on every change of master */
 	char		  why_no_master[200];
 	unsigned	  rr;		/* round-robin cursor of topology_resolve */
+
+	/*
+	 * Memory that outlives a probe, kept by topology_update() across
+	 * updates; the caller loads and saves it (and generation).
+	 */
+	uint32_t	  max_timeline;	/* highest timeline seen; 0: none */
+	char		  max_timeline_host[TOPO_HOST_NAMELEN]; /* who showed it */
+	uint64_t	  memory_system_id; /* whose timelines those are; 0: unknown */
+	bool		  has_last_master_lsn;
+	uint64_t	  last_master_lsn; /* the master's current_lsn, last seen */
 };
 
 /* What a client asks for. */
@@ -140,6 +175,22 @@ void topology_cluster_init(struct topo_cluster *c, const char *name,
 bool topology_update(struct topo_cluster *c);
 
 /*
+ * Sets c's memory from a saved state (before the first update): the
+ * highest timeline seen (0: none), the host that showed it, and the system
+ * identifier they belong to (0: unknown; also taken as the cluster's
+ * identifier until the hosts say otherwise, unless one is configured).
+ */
+void topology_restore(struct topo_cluster *c, uint32_t max_timeline,
+	const char *max_timeline_host, uint64_t system_id);
+
+/*
+ * Forgets the highest timeline seen (an operator restored an older
+ * timeline on purpose).  The next topology_update() learns it again from
+ * the live hosts.
+ */
+void topology_forget(struct topo_cluster *c);
+
+/*
  * Picks the host for q, or NULL when there is none; then writes why to
  * why_buf (one line, no trailing newline).  Advances the round-robin
  * cursor, hence not const.
@@ -147,9 +198,6 @@ bool topology_update(struct topo_cluster *c);
 const struct topo_host *topology_resolve(struct topo_cluster *c,
 	const struct topo_query *q, const struct topo_limits *lim,
 	char *why_buf, size_t why_len);
-
-/* Room for any "host:port" that topology_host_name() writes. */
-#define TOPO_HOST_NAMELEN 300
 
 /*
  * Writes h as "host:port" into buf: an IPv6 literal in brackets

@@ -48,6 +48,7 @@ echo "node0 127.0.0.1:$P0 (primary), node1 127.0.0.1:$P1, node2 127.0.0.1:$P2"
 cat >"$DIR/pgbeacon.conf" <<EOF
 # The demo's configuration; see conf/pgbeacon.conf for every setting.
 socket = "$SOCK";
+state_file = "$DIR/pgbeacon.state";
 check_interval_ms = 500;
 log_level = "info";
 clusters = (

@@ -6,6 +6,7 @@
  *   pgbeacon [-s SOCKET] status [--json] [CLUSTER]
  *   pgbeacon [-s SOCKET] watch [CLUSTER]
  *   pgbeacon [-s SOCKET] ping
+ *   pgbeacon [-s SOCKET] forget CLUSTER
  *
  * Exit status: 0 success; 1 the daemon answered but has no host for the
  * question (error text on stderr); 2 usage error or daemon unreachable.
@@ -33,6 +34,7 @@ static int	cmd_resolve(pgb_client *cl, int argc, char **argv);
 static int	cmd_status(pgb_client *cl, int argc, char **argv);
 static int	cmd_watch(const char *socket, int argc, char **argv);
 static int	cmd_ping(pgb_client *cl, int argc, char **argv);
+static int	cmd_forget(pgb_client *cl, int argc, char **argv);
 static void	print_status(json_object *root);
 static void	print_timestamp(void);
 
@@ -46,6 +48,7 @@ usage(FILE *f)
 	    "       pgbeacon [-s SOCKET] status [--json] [CLUSTER]\n"
 	    "       pgbeacon [-s SOCKET] watch [CLUSTER]\n"
 	    "       pgbeacon [-s SOCKET] ping\n"
+	    "       pgbeacon [-s SOCKET] forget CLUSTER\n"
 	    "       pgbeacon -h\n"
 	    "\n"
 	    "  -s SOCKET  daemon socket (default: $%s, else %s)\n"
@@ -59,6 +62,8 @@ usage(FILE *f)
 	    "             (--json: the daemon's JSON)\n"
 	    "  watch      print each role change as it happens\n"
 	    "  ping       check that the daemon answers\n"
+	    "  forget     clear the highest timeline the daemon remembers for\n"
+	    "             CLUSTER (root or the daemon's user only; logged)\n"
 	    "\n"
 	    "exit status: 0 ok, 1 no host for the question, 2 usage error or\n"
 	    "daemon unreachable\n", PGB_SOCKET_ENV, PGB_DEFAULT_SOCKET);
@@ -331,6 +336,21 @@ cmd_ping(pgb_client *cl, int argc, char **argv)
 	return (0);
 }
 
+static int
+cmd_forget(pgb_client *cl, int argc, char **argv)
+{
+	if (argc != 2) {
+		usage(stderr);
+		return (EXIT_USAGE);
+	}
+	if (pgb_client_forget(cl, argv[1]) == -1) {
+		fprintf(stderr, "pgbeacon: %s\n", pgb_client_error(cl));
+		return (exit_code(pgb_client_errcode(cl)));
+	}
+	printf("forgot the timeline memory of %s\n", argv[1]);
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -371,6 +391,8 @@ main(int argc, char **argv)
 		rc = cmd_status(cl, argc, argv);
 	else if (strcmp(cmd, "ping") == 0)
 		rc = cmd_ping(cl, argc, argv);
+	else if (strcmp(cmd, "forget") == 0)
+		rc = cmd_forget(cl, argc, argv);
 	else {
 		fprintf(stderr, "pgbeacon: unknown command \"%s\"\n", cmd);
 		usage(stderr);

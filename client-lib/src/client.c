@@ -501,6 +501,27 @@ pgb_client_status(pgb_client *cl, const char *cluster, char **json)
 	return (0);
 }
 
+int
+pgb_client_forget(pgb_client *cl, const char *cluster)
+{
+	char		 req[PGB_CLUSTER_MAX + 16], *reply;
+	const char	*rest;
+
+	if (cluster == NULL || !pgbi_proto_token_ok(cluster,
+	    PGB_CLUSTER_MAX - 1)) {
+		client_seterr(cl, PGB_ERR_ARG, "bad cluster name for FORGET");
+		return (-1);
+	}
+	snprintf(req, sizeof req, "FORGET %s\n", cluster);
+	if (client_request(cl, req, &reply) == -1)
+		return (-1);
+	if (pgbi_proto_classify(reply, &rest) != PGBI_REPLY_OK) {
+		client_reply_error(cl, "FORGET", reply);
+		return (-1);
+	}
+	return (0);
+}
+
 /* --- watch ---------------------------------------------------------- */
 
 pgb_watch *

@@ -85,6 +85,7 @@ static const char full_text[] =
     "socket_mode = \"0600\";\n"
     "http_listen = \"[::1]:8008\";\n"
     "log_level = \"debug\";\n"
+    "state_file = \"/var/lib/x/pgb.state\";\n"
     "check_interval_ms = 700;\n"
     "fast_check_interval_ms = 30;\n"
     "connect_timeout_ms = 1500;\n"
@@ -116,6 +117,7 @@ START_TEST(test_full_file_sets_every_setting)
 	ck_assert_int_eq(cfg->socket_mode, 0600);
 	ck_assert_str_eq(cfg->http_listen, "[::1]:8008");
 	ck_assert_int_eq(cfg->log_level, LOG_LEVEL_DEBUG);
+	ck_assert_str_eq(cfg->state_file, "/var/lib/x/pgb.state");
 	ck_assert_int_eq(cfg->check_interval_ms, 700);
 	ck_assert_int_eq(cfg->fast_check_interval_ms, 30);
 	ck_assert_int_eq(cfg->connect_timeout_ms, 1500);
@@ -160,6 +162,7 @@ START_TEST(test_absent_settings_take_defaults)
 	ck_assert_int_eq(cfg->socket_mode, 0660);
 	ck_assert_ptr_null(cfg->http_listen);
 	ck_assert_int_eq(cfg->log_level, LOG_LEVEL_INFO);
+	ck_assert_str_eq(cfg->state_file, "/var/lib/pgbeacon/state");
 	ck_assert_int_eq(cfg->check_interval_ms, 500);
 	ck_assert_int_eq(cfg->fast_check_interval_ms, 25);
 	ck_assert_int_eq(cfg->connect_timeout_ms, 2000);
@@ -297,6 +300,9 @@ static const struct bad bad_top[] = {
 	{ "chek_interval_ms = 500;\n", "t.conf:1: unknown setting 'chek_interval_ms'" },
 	{ "cluster = 1;\n", "t.conf:1: unknown setting 'cluster'" },
 	{ "socket = 5;\n", "t.conf:1: socket must be a string" },
+	{ "state_file = 5;\n", "t.conf:1: state_file must be a string" },
+	{ "state_file = \"state\";\n", "t.conf:1: state_file must be an absolute file path, or \"\" for none" },
+	{ "state_file = \"/var/lib/pgbeacon/\";\n", "t.conf:1: state_file must be an absolute file path, or \"\" for none" },
 	{ "socket = \"run/x.sock\";\n", "t.conf:1: socket must be an absolute path" },
 	{ "socket = \"\";\n", "t.conf:1: socket must be an absolute path" },
 	{ "socket_mode = 0660;\n", "t.conf:1: socket_mode must be a string" },
@@ -511,6 +517,15 @@ START_TEST(test_unreadable_file_says_why)
 }
 END_TEST
 
+START_TEST(test_empty_state_file_means_none)
+{
+	struct config	*cfg = expect_ok("state_file = \"\";\n" CLUSTERS);
+
+	ck_assert_str_eq(cfg->state_file, "");
+	config_free(cfg);
+}
+END_TEST
+
 /* ---- limits ---------------------------------------------------------- */
 
 START_TEST(test_accepts_range_edges)
@@ -638,6 +653,7 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, setup_tmpdir, teardown_tmpdir);
 	tcase_add_test(tc, test_full_file_sets_every_setting);
 	tcase_add_test(tc, test_absent_settings_take_defaults);
+	tcase_add_test(tc, test_empty_state_file_means_none);
 	tcase_add_test(tc, test_example_conf_loads);
 	tcase_add_test(tc, test_load_reads_a_file_and_names_it_in_errors);
 	tcase_add_test(tc, test_find_cluster_by_name);

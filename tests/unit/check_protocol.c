@@ -53,6 +53,17 @@ START_TEST(test_ping_in_any_case)
 }
 END_TEST
 
+START_TEST(test_forget_takes_one_cluster)
+{
+	ck_assert_int_eq(parse("FORGET main"), PROTO_OK);
+	ck_assert_int_eq(req.cmd, PROTO_CMD_FORGET);
+	ck_assert_str_eq(req.cluster, "main");
+	ck_assert_int_eq(parse("forget  x.y-z_1 "), PROTO_OK);
+	ck_assert_int_eq(req.cmd, PROTO_CMD_FORGET);
+	ck_assert_str_eq(req.cluster, "x.y-z_1");
+}
+END_TEST
+
 START_TEST(test_status_and_watch_with_and_without_cluster)
 {
 	ck_assert_int_eq(parse("STATUS"), PROTO_OK);
@@ -153,6 +164,7 @@ START_TEST(test_err_codes_are_the_protocol_words)
 	ck_assert_str_eq(protocol_err_code(PROTO_ERR_NOCLUSTER), "NOCLUSTER");
 	ck_assert_str_eq(protocol_err_code(PROTO_ERR_BADROLE), "BADROLE");
 	ck_assert_str_eq(protocol_err_code(PROTO_ERR_BADREQ), "BADREQ");
+	ck_assert_str_eq(protocol_err_code(PROTO_ERR_DENIED), "DENIED");
 }
 END_TEST
 
@@ -172,6 +184,8 @@ static const struct bad bad_requests[] = {
 	{ "PING now", PROTO_ERR_BADREQ, "PING takes no arguments" },
 	{ "ping  \t x", PROTO_ERR_BADREQ, "PING takes no arguments" },
 	{ "STATUS a b", PROTO_ERR_BADREQ, "STATUS takes at most one cluster" },
+	{ "FORGET", PROTO_ERR_BADREQ, "FORGET takes one cluster" },
+	{ "FORGET a b", PROTO_ERR_BADREQ, "FORGET takes one cluster" },
 	{ "WATCH a b", PROTO_ERR_BADREQ, "WATCH takes at most one cluster" },
 	{ "RESOLVE", PROTO_ERR_BADREQ, "RESOLVE needs a cluster and a role" },
 	{ "RESOLVE main", PROTO_ERR_BADREQ, "RESOLVE needs a cluster and a role" },
@@ -634,7 +648,8 @@ START_TEST(test_format_status_exact)
 	    "OK {\"clusters\":["
 	    "{\"name\":\"main\",\"generation\":3,\"master\":\"db1:5432\","
 	    "\"why_no_master\":null,"
-	    "\"system_identifier\":\"7301234567890123456\",\"hosts\":["
+	    "\"system_identifier\":\"7301234567890123456\","
+	    "\"max_timeline\":null,\"max_timeline_host\":null,\"hosts\":["
 	    "{\"host\":\"db1\",\"port\":5432,\"alive\":true,\"role\":\"master\","
 	    "\"why\":\"ok\",\"lag_bytes\":null,\"lag_ms\":null,"
 	    "\"replay_lsn\":null,\"current_lsn\":\"0/3000060\",\"timeline\":2,"
@@ -650,13 +665,38 @@ START_TEST(test_format_status_exact)
 	    "\"error\":\"could not connect: "
 	    "\\\"refused\\\"\\u000a\\u0009C:\\\\x\\u0001\"}]},"
 	    "{\"name\":\"v6\",\"generation\":1,\"master\":\"[fe80::1]:5432\","
-	    "\"why_no_master\":null,\"system_identifier\":null,\"hosts\":["
+	    "\"why_no_master\":null,\"system_identifier\":null,"
+	    "\"max_timeline\":null,\"max_timeline_host\":null,\"hosts\":["
 	    "{\"host\":\"fe80::1\",\"port\":5432,\"alive\":true,"
 	    "\"role\":\"master\",\"why\":\"ok\",\"lag_bytes\":null,"
 	    "\"lag_ms\":null,\"replay_lsn\":null,\"current_lsn\":\"0/0\","
 	    "\"timeline\":1,\"last_ok_ms_ago\":0,\"fails\":0,\"error\":null}]}"
 	    "]}\n");
 	/* v6's master has current_lsn 0: still a value, "0/0". */
+	free(got);
+}
+END_TEST
+
+START_TEST(test_format_status_shows_timeline_memory_and_reasons)
+{
+	struct topo_cluster	*cs[1] = { &c_main };
+	char			*got;
+
+	c_main.max_timeline = 37;
+	strcpy(c_main.max_timeline_host, "db9:5432");
+	h_db2.role = TOPO_ROLE_NONE;
+	h_db2.why = TOPO_WHY_STALE_TIMELINE;
+	strcpy(h_db2.why_text, "stale replica: timeline 36 < 37 seen on "
+	    "db9:5432");
+	got = status_of(cs, 1, 1000);
+	ck_assert_ptr_nonnull(strstr(got, "\"system_identifier\":"
+	    "\"7301234567890123456\",\"max_timeline\":37,"
+	    "\"max_timeline_host\":\"db9:5432\",\"hosts\":["));
+	ck_assert_ptr_nonnull(strstr(got, "\"port\":5433,\"alive\":true,"
+	    "\"role\":\"none\",\"why\":\"stale replica: timeline 36 < 37 "
+	    "seen on db9:5432\","));
+	/* without a text, the short reason */
+	ck_assert_ptr_nonnull(strstr(got, "\"why\":\"dead\""));
 	free(got);
 }
 END_TEST
@@ -785,6 +825,7 @@ protocol_suite(void)
 	tc = tcase_create("core");
 	tcase_add_checked_fixture(tc, setup_topology, teardown_topology);
 	tcase_add_test(tc, test_ping_in_any_case);
+	tcase_add_test(tc, test_forget_takes_one_cluster);
 	tcase_add_test(tc, test_status_and_watch_with_and_without_cluster);
 	tcase_add_test(tc, test_resolve_without_options_uses_defaults);
 	tcase_add_test(tc, test_resolve_every_role_name);
@@ -797,6 +838,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_json_string_escapes);
 	tcase_add_test(tc, test_json_string_round_trips_through_json_c);
 	tcase_add_test(tc, test_format_status_exact);
+	tcase_add_test(tc, test_format_status_shows_timeline_memory_and_reasons);
 	tcase_add_test(tc, test_format_status_of_no_cluster);
 	tcase_add_test(tc, test_format_status_parses_back_with_json_c);
 	suite_add_tcase(s, tc);

@@ -742,6 +742,7 @@ START_TEST(test_higher_timeline_wins)
 	set_primary(0, 1, 90000);	/* old primary back, un-rewound */
 	set_primary(1, 2, 50000);	/* promoted */
 	set_replica(2, 50000, 0);
+	hosts[2].timeline = 2;		/* follows the promoted one */
 	topology_update(&cl);
 	ck_assert_int_eq(cl.master, 1);
 	ck_assert_int_eq(hosts[1].role, TOPO_ROLE_MASTER);
@@ -1122,6 +1123,343 @@ START_TEST(test_generation_follows_host_not_index)
 }
 END_TEST
 
+
+/* ----------------------------------------------------- timeline memory */
+
+/*
+ * Issue 9, item 1: 0 primary on 36; 0 stops, 1 promoted to 37; 1 stops
+ * and 0 comes back un-rewound.  0 must never be master again.
+ */
+static void
+diverged_old_primary_back(void)
+{
+	use_hosts(2);
+	set_primary(0, 36, 1000);
+	set_replica(1, 1000, 0);
+	hosts[1].timeline = 36;
+	ck_assert(topology_update(&cl));
+	ck_assert_int_eq(cl.master, 0);
+	set_dead(0);
+	set_primary(1, 37, 2000);
+	ck_assert(topology_update(&cl));
+	ck_assert_int_eq(cl.master, 1);
+	ck_assert_uint_eq(cl.max_timeline, 37);
+	ck_assert_str_eq(cl.max_timeline_host, "127.0.0.1:5433");
+	set_dead(1);
+	set_primary(0, 36, 1000);
+	topology_update(&cl);
+}
+
+START_TEST(test_old_primary_below_remembered_timeline_is_never_master)
+{
+	diverged_old_primary_back();
+	ck_assert_int_eq(cl.master, -1);
+	ck_assert_int_eq(hosts[0].role, TOPO_ROLE_NONE);
+	ck_assert_int_eq(hosts[0].why, TOPO_WHY_LOWER_TIMELINE);
+	ck_assert_str_eq(hosts[0].why_text, "lower timeline: timeline 36 < 37 "
+	    "seen on 127.0.0.1:5433");
+	ck_assert_str_eq(cl.why_no_master, "no live primary: 127.0.0.1:5432 "
+	    "is primary on timeline 36 < 37 seen on 127.0.0.1:5433");
+	ck_assert_ptr_null(resolve(TOPO_WANT_MASTER));
+	ck_assert_ptr_nonnull(strstr(why, "timeline 36 < 37 seen on "
+	    "127.0.0.1:5433"));
+	ck_assert_ptr_null(resolve(TOPO_WANT_ANY));
+	ck_assert_ptr_null(resolve(TOPO_WANT_REPLICA));
+	/* still so after any number of updates */
+	ck_assert(!topology_update(&cl));
+	ck_assert_int_eq(cl.master, -1);
+}
+END_TEST
+
+START_TEST(test_restored_memory_denies_lower_timeline)
+{
+	use_hosts(2);
+	topology_restore(&cl, 37, "db2:5432", SYSID);
+	ck_assert_uint_eq(cl.system_id, SYSID);
+	set_primary(0, 36, 1000);
+	ck_assert(!topology_update(&cl));
+	ck_assert_int_eq(cl.master, -1);
+	ck_assert_str_eq(hosts[0].why_text, "lower timeline: timeline 36 < 37 "
+	    "seen on db2:5432");
+	/* the newer primary back: it is master */
+	set_primary(1, 37, 2000);
+	ck_assert(topology_update(&cl));
+	ck_assert_int_eq(cl.master, 1);
+	ck_assert_str_eq(cl.max_timeline_host, "db2:5432");
+}
+END_TEST
+
+START_TEST(test_higher_timeline_raises_memory_and_names_its_host)
+{
+	use_hosts(2);
+	topology_restore(&cl, 3, "db2:5432", SYSID);
+	set_primary(1, 5, 1000);
+	topology_update(&cl);
+	ck_assert_uint_eq(cl.max_timeline, 5);
+	ck_assert_str_eq(cl.max_timeline_host, "127.0.0.1:5433");
+	ck_assert_uint_eq(cl.memory_system_id, SYSID);
+	/* a lower one never lowers it */
+	set_dead(1);
+	set_primary(0, 4, 1000);
+	topology_update(&cl);
+	ck_assert_uint_eq(cl.max_timeline, 5);
+	ck_assert_str_eq(cl.max_timeline_host, "127.0.0.1:5433");
+}
+END_TEST
+
+START_TEST(test_replica_timeline_counts_in_memory)
+{
+	use_hosts(2);
+	set_primary(0, 36, 1000);
+	set_replica(1, 1000, 0);
+	hosts[1].timeline = 37;		/* follows a primary promoted to 37 */
+	topology_update(&cl);
+	ck_assert_int_eq(cl.master, -1);
+	ck_assert_int_eq(hosts[0].why, TOPO_WHY_LOWER_TIMELINE);
+	ck_assert_int_eq(hosts[1].role, TOPO_ROLE_REPLICA);
+	ck_assert_str_eq(cl.max_timeline_host, "127.0.0.1:5433");
+}
+END_TEST
+
+START_TEST(test_foreign_and_dead_hosts_do_not_raise_memory)
+{
+	use_hosts(3);
+	set_primary(0, 2, 1000);
+	set_primary(1, 9, 1000);
+	hosts[1].system_id = OTHERID;
+	set_primary(2, 2, 1000);
+	hosts[2].system_id = THIRDID;
+	topology_update(&cl);
+	ck_assert_uint_eq(cl.max_timeline, 2);
+	ck_assert_int_eq(cl.master, 0);
+	/* a dead host's last timeline is no evidence either */
+	set_replica(2, 1000, 0);
+	hosts[2].timeline = 2;
+	hosts[0].timeline = 50;
+	set_dead(0);
+	topology_update(&cl);
+	ck_assert_uint_eq(cl.system_id, SYSID);
+	ck_assert_uint_eq(cl.max_timeline, 2);
+}
+END_TEST
+
+START_TEST(test_forget_lets_the_older_timeline_back)
+{
+	diverged_old_primary_back();
+	ck_assert_int_eq(cl.master, -1);
+	topology_forget(&cl);
+	ck_assert_uint_eq(cl.max_timeline, 0);
+	ck_assert_str_eq(cl.max_timeline_host, "");
+	ck_assert(topology_update(&cl));
+	ck_assert_int_eq(cl.master, 0);
+	ck_assert_uint_eq(cl.max_timeline, 36);
+	ck_assert_str_eq(cl.max_timeline_host, "127.0.0.1:5432");
+}
+END_TEST
+
+START_TEST(test_new_system_identifier_clears_memory)
+{
+	use_hosts(2);
+	topology_restore(&cl, 37, "db2:5432", SYSID);
+	set_primary(0, 1, 1000);	/* rebuilt with initdb */
+	hosts[0].system_id = OTHERID;
+	ck_assert(topology_update(&cl));
+	ck_assert_uint_eq(cl.system_id, OTHERID);
+	ck_assert_uint_eq(cl.memory_system_id, OTHERID);
+	ck_assert_int_eq(cl.master, 0);
+	ck_assert_uint_eq(cl.max_timeline, 1);
+	ck_assert_str_eq(cl.max_timeline_host, "127.0.0.1:5432");
+}
+END_TEST
+
+START_TEST(test_unknown_system_keeps_memory)
+{
+	use_hosts(2);
+	topology_restore(&cl, 37, "db2:5432", SYSID);
+	ck_assert(!topology_update(&cl));	/* nothing probed yet */
+	ck_assert_uint_eq(cl.max_timeline, 37);
+	ck_assert_uint_eq(cl.memory_system_id, SYSID);
+}
+END_TEST
+
+START_TEST(test_stale_replica_gets_no_role_until_it_reaches_the_timeline)
+{
+	int	i;
+
+	use_hosts(3);
+	set_primary(1, 2, 5000);	/* promoted */
+	set_replica(0, 5000, 0);
+	hosts[0].timeline = 2;
+	set_replica(2, 4000, 0);	/* still follows the dead timeline 1 */
+	topology_update(&cl);
+	ck_assert_int_eq(cl.master, 1);
+	ck_assert_int_eq(hosts[2].role, TOPO_ROLE_NONE);
+	ck_assert_int_eq(hosts[2].why, TOPO_WHY_STALE_TIMELINE);
+	ck_assert_str_eq(hosts[2].why_text, "stale replica: timeline 1 < 2 "
+	    "seen on 127.0.0.1:5433");
+	ck_assert(!hosts[2].lag_known);
+	for (i = 0; i < 6; i++) {
+		ck_assert_ptr_eq(resolve(TOPO_WANT_REPLICA), &hosts[0]);
+		ck_assert_ptr_eq(resolve(TOPO_WANT_ANY), &hosts[0]);
+		ck_assert_ptr_eq(resolve(TOPO_WANT_SYNC_BY_BYTES), &hosts[0]);
+	}
+	/* the only replica stale: the master, or no host with fallback=none */
+	set_dead(0);
+	topology_update(&cl);
+	ck_assert_ptr_eq(resolve(TOPO_WANT_REPLICA), &hosts[1]);
+	{
+		struct topo_query q;
+
+		topology_query_init(&q, TOPO_WANT_REPLICA);
+		q.fallback = TOPO_FALLBACK_NONE;
+		ck_assert_ptr_null(resolve_q(&q));
+	}
+	/* re-pointed at the new primary, on its timeline: a replica again */
+	hosts[2].timeline = 2;
+	hosts[2].replay_lsn = 5000;
+	topology_update(&cl);
+	ck_assert_int_eq(hosts[2].role, TOPO_ROLE_REPLICA);
+	ck_assert_str_eq(hosts[2].why_text, "");
+	ck_assert_ptr_eq(resolve(TOPO_WANT_REPLICA), &hosts[2]);
+}
+END_TEST
+
+START_TEST(test_stale_replica_stays_stale_without_primary)
+{
+	use_hosts(3);
+	topology_restore(&cl, 2, "db2:5432", SYSID);
+	set_replica(2, 4000, 0);	/* timeline 1 */
+	topology_update(&cl);
+	ck_assert_int_eq(hosts[2].why, TOPO_WHY_STALE_TIMELINE);
+	ck_assert_ptr_null(resolve(TOPO_WANT_REPLICA));
+}
+END_TEST
+
+/* ----------------------------------------------------------- outage */
+
+/* 0 primary at 10000 (probed at t=1000), 1 caught up, 2 behind by 3000
+ * bytes and 300 ms (both probed at t=1000); then 0 dies. */
+static void
+outage_cluster(void)
+{
+	use_hosts(3);
+	set_primary(0, 1, 10000);
+	hosts[0].last_ok_ms = 1000;
+	set_replica(1, 10000, 50);
+	hosts[1].last_ok_ms = 1000;
+	set_replica(2, 7000, 300);
+	hosts[2].last_ok_ms = 1000;
+	ck_assert(topology_update(&cl));
+	ck_assert_int_eq(hosts[1].lag_ms, 0);
+	ck_assert_int_eq(hosts[2].lag_ms, 300);
+	set_dead(0);
+	ck_assert(topology_update(&cl));
+	ck_assert_int_eq(cl.master, -1);
+}
+
+START_TEST(test_outage_bytes_lag_against_last_primary_position)
+{
+	struct topo_query	q;
+	int			i;
+
+	outage_cluster();
+	/* STATUS lags stay those against a live primary: unknown */
+	ck_assert(!hosts[1].lag_known);
+	ck_assert(hosts[1].outage_lag_known);
+	ck_assert_uint_eq(hosts[1].outage_lag_bytes, 0);
+	ck_assert_uint_eq(hosts[2].outage_lag_bytes, 3000);
+	topology_query_init(&q, TOPO_WANT_SYNC_BY_BYTES);
+	q.max_lag_bytes = 1000;
+	for (i = 0; i < 4; i++)
+		ck_assert_ptr_eq(resolve_q(&q), &hosts[1]);
+	q.max_lag_bytes = 3000;
+	ck_assert_ptr_nonnull(resolve_q(&q));
+	q.max_lag_bytes = 2999;
+	for (i = 0; i < 4; i++)
+		ck_assert_ptr_eq(resolve_q(&q), &hosts[1]);
+	/* the default limit (1000000) takes both */
+	ck_assert_ptr_nonnull(resolve(TOPO_WANT_SYNC_BY_BYTES));
+	ck_assert_ptr_nonnull(resolve(TOPO_WANT_SYNC_BY_TIME_OR_BYTES));
+	set_dead(1);
+	topology_update(&cl);
+	q.fallback = TOPO_FALLBACK_NONE;
+	ck_assert_ptr_null(resolve_q(&q));
+	ck_assert_ptr_nonnull(strstr(why, "byte lag 3000 bytes"));
+	/* a replica that replays more meanwhile catches up */
+	hosts[2].replay_lsn = 10000;
+	topology_update(&cl);
+	ck_assert_uint_eq(hosts[2].outage_lag_bytes, 0);
+}
+END_TEST
+
+START_TEST(test_outage_time_lag_grows_from_last_measurement)
+{
+	struct topo_query	q;
+
+	outage_cluster();
+	/* probed again 400 ms after the measurement */
+	hosts[1].last_ok_ms = 1400;
+	hosts[2].last_ok_ms = 1400;
+	topology_update(&cl);
+	ck_assert_int_eq(hosts[1].outage_lag_ms, 400);
+	ck_assert_int_eq(hosts[2].outage_lag_ms, 700);
+	topology_query_init(&q, TOPO_WANT_SYNC_BY_TIME);
+	q.max_lag_ms = 500;
+	ck_assert_ptr_eq(resolve_q(&q), &hosts[1]);
+	ck_assert_ptr_eq(resolve_q(&q), &hosts[1]);
+	q.max_lag_ms = 700;		/* exactly at the limit qualifies */
+	ck_assert_ptr_nonnull(resolve_q(&q));
+	ck_assert_ptr_nonnull(resolve_q(&q));
+	/* max_lag_ms (default 1000) passed since: nobody qualifies */
+	hosts[1].last_ok_ms = 2001;
+	hosts[2].last_ok_ms = 2001;
+	topology_update(&cl);
+	ck_assert_ptr_null(resolve(TOPO_WANT_SYNC_BY_TIME));
+	ck_assert_ptr_nonnull(strstr(why, "time lag 1001 ms over 1000 ms"));
+	ck_assert_ptr_null(resolve(TOPO_WANT_SYNC_BY_TIME_AND_BYTES));
+	/* bytes still qualify: nothing new was written that we know of */
+	ck_assert_ptr_nonnull(resolve(TOPO_WANT_SYNC_BY_TIME_OR_BYTES));
+	/* a plain replica needs no lag at all */
+	ck_assert_ptr_nonnull(resolve(TOPO_WANT_REPLICA));
+}
+END_TEST
+
+START_TEST(test_outage_lag_unknown_for_replica_not_measured)
+{
+	struct topo_query	q;
+
+	use_hosts(3);
+	set_primary(0, 1, 10000);
+	set_replica(1, 10000, 0);
+	set_dead(2);			/* no measurement for 2 */
+	topology_update(&cl);
+	set_dead(0);
+	set_replica(2, 10000, 0);	/* back during the outage */
+	hosts[1].why = TOPO_WHY_OK;
+	topology_update(&cl);
+	ck_assert(hosts[2].outage_lag_known);
+	ck_assert_int_eq(hosts[2].outage_lag_ms, -1);
+	ck_assert_uint_eq(hosts[2].outage_lag_bytes, 0);
+	topology_query_init(&q, TOPO_WANT_SYNC_BY_TIME);
+	q.max_lag_ms = 100000;
+	ck_assert_ptr_eq(resolve_q(&q), &hosts[1]);
+	ck_assert_ptr_eq(resolve_q(&q), &hosts[1]);
+}
+END_TEST
+
+START_TEST(test_outage_ends_when_a_primary_is_back)
+{
+	outage_cluster();
+	set_primary(1, 2, 12000);
+	hosts[2].timeline = 2;
+	topology_update(&cl);
+	ck_assert_int_eq(cl.master, 1);
+	ck_assert(!hosts[2].outage_lag_known);
+	ck_assert(hosts[2].lag_known);
+	ck_assert_uint_eq(hosts[2].lag_bytes, 5000);
+}
+END_TEST
+
 /* --------------------------------------------------------------- names */
 
 START_TEST(test_want_parse_knows_every_role_and_alias)
@@ -1188,6 +1526,8 @@ START_TEST(test_role_names_and_why_texts)
 	    "lower timeline");
 	ck_assert_str_eq(topology_why_text(TOPO_WHY_SPLIT_BRAIN),
 	    "split brain");
+	ck_assert_str_eq(topology_why_text(TOPO_WHY_STALE_TIMELINE),
+	    "stale replica (lower timeline)");
 }
 END_TEST
 
@@ -1419,6 +1759,28 @@ topology_suite(void)
 	tcase_add_test(tc, test_three_way_split_brain_names_all);
 	tcase_add_test(tc, test_split_brain_with_ipv6_hosts_uses_brackets);
 	tcase_add_test(tc, test_split_brain_resolved_when_one_side_dies);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("memory");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, test_old_primary_below_remembered_timeline_is_never_master);
+	tcase_add_test(tc, test_restored_memory_denies_lower_timeline);
+	tcase_add_test(tc, test_higher_timeline_raises_memory_and_names_its_host);
+	tcase_add_test(tc, test_replica_timeline_counts_in_memory);
+	tcase_add_test(tc, test_foreign_and_dead_hosts_do_not_raise_memory);
+	tcase_add_test(tc, test_forget_lets_the_older_timeline_back);
+	tcase_add_test(tc, test_new_system_identifier_clears_memory);
+	tcase_add_test(tc, test_unknown_system_keeps_memory);
+	tcase_add_test(tc, test_stale_replica_gets_no_role_until_it_reaches_the_timeline);
+	tcase_add_test(tc, test_stale_replica_stays_stale_without_primary);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("outage");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, test_outage_bytes_lag_against_last_primary_position);
+	tcase_add_test(tc, test_outage_time_lag_grows_from_last_measurement);
+	tcase_add_test(tc, test_outage_lag_unknown_for_replica_not_measured);
+	tcase_add_test(tc, test_outage_ends_when_a_primary_is_back);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("foreign");

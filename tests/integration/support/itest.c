@@ -706,6 +706,7 @@ it_config_hosts(const char *dir, const char *cluster_name,
 		const char	*fmt;	/* one %s: dir, where used */
 	} defaults[] = {
 		{ "socket",			"\"%s/pgbeacon.sock\"" },
+		{ "state_file",			"\"%s/pgbeacon.state\"" },
 		{ "check_interval_ms",		"100" },
 		{ "fast_check_interval_ms",	"20" },
 		{ "connect_timeout_ms",		"1000" },

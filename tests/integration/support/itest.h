@@ -99,7 +99,8 @@ bool it_sql_is(struct it_cluster *c, int node, const char *sql,
 const char *it_last_error(void);
 
 /*
- * A complete pgbeacond configuration: socket "<dir>/pgbeacon.sock", fast
+ * A complete pgbeacond configuration: socket "<dir>/pgbeacon.sock",
+ * state_file "<dir>/pgbeacon.state", fast
  * test timings, log_level "debug" and one cluster called cluster_name with
  * every node of c (foreign ones included) as 127.0.0.1:<port>, in node
  * order.  extra (NULL: none) is appended at top level; a default is left
