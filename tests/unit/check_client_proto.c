@@ -301,9 +301,9 @@ START_TEST(test_resolve_args_keep_the_daemons_cluster_limit)
 }
 END_TEST
 
-/* host:port splits as the daemon's topology_host_name() joins (found by
- * tests/fuzz/fuzz_client_proto: "[[x]]:5" read as "[x]", which the
- * daemon writes "[x]:5", read back as "x"). */
+/* host:port splits as the daemon's topology_host_name() joins (the
+ * round trip tests/fuzz/fuzz_client_proto checks: "[[x]]:5" used to read
+ * as "[x]", which the daemon writes "[x]:5", read back as "x"). */
 START_TEST(test_hostport_is_the_inverse_of_the_daemons_join)
 {
 	char	host[PGB_HOST_MAX];
