@@ -301,6 +301,37 @@ START_TEST(test_resolve_args_keep_the_daemons_cluster_limit)
 }
 END_TEST
 
+/* The same limit before any connection: a too long name is PGB_ERR_ARG,
+ * not the daemon's BADREQ (nothing listens on the socket given). */
+START_TEST(test_client_refuses_a_cluster_name_the_daemon_would)
+{
+	char		 name[PGB_CLUSTER_MAX], *json = NULL;
+	pgb_client	*cl;
+	pgb_resolved	 r;
+	pgb_watch	*w;
+
+	memset(name, 'c', 64);
+	name[64] = '\0';
+	cl = pgb_client_new("/nonexistent/pgbeacon.sock");
+	ck_assert_ptr_nonnull(cl);
+	ck_assert_int_eq(pgb_client_resolve(cl, name, "master", NULL, &r), -1);
+	ck_assert_int_eq(pgb_client_errcode(cl), PGB_ERR_ARG);
+	ck_assert_int_eq(pgb_client_status(cl, name, &json), -1);
+	ck_assert_int_eq(pgb_client_errcode(cl), PGB_ERR_ARG);
+	ck_assert_ptr_null(json);
+	name[63] = '\0';
+	ck_assert_int_eq(pgb_client_status(cl, name, &json), -1);
+	ck_assert_int_eq(pgb_client_errcode(cl), PGB_ERR_UNREACHABLE);
+	pgb_client_free(cl);
+
+	name[63] = 'c';
+	w = pgb_watch_new("/nonexistent/pgbeacon.sock", name);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_str_eq(pgb_watch_error(w), "bad cluster name for WATCH");
+	pgb_watch_free(w);
+}
+END_TEST
+
 /* host:port splits as the daemon's topology_host_name() joins (the
  * round trip tests/fuzz/fuzz_client_proto checks: "[[x]]:5" used to read
  * as "[x]", which the daemon writes "[x]:5", read back as "x"). */
@@ -382,6 +413,7 @@ client_proto_suite(void)
 	tcase_add_test(tc, test_request_tokens_refuse_spaces_and_controls);
 	tcase_add_test(tc, test_resolve_args_take_every_role_of_the_daemon);
 	tcase_add_test(tc, test_resolve_args_keep_the_daemons_cluster_limit);
+	tcase_add_test(tc, test_client_refuses_a_cluster_name_the_daemon_would);
 	tcase_add_test(tc, test_hostport_is_the_inverse_of_the_daemons_join);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("limits");
