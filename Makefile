@@ -7,10 +7,12 @@
 #   make test-asan  the same suite under AddressSanitizer + LeakSanitizer
 #   make demo       a throwaway cluster, the daemon and a live failover
 #   make bench      the figures of README.md, each beside a baseline
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each, clang
+#   make fuzz-smoke the same for FUZZ_SMOKE_SECONDS (10) each, as in CI
 #   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR, ... honoured
 #   make uninstall  remove what install put there (not the configuration)
 #   make format     clang-format the C sources (needs clang-format)
-#   make clean      remove build/ and build-asan/
+#   make clean      remove build/, build-asan/ and build-fuzz/
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -31,7 +33,8 @@ SOVERSION     := 1
 
 # Goals that need no packages installed (deps installs them; test, demo,
 # bench install them first and then call make again).
-SELF_GOALS := deps clean format help test test-asan demo bench uninstall
+SELF_GOALS := deps clean format help test test-asan demo bench uninstall \
+	fuzz fuzz-smoke
 ifneq ($(filter-out $(SELF_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell scripts/deps.sh check >&2 && echo ok),ok)
 $(error missing packages: install them with the command above)
@@ -80,6 +83,15 @@ BENCH_SRC  := $(wildcard bench/*_bench.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 BENCHCOM_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard bench/common/*.c))
 
+# --- fuzzing (built by clang in build-fuzz, see tests/fuzz/run.sh) ----------
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_CC    ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_MAKE   = $(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) \
+	SANITIZE=fuzzer-no-link,address,undefined
+
 # --- examples -------------------------------------------------------------
 WEBAPP_SRC := $(wildcard examples/webapp/*.c)
 WEBAPP_OBJ := $(WEBAPP_SRC:%.c=$(BUILD)/eobj/%.o)
@@ -88,7 +100,7 @@ WEBAPP     := $(BUILD)/examples/webapp
 BINS := $(BUILD)/pgbeacond $(BUILD)/pgbeacon $(LIB_SO) $(LIB_A) $(BUILD)/pgbeacon.pc
 
 .PHONY: all deps test test-asan tests demo bench install uninstall clean \
-	format help
+	format help fuzz fuzz-smoke fuzz-targets
 all: $(BINS) $(WEBAPP)
 
 help:
@@ -150,6 +162,13 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCHCOM_OBJ) $(ITSUP_OBJ) $(LIB_A)
 
 tests: all $(UNIT_BIN) $(IT_BIN)
 
+# Built with SANITIZE=fuzzer-no-link,...: the link adds libFuzzer's main.
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(DAEMON_CORE) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS_DAEMON) $(LIBS_CLIENT)
+
+fuzz-targets: $(FUZZ_BIN)
+
 # test, test-asan, demo and bench install what is missing first, then run
 # make again so that pkg-config sees the new packages.
 test:
@@ -175,6 +194,16 @@ bench:
 	@scripts/deps.sh install bench
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@BUILD=$(BUILD) bench/run.sh
+
+fuzz:
+	@scripts/deps.sh install fuzz
+	@$(FUZZ_MAKE) fuzz-targets
+	@tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	@scripts/deps.sh install fuzz
+	@$(FUZZ_MAKE) fuzz-targets
+	@tests/fuzz/run.sh build-fuzz $(FUZZ_SMOKE_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
@@ -210,6 +239,6 @@ format:
 	clang-format -i daemon/*.[ch] client-lib/*.h client-lib/*/*.[ch] tests/*/*.c
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

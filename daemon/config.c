@@ -61,7 +61,7 @@ static void
 config_fail(struct config_ctx *ctx, const config_setting_t *s,
     const char *fmt, ...)
 {
-	char		 reason[512];
+	char		 reason[512], *p;
 	const char	*file = ctx->name;
 	va_list		 ap;
 
@@ -70,6 +70,11 @@ config_fail(struct config_ctx *ctx, const config_setting_t *s,
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
+	/* Quoted values may hold escapes ("\n"): the error stays one line. */
+	for (p = reason; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	}
 
 	if (s != NULL && config_setting_source_file(s) != NULL)
 		file = config_setting_source_file(s);
@@ -284,6 +289,19 @@ config_valid_hostname(const char *s, size_t len)
 	return true;
 }
 
+/* True when the len bytes at s are ASCII from '!' to '~'. */
+static bool
+config_printable_ascii(const char *s, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+			return false;
+	}
+	return true;
+}
+
 /*
  * Splits "host:port", "[v6]:port" or "/dir:port" (at the last ':').
  * On success *host is a new string (brackets removed) the caller frees.
@@ -338,6 +356,13 @@ config_split_hostport(const char *s, bool allow_dir, char **host, int *port,
 		if (memchr(h, ',', hlen) != NULL) {
 			snprintf(why, whylen, "a socket directory must not "
 			    "contain ','");
+			return false;
+		}
+		/* The socket protocol's replies separate fields by spaces
+		 * and are ASCII: a host must travel in them unchanged. */
+		if (!config_printable_ascii(h, hlen)) {
+			snprintf(why, whylen, "a socket directory must be "
+			    "printable ASCII without spaces");
 			return false;
 		}
 	} else if (hlen == 0) {

@@ -172,7 +172,8 @@ static const struct {
 	{ "host", HTTP_P_HOST },
 };
 
-/* A decimal integer in 0..INT64_MAX, nothing else. */
+/* A decimal integer in 0..PROTO_MAX_LAG (the socket's bound), nothing
+ * else. */
 static bool
 http_parse_nonneg(const char *s, int64_t *out)
 {
@@ -185,7 +186,7 @@ http_parse_nonneg(const char *s, int64_t *out)
 			return false;
 		v = v * 10 + (uint64_t)(*s - '0');
 	}
-	if (v > (uint64_t)INT64_MAX)
+	if (v > (uint64_t)PROTO_MAX_LAG)
 		return false;
 	*out = (int64_t)v;
 	return true;
@@ -339,6 +340,85 @@ http_params_parse(enum http_endpoint ep, const struct evkeyvalq *kv,
 	    p->host == NULL) {
 		snprintf(why, why_len, "missing parameter 'host'");
 		return -1;
+	}
+	return 0;
+}
+
+/* Appends "&key=value" (no "&" at the start), value percent-encoded. */
+static bool
+http_query_add(char *buf, size_t len, size_t *n, const char *key,
+    const char *value)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	const unsigned char	*v = (const unsigned char *)value;
+	int			 w;
+
+	w = snprintf(buf + *n, len - *n, "%s%s=", *n > 0 ? "&" : "", key);
+	if (w < 0 || (size_t)w >= len - *n)
+		return false;
+	*n += (size_t)w;
+	for (; *v != '\0'; v++) {
+		if (len - *n < 4)
+			return false;
+		if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
+		    (*v >= '0' && *v <= '9') || *v == '-' || *v == '.' ||
+		    *v == '_' || *v == '~')
+			buf[(*n)++] = (char)*v;
+		else {
+			buf[(*n)++] = '%';
+			buf[(*n)++] = hex[*v >> 4];
+			buf[(*n)++] = hex[*v & 0xf];
+		}
+	}
+	buf[*n] = '\0';
+	return true;
+}
+
+int
+http_params_format(enum http_endpoint ep, const struct http_params *p,
+    char *buf, size_t len)
+{
+	char	num[32], lsn[LSN_STRLEN], hp[sizeof(p->host_name) + 16];
+	size_t	n = 0;
+
+	if (len == 0)
+		return -1;
+	buf[0] = '\0';
+	if (p->cluster != NULL && !http_query_add(buf, len, &n, "cluster",
+	    p->cluster))
+		return -1;
+	if (ep == HTTP_EP_V1_RESOLVE && !http_query_add(buf, len, &n, "role",
+	    topology_want_name(p->query.want)))
+		return -1;
+	if (p->query.max_lag_ms >= 0) {
+		snprintf(num, sizeof(num), "%" PRId64, p->query.max_lag_ms);
+		if (!http_query_add(buf, len, &n, "max_lag_ms", num))
+			return -1;
+	}
+	if (p->query.max_lag_bytes >= 0) {
+		snprintf(num, sizeof(num), "%" PRId64, p->query.max_lag_bytes);
+		if (!http_query_add(buf, len, &n, "max_lag_bytes", num))
+			return -1;
+	}
+	if (p->query.has_min_lsn) {
+		lsn_format(p->query.min_lsn, lsn);
+		if (!http_query_add(buf, len, &n, "min_lsn", lsn))
+			return -1;
+	}
+	if (p->query.fallback != TOPO_FALLBACK_DEFAULT &&
+	    !http_query_add(buf, len, &n, "fallback",
+	    p->query.fallback == TOPO_FALLBACK_NONE ? "none" : "master"))
+		return -1;
+	if (p->host != NULL) {
+		/* Brackets whenever the name could not be read back without. */
+		if (strchr(p->host_name, ':') != NULL || p->host_name[0] == '[')
+			snprintf(hp, sizeof(hp), "[%s]:%d", p->host_name,
+			    p->host_port);
+		else
+			snprintf(hp, sizeof(hp), "%s:%d", p->host_name,
+			    p->host_port);
+		if (!http_query_add(buf, len, &n, "host", hp))
+			return -1;
 	}
 	return 0;
 }

@@ -147,6 +147,15 @@ int http_params_parse(enum http_endpoint ep, const struct evkeyvalq *kv,
 	struct http_params *p, char *why, size_t why_len)
 	__attribute__((warn_unused_result));
 
+/*
+ * Writes p, as http_params_parse() filled it for ep, back as a query
+ * string ("cluster=main&max_lag_ms=5"): canonical names (max_lag_ms, not
+ * lag_ms), values percent-encoded.  Parsing it again gives the same p.
+ * Returns 0, or -1 when it does not fit in len bytes.
+ */
+int http_params_format(enum http_endpoint ep, const struct http_params *p,
+	char *buf, size_t len) __attribute__((warn_unused_result));
+
 /* The cluster p->cluster names (the first when NULL), or NULL. */
 struct topo_cluster *http_pick_cluster(struct topo_cluster *const *clusters,
 	size_t n, const char *name);

@@ -19,8 +19,6 @@
 #include "protocol.h"
 #include "topology.h"
 
-#define PROTO_NAME_MAX		63		/* longest cluster name */
-#define PROTO_MAX_LAG		(INT64_C(1) << 62)
 #define PROTO_MAX_TOKENS	8		/* RESOLVE c r + 4 options + 2 */
 
 /* The options of RESOLVE, one bit each to refuse repeats. */
@@ -355,6 +353,49 @@ protocol_format_event(char *buf, size_t len, const struct topo_cluster *c)
 		strcpy(hp, "none");
 	return protocol_line(buf, len, "EVENT %s generation=%" PRIu64
 	    " master=%s", c->name, c->generation, hp);
+}
+
+size_t
+protocol_format_request(char *buf, size_t len,
+    const struct proto_request *req)
+{
+	const struct topo_query	*q = &req->query;
+	char			 opts[128], lsn[LSN_STRLEN];
+	size_t			 n = 0;
+
+	switch (req->cmd) {
+	case PROTO_CMD_PING:
+		return protocol_line(buf, len, "PING");
+	case PROTO_CMD_STATUS:
+	case PROTO_CMD_WATCH:
+		return protocol_line(buf, len, "%s%s%s",
+		    req->cmd == PROTO_CMD_STATUS ? "STATUS" : "WATCH",
+		    req->cluster != NULL ? " " : "",
+		    req->cluster != NULL ? req->cluster : "");
+	case PROTO_CMD_FORGET:
+		return protocol_line(buf, len, "FORGET %s",
+		    req->cluster != NULL ? req->cluster : "");
+	case PROTO_CMD_RESOLVE:
+		break;
+	}
+	opts[0] = '\0';
+	if (q->max_lag_ms >= 0)
+		n += (size_t)snprintf(opts + n, sizeof opts - n,
+		    " max_lag_ms=%" PRId64, q->max_lag_ms);
+	if (q->max_lag_bytes >= 0)
+		n += (size_t)snprintf(opts + n, sizeof opts - n,
+		    " max_lag_bytes=%" PRId64, q->max_lag_bytes);
+	if (q->has_min_lsn) {
+		lsn_format(q->min_lsn, lsn);
+		n += (size_t)snprintf(opts + n, sizeof opts - n,
+		    " min_lsn=%s", lsn);
+	}
+	if (q->fallback != TOPO_FALLBACK_DEFAULT)
+		snprintf(opts + n, sizeof opts - n, " fallback=%s",
+		    q->fallback == TOPO_FALLBACK_NONE ? "none" : "master");
+	return protocol_line(buf, len, "RESOLVE %s %s%s",
+	    req->cluster != NULL ? req->cluster : "",
+	    topology_want_name(q->want), opts);
 }
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */

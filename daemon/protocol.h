@@ -20,6 +20,11 @@ struct evbuffer;
 #define PROTO_MAX_LINE 4096
 /* Room for any reply but STATUS (which goes to an evbuffer). */
 #define PROTO_REPLY_MAX 512
+/* Longest cluster name a request may carry (the config's limit too). */
+#define PROTO_NAME_MAX 63
+/* Largest max_lag_ms / max_lag_bytes a request may give, here and in the
+ * HTTP parameters. */
+#define PROTO_MAX_LAG (INT64_C(1) << 62)
 
 enum proto_cmd {
 	PROTO_CMD_RESOLVE,	/* RESOLVE <cluster> <role> [key=value ...] */
@@ -59,6 +64,16 @@ struct proto_request {
 enum proto_err protocol_parse_request(char *line, size_t len,
 	struct proto_request *req, char *why, size_t why_len)
 	__attribute__((warn_unused_result));
+
+/*
+ * Writes req back as its canonical request line, "\n" included: the
+ * command in upper case, the role by its first name ("master", not
+ * "primary"), the options given in the order max_lag_ms, max_lag_bytes,
+ * min_lsn, fallback.  Parsing that line gives req again.  Returns the
+ * length as the reply formatters below do.
+ */
+size_t protocol_format_request(char *buf, size_t len,
+	const struct proto_request *req);
 
 /* "NOHOST", "NOCLUSTER", "BADROLE", "BADREQ", "DENIED"; "OK" for
  * PROTO_OK. */

@@ -803,6 +803,28 @@ topology_want_parse(const char *name, enum topo_want *out)
 }
 
 const char *
+topology_want_name(enum topo_want want)
+{
+	switch (want) {
+	case TOPO_WANT_MASTER:
+		return ("master");
+	case TOPO_WANT_REPLICA:
+		return ("replica");
+	case TOPO_WANT_SYNC_BY_TIME:
+		return ("sync_by_time");
+	case TOPO_WANT_SYNC_BY_BYTES:
+		return ("sync_by_bytes");
+	case TOPO_WANT_SYNC_BY_TIME_OR_BYTES:
+		return ("sync_by_time_or_bytes");
+	case TOPO_WANT_SYNC_BY_TIME_AND_BYTES:
+		return ("sync_by_time_and_bytes");
+	case TOPO_WANT_ANY:
+		break;
+	}
+	return ("any");
+}
+
+const char *
 topology_role_name(enum topo_role role)
 {
 	switch (role) {

@@ -212,6 +212,8 @@ const struct topo_host *topology_master(const struct topo_cluster *c);
  * "sync_by_time", ..., "any").  false on an unknown name. */
 bool topology_want_parse(const char *name, enum topo_want *out)
 	__attribute__((warn_unused_result));
+/* The first name topology_want_parse() takes for want ("master"). */
+const char *topology_want_name(enum topo_want want);
 
 const char *topology_role_name(enum topo_role role);	/* "master", ... */
 const char *topology_why_text(enum topo_why why);	/* short reason */

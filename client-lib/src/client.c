@@ -480,7 +480,7 @@ pgb_client_status(pgb_client *cl, const char *cluster, char **json)
 
 	*json = NULL;
 	if (cluster != NULL && !pgbi_proto_token_ok(cluster,
-	    PGB_CLUSTER_MAX - 1)) {
+	    PGBI_CLUSTER_NAME_MAX)) {
 		client_seterr(cl, PGB_ERR_ARG, "bad cluster name for STATUS");
 		return (-1);
 	}
@@ -541,7 +541,7 @@ pgb_watch_new(const char *socket_path, const char *cluster)
 		return (NULL);
 	}
 	if (cluster != NULL && !pgbi_proto_token_ok(cluster,
-	    PGB_CLUSTER_MAX - 1)) {
+	    PGBI_CLUSTER_NAME_MAX)) {
 		snprintf(w->error, sizeof w->error, "bad cluster name for WATCH");
 		return (w);
 	}
@@ -581,7 +581,7 @@ watch_subscribe(pgb_watch *w)
 	w->last_try_ms = pgbi_now_ms();
 	watch_close(w);
 	if (w->cluster != NULL && !pgbi_proto_token_ok(w->cluster,
-	    PGB_CLUSTER_MAX - 1))
+	    PGBI_CLUSTER_NAME_MAX))
 		return (-1);
 	w->fd = sock_open(w->path, w->error, sizeof w->error);
 	if (w->fd == -1)

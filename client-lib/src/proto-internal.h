@@ -52,8 +52,11 @@ int pgbi_proto_parse_event(const char *line, pgb_event *ev, char *why,
 	size_t whylen);
 
 /*
- * Splits "host:port" (the last colon separates; "[v6]:port" accepted)
- * into host (hostlen bytes) and *port.  -1 when malformed.
+ * Splits "host:port" (the last colon separates) into host (hostlen bytes)
+ * and *port, the inverse of the daemon's topology_host_name(): a host
+ * holding ':' comes in brackets ("[::1]:5432") unless it is a socket
+ * directory ("/run/pg:5432"); brackets around anything else are part of
+ * the name.  -1 when malformed.
  */
 int pgbi_proto_parse_hostport(const char *s, size_t len, char *host,
 	size_t hostlen, int *port);
@@ -68,10 +71,13 @@ bool pgbi_proto_options_ok(const char *s, size_t max);
 
 /* Longest role name a request carries ("sync_by_time_and_bytes" fits). */
 #define PGBI_ROLE_NAME_MAX	64
+/* Longest cluster name the daemon takes in a request (its PROTO_NAME_MAX);
+ * PGB_CLUSTER_MAX is only the size of the public structs' field. */
+#define PGBI_CLUSTER_NAME_MAX	63
 
 /*
- * True when cluster (at most PGB_CLUSTER_MAX - 1 bytes) and role (at most
- * PGBI_ROLE_NAME_MAX) are usable as the arguments of a RESOLVE.
+ * True when cluster (at most PGBI_CLUSTER_NAME_MAX bytes) and role (at
+ * most PGBI_ROLE_NAME_MAX) are usable as the arguments of a RESOLVE.
  */
 bool pgbi_proto_resolve_args_ok(const char *cluster, const char *role);
 

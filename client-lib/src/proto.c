@@ -140,10 +140,12 @@ pgbi_proto_parse_hostport(const char *s, size_t len, char *host,
 		return (-1);
 	h = s;
 	hlen = (size_t)(colon - s);
-	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']' && h[1] != '/' &&
+	    memchr(h + 1, ':', hlen - 2) != NULL) {
 		h++;
 		hlen -= 2;
-	}
+	} else if (hlen > 0 && h[0] != '/' && memchr(h, ':', hlen) != NULL)
+		return (-1);	/* an IPv6 address needs its brackets */
 	if (hlen == 0 || hlen >= hostlen)
 		return (-1);
 	for (i = 0; i < hlen; i++) {
@@ -338,7 +340,7 @@ pgbi_proto_options_ok(const char *s, size_t max)
 bool
 pgbi_proto_resolve_args_ok(const char *cluster, const char *role)
 {
-	return (pgbi_proto_token_ok(cluster, PGB_CLUSTER_MAX - 1) &&
+	return (pgbi_proto_token_ok(cluster, PGBI_CLUSTER_NAME_MAX) &&
 	    pgbi_proto_token_ok(role, PGBI_ROLE_NAME_MAX));
 }
 

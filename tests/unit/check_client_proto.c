@@ -281,6 +281,89 @@ START_TEST(test_resolve_args_take_every_role_of_the_daemon)
 }
 END_TEST
 
+/* The daemon refuses cluster names over 63 bytes (PROTO_NAME_MAX): the
+ * library used to send up to 127 (PGB_CLUSTER_MAX - 1) and get BADREQ. */
+START_TEST(test_resolve_args_keep_the_daemons_cluster_limit)
+{
+	char	name[PGB_CLUSTER_MAX];
+
+	memset(name, 'c', sizeof name);
+	name[63] = '\0';
+	ck_assert(pgbi_proto_resolve_args_ok(name, "master"));
+	ck_assert(pgbi_proto_token_ok(name, PGBI_CLUSTER_NAME_MAX));
+	name[63] = 'c';
+	name[64] = '\0';
+	ck_assert(!pgbi_proto_resolve_args_ok(name, "master"));
+	ck_assert(!pgbi_proto_token_ok(name, PGBI_CLUSTER_NAME_MAX));
+	memset(name, 'c', 100);
+	name[100] = '\0';
+	ck_assert(!pgbi_proto_resolve_args_ok(name, "master"));
+}
+END_TEST
+
+/* The same limit before any connection: a too long name is PGB_ERR_ARG,
+ * not the daemon's BADREQ (nothing listens on the socket given). */
+START_TEST(test_client_refuses_a_cluster_name_the_daemon_would)
+{
+	char		 name[PGB_CLUSTER_MAX], *json = NULL;
+	pgb_client	*cl;
+	pgb_resolved	 r;
+	pgb_watch	*w;
+
+	memset(name, 'c', 64);
+	name[64] = '\0';
+	cl = pgb_client_new("/nonexistent/pgbeacon.sock");
+	ck_assert_ptr_nonnull(cl);
+	ck_assert_int_eq(pgb_client_resolve(cl, name, "master", NULL, &r), -1);
+	ck_assert_int_eq(pgb_client_errcode(cl), PGB_ERR_ARG);
+	ck_assert_int_eq(pgb_client_status(cl, name, &json), -1);
+	ck_assert_int_eq(pgb_client_errcode(cl), PGB_ERR_ARG);
+	ck_assert_ptr_null(json);
+	name[63] = '\0';
+	ck_assert_int_eq(pgb_client_status(cl, name, &json), -1);
+	ck_assert_int_eq(pgb_client_errcode(cl), PGB_ERR_UNREACHABLE);
+	pgb_client_free(cl);
+
+	name[63] = 'c';
+	w = pgb_watch_new("/nonexistent/pgbeacon.sock", name);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_str_eq(pgb_watch_error(w), "bad cluster name for WATCH");
+	pgb_watch_free(w);
+}
+END_TEST
+
+/* host:port splits as the daemon's topology_host_name() joins (the
+ * round trip tests/fuzz/fuzz_client_proto checks: "[[x]]:5" used to read
+ * as "[x]", which the daemon writes "[x]:5", read back as "x"). */
+START_TEST(test_hostport_is_the_inverse_of_the_daemons_join)
+{
+	char	host[PGB_HOST_MAX];
+	int	port;
+
+#define HP(s)	pgbi_proto_parse_hostport((s), strlen(s), host, sizeof host, \
+	    &port)
+	ck_assert_int_eq(HP("[::1]:5432"), 0);
+	ck_assert_str_eq(host, "::1");
+	ck_assert_int_eq(port, 5432);
+	ck_assert_int_eq(HP("/run/pg:5433"), 0);
+	ck_assert_str_eq(host, "/run/pg");
+	ck_assert_int_eq(HP("/run/a:b:5433"), 0);
+	ck_assert_str_eq(host, "/run/a:b");
+	ck_assert_int_eq(HP("db1:1"), 0);
+	ck_assert_str_eq(host, "db1");
+	/* Brackets around a name without ':' are part of it. */
+	ck_assert_int_eq(HP("[x]:5"), 0);
+	ck_assert_str_eq(host, "[x]");
+	ck_assert_int_eq(HP("[[x]]:5"), 0);
+	ck_assert_str_eq(host, "[[x]]");
+	/* A ':' outside a socket directory needs the brackets. */
+	ck_assert_int_eq(HP("::1:5432"), -1);
+	ck_assert_int_eq(HP("a:b:5"), -1);
+	ck_assert_int_eq(HP("[/a:b]:5"), -1);
+#undef HP
+}
+END_TEST
+
 START_TEST(test_lsn_round_trips)
 {
 	uint64_t	v;
@@ -329,6 +412,9 @@ client_proto_suite(void)
 	tcase_add_test(tc, test_event_rejects_malformed);
 	tcase_add_test(tc, test_request_tokens_refuse_spaces_and_controls);
 	tcase_add_test(tc, test_resolve_args_take_every_role_of_the_daemon);
+	tcase_add_test(tc, test_resolve_args_keep_the_daemons_cluster_limit);
+	tcase_add_test(tc, test_client_refuses_a_cluster_name_the_daemon_would);
+	tcase_add_test(tc, test_hostport_is_the_inverse_of_the_daemons_join);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("limits");
 	tcase_add_test(tc, test_resolve_reply_rejects_overlong_host);

@@ -396,6 +396,13 @@ static const struct bad bad_cluster[] = {
 	{ "name = \"a\";\nhosts = (\"-db1:5432\");\n", "t.conf:3: bad host \"-db1:5432\": bad host name" },
 	{ "name = \"a\";\nhosts = (\"run/pg:5432\");\n", "t.conf:3: bad host \"run/pg:5432\": bad host name" },
 	{ "name = \"a\";\nhosts = (\"/run/pg,db2:5432\");\n", "t.conf:3: bad host \"/run/pg,db2:5432\": a socket directory must not contain ','" },
+	/* Replies carry hosts between spaces (found by tests/fuzz). */
+	{ "name = \"a\";\nhosts = (\"/run/my pg:5432\");\n", "t.conf:3: bad host \"/run/my pg:5432\": a socket directory must be printable ASCII without spaces" },
+	{ "name = \"a\";\nhosts = (\"/run/p\xc3\xa9:5432\");\n", "t.conf:3: bad host \"/run/p\xc3\xa9:5432\": a socket directory must be printable ASCII without spaces" },
+	/* An error stays one line whatever the value quoted (tests/fuzz). */
+	{ "name = \"a\";\nhosts = (\"/run/pg\\n:5432\");\n", "t.conf:3: bad host \"/run/pg?:5432\": a socket directory must be printable ASCII without spaces" },
+	{ "name = \"a\";\nhosts = (\"db1:543\\x12\");\n", "t.conf:3: bad host \"db1:543?\": port must be a number from 1 to 65535" },
+	{ "name = \"a\\tb\"; hosts = (\"x:1\");\n", "t.conf:2: cluster name \"a?b\" must be 1 to 63 characters of A-Z a-z 0-9 _ . -" },
 	{ "name = \"a\";\nhosts = (\"x:1\",\n \"y:1\",\n \"x:1\");\n", "t.conf:5: host \"x:1\" is listed twice in cluster 'a'" },
 	{ "name = \"a\";\nhosts = (\"db1:5432\", \"DB1:5432\");\n", "t.conf:3: host \"DB1:5432\" is listed twice in cluster 'a'" },
 	{ "name = \"a\";\nhosts = (\"[::1]:5432\", \"[0::1]:5432\");\n", "t.conf:3: host \"[0::1]:5432\" is listed twice in cluster 'a'" },

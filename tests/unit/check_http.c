@@ -19,6 +19,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "http.h"
+#include "protocol.h"
 #include "server.h"
 #include "topology.h"
 #include "../check_main.h"
@@ -264,6 +265,68 @@ START_TEST(test_params_health_host_forms)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_http: HTTP took lags the socket refuses. */
+START_TEST(test_params_lag_bounds_are_the_sockets)
+{
+	struct http_params	p;
+
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA,
+	    "max_lag_ms=4611686018427387904", &p), 0);
+	ck_assert_int_eq(p.query.max_lag_ms, PROTO_MAX_LAG);
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA,
+	    "max_lag_ms=4611686018427387905", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA,
+	    "max_lag_ms=9223372036854775807", &p), -1);
+	ck_assert_str_eq(why, "invalid max_lag_ms");
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=db1:1&lag_bytes=9223372036854775807", &p), -1);
+}
+END_TEST
+
+/* http_params_format writes what parses back to the same parameters. */
+START_TEST(test_params_format_round_trips)
+{
+	struct http_params	p, p2;
+	char			q[512];
+
+	ck_assert_int_eq(parse(HTTP_EP_V1_RESOLVE, "fallback=none&role=standby"
+	    "&lag_ms=5&cluster=a%20b%26c&min_lsn=0/ab&lag_bytes=7", &p), 0);
+	ck_assert_int_eq(http_params_format(HTTP_EP_V1_RESOLVE, &p, q,
+	    sizeof(q)), 0);
+	ck_assert_str_eq(q, "cluster=a%20b%26c&role=replica&max_lag_ms=5&"
+	    "max_lag_bytes=7&min_lsn=0%2FAB&fallback=none");
+	ck_assert_int_eq(parse(HTTP_EP_V1_RESOLVE, q, &p2), 0);
+	ck_assert_str_eq(p2.cluster, "a b&c");
+	ck_assert_int_eq(p2.query.want, TOPO_WANT_REPLICA);
+	ck_assert_int_eq(p2.query.max_lag_ms, 5);
+	ck_assert_int_eq(p2.query.max_lag_bytes, 7);
+	ck_assert_uint_eq(p2.query.min_lsn, 0xab);
+	ck_assert_int_eq(p2.query.fallback, TOPO_FALLBACK_NONE);
+
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=%5B::1%5D:6432",
+	    &p), 0);
+	ck_assert_int_eq(http_params_format(HTTP_EP_HEALTH_PRIMARY, &p, q,
+	    sizeof(q)), 0);
+	ck_assert_str_eq(q, "host=%5B%3A%3A1%5D%3A6432");
+	/* A name that starts with '[' keeps its brackets to be read back. */
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=%5B%5Bx%5D:1",
+	    &p), 0);
+	ck_assert_str_eq(p.host_name, "[x");
+	ck_assert_int_eq(http_params_format(HTTP_EP_HEALTH_PRIMARY, &p, q,
+	    sizeof(q)), 0);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, q, &p2), 0);
+	ck_assert_str_eq(p2.host_name, "[x");
+	ck_assert_int_eq(p2.host_port, 1);
+
+	ck_assert_int_eq(parse(HTTP_EP_MASTER, NULL, &p), 0);
+	ck_assert_int_eq(http_params_format(HTTP_EP_MASTER, &p, q, sizeof(q)),
+	    0);
+	ck_assert_str_eq(q, "");
+	ck_assert_int_eq(parse(HTTP_EP_MASTER, "cluster=main", &p), 0);
+	ck_assert_int_eq(http_params_format(HTTP_EP_MASTER, &p, q, 8), -1);
+}
+END_TEST
+
 START_TEST(test_pick_cluster_defaults_to_the_first)
 {
 	struct topo_cluster	 other, *all[2] = { &cl, &other };
@@ -467,6 +530,8 @@ http_suite(void)
 	tcase_add_test(tc, test_params_role_endpoints_map_to_queries);
 	tcase_add_test(tc, test_params_refuse_unknown_repeated_and_malformed);
 	tcase_add_test(tc, test_params_health_host_forms);
+	tcase_add_test(tc, test_params_lag_bounds_are_the_sockets);
+	tcase_add_test(tc, test_params_format_round_trips);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("metrics");

@@ -453,6 +453,47 @@ START_TEST(test_format_resolve_exact)
 }
 END_TEST
 
+/* protocol_format_request: the canonical line, which parses back. */
+START_TEST(test_format_request_is_canonical_and_parses_back)
+{
+	static const struct {
+		const char	*in, *out;
+	} cases[] = {
+		{ "ping", "PING\n" },
+		{ "status", "STATUS\n" },
+		{ " watch\tmain ", "WATCH main\n" },
+		{ "Status x", "STATUS x\n" },
+		{ "forget  main", "FORGET main\n" },
+		{ "resolve c primary", "RESOLVE c master\n" },
+		{ "RESOLVE c standby fallback=master min_lsn=0/0a "
+		  "max_lag_bytes=07 max_lag_ms=5",
+		  "RESOLVE c replica max_lag_ms=5 max_lag_bytes=7 min_lsn=0/A "
+		  "fallback=master\n" },
+		{ "RESOLVE c sync_by_time_and_bytes max_lag_ms=0",
+		  "RESOLVE c sync_by_time_and_bytes max_lag_ms=0\n" },
+		{ "RESOLVE c any fallback=none", "RESOLVE c any fallback=none\n" },
+	};
+	struct proto_request	first;
+	char			buf[PROTO_MAX_LINE + 2], again[PROTO_MAX_LINE + 2];
+	size_t			i, n;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ck_assert_int_eq(parse(cases[i].in), PROTO_OK);
+		n = protocol_format_request(buf, sizeof buf, &req);
+		ck_assert_str_eq(buf, cases[i].out);
+		ck_assert_uint_eq(n, strlen(cases[i].out));
+		first = req;
+		ck_assert_int_eq(parse_bytes(buf, n - 1), PROTO_OK);
+		ck_assert_int_eq(req.cmd, first.cmd);
+		ck_assert_int_eq(req.query.want, first.query.want);
+		ck_assert_int_eq(req.query.max_lag_ms, first.query.max_lag_ms);
+		ck_assert_int_eq(req.query.fallback, first.query.fallback);
+		protocol_format_request(again, sizeof again, &req);
+		ck_assert_str_eq(again, buf);
+	}
+}
+END_TEST
+
 START_TEST(test_format_error_exact)
 {
 	char	buf[PROTO_REPLY_MAX];
@@ -833,6 +874,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_tokens_split_on_runs_of_spaces_and_tabs);
 	tcase_add_test(tc, test_err_codes_are_the_protocol_words);
 	tcase_add_test(tc, test_format_resolve_exact);
+	tcase_add_test(tc, test_format_request_is_canonical_and_parses_back);
 	tcase_add_test(tc, test_format_error_exact);
 	tcase_add_test(tc, test_format_event_exact);
 	tcase_add_test(tc, test_json_string_escapes);
