@@ -81,6 +81,7 @@ struct http {
 	size_t			 nconns;	/* connections open */
 	size_t			 max_clients;	/* the listener pauses here */
 	bool			 full;		/* paused because of that */
+	bool			 backing_off;	/* paused after an accept error */
 	int			 request_timeout_ms;
 };
 
@@ -784,6 +785,11 @@ http_format_metrics(struct evbuffer *out, const struct http_metrics_input *in)
 					return -1;
 			}
 	}
+	if (in->http != NULL && (http_prom_head(out, "pgbeacon_http_clients",
+	    "gauge", "Connections to the HTTP listener.") == -1 ||
+	    evbuffer_add_printf(out, "pgbeacon_http_clients %zu\n",
+	    in->http_clients) < 0))
+		return -1;
 	if (http_prom_head(out, "pgbeacon_socket_clients", "gauge",
 	    "Clients connected to the Unix socket.") == -1 ||
 	    evbuffer_add_printf(out, "pgbeacon_socket_clients %zu\n",
@@ -924,6 +930,7 @@ http_handle_metrics(struct http *h, struct evhttp_request *req)
 		in.role_changes = changes;
 	}
 	in.http = &h->counters;	/* this request is not in it yet */
+	in.http_clients = h->nconns;
 	if (h->srv != NULL) {
 		in.socket = server_get_counters(h->srv);
 		in.socket_clients = server_nclients(h->srv);
@@ -995,13 +1002,16 @@ http_request_cb(struct evhttp_request *req, void *arg)
 		return;
 	}
 	query = evhttp_uri_get_query(uri);
+	/* pg-status answers a bad request with {"error_text": ...} always. */
 	if (query != NULL && (evhttp_parse_query_str(query, &kv) != 0 ||
 	    http_query_has_nul(query))) {
-		http_send_error(h, req, ep, 400, json, "malformed query string");
+		http_send_error(h, req, ep, 400, json || http_is_pg_status(ep),
+		    "malformed query string");
 		goto done;
 	}
 	if (http_params_parse(ep, &kv, &p, why, sizeof(why)) != 0) {
-		http_send_error(h, req, ep, 400, json, why);
+		http_send_error(h, req, ep, 400, json || http_is_pg_status(ep),
+		    why);
 		goto done;
 	}
 	if (ep != HTTP_EP_METRICS &&
@@ -1086,7 +1096,7 @@ http_check_full(struct http *h)
 		log_warn("%zu HTTP clients: not accepting more until one "
 		    "leaves", h->nconns);
 		evconnlistener_disable(h->listener);
-	} else if (!evtimer_pending(h->accept_retry, NULL))
+	} else if (!h->backing_off)
 		evconnlistener_enable(h->listener);
 }
 
@@ -1223,8 +1233,9 @@ http_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!h->full)
+	if (h->backing_off && !h->full)
 		evconnlistener_enable(h->listener);
+	h->backing_off = false;
 	http_retry_arm(h, HTTP_IDLE_RETRY_S * 1000);
 }
 
@@ -1275,6 +1286,7 @@ http_accept_error_cb(struct evconnlistener *l, void *arg)
 		log_warn("HTTP accept: %s; pausing for %d ms (%u more such "
 		    "errors not logged)", evutil_socket_error_to_string(err),
 		    ms, suppressed);
+	f.h->backing_off = true;
 	http_retry_arm(f.h, ms);
 }
 

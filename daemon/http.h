@@ -113,6 +113,7 @@ struct http_metrics_input {
 	const struct http_counters *http;	/* NULL: none */
 	const struct server_counters *socket;	/* NULL: none */
 	size_t			 socket_clients;
+	size_t			 http_clients;	/* shown when http is set */
 };
 
 /*

@@ -422,6 +422,7 @@ START_TEST(test_metrics_page_has_every_family_and_host)
 	in.http = &hc;
 	in.socket = &sc;
 	in.socket_clients = 5;
+	in.http_clients = 3;
 	ck_assert_int_eq(http_format_metrics(out, &in), 0);
 	page = out_text();
 
@@ -455,6 +456,8 @@ START_TEST(test_metrics_page_has_every_family_and_host)
 	HAS("pgbeacon_socket_requests_total{command=\"invalid\","
 	    "result=\"BADREQ\"} 1");
 	HAS("pgbeacon_socket_clients 5");
+	HAS("# TYPE pgbeacon_http_clients gauge");
+	HAS("pgbeacon_http_clients 3");
 #undef HAS
 	ck_assert_ptr_null(strstr(page, "code=\"503\""));
 	ck_assert_ptr_null(strstr(page, "endpoint=\"other\",code=\"200\""));
