@@ -233,33 +233,6 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
-/*
- * The event loop, with the priorities of server.h: the socket's clients
- * and the probes run before HTTP, and at most SERVER_HTTP_SLICE HTTP
- * callbacks run before the loop polls again.  So a flood of HTTP clients
- * delays a socket reply by one slice, not by a pass over every HTTP
- * connection.  (HTTP on a thread of its own would need locks around the
- * monitor's memory on every request; priorities need none.)
- */
-static struct event_base *
-daemon_base_new(void)
-{
-	struct event_config *ec;
-	struct event_base *base = NULL;
-
-	if ((ec = event_config_new()) == NULL)
-		return NULL;
-	if (event_config_set_max_dispatch_interval(ec, NULL, SERVER_HTTP_SLICE,
-	    SERVER_PRIO_HTTP) == 0)
-		base = event_base_new_with_config(ec);
-	event_config_free(ec);
-	if (base != NULL && event_base_priority_init(base, SERVER_NPRIO) != 0) {
-		event_base_free(base);
-		return NULL;
-	}
-	return base;
-}
-
 static void
 daemon_free(struct daemon *d)
 {
@@ -337,7 +310,7 @@ main(int argc, char **argv)
 	if (server_raise_fd_limit(err, sizeof(err)) >= 0 && err[0] != '\0')
 		log_info("%s", err);
 	signal(SIGPIPE, SIG_IGN);
-	if ((d.base = daemon_base_new()) == NULL) {
+	if ((d.base = server_base_new()) == NULL) {
 		log_error("cannot create the event loop");
 		goto out;
 	}

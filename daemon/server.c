@@ -696,3 +696,26 @@ server_raise_fd_limit(char *msg, size_t msglen)
 	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT32_MAX ?
 	    INT32_MAX : (int)rl.rlim_cur;
 }
+
+/*
+ * HTTP on a thread of its own would need locks around the monitor's
+ * memory on every request; priorities need none.  See SERVER_PRIO_HTTP.
+ */
+struct event_base *
+server_base_new(void)
+{
+	struct event_config *ec;
+	struct event_base *base = NULL;
+
+	if ((ec = event_config_new()) == NULL)
+		return NULL;
+	if (event_config_set_max_dispatch_interval(ec, NULL, SERVER_HTTP_SLICE,
+	    SERVER_PRIO_HTTP) == 0)
+		base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (base != NULL && event_base_priority_init(base, SERVER_NPRIO) != 0) {
+		event_base_free(base);
+		return NULL;
+	}
+	return base;
+}

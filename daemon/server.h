@@ -49,6 +49,10 @@ void server_free(struct server *s);
 /* HTTP callbacks run before the loop looks for new events again. */
 #define SERVER_HTTP_SLICE	16
 
+/* The daemon's event loop: SERVER_NPRIO priorities, HTTP callbacks run in
+ * slices of SERVER_HTTP_SLICE.  NULL when out of memory. */
+struct event_base *server_base_new(void) __attribute__((warn_unused_result));
+
 /* Clients a listener takes by default (socket_max_clients and
  * http_max_clients in the configuration). */
 #define SERVER_DEFAULT_MAX_CLIENTS	4096

@@ -119,6 +119,72 @@ START_TEST(test_backoff_doubles_to_a_cap_and_logs_once_per_period)
 }
 END_TEST
 
+/* --- event priorities ---------------------------------------------------------- */
+
+struct flood {
+	int	 pipe_w;	/* written by the 10th HTTP callback */
+	int	 http_ran;	/* HTTP callbacks run so far */
+	int	 socket_at;	/* http_ran when the socket event ran; -1 */
+};
+
+static void
+flood_http_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct flood *f = arg;
+
+	(void)fd;
+	(void)what;
+	if (++f->http_ran == 10 && write(f->pipe_w, "x", 1) != 1)
+		ck_abort_msg("write: %s", strerror(errno));
+}
+
+static void
+flood_socket_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct flood *f = arg;
+
+	(void)fd;
+	(void)what;
+	f->socket_at = f->http_ran;
+}
+
+START_TEST(test_socket_event_waits_one_http_slice_not_the_whole_flood)
+{
+	struct event_base	*b = server_base_new();
+	struct event		*sock, *http[1000];
+	struct flood		 f = { -1, 0, -1 };
+	int			 p[2], i;
+
+	/* 1,000 HTTP callbacks ready at once; the 10th makes a socket
+	 * client readable.  Its event must run after the current slice, not
+	 * after all 1,000. */
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(event_base_get_npriorities(b), SERVER_NPRIO);
+	ck_assert_int_eq(pipe(p), 0);
+	f.pipe_w = p[1];
+	sock = event_new(b, p[0], EV_READ, flood_socket_cb, &f);
+	ck_assert_int_eq(event_priority_set(sock, SERVER_PRIO_SOCKET), 0);
+	ck_assert_int_eq(event_add(sock, NULL), 0);
+	for (i = 0; i < 1000; i++) {
+		http[i] = event_new(b, -1, 0, flood_http_cb, &f);
+		ck_assert_int_eq(event_priority_set(http[i], SERVER_PRIO_HTTP),
+		    0);
+		event_active(http[i], EV_TIMEOUT, 1);
+	}
+	while (f.http_ran < 1000)
+		event_base_loop(b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	ck_assert_msg(f.socket_at >= 10 && f.socket_at <= 10 +
+	    SERVER_HTTP_SLICE, "the socket event ran after %d HTTP callbacks",
+	    f.socket_at);
+	for (i = 0; i < 1000; i++)
+		event_free(http[i]);
+	event_free(sock);
+	close(p[0]);
+	close(p[1]);
+	event_base_free(b);
+}
+END_TEST
+
 /* --- a real server ------------------------------------------------------------ */
 
 static char		 dir[40], path[80];
@@ -384,6 +450,8 @@ server_suite(void)
 	tcase_add_test(tc, test_caps_are_the_settings_when_descriptors_abound);
 	tcase_add_test(tc, test_caps_never_drop_to_zero);
 	tcase_add_test(tc, test_backoff_doubles_to_a_cap_and_logs_once_per_period);
+	tcase_add_test(tc,
+	    test_socket_event_waits_one_http_slice_not_the_whole_flood);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("clients");
