@@ -1106,10 +1106,14 @@ static void
 http_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_conn *c = arg;
+	char *addr = NULL;
+	ev_uint16_t port = 0;
 
 	(void)fd;
 	(void)what;
-	log_info("HTTP client: no complete request in %d ms, closing",
+	evhttp_connection_get_peer(c->evcon, &addr, &port);
+	log_info("HTTP client %s:%u: no complete request in %d ms, closing",
+	    addr != NULL ? addr : "?", (unsigned)port,
 	    c->h->request_timeout_ms);
 	evhttp_connection_free(c->evcon);	/* calls http_close_cb() */
 }
