@@ -11,6 +11,9 @@
  *              the promotion finishing (polled on the replica itself, 1 ms
  *              resolution) to the first RESOLVE answer naming it, and the
  *              answers naming the stopped primary after its stop returned.
+ *   flood      PING over the socket, lock-step, while wrk keeps 1,000
+ *              keep-alive HTTP clients on /master; baseline: the same
+ *              PING without the flood.
  *   idle       CPU and RSS of the daemon watching 3 hosts at the default
  *              interval; RSS with 3 clusters and 1,000 client connections.
  *
@@ -20,10 +23,13 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,7 +82,7 @@ write_all(int fd, const char *buf, size_t len)
 
 struct result {
 	double	 rps;
-	int64_t	 p50_us, p99_us;
+	int64_t	 p50_us, p99_us, max_us;
 	long	 bad;		/* replies that were not what was expected */
 };
 
@@ -88,6 +94,7 @@ result_finish(struct result *r, int64_t *lat, size_t n, int64_t elapsed)
 	stats_sort(lat, n);
 	r->p50_us = stats_pct(lat, n, 50);
 	r->p99_us = stats_pct(lat, n, 99);
+	r->max_us = n > 0 ? lat[n - 1] : 0;
 }
 
 /*
@@ -326,6 +333,85 @@ bench_resolve(struct it_cluster *c, const char *dir)
 	    "with a fresh connection;\n     pipelined it is %.0fx.  Targets: "
 	    ">= 100,000 req/s pipelined, p99 < 100 us.\n",
 	    res1.rps / fresh.rps, resp.rps / fresh.rps);
+	if (it_daemon_stop(d) != 0)
+		fprintf(stderr, "warning: daemon did not exit cleanly\n");
+}
+
+/* --- PING under an HTTP flood --------------------------------------------- */
+
+/*
+ * A socket client's PING, lock-step, while wrk keeps 1,000 keep-alive HTTP
+ * clients on GET /master at full speed; baseline: the same PING with no
+ * flood, same daemon, same run.  The daemon gives socket events a higher
+ * priority than HTTP and runs HTTP callbacks in slices (server.h), so the
+ * PING p99 should stay under 5 ms.
+ */
+static void
+bench_flood(struct it_cluster *c, const char *dir)
+{
+	struct it_daemon *d;
+	struct result base, flood;
+	struct rlimit rl;
+	const char *sock;
+	char *cfg, settings[128], url[64], out[512], line[256];
+	double wrk_rps = 0;
+	FILE *f;
+	int port, st, devnull;
+	pid_t wrk;
+
+	printf("\nPING over the Unix socket during an HTTP flood (wrk -t1 "
+	    "-c1000 on /master)\n");
+	if (system("command -v wrk >/dev/null 2>&1") != 0) {
+		printf("  skipped: wrk is missing (scripts/deps.sh install "
+		    "bench)\n");
+		return;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {	/* wrk needs 1,000+ */
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	port = it_free_port();
+	snprintf(settings, sizeof(settings), "log_level = \"warn\";\n"
+	    "http_listen = \"127.0.0.1:%d\";\n", port);
+	cfg = it_config(c, "main", settings);
+	d = it_daemon_start(cfg, dir);
+	free(cfg);
+	sock = it_daemon_socket(d);
+	if (!IT_POLL_UNTIL(answers(sock, "master"), 10000)) {
+		fprintf(stderr, "daemon found no primary\n");
+		exit(1);
+	}
+	base = run_pipelined(sock, "PING\n", "PONG", 20000, 1);
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/master", port);
+	snprintf(out, sizeof(out), "%s/wrk.out", dir);
+	if ((wrk = fork()) == 0) {
+		if ((devnull = open(out, O_WRONLY | O_CREAT | O_TRUNC,
+		    0644)) >= 0) {
+			dup2(devnull, STDOUT_FILENO);
+			dup2(devnull, STDERR_FILENO);
+		}
+		/* One wrk thread: on 2 cores the other is the daemon's. */
+		execlp("wrk", "wrk", "-t1", "-c1000", "-d60s", url,
+		    (char *)NULL);
+		_exit(127);
+	}
+	it_sleep_ms(2000);	/* let wrk open its 1,000 connections */
+	flood = run_pipelined(sock, "PING\n", "PONG", 20000, 1);
+	kill(wrk, SIGINT);	/* wrk prints its figures and exits */
+	waitpid(wrk, &st, 0);
+	if ((f = fopen(out, "r")) != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "Requests/sec: %lf", &wrk_rps) == 1)
+				break;
+		fclose(f);
+	}
+	print_result("baseline: PING, lock-step, no HTTP load", base, NULL, "");
+	print_result("PING, lock-step, 1,000 HTTP clients flooding", flood,
+	    NULL, "");
+	printf("  the flood: %.0f HTTP req/s.  max %" PRId64 " us without "
+	    "it, %" PRId64 " us with it.\n  Target: p99 < 5 ms under the "
+	    "flood.\n", wrk_rps, base.max_us, flood.max_us);
 	if (it_daemon_stop(d) != 0)
 		fprintf(stderr, "warning: daemon did not exit cleanly\n");
 }
@@ -583,10 +669,12 @@ main(int argc, char **argv)
 	printf("pgbeacond benchmark on %ld cores; daemon and load share them\n",
 	    sysconf(_SC_NPROCESSORS_ONLN));
 	if (only == NULL || strcmp(only, "resolve") == 0 ||
-	    strcmp(only, "idle") == 0) {
+	    strcmp(only, "idle") == 0 || strcmp(only, "flood") == 0) {
 		c = it_cluster_create(2);
 		if (only == NULL || strcmp(only, "resolve") == 0)
 			bench_resolve(c, it_cluster_dir(c));
+		if (only == NULL || strcmp(only, "flood") == 0)
+			bench_flood(c, it_cluster_dir(c));
 		if (only == NULL || strcmp(only, "idle") == 0)
 			bench_idle(c);
 		it_cluster_destroy(c);

@@ -40,6 +40,7 @@ struct config_ctx {
 	const char	*text;		/* borrowed; the source text */
 	char		*err;		/* borrowed; the caller's buffer */
 	size_t		 errlen;
+	struct config	*cfg;		/* borrowed; gets the warnings */
 };
 
 /* Settings allowed at the top level and in a cluster group. */
@@ -47,13 +48,17 @@ static const char *const config_top_names[] = {
 	"socket", "socket_mode", "http_listen", "log_level", "state_file",
 	"check_interval_ms", "fast_check_interval_ms", "connect_timeout_ms",
 	"query_timeout_ms", "reconnect_max_ms", "max_fails",
-	"sync_max_lag_ms", "sync_max_lag_bytes", "clusters", NULL
+	"sync_max_lag_ms", "sync_max_lag_bytes", "clusters",
+	"socket_max_clients", "http_max_clients", "http_request_timeout_ms",
+	NULL
 };
 static const char *const config_cluster_names[] = {
 	"name", "hosts", "conninfo", "system_identifier", NULL
 };
 
 static void	config_fail(struct config_ctx *, const config_setting_t *,
+		    const char *, ...) __attribute__((format(printf, 3, 4)));
+static void	config_warn(struct config_ctx *, const config_setting_t *,
 		    const char *, ...) __attribute__((format(printf, 3, 4)));
 
 /* Writes "FILE:LINE: reason" (or "FILE: reason" without a setting). */
@@ -83,6 +88,27 @@ config_fail(struct config_ctx *ctx, const config_setting_t *s,
 		    (unsigned)config_setting_source_line(s), reason);
 	else
 		snprintf(ctx->err, ctx->errlen, "%s: %s", file, reason);
+}
+
+/* Records a remark that does not refuse the file, "FILE:LINE: text",
+ * in ctx->cfg->warning (the first one only). */
+static void
+config_warn(struct config_ctx *ctx, const config_setting_t *s,
+    const char *fmt, ...)
+{
+	char		 text[256];
+	const char	*file = ctx->name;
+	va_list		 ap;
+
+	if (ctx->cfg == NULL || ctx->cfg->warning[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	if (config_setting_source_file(s) != NULL)
+		file = config_setting_source_file(s);
+	snprintf(ctx->cfg->warning, sizeof ctx->cfg->warning, "%s:%u: %s",
+	    file, (unsigned)config_setting_source_line(s), text);
 }
 
 static bool
@@ -156,8 +182,18 @@ config_int_wrapped(const struct config_ctx *ctx, const config_setting_t *s)
 		q += strspn(q, " \t\r\n");
 		if (*q == '-' || *q == '+')
 			neg = *q++ == '-';
-		if (q[0] == '0' && (q[1] == 'x' || q[1] == 'X'))
-			return false;
+		if (q[0] == '0' && (q[1] == 'x' || q[1] == 'X')) {
+			/* libconfig keeps the low 32 bits of a hex literal
+			 * without L: 0x100000003 reads as 3. */
+			for (q += 2; isxdigit((unsigned char)*q); q++) {
+				digits = true;
+				if (v <= UINT32_MAX)
+					v = v * 16 + (uint64_t)(isdigit(
+					    (unsigned char)*q) ? *q - '0' :
+					    (tolower((unsigned char)*q) - 'a' + 10));
+			}
+			return digits && *q != 'L' && v > INT32_MAX;
+		}
 		for (; isdigit((unsigned char)*q); q++) {
 			digits = true;
 			if (v <= UINT32_MAX)
@@ -421,6 +457,11 @@ config_parse_mode(struct config_ctx *ctx, const config_setting_t *group,
 			goto bad;
 	}
 	*out = (mode_t)mode;
+	if (mode & 0007)
+		config_warn(ctx, s, "socket_mode \"%.16s\" gives every local "
+		    "user access to the socket%s; \"0660\" and a group is "
+		    "safer", v, (mode & 0002) ? " and lets them write to it" :
+		    "");
 	return true;
 bad:
 	config_fail(ctx, s, "socket_mode must be octal digits from \"0\" to "
@@ -790,6 +831,13 @@ config_parse(struct config_ctx *ctx, const config_t *lc, struct config *cfg)
 	    INT64_MAX, &i64))
 		return false;
 	cfg->sync_max_lag_bytes = i64;
+	if (!config_get_int32(ctx, root, "socket_max_clients", 4096, 1,
+	    1000000, &cfg->socket_max_clients) ||
+	    !config_get_int32(ctx, root, "http_max_clients", 2048, 1,
+	    1000000, &cfg->http_max_clients) ||
+	    !config_get_int32(ctx, root, "http_request_timeout_ms", 10000, 100,
+	    3600000, &cfg->http_request_timeout_ms))
+		return false;
 
 	return config_parse_clusters(ctx, root, cfg);
 oom:
@@ -802,7 +850,7 @@ static struct config *
 config_build(const char *text, const char *name, const char *include_dir,
     char *err, size_t errlen)
 {
-	struct config_ctx	 ctx = { name, text, err, errlen };
+	struct config_ctx	 ctx = { name, text, err, errlen, NULL };
 	struct config		*cfg = NULL;
 	const char		*file;
 	config_t		 lc;
@@ -826,6 +874,7 @@ config_build(const char *text, const char *name, const char *include_dir,
 		config_fail(&ctx, NULL, "out of memory");
 		goto fail;
 	}
+	ctx.cfg = cfg;
 	if (!config_parse(&ctx, &lc, cfg))
 		goto fail;
 	config_destroy(&lc);
@@ -899,6 +948,29 @@ config_load(const char *path, char *err, size_t errlen)
 	free(dir);
 	free(text);
 	return cfg;
+}
+
+int
+config_file_digest(const char *path, uint64_t *digest)
+{
+	char		*text;
+	const char	*p;
+	uint64_t	 h = 14695981039346656037ULL;	/* FNV-1a */
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	text = config_read_fd(fd);
+	close(fd);
+	if (text == NULL)
+		return -1;
+	for (p = text; *p != '\0'; p++) {
+		h ^= (unsigned char)*p;
+		h *= 1099511628211ULL;
+	}
+	free(text);
+	*digest = h;
+	return 0;
 }
 
 struct config *

@@ -52,6 +52,10 @@ struct config {
 	int			 max_fails;
 	int64_t			 sync_max_lag_ms;
 	int64_t			 sync_max_lag_bytes;
+	int			 socket_max_clients;	/* the listener pauses here */
+	int			 http_max_clients;
+	int			 http_request_timeout_ms; /* deadline of a request head */
+	char			 warning[512];	/* "FILE:LINE: ..." to log, or "" */
 
 	size_t			 nclusters;
 	struct config_cluster	*clusters;	/* owned array of nclusters */
@@ -68,6 +72,16 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 /* The same, from a string; name stands for the file in error messages. */
 struct config *config_load_string(const char *text, const char *name,
 	char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * A 64-bit digest of the file at path, to recognise a file that already
+ * failed to load: libconfig 1.5 leaks the string token a syntax error
+ * stops at (a few dozen bytes, up to the longest string of the file), so
+ * the daemon parses a broken file once, not at every SIGHUP.  Returns 0,
+ * or -1 when the file cannot be read.
+ */
+int config_file_digest(const char *path, uint64_t *digest)
+	__attribute__((warn_unused_result));
 
 /* Frees cfg and everything it owns; NULL is a no-op. */
 void config_free(struct config *cfg);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -42,16 +43,51 @@
 
 const int http_codes[HTTP_NCODES] = { 200, 400, 404, 405, 500, 503 };
 
+/* Buckets of the table of connections (a power of two). */
+#define HTTP_CONN_BUCKETS	1024
+
+/*
+ * One accepted connection.  evhttp owns the connection; this follows it
+ * from its bufferevent's creation (http_bev_cb()) to its close callback,
+ * to count clients and to hold its request deadline.  Owned by the http:
+ * in the pending list until adopted, then in a bucket of the table, then
+ * in the dead list until the reaper frees it.
+ */
+struct http_conn {
+	LIST_ENTRY(http_conn)	 entry;
+	struct http		*h;		/* back pointer, not owned */
+	struct bufferevent	*bev;		/* evhttp's; borrowed */
+	struct evhttp_connection *evcon;	/* borrowed; NULL until adopted */
+	struct event		*deadline;	/* owned; the request deadline */
+};
+LIST_HEAD(http_conn_list, http_conn);
+
 /* The listener.  Owned by main. */
 struct http {
 	struct event_base	*base;		/* borrowed */
 	struct monitor		*mon;		/* borrowed */
 	struct server		*srv;		/* borrowed, may be NULL */
 	struct evhttp		*evh;		/* owned; owns its connections */
+	struct evconnlistener	*listener;	/* evhttp's; borrowed */
 	char			*unix_path;	/* owned; NULL for TCP */
 	struct evbuffer		*body;		/* owned; scratch for one reply */
 	struct http_counters	 counters;
+	struct event		*adopt;		/* owned; adopts and reaps conns */
+	struct event		*accept_retry;	/* owned; after an accept error */
+	struct server_backoff	 backoff;	/* of accept errors */
+	struct http_conn_list	 pending;	/* accepted, not adopted yet */
+	struct http_conn_list	 dead;		/* closed, to be freed */
+	struct http_conn_list	 conns[HTTP_CONN_BUCKETS]; /* by evcon */
+	size_t			 nconns;	/* connections open */
+	size_t			 max_clients;	/* the listener pauses here */
+	bool			 full;		/* paused because of that */
+	bool			 backing_off;	/* paused after an accept error */
+	int			 request_timeout_ms;
 };
+
+static struct http_conn *http_conn_find(struct http *,
+		    const struct evhttp_connection *);
+static void	http_conn_arm(struct http_conn *);
 
 /* --- pure helpers ------------------------------------------------------- */
 
@@ -107,23 +143,34 @@ bool
 http_wants_json(const char *accept)
 {
 	static const char	 json[] = "application/json";
-	const char		*p = accept, *end;
 	size_t			 len;
 
-	if (p == NULL)
+	if (accept == NULL)
 		return false;
-	while (*p != '\0') {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		end = p + strcspn(p, ",;");
-		len = (size_t)(end - p);
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
-		if (len == sizeof(json) - 1 && strncasecmp(p, json, len) == 0)
+	accept += strspn(accept, " \t");
+	len = strlen(accept);
+	while (len > 0 && (accept[len - 1] == ' ' || accept[len - 1] == '\t'))
+		len--;
+	return len == sizeof(json) - 1 && strncasecmp(accept, json, len) == 0;
+}
+
+bool
+http_query_has_nul(const char *query)
+{
+	const char *p;
+
+	/* Decoded, "%00" would end the value early: "main%00junk" would
+	 * read as "main". */
+	for (p = query; (p = strchr(p, '%')) != NULL; p++)
+		if (p[1] == '0' && p[2] == '0')
 			return true;
-		p = end + strcspn(end, ",");	/* skip ";q=..." */
-	}
 	return false;
+}
+
+bool
+http_is_pg_status(enum http_endpoint ep)
+{
+	return ep >= HTTP_EP_MASTER && ep <= HTTP_EP_REPLICAS_INFO;
 }
 
 /* Which parameters each endpoint takes. */
@@ -265,6 +312,10 @@ http_params_parse(enum http_endpoint ep, const struct evkeyvalq *kv,
 			if (strcmp(e->key, http_param_names[i].name) == 0)
 				bit = http_param_names[i].bit;
 		if (bit == 0 || (http_allowed[ep] & bit) == 0) {
+			/* pg-status ignores what it does not know (a
+			 * cache-buster "_=123"); pgbeacon's own API does not. */
+			if (http_is_pg_status(ep))
+				continue;
 			snprintf(why, why_len, "unknown parameter '%.40s'",
 			    e->key);
 			return -1;
@@ -293,14 +344,14 @@ http_params_parse(enum http_endpoint ep, const struct evkeyvalq *kv,
 			break;
 		case HTTP_P_LAG_MS:
 			if (!http_parse_nonneg(e->value, &p->query.max_lag_ms)) {
-				snprintf(why, why_len, "invalid %s", e->key);
+				snprintf(why, why_len, "Invalid %s", e->key);
 				return -1;
 			}
 			break;
 		case HTTP_P_LAG_BYTES:
 			if (!http_parse_nonneg(e->value,
 			    &p->query.max_lag_bytes)) {
-				snprintf(why, why_len, "invalid %s", e->key);
+				snprintf(why, why_len, "Invalid %s", e->key);
 				return -1;
 			}
 			break;
@@ -444,9 +495,10 @@ http_format_host(struct evbuffer *out, const struct topo_host *h, bool json)
 		return h == NULL ? 0 : evbuffer_add(out, h->host, strlen(h->host));
 	if (h == NULL)
 		return HTTP_ADD_LIT(out, "{\"host\": null}");
+	/* pg-status's body exactly: no port (that is on /v1/resolve). */
 	if (HTTP_ADD_LIT(out, "{\"host\": ") == -1 ||
 	    protocol_json_string(out, h->host) == -1 ||
-	    evbuffer_add_printf(out, ", \"port\": %d}", h->port) < 0)
+	    HTTP_ADD_LIT(out, "}") == -1)
 		return -1;
 	return 0;
 }
@@ -814,6 +866,11 @@ http_format_metrics(struct evbuffer *out, const struct http_metrics_input *in)
 					return -1;
 			}
 	}
+	if (in->http != NULL && (http_prom_head(out, "pgbeacon_http_clients",
+	    "gauge", "Connections to the HTTP listener.") == -1 ||
+	    evbuffer_add_printf(out, "pgbeacon_http_clients %zu\n",
+	    in->http_clients) < 0))
+		return -1;
 	if (http_prom_head(out, "pgbeacon_socket_clients", "gauge",
 	    "Clients connected to the Unix socket.") == -1 ||
 	    evbuffer_add_printf(out, "pgbeacon_socket_clients %zu\n",
@@ -954,6 +1011,7 @@ http_handle_metrics(struct http *h, struct evhttp_request *req)
 		in.role_changes = changes;
 	}
 	in.http = &h->counters;	/* this request is not in it yet */
+	in.http_clients = h->nconns;
 	if (h->srv != NULL) {
 		in.socket = server_get_counters(h->srv);
 		in.socket_clients = server_nclients(h->srv);
@@ -990,6 +1048,7 @@ static void
 http_request_cb(struct evhttp_request *req, void *arg)
 {
 	struct http		*h = arg;
+	struct http_conn	*conn;
 	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
 	const char		*query;
 	struct evkeyvalq	 kv;
@@ -1002,6 +1061,10 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	bool			 json;
 
 	TAILQ_INIT(&kv);
+	/* A whole request came: the next one has a deadline of its own. */
+	if ((conn = http_conn_find(h, evhttp_request_get_connection(req))) !=
+	    NULL)
+		http_conn_arm(conn);
 	evbuffer_drain(h->body, evbuffer_get_length(h->body));
 	ep = http_endpoint_parse(uri != NULL ? evhttp_uri_get_path(uri) : NULL);
 	json = ep == HTTP_EP_V1_RESOLVE || ep == HTTP_EP_V1_STATUS ||
@@ -1020,12 +1083,16 @@ http_request_cb(struct evhttp_request *req, void *arg)
 		return;
 	}
 	query = evhttp_uri_get_query(uri);
-	if (query != NULL && evhttp_parse_query_str(query, &kv) != 0) {
-		http_send_error(h, req, ep, 400, json, "malformed query string");
+	/* pg-status answers a bad request with {"error_text": ...} always. */
+	if (query != NULL && (evhttp_parse_query_str(query, &kv) != 0 ||
+	    http_query_has_nul(query))) {
+		http_send_error(h, req, ep, 400, json || http_is_pg_status(ep),
+		    "malformed query string");
 		goto done;
 	}
 	if (http_params_parse(ep, &kv, &p, why, sizeof(why)) != 0) {
-		http_send_error(h, req, ep, 400, json, why);
+		http_send_error(h, req, ep, 400, json || http_is_pg_status(ep),
+		    why);
 		goto done;
 	}
 	if (ep != HTTP_EP_METRICS &&
@@ -1075,41 +1142,245 @@ done:
 	evhttp_clear_headers(&kv);
 }
 
-static void
-http_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+/* --- connections: count, cap, deadline ------------------------------------ */
+
+static struct http_conn_list *
+http_bucket(struct http *h, const struct evhttp_connection *evcon)
 {
+	uintptr_t v = (uintptr_t)evcon;
+
+	v ^= v >> 12;
+	return &h->conns[(v >> 4) & (HTTP_CONN_BUCKETS - 1)];
+}
+
+static struct http_conn *
+http_conn_find(struct http *h, const struct evhttp_connection *evcon)
+{
+	struct http_conn *c;
+
+	LIST_FOREACH(c, http_bucket(h, evcon), entry)
+		if (c->evcon == evcon)
+			return c;
+	return NULL;
+}
+
+/* Pauses the listener at max_clients connections, resumes it below. */
+static void
+http_check_full(struct http *h)
+{
+	bool full = h->nconns >= h->max_clients;
+
+	if (full == h->full || h->listener == NULL)
+		return;
+	h->full = full;
+	if (full) {
+		log_warn("%zu HTTP clients: not accepting more until one "
+		    "leaves", h->nconns);
+		evconnlistener_disable(h->listener);
+	} else if (!h->backing_off)
+		evconnlistener_enable(h->listener);
+}
+
+/* The request deadline passed: evhttp's timeout only measures silence,
+ * so a client dripping one byte at a time would never reach it. */
+static void
+http_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
 	(void)fd;
 	(void)what;
-	evconnlistener_enable(arg);
+	evhttp_connection_get_peer(c->evcon, &addr, &port);
+	log_info("HTTP client %s:%u: no complete request in %d ms, closing",
+	    addr != NULL ? addr : "?", (unsigned)port,
+	    c->h->request_timeout_ms);
+	evhttp_connection_free(c->evcon);	/* calls http_close_cb() */
+}
+
+/* evhttp closes a connection: stop counting it; the reaper frees it. */
+static void
+http_close_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct http_conn *c = arg;
+	struct http *h = c->h;
+
+	(void)evcon;
+	LIST_REMOVE(c, entry);
+	event_del(c->deadline);
+	LIST_INSERT_HEAD(&h->dead, c, entry);
+	h->nconns--;
+	event_active(h->adopt, EV_TIMEOUT, 1);
+}
+
+static void
+http_conn_arm(struct http_conn *c)
+{
+	struct timeval tv;
+
+	tv.tv_sec = c->h->request_timeout_ms / 1000;
+	tv.tv_usec = (c->h->request_timeout_ms % 1000) * 1000;
+	event_add(c->deadline, &tv);
 }
 
 /*
- * Out of descriptors: accepting again at once would spin, so pause the
- * listener for 100 ms.  arg is evhttp's, not ours: the one-shot timer
- * carries the listener itself.  It is owned by the event_base, which
- * frees it unfired if the loop ends first (http_free() runs only after
- * the loop has stopped).
+ * Adopts the connections accepted since the last run and frees the dead
+ * ones.  evhttp gives no hook between creating a connection and reading
+ * from it, so http_bev_cb() only records the bufferevent; this runs at
+ * SERVER_PRIO_URGENT, before any event of the new connections, and finds
+ * each connection as the argument evhttp set on its bufferevent.
  */
+static void
+http_adopt_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http *h = arg;
+	struct http_conn *c;
+	void *cbarg;
+
+	(void)fd;
+	(void)what;
+	while ((c = LIST_FIRST(&h->pending)) != NULL) {
+		LIST_REMOVE(c, entry);
+		cbarg = NULL;
+		bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
+		c->evcon = cbarg;
+		LIST_INSERT_HEAD(http_bucket(h, c->evcon), c, entry);
+		evhttp_connection_set_closecb(c->evcon, http_close_cb, c);
+		http_conn_arm(c);
+	}
+	while ((c = LIST_FIRST(&h->dead)) != NULL) {
+		LIST_REMOVE(c, entry);
+		event_free(c->deadline);
+		free(c);
+	}
+	http_check_full(h);
+}
+
+/*
+ * evhttp accepted a connection and asks for its bufferevent.  Counts the
+ * connection and pauses the listener at the cap: evconnlistener stops
+ * its accept loop as soon as its callback disabled it.
+ */
+static struct bufferevent *
+http_bev_cb(struct event_base *base, void *arg)
+{
+	struct http *h = arg;
+	struct http_conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;	/* evhttp makes its own; not counted */
+	c->h = h;
+	c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	c->deadline = evtimer_new(base, http_deadline_cb, c);
+	if (c->bev == NULL || c->deadline == NULL) {
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		if (c->deadline != NULL)
+			event_free(c->deadline);
+		free(c);
+		return NULL;
+	}
+	/* See SERVER_PRIO_HTTP; fails only without priorities. */
+	(void)bufferevent_priority_set(c->bev, SERVER_PRIO_HTTP);
+	LIST_INSERT_HEAD(&h->pending, c, entry);
+	h->nconns++;
+	server_backoff_ok(&h->backoff);
+	event_active(h->adopt, EV_TIMEOUT, 1);
+	if (h->nconns >= h->max_clients)
+		http_check_full(h);
+	return c->bev;
+}
+
+/*
+ * The accept-retry timer is always pending: after an accept error it
+ * fires after the back-off; otherwise after HTTP_IDLE_RETRY_S, doing
+ * nothing but re-arming.  That keeps it visible to
+ * event_base_foreach_event(), which is how http_accept_error_cb() finds
+ * its struct http (evhttp passes its own argument to the callback).
+ */
+#define HTTP_IDLE_RETRY_S	3600
+
+static void
+http_retry_arm(struct http *h, int ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	event_add(h->accept_retry, &tv);
+}
+
+static void
+http_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http *h = arg;
+
+	(void)fd;
+	(void)what;
+	if (h->backing_off && !h->full)
+		evconnlistener_enable(h->listener);
+	h->backing_off = false;
+	http_retry_arm(h, HTTP_IDLE_RETRY_S * 1000);
+}
+
+/* What http_find_cb() looks for, and finds. */
+struct http_find {
+	const struct evhttp	*evh;
+	struct http		*h;
+};
+
+static int
+http_find_cb(const struct event_base *base, const struct event *ev,
+    void *arg)
+{
+	struct http_find *f = arg;
+	struct http *h;
+
+	(void)base;
+	if (event_get_callback(ev) != http_accept_retry_cb)
+		return 0;
+	h = event_get_callback_arg(ev);
+	if (h->evh != f->evh)
+		return 0;
+	f->h = h;
+	return 1;
+}
+
+/* Out of descriptors: accepting again at once would spin.  Pause, longer
+ * each time, and log at most every 10 s.  arg is evhttp's. */
 static void
 http_accept_error_cb(struct evconnlistener *l, void *arg)
 {
-	struct timeval tv = { 0, 100 * 1000 };
+	struct http_find f = { arg, NULL };
+	unsigned suppressed;
+	bool log;
+	int ms, err = EVUTIL_SOCKET_ERROR();
 
-	(void)arg;
-	log_warn("HTTP accept: %s; pausing for 100 ms",
-	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	evconnlistener_disable(l);
-	if (event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT,
-	    http_accept_retry_cb, l, &tv) != 0)
-		evconnlistener_enable(l);
+	(void)event_base_foreach_event(evconnlistener_get_base(l),
+	    http_find_cb, &f);
+	if (f.h == NULL) {	/* cannot happen; never spin */
+		log_warn("HTTP accept: %s",
+		    evutil_socket_error_to_string(err));
+		return;
+	}
+	ms = server_backoff_fail(&f.h->backoff, monitor_now_ms(), &log,
+	    &suppressed);
+	if (log)
+		log_warn("HTTP accept: %s; pausing for %d ms (%u more such "
+		    "errors not logged)", evutil_socket_error_to_string(err),
+		    ms, suppressed);
+	f.h->backing_off = true;
+	http_retry_arm(f.h, ms);
 }
 
-/* Watches the listener of bs for accept errors. */
+/* Watches the listener of bs: accept errors, the client cap. */
 static void
-http_watch_listener(struct evhttp_bound_socket *bs)
+http_watch_listener(struct http *h, struct evhttp_bound_socket *bs)
 {
-	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bs),
-	    http_accept_error_cb);
+	h->listener = evhttp_bound_socket_get_listener(bs);
+	evconnlistener_set_error_cb(h->listener, http_accept_error_cb);
 }
 
 /* True when fd is bound to a loopback address. */
@@ -1136,28 +1407,33 @@ http_is_loopback(evutil_socket_t fd)
 
 /* Binds "HOST:PORT" or "[V6]:PORT". */
 static int
-http_bind_tcp(struct http *h, const char *listen, char *err, size_t errlen)
+http_bind_tcp(struct http *h, const char *listen_addr, char *err, size_t errlen)
 {
 	struct evhttp_bound_socket	*bs;
 	struct http_params		 p;
 	evutil_socket_t			 fd;
 
-	if (!http_parse_hostport(listen, &p)) {
-		snprintf(err, errlen, "http_listen %s: not HOST:PORT", listen);
+	if (!http_parse_hostport(listen_addr, &p)) {
+		snprintf(err, errlen, "http_listen %s: not HOST:PORT", listen_addr);
 		return -1;
 	}
 	bs = evhttp_bind_socket_with_handle(h->evh, p.host_name,
 	    (ev_uint16_t)p.host_port);
 	if (bs == NULL) {
-		snprintf(err, errlen, "cannot listen for HTTP on %s: %s", listen,
+		snprintf(err, errlen, "cannot listen for HTTP on %s: %s", listen_addr,
 		    errno != 0 ? strerror(errno) : "bind failed");
 		return -1;
 	}
-	http_watch_listener(bs);
 	fd = evhttp_bound_socket_get_fd(bs);
+	/* evhttp listened with a backlog of 128: a burst of connects would
+	 * be refused.  Listening again only changes the backlog. */
+	if (listen(fd, SOMAXCONN) != 0)
+		log_warn("HTTP listener %s: cannot raise its backlog: %s",
+		    listen_addr, strerror(errno));
+	http_watch_listener(h, bs);
 	if (!http_is_loopback(fd))
 		log_warn("HTTP listener %s is not on loopback: anyone who can "
-		    "reach it can read the cluster's topology", listen);
+		    "reach it can read the cluster's topology", listen_addr);
 	return 0;
 }
 
@@ -1182,7 +1458,7 @@ http_bind_unix(struct http *h, const char *path, mode_t mode, char *err,
 		close(fd);
 		return -1;	/* http_free() unlinks unix_path */
 	}
-	http_watch_listener(bs);
+	http_watch_listener(h, bs);	/* listening with SOMAXCONN */
 	return 0;
 }
 
@@ -1191,6 +1467,7 @@ http_new(struct event_base *base, const char *listen, mode_t mode,
     struct monitor *mon, struct server *srv, char *err, size_t errlen)
 {
 	struct http	*h;
+	size_t		 i;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -1199,11 +1476,24 @@ http_new(struct event_base *base, const char *listen, mode_t mode,
 	h->base = base;
 	h->mon = mon;
 	h->srv = srv;
+	h->max_clients = HTTP_DEFAULT_MAX_CLIENTS;
+	h->request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS;
+	LIST_INIT(&h->pending);
+	LIST_INIT(&h->dead);
+	for (i = 0; i < HTTP_CONN_BUCKETS; i++)
+		LIST_INIT(&h->conns[i]);
 	if ((h->body = evbuffer_new()) == NULL ||
-	    (h->evh = evhttp_new(base)) == NULL) {
+	    (h->evh = evhttp_new(base)) == NULL ||
+	    (h->adopt = event_new(base, -1, 0, http_adopt_cb, h)) == NULL ||
+	    (h->accept_retry = evtimer_new(base, http_accept_retry_cb,
+	    h)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	/* Fails only on a base without priorities (the unit tests'). */
+	(void)event_priority_set(h->adopt, SERVER_PRIO_URGENT);
+	http_retry_arm(h, HTTP_IDLE_RETRY_S * 1000);
+	evhttp_set_bevcb(h->evh, http_bev_cb, h);
 	/* Every method reaches http_request_cb(), which answers 405 to all
 	 * but GET and HEAD (evhttp itself would say 501). */
 	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
@@ -1228,13 +1518,36 @@ fail:
 	return NULL;
 }
 
+/* Frees every http_conn of list. */
+static void
+http_conn_free_list(struct http_conn_list *list)
+{
+	struct http_conn *c;
+
+	while ((c = LIST_FIRST(list)) != NULL) {
+		LIST_REMOVE(c, entry);
+		event_free(c->deadline);
+		free(c);
+	}
+}
+
 void
 http_free(struct http *h)
 {
+	size_t i;
+
 	if (h == NULL)
 		return;
 	if (h->evh != NULL)
-		evhttp_free(h->evh);
+		evhttp_free(h->evh);	/* closes every connection */
+	http_conn_free_list(&h->pending);
+	http_conn_free_list(&h->dead);
+	for (i = 0; i < HTTP_CONN_BUCKETS; i++)
+		http_conn_free_list(&h->conns[i]);
+	if (h->adopt != NULL)
+		event_free(h->adopt);
+	if (h->accept_retry != NULL)
+		event_free(h->accept_retry);
 	if (h->unix_path != NULL) {
 		unlink(h->unix_path);
 		free(h->unix_path);
@@ -1248,4 +1561,19 @@ const struct http_counters *
 http_get_counters(const struct http *h)
 {
 	return &h->counters;
+}
+
+void
+http_set_limits(struct http *h, size_t max_clients, int request_timeout_ms)
+{
+	h->max_clients = max_clients > 0 ? max_clients : 1;
+	if (request_timeout_ms > 0)
+		h->request_timeout_ms = request_timeout_ms;
+	http_check_full(h);
+}
+
+size_t
+http_nclients(const struct http *h)
+{
+	return h->nconns;
 }

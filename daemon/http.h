@@ -5,16 +5,22 @@
  *
  * Endpoints (GET or HEAD; other methods get 405):
  *
- *   pg-status compatible, same paths and behaviour:
+ *   pg-status compatible, same paths and answers, so that a pg-status
+ *   client cannot tell the difference:
  *     /master /replica /sync_by_time /sync_by_bytes
  *     /sync_by_time_or_bytes /sync_by_time_and_bytes
- *         200 with the host as plain text, or {"host": "...", "port": N}
- *         with "Accept: application/json"; 404 with an empty body (JSON:
- *         {"host": null}) when no host holds the role.
+ *         200 with the host as plain text, or {"host": "..."} (no port)
+ *         when the Accept header is exactly "application/json" (any
+ *         other value, the "application/json, text/plain, ..." of axios included,
+ *         gets plain text); 404 with an empty body (JSON: {"host": null})
+ *         when no host holds the role.  A bad lag value is 400
+ *         {"error_text": "Invalid lag_ms"}.
  *     /replicas_info
  *         200, always JSON: an array of the live replicas,
  *         [{"host": "...", "port": N, "lag_ms": N|null,
  *           "lag_bytes": N|null, "replay_lsn": "X/Y"|null}, ...]
+ *   Unknown parameters are ignored on these, as pg-status does (a
+ *   cache-buster "?_=123").
  *   pgbeacon's own:
  *     /v1/resolve?role=...   {"cluster", "host", "port", "role",
  *                            "generation"}; 404 {"error": "NOHOST", "why"}
@@ -27,7 +33,10 @@
  * Parameters: cluster=NAME on every endpoint but /metrics (default: the
  * first configured cluster); lag_ms / lag_bytes (pg-status's names) or
  * max_lag_ms / max_lag_bytes, min_lsn=X/Y and fallback=master|none on the
- * role endpoints.  An unknown, repeated or malformed parameter is 400.
+ * role endpoints.  A repeated or malformed parameter, or one holding a
+ * NUL byte (%00), is 400; an unknown one is 400 on all but the pg-status
+ * endpoints.  pgbeacon's richer answers (the port, the generation) are on the
+ * /v1/ endpoints.
  *
  * The pure pieces (routing, parameters, rendering) are exported for the
  * unit tests; only http_new()/http_free() touch sockets.
@@ -54,6 +63,10 @@ struct server_counters;
 #define HTTP_MAX_HEADERS	8192
 /* Idle keep-alive connections and slow clients are closed after this. */
 #define HTTP_TIMEOUT_S		30
+/* Default of http_request_timeout_ms: a connection that has not sent a
+ * whole request head this long after it was accepted, or after its
+ * previous request, is closed, however slowly it keeps sending. */
+#define HTTP_REQUEST_TIMEOUT_MS	10000
 
 /* Routes, also the "endpoint" label of the request counters. */
 enum http_endpoint {
@@ -100,6 +113,7 @@ struct http_metrics_input {
 	const struct http_counters *http;	/* NULL: none */
 	const struct server_counters *socket;	/* NULL: none */
 	size_t			 socket_clients;
+	size_t			 http_clients;	/* shown when http is set */
 };
 
 /*
@@ -120,6 +134,17 @@ void http_free(struct http *h);
 /* The counters so far.  Borrowed: lives as long as h. */
 const struct http_counters *http_get_counters(const struct http *h);
 
+/*
+ * At max_clients connections (0 is taken as 1) the listener pauses until
+ * one closes; request_timeout_ms (> 0; else unchanged) is the deadline
+ * of each request head (HTTP_REQUEST_TIMEOUT_MS by default).
+ */
+void http_set_limits(struct http *h, size_t max_clients,
+	int request_timeout_ms);
+
+/* HTTP connections open right now. */
+size_t http_nclients(const struct http *h);
+
 /* --- pure helpers, exported for tests ----------------------------------- */
 
 /* The route of a path (without its query string). */
@@ -132,11 +157,16 @@ const char *http_endpoint_name(enum http_endpoint ep);
 size_t http_code_index(int code);
 
 /*
- * True when an Accept header value asks for application/json (one of its
- * comma-separated media ranges is application/json, any case, parameters
- * ignored).  NULL: false.
+ * True when an Accept header value is exactly application/json (any case,
+ * blanks around it ignored), as pg-status decides.  NULL: false.
  */
 bool http_wants_json(const char *accept);
+
+/* True for pg-status's endpoints (/master ... /replicas_info). */
+bool http_is_pg_status(enum http_endpoint ep);
+
+/* True when a raw query string encodes a NUL byte ("%00"). */
+bool http_query_has_nul(const char *query);
 
 /*
  * Checks kv, the decoded query parameters of a request to ep, and fills
@@ -162,7 +192,7 @@ struct topo_cluster *http_pick_cluster(struct topo_cluster *const *clusters,
 
 /*
  * Appends the host of h (NULL: none) as pg-status does: plain text, or
- * {"host": ...} when json.  -1 when out could not grow.
+ * {"host": "..."} (no port) when json.  -1 when out could not grow.
  */
 int http_format_host(struct evbuffer *out, const struct topo_host *h,
 	bool json);

@@ -7,6 +7,8 @@
  * answers, not "no primary yet".  SIGHUP reloads the configuration;
  * SIGTERM and SIGINT leave the loop, and teardown removes the socket.
  */
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -41,6 +43,9 @@ struct daemon {
 	struct event		*sig_int;
 	struct event		*status_timer;	/* refreshes STATUS= every second */
 	bool			 ready;		/* READY=1 was sent */
+	size_t			 fds_base;	/* open before any client */
+	uint64_t		 failed_digest;	/* of the last file that failed
+						   to load, 0: none */
 	char			 status[1024];	/* the last STATUS= sent */
 };
 
@@ -132,19 +137,66 @@ daemon_first_round_done(void *arg)
 		event_add(d->status_timer, &second);
 }
 
+/*
+ * Shares the descriptors out between the listeners (server_client_caps()):
+ * at start, and at every reload as the number of hosts changes.
+ */
+static void
+daemon_apply_limits(struct daemon *d)
+{
+	struct server_fd_budget b;
+	struct rlimit rl;
+	size_t i, sock, http;
+
+	memset(&b, 0, sizeof(b));
+	b.limit = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		b.limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT32_MAX ?
+		    INT32_MAX : (size_t)rl.rlim_cur;
+	b.in_use = d->fds_base;
+	for (i = 0; i < d->cfg->nclusters; i++)
+		b.nhosts += d->cfg->clusters[i].nhosts;
+	b.socket_setting = (size_t)d->cfg->socket_max_clients;
+	b.http_setting = (size_t)d->cfg->http_max_clients;
+	b.http = d->http != NULL;
+	server_client_caps(&b, &sock, &http);
+	server_set_max_clients(d->srv, sock);
+	if (d->http != NULL)
+		http_set_limits(d->http, http, d->cfg->http_request_timeout_ms);
+	if (sock < b.socket_setting || (b.http && http < b.http_setting))
+		log_warn("descriptor limit %zu: at most %zu socket and %zu HTTP "
+		    "clients, %zu descriptors kept for %zu hosts", b.limit, sock,
+		    b.http ? http : 0, (size_t)SERVER_FD_SLACK +
+		    SERVER_FDS_PER_HOST * b.nhosts, b.nhosts);
+}
+
 static void
 daemon_reload(struct daemon *d)
 {
 	struct config *cfg;
+	uint64_t digest = 0;
 	char err[512];
 
 	sd_notify(0, "RELOADING=1");
 	log_info("reloading %s", d->cfg->path);
+	if (config_file_digest(d->cfg->path, &digest) == 0 &&
+	    d->failed_digest != 0 && digest == d->failed_digest) {
+		/* Parsing it again would fail again, and libconfig 1.5
+		 * leaks a little on some syntax errors (config.h). */
+		log_error("reload failed, keeping the running configuration: "
+		    "%s is unchanged since the last failed reload",
+		    d->cfg->path);
+		goto done;
+	}
 	if ((cfg = config_load(d->cfg->path, err, sizeof(err))) == NULL) {
 		log_error("reload failed, keeping the running configuration: %s",
 		    err);
+		d->failed_digest = digest;
 		goto done;
 	}
+	d->failed_digest = 0;
+	if (cfg->warning[0] != '\0')
+		log_warn("%s", cfg->warning);
 	if (strcmp(cfg->socket_path, d->cfg->socket_path) != 0 ||
 	    cfg->socket_mode != d->cfg->socket_mode)
 		log_warn("socket and socket_mode changes take effect at restart");
@@ -162,6 +214,7 @@ daemon_reload(struct daemon *d)
 	log_set_level(cfg->log_level);
 	config_free(d->cfg);
 	d->cfg = cfg;
+	daemon_apply_limits(d);
 	log_info("reloaded: %zu cluster(s)", cfg->nclusters);
 done:
 	daemon_notify_status(d, "READY=1\n");
@@ -244,6 +297,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (test_only) {
+		if (d.cfg->warning[0] != '\0')
+			fprintf(stderr, "pgbeacond: warning: %s\n",
+			    d.cfg->warning);
 		printf("%s: configuration OK (%zu cluster(s))\n", path,
 		    d.cfg->nclusters);
 		config_free(d.cfg);
@@ -251,8 +307,12 @@ main(int argc, char **argv)
 	}
 
 	log_init(d.cfg->log_level);
+	if (d.cfg->warning[0] != '\0')
+		log_warn("%s", d.cfg->warning);
+	if (server_raise_fd_limit(err, sizeof(err)) >= 0 && err[0] != '\0')
+		log_info("%s", err);
 	signal(SIGPIPE, SIG_IGN);
-	if ((d.base = event_base_new()) == NULL) {
+	if ((d.base = server_base_new()) == NULL) {
 		log_error("cannot create the event loop");
 		goto out;
 	}
@@ -282,6 +342,8 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	d.fds_base = server_fds_in_use();
+	daemon_apply_limits(&d);
 	d.status_timer = event_new(d.base, -1, EV_PERSIST,
 	    daemon_status_timer_cb, &d);
 	if (d.status_timer == NULL) {

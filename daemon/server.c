@@ -10,9 +10,11 @@
  * dropped rather than allowed to grow without bound.
  */
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -51,6 +53,7 @@ struct server_client {
 	bool			 watching;
 	char			 watch_cluster[64]; /* "" for every cluster */
 	bool			 throttled;	/* reading paused for back-pressure */
+	bool			 eof;		/* the peer shut down its side */
 	bool			 closing;	/* close once the output is flushed */
 	bool			 dead;		/* to be freed by the reaper */
 };
@@ -66,6 +69,9 @@ struct server {
 	int			 lock_fd;	/* flock()ed for our lifetime */
 	struct evconnlistener	*listener;	/* owned, owns the socket */
 	struct event		*accept_retry;	/* owned; re-enables after EMFILE */
+	struct server_backoff	 backoff;	/* of accept errors */
+	size_t			 max_clients;	/* listener paused at this many */
+	bool			 full;		/* paused because of max_clients */
 	struct event		*reaper;	/* owned; frees dead clients */
 	struct server_clients	 clients;
 	size_t			 nclients;
@@ -74,6 +80,27 @@ struct server {
 };
 
 static void	server_client_process(struct server_client *);
+
+/*
+ * Pauses the listener while max_clients are connected and resumes it
+ * below: clients past the cap wait in the kernel's backlog instead of
+ * taking descriptors that reconnecting to a database server needs.
+ */
+static void
+server_check_full(struct server *s)
+{
+	bool full = s->nclients >= s->max_clients;
+
+	if (full == s->full || s->listener == NULL)
+		return;
+	s->full = full;
+	if (full) {
+		log_warn("%zu clients on %s: not accepting more until one "
+		    "leaves", s->nclients, s->path);
+		evconnlistener_disable(s->listener);
+	} else if (!evtimer_pending(s->accept_retry, NULL))
+		evconnlistener_enable(s->listener);
+}
 
 static void
 server_client_kill(struct server_client *c)
@@ -103,6 +130,7 @@ server_reaper_cb(evutil_socket_t fd, short what, void *arg)
 		bufferevent_free(c->bev);
 		free(c);
 	}
+	server_check_full(s);
 }
 
 static void
@@ -273,6 +301,31 @@ server_client_too_long(struct server_client *c)
 	bufferevent_disable(c->bev, EV_READ);
 }
 
+/*
+ * The peer shut down its side and every line it sent is answered: an
+ * unterminated last line is a request too.  Closes once the replies are
+ * written (server_write_cb()), never before.
+ */
+static void
+server_client_finish(struct server_client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	char line[PROTO_MAX_LINE + 2];
+	size_t len = evbuffer_get_length(in);
+
+	if (len > 0 && evbuffer_remove(in, line, len) == (int)len) {
+		if (line[len - 1] == '\r')
+			len--;
+		line[len] = '\0';
+		server_handle_line(c, line, len);
+	}
+	if (c->dead)
+		return;
+	c->closing = true;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		server_client_kill(c);
+}
+
 /* Answers every complete request line waiting in the input. */
 static void
 server_client_process(struct server_client *c)
@@ -295,6 +348,8 @@ server_client_process(struct server_client *c)
 			/* One byte more than a line may be its '\r'. */
 			if (evbuffer_get_length(in) > PROTO_MAX_LINE + 1)
 				server_client_too_long(c);
+			else if (c->eof)
+				server_client_finish(c);
 			return;
 		}
 		len = (size_t)eol.pos;
@@ -336,7 +391,8 @@ server_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (c->throttled) {
 		c->throttled = false;
-		bufferevent_enable(bev, EV_READ);
+		if (!c->eof)
+			bufferevent_enable(bev, EV_READ);
 		server_client_process(c);
 	}
 }
@@ -347,11 +403,22 @@ server_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct server_client *c = arg;
 
 	(void)bev;
-	if (what & BEV_EVENT_ERROR)
+	if (what & BEV_EVENT_ERROR) {
 		log_debug("client %" PRIu64 ": %s", c->id,
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
 		server_client_kill(c);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		/* A half-close: the requests read so far still get their
+		 * replies, then the connection closes. */
+		c->eof = true;
+		if (c->closing) {
+			if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+				server_client_kill(c);
+		} else if (!c->throttled)
+			server_client_process(c);
+	}
 }
 
 static void
@@ -386,14 +453,18 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		free(c);
 		return;
 	}
+	/* Fails only on a base without priorities (the unit tests'). */
+	(void)bufferevent_priority_set(c->bev, SERVER_PRIO_SOCKET);
 	bufferevent_setcb(c->bev, server_read_cb, server_write_cb,
 	    server_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, SERVER_OUT_LOW, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&s->clients, c, entry);
 	s->nclients++;
+	server_backoff_ok(&s->backoff);
 	log_debug("client %" PRIu64 ": connected (uid %ld, pid %ld)", c->id,
 	    (long)c->uid, (long)c->pid);
+	server_check_full(s);
 }
 
 static void
@@ -403,7 +474,8 @@ server_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	evconnlistener_enable(s->listener);
+	if (!s->full)
+		evconnlistener_enable(s->listener);
 }
 
 static void
@@ -411,13 +483,49 @@ server_accept_error_cb(struct evconnlistener *l, void *arg)
 {
 	struct server *s = arg;
 	int err = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = { 0, 100 * 1000 };
+	unsigned suppressed;
+	bool log;
+	int ms;
+	struct timeval tv;
 
-	/* Out of descriptors: accepting again at once would spin.  Pause. */
-	log_warn("accept on %s: %s; pausing for 100 ms", s->path,
-	    evutil_socket_error_to_string(err));
+	/* Out of descriptors: accepting again at once would spin.  Pause,
+	 * longer each time, and say so at most every 10 s. */
+	ms = server_backoff_fail(&s->backoff, monitor_now_ms(), &log,
+	    &suppressed);
+	if (log)
+		log_warn("accept on %s: %s; pausing for %d ms (%u more such "
+		    "errors not logged)", s->path,
+		    evutil_socket_error_to_string(err), ms, suppressed);
 	evconnlistener_disable(l);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
 	event_add(s->accept_retry, &tv);
+}
+
+int
+server_backoff_fail(struct server_backoff *b, int64_t now_ms, bool *log,
+    unsigned *suppressed)
+{
+	if (b->delay_ms < SERVER_BACKOFF_MIN_MS)
+		b->delay_ms = SERVER_BACKOFF_MIN_MS;
+	else if (b->delay_ms < SERVER_BACKOFF_MAX_MS / 2)
+		b->delay_ms *= 2;
+	else
+		b->delay_ms = SERVER_BACKOFF_MAX_MS;
+	*log = b->next_log_ms == 0 || now_ms >= b->next_log_ms;
+	*suppressed = b->suppressed;
+	if (*log) {
+		b->suppressed = 0;
+		b->next_log_ms = now_ms + SERVER_BACKOFF_LOG_MS;
+	} else
+		b->suppressed++;
+	return b->delay_ms;
+}
+
+void
+server_backoff_ok(struct server_backoff *b)
+{
+	b->delay_ms = 0;
 }
 
 /*
@@ -475,8 +583,11 @@ server_new(struct event_base *base, const char *path, mode_t mode,
 	}
 	if ((fd = server_bind(s, mode, err, errlen)) < 0)
 		goto fail;
+	/* Backlog 0: keep the SOMAXCONN unixsock_listen() gave it (-1
+	 * would listen again with 128, too few for a burst of clients). */
+	s->max_clients = SERVER_DEFAULT_MAX_CLIENTS;
 	s->listener = evconnlistener_new(base, server_accept_cb, s,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (s->listener == NULL) {
 		snprintf(err, errlen, "cannot listen on %s", path);
 		close(fd);
@@ -542,6 +653,13 @@ server_broadcast(struct server *s, const struct topo_cluster *tc)
 	}
 }
 
+void
+server_set_max_clients(struct server *s, size_t max)
+{
+	s->max_clients = max > 0 ? max : 1;
+	server_check_full(s);
+}
+
 size_t
 server_nclients(const struct server *s)
 {
@@ -552,4 +670,86 @@ const struct server_counters *
 server_get_counters(const struct server *s)
 {
 	return &s->counters;
+}
+
+void
+server_client_caps(const struct server_fd_budget *b, size_t *socket_max,
+    size_t *http_max)
+{
+	size_t reserve = SERVER_FD_SLACK + SERVER_FDS_PER_HOST * b->nhosts;
+	size_t avail = 0, h;
+
+	if (b->limit > b->in_use + reserve)
+		avail = b->limit - b->in_use - reserve;
+	/* HTTP may take half of what is left, the socket the rest: a flood
+	 * on one listener never takes the other's descriptors. */
+	h = b->http ? b->http_setting : 0;
+	if (h > avail / 2)
+		h = avail / 2;
+	*http_max = h > 0 ? h : 1;
+	*socket_max = b->socket_setting < avail - h ? b->socket_setting :
+	    avail - h;
+	if (*socket_max == 0)
+		*socket_max = 1;
+}
+
+size_t
+server_fds_in_use(void)
+{
+	DIR *dir;
+	struct dirent *e;
+	size_t n = 0;
+
+	if ((dir = opendir("/proc/self/fd")) == NULL)
+		return 16;	/* a guess; the slack covers it */
+	while ((e = readdir(dir)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n > 0 ? n - 1 : 0;	/* not the directory's own fd */
+}
+
+int
+server_raise_fd_limit(char *msg, size_t msglen)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	msg[0] = '\0';
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	if (rl.rlim_cur != rl.rlim_max) {
+		was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			snprintf(msg, msglen, "raised the descriptor limit from "
+			    "%llu to %llu", (unsigned long long)was,
+			    (unsigned long long)rl.rlim_max);
+		else if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return -1;
+	}
+	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT32_MAX ?
+	    INT32_MAX : (int)rl.rlim_cur;
+}
+
+/*
+ * HTTP on a thread of its own would need locks around the monitor's
+ * memory on every request; priorities need none.  See SERVER_PRIO_HTTP.
+ */
+struct event_base *
+server_base_new(void)
+{
+	struct event_config *ec;
+	struct event_base *base = NULL;
+
+	if ((ec = event_config_new()) == NULL)
+		return NULL;
+	if (event_config_set_max_dispatch_interval(ec, NULL, SERVER_HTTP_SLICE,
+	    SERVER_PRIO_HTTP) == 0)
+		base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (base != NULL && event_base_priority_init(base, SERVER_NPRIO) != 0) {
+		event_base_free(base);
+		return NULL;
+	}
+	return base;
 }

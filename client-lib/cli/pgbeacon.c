@@ -8,8 +8,12 @@
  *   pgbeacon [-s SOCKET] ping
  *   pgbeacon [-s SOCKET] forget CLUSTER
  *
- * Exit status: 0 success; 1 the daemon answered but has no host for the
- * question (error text on stderr); 2 usage error or daemon unreachable.
+ * Exit status (sysexits.h style, documented in the README): 0 success;
+ * 1 the daemon answered but has no host for the question; 64 (EX_USAGE)
+ * bad command line or a request the daemon refused as malformed; 69
+ * (EX_UNAVAILABLE) the daemon cannot be reached; 71 (EX_OSERR) out of
+ * memory; 75 (EX_TEMPFAIL) no reply in time; 76 (EX_PROTOCOL) a reply
+ * that cannot be understood.  The error text goes to stderr.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -18,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,8 +30,12 @@
 
 #include "pgbeacon.h"
 
-#define EXIT_NOHOST	1
-#define EXIT_USAGE	2
+#define EXIT_NOHOST	1		/* the daemon has no such host */
+#define EXIT_USAGE	EX_USAGE	/* 64: bad command line */
+#define EXIT_NODAEMON	EX_UNAVAILABLE	/* 69: the daemon cannot be reached */
+#define EXIT_NOMEM	EX_OSERR	/* 71: out of memory */
+#define EXIT_TIMEOUT	EX_TEMPFAIL	/* 75: no reply in time */
+#define EXIT_PROTOCOL	EX_PROTOCOL	/* 76: a reply not understood */
 
 static void	usage(FILE *f);
 static int	exit_code(pgb_errcode code);
@@ -49,7 +58,7 @@ usage(FILE *f)
 	    "       pgbeacon [-s SOCKET] watch [CLUSTER]\n"
 	    "       pgbeacon [-s SOCKET] ping\n"
 	    "       pgbeacon [-s SOCKET] forget CLUSTER\n"
-	    "       pgbeacon -h\n"
+	    "       pgbeacon -h | -V\n"
 	    "\n"
 	    "  -s SOCKET  daemon socket (default: $%s, else %s)\n"
 	    "\n"
@@ -65,8 +74,11 @@ usage(FILE *f)
 	    "  forget     clear the highest timeline the daemon remembers for\n"
 	    "             CLUSTER (root or the daemon's user only; logged)\n"
 	    "\n"
-	    "exit status: 0 ok, 1 no host for the question, 2 usage error or\n"
-	    "daemon unreachable\n", PGB_SOCKET_ENV, PGB_DEFAULT_SOCKET);
+	    "  -V         print the version\n"
+	    "\n"
+	    "exit status: 0 ok, 1 no host for the question, 64 usage error,\n"
+	    "69 daemon unreachable, 71 out of memory, 75 no reply in time,\n"
+	    "76 reply not understood\n", PGB_SOCKET_ENV, PGB_DEFAULT_SOCKET);
 }
 
 /* Exit status for a failed request. */
@@ -78,7 +90,15 @@ exit_code(pgb_errcode code)
 	case PGB_ERR_NOCLUSTER:
 	case PGB_ERR_DAEMON:
 		return (EXIT_NOHOST);
-	default:
+	case PGB_ERR_UNREACHABLE:
+		return (EXIT_NODAEMON);
+	case PGB_ERR_TIMEOUT:
+		return (EXIT_TIMEOUT);
+	case PGB_ERR_PROTOCOL:
+		return (EXIT_PROTOCOL);
+	case PGB_ERR_NOMEM:
+		return (EXIT_NOMEM);
+	default:	/* BADROLE, BADREQ, ARG: what the user typed */
 		return (EXIT_USAGE);
 	}
 }
@@ -236,7 +256,7 @@ cmd_status(pgb_client *cl, int argc, char **argv)
 		fprintf(stderr, "pgbeacon: the daemon's STATUS is not valid"
 		    " JSON\n");
 		pgb_free(json);
-		return (EXIT_USAGE);
+		return (EXIT_PROTOCOL);
 	}
 	print_status(root);
 	json_object_put(root);
@@ -280,12 +300,12 @@ cmd_watch(const char *socket, int argc, char **argv)
 	w = pgb_watch_new(socket, argc == 2 ? argv[1] : NULL);
 	if (w == NULL) {
 		fprintf(stderr, "pgbeacon: out of memory\n");
-		return (EXIT_USAGE);
+		return (EXIT_NOMEM);
 	}
 	if (!pgb_watch_connected(w)) {
 		fprintf(stderr, "pgbeacon: %s\n", pgb_watch_error(w));
 		pgb_watch_free(w);
-		return (EXIT_USAGE);
+		return (EXIT_NODAEMON);
 	}
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = stop_cb;
@@ -330,7 +350,7 @@ cmd_ping(pgb_client *cl, int argc, char **argv)
 	}
 	if (pgb_client_ping(cl) == -1) {
 		fprintf(stderr, "pgbeacon: %s\n", pgb_client_error(cl));
-		return (EXIT_USAGE);
+		return (exit_code(pgb_client_errcode(cl)));
 	}
 	printf("PONG\n");
 	return (0);
@@ -358,13 +378,16 @@ main(int argc, char **argv)
 	pgb_client	*cl;
 	int		 ch, rc;
 
-	while ((ch = getopt(argc, argv, "+hs:")) != -1) {
+	while ((ch = getopt(argc, argv, "+hs:V")) != -1) {
 		switch (ch) {
 		case 's':
 			socket = optarg;
 			break;
 		case 'h':
 			usage(stdout);
+			return (0);
+		case 'V':
+			printf("pgbeacon %s\n", PGB_VERSION_STRING);
 			return (0);
 		default:
 			usage(stderr);
@@ -383,7 +406,7 @@ main(int argc, char **argv)
 	cl = pgb_client_new(socket);
 	if (cl == NULL) {
 		fprintf(stderr, "pgbeacon: out of memory\n");
-		return (EXIT_USAGE);
+		return (EXIT_NOMEM);
 	}
 	if (strcmp(cmd, "resolve") == 0)
 		rc = cmd_resolve(cl, argc, argv);

@@ -189,24 +189,62 @@ get_expect(const char *path, bool json, int status)
 	return body;
 }
 
-/* GET path with Accept: application/json; the parsed body's "port", or
- * -1 for {"host": null} or no answer; *status gets the status. */
+/* The port of a /v1/resolve answer at path, or -1 (404, no answer);
+ * *status gets the status. */
 static int
-json_port(const char *path, int *status)
+v1_port(const char *path, int *status)
 {
 	struct resp	 r;
 	json_object	*j, *port;
 	int		 p = -1;
 
 	*status = 0;
-	if (!http_get(path, true, &r))
+	if (!http_get(path, false, &r))
 		return -1;
 	*status = r.status;
-	if ((j = json_tokener_parse(r.body)) != NULL &&
-	    json_object_object_get_ex(j, "port", &port))
-		p = json_object_get_int(port);
-	json_object_put(j);
+	if (r.status == 200 && (j = json_tokener_parse(r.body)) != NULL) {
+		if (json_object_object_get_ex(j, "port", &port))
+			p = json_object_get_int(port);
+		json_object_put(j);
+	}
 	resp_free(&r);
+	return p;
+}
+
+/*
+ * GET path, a pg-status endpoint, with Accept: application/json: its
+ * body must be pg-status's, {"host": "127.0.0.1"} or {"host": null}, so
+ * it has no port.  The port comes from the same question asked of
+ * /v1/resolve (role = the path's name, same parameters).  Returns that
+ * port, -1 when both say no host, -2 when the two disagree (the
+ * topology moved in between: pollers ask again); *status gets the
+ * pg-status endpoint's status.
+ */
+static int
+json_port(const char *path, int *status)
+{
+	struct resp	 r;
+	char		 v1[512];
+	const char	*q;
+	int		 p, v1_status;
+	bool		 ok;
+
+	*status = 0;
+	if (!http_get(path, true, &r))
+		return -2;
+	*status = r.status;
+	ok = (r.status == 200 && strcmp(r.body, "{\"host\": \"127.0.0.1\"}") ==
+	    0) || (r.status == 404 && strcmp(r.body, "{\"host\": null}") == 0);
+	ITD_ASSERT(dmn, ok, "%s: not a pg-status answer: %d %s", path,
+	    r.status, r.body);
+	resp_free(&r);
+	q = strchr(path, '?');
+	snprintf(v1, sizeof(v1), "/v1/resolve?role=%.*s%s%s",
+	    (int)(q != NULL ? (size_t)(q - path - 1) : strlen(path + 1)),
+	    path + 1, q != NULL ? "&" : "", q != NULL ? q + 1 : "");
+	p = v1_port(v1, &v1_status);
+	if (v1_status != *status)
+		return -2;
 	return p;
 }
 
@@ -310,7 +348,7 @@ assert_replica_endpoints(int a, int b)
 START_TEST(test_role_endpoints_plain_and_json_follow_a_failover)
 {
 	char		 path[128], *body;
-	int		 n0, n1, n2, p, i, seen1 = 0, seen2 = 0;
+	int		 n0, n1, n2, p, i, st, seen1 = 0, seen2 = 0;
 	json_object	*j;
 
 	start_daemon(2, NULL);
@@ -322,16 +360,13 @@ START_TEST(test_role_endpoints_plain_and_json_follow_a_failover)
 	ck_assert_str_eq(body, "127.0.0.1");
 	free(body);
 	body = get_expect("/master", true, 200);
-	j = json_tokener_parse(body);
-	ck_assert_ptr_nonnull(j);
-	ck_assert_str_eq(itd_json_str(j, "host"), "127.0.0.1");
-	ck_assert_int_eq(itd_json_int(j, "port"), n0);
-	json_object_put(j);
+	ck_assert_str_eq(body, "{\"host\": \"127.0.0.1\"}");
 	free(body);
+	ck_assert_int_eq(port_of("/master"), n0);
 
 	assert_replica_endpoints(n1, n2);
 	for (i = 0; i < 10; i++) {
-		p = port_of("/replica");
+		p = v1_port("/v1/resolve?role=replica", &st);
 		seen1 += p == n1;
 		seen2 += p == n2;
 	}
@@ -814,11 +849,24 @@ START_TEST(test_bad_requests_get_4xx_and_the_daemon_keeps_serving)
 	free(body);
 	body = get_expect("/master/", false, 404);
 	free(body);
-	body = get_expect("/master?lag_ms=1", false, 400);
-	ck_assert_str_eq(body, "unknown parameter 'lag_ms'\n");
+	/* pg-status ignores what /master does not take... */
+	body = get_expect("/master?lag_ms=1", false, 200);
+	ck_assert_str_eq(body, "127.0.0.1");
+	free(body);
+	/* ...but pgbeacon's own API does not. */
+	body = get_expect("/v1/resolve?role=master&lag=1", false, 400);
+	ck_assert_ptr_nonnull(strstr(body, "unknown parameter 'lag'"));
 	free(body);
 	body = get_expect("/replica?lag_ms=abc", true, 400);
-	ck_assert_str_eq(body, "{\"error_text\": \"invalid lag_ms\"}");
+	ck_assert_str_eq(body, "{\"error_text\": \"Invalid lag_ms\"}");
+	free(body);
+	body = get_expect("/replica?lag_ms=abc", false, 400);
+	ck_assert_str_eq(body, "{\"error_text\": \"Invalid lag_ms\"}");
+	free(body);
+	body = get_expect("/master?cluster=main%00junk", false, 400);
+	free(body);
+	body = get_expect("/v1/resolve?role=master&cluster=main%00", false,
+	    400);
 	free(body);
 	body = get_expect("/replica?lag_ms=1&lag_ms=2", false, 400);
 	free(body);
@@ -829,7 +877,11 @@ START_TEST(test_bad_requests_get_4xx_and_the_daemon_keeps_serving)
 	free(body);
 	body = get_expect("/health/primary?host=nohost:1", false, 404);
 	free(body);
-	body = get_expect("/replica?%zz=1", false, 400);
+	/* A malformed name is an unknown parameter: ignored by pg-status's
+	 * endpoints, refused by pgbeacon's. */
+	body = get_expect("/replica?%zz=1", false, 200);
+	free(body);
+	body = get_expect("/v1/resolve?role=replica&%zz=1", false, 400);
 	free(body);
 
 	/* Another method. */
@@ -976,6 +1028,230 @@ START_TEST(test_pg_status_client_sequence_gets_documented_answers)
 }
 END_TEST
 
+/*
+ * A pg-status client's requests, byte for byte, and what pg-status
+ * answers to each: the status and the whole body.  (Recorded from its
+ * documented behaviour: unknown parameters ignored, JSON only for
+ * exactly "Accept: application/json", {"host": "..."} without a port,
+ * 400 {"error_text": "Invalid lag_ms"}.)
+ */
+static const struct replay {
+	const char	*request;	/* the request head, CRLFs included */
+	int		 status;
+	const char	*body;
+} pg_status_replay[] = {
+	{ "GET /master HTTP/1.1\r\nHost: x\r\n", 200, "127.0.0.1" },
+	{ "GET /master?_=1700000000123 HTTP/1.1\r\nHost: x\r\n", 200,
+	    "127.0.0.1" },
+	{ "GET /master HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n",
+	    200, "{\"host\": \"127.0.0.1\"}" },
+	/* axios's default Accept: plain text from pg-status. */
+	{ "GET /master HTTP/1.1\r\nHost: x\r\nAccept: application/json, "
+	    "text/plain, */*\r\n", 200, "127.0.0.1" },
+	{ "GET /replica?nocache=abc&lag_ms=1000000 HTTP/1.1\r\nHost: x\r\n"
+	    "Accept: application/json\r\n", 200, "{\"host\": \"127.0.0.1\"}" },
+	{ "GET /sync_by_bytes?lag_bytes=100000000&t=5 HTTP/1.1\r\nHost: x\r\n",
+	    200, "127.0.0.1" },
+	{ "GET /sync_by_time_or_bytes?foo=bar HTTP/1.1\r\nHost: x\r\n", 200,
+	    "127.0.0.1" },
+	{ "GET /sync_by_time_and_bytes?_= HTTP/1.1\r\nHost: x\r\nAccept: "
+	    "application/json\r\n", 200, "{\"host\": \"127.0.0.1\"}" },
+	{ "GET /replica?lag_ms=abc HTTP/1.1\r\nHost: x\r\n", 400,
+	    "{\"error_text\": \"Invalid lag_ms\"}" },
+	{ "GET /sync_by_bytes?lag_bytes=-1&_=2 HTTP/1.1\r\nHost: x\r\nAccept: "
+	    "application/json\r\n", 400, "{\"error_text\": \"Invalid lag_bytes\"}" },
+	{ "GET /replica?min_lsn=FFFF/0&fallback=none HTTP/1.1\r\nHost: x\r\n",
+	    404, "" },
+	{ "GET /replica?min_lsn=FFFF/0&fallback=none&_=1 HTTP/1.1\r\nHost: x\r\n"
+	    "Accept: application/json\r\n", 404, "{\"host\": null}" },
+};
+
+START_TEST(test_pg_status_replay_gets_pg_status_bodies_and_codes)
+{
+	const struct replay	*rp;
+	struct resp		 r;
+	char			 req[1024], *sep;
+	size_t			 i;
+	int			 n;
+
+	start_daemon(1, NULL);
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(port_of("/sync_by_time_and_bytes") ==
+	    it_port(cl, 1), ITD_STATE_MS), "the replica never became "
+	    "synchronous");
+	for (i = 0; i < sizeof(pg_status_replay) / sizeof(pg_status_replay[0]);
+	    i++) {
+		rp = &pg_status_replay[i];
+		n = snprintf(req, sizeof(req), "%sConnection: close\r\n\r\n",
+		    rp->request);
+		ck_assert(http_raw(target, req, (size_t)n, &r));
+		sep = strstr(r.body, "\r\n\r\n");
+		ck_assert_ptr_nonnull(sep);
+		ITD_ASSERT(dmn, r.status == rp->status && strcmp(sep + 4,
+		    rp->body) == 0, "request %zu: %s\nwant %d \"%s\", got %d "
+		    "\"%s\"", i, rp->request, rp->status, rp->body, r.status,
+		    sep + 4);
+		resp_free(&r);
+	}
+}
+END_TEST
+
+/* --- a daemon no client can starve ------------------------------------------ */
+
+/* The backlog ss(8) shows for the listener on port (Send-Q), or -1. */
+static int
+listen_backlog(int port)
+{
+	char	 cmd[128], line[512];
+	FILE	*f;
+	int	 backlog = -1, recvq;
+
+	snprintf(cmd, sizeof(cmd), "ss -ltnH 'sport = :%d' 2>/dev/null", port);
+	if ((f = popen(cmd, "r")) == NULL)
+		return -1;
+	if (fgets(line, sizeof(line), f) != NULL &&
+	    sscanf(line, "LISTEN %d %d", &recvq, &backlog) != 2)
+		backlog = -1;
+	pclose(f);
+	return backlog;
+}
+
+/* /proc/sys/net/core/somaxconn, capped at SOMAXCONN as listen() does. */
+static int
+max_backlog(void)
+{
+	FILE	*f = fopen("/proc/sys/net/core/somaxconn", "r");
+	int	 v = SOMAXCONN;
+
+	if (f != NULL) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = SOMAXCONN;
+		fclose(f);
+	}
+	return v < SOMAXCONN ? v : SOMAXCONN;
+}
+
+/* pgbeacon_http_clients from /metrics (the metrics request counts). */
+static int
+http_clients(void)
+{
+	struct resp	 r;
+	const char	*p;
+	int		 n = -1;
+
+	if (!http_get("/metrics", false, &r))
+		return -1;
+	if ((p = strstr(r.body, "\npgbeacon_http_clients ")) != NULL)
+		n = atoi(p + strlen("\npgbeacon_http_clients "));
+	resp_free(&r);
+	return n;
+}
+
+START_TEST(test_http_listener_backlog_and_client_count)
+{
+	int	fds[20], i;
+
+	start_daemon(0, NULL);
+	/* evhttp listens with 128; a burst of connects needs more. */
+	ck_assert_int_eq(listen_backlog(atoi(strchr(target, ':') + 1)),
+	    max_backlog());
+	/* Every kind of connection is counted out when it closes. */
+	for (i = 0; i < 20; i++) {
+		fds[i] = connect_target(target);
+		ck_assert_int_ge(fds[i], 0);
+	}
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(http_clients() == 21, ITD_STATE_MS),
+	    "20 idle connections not counted: %d", http_clients());
+	for (i = 0; i < 20; i++) {
+		if (i % 2 == 0 && write(fds[i], "garbage\r\n\r\n", 11) < 0)
+			ck_abort_msg("write: %s", strerror(errno));
+		close(fds[i]);
+	}
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(http_clients() == 1, ITD_STATE_MS),
+	    "closed connections still counted: %d", http_clients());
+}
+END_TEST
+
+START_TEST(test_http_request_head_has_a_deadline_however_slow_the_drip)
+{
+	static const char head[] = "GET /master HTTP/1.1\r\nHost: x\r\n";
+	int64_t	 deadline;
+	char	 buf[256];
+	ssize_t	 n;
+	int	 fd;
+	bool	 closed = false;
+
+	start_daemon(0, "http_request_timeout_ms = 300;\n");
+	fd = connect_target(target);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, head, sizeof(head) - 1),
+	    (ssize_t)sizeof(head) - 1);
+	/* One header byte every 50 ms: never silent for evhttp's timeout,
+	 * but the head is never complete.  The daemon must hang up. */
+	deadline = it_now_ms() + 15000;
+	while (!closed && it_now_ms() < deadline) {
+		if (send(fd, "X", 1, MSG_NOSIGNAL) != 1)
+			closed = true;	/* reset by the daemon */
+		else if (itd_sees_eof(fd, 50))
+			closed = true;
+	}
+	ITD_ASSERT(dmn, closed, "a dripping client was never closed");
+	close(fd);
+	/* A quick client is unaffected. */
+	fd = connect_target(target);
+	ck_assert_int_ge(fd, 0);
+	n = snprintf(buf, sizeof(buf), "%sConnection: close\r\n\r\n", head);
+	ck_assert_int_eq(write(fd, buf, (size_t)n), n);
+	ITD_ASSERT(dmn, itd_sees_eof(fd, ITD_REPLY_MS) &&
+	    itd_log_contains(dmn, "no complete request in 300 ms"),
+	    "deadline not logged");
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_http_client_cap_pauses_the_listener_until_one_leaves)
+{
+	static const char req[] = "GET /master HTTP/1.1\r\nHost: x\r\n"
+	    "Connection: close\r\n\r\n";
+	struct resp	 r;
+	int		 idle[3], fd, i;
+	char		 buf[512];
+	ssize_t		 n;
+
+	start_daemon(0, "http_max_clients = 3;\n");
+	for (i = 0; i < 3; i++) {
+		idle[i] = connect_target(target);
+		ck_assert_int_ge(idle[i], 0);
+	}
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(itd_log_contains(dmn, "3 HTTP clients: "
+	    "not accepting more"), ITD_STATE_MS), "the listener never paused");
+	/* The fourth waits in the backlog... */
+	fd = connect_target(target);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, req, sizeof(req) - 1),
+	    (ssize_t)sizeof(req) - 1);
+	/* ...and is answered once one of the three leaves. */
+	close(idle[0]);
+	n = 0;
+	{
+		int64_t dl = it_now_ms() + ITD_STATE_MS;
+		struct pollfd p = { fd, POLLIN, 0 };
+
+		while (n <= 0 && it_now_ms() < dl && poll(&p, 1, 100) >= 0)
+			if (p.revents & POLLIN)
+				n = recv(fd, buf, sizeof(buf) - 1, 0);
+	}
+	ITD_ASSERT(dmn, n > 0, "the waiting client was never answered");
+	buf[n] = '\0';
+	ck_assert_msg(strncmp(buf, "HTTP/1.1 200", 12) == 0, "%s", buf);
+	close(fd);
+	for (i = 1; i < 3; i++)
+		close(idle[i]);
+	ck_assert(http_get("/master", false, &r));
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -989,6 +1265,17 @@ http_suite(void)
 	tcase_add_test(tc, test_no_host_is_404_with_empty_body_or_json_null);
 	tcase_add_test(tc, test_cluster_parameter_selects_among_two_clusters);
 	tcase_add_test(tc, test_pg_status_client_sequence_gets_documented_answers);
+	tcase_add_test(tc, test_pg_status_replay_gets_pg_status_bodies_and_codes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("limits");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, test_http_listener_backlog_and_client_count);
+	tcase_add_test(tc,
+	    test_http_request_head_has_a_deadline_however_slow_the_drip);
+	tcase_add_test(tc,
+	    test_http_client_cap_pauses_the_listener_until_one_leaves);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("observability");

@@ -245,11 +245,23 @@ START_TEST(test_cli_resolve_status_ping_exit_codes)
 	ck_assert_str_eq(out, want);
 	snprintf(args, sizeof args, "-s %s resolve nope master", fx.sock);
 	ck_assert_int_eq(run_cli(args, out, sizeof out), 1);
+	/* Distinct sysexits codes: usage 64, daemon unreachable 69. */
 	snprintf(args, sizeof args, "-s %s resolve main", fx.sock);
-	ck_assert_int_eq(run_cli(args, out, sizeof out), 2);
+	ck_assert_int_eq(run_cli(args, out, sizeof out), 64);
+	snprintf(args, sizeof args, "-s %s resolve main boss", fx.sock);
+	ck_assert_int_eq(run_cli(args, out, sizeof out), 64);
+	ck_assert_int_eq(run_cli("-x", out, sizeof out), 64);
 	snprintf(args, sizeof args, "-s %s/absent.sock ping",
 	    it_cluster_dir(fx.cluster));
-	ck_assert_int_eq(run_cli(args, out, sizeof out), 2);
+	ck_assert_int_eq(run_cli(args, out, sizeof out), 69);
+	snprintf(args, sizeof args, "-s %s/absent.sock resolve main master",
+	    it_cluster_dir(fx.cluster));
+	ck_assert_int_eq(run_cli(args, out, sizeof out), 69);
+	snprintf(args, sizeof args, "-s %s/absent.sock watch main",
+	    it_cluster_dir(fx.cluster));
+	ck_assert_int_eq(run_cli(args, out, sizeof out), 69);
+	ck_assert_int_eq(run_cli("-V", out, sizeof out), 0);
+	ck_assert_str_eq(out, "pgbeacon " PGB_VERSION_STRING "\n");
 	snprintf(args, sizeof args, "-s %s ping", fx.sock);
 	ck_assert_int_eq(run_cli(args, out, sizeof out), 0);
 	snprintf(args, sizeof args, "-s %s status", fx.sock);

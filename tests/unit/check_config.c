@@ -354,6 +354,15 @@ static const struct bad bad_top[] = {
 	/* libconfig 1.5 would wrap this to -1474836480 without a word. */
 	{ "sync_max_lag_bytes = 20000000000;\n", "t.conf:1: sync_max_lag_bytes does not fit in 32 bits: write it with an L suffix (1000000000000L)" },
 	{ "sync_max_lag_bytes =\n  4294968296;\n", "t.conf:1: sync_max_lag_bytes does not fit in 32 bits: write it with an L suffix (1000000000000L)" },
+	/* libconfig keeps the low 32 bits of a hex literal: 3 here. */
+	{ "max_fails = 0x100000003;\n", "t.conf:1: max_fails does not fit in 32 bits: write it with an L suffix (1000000000000L)" },
+	{ "sync_max_lag_bytes = 0xFFFFFFFF;\n", "t.conf:1: sync_max_lag_bytes does not fit in 32 bits: write it with an L suffix (1000000000000L)" },
+	{ "sync_max_lag_ms = 0x80000000;\n", "t.conf:1: sync_max_lag_ms does not fit in 32 bits: write it with an L suffix (1000000000000L)" },
+	{ "max_fails = 0x1000000000000000000003;\n", "t.conf:1: max_fails does not fit in 32 bits: write it with an L suffix (1000000000000L)" },
+	{ "socket_max_clients = 0;\n", "t.conf:1: socket_max_clients must be between 1 and 1000000, not 0" },
+	{ "socket_max_clients = \"9\";\n", "t.conf:1: socket_max_clients must be an integer" },
+	{ "http_max_clients = 1000001;\n", "t.conf:1: http_max_clients must be between 1 and 1000000, not 1000001" },
+	{ "http_request_timeout_ms = 99;\n", "t.conf:1: http_request_timeout_ms must be between 100 and 3600000, not 99" },
 };
 
 START_TEST(test_rejects_bad_top_level_setting)
@@ -493,6 +502,83 @@ START_TEST(test_conninfo_password_never_in_errors)
 		    "%s: %s", conninfos[i], err);
 		ck_assert_msg(strstr(err, "s3cret") == NULL, "leaked: %s", err);
 	}
+}
+END_TEST
+
+START_TEST(test_client_limits_default_and_set)
+{
+	struct config	*cfg;
+
+	cfg = load(CLUSTERS);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_int_eq(cfg->socket_max_clients, 4096);
+	ck_assert_int_eq(cfg->http_max_clients, 2048);
+	ck_assert_int_eq(cfg->http_request_timeout_ms, 10000);
+	ck_assert_str_eq(cfg->warning, "");
+	config_free(cfg);
+	cfg = load("socket_max_clients = 10;\nhttp_max_clients = 0x20;\n"
+	    "http_request_timeout_ms = 100;\nmax_fails = 0x7;\n" CLUSTERS);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_int_eq(cfg->socket_max_clients, 10);
+	ck_assert_int_eq(cfg->http_max_clients, 32);
+	ck_assert_int_eq(cfg->http_request_timeout_ms, 100);
+	ck_assert_int_eq(cfg->max_fails, 7);
+	config_free(cfg);
+	/* Within 32 bits, or with L, a hex literal is what it says. */
+	cfg = load("sync_max_lag_bytes = 0x7FFFFFFF;\nsync_max_lag_ms = "
+	    "0x100000003L;\n" CLUSTERS);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_int_eq(cfg->sync_max_lag_bytes, 0x7FFFFFFF);
+	ck_assert_int_eq(cfg->sync_max_lag_ms, INT64_C(0x100000003));
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_socket_mode_open_to_others_is_warned)
+{
+	static const char *const open_modes[] = { "0777", "0666", "0604",
+	    "0661", "0007" };
+	struct config	*cfg;
+	char		 text[512];
+	size_t		 i;
+
+	for (i = 0; i < sizeof open_modes / sizeof open_modes[0]; i++) {
+		snprintf(text, sizeof text, "max_fails = 3;\nsocket_mode = "
+		    "\"%s\";\n" CLUSTERS, open_modes[i]);
+		cfg = load(text);
+		ck_assert_msg(cfg != NULL, "%s", err);
+		ck_assert_msg(strncmp(cfg->warning, "t.conf:2: socket_mode \"",
+		    23) == 0 && strstr(cfg->warning, "every local user") !=
+		    NULL, "%s: %s", open_modes[i], cfg->warning);
+		config_free(cfg);
+	}
+	cfg = load("socket_mode = \"0777\";\n" CLUSTERS);
+	ck_assert_ptr_nonnull(strstr(cfg->warning, "write to it"));
+	config_free(cfg);
+	cfg = load("socket_mode = \"0660\";\n" CLUSTERS);
+	ck_assert_str_eq(cfg->warning, "");
+	config_free(cfg);
+	cfg = load("socket_mode = \"0770\";\n" CLUSTERS);
+	ck_assert_str_eq(cfg->warning, "");
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_file_digest_tells_changed_files_apart)
+{
+	char		path[128];
+	uint64_t	a, b, c;
+
+	snprintf(path, sizeof path, "%s/d.conf", tmpdir);
+	write_file(path, "max_fails = 3;\nx = ;\n");
+	ck_assert_int_eq(config_file_digest(path, &a), 0);
+	ck_assert_int_eq(config_file_digest(path, &b), 0);
+	ck_assert(a == b);
+	write_file(path, "max_fails = 3;\nx = 1;\n");
+	ck_assert_int_eq(config_file_digest(path, &c), 0);
+	ck_assert(a != c);
+	snprintf(path, sizeof path, "%s/absent.conf", tmpdir);
+	ck_assert_int_eq(config_file_digest(path, &c), -1);
 }
 END_TEST
 
@@ -666,6 +752,7 @@ config_suite(void)
 	tcase_add_test(tc, test_find_cluster_by_name);
 	tcase_add_test(tc, test_cluster_equal_compares_hosts_in_order);
 	tcase_add_test(tc, test_free_null_is_a_no_op);
+	tcase_add_test(tc, test_file_digest_tells_changed_files_apart);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
@@ -686,6 +773,8 @@ config_suite(void)
 	tcase_add_test(tc, test_accepts_name_and_port_edges);
 	tcase_add_test(tc, test_socket_path_must_fit_sun_path);
 	tcase_add_test(tc, test_small_error_buffer_is_cut_not_overflowed);
+	tcase_add_test(tc, test_client_limits_default_and_set);
+	tcase_add_test(tc, test_socket_mode_open_to_others_is_warned);
 	suite_add_tcase(s, tc);
 	return s;
 }

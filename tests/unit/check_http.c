@@ -162,10 +162,14 @@ END_TEST
 
 START_TEST(test_accept_header_selects_json_only_for_application_json)
 {
+	/* pg-status sends JSON only for exactly this value. */
 	ck_assert(http_wants_json("application/json"));
 	ck_assert(http_wants_json("Application/JSON"));
-	ck_assert(http_wants_json("text/html, application/json;q=0.9"));
-	ck_assert(http_wants_json("text/plain;q=0.5 ,application/json"));
+	ck_assert(http_wants_json(" application/json "));
+	ck_assert(!http_wants_json("application/json, text/plain, */*"));
+	ck_assert(!http_wants_json("text/html, application/json;q=0.9"));
+	ck_assert(!http_wants_json("text/plain;q=0.5 ,application/json"));
+	ck_assert(!http_wants_json("application/json; charset=utf-8"));
 	ck_assert(!http_wants_json("application/jsonx"));
 	ck_assert(!http_wants_json("text/plain; x=application/json"));
 	ck_assert(!http_wants_json("*/*"));
@@ -212,20 +216,59 @@ START_TEST(test_params_role_endpoints_map_to_queries)
 }
 END_TEST
 
+START_TEST(test_params_pg_status_endpoints_ignore_unknown_ones)
+{
+	struct http_params	p;
+	int			ep;
+
+	/* Cache-busters and whatever pg-status ignores. */
+	for (ep = HTTP_EP_MASTER; ep <= HTTP_EP_REPLICAS_INFO; ep++) {
+		ck_assert_msg(http_is_pg_status((enum http_endpoint)ep),
+		    "%d", ep);
+		ck_assert_int_eq(parse((enum http_endpoint)ep, "_=123&x=1&"
+		    "cluster=b&x=2", &p), 0);
+		ck_assert_str_eq(p.cluster, "b");
+	}
+	ck_assert_int_eq(parse(HTTP_EP_MASTER, "lag_ms=1", &p), 0);
+	ck_assert_int_eq(p.query.want, TOPO_WANT_MASTER);
+	ck_assert_int_eq(parse(HTTP_EP_REPLICAS_INFO, "lag_ms=abc", &p), 0);
+	/* Known ones are still checked. */
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "_=1&lag_ms=x", &p), -1);
+	ck_assert_str_eq(why, "Invalid lag_ms");
+	ck_assert(!http_is_pg_status(HTTP_EP_V1_RESOLVE));
+	ck_assert(!http_is_pg_status(HTTP_EP_METRICS));
+	ck_assert(!http_is_pg_status(HTTP_EP_HEALTH_PRIMARY));
+}
+END_TEST
+
+START_TEST(test_query_with_an_encoded_nul_is_spotted)
+{
+	ck_assert(http_query_has_nul("cluster=main%00junk"));
+	ck_assert(http_query_has_nul("%00"));
+	ck_assert(http_query_has_nul("a=1&b=%00"));
+	ck_assert(!http_query_has_nul("cluster=main"));
+	ck_assert(!http_query_has_nul("a=%20&b=%0a%10"));
+	ck_assert(!http_query_has_nul("a=%0"));
+	ck_assert(!http_query_has_nul(""));
+}
+END_TEST
+
 START_TEST(test_params_refuse_unknown_repeated_and_malformed)
 {
 	struct http_params	p;
 
-	ck_assert_int_eq(parse(HTTP_EP_MASTER, "x=1", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_V1_RESOLVE, "role=master&x=1", &p), -1);
 	ck_assert_str_eq(why, "unknown parameter 'x'");
-	ck_assert_int_eq(parse(HTTP_EP_MASTER, "lag_ms=1", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_V1_STATUS, "_=1", &p), -1);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=a:1&lag_ms=1",
+	    &p), -1);
 	ck_assert_int_eq(parse(HTTP_EP_METRICS, "cluster=main", &p), -1);
 	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "lag_ms=1&lag_ms=2", &p), -1);
 	ck_assert_str_eq(why, "parameter 'lag_ms' given twice");
 	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "lag_ms=1&max_lag_ms=2", &p),
 	    -1);
 	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "lag_ms=-1", &p), -1);
-	ck_assert_str_eq(why, "invalid lag_ms");
+	ck_assert_str_eq(why, "Invalid lag_ms");
 	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "lag_ms=", &p), -1);
 	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "lag_bytes=1e3", &p), -1);
 	ck_assert_int_eq(parse(HTTP_EP_REPLICA,
@@ -277,7 +320,7 @@ START_TEST(test_params_lag_bounds_are_the_sockets)
 	    "max_lag_ms=4611686018427387905", &p), -1);
 	ck_assert_int_eq(parse(HTTP_EP_REPLICA,
 	    "max_lag_ms=9223372036854775807", &p), -1);
-	ck_assert_str_eq(why, "invalid max_lag_ms");
+	ck_assert_str_eq(why, "Invalid max_lag_ms");
 	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
 	    "host=db1:1&lag_bytes=9223372036854775807", &p), -1);
 }
@@ -344,7 +387,8 @@ START_TEST(test_host_answer_is_plain_text_or_pg_status_json)
 	ck_assert_int_eq(http_format_host(out, &hosts[2], false), 0);
 	ck_assert_str_eq(out_text(), "db3.example");
 	ck_assert_int_eq(http_format_host(out, &hosts[2], true), 0);
-	ck_assert_str_eq(out_text(), "{\"host\": \"db3.example\", \"port\": 5434}");
+	/* pg-status's body: no port (that is /v1/resolve's). */
+	ck_assert_str_eq(out_text(), "{\"host\": \"db3.example\"}");
 	ck_assert_int_eq(http_format_host(out, NULL, false), 0);
 	ck_assert_str_eq(out_text(), "");
 	ck_assert_int_eq(http_format_host(out, NULL, true), 0);
@@ -441,6 +485,7 @@ START_TEST(test_metrics_page_has_every_family_and_host)
 	in.http = &hc;
 	in.socket = &sc;
 	in.socket_clients = 5;
+	in.http_clients = 3;
 	ck_assert_int_eq(http_format_metrics(out, &in), 0);
 	page = out_text();
 
@@ -474,6 +519,8 @@ START_TEST(test_metrics_page_has_every_family_and_host)
 	HAS("pgbeacon_socket_requests_total{command=\"invalid\","
 	    "result=\"BADREQ\"} 1");
 	HAS("pgbeacon_socket_clients 5");
+	HAS("# TYPE pgbeacon_http_clients gauge");
+	HAS("pgbeacon_http_clients 3");
 #undef HAS
 	ck_assert_ptr_null(strstr(page, "code=\"503\""));
 	ck_assert_ptr_null(strstr(page, "endpoint=\"other\",code=\"200\""));
@@ -529,6 +576,8 @@ http_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_params_role_endpoints_map_to_queries);
 	tcase_add_test(tc, test_params_refuse_unknown_repeated_and_malformed);
+	tcase_add_test(tc, test_params_pg_status_endpoints_ignore_unknown_ones);
+	tcase_add_test(tc, test_query_with_an_encoded_nul_is_spotted);
 	tcase_add_test(tc, test_params_health_host_forms);
 	tcase_add_test(tc, test_params_lag_bounds_are_the_sockets);
 	tcase_add_test(tc, test_params_format_round_trips);
