@@ -326,19 +326,37 @@ PGB_EXPORT int pgb_db_change_host(pgb_db *db, const char *host, int port,
 PGB_EXPORT int pgb_db_current_host(pgb_db *db, char *host, size_t hostlen,
 	int *port);
 
-/* Pool counters, for monitoring and tests. */
+/*
+ * Pool counters, for monitoring and tests.  A db keeps a pool for each
+ * host it connects to (see pgb_db_set_pool); the counts below add them
+ * up.
+ */
 typedef struct pgb_pool_stats {
-	int		idle;		/* open, unused, to the current host */
-	int		busy;		/* checked out, to the current host */
-	int		retiring;	/* checked out, to a former host */
+	int		idle;		/* open, unused */
+	int		busy;		/* checked out, to a host that qualifies */
+	int		retiring;	/* checked out, to a host that lost it */
 	uint64_t	opened;		/* connections opened so far */
 	uint64_t	reused;		/* checkouts served by an idle one */
 	uint64_t	discarded;	/* closed as broken or stale */
 	uint64_t	host_changes;	/* pgb_db_change_host swaps */
 	uint64_t	resolves;	/* daemon round trips of the default hook */
+	/* Since 0.2 (pgb_db_stats_size): */
+	uint64_t	checkouts;	/* connections handed out: reused + new */
+	uint64_t	waits;		/* checkouts that had to queue */
+	uint64_t	broken;		/* closed because the connection broke */
+	int		hosts;		/* hosts with a connection open now */
+	int		qualifying;	/* hosts plain sessions may use now */
 } pgb_pool_stats;
 
+/*
+ * Fills *out.  A macro passing sizeof *out to pgb_db_stats_size, which
+ * fills that many bytes; the function pgb_db_stats itself fills the
+ * fields up to resolves, for programs built against 0.1.
+ */
 PGB_EXPORT void pgb_db_stats(pgb_db *db, pgb_pool_stats *out);
+PGB_EXPORT void pgb_db_stats_size(pgb_db *db, pgb_pool_stats *out,
+	size_t size);
+#define pgb_db_stats(db, out)	pgb_db_stats_size((db), (out), sizeof *(out))
 
 /*
  * Disposes of the pool: idle connections are closed now, those in use
