@@ -5,12 +5,13 @@
 #   make test       install missing packages, build, run every test
 #   make tests      build the test binaries without running them
 #   make test-asan  the same suite under AddressSanitizer + LeakSanitizer
+#   make test-tsan  the library's threaded tests under ThreadSanitizer
 #   make demo       a throwaway cluster, the daemon and a live failover
 #   make bench      the figures of README.md, each beside a baseline
 #   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR, ... honoured
 #   make uninstall  remove what install put there (not the configuration)
 #   make format     clang-format the C sources (needs clang-format)
-#   make clean      remove build/ and build-asan/
+#   make clean      remove build/, build-asan/ and build-tsan/
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -31,7 +32,8 @@ SOVERSION     := 1
 
 # Goals that need no packages installed (deps installs them; test, demo,
 # bench install them first and then call make again).
-SELF_GOALS := deps clean format help test test-asan demo bench uninstall
+SELF_GOALS := deps clean format help test test-asan test-tsan demo bench \
+	uninstall
 ifneq ($(filter-out $(SELF_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell scripts/deps.sh check >&2 && echo ok),ok)
 $(error missing packages: install them with the command above)
@@ -87,8 +89,8 @@ WEBAPP     := $(BUILD)/examples/webapp
 
 BINS := $(BUILD)/pgbeacond $(BUILD)/pgbeacon $(LIB_SO) $(LIB_A) $(BUILD)/pgbeacon.pc
 
-.PHONY: all deps test test-asan tests demo bench install uninstall clean \
-	format help
+.PHONY: all deps test test-asan test-tsan tests demo bench install \
+	uninstall clean format help
 all: $(BINS) $(WEBAPP)
 
 help:
@@ -166,6 +168,18 @@ test-asan:
 	 BUILD=build-asan tests/run.sh \
 		$(UNIT_BIN:$(BUILD)/%=build-asan/%) $(IT_BIN:$(BUILD)/%=build-asan/%)
 
+# The tests where threads share a pgb_db (blocking threads, an event
+# loop, the cancel thread), built apart with -fsanitize=thread.
+TSAN_TESTS := it_lib_pools it_lib_session it_lib_failover it_lib_async
+
+test-tsan:
+	@scripts/deps.sh install tsan
+	@$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=thread \
+		build-tsan/pgbeacond build-tsan/libpgbeacon.so.$(SOVERSION) \
+		$(TSAN_TESTS:%=build-tsan/tests/%)
+	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	 BUILD=build-tsan tests/run.sh $(TSAN_TESTS:%=build-tsan/tests/%)
+
 demo:
 	@scripts/deps.sh install
 	@$(MAKE) --no-print-directory all
@@ -210,6 +224,6 @@ format:
 	clang-format -i daemon/*.[ch] client-lib/*.h client-lib/*/*.[ch] tests/*/*.c
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,13 +1,15 @@
 #!/bin/sh
 # deps.sh - the Debian packages pgbeacon needs to build, test and demo.
 #
-#   deps.sh check [bench]    exit 0 when every package is installed;
-#                            otherwise print the exact install command
-#                            and exit 1
-#   deps.sh install [bench]  install what is missing (as root), or print
-#                            the command and exit 1 (as anyone else)
+#   deps.sh check [bench|tsan]    exit 0 when every package is installed;
+#                                 otherwise print the exact install
+#                                 command and exit 1
+#   deps.sh install [bench|tsan]  install what is missing (as root), or
+#                                 print the command and exit 1 (as anyone
+#                                 else)
 #
-# "bench" adds what only `make bench` needs (wrk, the HTTP load tool).
+# "bench" adds what only `make bench` needs (wrk, the HTTP load tool);
+# "tsan" what only `make test-tsan` needs (gcc's ThreadSanitizer runtime).
 #
 # The list is the one place that names them; the Makefile and README
 # refer here.
@@ -16,8 +18,10 @@ set -eu
 PACKAGES="gcc make libevent-dev libpq-dev libconfig-dev check libsystemd-dev
 libjson-c-dev pkg-config postgresql"
 BENCH_PACKAGES="wrk"
+TSAN_PACKAGES="libtsan2"
 
 [ "${2:-}" = bench ] && PACKAGES="$PACKAGES $BENCH_PACKAGES"
+[ "${2:-}" = tsan ] && PACKAGES="$PACKAGES $TSAN_PACKAGES"
 
 missing=""
 for p in $PACKAGES; do
@@ -50,7 +54,7 @@ install)
 	apt-get install -y -q --no-install-recommends $missing
 	;;
 *)
-	echo "usage: $0 check|install [bench]" >&2
+	echo "usage: $0 check|install [bench|tsan]" >&2
 	exit 2
 	;;
 esac

@@ -716,9 +716,9 @@ pgbi_db_connect_error(const pgb_db *db, const struct pgbi_pconn *c,
 
 /*
  * Under mtx: hands out what is free to the waiters, first come first
- * served: an idle connection to a host the waiter can use (for a plain
- * waiter, the qualifying hosts in turn), else a slot on such a host with
- * room (the least loaded).  Each waiter served is dequeued and signalled,
+ * served: an idle connection to the host the waiter can use (for a plain
+ * waiter, the qualifying host with the fewest sessions, so reads spread
+ * over the replicas), else a slot on it when it has room.  Each waiter served is dequeued and signalled,
  * except self (the caller, which looks for itself).
  */
 static void
@@ -727,7 +727,7 @@ db_dispatch(pgb_db *db, const struct pgbi_waiter *self)
 	struct pgbi_waiter	*w, *wnext;
 	struct pgbi_host	*h, *best;
 	struct pgbi_pconn	*c;
-	unsigned		 i, start, n;
+	unsigned		 i, start, n, bn = 0;
 
 	for (w = TAILQ_FIRST(&db->waiters); w != NULL; w = wnext) {
 		wnext = TAILQ_NEXT(w, entry);
@@ -742,31 +742,24 @@ db_dispatch(pgb_db *db, const struct pgbi_waiter *self)
 			else if (h->nbusy + h->nidle < db->size)
 				best = h;
 		} else if (db->nqualify > 0) {
-			/* An idle one first, from the hosts in turn. */
-			n = 0;
-			TAILQ_FOREACH(h, &db->hosts, entry)
-				n += h->qualifies && h->nidle > 0;
-			if (n > 0) {
-				start = db->rr++ % n;
-				i = 0;
-				TAILQ_FOREACH(h, &db->hosts, entry) {
-					if (h->qualifies && h->nidle > 0 &&
-					    i++ == start) {
-						best = h;
-						break;
-					}
-				}
+			/*
+			 * The least busy qualifying host, in turn on a tie:
+			 * its idle connection, else a new one if it has room
+			 * (if it has none, all are full).
+			 */
+			start = db->rr++ % (unsigned)db->nqualify;
+			i = 0;
+			TAILQ_FOREACH(h, &db->hosts, entry) {
+				if (!h->qualifies)
+					continue;
+				n = i++ < start;	/* before start: later */
+				if (best == NULL || h->nbusy < best->nbusy ||
+				    (h->nbusy == best->nbusy && bn && !n))
+					best = h, bn = n;
 			}
-			if (best == NULL) {
-				TAILQ_FOREACH(h, &db->hosts, entry) {
-					if (h->qualifies &&
-					    h->nbusy + h->nidle < db->size &&
-					    (best == NULL || h->nbusy +
-					    h->nidle < best->nbusy +
-					    best->nidle))
-						best = h;
-				}
-			}
+			if (best->nidle == 0 &&
+			    best->nbusy + best->nidle >= db->size)
+				best = NULL;
 		}
 		if (best == NULL)
 			continue;
