@@ -716,6 +716,7 @@ session_connect_fail(pgb_asession *s)
 	char	err[sizeof s->err.text];
 
 	pgbi_db_connect_error(s->db, s->conn, err, sizeof err);
+	pgbi_db_connect_failed(s->db, s->conn);
 	pgbi_serr_set(&s->err, PGB_ERR_CONNECT, "%s", err);
 	session_acq_fail(s, PGB_ERR_CONNECT);
 }

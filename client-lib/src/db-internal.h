@@ -130,6 +130,12 @@ int	pgbi_db_take(pgb_db *db, struct pgbi_waiter *w,
 int	pgbi_db_granted(pgb_db *db, struct pgbi_waiter *w);
 /* Leaves the queue; a connection granted meanwhile goes to the next. */
 void	pgbi_db_unwait(pgb_db *db, struct pgbi_waiter *w);
+/*
+ * c's host refused a new connection: when other hosts qualify, plain
+ * sessions stop using it until the daemon names it again.  The caller
+ * then gives c up with pgbi_db_abandon.
+ */
+void	pgbi_db_connect_failed(pgb_db *db, struct pgbi_pconn *c);
 /* A slot reserved by pgbi_db_take whose connection failed: frees c. */
 void	pgbi_db_abandon(pgb_db *db, struct pgbi_pconn *c);
 /*

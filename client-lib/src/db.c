@@ -982,6 +982,7 @@ pgbi_db_checkout(pgb_db *db, const char *min_lsn, struct pgbi_pconn **out,
 		}
 		c->reused = 0;
 		if (db_connect(db, c, err, errlen) == -1) {
+			pgbi_db_connect_failed(db, c);
 			pgbi_db_abandon(db, c);
 			pgbi_db_invalidate(db);
 			*code = PGB_ERR_CONNECT;
@@ -1092,6 +1093,16 @@ pgbi_db_unwait(pgb_db *db, struct pgbi_waiter *w)
 		pgbi_db_checkin(db, c, 0);
 	else
 		pgbi_db_abandon(db, c);
+}
+
+void
+pgbi_db_connect_failed(pgb_db *db, struct pgbi_pconn *c)
+{
+	pthread_mutex_lock(&db->mtx);
+	/* The daemon qualifies it again when it names it again. */
+	if (c->h->qualifies && db->nqualify > 1)
+		db_host_drop(db, c->h);
+	db_unlock(db);
 }
 
 void

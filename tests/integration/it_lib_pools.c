@@ -4,7 +4,8 @@
  * spread over the replicas and reuse their connections, a connection
  * given back by a blocking thread wakes an event-driven waiter, and a
  * mixed load (blocking threads + a loop, master and replica dbs,
- * read-your-writes lookups) reuses connections instead of opening them.
+ * read-your-writes lookups) reuses connections instead of opening them,
+ * and a replica the daemon stops naming loses its idle connections.
  * Against a real primary + 2 replicas and a real pgbeacond.  Threaded:
  * `make test-tsan` runs it under ThreadSanitizer.
  */
@@ -420,6 +421,65 @@ START_TEST(test_mixed_load_reuses_connections)
 }
 END_TEST
 
+/* --- a host that loses the role ------------------------------------------ */
+
+/* Runs 4 plain reads on db at once, counting their hosts; -1: one failed. */
+static int
+reads_on(pgb_db *db, int *on1, int *on2)
+{
+	enum { N = 4 };
+	pgb_session	*s[N];
+	int		 i, port, rc = 0;
+
+	for (i = 0; i < N; i++) {
+		s[i] = pgb_session_new(db, 0);
+		port = select_port(s[i]);
+		if (port == -1)
+			rc = -1;
+		*on1 += port == it_port(fx.cluster, 1);
+		*on2 += port == it_port(fx.cluster, 2);
+	}
+	for (i = 0; i < N; i++)
+		pgb_session_free(s[i]);
+	return (rc);
+}
+
+START_TEST(test_host_that_loses_the_role_loses_its_idle_connections)
+{
+	pgb_db		*db;
+	pgb_pool_stats	 st;
+	int		 on1 = 0, on2 = 0, i;
+
+	db = pgb_db_new(CONNINFO, "main", "replica", fx.sock);
+	ck_assert_ptr_nonnull(db);
+	pgb_db_set_pool(db, 4, 5000, -1);
+	pgb_db_set_recheck(db, 0);
+	for (i = 0; i < 5; i++)
+		ck_assert_int_eq(reads_on(db, &on1, &on2), 0);
+	ck_assert(on1 > 0 && on2 > 0);
+	pgb_db_stats(db, &st);
+	ck_assert_int_eq(st.qualifying, 2);
+
+	/* Node 2 goes away: the daemon stops naming it. */
+	it_stop(fx.cluster, 2, "fast");
+	ck_assert(IT_POLL_UNTIL(it_resolves_to(fx.sock, "main", "replica",
+	    it_port(fx.cluster, 1)) && it_resolves_to(fx.sock, "main",
+	    "replica", it_port(fx.cluster, 1)), 15000));
+	/* Sessions that still meet node 2 fail once; then it is gone. */
+	ck_assert(IT_POLL_UNTIL((on1 = on2 = 0, reads_on(db, &on1, &on2) ==
+	    0 && on2 == 0 && (pgb_db_stats(db, &st), st.qualifying == 1)),
+	    15000));
+	pgb_db_stats(db, &st);
+	/* Every connection left is to node 1; none to node 2 stays idle. */
+	ck_assert_int_eq(st.hosts, 1);
+	ck_assert_int_le(st.idle, 4);
+	ck_assert_int_eq(st.retiring, 0);
+	it_start(fx.cluster, 2);
+	it_wait_streaming(fx.cluster, 0, 2);
+	pgb_db_free(db);
+}
+END_TEST
+
 static Suite *
 pools_suite(void)
 {
@@ -434,6 +494,8 @@ pools_suite(void)
 	tcase_add_test(tc, test_replica_reads_spread_over_replicas_and_reuse);
 	tcase_add_test(tc, test_blocking_returns_wake_event_driven_waiters);
 	tcase_add_test(tc, test_mixed_load_reuses_connections);
+	tcase_add_test(tc,
+	    test_host_that_loses_the_role_loses_its_idle_connections);
 	suite_add_tcase(s, tc);
 	return (s);
 }
