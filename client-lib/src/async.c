@@ -806,10 +806,8 @@ int
 pgbi_binding_set_host(struct pgbi_binding *b, const char *host, int port,
     const char *role, int reusable)
 {
-	int	moved;
-
 	/* The db hands the new host's slots to the waiters itself. */
-	if ((moved = pgbi_db_move(b->db, host, port, role)) == -1)
+	if (pgbi_db_move(b->db, host, port, role) == -1)
 		return (-1);
 	b->answer_valid = reusable;
 	b->answer_ms = pgbi_now_ms();
