@@ -482,9 +482,12 @@ pgbi_db_answer(pgb_db *db, const pgb_resolved *r, int for_min_lsn,
 	}
 	if (strcmp(r->role, "master") == 0) {
 		TAILQ_FOREACH(o, &db->hosts, entry) {
-			if (o != h && strcmp(o->role, "master") == 0 &&
-			    (o->qualifies || o->nidle > 0))
+			if (o != h && strcmp(o->role, "master") == 0) {
 				db_host_drop(db, o);
+				/* Its next answer names its new role. */
+				pgbi_strlcpy(o->role, "former master",
+				    sizeof o->role);
+			}
 		}
 	}
 	if (!for_min_lsn) {

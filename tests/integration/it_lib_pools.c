@@ -160,6 +160,59 @@ START_TEST(test_replica_reads_spread_over_replicas_and_reuse)
 }
 END_TEST
 
+/* pgb_db_change_host keeps its documented swap, pools per host or not. */
+START_TEST(test_change_host_swaps_the_whole_pool)
+{
+	pgb_db		*db;
+	pgb_session	*s[3], *busy;
+	pgb_pool_stats	 st;
+	char		 host[PGB_HOST_MAX];
+	int		 i, port;
+
+	db = pgb_db_new_fixed(CONNINFO, "127.0.0.1", it_port(fx.cluster, 1),
+	    "replica");
+	ck_assert_ptr_nonnull(db);
+	for (i = 0; i < 3; i++) {
+		s[i] = pgb_session_new(db, 0);
+		ck_assert_int_eq(select_port(s[i]), it_port(fx.cluster, 1));
+	}
+	busy = s[0];
+	pgb_session_free(s[1]);
+	pgb_session_free(s[2]);
+	pgb_db_stats(db, &st);
+	ck_assert_int_eq(st.idle, 2);
+	ck_assert_int_eq(st.busy, 1);
+
+	ck_assert_int_eq(pgb_db_change_host(db, "127.0.0.1",
+	    it_port(fx.cluster, 2), "replica"), 0);
+	pgb_db_stats(db, &st);
+	ck_assert_uint_eq(st.host_changes, 1);
+	ck_assert_int_eq(st.idle, 0);		/* closed at once */
+	ck_assert_uint_eq(st.discarded, 2);
+	ck_assert_int_eq(st.busy, 0);
+	ck_assert_int_eq(st.retiring, 1);	/* closed when returned */
+	ck_assert_int_eq(st.qualifying, 1);
+	ck_assert_int_eq(pgb_db_current_host(db, host, sizeof host, &port), 0);
+	ck_assert_int_eq(port, it_port(fx.cluster, 2));
+
+	s[1] = pgb_session_new(db, 0);
+	ck_assert_int_eq(select_port(s[1]), it_port(fx.cluster, 2));
+	pgb_session_free(s[1]);
+	pgb_session_free(busy);
+	pgb_db_stats(db, &st);
+	ck_assert_int_eq(st.retiring, 0);
+	ck_assert_int_eq(st.idle, 1);
+	ck_assert_int_eq(st.hosts, 1);
+	/* The same host again: nothing moves. */
+	ck_assert_int_eq(pgb_db_change_host(db, "127.0.0.1",
+	    it_port(fx.cluster, 2), NULL), 0);
+	pgb_db_stats(db, &st);
+	ck_assert_uint_eq(st.host_changes, 1);
+	ck_assert_int_eq(st.idle, 1);
+	pgb_db_free(db);
+}
+END_TEST
+
 /* --- blocking threads and an event loop on one db ------------------------ */
 
 struct load {
@@ -492,6 +545,7 @@ pools_suite(void)
 	tcase_add_test(tc,
 	    test_min_lsn_fallback_routes_one_session_not_the_pool);
 	tcase_add_test(tc, test_replica_reads_spread_over_replicas_and_reuse);
+	tcase_add_test(tc, test_change_host_swaps_the_whole_pool);
 	tcase_add_test(tc, test_blocking_returns_wake_event_driven_waiters);
 	tcase_add_test(tc, test_mixed_load_reuses_connections);
 	tcase_add_test(tc,
