@@ -349,7 +349,7 @@ PGB_EXPORT int pgb_db_current_host(pgb_db *db, char *host, size_t hostlen,
  */
 typedef struct pgb_pool_stats {
 	int		idle;		/* open, unused */
-	int		busy;		/* checked out, to a host that qualifies */
+	int		busy;		/* checked out, host still qualifies */
 	int		retiring;	/* checked out, to a host that lost it */
 	uint64_t	opened;		/* connections opened so far */
 	uint64_t	reused;		/* checkouts served by an idle one */
@@ -357,7 +357,7 @@ typedef struct pgb_pool_stats {
 	uint64_t	host_changes;	/* pgb_db_change_host swaps */
 	uint64_t	resolves;	/* daemon round trips of the default hook */
 	/* Since 0.2 (pgb_db_stats_size): */
-	uint64_t	checkouts;	/* connections handed out: reused + new */
+	uint64_t	checkouts;	/* handed out: reused + opened */
 	uint64_t	waits;		/* checkouts that had to queue */
 	uint64_t	broken;		/* closed because the connection broke */
 	int		hosts;		/* hosts with a connection open now */

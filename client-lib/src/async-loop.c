@@ -51,7 +51,7 @@ struct pgb_loop {
 	pgb_event_cb		 ecb;
 	void			*earg;
 
-	int			 notify_fd;	/* owned eventfd, see notify_cb */
+	int			 notify_fd;	/* owned eventfd; notify_cb */
 	struct event		*notify_ev;
 
 	TAILQ_HEAD(, pgbi_binding) bindings;	/* owned */

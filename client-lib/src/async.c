@@ -6,8 +6,9 @@
  * A session runs its queued operations (aop) one at a time.  An
  * operation that needs a connection first acquires one: the daemon's
  * answer (RESOLVE on the loop, unless the binding's answer is fresh), a
- * pool slot (or a place in the binding's FIFO of waiters), and, for a
- * new slot, PQconnectStart/PQconnectPoll.  Each exchange is one round
+ * pool slot (or a place in the db's FIFO of waiters, shared with blocking
+ * threads; the db writes to the loop's eventfd when it grants one), and,
+ * for a new slot, PQconnectStart/PQconnectPoll.  Each exchange is one round
  * trip: PQsendQuery (or a pipeline for parameters after BEGIN), PQflush
  * until 0, then PQconsumeInput/PQisBusy/PQgetResult until done.
  *

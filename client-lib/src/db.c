@@ -721,8 +721,9 @@ pgbi_db_connect_error(const pgb_db *db, const struct pgbi_pconn *c,
  * Under mtx: hands out what is free to the waiters, first come first
  * served: an idle connection to the host the waiter can use (for a plain
  * waiter, the qualifying host with the fewest sessions, so reads spread
- * over the replicas), else a slot on it when it has room.  Each waiter served is dequeued and signalled,
- * except self (the caller, which looks for itself).
+ * over the replicas), else a slot on it when it has room.  Each waiter
+ * served is dequeued and signalled, except self (the caller, which looks
+ * for itself).
  */
 static void
 db_dispatch(pgb_db *db, const struct pgbi_waiter *self)
