@@ -10,6 +10,7 @@
  * `make test-tsan` runs it under ThreadSanitizer.
  */
 #include <check.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -210,6 +211,47 @@ START_TEST(test_change_host_swaps_the_whole_pool)
 	ck_assert_uint_eq(st.host_changes, 1);
 	ck_assert_int_eq(st.idle, 1);
 	pgb_db_free(db);
+}
+END_TEST
+
+/*
+ * pgb_pool_stats grew: the function pgb_db_stats, which programs built
+ * against 0.1 call, fills the 0.1 fields only; the macro of the same
+ * name fills all; pgb_db_stats_size is in its own version node.
+ */
+START_TEST(test_stats_keep_the_old_layout_for_old_binaries)
+{
+	pgb_db		*db;
+	pgb_session	*s;
+	pgb_pool_stats	 st;
+	const char	*build = getenv("BUILD");
+	char		 path[512];
+	void		*h;
+
+	db = pgb_db_new_fixed(CONNINFO, "127.0.0.1", it_port(fx.cluster, 0),
+	    "master");
+	ck_assert_ptr_nonnull(db);
+	s = pgb_session_new(db, 0);
+	ck_assert_int_eq(select_port(s), it_port(fx.cluster, 0));
+	pgb_session_free(s);
+	memset(&st, 0xab, sizeof st);
+	(pgb_db_stats)(db, &st);		/* the function, not the macro */
+	ck_assert_uint_eq(st.opened, 1);
+	ck_assert_uint_eq(st.checkouts, 0xababababababababULL);
+	ck_assert_int_eq(st.qualifying, (int)0xabababab);
+	pgb_db_stats(db, &st);
+	ck_assert_uint_eq(st.checkouts, 1);
+	ck_assert_int_eq(st.qualifying, 1);
+	ck_assert_int_eq(st.hosts, 1);
+	pgb_db_free(db);
+
+	snprintf(path, sizeof path, "%s/libpgbeacon.so.1",
+	    build != NULL && *build != '\0' ? build : "build");
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(h != NULL, "%s: %s", path, dlerror());
+	ck_assert_ptr_nonnull(dlvsym(h, "pgb_db_stats_size", "PGBEACON_1.2"));
+	ck_assert_ptr_nonnull(dlvsym(h, "pgb_db_stats", "PGBEACON_1"));
+	dlclose(h);
 }
 END_TEST
 
@@ -546,6 +588,7 @@ pools_suite(void)
 	    test_min_lsn_fallback_routes_one_session_not_the_pool);
 	tcase_add_test(tc, test_replica_reads_spread_over_replicas_and_reuse);
 	tcase_add_test(tc, test_change_host_swaps_the_whole_pool);
+	tcase_add_test(tc, test_stats_keep_the_old_layout_for_old_binaries);
 	tcase_add_test(tc, test_blocking_returns_wake_event_driven_waiters);
 	tcase_add_test(tc, test_mixed_load_reuses_connections);
 	tcase_add_test(tc,
