@@ -356,7 +356,7 @@ typedef struct pgb_pool_stats {
 	uint64_t	discarded;	/* closed as broken or stale */
 	uint64_t	host_changes;	/* pgb_db_change_host swaps */
 	uint64_t	resolves;	/* daemon round trips of the default hook */
-	/* Since 0.2 (pgb_db_stats_size): */
+	/* Since 0.3 (pgb_db_stats_size): */
 	uint64_t	checkouts;	/* handed out: reused + opened */
 	uint64_t	waits;		/* checkouts that had to queue */
 	uint64_t	broken;		/* closed because the connection broke */
@@ -367,7 +367,7 @@ typedef struct pgb_pool_stats {
 /*
  * Fills *out.  A macro passing sizeof *out to pgb_db_stats_size, which
  * fills that many bytes; the function pgb_db_stats itself fills the
- * fields up to resolves, for programs built against 0.1.
+ * fields up to resolves, for programs built against 0.1 or 0.2.
  */
 PGB_EXPORT void pgb_db_stats(pgb_db *db, pgb_pool_stats *out);
 PGB_EXPORT void pgb_db_stats_size(pgb_db *db, pgb_pool_stats *out,
@@ -549,11 +549,16 @@ PGB_EXPORT const char *pgb_session_sqlstate(const pgb_session *s);
 /* Atomic blocks and new contexts                                      */
 /* ------------------------------------------------------------------ */
 
-/* What pgb_atomic does with a transaction already open. */
+/*
+ * What pgb_atomic does with a transaction already open (the seed's
+ * atomic_db_session modes "commit", "rollback", "append", "raise").
+ * PGB_ATOMIC_COMMIT_FIRST is 0, the default: a zeroed mode commits.
+ */
 typedef enum pgb_atomic_mode {
-	PGB_ATOMIC_COMMIT_FIRST,	/* commit it, then a new one */
+	PGB_ATOMIC_COMMIT_FIRST = 0,	/* commit it, then a new one */
 	PGB_ATOMIC_ROLLBACK_FIRST,	/* roll it back, then a new one */
-	PGB_ATOMIC_APPEND,		/* run inside it; no commit at the end */
+	PGB_ATOMIC_APPEND,		/* run inside it, then commit or roll
+					   back the whole of it */
 	PGB_ATOMIC_REFUSE,		/* fail with PGB_ERR_STATE */
 } pgb_atomic_mode;
 
@@ -563,8 +568,10 @@ typedef int (*pgb_atomic_fn)(pgb_session *s, void *arg);
  * Runs fn on ctx's session for db (ctx NULL: current) in a transaction
  * of its own: committed when fn returns 0, rolled back otherwise.  mode
  * says what to do with a transaction already open.  With
- * PGB_ATOMIC_APPEND and a transaction open, fn's work stays in it
- * uncommitted either way.  0 when fn returned 0 and the commit worked.
+ * PGB_ATOMIC_APPEND, fn runs inside the open transaction, and that whole
+ * transaction (the work before the block and fn's) is committed when fn
+ * returns 0 and rolled back otherwise, as the seed's "append" does.  0
+ * when fn returned 0 and the commit worked.
  */
 PGB_EXPORT int pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode,
 	pgb_atomic_fn fn, void *arg) PGB_MUSTCHECK;
@@ -580,6 +587,71 @@ typedef int (*pgb_ctx_fn)(pgb_ctx *ctx, void *arg);
  */
 PGB_EXPORT int pgb_run_in_new_ctx(pgb_ctx_fn fn, void *arg, char *errbuf,
 	size_t errlen) PGB_MUSTCHECK;
+
+/* ------------------------------------------------------------------ */
+/* Testing code that uses contexts (since 0.3, PGBEACON_1.2)            */
+/* ------------------------------------------------------------------ */
+/*
+ * The seed's test utilities, for tests that run application code (a
+ * request handler) inside one outer transaction that the test rolls
+ * back, so that nothing the code does persists, while the code's own
+ * commits, rollbacks and atomic blocks behave as in production, as
+ * savepoints:
+ *
+ *   outer = pgb_session_new(db, 0);         the seed's rollback_session:
+ *                                           pgb_session_free rolls back
+ *   ctx = pgb_ctx_begin(0);                 set_test_context (middleware
+ *                                           that finds a current context
+ *                                           uses it instead of its own)
+ *   pgb_ctx_put_savepoint_session(ctx, outer);  put_savepoint_session_in_ctx
+ *   ... run the code: pgb_ctx_session(ctx, db) is the savepoint session;
+ *   ... pgb_ctx_end(ctx, status) releases or rolls back its savepoint;
+ *   ... read the results through outer: they are visible there;
+ *   pgb_ctx_free(ctx); pgb_session_free(outer);   nothing persists
+ *
+ * A savepoint session runs on its outer session's connection, inside its
+ * transaction (begun on first use).  What the code sends as BEGIN (the
+ * lazy one), COMMIT and ROLLBACK becomes SAVEPOINT, RELEASE SAVEPOINT and
+ * ROLLBACK TO SAVEPOINT: a commit keeps the work in the outer
+ * transaction, a rollback drops only the work since the savepoint, a
+ * failed statement is rolled back to it, and atomic blocks of every mode
+ * act on it.  Commits record no LSN.  The outer session must keep its
+ * transaction open, and not run statements itself while a savepoint
+ * session's work is in flight; free (or end the context of) its
+ * savepoint sessions before committing, rolling back or freeing it.
+ */
+
+/*
+ * A savepoint session on outer (a transaction session: not
+ * PGB_SESSION_AUTOCOMMIT), owned by the caller (pgb_session_free: rolls
+ * back to its savepoint if one is open).  NULL when outer is NULL or
+ * autocommit, or out of memory.
+ */
+PGB_EXPORT pgb_session *pgb_session_new_savepoint(pgb_session *outer);
+
+/*
+ * A context's session for db (ctx NULL: the current context), as the
+ * seed's get/put/pop_db_session_from_context.  get: the session, or NULL
+ * when the context has none for db yet (none is created).  pop: takes it
+ * out of the context and gives it to the caller (pgb_session_free), with
+ * its transaction and connection; a later pgb_ctx_session makes a new
+ * one.  put: gives s (a session outside any context: pgb_session_new or
+ * pgb_session_new_savepoint) to ctx, which owns it from then on, as its
+ * session for s's db; a session ctx had for that db is closed (rolled
+ * back) and freed.  -1 when ctx or s is NULL, ctx ended, or s belongs to
+ * a context.
+ */
+PGB_EXPORT pgb_session *pgb_ctx_get_session(pgb_ctx *ctx, pgb_db *db);
+PGB_EXPORT pgb_session *pgb_ctx_pop_session(pgb_ctx *ctx, pgb_db *db);
+PGB_EXPORT int pgb_ctx_put_session(pgb_ctx *ctx, pgb_session *s)
+	PGB_MUSTCHECK;
+
+/*
+ * The seed's put_savepoint_session_in_ctx: pgb_session_new_savepoint
+ * then pgb_ctx_put_session.  The new session (owned by ctx), or NULL.
+ */
+PGB_EXPORT pgb_session *pgb_ctx_put_savepoint_session(pgb_ctx *ctx,
+	pgb_session *outer);
 
 /* ================================================================== */
 /* Event-driven API (libevent)                                         */
@@ -769,13 +841,45 @@ PGB_EXPORT int pgb_asession_close(pgb_asession *s, pgb_done_cb cb,
  * would run.  pgb_aatomic_begin deals with an open transaction as mode
  * says (PGB_ATOMIC_REFUSE: cb gets -1, PGB_ERR_STATE); then queue the
  * block's statements; then pgb_aatomic_end commits (ok nonzero) or rolls
- * back (cb gets -1), except in append mode where it leaves the
- * transaction open and only reports ok.
+ * back (cb gets -1).  In append mode the block ran inside the transaction
+ * that was open, so pgb_aatomic_end commits or rolls back all of it.
  */
 PGB_EXPORT int pgb_aatomic_begin(pgb_asession *s, pgb_atomic_mode mode,
 	pgb_done_cb cb, void *arg) PGB_MUSTCHECK;
 PGB_EXPORT int pgb_aatomic_end(pgb_asession *s, int ok, pgb_done_cb cb,
 	void *arg) PGB_MUSTCHECK;
+
+/*
+ * Testing (since 0.3, PGBEACON_1.2; see "Testing code that uses
+ * contexts"): a savepoint session of the event-driven API on a blocking
+ * outer session, so that a test can run event-driven handlers (a web
+ * service's routes) inside its own transaction and roll everything back.
+ * outer's transaction must be open already (a statement ran on it, or
+ * pgb_session_conn): nothing here blocks.  Its statements run without
+ * blocking on outer's connection while the test runs the loop and does
+ * not use outer; a statement finding outer's transaction gone fails with
+ * PGB_ERR_STATE.  Owned by the caller (pgb_asession_free; an open
+ * savepoint is then left in outer's transaction, and a statement still
+ * running is cancelled, which leaves outer's connection unusable: end
+ * or close the session first, as a context's end does).  NULL when loop or outer is NULL, outer is autocommit
+ * or has no transaction open (pgb_session_error(outer) says which), or
+ * out of memory.
+ */
+PGB_EXPORT pgb_asession *pgb_asession_new_savepoint(pgb_loop *loop,
+	pgb_session *outer);
+
+/*
+ * As pgb_ctx_get_session, _pop_session, _put_session (s a session
+ * outside any context on ctx's loop) and _put_savepoint_session.  pop
+ * and put refuse (NULL, -1) once ctx ended.  A session put in place of
+ * another frees that one as pgb_asession_free does.
+ */
+PGB_EXPORT pgb_asession *pgb_actx_get_session(pgb_actx *ctx, pgb_db *db);
+PGB_EXPORT pgb_asession *pgb_actx_pop_session(pgb_actx *ctx, pgb_db *db);
+PGB_EXPORT int pgb_actx_put_session(pgb_actx *ctx, pgb_asession *s)
+	PGB_MUSTCHECK;
+PGB_EXPORT pgb_asession *pgb_actx_put_savepoint_session(pgb_actx *ctx,
+	pgb_session *outer);
 
 /* As the pgb_session_ accessors. */
 PGB_EXPORT int pgb_asession_in_transaction(const pgb_asession *s);

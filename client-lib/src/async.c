@@ -117,9 +117,17 @@ struct pgb_asession {
 	int		 x_ok;
 	PGresult	*x_keep;	/* owned */
 	struct pgbi_commit x_commit;	/* of an X_COMMIT exchange */
-	int		 atomic_append;
 	char		 commit_lsn[PGB_LSN_MAX];
 	struct pgbi_serr err;		/* read by pgb_asession_error */
+	/*
+	 * A savepoint session (tests): runs on outer's connection, inside
+	 * its transaction; BEGIN, COMMIT and ROLLBACK become the savepoint
+	 * statements of sp.  outer (blocking API) is borrowed and outlives
+	 * it.
+	 */
+	pgb_session	*outer;
+	int		 sp_open;	/* its savepoint is open */
+	struct pgbi_sp	 sp;
 	TAILQ_ENTRY(pgb_asession) entry;	/* in ctx->sessions */
 	TAILQ_ENTRY(pgb_asession) wentry;	/* in b->waiters */
 };
@@ -196,8 +204,17 @@ ctx_seterr(pgb_actx *ctx, const char *fmt, ...)
 static int
 session_in_tx(const pgb_asession *s)
 {
+	if (s->outer != NULL && !s->sp_open)
+		return (0);
 	return (s->conn != NULL && s->conn->pg != NULL &&
 	    s->state != S_CONNECTING && pgbi_in_tx(s->conn->pg));
+}
+
+/* What stands for ROLLBACK on s. */
+static const char *
+rollback_sql(const pgb_asession *s)
+{
+	return (s->outer != NULL ? s->sp.rollback : "ROLLBACK");
 }
 
 static void
@@ -380,7 +397,9 @@ op_run(pgb_asession *s, struct aop *op)
 		}
 		if (op->kind == OP_CONN) {
 			if (!s->autocommit && !session_in_tx(s)) {
-				x_send(s, X_BEGIN, "BEGIN");
+				s->sp_open = s->outer != NULL;
+				x_send(s, X_BEGIN, s->outer != NULL ?
+				    s->sp.begin : "BEGIN");
 				return (1);
 			}
 			op_done(s, op, 0);
@@ -396,7 +415,13 @@ op_run(pgb_asession *s, struct aop *op)
 		if (PQtransactionStatus(s->conn->pg) == PQTRANS_INERROR) {
 			pgbi_serr_failed_tx(&s->err, s->db, s->conn);
 			op->phase = 1;
-			x_send(s, X_ROLLBACK, "ROLLBACK");
+			x_send(s, X_ROLLBACK, rollback_sql(s));
+			return (1);
+		}
+		if (s->outer != NULL) {
+			/* No LSN: a release writes no commit record. */
+			memset(&s->x_commit, 0, sizeof s->x_commit);
+			x_send(s, X_COMMIT, s->sp.release);
 			return (1);
 		}
 		x_send(s, X_COMMIT, pgbi_commit_sql(&s->x_commit, s->conn));
@@ -406,14 +431,13 @@ op_run(pgb_asession *s, struct aop *op)
 			op_done(s, op, 0);
 			return (0);
 		}
-		x_send(s, X_ROLLBACK, "ROLLBACK");
+		x_send(s, X_ROLLBACK, rollback_sql(s));
 		return (1);
 	case OP_CLOSE:
 		op->kind = OP_ROLLBACK;
 		op->release_after = 1;
 		return (op_run(s, op));
 	case OP_ABEGIN:
-		s->atomic_append = 0;
 		if (!session_in_tx(s)) {
 			op_done(s, op, 0);
 			return (0);
@@ -426,7 +450,7 @@ op_run(pgb_asession *s, struct aop *op)
 			op->kind = OP_ROLLBACK;
 			return (op_run(s, op));
 		case PGB_ATOMIC_APPEND:
-			s->atomic_append = 1;
+			/* The block joins it; OP_AEND ends both. */
 			op_done(s, op, 0);
 			return (0);
 		default:
@@ -435,11 +459,6 @@ op_run(pgb_asession *s, struct aop *op)
 			return (0);
 		}
 	case OP_AEND:
-		if (s->atomic_append) {
-			s->atomic_append = 0;
-			op_done(s, op, op->iarg ? 0 : -1);
-			return (0);
-		}
 		op->force_fail = !op->iarg;
 		op->kind = op->iarg ? OP_COMMIT : OP_ROLLBACK;
 		return (op_run(s, op));
@@ -560,6 +579,30 @@ session_acq_drop(pgb_asession *s)
 	return (1);
 }
 
+static void	session_acq_fail(pgb_asession *s, pgb_errcode code);
+
+/*
+ * A savepoint session takes its outer session's connection, whose
+ * transaction must be open (nothing here blocks): 0, or -1 when it is
+ * not (the operation failed with PGB_ERR_STATE).
+ */
+static int
+sp_acquire(pgb_asession *s)
+{
+	struct pgbi_pconn	*c;
+
+	c = pgbi_session_outer_conn(s->outer, 0);
+	if (c == NULL) {
+		pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s: savepoint session:"
+		    " %s", pgbi_db_label(s->db), pgb_session_error(s->outer));
+		session_acq_fail(s, PGB_ERR_STATE);
+		return (-1);
+	}
+	s->conn = c;
+	(void)PQsetnonblocking(c->pg, 1);
+	return (0);
+}
+
 /*
  * Abandons the acquisition in progress and fails the head operation with
  * s->err.text (code already set).
@@ -645,6 +688,8 @@ session_acquire(pgb_asession *s)
 	char		 lsn[PGB_LSN_MAX], line[512];
 	int		 need, rc, alive, ms;
 
+	if (s->outer != NULL)
+		return (sp_acquire(s));
 	if (!evtimer_pending(&s->timer, NULL)) {
 		ms = pgbi_db_checkout_timeout_ms(s->db);
 		tv.tv_sec = ms / 1000;
@@ -825,6 +870,12 @@ session_release(pgb_asession *s, int discard)
 		return;
 	event_del(&s->io);
 	s->conn = NULL;
+	if (s->outer != NULL) {
+		/* outer's: back to the blocking session, not to the pool. */
+		if (c->pg != NULL)
+			(void)PQsetnonblocking(c->pg, 0);
+		return;
+	}
 	if (c->pg == NULL || PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF ||
 	    PQisBusy(c->pg))
 		discard = 1;
@@ -869,6 +920,35 @@ x_send(pgb_asession *s, enum xkind kind, const char *sql)
 	x_flush(s);
 }
 
+/*
+ * Queues a savepoint session's SAVEPOINT and op's statement in one round
+ * trip, as the lazy BEGIN is sent: one simple-query string, or for
+ * parameters a pipeline (SAVEPOINT, the statement, a sync).  1 when
+ * queued.
+ */
+static int
+sp_send_user(pgb_asession *s, struct aop *op)
+{
+	PGconn	*pg = s->conn->pg;
+	char	*multi;
+	int	 ok;
+
+	if (!op->params) {
+		/* A simple-query string: the savepoint, then sql, in order. */
+		if (asprintf(&multi, "%s;%s", s->sp.begin, op->sql) == -1)
+			return (0);
+		ok = PQsendQuery(pg, multi);
+		free(multi);
+		return (ok);
+	}
+	s->x_pipeline = 1;
+	return (PQenterPipelineMode(pg) && PQsendQueryParams(pg, s->sp.begin,
+	    0, NULL, NULL, NULL, NULL, 0) && PQsendQueryParams(pg, op->sql,
+	    op->nparams, op->types, (const char *const *)op->values,
+	    op->lengths, op->formats, op->result_format) &&
+	    PQpipelineSync(pg));
+}
+
 static void
 x_send_user(pgb_asession *s, struct aop *op, int begin)
 {
@@ -878,7 +958,10 @@ x_send_user(pgb_asession *s, struct aop *op, int begin)
 
 	x_reset(s, X_USER);
 	s->x_begin = begin;
-	if (begin && !op->params) {
+	if (begin && s->outer != NULL) {
+		s->sp_open = 1;
+		ok = sp_send_user(s, op);
+	} else if (begin && !op->params) {
 		if ((multi = pgbi_begin_sql(op->sql)) == NULL)
 			ok = 0;
 		else {
@@ -1086,6 +1169,9 @@ x_finish(pgb_asession *s)
 		    pgbi_db_label(s->db));
 		ok = 0;
 	}
+	if (s->outer != NULL && (s->x_kind == X_ROLLBACK ||
+	    (s->x_kind == X_COMMIT && ok) || (s->x_kind == X_BEGIN && !ok)))
+		s->sp_open = 0;		/* released, rolled back, or never */
 	if (op == NULL)
 		return;
 	if (s->x_kind == X_COMMIT) {
@@ -1095,7 +1181,7 @@ x_finish(pgb_asession *s)
 		if (!ok && session_in_tx(s)) {
 			op->phase = 1;
 			op->force_fail = 1;
-			x_send(s, X_ROLLBACK, "ROLLBACK");
+			x_send(s, X_ROLLBACK, rollback_sql(s));
 			return;
 		}
 	} else if (s->x_kind == X_ROLLBACK) {
@@ -1493,6 +1579,87 @@ pgb_actx_session(pgb_actx *ctx, pgb_db *db)
 		return (NULL);
 	s->ctx = ctx;
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
+	return (s);
+}
+
+/* --- test utilities: savepoint sessions, get/put/pop ---------------------- */
+
+pgb_asession *
+pgb_asession_new_savepoint(pgb_loop *loop, pgb_session *outer)
+{
+	pgb_asession	*s;
+
+	if (loop == NULL || outer == NULL ||
+	    pgbi_session_outer_conn(outer, 0) == NULL)
+		return (NULL);
+	s = session_alloc(loop, pgb_session_db(outer));
+	if (s == NULL)
+		return (NULL);
+	s->outer = outer;
+	pgbi_sp_init(&s->sp, s);
+	return (s);
+}
+
+pgb_asession *
+pgb_actx_get_session(pgb_actx *ctx, pgb_db *db)
+{
+	pgb_asession	*s;
+
+	if (ctx == NULL || db == NULL)
+		return (NULL);
+	TAILQ_FOREACH(s, &ctx->sessions, entry) {
+		if (s->db == db)
+			return (s);
+	}
+	return (NULL);
+}
+
+pgb_asession *
+pgb_actx_pop_session(pgb_actx *ctx, pgb_db *db)
+{
+	pgb_asession	*s;
+
+	if (ctx == NULL || ctx->ended ||
+	    (s = pgb_actx_get_session(ctx, db)) == NULL)
+		return (NULL);
+	TAILQ_REMOVE(&ctx->sessions, s, entry);
+	s->ctx = NULL;
+	return (s);
+}
+
+int
+pgb_actx_put_session(pgb_actx *ctx, pgb_asession *s)
+{
+	pgb_asession	*old;
+
+	if (ctx == NULL || s == NULL)
+		return (-1);
+	if (ctx->ended || s->ctx != NULL || s->dead || s->loop != ctx->loop) {
+		ctx_seterr(ctx, "%s: cannot put a session in %s",
+		    pgbi_db_label(s->db), ctx->ended ? "an ended context" :
+		    s->ctx != NULL ? "a context: it belongs to one already" :
+		    "a context of another loop");
+		return (-1);
+	}
+	if ((old = pgb_actx_pop_session(ctx, s->db)) != NULL)
+		pgb_asession_free(old);
+	s->ctx = ctx;
+	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
+	return (0);
+}
+
+pgb_asession *
+pgb_actx_put_savepoint_session(pgb_actx *ctx, pgb_session *outer)
+{
+	pgb_asession	*s;
+
+	if (ctx == NULL || (s = pgb_asession_new_savepoint(ctx->loop,
+	    outer)) == NULL)
+		return (NULL);
+	if (pgb_actx_put_session(ctx, s) == -1) {
+		pgb_asession_free(s);
+		return (NULL);
+	}
 	return (s);
 }
 

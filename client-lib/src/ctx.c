@@ -29,6 +29,14 @@ struct pgb_session {
 	int		 autocommit;	/* no implicit BEGIN */
 	char		 commit_lsn[PGB_LSN_MAX];
 	struct pgbi_serr err;		/* read by pgb_session_error */
+	/*
+	 * A savepoint session (tests): runs on outer's connection, inside
+	 * its transaction; BEGIN, COMMIT and ROLLBACK become the savepoint
+	 * statements of sp.  outer is borrowed and outlives it.
+	 */
+	pgb_session	*outer;
+	int		 sp_open;	/* its savepoint is open */
+	struct pgbi_sp	 sp;
 	TAILQ_ENTRY(pgb_session) entry;	/* in ctx->sessions */
 };
 
@@ -268,10 +276,151 @@ pgb_session_free(pgb_session *s)
 	free(s);
 }
 
+/* --- test utilities: savepoint sessions, get/put/pop ---------------------- */
+
+pgb_session *
+pgb_session_new_savepoint(pgb_session *outer)
+{
+	pgb_session	*s;
+
+	if (outer == NULL || outer->autocommit)
+		return (NULL);
+	s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return (NULL);
+	s->db = outer->db;
+	s->outer = outer;
+	pgbi_sp_init(&s->sp, s);
+	return (s);
+}
+
+pgb_session *
+pgb_ctx_get_session(pgb_ctx *ctx, pgb_db *db)
+{
+	pgb_session	*s;
+
+	if (ctx == NULL)
+		ctx = ctx_current;
+	if (ctx == NULL || db == NULL)
+		return (NULL);
+	TAILQ_FOREACH(s, &ctx->sessions, entry) {
+		if (s->db == db)
+			return (s);
+	}
+	return (NULL);
+}
+
+pgb_session *
+pgb_ctx_pop_session(pgb_ctx *ctx, pgb_db *db)
+{
+	pgb_session	*s;
+
+	if (ctx == NULL)
+		ctx = ctx_current;
+	if ((s = pgb_ctx_get_session(ctx, db)) == NULL)
+		return (NULL);
+	TAILQ_REMOVE(&ctx->sessions, s, entry);
+	s->ctx = NULL;
+	return (s);
+}
+
+int
+pgb_ctx_put_session(pgb_ctx *ctx, pgb_session *s)
+{
+	pgb_session	*old;
+
+	if (ctx == NULL)
+		ctx = ctx_current;
+	if (ctx == NULL || s == NULL)
+		return (-1);
+	if (ctx->ended || s->ctx != NULL) {
+		ctx_seterr(ctx, "%s: cannot put a session in %s",
+		    pgbi_db_label(s->db), ctx->ended ? "an ended context" :
+		    "a context: it belongs to one already");
+		return (-1);
+	}
+	if ((old = pgb_ctx_pop_session(ctx, s->db)) != NULL)
+		pgb_session_free(old);
+	s->ctx = ctx;
+	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
+	return (0);
+}
+
+pgb_session *
+pgb_ctx_put_savepoint_session(pgb_ctx *ctx, pgb_session *outer)
+{
+	pgb_session	*s;
+
+	if ((s = pgb_session_new_savepoint(outer)) == NULL)
+		return (NULL);
+	if (pgb_ctx_put_session(ctx, s) == -1) {
+		pgb_session_free(s);
+		return (NULL);
+	}
+	return (s);
+}
+
 static int
 session_in_tx(const pgb_session *s)
 {
+	if (s->outer != NULL)
+		return (s->conn != NULL && s->sp_open &&
+		    pgbi_in_tx(s->conn->pg));
 	return (s->conn != NULL && pgbi_in_tx(s->conn->pg));
+}
+
+/*
+ * A savepoint session takes outer's connection, with outer's
+ * transaction begun.  -1 with the error set.
+ */
+static int
+sp_acquire(pgb_session *s)
+{
+	if (pgb_session_conn(s->outer) == NULL) {
+		pgbi_serr_set(&s->err, pgb_session_errcode(s->outer), "%s:"
+		    " savepoint session: %s", pgbi_db_label(s->db),
+		    pgb_session_error(s->outer));
+		return (-1);
+	}
+	s->conn = s->outer->conn;
+	return (0);
+}
+
+/* Runs one savepoint statement (sp.begin, .release or .rollback). */
+static int
+sp_exec(pgb_session *s, const char *sql)
+{
+	PGresult	*res;
+	int		 rc = 0;
+
+	res = PQexec(s->conn->pg, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pgbi_serr_pg(&s->err, s->db, s->conn, res, sql);
+		rc = -1;
+	}
+	PQclear(res);
+	s->sp_open = sql == s->sp.begin && rc == 0;
+	return (rc);
+}
+
+struct pgbi_pconn *
+pgbi_session_outer_conn(pgb_session *s, int may_block)
+{
+	if (s->autocommit) {
+		pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s: an autocommit"
+		    " session has no transaction to hold savepoints",
+		    pgbi_db_label(s->db));
+		return (NULL);
+	}
+	if (!may_block && (!session_in_tx(s) ||
+	    PQstatus(s->conn->pg) != CONNECTION_OK)) {
+		pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s: the outer session"
+		    " has no transaction open", pgbi_db_label(s->db));
+		return (NULL);
+	}
+	if (pgb_session_conn(s) == NULL)
+		return (NULL);
+	return (s->conn);
 }
 
 /* Takes a connection when the session has none.  -1 with the error set. */
@@ -288,6 +437,8 @@ session_acquire(pgb_session *s)
 		    " context has ended", pgbi_db_label(s->db));
 		return (-1);
 	}
+	if (s->outer != NULL)
+		return (sp_acquire(s));
 	if (pgbi_ctx_lsn_min(s->ctx != NULL ? &s->ctx->lsn : NULL, s->db, lsn))
 		min_lsn = lsn;
 	if (pgbi_db_checkout(s->db, min_lsn, &s->conn, &s->err.code,
@@ -304,7 +455,8 @@ session_release(pgb_session *s, int discard)
 {
 	if (s->conn == NULL)
 		return;
-	pgbi_db_checkin(s->db, s->conn, discard);
+	if (s->outer == NULL)	/* a savepoint session's is outer's */
+		pgbi_db_checkin(s->db, s->conn, discard);
 	s->conn = NULL;
 }
 
@@ -396,6 +548,11 @@ session_run(pgb_session *s, const char *sql, int params, int nparams,
 		if (session_acquire(s) == -1)
 			return (NULL);
 		begin = !s->autocommit && !session_in_tx(s);
+		if (begin && s->outer != NULL) {
+			if (sp_exec(s, s->sp.begin) == -1)
+				return (NULL);
+			begin = 0;
+		}
 		if (begin)
 			res = session_begin_and_run(s->conn->pg, sql, params,
 			    nparams, types, values, lengths, formats,
@@ -460,7 +617,10 @@ pgb_session_conn(pgb_session *s)
 
 	if (s == NULL || session_acquire(s) == -1)
 		return (NULL);
-	if (!s->autocommit && !session_in_tx(s)) {
+	if (s->outer != NULL && !session_in_tx(s)) {
+		if (sp_exec(s, s->sp.begin) == -1)
+			return (NULL);
+	} else if (!s->autocommit && !session_in_tx(s)) {
 		res = PQexec(s->conn->pg, "BEGIN");
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			pgbi_serr_pg(&s->err, s->db, s->conn, res, "BEGIN");
@@ -497,6 +657,8 @@ pgb_session_commit(pgb_session *s)
 		s->err = failed;
 		return (-1);
 	}
+	if (s->outer != NULL)
+		return (sp_exec(s, s->sp.release));
 	if (!PQsendQuery(s->conn->pg, pgbi_commit_sql(&cm, s->conn))) {
 		pgbi_serr_pg(&s->err, s->db, s->conn, NULL, "COMMIT");
 		session_release(s, 1);
@@ -543,6 +705,8 @@ pgb_session_rollback(pgb_session *s)
 		return (-1);
 	if (!session_in_tx(s))
 		return (0);
+	if (s->outer != NULL)
+		return (sp_exec(s, s->sp.rollback));
 	res = PQexec(s->conn->pg, "ROLLBACK");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pgbi_serr_pg(&s->err, s->db, s->conn, res, "ROLLBACK");
@@ -656,7 +820,8 @@ pgb_atomic(pgb_ctx *ctx, pgb_db *db, pgb_atomic_mode mode, pgb_atomic_fn fn,
 			}
 			break;
 		case PGB_ATOMIC_APPEND:
-			return (fn(s, arg) == 0 ? 0 : -1);
+			/* fn joins it; committed or rolled back with it below. */
+			break;
 		case PGB_ATOMIC_REFUSE:
 		default:
 			pgbi_serr_tx_open(&s->err, s->db, s->conn);

@@ -557,7 +557,7 @@ pgb_db_stats_size(pgb_db *db, pgb_pool_stats *out, size_t size)
 void
 pgb_db_stats(pgb_db *db, pgb_pool_stats *out)
 {
-	/* Binaries built against 0.1 pass the struct of 0.1. */
+	/* Binaries built against 0.1 or 0.2 pass the struct of 0.1. */
 	pgb_db_stats_size(db, out, offsetof(pgb_pool_stats, checkouts));
 }
 

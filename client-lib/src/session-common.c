@@ -2,6 +2,7 @@
  * session-common.c - what the blocking and the event-driven sessions
  * share; see session-internal.h.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,4 +194,19 @@ pgbi_serr_failed_tx(struct pgbi_serr *e, const pgb_db *db,
 	pgbi_serr_set(e, PGB_ERR_STATE, "%s on %s:%d (%s): transaction failed"
 	    " earlier; rolled back instead of committed", pgbi_db_label(db),
 	    c->host, c->port, c->role);
+}
+
+/* --- savepoint sessions (tests) ----------------------------------------- */
+
+void
+pgbi_sp_init(struct pgbi_sp *sp, const void *owner)
+{
+	uintptr_t	id = (uintptr_t)owner;
+
+	snprintf(sp->begin, sizeof sp->begin, "SAVEPOINT pgb_sp_%" PRIxPTR,
+	    id);
+	snprintf(sp->release, sizeof sp->release, "RELEASE SAVEPOINT"
+	    " pgb_sp_%" PRIxPTR, id);
+	snprintf(sp->rollback, sizeof sp->rollback, "ROLLBACK TO SAVEPOINT"
+	    " pgb_sp_%" PRIxPTR "; RELEASE SAVEPOINT pgb_sp_%" PRIxPTR, id, id);
 }

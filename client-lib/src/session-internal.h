@@ -132,4 +132,29 @@ void	pgbi_commit_record(const struct pgbi_commit *cm,
 void	pgbi_serr_failed_tx(struct pgbi_serr *e, const pgb_db *db,
 	    const struct pgbi_pconn *c);
 
+/* --- savepoint sessions (tests) ----------------------------------------- */
+
+/*
+ * What a savepoint session sends in place of BEGIN, COMMIT and ROLLBACK:
+ * it runs inside another session's transaction, on its connection.
+ * Embedded in its session, which owns it.
+ */
+struct pgbi_sp {
+	char		 begin[48];	/* SAVEPOINT pgb_sp_<id> */
+	char		 release[64];	/* RELEASE SAVEPOINT pgb_sp_<id> */
+	char		 rollback[128];	/* ROLLBACK TO ...; RELEASE ... */
+};
+
+/* Names the savepoint after owner (unique while owner lives). */
+void	pgbi_sp_init(struct pgbi_sp *sp, const void *owner);
+
+/*
+ * The pooled connection of a blocking session with its transaction open,
+ * for a savepoint session of the event-driven API.  When s has no
+ * transaction open: with may_block, one is begun now (a round trip);
+ * without, NULL.  NULL with the error on s.  Borrowed: valid while s
+ * keeps its transaction.
+ */
+struct pgbi_pconn *pgbi_session_outer_conn(pgb_session *s, int may_block);
+
 #endif /* PGB_SESSION_INTERNAL_H */

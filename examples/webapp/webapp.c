@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,16 +52,67 @@ struct app {
 	char			*conninfo;
 	int			 stopping;	/* SIGTERM seen */
 	TAILQ_HEAD(, req)	 reqs;		/* in flight */
+	/*
+	 * Tests only (NULL in the service): called with each request's
+	 * context before its route runs, to put sessions in it, e.g. a
+	 * savepoint session on the test's own transaction
+	 * (pgb_actx_put_session).  -1: the request is answered 503.
+	 */
+	int			(*test_ctx)(pgb_actx *ctx, void *arg);
+	void			*test_ctx_arg;
 };
 
 struct req;
 typedef void	(*step_fn)(struct req *r);
 
-/* One unit of /concurrent: its own context, its own connection. */
+/* One step of a seed example's handler (see "the seed's examples"). */
+enum seed_op {
+	SD_INSERT,		/* an INSERT on the session */
+	SD_FAIL_SQL,		/* a statement that fails (division by zero) */
+	SD_COMMIT,		/* pgb_asession_commit */
+	SD_CTX_COMMIT,		/* pgb_actx_commit_all: through the context */
+	SD_ROLLBACK,		/* pgb_asession_rollback */
+	SD_CTX_ROLLBACK,	/* pgb_actx_rollback_all: through the context */
+	SD_CLOSE,		/* pgb_asession_close */
+	SD_ABEGIN,		/* pgb_aatomic_begin, arg the mode */
+	SD_AEND,		/* pgb_aatomic_end, arg ok */
+	SD_RAISE,		/* the handler fails (an "exception"): 500 */
+	SD_END,			/* the handler returns; arg the status */
+};
+
+struct seed_step {
+	enum seed_op	 op;
+	int		 arg;
+	int		 caught;	/* its failure is caught: go on */
+};
+
+/*
+ * A seed handler running: steps on session s (of ctx, or owned when ctx
+ * is NULL), then done(sc, status) once, unless the request is freed
+ * first.  Embedded in its request or unit.
+ */
+struct script {
+	struct req		*r;
+	pgb_actx		*ctx;		/* borrowed; NULL: s is free */
+	pgb_asession		*s;		/* borrowed */
+	const struct seed_step	*steps;		/* static */
+	int			 i;
+	void			(*done)(struct script *sc, int status,
+				    const char *why);
+};
+
+/*
+ * One unit of /concurrent (its own context, its own connection) or of
+ * /concurrent_queries and /multiple_session_usage (sc: a script on the
+ * request's context, a new context, or a session of its own).
+ */
 struct unit {
 	struct req		*r;
 	pgb_actx		*ctx;		/* the library's: freed after done */
+	pgb_asession		*own;		/* outside any context: owned */
 	int			 i;
+	int			 expect;	/* status the unit should end with */
+	struct script		 sc;
 	TAILQ_ENTRY(unit)	 entry;
 };
 
@@ -96,6 +148,7 @@ struct req {
 	PGconn			*raw;
 	struct event		*raw_ev;
 	int			 raw_sent;
+	struct script		 sc;		/* the seed's examples */
 	TAILQ_ENTRY(req)	 entry;
 };
 
@@ -134,6 +187,7 @@ req_free(struct req *r)
 	while ((u = TAILQ_FIRST(&r->units)) != NULL) {
 		TAILQ_REMOVE(&r->units, u, entry);
 		pgb_actx_free(u->ctx);
+		pgb_asession_free(u->own);
 		free(u);
 	}
 	pgb_actx_free(r->ctx);
@@ -631,6 +685,389 @@ route_early(struct req *r)
 		fail(r, MASTER(r), "first insert");
 }
 
+/* --- the seed's examples ---------------------------------------------------- */
+/*
+ * One route per example of the seed (context-async-sqlalchemy), named as
+ * there, each doing what the seed's handler does with the request's
+ * context session (a script of seed_steps).  Rows committed, for a tag:
+ * see README.md.
+ */
+
+static void	script_run(struct script *sc);
+
+static const char *const seed_op_name[] = {
+	[SD_INSERT] = "insert", [SD_FAIL_SQL] = "failing statement",
+	[SD_COMMIT] = "commit", [SD_CTX_COMMIT] = "commit through the context",
+	[SD_ROLLBACK] = "rollback",
+	[SD_CTX_ROLLBACK] = "rollback through the context",
+	[SD_CLOSE] = "close", [SD_ABEGIN] = "atomic block",
+	[SD_AEND] = "end of atomic block", [SD_RAISE] = "handler",
+	[SD_END] = "handler",
+};
+
+/* The step in progress finished with rc (0 or -1). */
+static void
+script_after(struct script *sc, pgb_asession *s, int rc)
+{
+	const struct seed_step	*st = &sc->steps[sc->i];
+	char			 why[1200];
+
+	if (sc->r->freeing || sc->done == NULL)
+		return;
+	if (rc == -1 && !st->caught) {
+		snprintf(why, sizeof why, "%s failed: %s", seed_op_name[st->op],
+		    s != NULL ? pgb_asession_error(s) : pgb_actx_error(sc->ctx));
+		sc->done(sc, 500, why);
+		return;
+	}
+	sc->i++;
+	script_run(sc);
+}
+
+static void
+script_res_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	script_after(arg, s, res != NULL ? 0 : -1);
+}
+
+static void
+script_done_cb(pgb_asession *s, int rc, void *arg)
+{
+	script_after(arg, s, rc);
+}
+
+static void
+script_ctx_cb(pgb_actx *ctx, int rc, void *arg)
+{
+	(void)ctx;
+	script_after(arg, NULL, rc);
+}
+
+/* Runs the next step; its callback runs the one after. */
+static void
+script_run(struct script *sc)
+{
+	const struct seed_step	*st = &sc->steps[sc->i];
+	const char		*p[2];
+	char			 val[16];
+	void			(*done)(struct script *, int, const char *);
+	int			 rc = -1;
+
+	switch (st->op) {
+	case SD_INSERT:
+		snprintf(val, sizeof val, "%d", sc->i);
+		p[0] = sc->r->tag;
+		p[1] = val;
+		rc = pgb_aexec_params(sc->s, "INSERT INTO items (tag, val)"
+		    " VALUES ($1, $2)", 2, NULL, p, NULL, NULL, 0,
+		    script_res_cb, sc);
+		break;
+	case SD_FAIL_SQL:
+		rc = pgb_aexec(sc->s, "SELECT 1/0", script_res_cb, sc);
+		break;
+	case SD_COMMIT:
+		rc = pgb_asession_commit(sc->s, script_done_cb, sc);
+		break;
+	case SD_CTX_COMMIT:
+		rc = pgb_actx_commit_all(sc->ctx, script_ctx_cb, sc);
+		break;
+	case SD_ROLLBACK:
+		rc = pgb_asession_rollback(sc->s, script_done_cb, sc);
+		break;
+	case SD_CTX_ROLLBACK:
+		rc = pgb_actx_rollback_all(sc->ctx, script_ctx_cb, sc);
+		break;
+	case SD_CLOSE:
+		rc = pgb_asession_close(sc->s, script_done_cb, sc);
+		break;
+	case SD_ABEGIN:
+		rc = pgb_aatomic_begin(sc->s, (pgb_atomic_mode)st->arg,
+		    script_done_cb, sc);
+		break;
+	case SD_AEND:
+		rc = pgb_aatomic_end(sc->s, st->arg, script_done_cb, sc);
+		break;
+	case SD_RAISE:
+	case SD_END:
+		done = sc->done;
+		sc->done = NULL;
+		done(sc, st->op == SD_RAISE ? 500 : st->arg, st->op ==
+		    SD_RAISE ? "the handler failed" : "");
+		return;
+	}
+	if (rc == -1)
+		script_after(sc, sc->s, -1);
+}
+
+/* A route's script is over: the request ends with status. */
+static void
+seed_route_done(struct script *sc, int status, const char *why)
+{
+	sc->done = NULL;
+	if (status < 400)
+		respond(sc->r, status, "ok %s", sc->r->path + 1);
+	else
+		respond(sc->r, status, "%s: %s", sc->r->path + 1, why);
+}
+
+static void
+seed_route(struct req *r, const struct seed_step *steps)
+{
+	r->sc.r = r;
+	r->sc.ctx = r->ctx;
+	r->sc.s = MASTER(r);
+	r->sc.steps = steps;
+	r->sc.done = seed_route_done;
+	script_run(&r->sc);
+}
+
+#define INS		{ SD_INSERT, 0, 0 }
+#define END(st)		{ SD_END, st, 0 }
+
+static const struct seed_step seed_simple_usage[] = { INS, END(200) };
+static const struct seed_step seed_atomic_usage[] = {
+	{ SD_ABEGIN, PGB_ATOMIC_COMMIT_FIRST, 0 }, INS, { SD_AEND, 1, 0 },
+	END(200) };
+static const struct seed_step seed_atomic_and_previous_transaction[] = {
+	INS, { SD_ABEGIN, PGB_ATOMIC_COMMIT_FIRST, 0 }, INS, { SD_AEND, 1, 0 },
+	INS, { SD_ABEGIN, PGB_ATOMIC_ROLLBACK_FIRST, 0 }, INS,
+	{ SD_AEND, 1, 0 },
+	INS, { SD_ABEGIN, PGB_ATOMIC_APPEND, 0 }, INS, { SD_AEND, 1, 0 },
+	/* the block fails; the handler catches it */
+	INS, { SD_ABEGIN, PGB_ATOMIC_APPEND, 0 }, INS, { SD_FAIL_SQL, 0, 1 },
+	{ SD_AEND, 0, 1 },
+	/* "raise": the block is refused, the request fails */
+	INS, { SD_ABEGIN, PGB_ATOMIC_REFUSE, 0 }, INS, { SD_AEND, 1, 0 },
+	END(200) };
+/* early_commit and manual_commit: the seed's two handlers are one. */
+static const struct seed_step seed_early_commit[] = {
+	INS, { SD_COMMIT, 0, 0 },
+	INS, { SD_CTX_COMMIT, 0, 0 }, { SD_CLOSE, 0, 0 },
+	INS, INS, END(200) };
+static const struct seed_step seed_early_rollback[] = {
+	INS, { SD_CTX_ROLLBACK, 0, 0 }, INS, { SD_ROLLBACK, 0, 0 }, END(200) };
+static const struct seed_step seed_early_connection_close[] = {
+	{ SD_ABEGIN, PGB_ATOMIC_COMMIT_FIRST, 0 }, INS, { SD_AEND, 1, 0 },
+	{ SD_CLOSE, 0, 0 }, INS, END(200) };
+static const struct seed_step seed_auto_rollback_by_exception[] = {
+	INS, { SD_FAIL_SQL, 0, 0 }, END(200) };
+static const struct seed_step seed_auto_rollback_by_status_code[] = {
+	INS, END(500) };
+static const struct seed_step seed_simple_with_exception[] = {
+	INS, { SD_RAISE, 0, 0 } };
+
+static void
+route_simple_usage(struct req *r)
+{
+	seed_route(r, seed_simple_usage);
+}
+
+static void
+route_atomic_usage(struct req *r)
+{
+	seed_route(r, seed_atomic_usage);
+}
+
+static void
+route_atomic_and_previous_transaction(struct req *r)
+{
+	seed_route(r, seed_atomic_and_previous_transaction);
+}
+
+static void
+route_early_commit(struct req *r)
+{
+	seed_route(r, seed_early_commit);
+}
+
+static void
+route_early_rollback(struct req *r)
+{
+	seed_route(r, seed_early_rollback);
+}
+
+static void
+route_early_connection_close(struct req *r)
+{
+	seed_route(r, seed_early_connection_close);
+}
+
+static void
+route_auto_rollback_by_exception(struct req *r)
+{
+	seed_route(r, seed_auto_rollback_by_exception);
+}
+
+static void
+route_auto_rollback_by_status_code(struct req *r)
+{
+	seed_route(r, seed_auto_rollback_by_status_code);
+}
+
+static void
+route_simple_with_exception(struct req *r)
+{
+	seed_route(r, seed_simple_with_exception);
+}
+
+/*
+ * concurrent_queries and multiple_session_usage: units that run at once,
+ * each a script on the request's context session, on a new context
+ * (pgb_arun_in_new_ctx) or on a session outside any context.
+ */
+enum cq_where { CQ_REQ_CTX, CQ_NEW_CTX, CQ_OWN };
+
+static const struct seed_step cq_insert[] = { INS, END(200) };
+static const struct seed_step cq_insert_commit_close[] = {
+	INS, { SD_COMMIT, 0, 0 }, { SD_CLOSE, 0, 0 }, END(200) };
+static const struct seed_step cq_atomic_insert[] = {
+	{ SD_ABEGIN, PGB_ATOMIC_COMMIT_FIRST, 0 }, INS, { SD_AEND, 1, 0 },
+	END(200) };
+static const struct seed_step cq_insert_commit[] = {
+	INS, { SD_COMMIT, 0, 0 }, END(200) };
+static const struct seed_step cq_insert_then_fail[] = {
+	INS, { SD_RAISE, 0, 0 } };
+
+static const struct cq_unit {
+	enum cq_where		 where;
+	const struct seed_step	*steps;
+	int			 expect;	/* its end status */
+} cq_units[] = {
+	{ CQ_REQ_CTX, cq_insert, 200 },
+	{ CQ_NEW_CTX, cq_insert, 200 },
+	{ CQ_NEW_CTX, cq_insert_commit_close, 200 },
+	{ CQ_OWN, cq_atomic_insert, 200 },
+	{ CQ_OWN, cq_insert_commit, 200 },
+	{ CQ_NEW_CTX, cq_insert_then_fail, 500 },	/* concurrent_queries */
+};
+
+/* A unit is over (status: how it ended; 500 when not as expected). */
+static void
+cq_unit_over(struct unit *u, int status)
+{
+	struct req	*r = u->r;
+
+	if (r->freeing)
+		return;			/* req_free frees u */
+	TAILQ_REMOVE(&r->units, u, entry);
+	if (status != u->expect)
+		r->failed++;
+	pgb_asession_free(u->own);
+	free(u);
+	if (--r->pending == 0 && r->gone)
+		req_reap(r);
+	else if (r->pending == 0) {
+		if (r->failed)
+			respond(r, 500, "%d of %d units did not end as"
+			    " expected", r->failed, r->n);
+		else
+			respond(r, 200, "ok %s %d units", r->path + 1, r->n);
+	}
+}
+
+/* The script of a unit outside a new context is over. */
+static void
+cq_script_done(struct script *sc, int status, const char *why)
+{
+	(void)why;
+	sc->done = NULL;
+	cq_unit_over((struct unit *)((char *)sc - offsetof(struct unit, sc)),
+	    status);
+}
+
+/* The script of a new-context unit is over: the context ends with it. */
+static void
+cq_ctx_script_done(struct script *sc, int status, const char *why)
+{
+	(void)why;
+	sc->done = NULL;
+	pgb_actx_finish(sc->ctx, status < 400 ? 0 : -1);
+}
+
+static void
+cq_ctx_done_cb(pgb_actx *ctx, int rc, void *arg)
+{
+	struct unit	*u = arg;
+
+	(void)ctx;
+	cq_unit_over(u, rc == 0 ? 200 : 500);
+}
+
+static void
+cq_ctx_fn(pgb_actx *ctx, void *arg)
+{
+	struct unit	*u = arg;
+
+	u->ctx = ctx;
+	u->sc.ctx = ctx;
+	u->sc.s = pgb_actx_session(ctx, u->r->app->master);
+	u->sc.done = cq_ctx_script_done;
+	if (u->sc.s == NULL)
+		pgb_actx_finish(ctx, -1);
+	else
+		script_run(&u->sc);
+}
+
+static void
+concurrent_units(struct req *r, int n)
+{
+	struct unit	*u;
+	int		 i, rc;
+
+	r->n = n;
+	r->pending = n;
+	for (i = 0; i < n; i++) {
+		u = calloc(1, sizeof *u);
+		if (u == NULL) {
+			r->pending -= n - i;
+			r->failed += n - i;
+			break;
+		}
+		u->r = r;
+		u->i = i;
+		u->expect = cq_units[i].expect;
+		u->sc.r = r;
+		u->sc.steps = cq_units[i].steps;
+		u->sc.done = cq_script_done;
+		TAILQ_INSERT_TAIL(&r->units, u, entry);
+		switch (cq_units[i].where) {
+		case CQ_REQ_CTX:
+			u->sc.ctx = r->ctx;
+			u->sc.s = MASTER(r);
+			script_run(&u->sc);
+			break;
+		case CQ_OWN:
+			u->sc.s = u->own = pgb_asession_new(r->app->loop,
+			    r->app->master, 0);
+			if (u->own == NULL)
+				cq_unit_over(u, 500);
+			else
+				script_run(&u->sc);
+			break;
+		case CQ_NEW_CTX:
+			rc = pgb_arun_in_new_ctx(r->app->loop, cq_ctx_fn, u,
+			    cq_ctx_done_cb, u);
+			if (rc == -1)
+				cq_unit_over(u, 500);
+			break;
+		}
+	}
+	if (r->pending == 0 && !r->responding)
+		respond(r, 500, "could not start the units");
+}
+
+static void
+route_concurrent_queries(struct req *r)
+{
+	concurrent_units(r, 6);
+}
+
+static void
+route_multiple_session_usage(struct req *r)
+{
+	concurrent_units(r, 5);
+}
+
 /* --- /write, /read: read your writes through a cookie ----------------------- */
 
 static void
@@ -812,9 +1249,26 @@ static const struct route {
 	{ "/rollback_status", route_rollback_status },
 	{ "/slow", route_slow },
 	{ "/concurrent", route_concurrent },
-	{ "/early_commit", route_early },
-	{ "/early_rollback", route_early },
-	{ "/early_close", route_early },
+	{ "/early_commit_then_fail", route_early },
+	{ "/early_rollback_then_write", route_early },
+	{ "/early_close_then_write", route_early },
+	/* the seed's examples */
+	{ "/simple_usage", route_simple_usage },
+	{ "/atomic_usage", route_atomic_usage },
+	{ "/atomic_and_previous_transaction",
+	    route_atomic_and_previous_transaction },
+	{ "/early_commit", route_early_commit },
+	{ "/early_rollback", route_early_rollback },
+	{ "/early_connection_close", route_early_connection_close },
+	{ "/concurrent_queries", route_concurrent_queries },
+	{ "/auto_rollback_by_exception", route_auto_rollback_by_exception },
+	{ "/auto_rollback_by_status_code",
+	    route_auto_rollback_by_status_code },
+	{ "/manual_commit", route_early_commit },
+	{ "/manual_rollback", route_early_rollback },
+	{ "/multiple_session_usage", route_multiple_session_usage },
+	{ "/simple_with_exception", route_simple_with_exception },
+	{ "/simple_with_http_exception", route_auto_rollback_by_status_code },
 	{ "/write", route_write },
 	{ "/read", route_read },
 	{ "/cancel", route_cancel },
@@ -888,6 +1342,9 @@ request_cb(struct evhttp_request *hr, void *arg)
 	r->ms = (v = evhttp_find_header(&r->q, "ms")) != NULL ? atoi(v) : 500;
 	r->n = (v = evhttp_find_header(&r->q, "n")) != NULL ? atoi(v) : 2;
 	cookie_lsn(hr, r->lsn_in, sizeof r->lsn_in);
+	if (app->test_ctx != NULL &&
+	    app->test_ctx(r->ctx, app->test_ctx_arg) == -1)
+		return (respond(r, 503, "test context refused"));
 	for (i = 0; path != NULL && i < sizeof routes / sizeof routes[0]; i++) {
 		if (strcmp(path, routes[i].path) == 0) {
 			r->path = routes[i].path;

@@ -383,6 +383,230 @@ END_TEST
 
 /* --- the shared library ------------------------------------------------------ */
 
+/* --- atomic blocks ------------------------------------------------------------ */
+
+static void
+done_cb(pgb_asession *s, int rc, void *arg)
+{
+	struct got	*g = arg;
+
+	g->calls++;
+	g->rc = rc;
+	g->code = pgb_asession_errcode(s);
+	snprintf(g->error, sizeof g->error, "%s", pgb_asession_error(s));
+}
+
+/* Runs sql on s and waits; 0 when it worked, -1 when it failed. */
+static int
+a_exec(pgb_asession *s, const char *sql)
+{
+	struct got	g = { 0 };
+
+	ck_assert_int_eq(pgb_aexec(s, sql, res_cb, &g), 0);
+	ck_assert(RUN_UNTIL(g.calls == 1, 10000));
+	return (g.port == -1 ? -1 : 0);
+}
+
+static void
+a_insert(pgb_asession *s, const char *v)
+{
+	char	sql[128];
+
+	snprintf(sql, sizeof sql, "INSERT INTO t_aatomic VALUES ('%s')", v);
+	ck_assert_msg(a_exec(s, sql) == 0, "%s: %s", sql,
+	    pgb_asession_error(s));
+}
+
+/* pgb_aatomic_begin (end: 0) or _end (end: 1, ok) and waits; its rc. */
+static int
+a_atomic(pgb_asession *s, int end, int arg, pgb_errcode *code)
+{
+	struct got	g = { 0 };
+
+	if (end)
+		ck_assert_int_eq(pgb_aatomic_end(s, arg, done_cb, &g), 0);
+	else
+		ck_assert_int_eq(pgb_aatomic_begin(s, (pgb_atomic_mode)arg,
+		    done_cb, &g), 0);
+	ck_assert(RUN_UNTIL(g.calls == 1, 10000));
+	if (code != NULL)
+		*code = g.code;
+	return (g.rc);
+}
+
+/*
+ * The seed's atomic_and_previous_transaction on the event-driven API:
+ * an insert left open, then a block in each mode.  "append" commits the
+ * open transaction with the block (3a, 3b stay although the request
+ * ends with 500) and rolls it back with a failed block (4a, 4b go).
+ */
+START_TEST(test_aatomic_and_previous_transaction_as_the_seed)
+{
+	pgb_db		*db = pgb_db_new(CONNINFO("it_async_atomic"), "main",
+			    "master", fx.sock);
+	pgb_actx	*ctx = pgb_actx_new(loop);
+	pgb_asession	*s = pgb_actx_session(ctx, db);
+	struct got	 e = { 0 };
+	pgb_errcode	 code;
+	char		*r;
+
+	r = it_sql(fx.cluster, 0, "SET client_min_messages TO warning;"
+	    " DROP TABLE IF EXISTS t_aatomic; CREATE TABLE t_aatomic (v text)");
+	ck_assert_msg(r != NULL, "%s", it_last_error());
+	free(r);
+	a_insert(s, "1a");
+	ck_assert_int_eq(a_atomic(s, 0, PGB_ATOMIC_COMMIT_FIRST, NULL), 0);
+	a_insert(s, "1b");
+	ck_assert_int_eq(a_atomic(s, 1, 1, NULL), 0);
+	a_insert(s, "2a");
+	ck_assert_int_eq(a_atomic(s, 0, PGB_ATOMIC_ROLLBACK_FIRST, NULL), 0);
+	a_insert(s, "2b");
+	ck_assert_int_eq(a_atomic(s, 1, 1, NULL), 0);
+	a_insert(s, "3a");
+	ck_assert_int_eq(a_atomic(s, 0, PGB_ATOMIC_APPEND, NULL), 0);
+	a_insert(s, "3b");
+	ck_assert_int_eq(a_atomic(s, 1, 1, NULL), 0);
+	ck_assert_int_eq(pgb_asession_in_transaction(s), 0);
+	ck_assert(it_sql_is(fx.cluster, 0, "SELECT string_agg(v, ','"
+	    " ORDER BY v) FROM t_aatomic", "1a,1b,2b,3a,3b"));
+	a_insert(s, "4a");
+	ck_assert_int_eq(a_atomic(s, 0, PGB_ATOMIC_APPEND, NULL), 0);
+	a_insert(s, "4b");
+	ck_assert_int_eq(a_exec(s, "SELECT 1/0"), -1);
+	ck_assert_int_eq(a_atomic(s, 1, 0, NULL), -1);
+	ck_assert_int_eq(pgb_asession_in_transaction(s), 0);
+	a_insert(s, "5a");
+	ck_assert_int_eq(a_atomic(s, 0, PGB_ATOMIC_REFUSE, &code), -1);
+	ck_assert_int_eq(code, PGB_ERR_STATE);
+	ck_assert_int_eq(pgb_actx_end(ctx, 500, end_cb, &e), 0);
+	ck_assert(RUN_UNTIL(e.calls == 1, 10000));
+	ck_assert_int_eq(e.rc, 0);
+	pgb_actx_free(ctx);
+	ck_assert(it_sql_is(fx.cluster, 0, "SELECT string_agg(v, ','"
+	    " ORDER BY v) FROM t_aatomic", "1a,1b,2b,3a,3b"));
+	pgb_loop_free(loop);
+	loop = NULL;
+	pgb_db_free(db);
+}
+END_TEST
+
+/* --- test contexts --------------------------------------------------------- */
+
+/* One cell of sql on the blocking session s (owned by the caller). */
+static char *
+outer_value(pgb_session *s, const char *sql)
+{
+	PGresult	*res;
+	char		*v;
+
+	res = pgb_exec(s, sql);
+	ck_assert_msg(res != NULL, "%s: %s", sql, pgb_session_error(s));
+	v = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return (v);
+}
+
+/*
+ * Event-driven code under test on a savepoint session of the test's
+ * blocking transaction: its early commit keeps its row in the test's
+ * transaction, its failed statement and rollback drop only their own,
+ * the context's end releases the savepoint; the rows are seen by the
+ * test and committed nowhere.  get/put/pop hand sessions in and out.
+ */
+START_TEST(test_asavepoint_session_runs_inside_the_test_transaction)
+{
+	pgb_db		*db = pgb_db_new(CONNINFO("it_async_sp"), "main",
+			    "master", fx.sock);
+	pgb_session	*outer = pgb_session_new(db, 0);
+	pgb_actx	*ctx = pgb_actx_new(loop);
+	pgb_asession	*s, *own;
+	struct got	 e = { 0 };
+	char		*v, *r;
+	const char	*rows = "SELECT coalesce(string_agg(v, ',' ORDER BY v),"
+			    " '') FROM t_aatomic";
+
+	r = it_sql(fx.cluster, 0, "SET client_min_messages TO warning;"
+	    " DROP TABLE IF EXISTS t_aatomic; CREATE TABLE t_aatomic (v text)");
+	ck_assert_msg(r != NULL, "%s", it_last_error());
+	free(r);
+	v = outer_value(outer, "SELECT 1");		/* begins it */
+	free(v);
+	ck_assert_ptr_null(pgb_actx_get_session(ctx, db));
+	s = pgb_actx_put_savepoint_session(ctx, outer);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_eq(pgb_actx_get_session(ctx, db), s);
+	ck_assert_ptr_eq(pgb_actx_session(ctx, db), s);
+
+	a_insert(s, "a");
+	ck_assert_int_eq(a_atomic(s, 0, PGB_ATOMIC_COMMIT_FIRST, NULL), 0);
+	a_insert(s, "b");
+	ck_assert_int_eq(a_exec(s, "SELECT 1/0"), -1);
+	ck_assert_int_eq(a_atomic(s, 1, 0, NULL), -1);	/* b rolled back */
+	a_insert(s, "c");
+	ck_assert_int_eq(pgb_actx_end(ctx, 200, end_cb, &e), 0);
+	ck_assert(RUN_UNTIL(e.calls == 1, 10000));
+	ck_assert_msg(e.rc == 0, "%s", pgb_actx_error(ctx));
+	ck_assert_ptr_null(pgb_actx_pop_session(ctx, db));	/* ended */
+	pgb_actx_free(ctx);
+	v = outer_value(outer, rows);
+	ck_assert_str_eq(v, "a,c");
+	free(v);
+	ck_assert(it_sql_is(fx.cluster, 0, rows, ""));
+
+	/* pop and put: a session of one's own, then back in a context. */
+	ctx = pgb_actx_new(loop);
+	own = pgb_asession_new_savepoint(loop, outer);
+	ck_assert_ptr_nonnull(own);
+	ck_assert_int_eq(pgb_actx_put_session(ctx, own), 0);
+	ck_assert_int_eq(pgb_actx_put_session(ctx, own), -1);	/* owned */
+	a_insert(own, "d");
+	ck_assert_ptr_eq(pgb_actx_pop_session(ctx, db), own);
+	ck_assert_ptr_null(pgb_actx_get_session(ctx, db));
+	memset(&e, 0, sizeof e);
+	ck_assert_int_eq(pgb_actx_end(ctx, 200, end_cb, &e), 0);
+	ck_assert(RUN_UNTIL(e.calls == 1, 10000));
+	pgb_actx_free(ctx);
+	/* own was out of the context: its savepoint is still open. */
+	ck_assert_int_eq(pgb_asession_in_transaction(own), 1);
+	ck_assert_int_eq(a_atomic(own, 1, 0, NULL), -1);	/* d dropped */
+	pgb_asession_free(own);
+	v = outer_value(outer, rows);
+	ck_assert_str_eq(v, "a,c");
+	free(v);
+
+	pgb_session_free(outer);		/* the test rolls back */
+	ck_assert(it_sql_is(fx.cluster, 0, rows, ""));
+	pgb_loop_free(loop);
+	loop = NULL;
+	pgb_db_free(db);
+}
+END_TEST
+
+/* The test utilities are in version node PGBEACON_1.2. */
+START_TEST(test_test_utilities_are_in_version_node_1_2)
+{
+	static const char *const syms[] = { "pgb_session_new_savepoint",
+	    "pgb_ctx_get_session", "pgb_ctx_put_session",
+	    "pgb_ctx_pop_session", "pgb_ctx_put_savepoint_session",
+	    "pgb_asession_new_savepoint", "pgb_actx_get_session",
+	    "pgb_actx_put_session", "pgb_actx_pop_session",
+	    "pgb_actx_put_savepoint_session", NULL };
+	const char	*build = getenv("BUILD");
+	char		 path[512];
+	void		*h;
+	int		 i;
+
+	snprintf(path, sizeof path, "%s/libpgbeacon.so.1",
+	    build != NULL && *build != '\0' ? build : "build");
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(h != NULL, "%s: %s", path, dlerror());
+	for (i = 0; syms[i] != NULL; i++)
+		ck_assert_msg(dlvsym(h, syms[i], "PGBEACON_1.2") != NULL,
+		    "%s not in PGBEACON_1.2", syms[i]);
+	dlclose(h);
+}
+END_TEST
+
 /*
  * Every function of the event-driven API is in version node PGBEACON_1.1
  * of libpgbeacon.so.1, so that a program using it refuses to load against
@@ -429,6 +653,9 @@ async_suite(void)
 	tcase_add_test(tc, test_queued_checkout_times_out_with_pool_timeout);
 	tcase_add_test(tc, test_binary_parameter_without_length_is_refused);
 	tcase_add_test(tc, test_event_api_is_in_version_node_1_1);
+	tcase_add_test(tc, test_aatomic_and_previous_transaction_as_the_seed);
+	tcase_add_test(tc, test_asavepoint_session_runs_inside_the_test_transaction);
+	tcase_add_test(tc, test_test_utilities_are_in_version_node_1_2);
 	tcase_add_test(tc, test_freeing_a_context_mid_statement_calls_back_once);
 	tcase_add_test(tc, test_ending_mid_statement_cancels_it_on_the_server);
 	tcase_add_test(tc, test_without_daemon_each_statement_fails_once);

@@ -510,19 +510,85 @@ START_TEST(test_atomic_rollback_first)
 }
 END_TEST
 
-START_TEST(test_atomic_append_joins_open_transaction)
+/* The seed's "append": the block joins the open transaction and commits it. */
+START_TEST(test_atomic_append_commits_open_transaction_with_block)
 {
 	pgb_db	*db = master_db(CONNINFO("it_atomic"));
 	pgb_ctx	*ctx = atomic_open(db);
 
 	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_APPEND,
 	    atomic_insert_cb, (void *)(uintptr_t)"b"), 0);
-	ck_assert(primary_is(atomic_rows, ""));
+	ck_assert(primary_is(atomic_rows, "a,b"));
 	ck_assert_int_eq(pgb_session_in_transaction(pgb_ctx_session(ctx, db)),
-	    1);
-	ck_assert_int_eq(pgb_ctx_end(ctx, 200), 0);
+	    0);
+	/* The request failing afterwards cannot take them back. */
+	ck_assert_int_eq(pgb_ctx_end(ctx, 500), 0);
 	pgb_ctx_free(ctx);
 	ck_assert(primary_is(atomic_rows, "a,b"));
+	pgb_db_free(db);
+}
+END_TEST
+
+/* ... and when the block fails, rolls the whole transaction back. */
+START_TEST(test_atomic_append_failure_rolls_back_open_transaction)
+{
+	pgb_db	*db = master_db(CONNINFO("it_atomic"));
+	pgb_ctx	*ctx = atomic_open(db);
+
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_APPEND,
+	    atomic_insert_then_fail_cb, (void *)(uintptr_t)"b"), -1);
+	ck_assert_int_eq(pgb_session_in_transaction(pgb_ctx_session(ctx, db)),
+	    0);
+	/* The request succeeding afterwards cannot bring them back. */
+	ck_assert_int_eq(pgb_ctx_end(ctx, 200), 0);
+	pgb_ctx_free(ctx);
+	ck_assert(primary_is(atomic_rows, ""));
+	pgb_db_free(db);
+}
+END_TEST
+
+static void
+seed_insert(pgb_ctx *ctx, pgb_db *db, const char *v)
+{
+	ck_assert_int_eq(atomic_insert_cb(pgb_ctx_session(ctx, db),
+	    (void *)(uintptr_t)v), 0);
+}
+
+/*
+ * The seed's atomic_and_previous_transaction, step by step: an insert
+ * left open, then a block in each mode.  Committed at the end: 1a, 1b
+ * (commit), 2b (rollback), 3a, 3b (append); 4a and 4b go with the failed
+ * append block, 5a with the request that the refused block fails.
+ */
+START_TEST(test_atomic_and_previous_transaction_as_the_seed)
+{
+	pgb_db	*db = master_db(CONNINFO("it_atomic"));
+	pgb_ctx	*ctx;
+
+	primary_sql("SET client_min_messages TO warning; DROP TABLE IF EXISTS"
+	    " t_atomic; CREATE TABLE t_atomic (v text)");
+	ctx = pgb_ctx_begin(0);
+	ck_assert_ptr_nonnull(ctx);
+	seed_insert(ctx, db, "1a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_COMMIT_FIRST,
+	    atomic_insert_cb, (void *)(uintptr_t)"1b"), 0);
+	seed_insert(ctx, db, "2a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_ROLLBACK_FIRST,
+	    atomic_insert_cb, (void *)(uintptr_t)"2b"), 0);
+	seed_insert(ctx, db, "3a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_APPEND,
+	    atomic_insert_cb, (void *)(uintptr_t)"3b"), 0);
+	seed_insert(ctx, db, "4a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_APPEND,
+	    atomic_insert_then_fail_cb, (void *)(uintptr_t)"4b"), -1);
+	seed_insert(ctx, db, "5a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_REFUSE,
+	    atomic_insert_cb, (void *)(uintptr_t)"5b"), -1);
+	ck_assert_int_eq(pgb_session_errcode(pgb_ctx_session(ctx, db)),
+	    PGB_ERR_STATE);
+	ck_assert_int_eq(pgb_ctx_end(ctx, 500), 0);
+	pgb_ctx_free(ctx);
+	ck_assert(primary_is(atomic_rows, "1a,1b,2b,3a,3b"));
 	pgb_db_free(db);
 }
 END_TEST
@@ -565,6 +631,136 @@ START_TEST(test_atomic_callback_result_decides_commit_or_rollback)
 	pgb_ctx_free(ctx);
 	ck_assert(primary_is(atomic_rows, "x"));
 	pgb_db_free(db);
+}
+END_TEST
+
+/* --- test contexts: savepoint sessions, get/put/pop -------------------------- */
+
+/* The value of the one-cell query sql on s (owned by the caller). */
+static char *
+session_value(pgb_session *s, const char *sql)
+{
+	PGresult	*res;
+	char		*v;
+
+	res = pgb_exec(s, sql);
+	ck_assert_msg(res != NULL, "%s: %s", sql, pgb_session_error(s));
+	v = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return (v);
+}
+
+/*
+ * The seed's transactional tests: the code under test (here the seed's
+ * atomic_and_previous_transaction, then an early commit, a failed
+ * statement and its rollback) runs in a test context whose session is a
+ * savepoint session on the test's outer transaction.  Its commits,
+ * rollbacks and atomic blocks act as in production, as savepoints: the
+ * test sees exactly the rows production would commit, inside its own
+ * transaction, and nothing persists once the test rolls back.
+ */
+START_TEST(test_code_under_test_runs_on_savepoints_of_the_test_transaction)
+{
+	pgb_db		*db = master_db(CONNINFO("it_sp"));
+	pgb_session	*outer, *sp;
+	pgb_ctx		*ctx;
+	char		*v;
+
+	primary_sql("SET client_min_messages TO warning; DROP TABLE IF EXISTS"
+	    " t_atomic; CREATE TABLE t_atomic (v text)");
+	outer = pgb_session_new(db, 0);		/* the seed's rollback_session */
+	ck_assert_ptr_null(pgb_session_new_savepoint(NULL));
+	ctx = pgb_ctx_begin(0);			/* set_test_context */
+	ck_assert_ptr_nonnull(ctx);
+	sp = pgb_ctx_put_savepoint_session(ctx, outer);
+	ck_assert_ptr_nonnull(sp);
+	ck_assert_ptr_eq(pgb_ctx_get_session(NULL, db), sp);
+	ck_assert_ptr_eq(pgb_ctx_session(ctx, db), sp);
+
+	/* atomic_and_previous_transaction, as in production. */
+	seed_insert(ctx, db, "1a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_COMMIT_FIRST,
+	    atomic_insert_cb, (void *)(uintptr_t)"1b"), 0);
+	seed_insert(ctx, db, "2a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_ROLLBACK_FIRST,
+	    atomic_insert_cb, (void *)(uintptr_t)"2b"), 0);
+	seed_insert(ctx, db, "3a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_APPEND,
+	    atomic_insert_cb, (void *)(uintptr_t)"3b"), 0);
+	seed_insert(ctx, db, "4a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_APPEND,
+	    atomic_insert_then_fail_cb, (void *)(uintptr_t)"4b"), -1);
+	seed_insert(ctx, db, "5a");
+	ck_assert_int_eq(pgb_atomic(ctx, db, PGB_ATOMIC_REFUSE,
+	    atomic_insert_cb, (void *)(uintptr_t)"5b"), -1);
+	ck_assert_int_eq(pgb_ctx_end(ctx, 500), 0);
+	pgb_ctx_free(ctx);
+
+	/* Visible in the test's transaction, committed nowhere. */
+	v = session_value(outer, atomic_rows);
+	ck_assert_str_eq(v, "1a,1b,2b,3a,3b");
+	free(v);
+	ck_assert(primary_is(atomic_rows, ""));
+
+	/* A failed statement rolls back to its savepoint only. */
+	ctx = pgb_ctx_begin(0);
+	sp = pgb_ctx_put_savepoint_session(ctx, outer);
+	ck_assert_ptr_nonnull(sp);
+	exec_ok(sp, "INSERT INTO t_atomic VALUES ('6')");
+	ck_assert_int_eq(pgb_session_commit(sp), 0);	/* early commit */
+	exec_ok(sp, "INSERT INTO t_atomic VALUES ('7')");
+	ck_assert_ptr_null(pgb_exec(sp, "SELECT 1/0"));
+	ck_assert_int_eq(pgb_ctx_end(ctx, 200), -1);	/* 7 rolled back */
+	pgb_ctx_free(ctx);
+	v = session_value(outer, atomic_rows);
+	ck_assert_str_eq(v, "1a,1b,2b,3a,3b,6");
+	free(v);
+
+	pgb_session_free(outer);		/* the test rolls back */
+	ck_assert(primary_is(atomic_rows, ""));
+	pgb_db_free(db);
+}
+END_TEST
+
+/* get, put and pop a context's session, as the seed's helpers. */
+START_TEST(test_ctx_get_put_pop_session)
+{
+	pgb_db		*db = master_db(CONNINFO("it_getputpop"));
+	pgb_db		*other = master_db(CONNINFO("it_getputpop2"));
+	pgb_session	*s, *popped, *fresh;
+	pgb_ctx		*ctx;
+
+	primary_sql("SET client_min_messages TO warning; DROP TABLE IF EXISTS"
+	    " t_atomic; CREATE TABLE t_atomic (v text)");
+	ctx = pgb_ctx_begin(0);
+	ck_assert_ptr_null(pgb_ctx_get_session(ctx, db));
+	ck_assert_ptr_null(pgb_ctx_pop_session(ctx, db));
+	s = pgb_ctx_session(ctx, db);
+	ck_assert_ptr_eq(pgb_ctx_get_session(ctx, db), s);
+	ck_assert_ptr_null(pgb_ctx_get_session(ctx, other));
+	exec_ok(s, "INSERT INTO t_atomic VALUES ('popped')");
+
+	/* Popped: the caller's, transaction and all; the context makes
+	 * a new one. */
+	popped = pgb_ctx_pop_session(ctx, db);
+	ck_assert_ptr_eq(popped, s);
+	ck_assert_ptr_null(pgb_ctx_get_session(ctx, db));
+	fresh = pgb_ctx_session(ctx, db);
+	ck_assert_ptr_ne(fresh, popped);
+	exec_ok(fresh, "INSERT INTO t_atomic VALUES ('fresh')");
+	ck_assert_int_eq(pgb_ctx_put_session(ctx, fresh), -1);	/* owned */
+
+	/* Put back: it replaces fresh, which is rolled back and freed. */
+	ck_assert_int_eq(pgb_ctx_put_session(ctx, popped), 0);
+	ck_assert_ptr_eq(pgb_ctx_get_session(ctx, db), popped);
+	ck_assert_int_eq(pgb_ctx_end(ctx, 200), 0);
+	s = pgb_session_new(db, 0);
+	ck_assert_int_eq(pgb_ctx_put_session(ctx, s), -1);	/* ended */
+	pgb_session_free(s);
+	pgb_ctx_free(ctx);
+	ck_assert(primary_is(atomic_rows, "popped"));
+	pgb_db_free(db);
+	pgb_db_free(other);
 }
 END_TEST
 
@@ -916,7 +1112,12 @@ lib_session_suite(void)
 	tcase_add_test(tc, test_early_commit_rollback_and_close_mid_request);
 	tcase_add_test(tc, test_atomic_commit_first);
 	tcase_add_test(tc, test_atomic_rollback_first);
-	tcase_add_test(tc, test_atomic_append_joins_open_transaction);
+	tcase_add_test(tc, test_atomic_append_commits_open_transaction_with_block);
+	tcase_add_test(tc, test_atomic_append_failure_rolls_back_open_transaction);
+	tcase_add_test(tc, test_atomic_and_previous_transaction_as_the_seed);
+	tcase_add_test(tc,
+	    test_code_under_test_runs_on_savepoints_of_the_test_transaction);
+	tcase_add_test(tc, test_ctx_get_put_pop_session);
 	tcase_add_test(tc, test_atomic_refuse_fails_and_leaves_transaction_open);
 	tcase_add_test(tc, test_atomic_callback_result_decides_commit_or_rollback);
 	tcase_add_test(tc, test_session_outside_context_with_and_without_transaction);

@@ -117,7 +117,7 @@ START_TEST(test_atomic_with_open_transaction_follows_each_mode)
 	get("/atomic_prev?tag=ap_rollback&mode=rollback", &r);
 	ck_assert_int_eq(r.status, 200);
 	assert_vals("ap_rollback", "inside");
-	/* append: one transaction, committed at the end of the request. */
+	/* append: the block joins the open transaction and commits it. */
 	get("/atomic_prev?tag=ap_append&mode=append", &r);
 	ck_assert_int_eq(r.status, 200);
 	assert_vals("ap_append", "before,inside");
@@ -156,7 +156,7 @@ START_TEST(test_early_commit_survives_a_failing_request)
 {
 	struct wa_resp	r;
 
-	get("/early_commit?tag=ecommit", &r);
+	get("/early_commit_then_fail?tag=ecommit", &r);
 	ck_assert_int_eq(r.status, 500);
 	assert_vals("ecommit", "first");
 }
@@ -166,7 +166,7 @@ START_TEST(test_early_rollback_drops_only_the_first_write)
 {
 	struct wa_resp	r;
 
-	get("/early_rollback?tag=erollback", &r);
+	get("/early_rollback_then_write?tag=erollback", &r);
 	ck_assert_int_eq(r.status, 200);
 	assert_vals("erollback", "second");
 }
@@ -176,9 +176,59 @@ START_TEST(test_early_close_rolls_back_and_next_write_uses_a_new_transaction)
 {
 	struct wa_resp	r;
 
-	get("/early_close?tag=eclose", &r);
+	get("/early_close_then_write?tag=eclose", &r);
 	ck_assert_int_eq(r.status, 200);
 	assert_vals("eclose", "second");
+	assert_no_idle_in_transaction();
+}
+END_TEST
+
+/*
+ * The seed's examples, one route each: the status of the answer and the
+ * rows the request left committed, as the seed's handler does.
+ */
+static const struct seed_case {
+	const char	*route;
+	int		 status;
+	int		 rows;
+	const char	*why;
+} seed_cases[] = {
+	{ "simple_usage", 200, 1, "one insert, committed at the end" },
+	{ "atomic_usage", 200, 1, "an atomic block with one insert" },
+	{ "atomic_and_previous_transaction", 500, 5, "commit: 2, rollback: 1,"
+	    " append: 2, failed append: 0, raise: the request fails, 0" },
+	{ "early_commit", 200, 4, "commit, commit and close, then two inserts"
+	    " committed at the end" },
+	{ "early_rollback", 200, 0, "both inserts rolled back" },
+	{ "early_connection_close", 200, 2, "an atomic block, close, then an"
+	    " insert on a new connection" },
+	{ "concurrent_queries", 200, 5, "six units, the failing one rolled"
+	    " back" },
+	{ "auto_rollback_by_exception", 500, 0, "a failed statement" },
+	{ "auto_rollback_by_status_code", 500, 0, "answered 500" },
+	{ "manual_commit", 200, 4, "as early_commit" },
+	{ "manual_rollback", 200, 0, "as early_rollback" },
+	{ "multiple_session_usage", 200, 5, "five units, each committing" },
+	{ "simple_with_exception", 500, 0, "the handler fails" },
+	{ "simple_with_http_exception", 500, 0, "answered 500" },
+};
+
+START_TEST(test_seed_example_routes_answer_and_commit_as_the_seed)
+{
+	const struct seed_case	*c = &seed_cases[_i];
+	struct wa_resp		 r;
+	char			 path[128], tag[64], sql[160], want[16];
+
+	snprintf(tag, sizeof tag, "seed_%s", c->route);
+	snprintf(path, sizeof path, "/%s?tag=%s", c->route, tag);
+	get(path, &r);
+	ck_assert_msg(r.status == c->status, "%s: status %d, expected %d: %s",
+	    c->route, r.status, c->status, r.body);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM items WHERE tag ="
+	    " '%s'", tag);
+	snprintf(want, sizeof want, "%d", c->rows);
+	ck_assert_msg(it_sql_is(fx.cluster, 0, sql, want), "%s: expected %d"
+	    " rows (%s), got %s", c->route, c->rows, c->why, vals(tag));
 	assert_no_idle_in_transaction();
 }
 END_TEST
@@ -434,6 +484,9 @@ webapp_suite(void)
 	tcase_add_test(tc, test_early_rollback_drops_only_the_first_write);
 	tcase_add_test(tc,
 	    test_early_close_rolls_back_and_next_write_uses_a_new_transaction);
+	tcase_add_loop_test(tc,
+	    test_seed_example_routes_answer_and_commit_as_the_seed, 0,
+	    (int)(sizeof seed_cases / sizeof seed_cases[0]));
 	tcase_add_test(tc, test_read_your_writes_through_the_lsn_cookie);
 	tcase_add_test(tc, test_concurrent_units_in_one_request_overlap);
 	tcase_add_test(tc, test_two_slow_requests_take_the_time_of_one);
