@@ -5,6 +5,7 @@
 #   make test       install missing packages, build, run every test
 #   make tests      build the test binaries without running them
 #   make test-asan  the same suite under AddressSanitizer + LeakSanitizer
+#   make test-tsan  the library's threaded tests under ThreadSanitizer
 #   make demo       a throwaway cluster, the daemon and a live failover
 #   make bench      the figures of README.md, each beside a baseline
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each, clang
@@ -12,7 +13,7 @@
 #   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR, ... honoured
 #   make uninstall  remove what install put there (not the configuration)
 #   make format     clang-format the C sources (needs clang-format)
-#   make clean      remove build/, build-asan/ and build-fuzz/
+#   make clean      remove build/, build-asan/, build-tsan/ and build-fuzz/
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -33,8 +34,8 @@ SOVERSION     := 1
 
 # Goals that need no packages installed (deps installs them; test, demo,
 # bench install them first and then call make again).
-SELF_GOALS := deps clean format help test test-asan demo bench uninstall \
-	fuzz fuzz-smoke
+SELF_GOALS := deps clean format help test test-asan test-tsan demo bench \
+	uninstall fuzz fuzz-smoke
 ifneq ($(filter-out $(SELF_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell scripts/deps.sh check >&2 && echo ok),ok)
 $(error missing packages: install them with the command above)
@@ -99,8 +100,8 @@ WEBAPP     := $(BUILD)/examples/webapp
 
 BINS := $(BUILD)/pgbeacond $(BUILD)/pgbeacon $(LIB_SO) $(LIB_A) $(BUILD)/pgbeacon.pc
 
-.PHONY: all deps test test-asan tests demo bench install uninstall clean \
-	format help fuzz fuzz-smoke fuzz-targets
+.PHONY: all deps test test-asan test-tsan tests demo bench install \
+	uninstall clean format help fuzz fuzz-smoke fuzz-targets
 all: $(BINS) $(WEBAPP)
 
 help:
@@ -185,6 +186,18 @@ test-asan:
 	 BUILD=build-asan tests/run.sh \
 		$(UNIT_BIN:$(BUILD)/%=build-asan/%) $(IT_BIN:$(BUILD)/%=build-asan/%)
 
+# The tests where threads share a pgb_db (blocking threads, an event
+# loop, the cancel thread), built apart with -fsanitize=thread.
+TSAN_TESTS := it_lib_pools it_lib_session it_lib_failover it_lib_async
+
+test-tsan:
+	@scripts/deps.sh install tsan
+	@$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=thread \
+		build-tsan/pgbeacond build-tsan/libpgbeacon.so.$(SOVERSION) \
+		$(TSAN_TESTS:%=build-tsan/tests/%)
+	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	 BUILD=build-tsan tests/run.sh $(TSAN_TESTS:%=build-tsan/tests/%)
+
 demo:
 	@scripts/deps.sh install
 	@$(MAKE) --no-print-directory all
@@ -239,6 +252,6 @@ format:
 	clang-format -i daemon/*.[ch] client-lib/*.h client-lib/*/*.[ch] tests/*/*.c
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -36,11 +36,24 @@
  *              The variants take turns in blocks, so that load from
  *              elsewhere on the machine hits them alike.
  *
+ *   pools      issue 8's mixed load on a primary + 2 replicas: blocking
+ *              threads and one event loop share a master db and a replica
+ *              db (pool 4 each); each request writes on the master,
+ *              commits, then reads on the replica db with read-your-writes
+ *              (min_lsn; a replica that has not replayed it yet means the
+ *              primary).  Reports the share of checkouts that reused a
+ *              connection (target >= 99 %), connections opened against
+ *              pool size x hosts (+ broken ones), host swaps and
+ *              failures.
+ *
  * Not a test: nothing here passes or fails, except a broken setup.  Run
- * it with `make bench`, or alone: build/bench/lib_bench [checkout|request].
+ * it with `make bench`, or alone:
+ * build/bench/lib_bench [checkout|request|pools].
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,6 +62,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <libpq-fe.h>
 
 #include "pgbeacon.h"
@@ -489,6 +503,196 @@ bench_request(struct it_cluster *c, const char *sock)
 	pgb_db_free(db);
 }
 
+/* --- pools under a mixed load ------------------------------------------- */
+
+static bool answers(const char *sock, const char *role);
+
+#define POOLS_THREADS	6
+#define POOLS_SIZE	4
+#define POOLS_MS	10000	/* how long the load runs */
+
+struct pools_load {
+	pgb_db		*master;
+	pgb_db		*replica;
+	atomic_int	 stop;
+	atomic_int	 done;
+	atomic_int	 failed;
+};
+
+/* One request: INSERT on the master, commit, read it on the replica db. */
+static int
+pools_request(pgb_ctx *ctx, void *arg)
+{
+	struct pools_load *ld = arg;
+	PGresult *res;
+	int ok;
+
+	res = pgb_exec(pgb_ctx_session(ctx, ld->master),
+	    "INSERT INTO bench_pools (v) VALUES (1)");
+	ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok || pgb_ctx_commit_all(ctx) == -1)
+		return -1;
+	res = pgb_exec(pgb_ctx_session(ctx, ld->replica), "SELECT 1");
+	ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+static void *
+pools_thread(void *arg)
+{
+	struct pools_load *ld = arg;
+	char err[256];
+
+	while (!atomic_load(&ld->stop)) {
+		if (pgb_run_in_new_ctx(pools_request, ld, err, sizeof err) == 0)
+			atomic_fetch_add(&ld->done, 1);
+		else
+			atomic_fetch_add(&ld->failed, 1);
+	}
+	return NULL;
+}
+
+struct pools_areq {
+	struct pools_load *ld;
+	int running;
+};
+
+static void
+pools_a_read(pgb_asession *s, PGresult *res, void *arg)
+{
+	(void)arg;
+	pgb_actx_finish(pgb_asession_ctx(s), res != NULL ? 0 : -1);
+}
+
+static void
+pools_a_commit(pgb_actx *ctx, int rc, void *arg)
+{
+	struct pools_areq *q = arg;
+	pgb_asession *s = pgb_actx_session(ctx, q->ld->replica);
+
+	if (rc == -1 || s == NULL ||
+	    pgb_aexec(s, "SELECT 1", pools_a_read, q) == -1)
+		pgb_actx_finish(ctx, -1);
+}
+
+static void
+pools_a_write(pgb_asession *s, PGresult *res, void *arg)
+{
+	pgb_actx *ctx = pgb_asession_ctx(s);
+
+	if (res == NULL || pgb_actx_commit_all(ctx, pools_a_commit, arg) == -1)
+		pgb_actx_finish(ctx, -1);
+}
+
+static void
+pools_a_start(pgb_actx *ctx, void *arg)
+{
+	struct pools_areq *q = arg;
+	pgb_asession *s = pgb_actx_session(ctx, q->ld->master);
+
+	if (s == NULL || pgb_aexec(s, "INSERT INTO bench_pools (v) VALUES (2)",
+	    pools_a_write, q) == -1)
+		pgb_actx_finish(ctx, -1);
+}
+
+static void
+pools_a_done(pgb_actx *ctx, int rc, void *arg)
+{
+	struct pools_areq *q = arg;
+
+	(void)ctx;
+	atomic_fetch_add(rc == 0 ? &q->ld->done : &q->ld->failed, 1);
+	q->running = 0;
+}
+
+static void
+bench_pools(void)
+{
+	struct pools_load ld = { 0 };
+	struct pools_areq q[4] = { { 0 } };
+	pthread_t t[POOLS_THREADS];
+	struct it_cluster *c;
+	struct it_daemon *d;
+	struct event_base *base;
+	pgb_loop *loop;
+	pgb_pool_stats ms, rs;
+	char *cfg, *out;
+	int64_t end;
+	uint64_t checkouts, reused;
+	int i;
+
+	printf("\npools under a mixed load: %d blocking threads + 1 event loop"
+	    " (4 requests at once),\n  master db and replica db (pool %d each)"
+	    " on a primary + 2 replicas, %d s;\n  each request: INSERT on the"
+	    " master, commit, read-your-writes read on the replica db\n",
+	    POOLS_THREADS, POOLS_SIZE, POOLS_MS / 1000);
+	c = it_cluster_create(2);
+	cfg = it_config(c, "main", "log_level = \"warn\";\n");
+	d = it_daemon_start(cfg, it_cluster_dir(c));
+	free(cfg);
+	if (!IT_POLL_UNTIL(answers(it_daemon_socket(d), "replica"), 10000))
+		die("daemon", "found no replica");
+	out = it_sql(c, 0, "CREATE TABLE bench_pools (id bigserial PRIMARY"
+	    " KEY, v int)");
+	if (out == NULL)
+		die("CREATE TABLE", it_last_error());
+	free(out);
+	ld.master = pgb_db_new(CONNINFO, "main", "master", it_daemon_socket(d));
+	ld.replica = pgb_db_new(CONNINFO, "main", "replica",
+	    it_daemon_socket(d));
+	base = event_base_new();
+	loop = base != NULL ? pgb_loop_new(base, it_daemon_socket(d)) : NULL;
+	if (ld.master == NULL || ld.replica == NULL || loop == NULL)
+		die("pgb_db_new", "out of memory");
+	pgb_db_set_pool(ld.master, POOLS_SIZE, 10000, -1);
+	pgb_db_set_pool(ld.replica, POOLS_SIZE, 10000, -1);
+	for (i = 0; i < POOLS_THREADS; i++)
+		if (pthread_create(&t[i], NULL, pools_thread, &ld) != 0)
+			die("pthread_create", strerror(errno));
+	end = it_now_ms() + POOLS_MS;
+	while (it_now_ms() < end) {
+		for (i = 0; i < 4; i++) {
+			if (q[i].running)
+				continue;
+			q[i].ld = &ld;
+			q[i].running = 1;
+			if (pgb_arun_in_new_ctx(loop, pools_a_start, &q[i],
+			    pools_a_done, &q[i]) == -1)
+				die("pgb_arun_in_new_ctx", "out of memory");
+		}
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	atomic_store(&ld.stop, 1);
+	for (i = 0; i < POOLS_THREADS; i++)
+		pthread_join(t[i], NULL);
+	while (q[0].running || q[1].running || q[2].running || q[3].running)
+		event_base_loop(base, EVLOOP_ONCE);
+	pgb_db_stats(ld.master, &ms);
+	pgb_db_stats(ld.replica, &rs);
+	checkouts = ms.checkouts + rs.checkouts;
+	reused = ms.reused + rs.reused;
+	printf("  %d requests, %d failed; master db: %" PRIu64 " checkouts, %"
+	    PRIu64 " opened (bound %d x 1 host + %" PRIu64 " broken), %" PRIu64
+	    " waits\n", atomic_load(&ld.done), atomic_load(&ld.failed),
+	    ms.checkouts, ms.opened, POOLS_SIZE, ms.broken, ms.waits);
+	printf("  replica db: %" PRIu64 " checkouts, %" PRIu64 " opened (bound"
+	    " %d x 3 hosts + %" PRIu64 " broken), %" PRIu64 " host swaps, %"
+	    PRIu64 " waits, %d hosts in use\n", rs.checkouts, rs.opened,
+	    POOLS_SIZE, rs.broken, rs.host_changes, rs.waits, rs.hosts);
+	printf("  => %.2f %% of checkouts reused a connection (target >= 99"
+	    " %%)\n", checkouts > 0 ? 100.0 * (double)reused /
+	    (double)checkouts : 0.0);
+	pgb_loop_free(loop);
+	event_base_free(base);
+	pgb_db_free(ld.replica);
+	pgb_db_free(ld.master);
+	if (it_daemon_stop(d) != 0)
+		fprintf(stderr, "warning: daemon did not exit cleanly\n");
+	it_cluster_destroy(c);
+}
+
 /* True when the daemon answers role with a host. */
 static bool
 answers(const char *sock, const char *role)
@@ -522,6 +726,8 @@ main(int argc, char **argv)
 		bench_checkout(c, it_daemon_socket(d));
 	if (only == NULL || strcmp(only, "request") == 0)
 		bench_request(c, it_daemon_socket(d));
+	if (only == NULL || strcmp(only, "pools") == 0)
+		bench_pools();
 
 	if (it_daemon_stop(d) != 0)
 		fprintf(stderr, "warning: daemon did not exit cleanly\n");

@@ -9,7 +9,7 @@
  *    blocking and exposes its descriptor for select/poll/libevent.
  *  - pgb_db: a connect object.  A conninfo without host/port plus a
  *    cluster and role (or a fixed host), owning a thread-safe pool of
- *    libpq connections to the role's current host.
+ *    libpq connections for each host holding the role.
  *  - pgb_ctx: a request-scoped context.  Sessions are created lazily,
  *    shared by everything in the request, committed or rolled back when
  *    the context ends.  A thread-local "current context" reaches code deep
@@ -23,8 +23,13 @@
  * with the object's _error function; it names the host and role involved.
  * The library never exits and never prints.
  *
- * Threads.  A pgb_db may be shared by any number of threads.  A pgb_client,
- * a pgb_watch, a pgb_ctx and its sessions belong to one thread at a time.
+ * Threads.  A pgb_db may be shared by any number of threads, and by
+ * blocking threads and event loops together: checkouts that wait are
+ * served in order, whichever API they wait in, and a connection given
+ * back in one thread wakes a waiter in another (a loop through an
+ * eventfd of its own: no libevent thread support is needed).  A
+ * pgb_client, a pgb_watch, a pgb_ctx and its sessions belong to one
+ * thread at a time.
  */
 #ifndef PGB_PGBEACON_H
 #define PGB_PGBEACON_H
@@ -256,8 +261,8 @@ typedef struct pgb_db pgb_db;
  * Before-create hook: runs before each new session of db takes its first
  * connection.  min_lsn is the read-your-writes LSN the session needs
  * ("X/Y"), or NULL.  Return 0 to go on, -1 to fail the session (set a
- * message with pgb_db_set_error).  The hook may call pgb_db_change_host.
- * It may run in several threads at once.
+ * message with pgb_db_set_error).  The hook may call pgb_db_change_host
+ * (or pgb_db_default_hook).  It may run in several threads at once.
  */
 typedef int (*pgb_hook_fn)(pgb_db *db, const char *min_lsn, void *arg);
 
@@ -285,9 +290,12 @@ PGB_EXPORT pgb_db *pgb_db_new_fixed(const char *conninfo, const char *host,
 PGB_EXPORT void pgb_db_free(pgb_db *db);
 
 /*
- * Pool settings; call before the first session.  size: most connections
- * open at once (default 10).  checkout_timeout_ms: how long a session
- * waits for a free one (default 5000).  idle_check_ms: a connection idle
+ * Pool settings.  size: most connections open at once to one host
+ * (default 10); a db holds connections to each host it uses (a replica
+ * db: every qualifying replica, and the primary when read-your-writes
+ * falls back to it).  checkout_timeout_ms: how long a session waits for
+ * a free one (default 5000); waiters are served first come, first
+ * served.  idle_check_ms: a connection idle
  * longer than this is validated with a round trip before reuse (default
  * 30000; 0 validates every time, < 0 never) by the blocking API; the
  * event-driven one never validates, and sends a transaction's first
@@ -311,17 +319,24 @@ PGB_EXPORT void pgb_db_set_hook(pgb_db *db, pgb_hook_fn fn, void *arg);
 
 /*
  * The default hook: asks the daemon which host holds db's role (with
- * min_lsn when given) and calls pgb_db_change_host when it moved.  For
- * the master role, when the db's watch subscription is healthy and has
+ * min_lsn when given).  A master db follows the answer as
+ * pgb_db_change_host does.  Another db adds the host named to the hosts
+ * its sessions spread over (idle connections kept on each; a host the
+ * daemon has not named for a while, or names with another role, loses
+ * its idle connections).  An answer for a min_lsn routes only the
+ * session that asked: it takes a connection to that host (the primary,
+ * when no replica has replayed min_lsn) and moves nothing else.  For the
+ * master role, when the db's watch subscription is healthy and has
  * reported no change since the last answer, no request is made.
  */
 PGB_EXPORT int pgb_db_default_hook(pgb_db *db, const char *min_lsn,
 	void *arg);
 
 /*
- * Points db at host:port.  When that is not the current host, the pool
- * is swapped: idle connections to the old host are closed at once, those
- * in use are closed when returned, new sessions connect to the new host.
+ * Points db at host:port.  When that is not the current host (or other
+ * hosts are in use), the pool is swapped: idle connections to every
+ * other host are closed at once, those in use are closed when returned,
+ * new sessions connect to host:port alone.
  * role, when not NULL, records the role the host holds ("master",
  * "replica") for messages.  Thread-safe.
  */
@@ -329,25 +344,44 @@ PGB_EXPORT int pgb_db_change_host(pgb_db *db, const char *host, int port,
 	const char *role) PGB_MUSTCHECK;
 
 /*
- * Copies the current host into host (hostlen bytes) and its port into
- * *port; -1 when db has no host yet.
+ * Copies the current host (for a non-master db with the default hook:
+ * the one the daemon named last) into host (hostlen bytes) and its port
+ * into *port; -1 when db has no host yet.
  */
 PGB_EXPORT int pgb_db_current_host(pgb_db *db, char *host, size_t hostlen,
 	int *port);
 
-/* Pool counters, for monitoring and tests. */
+/*
+ * Pool counters, for monitoring and tests.  A db keeps a pool for each
+ * host it connects to (see pgb_db_set_pool); the counts below add them
+ * up.
+ */
 typedef struct pgb_pool_stats {
-	int		idle;		/* open, unused, to the current host */
-	int		busy;		/* checked out, to the current host */
-	int		retiring;	/* checked out, to a former host */
+	int		idle;		/* open, unused */
+	int		busy;		/* checked out, host still qualifies */
+	int		retiring;	/* checked out, to a host that lost it */
 	uint64_t	opened;		/* connections opened so far */
 	uint64_t	reused;		/* checkouts served by an idle one */
 	uint64_t	discarded;	/* closed as broken or stale */
 	uint64_t	host_changes;	/* pgb_db_change_host swaps */
 	uint64_t	resolves;	/* daemon round trips of the default hook */
+	/* Since 0.3 (pgb_db_stats_size): */
+	uint64_t	checkouts;	/* handed out: reused + opened */
+	uint64_t	waits;		/* checkouts that had to queue */
+	uint64_t	broken;		/* closed because the connection broke */
+	int		hosts;		/* hosts with a connection open now */
+	int		qualifying;	/* hosts plain sessions may use now */
 } pgb_pool_stats;
 
+/*
+ * Fills *out.  A macro passing sizeof *out to pgb_db_stats_size, which
+ * fills that many bytes; the function pgb_db_stats itself fills the
+ * fields up to resolves, for programs built against 0.1 or 0.2.
+ */
 PGB_EXPORT void pgb_db_stats(pgb_db *db, pgb_pool_stats *out);
+PGB_EXPORT void pgb_db_stats_size(pgb_db *db, pgb_pool_stats *out,
+	size_t size);
+#define pgb_db_stats(db, out)	pgb_db_stats_size((db), (out), sizeof *(out))
 
 /*
  * Disposes of the pool: idle connections are closed now, those in use

@@ -1,15 +1,16 @@
 #!/bin/sh
 # deps.sh - the Debian packages pgbeacon needs to build, test and demo.
 #
-#   deps.sh check [bench|fuzz]    exit 0 when every package is installed;
-#                                 otherwise print the exact install
-#                                 command and exit 1
-#   deps.sh install [bench|fuzz]  install what is missing (as root), or
+#   deps.sh check [bench|fuzz|tsan]    exit 0 when every package is
+#                                      installed; otherwise print the exact
+#                                      install command and exit 1
+#   deps.sh install [bench|fuzz|tsan]  install what is missing (as root), or
 #                                 print the command and exit 1 (as anyone
 #                                 else)
 #
 # "bench" adds what only `make bench` needs (wrk, the HTTP load tool);
-# "fuzz" what only `make fuzz` needs (clang and its libFuzzer runtime).
+# "fuzz" what only `make fuzz` needs (clang and its libFuzzer runtime);
+# "tsan" what only `make test-tsan` needs (gcc's ThreadSanitizer runtime).
 #
 # The list is the one place that names them; the Makefile and README
 # refer here.
@@ -19,9 +20,11 @@ PACKAGES="gcc make libevent-dev libpq-dev libconfig-dev check libsystemd-dev
 libjson-c-dev pkg-config postgresql"
 BENCH_PACKAGES="wrk"
 FUZZ_PACKAGES="clang libclang-rt-14-dev"
+TSAN_PACKAGES="libtsan2"
 
 [ "${2:-}" = bench ] && PACKAGES="$PACKAGES $BENCH_PACKAGES"
 [ "${2:-}" = fuzz ] && PACKAGES="$PACKAGES $FUZZ_PACKAGES"
+[ "${2:-}" = tsan ] && PACKAGES="$PACKAGES $TSAN_PACKAGES"
 
 missing=""
 for p in $PACKAGES; do
@@ -54,7 +57,7 @@ install)
 	apt-get install -y -q --no-install-recommends $missing
 	;;
 *)
-	echo "usage: $0 check|install [bench|fuzz]" >&2
+	echo "usage: $0 check|install [bench|fuzz|tsan]" >&2
 	exit 2
 	;;
 esac

@@ -17,7 +17,7 @@ struct pgb_asession;
 
 /*
  * A pgb_db attached to a loop: whether the daemon's last answer for it
- * may be reused, and the sessions queued for one of its pool slots.
+ * may be reused, and its sessions queued in the db's FIFO of waiters.
  * Owned by the loop.
  */
 struct pgbi_binding {
@@ -25,7 +25,7 @@ struct pgbi_binding {
 	pgb_loop	*loop;
 	int		 answer_valid;	/* last answer reusable */
 	int64_t		 answer_ms;	/* when it came */
-	TAILQ_HEAD(, pgb_asession) waiters;	/* borrowed, FIFO */
+	TAILQ_HEAD(, pgb_asession) waiters;	/* borrowed */
 	TAILQ_ENTRY(pgbi_binding) entry;
 };
 
@@ -58,9 +58,21 @@ struct pgbi_areq *pgbi_loop_request(pgb_loop *loop, const char *line,
 int	pgbi_loop_watch_ok(const pgb_loop *loop);
 
 /*
+ * The loop's eventfd: a pgb_db writes to it (from any thread) when it
+ * granted a connection to one of the loop's waiting sessions.
+ */
+int	pgbi_loop_notify_fd(const pgb_loop *loop);
+
+/*
+ * From the loop, once its eventfd fired: b's sessions that were granted
+ * a connection (or whose db closed) go on.
+ */
+void	pgbi_binding_granted(struct pgbi_binding *b);
+
+/*
  * Points b's db at host:port, as the daemon answered (the answer reusable
- * when reusable is set).  When the db moved, the old host's slots are
- * free: every waiter tries again.  -1 when pgb_db_change_host refused.
+ * when reusable is set).  When the db moved, the db hands the new host's
+ * slots to the waiters.  -1 when pgb_db_change_host refused.
  */
 int	pgbi_binding_set_host(struct pgbi_binding *b, const char *host,
 	    int port, const char *role, int reusable);

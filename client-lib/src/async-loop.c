@@ -5,6 +5,7 @@
  * the caller's event_base; never blocks (connecting to a Unix socket
  * either succeeds or fails at once).
  */
+#include <sys/eventfd.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -50,6 +51,9 @@ struct pgb_loop {
 	pgb_event_cb		 ecb;
 	void			*earg;
 
+	int			 notify_fd;	/* owned eventfd; notify_cb */
+	struct event		*notify_ev;
+
 	TAILQ_HEAD(, pgbi_binding) bindings;	/* owned */
 	int			 depth;		/* callbacks running */
 	int			 free_pending;	/* pgb_loop_free inside one */
@@ -71,6 +75,7 @@ static void	 watch_event_cb(struct bufferevent *bev, short what, void *arg);
 static void	 watch_retry_cb(evutil_socket_t fd, short what, void *arg);
 static void	 watch_invalidate(pgb_loop *l, const char *cluster);
 static void	 watch_user_event(pgb_loop *l, const pgb_event *ev);
+static void	 notify_cb(evutil_socket_t fd, short what, void *arg);
 
 pgb_loop *
 pgb_loop_new(struct event_base *base, const char *socket_path)
@@ -84,6 +89,7 @@ pgb_loop_new(struct event_base *base, const char *socket_path)
 	if (l == NULL)
 		return (NULL);
 	l->base = base;
+	l->notify_fd = -1;
 	if (socket_path == NULL || *socket_path == '\0') {
 		env = getenv(PGB_SOCKET_ENV);
 		socket_path = env != NULL && *env != '\0' ? env :
@@ -95,7 +101,17 @@ pgb_loop_new(struct event_base *base, const char *socket_path)
 	TAILQ_INIT(&l->bindings);
 	l->fail_ev = event_new(base, -1, 0, fail_cb, l);
 	l->retry_ev = evtimer_new(base, watch_retry_cb, l);
-	if (l->path == NULL || l->fail_ev == NULL || l->retry_ev == NULL) {
+	/*
+	 * A pgb_db shared with blocking threads (or other loops) grants
+	 * connections to this loop's sessions from their threads: they
+	 * write to this eventfd, which needs no libevent thread support.
+	 */
+	l->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (l->notify_fd != -1)
+		l->notify_ev = event_new(base, l->notify_fd,
+		    EV_READ | EV_PERSIST, notify_cb, l);
+	if (l->path == NULL || l->fail_ev == NULL || l->retry_ev == NULL ||
+	    l->notify_ev == NULL || event_add(l->notify_ev, NULL) == -1) {
 		loop_free_now(l);
 		return (NULL);
 	}
@@ -131,6 +147,10 @@ loop_free_now(pgb_loop *l)
 		event_free(l->fail_ev);
 	if (l->retry_ev != NULL)
 		event_free(l->retry_ev);
+	if (l->notify_ev != NULL)
+		event_free(l->notify_ev);
+	if (l->notify_fd != -1)
+		close(l->notify_fd);
 	while ((b = TAILQ_FIRST(&l->bindings)) != NULL) {
 		TAILQ_REMOVE(&l->bindings, b, entry);
 		free(b);
@@ -161,6 +181,28 @@ int
 pgbi_loop_watch_ok(const pgb_loop *l)
 {
 	return (l->watch_ok);
+}
+
+int
+pgbi_loop_notify_fd(const pgb_loop *l)
+{
+	return (l->notify_fd);
+}
+
+/* A db granted connections to sessions of this loop: they go on. */
+static void
+notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pgb_loop		*l = arg;
+	struct pgbi_binding	*b;
+	uint64_t		 n;
+
+	(void)what;
+	while (read(fd, &n, sizeof n) == -1 && errno == EINTR)
+		;
+	/* Sessions are only kicked here: none runs, none is freed. */
+	TAILQ_FOREACH(b, &l->bindings, entry)
+		pgbi_binding_granted(b);
 }
 
 void

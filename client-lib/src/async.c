@@ -6,8 +6,9 @@
  * A session runs its queued operations (aop) one at a time.  An
  * operation that needs a connection first acquires one: the daemon's
  * answer (RESOLVE on the loop, unless the binding's answer is fresh), a
- * pool slot (or a place in the binding's FIFO of waiters), and, for a
- * new slot, PQconnectStart/PQconnectPoll.  Each exchange is one round
+ * pool slot (or a place in the db's FIFO of waiters, shared with blocking
+ * threads; the db writes to the loop's eventfd when it grants one), and,
+ * for a new slot, PQconnectStart/PQconnectPoll.  Each exchange is one round
  * trip: PQsendQuery (or a pipeline for parameters after BEGIN), PQflush
  * until 0, then PQconsumeInput/PQisBusy/PQgetResult until done.
  *
@@ -101,7 +102,9 @@ struct pgb_asession {
 	struct pgbi_areq *req;		/* RESOLVE in flight */
 	int		 resolved;	/* this acquisition asked already */
 	int		 waiting;	/* in b->waiters */
-	int		 woken;		/* back to the head of the waiters */
+	int		 queued;	/* w in the db's waiters, or granted */
+	struct pgbi_waiter w;		/* its place in the db's FIFO */
+	struct pgbi_route route;	/* where this acquisition goes */
 	TAILQ_HEAD(, aop) ops;		/* owned, FIFO; head is running */
 	/* the exchange in flight */
 	enum xkind	 x_kind;
@@ -177,7 +180,6 @@ static void	 session_kill(pgb_asession *s, const char *why);
 static int	 session_cancel_work(pgb_asession *s, const char *why);
 static void	 session_unref(pgb_asession *s);
 static void	 session_acq_fail(pgb_asession *s, pgb_errcode code);
-static void	 binding_wake(struct pgbi_binding *b);
 static int	 op_run(pgb_asession *s, struct aop *op);
 static int	 op_done(pgb_asession *s, struct aop *op, int rc);
 static void	 op_free(struct aop *op);
@@ -574,13 +576,16 @@ session_acq_drop(pgb_asession *s)
 		TAILQ_REMOVE(&s->b->waiters, s, wentry);
 		s->waiting = 0;
 	}
+	if (s->queued) {
+		pgbi_db_unwait(s->db, &s->w);
+		s->queued = 0;
+	}
 	evtimer_del(&s->timer);
 	if (s->state != S_CONNECTING || s->conn == NULL)
 		return (0);
 	event_del(&s->io);
 	pgbi_db_abandon(s->db, s->conn);
 	s->conn = NULL;
-	binding_wake(s->b);
 	return (1);
 }
 
@@ -623,7 +628,6 @@ session_acq_fail(pgb_asession *s, pgb_errcode code)
 		s->b->answer_valid = 0;
 	s->state = S_IDLE;
 	s->resolved = 0;
-	s->woken = 0;
 	op = TAILQ_FIRST(&s->ops);
 	if (op != NULL && op_fail(s, op))
 		session_step(s);
@@ -667,12 +671,13 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
 		return;
 	}
 	/* An answer for a min_lsn is for this session only. */
-	if (pgbi_binding_set_host(s->b, r.host, r.port, r.role,
-	    !min_lsn) == -1) {
+	if (pgbi_db_answer(s->db, &r, min_lsn, &s->route) == -1) {
 		pgbi_serr_set(&s->err, PGB_ERR_HOOK, "%s", pgb_db_error(s->db));
 		session_acq_fail(s, PGB_ERR_HOOK);
 		return;
 	}
+	s->b->answer_valid = !min_lsn;
+	s->b->answer_ms = pgbi_now_ms();
 	s->resolved = 1;
 	s->state = S_IDLE;
 	session_step(s);
@@ -703,6 +708,8 @@ session_acquire(pgb_asession *s)
 	}
 	(void)pgbi_ctx_lsn_min(s->ctx != NULL ? &s->ctx->lsn : NULL, s->db,
 	    lsn);
+	if (!s->resolved)
+		s->route.set = 0;
 	pgbi_db_hook(s->db, &hook, &harg);
 	if (!s->resolved && hook == pgb_db_default_hook &&
 	    pgb_db_cluster(s->db) != NULL) {
@@ -765,6 +772,7 @@ session_connect_fail(pgb_asession *s)
 	char	err[sizeof s->err.text];
 
 	pgbi_db_connect_error(s->db, s->conn, err, sizeof err);
+	pgbi_db_connect_failed(s->db, s->conn);
 	pgbi_serr_set(&s->err, PGB_ERR_CONNECT, "%s", err);
 	session_acq_fail(s, PGB_ERR_CONNECT);
 }
@@ -776,23 +784,22 @@ session_take(pgb_asession *s)
 	pgb_errcode	 code;
 	int		 rc;
 
-	rc = pgbi_db_take(s->db, &s->conn, &code, err, sizeof err);
+	rc = pgbi_db_take(s->db, &s->w, &s->route, &s->conn, &code, err,
+	    sizeof err);
+	s->queued = rc == 0;
 	if (rc == -1) {
 		pgbi_serr_set(&s->err, code, "%s", err);
 		session_acq_fail(s, code);
 		return (-1);
 	}
 	if (rc == 0) {
-		if (s->woken)
-			TAILQ_INSERT_HEAD(&s->b->waiters, s, wentry);
-		else
+		/* The db grants it a connection, then writes to our eventfd. */
+		if (!s->waiting)
 			TAILQ_INSERT_TAIL(&s->b->waiters, s, wentry);
 		s->waiting = 1;
-		s->woken = 0;
 		s->state = S_WAITING;
 		return (1);
 	}
-	s->woken = 0;
 	if (s->conn->pg != NULL) {
 		evtimer_del(&s->timer);
 		s->resolved = 0;
@@ -835,33 +842,31 @@ session_connect_poll(pgb_asession *s)
 	}
 }
 
-/* A slot of b's db may have freed: the first waiter tries again. */
-static void
-binding_wake(struct pgbi_binding *b)
+void
+pgbi_binding_granted(struct pgbi_binding *b)
 {
-	pgb_asession	*s;
+	pgb_asession	*s, *next;
 
-	if ((s = TAILQ_FIRST(&b->waiters)) == NULL)
-		return;
-	TAILQ_REMOVE(&b->waiters, s, wentry);
-	s->waiting = 0;
-	s->woken = 1;
-	s->state = S_IDLE;
-	session_kick(s);
+	for (s = TAILQ_FIRST(&b->waiters); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, wentry);
+		if (!pgbi_db_granted(b->db, &s->w))
+			continue;
+		TAILQ_REMOVE(&b->waiters, s, wentry);
+		s->waiting = 0;
+		s->state = S_IDLE;
+		session_kick(s);
+	}
 }
 
 int
 pgbi_binding_set_host(struct pgbi_binding *b, const char *host, int port,
     const char *role, int reusable)
 {
-	int	moved;
-
-	if ((moved = pgbi_db_move(b->db, host, port, role)) == -1)
+	/* The db hands the new host's slots to the waiters itself. */
+	if (pgbi_db_move(b->db, host, port, role) == -1)
 		return (-1);
 	b->answer_valid = reusable;
 	b->answer_ms = pgbi_now_ms();
-	while (moved && !TAILQ_EMPTY(&b->waiters))
-		binding_wake(b);
 	return (0);
 }
 
@@ -887,7 +892,6 @@ session_release(pgb_asession *s, int discard)
 	if (!discard && PQsetnonblocking(c->pg, 0) != 0)
 		discard = 1;
 	pgbi_db_checkin(s->db, c, discard);
-	binding_wake(s->b);
 }
 
 static void
@@ -1251,7 +1255,6 @@ session_cancel_work(pgb_asession *s, const char *why)
 	s->x_keep = NULL;
 	s->state = S_IDLE;
 	s->resolved = 0;
-	s->woken = 0;
 	while ((op = TAILQ_FIRST(&s->ops)) != NULL && op->kind != OP_END) {
 		pgbi_serr_set(&s->err, PGB_ERR_CANCELED, "%s: canceled: %s",
 		    pgbi_db_label(s->db), why);
@@ -1307,6 +1310,7 @@ session_alloc(pgb_loop *loop, pgb_db *db)
 	s->b = b;
 	s->db = db;
 	s->refs = 1;
+	s->w.notify_fd = pgbi_loop_notify_fd(loop);
 	TAILQ_INIT(&s->ops);
 	event_assign(&s->io, base, -1, 0, io_cb, s);
 	event_assign(&s->kick, base, -1, 0, kick_cb, s);

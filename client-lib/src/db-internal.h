@@ -12,7 +12,11 @@
 
 #include <libpq-fe.h>
 
+#include <pthread.h>
+
 #include "pgbeacon.h"
+
+struct pgbi_host;
 
 /*
  * One pooled libpq connection.  Owned by its pgb_db's idle list while
@@ -21,30 +25,61 @@
  */
 struct pgbi_pconn {
 	PGconn		*pg;		/* owned */
-	uint64_t	 epoch;		/* db epoch (host) it was opened for */
+	struct pgbi_host *h;		/* borrowed: the db's pool of its host */
+	uint64_t	 epoch;		/* h's epoch when it was opened */
 	int64_t		 last_used_ms;	/* monotonic, when last checked in */
 	char		 host[PGB_HOST_MAX];
 	int		 port;
 	char		 role[PGB_ROLE_MAX];	/* role of the host when opened */
 	int		 reused;	/* came from the idle list */
-	TAILQ_ENTRY(pgbi_pconn) entry;	/* in the db's idle list */
+	TAILQ_ENTRY(pgbi_pconn) entry;	/* in its host's idle list */
+};
+
+/*
+ * The host one session was routed to by its hook (a min_lsn answer):
+ * that session takes a connection there, the pool stays where it is.
+ */
+struct pgbi_route {
+	int		 set;
+	char		 host[PGB_HOST_MAX];
+	int		 port;
+	char		 role[PGB_ROLE_MAX];
+};
+
+/*
+ * A checkout waiting for a connection, in the db's FIFO of waiters
+ * (shared by both APIs).  A connection given back goes to the first
+ * waiter that can use it: granted is set under the db's lock, and the
+ * waiter is signalled through cond (blocking API) or by writing to
+ * notify_fd (the eventfd of its pgb_loop).  Owned by the checkout.
+ */
+struct pgbi_waiter {
+	struct pgbi_host *target;	/* NULL: any qualifying host */
+	struct pgbi_pconn *granted;	/* owned by the waiter once set */
+	pthread_cond_t	*cond;		/* or NULL */
+	int		 notify_fd;	/* or -1 */
+	int		 queued;
+	int		 closed;	/* dequeued by pgb_db_close */
+	TAILQ_ENTRY(pgbi_waiter) entry;
 };
 
 /*
  * Runs the db's before-create hook (with min_lsn, which may be NULL),
- * then checks out a connection: an idle one (validated when idle too
- * long), else a new one while the pool has room, else waits up to the
- * checkout timeout.  0 with *out; -1 with *code and a message in err
- * naming host and role.
+ * then checks out a connection to the host the hook routed the session
+ * to, else to one of the db's qualifying hosts: an idle one (validated
+ * when idle too long), else a new one while that host's pool has room,
+ * else waits (first come, first served) up to the checkout timeout.  0
+ * with *out; -1 with *code and a message in err naming host and role.
  */
 int	pgbi_db_checkout(pgb_db *db, const char *min_lsn,
 	    struct pgbi_pconn **out, pgb_errcode *code, char *err,
 	    size_t errlen);
 
 /*
- * Gives c back.  It is closed instead of kept when discard is set, when
- * it is broken or inside a transaction, when the db moved to another
- * host since it was opened, or when the db is closed.
+ * Gives c back, to the first waiter that can use it, else to the idle
+ * list.  It is closed instead of kept when discard is set, when it is
+ * broken or inside a transaction, when its host lost the role since it
+ * was opened, or when the db is closed.
  */
 void	pgbi_db_checkin(pgb_db *db, struct pgbi_pconn *c, int discard);
 
@@ -54,6 +89,18 @@ void	pgbi_db_checkin(pgb_db *db, struct pgbi_pconn *c, int discard);
  * pgb_db_change_host.
  */
 int	pgbi_db_move(pgb_db *db, const char *host, int port, const char *role);
+
+/*
+ * Applies a daemon answer r of the default hook (both APIs): a master db
+ * moves to r's host (pgbi_db_move); another db adds r's host to the
+ * qualifying hosts its sessions spread over (hosts not named for a while
+ * drop out); an answer for a min_lsn routes only the session of rt (rt
+ * may be NULL).  A host named with another role than before, and a
+ * former master when r names another one, lose their idle connections.
+ * -1 as pgb_db_change_host.
+ */
+int	pgbi_db_answer(pgb_db *db, const pgb_resolved *r, int for_min_lsn,
+	    struct pgbi_route *rt);
 
 /* Forgets the last daemon answer: the next hook asks again. */
 void	pgbi_db_invalidate(pgb_db *db);
@@ -73,15 +120,28 @@ const char *pgbi_db_label(const pgb_db *db);
 /* --- for the event-driven API (async.c) ------------------------------- */
 
 /*
- * Non-blocking checkout: no hook, no wait, no libpq call.  1 with *out
- * an idle connection (reused; c->pg set), 1 with *out a reserved slot
- * (c->pg NULL, host fields set: the caller sets c->pg from
- * pgbi_db_connect_start, then calls pgbi_db_opened once it is up, or
- * pgbi_db_abandon when it fails), 0 when every slot is busy, -1 with
- * *code and a message in err.
+ * Non-blocking checkout for route rt (NULL: any qualifying host): no
+ * hook, no wait, no libpq call.  1 with *out an idle connection (reused;
+ * c->pg set), 1 with *out a reserved slot (c->pg NULL, host fields set:
+ * the caller sets c->pg from pgbi_db_connect_start, then calls
+ * pgbi_db_opened once it is up, or pgbi_db_abandon when it fails), 0
+ * when every slot is busy: w (notify_fd set) is queued, and a later call
+ * with the same w (after its fd turned readable) takes what it was
+ * granted, or returns 0 again; -1 with *code and a message in err.
  */
-int	pgbi_db_take(pgb_db *db, struct pgbi_pconn **out, pgb_errcode *code,
-	    char *err, size_t errlen);
+int	pgbi_db_take(pgb_db *db, struct pgbi_waiter *w,
+	    const struct pgbi_route *rt, struct pgbi_pconn **out,
+	    pgb_errcode *code, char *err, size_t errlen);
+/* 1 when w was granted a connection (or the db closed): take it now. */
+int	pgbi_db_granted(pgb_db *db, struct pgbi_waiter *w);
+/* Leaves the queue; a connection granted meanwhile goes to the next. */
+void	pgbi_db_unwait(pgb_db *db, struct pgbi_waiter *w);
+/*
+ * c's host refused a new connection: when other hosts qualify, plain
+ * sessions stop using it until the daemon names it again.  The caller
+ * then gives c up with pgbi_db_abandon.
+ */
+void	pgbi_db_connect_failed(pgb_db *db, struct pgbi_pconn *c);
 /* A slot reserved by pgbi_db_take whose connection failed: frees c. */
 void	pgbi_db_abandon(pgb_db *db, struct pgbi_pconn *c);
 /*

@@ -1,12 +1,27 @@
 /*
  * db.c - the connect object (pgb_db): a thread-safe pool of libpq
- * connections to the current host of a role, and the default
- * before-create hook that asks pgbeacond where the role is.
+ * connections per host, and the default before-create hook that asks
+ * pgbeacond where the role is.
  *
- * Locking: db->mtx guards the pool and the current host; db->hook_mtx
- * guards the daemon client and watch of the default hook (one thread asks
- * the daemon at a time).  hook_mtx may be held while taking mtx, never
- * the other way round.  No libpq call is made with mtx held.
+ * Pools per host.  A db keeps one pool (struct pgbi_host) for each host
+ * it has connected to.  Plain sessions use the qualifying hosts: the
+ * current one of a master or fixed db, or, for other roles, every host
+ * the daemon named recently (sessions spread over them and reuse their
+ * connections).  A session that its hook routed elsewhere (a min_lsn
+ * answer) takes a connection to that host alone; nothing else moves.  A
+ * host that loses the role loses its idle connections; those in use are
+ * closed when given back.  size bounds the connections of each host.
+ *
+ * Waiting.  Checkouts that find nothing wait in one FIFO per db, shared
+ * by the blocking and the event-driven API; a connection given back (or
+ * a slot freed) is handed to the first waiter that can use it, which is
+ * then signalled (its condition variable, or its loop's eventfd).
+ *
+ * Locking: db->mtx guards the pools, the waiters and the current host;
+ * db->hook_mtx guards the daemon client and watch of the default hook
+ * (one thread asks the daemon at a time).  hook_mtx may be held while
+ * taking mtx, never the other way round.  No libpq call that does I/O is
+ * made with mtx held; connections to close are closed by db_unlock.
  */
 #include <sys/queue.h>
 
@@ -17,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pgbeacon.h"
 #include "db-internal.h"
@@ -29,6 +45,28 @@
 #define DB_RECHECK_MS		1000
 
 TAILQ_HEAD(pconn_list, pgbi_pconn);
+TAILQ_HEAD(waiter_list, pgbi_waiter);
+
+/* The pool of one host.  Owned by its db; lives as long as the db. */
+struct pgbi_host {
+	char		 host[PGB_HOST_MAX];
+	int		 port;
+	char		 role[PGB_ROLE_MAX];	/* as the daemon said last */
+	int		 qualifies;	/* plain sessions may use it */
+	uint64_t	 seen;		/* db->answers when last named */
+	uint64_t	 epoch;		/* bumped when it loses the role */
+	struct pconn_list idle;		/* owned; most recently used first */
+	int		 nidle;
+	int		 nbusy;		/* checked out, current epoch */
+	int		 nretiring;	/* checked out, former epoch */
+	TAILQ_ENTRY(pgbi_host) entry;
+};
+
+/* The session being checked out by this thread, for the default hook. */
+struct db_route_slot {
+	pgb_db		*db;
+	struct pgbi_route *rt;
+};
 
 struct pgb_db {
 	char		*conninfo;	/* owned; no host or port */
@@ -40,8 +78,7 @@ struct pgb_db {
 	struct pgbi_readers *readers;	/* its cluster's group; owned ref */
 
 	pthread_mutex_t	 mtx;
-	pthread_cond_t	 cond;		/* a slot or an idle conn freed */
-	int		 size;
+	int		 size;		/* per host */
 	int		 checkout_timeout_ms;
 	int		 idle_check_ms;
 	int		 recheck_ms;
@@ -49,15 +86,13 @@ struct pgb_db {
 	void		*hook_arg;
 
 	/* under mtx */
-	int		 has_host;
-	char		 host[PGB_HOST_MAX];
-	int		 port;
-	char		 host_role[PGB_ROLE_MAX];	/* as the daemon said */
-	uint64_t	 epoch;		/* bumped by each host change, close */
-	struct pconn_list idle;		/* owned; most recently used first */
-	int		 nidle;
-	int		 nbusy;		/* checked out, current epoch */
-	int		 nretiring;	/* checked out, former epoch */
+	TAILQ_HEAD(, pgbi_host) hosts;	/* owned */
+	struct pgbi_host *current;	/* the last host set, or NULL */
+	int		 nqualify;	/* hosts with qualifies set */
+	uint64_t	 answers;	/* plain answers applied so far */
+	unsigned	 rr;		/* spreads plain sessions */
+	struct waiter_list waiters;	/* borrowed, FIFO */
+	struct pconn_list doomed;	/* owned; closed by db_unlock */
 	int		 closed;
 	pgb_pool_stats	 stats;		/* counters; idle/busy filled on read */
 
@@ -69,6 +104,7 @@ struct pgb_db {
 	int64_t		 answer_ms;	/* when it was received */
 };
 
+static _Thread_local struct db_route_slot db_route_tl;
 static _Thread_local char db_error[1024];
 /* Why the default hook failed in this thread (the daemon's answer or
  * the client's failure), so a session gets the code the event-driven
@@ -76,17 +112,25 @@ static _Thread_local char db_error[1024];
 static _Thread_local pgb_errcode db_hook_code;
 
 static pgb_db	*db_alloc(const char *conninfo, const char *role);
+static void	 db_unlock(pgb_db *db);
 static void	 db_close_list(struct pconn_list *list);
+static struct pgbi_host *db_host(pgb_db *db, const char *host, int port,
+		     const char *role);
+static void	 db_host_drop(pgb_db *db, struct pgbi_host *h);
+static void	 db_qualify(pgb_db *db, struct pgbi_host *h);
+static void	 db_dispatch(pgb_db *db, const struct pgbi_waiter *self);
+static int	 db_enqueue(pgb_db *db, struct pgbi_waiter *w,
+		     const struct pgbi_route *rt, int head, pgb_errcode *code,
+		     char *err, size_t errlen);
+static void	 db_dequeue(pgb_db *db, struct pgbi_waiter *w);
 static int	 db_connect(pgb_db *db, struct pgbi_pconn *c, char *err,
 		     size_t errlen);
 static PGconn	*db_open(const pgb_db *db, const struct pgbi_pconn *c,
 		     int blocking);
-static int	 db_takeable(pgb_db *db, pgb_errcode *code, char *err,
-		     size_t errlen);
-static struct pgbi_pconn *db_reserve(pgb_db *db, pgb_errcode *code,
-		     char *err, size_t errlen);
-static int	 db_validate(pgb_db *db, struct pgbi_pconn *c);
+static int	 db_validate(struct pgbi_pconn *c, int idle_check_ms);
 static void	 db_notice_cb(void *arg, const char *message);
+static int	 db_bad_host(pgb_db *db, const char *host, int port);
+static void	 db_notify(int fd);
 
 static pgb_db *
 db_alloc(const char *conninfo, const char *role)
@@ -106,8 +150,9 @@ db_alloc(const char *conninfo, const char *role)
 	}
 	pthread_mutex_init(&db->mtx, NULL);
 	pthread_mutex_init(&db->hook_mtx, NULL);
-	pthread_cond_init(&db->cond, NULL);
-	TAILQ_INIT(&db->idle);
+	TAILQ_INIT(&db->hosts);
+	TAILQ_INIT(&db->waiters);
+	TAILQ_INIT(&db->doomed);
 	db->size = DB_POOL_SIZE;
 	db->checkout_timeout_ms = DB_CHECKOUT_TIMEOUT_MS;
 	db->idle_check_ms = DB_IDLE_CHECK_MS;
@@ -160,27 +205,30 @@ pgb_db_new_fixed(const char *conninfo, const char *host, int port,
 		pgb_db_free(db);
 		return (NULL);
 	}
-	if ((db->readers = pgbi_readers_join(NULL, !db->is_master)) == NULL) {
+	if ((db->readers = pgbi_readers_join(NULL, !db->is_master)) == NULL ||
+	    pgbi_db_move(db, host, port, db->role) == -1) {
 		pgb_db_free(db);
 		return (NULL);
 	}
-	db->has_host = 1;
-	pgbi_strlcpy(db->host, host, sizeof db->host);
-	db->port = port;
-	pgbi_strlcpy(db->host_role, db->role, sizeof db->host_role);
 	return (db);
 }
 
 void
 pgb_db_free(pgb_db *db)
 {
+	struct pgbi_host	*h;
+
 	if (db == NULL)
 		return;
 	pgb_db_close(db);
 	pgbi_readers_leave(db->readers, !db->is_master);
 	pgb_watch_free(db->watch);
 	pgb_client_free(db->client);
-	pthread_cond_destroy(&db->cond);
+	/* Connections still checked out keep a pointer to their host. */
+	while ((h = TAILQ_FIRST(&db->hosts)) != NULL) {
+		TAILQ_REMOVE(&db->hosts, h, entry);
+		free(h);
+	}
 	pthread_mutex_destroy(&db->mtx);
 	pthread_mutex_destroy(&db->hook_mtx);
 	free(db->conninfo);
@@ -200,8 +248,8 @@ pgb_db_set_pool(pgb_db *db, int size, int checkout_timeout_ms,
 	db->checkout_timeout_ms = checkout_timeout_ms >= 0 ?
 	    checkout_timeout_ms : DB_CHECKOUT_TIMEOUT_MS;
 	db->idle_check_ms = idle_check_ms;
-	pthread_cond_broadcast(&db->cond);
-	pthread_mutex_unlock(&db->mtx);
+	db_dispatch(db, NULL);		/* a bigger pool has room now */
+	db_unlock(db);
 }
 
 void
@@ -277,6 +325,18 @@ pgbi_db_invalidate(pgb_db *db)
 	pthread_mutex_unlock(&db->hook_mtx);
 }
 
+/* Unlocks mtx, then closes the connections doomed meanwhile. */
+static void
+db_unlock(pgb_db *db)
+{
+	struct pconn_list	old;
+
+	TAILQ_INIT(&old);
+	TAILQ_CONCAT(&old, &db->doomed, entry);
+	pthread_mutex_unlock(&db->mtx);
+	db_close_list(&old);
+}
+
 /* Closes every connection of list (not under mtx). */
 static void
 db_close_list(struct pconn_list *list)
@@ -290,6 +350,89 @@ db_close_list(struct pconn_list *list)
 	}
 }
 
+/*
+ * Under mtx: the pool of host:port, made when new (role recorded then);
+ * NULL when out of memory.
+ */
+static struct pgbi_host *
+db_host(pgb_db *db, const char *host, int port, const char *role)
+{
+	struct pgbi_host	*h;
+
+	TAILQ_FOREACH(h, &db->hosts, entry) {
+		if (h->port == port && strcmp(h->host, host) == 0)
+			return (h);
+	}
+	h = calloc(1, sizeof *h);
+	if (h == NULL)
+		return (NULL);
+	pgbi_strlcpy(h->host, host, sizeof h->host);
+	h->port = port;
+	pgbi_strlcpy(h->role, role != NULL ? role : db->role, sizeof h->role);
+	TAILQ_INIT(&h->idle);
+	TAILQ_INSERT_TAIL(&db->hosts, h, entry);
+	return (h);
+}
+
+/*
+ * Under mtx: h lost the role (or the db moved or closed): its idle
+ * connections are doomed, those in use will be closed when given back,
+ * and plain sessions stop using it.
+ */
+static void
+db_host_drop(pgb_db *db, struct pgbi_host *h)
+{
+	h->epoch++;
+	TAILQ_CONCAT(&db->doomed, &h->idle, entry);
+	db->stats.discarded += (uint64_t)h->nidle;
+	h->nidle = 0;
+	h->nretiring += h->nbusy;
+	h->nbusy = 0;
+	if (h->qualifies)
+		db->nqualify--;
+	h->qualifies = 0;
+	if (db->current == h)
+		db->current = NULL;
+}
+
+/* Under mtx: plain sessions may use h. */
+static void
+db_qualify(pgb_db *db, struct pgbi_host *h)
+{
+	if (!h->qualifies)
+		db->nqualify++;
+	h->qualifies = 1;
+	db->current = h;
+}
+
+/*
+ * Wakes an event-driven waiter: its loop's eventfd turns readable.  A
+ * plain write(2), so any thread may call it whatever libevent's thread
+ * setup; EAGAIN (the counter is full) means it is readable already.
+ */
+static void
+db_notify(int fd)
+{
+	uint64_t	one = 1;
+	ssize_t		n;
+
+	do
+		n = write(fd, &one, sizeof one);
+	while (n == -1 && errno == EINTR);
+}
+
+/* 1 when host:port is unusable (error set). */
+static int
+db_bad_host(pgb_db *db, const char *host, int port)
+{
+	if (host == NULL || *host == '\0' || port <= 0 || port > 65535) {
+		pgb_db_set_error(db, "%s: bad host for pgb_db_change_host",
+		    db->label);
+		return (1);
+	}
+	return (0);
+}
+
 int
 pgb_db_change_host(pgb_db *db, const char *host, int port, const char *role)
 {
@@ -299,38 +442,93 @@ pgb_db_change_host(pgb_db *db, const char *host, int port, const char *role)
 int
 pgbi_db_move(pgb_db *db, const char *host, int port, const char *role)
 {
-	struct pconn_list	old;
+	struct pgbi_host	*h, *o;
 
-	if (host == NULL || *host == '\0' || port <= 0 || port > 65535) {
-		pgb_db_set_error(db, "%s: bad host for pgb_db_change_host",
-		    db->label);
+	if (db_bad_host(db, host, port))
+		return (-1);
+	pthread_mutex_lock(&db->mtx);
+	h = db_host(db, host, port, role);
+	if (h == NULL) {
+		pthread_mutex_unlock(&db->mtx);
+		pgb_db_set_error(db, "%s: out of memory", db->label);
 		return (-1);
 	}
-	TAILQ_INIT(&old);
-	pthread_mutex_lock(&db->mtx);
-	if (db->has_host && db->port == port && strcmp(db->host, host) == 0) {
+	if (db->current == h && db->nqualify == 1) {
 		if (role != NULL)
-			pgbi_strlcpy(db->host_role, role, sizeof db->host_role);
+			pgbi_strlcpy(h->role, role, sizeof h->role);
 		pthread_mutex_unlock(&db->mtx);
 		return (0);
 	}
-	db->epoch++;
-	TAILQ_CONCAT(&old, &db->idle, entry);
-	db->stats.discarded += (uint64_t)db->nidle;
-	db->nidle = 0;
-	db->nretiring += db->nbusy;
-	db->nbusy = 0;
-	if (db->has_host)
+	if (db->current != NULL)
 		db->stats.host_changes++;
-	db->has_host = 1;
-	pgbi_strlcpy(db->host, host, sizeof db->host);
-	db->port = port;
-	pgbi_strlcpy(db->host_role, role != NULL ? role : db->role,
-	    sizeof db->host_role);
-	pthread_cond_broadcast(&db->cond);
-	pthread_mutex_unlock(&db->mtx);
-	db_close_list(&old);
+	TAILQ_FOREACH(o, &db->hosts, entry) {
+		if (o != h)
+			db_host_drop(db, o);
+	}
+	pgbi_strlcpy(h->role, role != NULL ? role : db->role, sizeof h->role);
+	db_qualify(db, h);
+	db_dispatch(db, NULL);
+	db_unlock(db);
 	return (1);
+}
+
+int
+pgbi_db_answer(pgb_db *db, const pgb_resolved *r, int for_min_lsn,
+    struct pgbi_route *rt)
+{
+	struct pgbi_host	*h, *o;
+	uint64_t		 keep;
+
+	if (db->is_master)
+		return (pgbi_db_move(db, r->host, r->port, r->role) == -1 ?
+		    -1 : 0);
+	if (db_bad_host(db, r->host, r->port))
+		return (-1);
+	pthread_mutex_lock(&db->mtx);
+	h = db_host(db, r->host, r->port, r->role);
+	if (h == NULL) {
+		pthread_mutex_unlock(&db->mtx);
+		pgb_db_set_error(db, "%s: out of memory", db->label);
+		return (-1);
+	}
+	if (strcmp(h->role, r->role) != 0) {
+		/* Promoted, or demoted: what it holds was for another role. */
+		db_host_drop(db, h);
+		pgbi_strlcpy(h->role, r->role, sizeof h->role);
+	}
+	if (strcmp(r->role, "master") == 0) {
+		TAILQ_FOREACH(o, &db->hosts, entry) {
+			if (o != h && strcmp(o->role, "master") == 0) {
+				db_host_drop(db, o);
+				/* Its next answer names its new role. */
+				pgbi_strlcpy(o->role, "former master",
+				    sizeof o->role);
+			}
+		}
+	}
+	if (!for_min_lsn) {
+		h->seen = ++db->answers;
+		db_qualify(db, h);
+		/*
+		 * The daemon hands out the qualifying hosts in turn: one it
+		 * has not named in that many answers no longer qualifies.
+		 */
+		keep = 2 * (uint64_t)db->nqualify + 2;
+		TAILQ_FOREACH(o, &db->hosts, entry) {
+			if (o->qualifies && db->answers - o->seen > keep)
+				db_host_drop(db, o);
+		}
+	} else if (h->qualifies)
+		h->seen = db->answers;
+	if (rt != NULL && for_min_lsn) {
+		rt->set = 1;
+		pgbi_strlcpy(rt->host, h->host, sizeof rt->host);
+		rt->port = h->port;
+		pgbi_strlcpy(rt->role, h->role, sizeof rt->role);
+	}
+	db_dispatch(db, NULL);
+	db_unlock(db);
+	return (0);
 }
 
 int
@@ -339,42 +537,65 @@ pgb_db_current_host(pgb_db *db, char *host, size_t hostlen, int *port)
 	int	rc = -1;
 
 	pthread_mutex_lock(&db->mtx);
-	if (db->has_host) {
-		pgbi_strlcpy(host, db->host, hostlen);
-		*port = db->port;
+	if (db->current != NULL) {
+		pgbi_strlcpy(host, db->current->host, hostlen);
+		*port = db->current->port;
 		rc = 0;
 	}
 	pthread_mutex_unlock(&db->mtx);
 	return (rc);
 }
 
+/* Fills the first size bytes of *out (a caller's older, smaller struct). */
+void
+pgb_db_stats_size(pgb_db *db, pgb_pool_stats *out, size_t size)
+{
+	pgb_pool_stats		 st;
+	struct pgbi_host	*h;
+
+	pthread_mutex_lock(&db->mtx);
+	st = db->stats;
+	st.idle = st.busy = st.retiring = 0;
+	st.hosts = 0;
+	TAILQ_FOREACH(h, &db->hosts, entry) {
+		st.idle += h->nidle;
+		st.busy += h->nbusy;
+		st.retiring += h->nretiring;
+		if (h->nidle + h->nbusy > 0)
+			st.hosts++;
+	}
+	st.qualifying = db->nqualify;
+	pthread_mutex_unlock(&db->mtx);
+	memcpy(out, &st, size < sizeof st ? size : sizeof st);
+}
+
+#undef pgb_db_stats
 void
 pgb_db_stats(pgb_db *db, pgb_pool_stats *out)
 {
-	pthread_mutex_lock(&db->mtx);
-	*out = db->stats;
-	out->idle = db->nidle;
-	out->busy = db->nbusy;
-	out->retiring = db->nretiring;
-	pthread_mutex_unlock(&db->mtx);
+	/* Binaries built against 0.1 or 0.2 pass the struct of 0.1. */
+	pgb_db_stats_size(db, out, offsetof(pgb_pool_stats, checkouts));
 }
 
 void
 pgb_db_close(pgb_db *db)
 {
-	struct pconn_list	old;
+	struct pgbi_host	*h;
+	struct pgbi_waiter	*w;
 
-	TAILQ_INIT(&old);
 	pthread_mutex_lock(&db->mtx);
 	db->closed = 1;
-	db->epoch++;
-	TAILQ_CONCAT(&old, &db->idle, entry);
-	db->nidle = 0;
-	db->nretiring += db->nbusy;
-	db->nbusy = 0;
-	pthread_cond_broadcast(&db->cond);
-	pthread_mutex_unlock(&db->mtx);
-	db_close_list(&old);
+	TAILQ_FOREACH(h, &db->hosts, entry)
+		db_host_drop(db, h);
+	while ((w = TAILQ_FIRST(&db->waiters)) != NULL) {
+		db_dequeue(db, w);
+		w->closed = 1;
+		if (w->cond != NULL)
+			pthread_cond_signal(w->cond);
+		else if (w->notify_fd >= 0)
+			db_notify(w->notify_fd);
+	}
+	db_unlock(db);
 }
 
 int
@@ -392,7 +613,7 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 		return (-1);
 	}
 	pthread_mutex_lock(&db->mtx);
-	has_host = db->has_host;
+	has_host = db->current != NULL;
 	pthread_mutex_unlock(&db->mtx);
 	pthread_mutex_lock(&db->hook_mtx);
 	if (db->client == NULL) {
@@ -443,7 +664,8 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 	/* An answer for a min_lsn is for that session only. */
 	db->answer_valid = min_lsn == NULL;
 	db->answer_ms = pgbi_now_ms();
-	rc = pgb_db_change_host(db, r.host, r.port, r.role);
+	rc = pgbi_db_answer(db, &r, min_lsn != NULL,
+	    db_route_tl.db == db ? db_route_tl.rt : NULL);
 	pthread_mutex_unlock(&db->hook_mtx);
 	return (rc);
 }
@@ -513,54 +735,133 @@ pgbi_db_connect_error(const pgb_db *db, const struct pgbi_pconn *c,
 }
 
 /*
- * Under mtx: 0 when a connection may be handed out, -1 with *code and a
- * message in err when the db is closed or has no host.
+ * Under mtx: hands out what is free to the waiters, first come first
+ * served: an idle connection to the host the waiter can use (for a plain
+ * waiter, the qualifying host with the fewest sessions, so reads spread
+ * over the replicas), else a slot on it when it has room.  Each waiter
+ * served is dequeued and signalled, except self (the caller, which looks
+ * for itself).
+ */
+static void
+db_dispatch(pgb_db *db, const struct pgbi_waiter *self)
+{
+	struct pgbi_waiter	*w, *wnext;
+	struct pgbi_host	*h, *best;
+	struct pgbi_pconn	*c;
+	unsigned		 i, start, n, bn = 0;
+
+	for (w = TAILQ_FIRST(&db->waiters); w != NULL; w = wnext) {
+		wnext = TAILQ_NEXT(w, entry);
+		if (db->closed)
+			return;
+		c = NULL;
+		best = NULL;
+		if (w->target != NULL) {
+			h = w->target;
+			if (h->nidle > 0)
+				best = h;
+			else if (h->nbusy + h->nidle < db->size)
+				best = h;
+		} else if (db->nqualify > 0) {
+			/*
+			 * The least busy qualifying host, in turn on a tie:
+			 * its idle connection, else a new one if it has room
+			 * (if it has none, all are full).
+			 */
+			start = db->rr++ % (unsigned)db->nqualify;
+			i = 0;
+			TAILQ_FOREACH(h, &db->hosts, entry) {
+				if (!h->qualifies)
+					continue;
+				n = i++ < start;	/* before start: later */
+				if (best == NULL || h->nbusy < best->nbusy ||
+				    (h->nbusy == best->nbusy && bn && !n))
+					best = h, bn = n;
+			}
+			if (best->nidle == 0 &&
+			    best->nbusy + best->nidle >= db->size)
+				best = NULL;
+		}
+		if (best == NULL)
+			continue;
+		if ((c = TAILQ_FIRST(&best->idle)) != NULL) {
+			TAILQ_REMOVE(&best->idle, c, entry);
+			best->nidle--;
+			c->reused = 1;
+		} else {
+			c = calloc(1, sizeof *c);
+			if (c == NULL)
+				continue;	/* its timeout will tell */
+			c->h = best;
+			c->epoch = best->epoch;
+			pgbi_strlcpy(c->host, best->host, sizeof c->host);
+			c->port = best->port;
+			pgbi_strlcpy(c->role, best->role, sizeof c->role);
+		}
+		best->nbusy++;
+		db_dequeue(db, w);
+		w->granted = c;
+		if (w == self)
+			continue;
+		if (w->cond != NULL)
+			pthread_cond_signal(w->cond);
+		else if (w->notify_fd >= 0)
+			db_notify(w->notify_fd);
+	}
+}
+
+/*
+ * Under mtx: queues w (at the head when head is set, for a checkout that
+ * was served a broken connection) for rt's host, or any qualifying host,
+ * then serves what it can.  -1 with *code and a message when the db is
+ * closed, has no host, or is out of memory.
  */
 static int
-db_takeable(pgb_db *db, pgb_errcode *code, char *err, size_t errlen)
+db_enqueue(pgb_db *db, struct pgbi_waiter *w, const struct pgbi_route *rt,
+    int head, pgb_errcode *code, char *err, size_t errlen)
 {
+	w->granted = NULL;
+	w->closed = 0;
+	w->target = NULL;
 	if (db->closed) {
 		*code = PGB_ERR_CLOSED;
 		snprintf(err, errlen, "%s: the db is closed", db->label);
 		return (-1);
 	}
-	if (!db->has_host) {
+	if (rt != NULL && rt->set) {
+		w->target = db_host(db, rt->host, rt->port, rt->role);
+		if (w->target == NULL) {
+			*code = PGB_ERR_NOMEM;
+			snprintf(err, errlen, "%s: out of memory", db->label);
+			return (-1);
+		}
+	} else if (db->nqualify == 0) {
 		*code = PGB_ERR_STATE;
 		snprintf(err, errlen, "%s: no host known (no hook set one)",
 		    db->label);
 		return (-1);
 	}
+	if (head)
+		TAILQ_INSERT_HEAD(&db->waiters, w, entry);
+	else
+		TAILQ_INSERT_TAIL(&db->waiters, w, entry);
+	w->queued = 1;
+	db_dispatch(db, w);
 	return (0);
 }
 
-/*
- * Under mtx, with room in the pool: reserves a busy slot for a new
- * connection to the current host.  The caller owns the result (pg NULL,
- * host fields set); NULL with *code and a message in err when out of
- * memory.
- */
-static struct pgbi_pconn *
-db_reserve(pgb_db *db, pgb_errcode *code, char *err, size_t errlen)
+static void
+db_dequeue(pgb_db *db, struct pgbi_waiter *w)
 {
-	struct pgbi_pconn	*c;
-
-	c = calloc(1, sizeof *c);
-	if (c == NULL) {
-		*code = PGB_ERR_NOMEM;
-		snprintf(err, errlen, "%s: out of memory", db->label);
-		return (NULL);
-	}
-	db->nbusy++;
-	c->epoch = db->epoch;
-	pgbi_strlcpy(c->host, db->host, sizeof c->host);
-	c->port = db->port;
-	pgbi_strlcpy(c->role, db->host_role, sizeof c->role);
-	return (c);
+	if (!w->queued)
+		return;
+	TAILQ_REMOVE(&db->waiters, w, entry);
+	w->queued = 0;
 }
 
 /* 0 when an idle connection is fit for reuse. */
 static int
-db_validate(pgb_db *db, struct pgbi_pconn *c)
+db_validate(struct pgbi_pconn *c, int idle_check_ms)
 {
 	PGresult	*res;
 	int		 ok;
@@ -568,8 +869,8 @@ db_validate(pgb_db *db, struct pgbi_pconn *c)
 	if (PQstatus(c->pg) != CONNECTION_OK ||
 	    PQtransactionStatus(c->pg) != PQTRANS_IDLE)
 		return (-1);
-	if (db->idle_check_ms < 0 ||
-	    pgbi_now_ms() - c->last_used_ms < db->idle_check_ms)
+	if (idle_check_ms < 0 ||
+	    pgbi_now_ms() - c->last_used_ms < idle_check_ms)
 		return (0);
 	res = PQexec(c->pg, "");
 	ok = PQresultStatus(res) == PGRES_EMPTY_QUERY;
@@ -577,16 +878,50 @@ db_validate(pgb_db *db, struct pgbi_pconn *c)
 	return (ok ? 0 : -1);
 }
 
+/* Waits until w is served or the deadline passes; under mtx. */
+static void
+db_wait(pgb_db *db, struct pgbi_waiter *w, int64_t deadline)
+{
+	pthread_condattr_t	 attr;
+	pthread_cond_t		 cond;
+	struct timespec		 ts;
+	int64_t			 left;
+
+	if (!w->queued)
+		return;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&cond, &attr);
+	pthread_condattr_destroy(&attr);
+	w->cond = &cond;
+	db->stats.waits++;
+	while (w->queued && (left = deadline - pgbi_now_ms()) > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += left / 1000;
+		ts.tv_nsec += (left % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&cond, &db->mtx, &ts);
+	}
+	db_dequeue(db, w);
+	w->cond = NULL;
+	pthread_cond_destroy(&cond);
+}
+
 int
 pgbi_db_checkout(pgb_db *db, const char *min_lsn, struct pgbi_pconn **out,
     pgb_errcode *code, char *err, size_t errlen)
 {
+	struct db_route_slot	 saved;
+	struct pgbi_route	 rt;
+	struct pgbi_waiter	 w;
 	struct pgbi_pconn	*c;
-	struct timespec		 ts;
 	pgb_hook_fn		 hook;
 	void			*hook_arg;
 	int64_t			 deadline;
-	int			 rc;
+	int			 rc, head = 0, idle_check_ms;
 
 	*out = NULL;
 	pthread_mutex_lock(&db->mtx);
@@ -599,10 +934,16 @@ pgbi_db_checkout(pgb_db *db, const char *min_lsn, struct pgbi_pconn **out,
 		snprintf(err, errlen, "%s: the db is closed", db->label);
 		return (-1);
 	}
+	memset(&rt, 0, sizeof rt);
 	if (hook != NULL) {
 		db_error[0] = '\0';
 		db_hook_code = PGB_OK;
-		if (hook(db, min_lsn, hook_arg) == -1) {
+		saved = db_route_tl;
+		db_route_tl.db = db;
+		db_route_tl.rt = &rt;
+		rc = hook(db, min_lsn, hook_arg);
+		db_route_tl = saved;
+		if (rc == -1) {
 			*code = db_hook_code != PGB_OK ? db_hook_code :
 			    PGB_ERR_HOOK;
 			snprintf(err, errlen, "%s", db_error[0] != '\0' ?
@@ -611,159 +952,193 @@ pgbi_db_checkout(pgb_db *db, const char *min_lsn, struct pgbi_pconn **out,
 		}
 	}
 
+	memset(&w, 0, sizeof w);
+	w.notify_fd = -1;
 	pthread_mutex_lock(&db->mtx);
 	deadline = pgbi_now_ms() + db->checkout_timeout_ms;
 	for (;;) {
-		if (db_takeable(db, code, err, errlen) == -1) {
+		if (db_enqueue(db, &w, &rt, head, code, err, errlen) == -1) {
 			pthread_mutex_unlock(&db->mtx);
 			return (-1);
 		}
-		if ((c = TAILQ_FIRST(&db->idle)) != NULL) {
-			TAILQ_REMOVE(&db->idle, c, entry);
-			db->nidle--;
-			db->nbusy++;
+		db_wait(db, &w, deadline);
+		if ((c = w.granted) == NULL) {
+			if (w.closed || db->closed) {
+				*code = PGB_ERR_CLOSED;
+				snprintf(err, errlen, "%s: the db is closed",
+				    db->label);
+			} else {
+				*code = PGB_ERR_POOL_TIMEOUT;
+				if (w.target != NULL)
+					snprintf(err, errlen, "%s: pool of"
+					    " %s:%d exhausted: all %d"
+					    " connections in use for %d ms",
+					    db->label, w.target->host,
+					    w.target->port, db->size,
+					    db->checkout_timeout_ms);
+				else
+					snprintf(err, errlen, "%s: pool"
+					    " exhausted: all %d connections"
+					    " of each of %d hosts in use for"
+					    " %d ms", db->label, db->size,
+					    db->nqualify,
+					    db->checkout_timeout_ms);
+			}
 			pthread_mutex_unlock(&db->mtx);
-			if (db_validate(db, c) == 0) {
-				c->reused = 1;
+			return (-1);
+		}
+		idle_check_ms = db->idle_check_ms;
+		pthread_mutex_unlock(&db->mtx);
+		if (c->pg != NULL) {
+			if (db_validate(c, idle_check_ms) == 0) {
 				pthread_mutex_lock(&db->mtx);
 				db->stats.reused++;
+				db->stats.checkouts++;
 				pthread_mutex_unlock(&db->mtx);
 				*out = c;
 				return (0);
 			}
 			pgbi_db_checkin(db, c, 1);
+			head = 1;
 			pthread_mutex_lock(&db->mtx);
 			continue;
 		}
-		if (db->nbusy + db->nidle < db->size) {
-			c = db_reserve(db, code, err, errlen);
-			pthread_mutex_unlock(&db->mtx);
-			if (c == NULL)
-				return (-1);
-			if (db_connect(db, c, err, errlen) == -1) {
-				pgbi_db_abandon(db, c);
-				pgbi_db_invalidate(db);
-				*code = PGB_ERR_CONNECT;
-				return (-1);
-			}
-			pgbi_db_opened(db, c);
-			*out = c;
-			return (0);
-		}
-		if (pgbi_now_ms() >= deadline) {
-			rc = db->size;
-			pthread_mutex_unlock(&db->mtx);
-			*code = PGB_ERR_POOL_TIMEOUT;
-			snprintf(err, errlen, "%s: pool of %s:%d exhausted: all"
-			    " %d connections in use for %d ms", db->label,
-			    db->host, db->port, rc, db->checkout_timeout_ms);
+		c->reused = 0;
+		if (db_connect(db, c, err, errlen) == -1) {
+			pgbi_db_connect_failed(db, c);
+			pgbi_db_abandon(db, c);
+			pgbi_db_invalidate(db);
+			*code = PGB_ERR_CONNECT;
 			return (-1);
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50 * 1000000L;	/* recheck the deadline often */
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		rc = pthread_cond_timedwait(&db->cond, &db->mtx, &ts);
-		if (rc != 0 && rc != ETIMEDOUT) {
-			pthread_mutex_unlock(&db->mtx);
-			*code = PGB_ERR_STATE;
-			snprintf(err, errlen, "%s: pool wait failed: %s",
-			    db->label, strerror(rc));
-			return (-1);
-		}
+		pgbi_db_opened(db, c);
+		*out = c;
+		return (0);
 	}
 }
 
 void
 pgbi_db_checkin(pgb_db *db, struct pgbi_pconn *c, int discard)
 {
+	struct pgbi_host	*h;
+	int			 broken;
+
 	if (c == NULL)
 		return;
-	if (!discard && (PQstatus(c->pg) != CONNECTION_OK ||
+	broken = PQstatus(c->pg) != CONNECTION_OK;
+	if (!discard && (broken ||
 	    PQtransactionStatus(c->pg) != PQTRANS_IDLE))
 		discard = 1;
+	h = c->h;
 	pthread_mutex_lock(&db->mtx);
-	if (c->epoch != db->epoch) {
-		db->nretiring--;
+	if (c->epoch != h->epoch) {
+		h->nretiring--;
 		discard = 1;
 	} else {
-		db->nbusy--;
-		if (discard)
+		h->nbusy--;
+		if (discard) {
 			db->stats.discarded++;
-		else {
+			db->stats.broken += (uint64_t)broken;
+		} else {
 			c->last_used_ms = pgbi_now_ms();
-			TAILQ_INSERT_HEAD(&db->idle, c, entry);
-			db->nidle++;
+			TAILQ_INSERT_HEAD(&h->idle, c, entry);
+			h->nidle++;
 		}
 	}
-	pthread_cond_signal(&db->cond);
-	pthread_mutex_unlock(&db->mtx);
-	if (discard) {
-		PQfinish(c->pg);
-		free(c);
-	}
+	if (discard)
+		TAILQ_INSERT_TAIL(&db->doomed, c, entry);
+	db_dispatch(db, NULL);
+	db_unlock(db);
 }
 
 /* --- for the event-driven API (async.c) ---------------------------------- */
 
 int
-pgbi_db_take(pgb_db *db, struct pgbi_pconn **out, pgb_errcode *code,
-    char *err, size_t errlen)
+pgbi_db_take(pgb_db *db, struct pgbi_waiter *w, const struct pgbi_route *rt,
+    struct pgbi_pconn **out, pgb_errcode *code, char *err, size_t errlen)
 {
 	struct pgbi_pconn	*c;
 
 	*out = NULL;
 	pthread_mutex_lock(&db->mtx);
-	for (;;) {
-		if (db_takeable(db, code, err, errlen) == -1) {
-			pthread_mutex_unlock(&db->mtx);
-			return (-1);
-		}
-		if ((c = TAILQ_FIRST(&db->idle)) == NULL)
-			break;
-		TAILQ_REMOVE(&db->idle, c, entry);
-		db->nidle--;
-		if (PQstatus(c->pg) == CONNECTION_OK &&
-		    PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
-			db->nbusy++;
-			db->stats.reused++;
-			pthread_mutex_unlock(&db->mtx);
-			c->reused = 1;
-			*out = c;
-			return (1);
-		}
-		db->stats.discarded++;
+	if (!w->queued && w->granted == NULL && !w->closed &&
+	    db_enqueue(db, w, rt, 0, code, err, errlen) == -1) {
 		pthread_mutex_unlock(&db->mtx);
-		PQfinish(c->pg);
-		free(c);
-		pthread_mutex_lock(&db->mtx);
+		return (-1);
 	}
-	if (db->nbusy + db->nidle >= db->size) {
+	if (w->closed || (w->granted == NULL && db->closed)) {
+		db_dequeue(db, w);
+		w->closed = 0;
+		pthread_mutex_unlock(&db->mtx);
+		*code = PGB_ERR_CLOSED;
+		snprintf(err, errlen, "%s: the db is closed", db->label);
+		return (-1);
+	}
+	if ((c = w->granted) == NULL) {
 		pthread_mutex_unlock(&db->mtx);
 		return (0);
 	}
-	c = db_reserve(db, code, err, errlen);
+	w->granted = NULL;
+	if (c->pg != NULL) {
+		db->stats.reused++;
+		db->stats.checkouts++;
+	}
 	pthread_mutex_unlock(&db->mtx);
-	if (c == NULL)
-		return (-1);
 	*out = c;
 	return (1);
+}
+
+int
+pgbi_db_granted(pgb_db *db, struct pgbi_waiter *w)
+{
+	int	rc;
+
+	pthread_mutex_lock(&db->mtx);
+	rc = w->granted != NULL || w->closed;
+	pthread_mutex_unlock(&db->mtx);
+	return (rc);
+}
+
+void
+pgbi_db_unwait(pgb_db *db, struct pgbi_waiter *w)
+{
+	struct pgbi_pconn	*c;
+
+	pthread_mutex_lock(&db->mtx);
+	db_dequeue(db, w);
+	w->closed = 0;
+	c = w->granted;
+	w->granted = NULL;
+	pthread_mutex_unlock(&db->mtx);
+	if (c == NULL)
+		return;
+	if (c->pg != NULL)
+		pgbi_db_checkin(db, c, 0);
+	else
+		pgbi_db_abandon(db, c);
+}
+
+void
+pgbi_db_connect_failed(pgb_db *db, struct pgbi_pconn *c)
+{
+	pthread_mutex_lock(&db->mtx);
+	/* The daemon qualifies it again when it names it again. */
+	if (c->h->qualifies && db->nqualify > 1)
+		db_host_drop(db, c->h);
+	db_unlock(db);
 }
 
 void
 pgbi_db_abandon(pgb_db *db, struct pgbi_pconn *c)
 {
 	pthread_mutex_lock(&db->mtx);
-	if (c->epoch == db->epoch)
-		db->nbusy--;
+	if (c->epoch == c->h->epoch)
+		c->h->nbusy--;
 	else
-		db->nretiring--;
-	pthread_cond_signal(&db->cond);
-	pthread_mutex_unlock(&db->mtx);
-	PQfinish(c->pg);
-	free(c);
+		c->h->nretiring--;
+	TAILQ_INSERT_TAIL(&db->doomed, c, entry);
+	db_dispatch(db, NULL);
+	db_unlock(db);
 }
 
 PGconn *
@@ -778,6 +1153,7 @@ pgbi_db_opened(pgb_db *db, struct pgbi_pconn *c)
 	(void)PQsetNoticeProcessor(c->pg, db_notice_cb, NULL);
 	pthread_mutex_lock(&db->mtx);
 	db->stats.opened++;
+	db->stats.checkouts++;
 	pthread_mutex_unlock(&db->mtx);
 }
 
