@@ -980,25 +980,27 @@ monitor_side_failed(struct mon_host *h, bool unanswered, const char *why)
 {
 	struct mon_cluster *cl = h->cluster;
 	bool sw = h->side_switch;
-	char msg[200];
+	char msg[256], reason[160];
 
+	/* why may be side_conn's error message: copied before it goes */
+	snprintf(reason, sizeof(reason), "%.*s", (int)strcspn(why, "\n"), why);
 	monitor_side_close(h);
 	if (unanswered) {
-		snprintf(msg, sizeof(msg), "%s got no answer: %.*s",
+		snprintf(msg, sizeof(msg), "%s got no answer: %s",
 		    sw ? "a connection with the reloaded conninfo" :
-		    "a new connection", (int)strcspn(why, "\n"), why);
+		    "a new connection", reason);
 		monitor_host_fail(h, MON_FAIL_TIMEOUT, msg);
 		return;
 	}
 	if (sw) {
 		log_warn("host %s (cluster %s): cannot use the reloaded "
-		    "conninfo, keeping the current connection: %.*s", h->label,
-		    cl->name, (int)strcspn(why, "\n"), why);
+		    "conninfo, keeping the current connection: %s", h->label,
+		    cl->name, reason);
 		monitor_side_schedule(h, monitor_jitter(cl->mon->reconnect_max_ms));
 		return;
 	}
-	log_debug("host %s (cluster %s): connection check answered: %.*s",
-	    h->label, cl->name, (int)strcspn(why, "\n"), why);
+	log_debug("host %s (cluster %s): connection check answered: %s",
+	    h->label, cl->name, reason);
 	monitor_side_schedule(h, -1);
 }
 
