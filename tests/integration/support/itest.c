@@ -1365,8 +1365,9 @@ it_signal_node(struct it_cluster *c, int node, int sig, bool children)
 		pid_t pid = i < n ? pids[i] : pm;
 		char st;
 
+		/* a zombie ('Z') waits for its stopped parent: done too */
 		while ((st = it_proc_state(pid, NULL)) != 0 && st != 'T' &&
-		    st != 't') {
+		    st != 't' && st != 'Z' && st != 'X') {
 			if (it_now_ms() > deadline)
 				it_fail("process %ld of node %d did not stop",
 				    (long)pid, node);
