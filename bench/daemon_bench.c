@@ -14,6 +14,12 @@
  *   flood      PING over the socket, lock-step, while wrk keeps 1,000
  *              keep-alive HTTP clients on /master; baseline: the same
  *              PING without the flood.
+ *   detect     with default settings, time until a primary that is frozen
+ *              (SIGSTOP), blackholed (the fault relay) or whose postmaster
+ *              alone is stopped is no longer named, and from a promotion
+ *              to the promoted replica named while the old primary is
+ *              frozen.  Baselines: a primary killed (SIGQUIT), and
+ *              stop -m fast + promote.
  *   idle       CPU and RSS of the daemon watching 3 hosts at the default
  *              interval; RSS with 3 clusters and 1,000 client connections.
  *
@@ -557,6 +563,274 @@ bench_failover(void)
 	    1500.0 / ((double)stats_pct(detect, FAILOVER_ROUNDS, 50) / 1000.0));
 }
 
+/* --- detection without FIN or RST ----------------------------------------- */
+
+#define DETECT_ROUNDS	5
+
+/* pgbeacond's defaults, spelled out: it_config()'s are the tests' fast
+ * ones. */
+#define DEFAULTS	"log_level = \"warn\";\ncheck_interval_ms = 500;\n"	\
+	"fast_check_interval_ms = 25;\nconnect_timeout_ms = 2000;\n"	\
+	"query_timeout_ms = 1000;\nmax_fails = 3;\nreconnect_max_ms = 5000;\n" \
+	"connect_check_interval_ms = 5000;\n"
+
+/* What RESOLVE main master answers while a fault is made. */
+struct watch {
+	const char	*sock;
+	volatile bool	 stop;
+	int		 old_port, new_port;
+	int64_t		 since_us;	/* set by main when the fault starts */
+	int64_t		 gone_us;	/* first answer after it not naming old */
+	int64_t		 new_us;	/* first answer naming new_port */
+	pthread_mutex_t	 lock;
+};
+
+/* Asks RESOLVE main master every 200 us and notes what it hears. */
+static void *
+watch_main(void *arg)
+{
+	struct watch *w = arg;
+	char buf[512], want_new[64], want_old[64];
+	int fd = sock_open(w->sock);
+
+	snprintf(want_new, sizeof(want_new), "port=%d ", w->new_port);
+	snprintf(want_old, sizeof(want_old), "port=%d ", w->old_port);
+	if (fd < 0)
+		return NULL;
+	while (!w->stop) {
+		ssize_t got;
+		int64_t t;
+
+		write_all(fd, "RESOLVE main master\n", 20);
+		got = read(fd, buf, sizeof(buf) - 1);
+		if (got <= 0)
+			break;
+		buf[got] = '\0';
+		t = stats_now_us();
+		pthread_mutex_lock(&w->lock);
+		if (w->since_us != 0 && w->gone_us == 0 &&
+		    strstr(buf, want_old) == NULL)
+			w->gone_us = t;
+		if (w->new_port != 0 && w->new_us == 0 &&
+		    strstr(buf, want_new) != NULL)
+			w->new_us = t;
+		pthread_mutex_unlock(&w->lock);
+		usleep(200);
+	}
+	close(fd);
+	return NULL;
+}
+
+static void
+watch_start(struct watch *w, pthread_t *th, const char *sock, int old_port,
+    int new_port)
+{
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->lock, NULL);
+	w->sock = sock;
+	w->old_port = old_port;
+	w->new_port = new_port;
+	pthread_create(th, NULL, watch_main, w);
+}
+
+static void
+watch_mark(struct watch *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->since_us = stats_now_us();
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void
+watch_end(struct watch *w, pthread_t th)
+{
+	w->stop = true;
+	pthread_join(th, NULL);
+	pthread_mutex_destroy(&w->lock);
+}
+
+static void
+print_ms(const char *what, int64_t *v, int n, const char *target)
+{
+	int i;
+
+	stats_sort(v, (size_t)n);
+	printf("  %-44s median %6.0f ms, max %6.0f ms  (", what,
+	    (double)stats_pct(v, (size_t)n, 50) / 1000.0,
+	    (double)v[n - 1] / 1000.0);
+	for (i = 0; i < n; i++)
+		printf("%s%.0f", i ? " " : "", (double)v[i] / 1000.0);
+	printf(")%s%s\n", target[0] ? "; " : "", target);
+}
+
+enum fault { FAULT_FREEZE, FAULT_BLACKHOLE, FAULT_POSTMASTER, FAULT_STOP };
+
+/* Rounds of: fault on the primary, time until it is no longer named,
+ * repair, wait until it is named again.  One cluster for all. */
+static void
+detect_loss(enum fault kind, int rounds, int64_t *out)
+{
+	struct it_cluster *c = it_cluster_create(1);
+	struct it_relay *relay = NULL;
+	struct it_daemon *d;
+	struct watch w;
+	pthread_t th;
+	char *cfg, extra[1024];
+	int p0 = it_port(c, 0), r;
+
+	if (kind == FAULT_BLACKHOLE) {
+		relay = it_relay_start(p0);
+		p0 = it_relay_port(relay);
+	}
+	snprintf(extra, sizeof(extra), "%sclusters = ( { name = \"main\"; "
+	    "hosts = ( \"127.0.0.1:%d\", \"127.0.0.1:%d\" ); conninfo = "
+	    "\"user=postgres dbname=postgres\"; } );\n", DEFAULTS, p0,
+	    it_port(c, 1));
+	cfg = it_config(c, "main", extra);
+	d = it_daemon_start(cfg, it_cluster_dir(c));
+	free(cfg);
+	for (r = 0; r < rounds; r++) {
+		if (!IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(d), "main",
+		    "master", p0), 60000)) {
+			fprintf(stderr, "node0 never master again\n");
+			exit(1);
+		}
+		watch_start(&w, &th, it_daemon_socket(d), p0, 0);
+		it_sleep_ms(300 + (int)arc4random_uniform(500));
+		watch_mark(&w);
+		switch (kind) {
+		case FAULT_FREEZE:
+			it_freeze(c, 0);
+			break;
+		case FAULT_BLACKHOLE:
+			it_relay_set(relay, "blackhole");
+			break;
+		case FAULT_POSTMASTER:
+			it_freeze_postmaster(c, 0);
+			break;
+		case FAULT_STOP:
+			/* what pg_ctl stop -m immediate sends, without the
+			 * harness's own start-up time */
+			kill(it_pid(c, 0), SIGQUIT);
+			break;
+		}
+		if (!IT_POLL_UNTIL(w.gone_us != 0, 60000))
+			fprintf(stderr, "round %d: never detected\n", r);
+		watch_end(&w, th);
+		out[r] = w.gone_us - w.since_us;
+		switch (kind) {
+		case FAULT_FREEZE:
+		case FAULT_POSTMASTER:
+			it_thaw(c, 0);
+			break;
+		case FAULT_BLACKHOLE:
+			it_relay_set(relay, "pass");
+			break;
+		case FAULT_STOP:
+			if (!IT_POLL_UNTIL(it_pid(c, 0) == -1, 60000))
+				exit(1);
+			it_start(c, 0);
+			break;
+		}
+	}
+	(void)it_daemon_stop(d);
+	it_relay_stop(relay);
+	it_cluster_destroy(c);
+}
+
+/* Rounds of: fault on the primary (freeze, or stop -m fast for the
+ * baseline), promote node1 at once, time from the end of the promotion
+ * (polled on node1 every ms) to the first answer naming node1. */
+static void
+detect_promotion(enum fault kind, int rounds, int64_t *out)
+{
+	int r;
+
+	for (r = 0; r < rounds; r++) {
+		struct it_cluster *c = it_cluster_create(1);
+		struct it_daemon *d;
+		struct watch w;
+		pthread_t th;
+		PGconn *conn;
+		PGresult *res;
+		char *cfg, conninfo[128];
+		int64_t promoted_us = 0, t0;
+
+		cfg = it_config(c, "main", DEFAULTS);
+		d = it_daemon_start(cfg, it_cluster_dir(c));
+		free(cfg);
+		if (!IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(d), "main",
+		    "master", it_port(c, 0)), 30000))
+			exit(1);
+		snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d "
+		    "user=postgres dbname=postgres", it_port(c, 1));
+		conn = PQconnectdb(conninfo);
+		if (PQstatus(conn) != CONNECTION_OK) {
+			fprintf(stderr, "%s", PQerrorMessage(conn));
+			exit(1);
+		}
+		watch_start(&w, &th, it_daemon_socket(d), it_port(c, 0),
+		    it_port(c, 1));
+		it_sleep_ms(300 + (int)arc4random_uniform(500));
+		t0 = stats_now_us();
+		if (kind == FAULT_FREEZE)
+			it_freeze(c, 0);
+		else
+			it_stop(c, 0, "fast");
+		PQclear(PQexec(conn, "SELECT pg_promote(false)"));
+		for (;;) {
+			res = PQexec(conn, "SELECT pg_is_in_recovery()");
+			if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+			    PQgetvalue(res, 0, 0)[0] == 'f') {
+				promoted_us = stats_now_us();
+				PQclear(res);
+				break;
+			}
+			PQclear(res);
+			if (stats_now_us() - t0 > 30 * 1000000) {
+				fprintf(stderr, "promotion did not finish\n");
+				exit(1);
+			}
+			usleep(1000);
+		}
+		PQfinish(conn);
+		if (!IT_POLL_UNTIL(w.new_us != 0, 30000))
+			fprintf(stderr, "round %d: new primary never named\n",
+			    r);
+		watch_end(&w, th);
+		out[r] = w.new_us > promoted_us ? w.new_us - promoted_us : 0;
+		(void)it_daemon_stop(d);
+		it_cluster_destroy(c);	/* thaws node0 first */
+	}
+}
+
+static void
+bench_detect(void)
+{
+	int64_t v[DETECT_ROUNDS];
+
+	printf("\ndetection with default settings (%d rounds each; the fault "
+	    "starts 0.3-0.8 s after a\nrandom probe)\n", DETECT_ROUNDS);
+	detect_loss(FAULT_STOP, DETECT_ROUNDS, v);
+	print_ms("baseline: primary killed (SIGQUIT: FIN/RST)", v,
+	    DETECT_ROUNDS, "");
+	detect_loss(FAULT_FREEZE, DETECT_ROUNDS, v);
+	print_ms("primary frozen (SIGSTOP, whole node)", v, DETECT_ROUNDS,
+	    "target < 2000 ms");
+	detect_loss(FAULT_BLACKHOLE, DETECT_ROUNDS, v);
+	print_ms("primary blackholed (fault relay)", v, DETECT_ROUNDS,
+	    "target < 2000 ms");
+	detect_promotion(FAULT_STOP, DETECT_ROUNDS, v);
+	print_ms("baseline: stop -m fast + promote -> named", v,
+	    DETECT_ROUNDS, "");
+	detect_promotion(FAULT_FREEZE, DETECT_ROUNDS, v);
+	print_ms("frozen primary + promote -> named", v, DETECT_ROUNDS,
+	    "target < 600 ms");
+	detect_loss(FAULT_POSTMASTER, 3, v);
+	print_ms("postmaster stopped, backends alive", v, 3,
+	    "bound: 1.2 x connect_check_interval_ms + connect_timeout_ms");
+}
+
 /* --- idle cost and memory ---------------------------------------------- */
 
 /* Memory of a process in KiB: all resident, its own (anonymous), and
@@ -681,5 +955,7 @@ main(int argc, char **argv)
 	}
 	if (only == NULL || strcmp(only, "failover") == 0)
 		bench_failover();
+	if (only == NULL || strcmp(only, "detect") == 0)
+		bench_detect();
 	return 0;
 }

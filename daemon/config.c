@@ -48,6 +48,7 @@ static const char *const config_top_names[] = {
 	"socket", "socket_mode", "http_listen", "log_level", "state_file",
 	"check_interval_ms", "fast_check_interval_ms", "connect_timeout_ms",
 	"query_timeout_ms", "reconnect_max_ms", "max_fails",
+	"connect_check_interval_ms",
 	"sync_max_lag_ms", "sync_max_lag_bytes", "clusters",
 	"socket_max_clients", "http_max_clients", "http_request_timeout_ms",
 	NULL
@@ -823,8 +824,18 @@ config_parse(struct config_ctx *ctx, const config_t *lc, struct config *cfg)
 	    !config_get_int32(ctx, root, "reconnect_max_ms", 5000, 10,
 	    INT32_MAX, &cfg->reconnect_max_ms) ||
 	    !config_get_int32(ctx, root, "max_fails", 3, 1, 1000,
-	    &cfg->max_fails))
+	    &cfg->max_fails) ||
+	    !config_get_int32(ctx, root, "connect_check_interval_ms", 5000, 0,
+	    3600000, &cfg->connect_check_interval_ms))
 		return false;
+	if (cfg->connect_check_interval_ms > 0 &&
+	    cfg->connect_check_interval_ms < 100) {
+		config_fail(ctx, config_setting_get_member(root,
+		    "connect_check_interval_ms"), "connect_check_interval_ms "
+		    "must be 0 (off) or at least 100, not %d",
+		    cfg->connect_check_interval_ms);
+		return false;
+	}
 	if (!config_get_int(ctx, root, "sync_max_lag_ms", 1000, 0, INT64_MAX,
 	    &cfg->sync_max_lag_ms) ||
 	    !config_get_int(ctx, root, "sync_max_lag_bytes", 1000000, 0,

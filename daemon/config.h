@@ -50,6 +50,7 @@ struct config {
 	int			 query_timeout_ms;
 	int			 reconnect_max_ms;	/* backoff cap for dead hosts */
 	int			 max_fails;
+	int			 connect_check_interval_ms; /* 0: no checks */
 	int64_t			 sync_max_lag_ms;
 	int64_t			 sync_max_lag_bytes;
 	int			 socket_max_clients;	/* the listener pauses here */

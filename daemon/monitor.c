@@ -77,6 +77,33 @@ enum mon_state {
 /* Longest host name (a DNS name is at most 253 characters). */
 #define MON_MAX_NAME	255
 
+/* The second connection of a host (see struct mon_host). */
+enum mon_side {
+	MON_SIDE_IDLE,		/* none open; side_timer starts the next check */
+	MON_SIDE_CONNECTING,	/* PQconnectPoll under way; timer: connect timeout */
+	MON_SIDE_PROBING,	/* a switch's probe sent; timer: query timeout */
+};
+
+/*
+ * Detection bounds (README, "How it decides").  A probe that gets no
+ * answer within query_timeout_ms makes its host dead at once, like a
+ * dropped connection: a frozen or unreachable primary is no longer named
+ * after check_interval_ms + query_timeout_ms at worst (1.5 s by default).
+ * A healthy server answers the probe in about a millisecond, and in tens
+ * of milliseconds under heavy load, so the default second is a margin of
+ * two orders of magnitude, not a race: raise query_timeout_ms, not
+ * max_fails (which counts probes answered with an error), to tolerate
+ * slower hosts.
+ *
+ * The master's probe is late once it has been unanswered for MON_LATE_MS
+ * (at most half of query_timeout_ms): the other hosts of its cluster are
+ * then probed every fast_check_interval_ms until it answers or dies, so
+ * that a replica promoted meanwhile is named within a fast period, while
+ * the old primary is still frozen.  Being late costs only those extra
+ * probes; it never changes an answer.
+ */
+#define MON_LATE_MS	100
+
 /* How a host failed; decides what becomes of its connection. */
 enum mon_fail {
 	MON_FAIL_DROP,		/* an established connection was lost */
@@ -113,6 +140,22 @@ struct mon_host {
 	int			 backoff_ms;	/* next reconnect delay, 0 at rest */
 	bool			 probe_ok;	/* the probe in flight got its row */
 	int64_t			 probe_start_us; /* monotonic, when it was sent */
+	struct event		*late;		/* owned; fires when the master's
+						   probe is late (see MON_LATE_MS) */
+	char			*conninfo_used;	/* owned; what conn was opened with */
+
+	/*
+	 * A second connection, never used for probes of record: the
+	 * periodic new-connection check, or a connection made with a
+	 * reloaded conninfo that replaces conn once it answers a probe
+	 * (make-before-break).
+	 */
+	enum mon_side		 side;
+	PGconn			*side_conn;	/* owned; NULL in MON_SIDE_IDLE */
+	char			*side_conninfo;	/* owned; what side_conn uses */
+	struct event		*side_io;	/* owned; on PQsocket(side_conn) */
+	struct event		*side_timer;	/* owned */
+	bool			 side_switch;	/* side_conn is to replace conn */
 	bool			 round_done;	/* answered or failed at least once */
 	enum topo_role		 last_role;	/* for role_changes */
 };
@@ -128,6 +171,8 @@ struct mon_cluster {
 	size_t			 nhosts;
 	struct topo_cluster	 topo;
 	bool			 fast;		/* probing fast until a primary is known */
+	struct mon_host		*late_master;	/* borrowed: the master, while its
+						   probe is late; probing fast */
 	uint64_t		 role_changes;	/* host role changes, for metrics */
 };
 
@@ -146,6 +191,7 @@ struct monitor {
 	int			 query_timeout_ms;
 	int			 reconnect_max_ms;
 	int			 max_fails;
+	int			 connect_check_interval_ms; /* 0: no checks */
 	bool			 first_round_reported;
 	struct state		*state;		/* owned; the state file's memory */
 	int64_t			 state_retry_ms; /* monotonic; next retry of a
@@ -156,6 +202,8 @@ static void	monitor_timer_cb(evutil_socket_t, short, void *);
 static void	monitor_io_cb(evutil_socket_t, short, void *);
 static void	monitor_connect_start(struct mon_host *);
 static void	monitor_probe_send(struct mon_host *);
+static void	monitor_side_close(struct mon_host *);
+static void	monitor_side_schedule(struct mon_host *, int);
 
 static int64_t
 monitor_now_us(void)
@@ -220,6 +268,28 @@ monitor_set_error(struct mon_host *h, const char *msg)
 	h->topo.error[n] = '\0';
 }
 
+/* The probe of h is over, answered or not: it is no longer late. */
+static void
+monitor_probe_ended(struct mon_host *h)
+{
+	if (h->late != NULL)
+		event_del(h->late);
+	if (h->cluster->late_master == h)
+		h->cluster->late_master = NULL;
+}
+
+/* The probe period of h now: fast while its cluster has no primary or
+ * the primary's probe is late. */
+static int
+monitor_interval(const struct mon_host *h)
+{
+	const struct mon_cluster *cl = h->cluster;
+
+	return cl->fast || cl->late_master != NULL ?
+	    cl->mon->fast_check_interval_ms :
+	    cl->mon->check_interval_ms;
+}
+
 static void
 monitor_close_conn(struct mon_host *h)
 {
@@ -236,6 +306,10 @@ monitor_close_conn(struct mon_host *h)
 		PQfinish(h->conn);
 		h->conn = NULL;
 	}
+	free(h->conninfo_used);
+	h->conninfo_used = NULL;
+	monitor_probe_ended(h);
+	monitor_side_close(h);
 }
 
 static int
@@ -362,6 +436,10 @@ monitor_cluster_update(struct mon_cluster *cl)
 		}
 	}
 
+	/* A late probe matters only while its host is the master. */
+	if (cl->late_master != NULL &&
+	    &cl->late_master->topo != topology_master(t))
+		cl->late_master = NULL;
 	/* Probe fast exactly while no primary is known. */
 	if (topology_master(t) != NULL)
 		cl->fast = false;
@@ -405,7 +483,9 @@ monitor_host_fail(struct mon_host *h, enum mon_fail kind, const char *why)
 
 	monitor_set_error(h, why);
 	h->topo.fails++;
-	if (kind == MON_FAIL_DROP || h->topo.fails >= m->max_fails) {
+	/* A timeout is dead at once: see MON_LATE_MS for the bounds. */
+	if (kind == MON_FAIL_DROP || kind == MON_FAIL_TIMEOUT ||
+	    h->topo.fails >= m->max_fails) {
 		h->topo.alive = false;
 		if (h->topo.dead_since_ms == 0)
 			h->topo.dead_since_ms = monitor_now_ms();
@@ -420,10 +500,10 @@ monitor_host_fail(struct mon_host *h, enum mon_fail kind, const char *why)
 	if (kind == MON_FAIL_PROBE) {
 		/* The server answered with an error: the connection is fine,
 		 * probe again at the usual pace. */
+		monitor_probe_ended(h);
 		h->state = MON_READY;
 		monitor_io_arm(h, EV_READ | EV_PERSIST);
-		delay = cl->fast ? m->fast_check_interval_ms :
-		    m->check_interval_ms;
+		delay = monitor_interval(h);
 	} else {
 		/* A timed-out probe may still be running on the server: the
 		 * connection is not worth keeping. */
@@ -442,7 +522,7 @@ monitor_host_fail(struct mon_host *h, enum mon_fail kind, const char *why)
 
 	h->round_done = true;
 	if (was_alive) {
-		if (kind == MON_FAIL_DROP)
+		if (kind == MON_FAIL_DROP || kind == MON_FAIL_TIMEOUT)
 			monitor_cluster_reprobe(cl);
 		monitor_cluster_update(cl);
 	} else if (h->topo.why == TOPO_WHY_UNPROBED)
@@ -572,11 +652,15 @@ monitor_resolve_start(struct mon_host *h)
 	}
 }
 
-static void
-monitor_connect_start(struct mon_host *h)
+/*
+ * Starts a connection to h's resolved addresses with conninfo: the
+ * persistent one and the second one (side) alike.  NULL when out of
+ * memory.
+ */
+static PGconn *
+monitor_conn_start(struct mon_host *h, const char *conninfo)
 {
-	struct mon_cluster *cl = h->cluster;
-	struct monitor *m = cl->mon;
+	struct monitor *m = h->cluster->mon;
 	char port[16], tcp_user_timeout[16];
 	const char *keys[12], *vals[12];
 	int n = 0;
@@ -589,7 +673,7 @@ monitor_connect_start(struct mon_host *h)
 
 	/* The conninfo comes first and is expanded; later entries override
 	 * it (libpq processes the arrays in order). */
-	keys[n] = "dbname";			vals[n++] = cl->conninfo;
+	keys[n] = "dbname";			vals[n++] = conninfo;
 	keys[n] = "host";			vals[n++] = h->hostlist;
 	keys[n] = "hostaddr";			vals[n++] = h->hostaddr;
 	keys[n] = "port";			vals[n++] = port;
@@ -600,9 +684,21 @@ monitor_connect_start(struct mon_host *h)
 	keys[n] = "keepalives_count";		vals[n++] = "3";
 	keys[n] = "tcp_user_timeout";		vals[n++] = tcp_user_timeout;
 	keys[n] = NULL;				vals[n] = NULL;
+	return PQconnectStartParams(keys, vals, 1);
+}
+
+static void
+monitor_connect_start(struct mon_host *h)
+{
+	struct mon_cluster *cl = h->cluster;
 
 	h->state = MON_CONNECTING;
-	h->conn = PQconnectStartParams(keys, vals, 1);
+	free(h->conninfo_used);
+	if ((h->conninfo_used = strdup(cl->conninfo)) == NULL) {
+		monitor_host_fail(h, MON_FAIL_CONNECT, "out of memory");
+		return;
+	}
+	h->conn = monitor_conn_start(h, cl->conninfo);
 	if (h->conn == NULL) {
 		monitor_host_fail(h, MON_FAIL_CONNECT, "out of memory");
 		return;
@@ -656,6 +752,7 @@ monitor_connect_poll(struct mon_host *h)
 	PQsetNoticeProcessor(h->conn, monitor_notice_cb, h);
 	log_debug("host %s (cluster %s): connected", h->label, h->cluster->name);
 	h->state = MON_READY;
+	monitor_side_schedule(h, -1);
 	monitor_probe_send(h);
 }
 
@@ -676,6 +773,13 @@ monitor_probe_send(struct mon_host *h)
 	h->probe_ok = false;
 	h->probe_start_us = monitor_now_us();
 	monitor_timer_set(h, m->query_timeout_ms);
+	if (h->topo.role == TOPO_ROLE_MASTER) {
+		int late_ms = m->query_timeout_ms / 2 < MON_LATE_MS ?
+		    m->query_timeout_ms / 2 : MON_LATE_MS;
+		struct timeval tv = { 0, late_ms * 1000 };
+
+		event_add(h->late, &tv);
+	}
 	f = PQflush(h->conn);
 	if (f < 0) {
 		monitor_host_fail(h, MON_FAIL_DROP, PQerrorMessage(h->conn));
@@ -790,9 +894,9 @@ monitor_probe_read(struct mon_host *h)
 	h->backoff_ms = 0;
 	h->round_done = true;
 	h->state = MON_READY;
+	monitor_probe_ended(h);
 	monitor_io_arm(h, EV_READ | EV_PERSIST);
-	monitor_timer_set(h, cl->fast ? m->fast_check_interval_ms :
-	    m->check_interval_ms);
+	monitor_timer_set(h, monitor_interval(h));
 	monitor_cluster_update(cl);
 	monitor_cluster_round_check(m);
 }
@@ -858,6 +962,310 @@ monitor_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The master's probe has been unanswered for MON_LATE_MS: probe the rest
+ * of its cluster fast until it answers or is dead. */
+static void
+monitor_late_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mon_host *h = arg;
+	struct mon_cluster *cl = h->cluster;
+
+	(void)fd;
+	(void)what;
+	if (h->state != MON_PROBING || h->topo.role != TOPO_ROLE_MASTER ||
+	    cl->late_master != NULL)
+		return;
+	log_debug("host %s (cluster %s): the primary's probe is late: probing "
+	    "the cluster every %d ms", h->label, cl->name,
+	    cl->mon->fast_check_interval_ms);
+	cl->late_master = h;
+	monitor_cluster_reprobe(cl);
+}
+
+/* --- the second connection: connection checks, make-before-break ------ */
+
+static void	monitor_side_io_cb(evutil_socket_t, short, void *);
+
+/* Closes h's second connection, if any, and stops its timer. */
+static void
+monitor_side_close(struct mon_host *h)
+{
+	if (h->side_io != NULL)
+		event_del(h->side_io);
+	if (h->side_timer != NULL)
+		event_del(h->side_timer);
+	if (h->side_conn != NULL) {
+		PQfinish(h->side_conn);
+		h->side_conn = NULL;
+	}
+	free(h->side_conninfo);
+	h->side_conninfo = NULL;
+	h->side = MON_SIDE_IDLE;
+	h->side_switch = false;
+}
+
+/*
+ * Starts h's second connection in ms (-1: after the jittered
+ * connect_check_interval_ms, or never when checks are off).  Only while
+ * h is connected and has no second connection.
+ */
+static void
+monitor_side_schedule(struct mon_host *h, int ms)
+{
+	struct monitor *m = h->cluster->mon;
+	struct timeval tv;
+
+	if (h->side != MON_SIDE_IDLE ||
+	    (h->state != MON_READY && h->state != MON_PROBING))
+		return;
+	if (ms < 0) {
+		if (m->connect_check_interval_ms <= 0)
+			return;
+		ms = monitor_jitter(m->connect_check_interval_ms);
+	}
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	event_add(h->side_timer, &tv);
+}
+
+static void
+monitor_side_arm(struct mon_host *h, short what)
+{
+	event_del(h->side_io);
+	event_assign(h->side_io, h->cluster->mon->base, PQsocket(h->side_conn),
+	    what, monitor_side_io_cb, h);
+	event_add(h->side_io, NULL);
+}
+
+/*
+ * The second connection failed.  unanswered: the server never answered
+ * (a timeout, a refused or reset connection, a postmaster that cannot
+ * fork): nobody can connect, so the host is dead at once, its connection
+ * is closed and reconnection backs off as for any dead host.  Otherwise
+ * the server answered with an error (too many clients, authentication):
+ * the postmaster works, the host keeps its connection and its state.
+ */
+static void
+monitor_side_failed(struct mon_host *h, bool unanswered, const char *why)
+{
+	struct mon_cluster *cl = h->cluster;
+	bool sw = h->side_switch;
+	char msg[256], reason[160];
+
+	/* why may be side_conn's error message: copied before it goes */
+	snprintf(reason, sizeof(reason), "%.*s", (int)strcspn(why, "\n"), why);
+	monitor_side_close(h);
+	if (unanswered) {
+		snprintf(msg, sizeof(msg), "%s got no answer: %s",
+		    sw ? "a connection with the reloaded conninfo" :
+		    "a new connection", reason);
+		monitor_host_fail(h, MON_FAIL_TIMEOUT, msg);
+		return;
+	}
+	if (sw) {
+		log_warn("host %s (cluster %s): cannot use the reloaded "
+		    "conninfo, keeping the current connection: %s", h->label,
+		    cl->name, reason);
+		monitor_side_schedule(h, monitor_jitter(cl->mon->reconnect_max_ms));
+		return;
+	}
+	log_debug("host %s (cluster %s): connection check answered: %s",
+	    h->label, cl->name, reason);
+	monitor_side_schedule(h, -1);
+}
+
+/*
+ * The connection made with the reloaded conninfo answered its probe: it
+ * replaces h's connection.  The probe the old one may have in flight is
+ * dropped with it; h keeps its last observation, hence its role, and is
+ * probed on the new connection at once.
+ */
+static void
+monitor_side_swap(struct mon_host *h)
+{
+	PGconn *conn = h->side_conn;
+	char *conninfo = h->side_conninfo;
+
+	h->side_conn = NULL;
+	h->side_conninfo = NULL;
+	monitor_side_close(h);
+	event_del(h->io);
+	h->io_fd = -1;
+	h->io_what = 0;
+	PQfinish(h->conn);
+	monitor_probe_ended(h);
+	free(h->conninfo_used);
+	h->conn = conn;
+	h->conninfo_used = conninfo;
+	PQsetNoticeProcessor(h->conn, monitor_notice_cb, h);
+	h->state = MON_READY;
+	log_info("host %s (cluster %s): now connected with the reloaded "
+	    "conninfo", h->label, h->cluster->name);
+	monitor_io_arm(h, EV_READ | EV_PERSIST);
+	monitor_timer_set(h, 0);
+	monitor_side_schedule(h, -1);
+}
+
+/*
+ * Opens h's second connection with the cluster's conninfo: a connection
+ * check when h's connection uses the same conninfo, else a switch to the
+ * reloaded one.
+ */
+static void
+monitor_side_start(struct mon_host *h)
+{
+	struct mon_cluster *cl = h->cluster;
+	struct timeval tv;
+	int ms = cl->mon->connect_timeout_ms;
+
+	monitor_side_close(h);
+	h->side_switch = h->conninfo_used == NULL ||
+	    strcmp(h->conninfo_used, cl->conninfo) != 0;
+	if ((h->side_conninfo = strdup(cl->conninfo)) == NULL ||
+	    (h->side_conn = monitor_conn_start(h, cl->conninfo)) == NULL) {
+		monitor_side_failed(h, false, "out of memory");
+		return;
+	}
+	if (PQstatus(h->side_conn) == CONNECTION_BAD) {
+		/* Failed before any packet left (no socket, say): our
+		 * problem, not the host's. */
+		monitor_side_failed(h, false, PQerrorMessage(h->side_conn));
+		return;
+	}
+	h->side = MON_SIDE_CONNECTING;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	event_add(h->side_timer, &tv);
+	monitor_side_arm(h, EV_WRITE);
+}
+
+/* The switch's connection is up: sends it the probe. */
+static void
+monitor_side_probe_send(struct mon_host *h)
+{
+	int ms = h->cluster->mon->query_timeout_ms, f;
+	struct timeval tv;
+
+	if (PQsetnonblocking(h->side_conn, 1) != 0 ||
+	    !PQsendQuery(h->side_conn, PROBE_SQL) ||
+	    (f = PQflush(h->side_conn)) < 0) {
+		monitor_side_failed(h, true, PQerrorMessage(h->side_conn));
+		return;
+	}
+	h->side = MON_SIDE_PROBING;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	event_add(h->side_timer, &tv);
+	monitor_side_arm(h, f == 1 ? EV_READ | EV_WRITE | EV_PERSIST :
+	    EV_READ | EV_PERSIST);
+}
+
+/* Reads the switch's probe: swaps when it returned its row. */
+static void
+monitor_side_probe_read(struct mon_host *h, short what)
+{
+	char why[200] = "";
+	bool ok = false;
+	PGresult *r;
+	int f;
+
+	if (what & EV_WRITE) {
+		if ((f = PQflush(h->side_conn)) < 0) {
+			monitor_side_failed(h, true,
+			    PQerrorMessage(h->side_conn));
+			return;
+		}
+		if (f == 0)
+			monitor_side_arm(h, EV_READ | EV_PERSIST);
+	}
+	if (!(what & EV_READ))
+		return;
+	if (!PQconsumeInput(h->side_conn)) {
+		monitor_side_failed(h, true, PQerrorMessage(h->side_conn));
+		return;
+	}
+	while (!PQisBusy(h->side_conn)) {
+		if ((r = PQgetResult(h->side_conn)) == NULL)
+			break;
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+			ok = true;
+		else if (why[0] == '\0')
+			snprintf(why, sizeof(why), "probe failed: %s",
+			    PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	if (PQisBusy(h->side_conn))
+		return;
+	if (!ok || why[0] != '\0') {
+		monitor_side_failed(h, false, why[0] ? why : "empty probe result");
+		return;
+	}
+	monitor_side_swap(h);
+}
+
+static void
+monitor_side_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mon_host *h = arg;
+	const char *msg;
+
+	(void)fd;
+	if (h->side == MON_SIDE_PROBING) {
+		monitor_side_probe_read(h, what);
+		return;
+	}
+	switch (PQconnectPoll(h->side_conn)) {
+	case PGRES_POLLING_READING:
+		monitor_side_arm(h, EV_READ);
+		return;
+	case PGRES_POLLING_WRITING:
+		monitor_side_arm(h, EV_WRITE);
+		return;
+	case PGRES_POLLING_OK:
+		break;
+	default:
+		/* An error the server sent has libpq's "FATAL:  " prefix;
+		 * a fork failure, a refusal or a reset has not. */
+		msg = PQerrorMessage(h->side_conn);
+		monitor_side_failed(h, strstr(msg, "FATAL:") == NULL, msg);
+		return;
+	}
+	if (h->side_switch) {
+		monitor_side_probe_send(h);
+		return;
+	}
+	log_debug("host %s (cluster %s): connection check passed", h->label,
+	    h->cluster->name);
+	monitor_side_close(h);
+	monitor_side_schedule(h, -1);
+}
+
+static void
+monitor_side_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mon_host *h = arg;
+	struct monitor *m = h->cluster->mon;
+	char why[100];
+
+	(void)fd;
+	(void)what;
+	switch (h->side) {
+	case MON_SIDE_IDLE:
+		monitor_side_start(h);
+		break;
+	case MON_SIDE_CONNECTING:
+		snprintf(why, sizeof(why), "connect timeout (%d ms)",
+		    m->connect_timeout_ms);
+		monitor_side_failed(h, true, why);
+		break;
+	case MON_SIDE_PROBING:
+		snprintf(why, sizeof(why), "probe timeout (%d ms)",
+		    m->query_timeout_ms);
+		monitor_side_failed(h, true, why);
+		break;
+	}
+}
+
 static void
 monitor_host_free(struct mon_host *h)
 {
@@ -868,6 +1276,12 @@ monitor_host_free(struct mon_host *h)
 		event_free(h->io);
 	if (h->timer != NULL)
 		event_free(h->timer);
+	if (h->late != NULL)
+		event_free(h->late);
+	if (h->side_io != NULL)
+		event_free(h->side_io);
+	if (h->side_timer != NULL)
+		event_free(h->side_timer);
 	free(h->host);
 	free(h);
 }
@@ -892,7 +1306,11 @@ monitor_host_new(struct mon_cluster *cl, const struct config_host *ch)
 	/* A placeholder assignment; monitor_io_arm() assigns the real fd. */
 	h->io = event_new(base, -1, 0, monitor_io_cb, h);
 	h->timer = evtimer_new(base, monitor_timer_cb, h);
-	if (h->io == NULL || h->timer == NULL)
+	h->late = evtimer_new(base, monitor_late_cb, h);
+	h->side_io = event_new(base, -1, 0, monitor_side_io_cb, h);
+	h->side_timer = evtimer_new(base, monitor_side_timer_cb, h);
+	if (h->io == NULL || h->timer == NULL || h->late == NULL ||
+	    h->side_io == NULL || h->side_timer == NULL)
 		goto fail;
 	h->state = MON_IDLE;
 	return h;
@@ -917,12 +1335,13 @@ monitor_cluster_free(struct mon_cluster *cl)
 	free(cl);
 }
 
+/* Hosts of cl may serve cc: a changed conninfo does not prevent it (the
+ * connections are replaced make-before-break by monitor_cluster_start). */
 static bool
 monitor_cluster_same_source(const struct mon_cluster *cl,
     const struct config_cluster *cc)
 {
-	return strcmp(cl->conninfo, cc->conninfo) == 0 &&
-	    cl->configured_system_id == cc->system_identifier;
+	return cl->configured_system_id == cc->system_identifier;
 }
 
 /*
@@ -1025,7 +1444,13 @@ fail:
 	return NULL;
 }
 
-/* Starts every host of cl that is not running yet. */
+/*
+ * Starts every host of cl that is not running yet.  A host whose
+ * connection was opened with another conninfo (a reload changed it) keeps
+ * it, and its role, until a connection with the new one answers a probe
+ * (make-before-break); an attempt still under way with the old one
+ * starts over.
+ */
 static void
 monitor_cluster_start(struct mon_cluster *cl)
 {
@@ -1033,7 +1458,24 @@ monitor_cluster_start(struct mon_cluster *cl)
 
 	for (i = 0; i < cl->nhosts; i++) {
 		struct mon_host *h = cl->hosts[i];
+		bool stale = h->conninfo_used != NULL &&
+		    strcmp(h->conninfo_used, cl->conninfo) != 0;
 
+		if (h->side != MON_SIDE_IDLE && h->side_conninfo != NULL &&
+		    strcmp(h->side_conninfo, cl->conninfo) != 0) {
+			monitor_side_close(h);
+			if (!stale)
+				monitor_side_schedule(h, -1);
+		}
+		if (stale && (h->state == MON_RESOLVING ||
+		    h->state == MON_CONNECTING)) {
+			monitor_close_conn(h);
+			h->state = MON_IDLE;
+			monitor_timer_set(h, 0);
+		} else if (stale && h->side == MON_SIDE_IDLE) {
+			event_del(h->side_timer);
+			monitor_side_start(h);
+		}
 		if (h->state == MON_IDLE && !event_pending(h->timer, EV_TIMEOUT,
 		    NULL))
 			monitor_timer_set(h, 0);
@@ -1051,6 +1493,7 @@ monitor_apply_settings(struct monitor *m, const struct config *cfg)
 	m->query_timeout_ms = cfg->query_timeout_ms;
 	m->reconnect_max_ms = cfg->reconnect_max_ms;
 	m->max_fails = cfg->max_fails;
+	m->connect_check_interval_ms = cfg->connect_check_interval_ms;
 }
 
 static struct mon_cluster *

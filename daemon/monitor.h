@@ -9,7 +9,11 @@
  * timer: connect_timeout_ms, query_timeout_ms, and a jittered exponential
  * backoff before reconnecting to a dead host.  When a connection drops or
  * the primary is lost, every connected host of that cluster is probed at
- * once and then every fast_check_interval_ms until a primary is known.
+ * once and then every fast_check_interval_ms until a primary is known,
+ * and also while the primary's probe is late.  A probe timeout is death
+ * at once.  A second connection per host checks every
+ * connect_check_interval_ms that new connections are answered, and
+ * replaces the first make-before-break when a reload changes the conninfo.
  */
 #ifndef PGB_MONITOR_H
 #define PGB_MONITOR_H
@@ -45,8 +49,9 @@ struct monitor *monitor_new(struct event_base *base, struct evdns_base *dns,
 
 /*
  * Applies a reloaded configuration: clusters added, removed or changed.
- * Hosts that stay (same cluster, host, port and conninfo) keep their
- * connection and state; a changed cluster keeps its generation.  Returns
+ * Hosts that stay (same cluster, host, port and system identifier) keep
+ * their connection and state; a changed conninfo is swapped in
+ * make-before-break.  A changed cluster keeps its generation.  Returns
  * -1 on allocation failure (the monitor is then left as it was).
  */
 int monitor_reconfigure(struct monitor *m, const struct config *cfg)

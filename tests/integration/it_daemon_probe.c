@@ -106,8 +106,11 @@ START_TEST(test_probe_error_keeps_the_connection_and_the_pace)
 	const char *sock;
 	char *cfg, *extra, *pid1, *pid2, *pid3, *reply;
 
-	/* The probe logs in as the role without the privilege. */
-	if (asprintf(&extra, "max_fails = 2;\nclusters = ( { name = \"main\"; "
+	/* The probe logs in as the role without the privilege.  No
+	 * connection checks: they would show a second backend of 'weak'
+	 * for an instant. */
+	if (asprintf(&extra, "max_fails = 2;\nconnect_check_interval_ms = 0;\n"
+	    "clusters = ( { name = \"main\"; "
 	    "hosts = ( \"127.0.0.1:%d\" ); conninfo = \"user=weak "
 	    "dbname=postgres\"; } );\n", it_port(cluster, 0)) < 0)
 		ck_abort_msg("out of memory");

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <libpq-fe.h>
 
 #include "support/itest.h"
 #include "../check_main.h"
@@ -451,6 +453,140 @@ START_TEST(test_daemon_kill_leaves_no_process)
 }
 END_TEST
 
+/* --- faults: the relay and frozen nodes ------------------------------ */
+
+/* A blocking libpq connection to 127.0.0.1:port (2 s connect timeout). */
+static PGconn *
+pq_connect(int port)
+{
+	char	 ci[128];
+
+	snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=postgres "
+	    "dbname=postgres connect_timeout=2", port);
+	return PQconnectdb(ci);
+}
+
+/* True when a new connection to port opens (under load, one may take
+ * more than the 2 s of pq_connect(): poll this). */
+static bool
+connects(int port)
+{
+	PGconn	*c = pq_connect(port);
+	bool	 ok = PQstatus(c) == CONNECTION_OK;
+
+	PQfinish(c);
+	return ok;
+}
+
+/* True when SELECT 1 on c answers 1. */
+static bool
+select1(PGconn *c)
+{
+	PGresult	*r = PQexec(c, "SELECT 1");
+	bool		 ok = PQresultStatus(r) == PGRES_TUPLES_OK &&
+			    strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+
+	PQclear(r);
+	return ok;
+}
+
+/* Sends SELECT 1 on c and checks that nothing comes back for ms. */
+static void
+send_unanswered(PGconn *c, int ms)
+{
+	struct pollfd	 p = { .fd = PQsocket(c), .events = POLLIN };
+
+	ck_assert(PQsendQuery(c, "SELECT 1"));
+	ck_assert_int_eq(poll(&p, 1, ms), 0);
+}
+
+/* The answer to send_unanswered()'s query, once it comes. */
+static void
+receive_late_answer(PGconn *c)
+{
+	PGresult	*r;
+	bool		 got = false;
+
+	while ((r = PQgetResult(c)) != NULL) {
+		got |= PQresultStatus(r) == PGRES_TUPLES_OK;
+		PQclear(r);
+	}
+	ck_assert(got);
+}
+
+START_TEST(test_relay_passes_delays_blackholes_resets_and_refuses)
+{
+	struct it_relay	*r = it_relay_start(it_port(cluster, 0));
+	int		 port = it_relay_port(r);
+	PGconn		*a, *b;
+	int64_t		 t;
+
+	ck_assert_int_ne(port, it_port(cluster, 0));
+	a = pq_connect(port);
+	ck_assert_msg(PQstatus(a) == CONNECTION_OK, "%s", PQerrorMessage(a));
+	ck_assert(select1(a));
+
+	it_relay_set(r, "delay 300");
+	t = it_now_ms();
+	ck_assert(select1(a));
+	ck_assert_int_ge(it_now_ms() - t, 300);	/* a lower bound only */
+
+	it_relay_set(r, "blackhole");
+	send_unanswered(a, 1000);
+	ck_assert_int_eq(PQstatus(a), CONNECTION_OK);	/* nothing closed */
+	it_relay_set(r, "pass");
+	receive_late_answer(a);
+	ck_assert(select1(a));
+
+	it_relay_set(r, "reset");
+	ck_assert(!select1(a));
+	PQfinish(a);
+	b = pq_connect(port);
+	ck_assert(PQstatus(b) != CONNECTION_OK);
+	PQfinish(b);
+
+	it_relay_set(r, "refuse");
+	b = pq_connect(port);
+	ck_assert(PQstatus(b) != CONNECTION_OK);
+	ck_assert_msg(strstr(PQerrorMessage(b), "refused") != NULL, "%s",
+	    PQerrorMessage(b));
+	PQfinish(b);
+
+	it_relay_set(r, "pass");
+	ck_assert(IT_POLL_UNTIL(connects(port), WAIT_MS));
+	it_relay_stop(r);
+}
+END_TEST
+
+START_TEST(test_freeze_stops_a_node_and_thaw_resumes_it)
+{
+	PGconn	*a, *b;
+
+	a = pq_connect(it_port(cluster, 0));
+	ck_assert_msg(PQstatus(a) == CONNECTION_OK, "%s", PQerrorMessage(a));
+
+	/* the postmaster alone: backends answer, nobody can connect */
+	it_freeze_postmaster(cluster, 0);
+	ck_assert(select1(a));
+	b = pq_connect(it_port(cluster, 0));
+	ck_assert(PQstatus(b) != CONNECTION_OK);
+	PQfinish(b);
+	it_thaw(cluster, 0);
+	ck_assert(IT_POLL_UNTIL(connects(it_port(cluster, 0)), WAIT_MS));
+
+	/* the whole node: even established connections get no answer */
+	it_freeze(cluster, 0);
+	send_unanswered(a, 1000);
+	it_thaw(cluster, 0);
+	receive_late_answer(a);
+	ck_assert(select1(a));
+	PQfinish(a);
+
+	/* destroy thaws a node left frozen */
+	it_freeze(cluster, 0);
+}
+END_TEST
+
 static Suite *
 harness_suite(void)
 {
@@ -472,6 +608,13 @@ harness_suite(void)
 	tcase_add_test(tc, test_foreign_node_has_another_system_identifier);
 	tcase_add_test(tc, test_destroy_removes_dir_and_every_server);
 	tcase_add_test(tc, test_config_lists_every_node_and_lets_extra_override);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("faults");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_relay_passes_delays_blackholes_resets_and_refuses);
+	tcase_add_test(tc, test_freeze_stops_a_node_and_thaw_resumes_it);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("cleanup");

@@ -92,6 +92,7 @@ static const char full_text[] =
     "query_timeout_ms = 900;\n"
     "reconnect_max_ms = 8000;\n"
     "max_fails = 5;\n"
+    "connect_check_interval_ms = 7000;\n"
     "sync_max_lag_ms = 250;\n"
     "sync_max_lag_bytes = 5000000000L;\n"
     "clusters = (\n"
@@ -124,6 +125,7 @@ START_TEST(test_full_file_sets_every_setting)
 	ck_assert_int_eq(cfg->query_timeout_ms, 900);
 	ck_assert_int_eq(cfg->reconnect_max_ms, 8000);
 	ck_assert_int_eq(cfg->max_fails, 5);
+	ck_assert_int_eq(cfg->connect_check_interval_ms, 7000);
 	ck_assert_int_eq(cfg->sync_max_lag_ms, 250);
 	ck_assert_int_eq(cfg->sync_max_lag_bytes, 5000000000LL);
 	ck_assert_uint_eq(cfg->nclusters, 2);
@@ -169,6 +171,7 @@ START_TEST(test_absent_settings_take_defaults)
 	ck_assert_int_eq(cfg->query_timeout_ms, 1000);
 	ck_assert_int_eq(cfg->reconnect_max_ms, 5000);
 	ck_assert_int_eq(cfg->max_fails, 3);
+	ck_assert_int_eq(cfg->connect_check_interval_ms, 5000);
 	ck_assert_int_eq(cfg->sync_max_lag_ms, 1000);
 	ck_assert_int_eq(cfg->sync_max_lag_bytes, 1000000);
 	ck_assert_uint_eq(cfg->nclusters, 1);
@@ -347,6 +350,10 @@ static const struct bad bad_top[] = {
 	{ "max_fails = \"3\";\n", "t.conf:1: max_fails must be an integer" },
 	{ "max_fails = 0;\n", "t.conf:1: max_fails must be between 1 and 1000, not 0" },
 	{ "max_fails = 1001;\n", "t.conf:1: max_fails must be between 1 and 1000, not 1001" },
+	{ "connect_check_interval_ms = \"5s\";\n", "t.conf:1: connect_check_interval_ms must be an integer" },
+	{ "connect_check_interval_ms = -1;\n", "t.conf:1: connect_check_interval_ms must be between 0 and 3600000, not -1" },
+	{ "connect_check_interval_ms = 3600001;\n", "t.conf:1: connect_check_interval_ms must be between 0 and 3600000, not 3600001" },
+	{ "max_fails = 3;\nconnect_check_interval_ms = 99;\n", "t.conf:2: connect_check_interval_ms must be 0 (off) or at least 100, not 99" },
 	{ "sync_max_lag_ms = \"1s\";\n", "t.conf:1: sync_max_lag_ms must be an integer" },
 	{ "sync_max_lag_ms = -1;\n", "t.conf:1: sync_max_lag_ms must be at least 0, not -1" },
 	{ "sync_max_lag_bytes = 1e6;\n", "t.conf:1: sync_max_lag_bytes must be an integer" },
@@ -659,6 +666,24 @@ START_TEST(test_accepts_range_edges)
 }
 END_TEST
 
+/* 0 turns the connection checks off; else at least 100 ms apart. */
+START_TEST(test_connect_check_interval_edges)
+{
+	static const int ok[] = { 0, 100, 3600000 };
+	struct config	*cfg;
+	char		 text[256];
+	size_t		 i;
+
+	for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		snprintf(text, sizeof text, "connect_check_interval_ms = %d;\n"
+		    CLUSTERS, ok[i]);
+		cfg = expect_ok(text);
+		ck_assert_int_eq(cfg->connect_check_interval_ms, ok[i]);
+		config_free(cfg);
+	}
+}
+END_TEST
+
 START_TEST(test_accepts_name_and_port_edges)
 {
 	struct config	*cfg;
@@ -770,6 +795,7 @@ config_suite(void)
 
 	tc = tcase_create("limits");
 	tcase_add_test(tc, test_accepts_range_edges);
+	tcase_add_test(tc, test_connect_check_interval_edges);
 	tcase_add_test(tc, test_accepts_name_and_port_edges);
 	tcase_add_test(tc, test_socket_path_must_fit_sun_path);
 	tcase_add_test(tc, test_small_error_buffer_is_cut_not_overflowed);

@@ -1326,6 +1326,218 @@ it_watched_stop(struct it_watched *w)
 	memset(w, 0, sizeof *w);
 }
 
+/* --- faults ------------------------------------------------------------ */
+
+/* The state letter of /proc/pid/stat ('T' stopped), or 0 when gone;
+ * *ppid (may be NULL) gets the parent. */
+static char
+it_proc_state(pid_t pid, pid_t *ppid)
+{
+	char	 path[64], buf[512], *p;
+	long	 pp = 0;
+	char	 st = 0;
+	FILE	*f;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof buf, f) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL &&
+	    sscanf(p + 1, " %c %ld", &st, &pp) != 2)
+		st = 0;
+	fclose(f);
+	if (ppid != NULL)
+		*ppid = (pid_t)pp;
+	return st;
+}
+
+/* Sends sig to the children of pid (children: true) and to pid; with
+ * SIGSTOP, waits until every one of them is stopped. */
+static void
+it_signal_node(struct it_cluster *c, int node, int sig, bool children)
+{
+	pid_t	 pids[512], pp;
+	size_t	 n = 0, i;
+	glob_t	 g;
+	int64_t	 deadline;
+	int	 pm;
+
+	if ((pm = it_pid(c, node)) == -1)
+		it_fail("node %d of %s is not running", node, c->dir);
+	if (sig == SIGSTOP)	/* first, so that it forks nothing new */
+		kill(pm, sig);
+	if (children && glob("/proc/[0-9]*", GLOB_NOSORT, NULL, &g) == 0) {
+		for (i = 0; i < g.gl_pathc && n < sizeof pids / sizeof pids[0];
+		    i++) {
+			pid_t pid = (pid_t)strtol(g.gl_pathv[i] + 6, NULL, 10);
+
+			if (it_proc_state(pid, &pp) != 0 && pp == pm)
+				pids[n++] = pid;
+		}
+		globfree(&g);
+	}
+	for (i = 0; i < n; i++)
+		kill(pids[i], sig);
+	if (sig != SIGSTOP) {
+		kill(pm, sig);
+		return;
+	}
+	deadline = it_now_ms() + 10000;
+	for (i = 0; i <= n; i++) {
+		pid_t pid = i < n ? pids[i] : pm;
+		char st;
+
+		/* a zombie ('Z') waits for its stopped parent: done too */
+		while ((st = it_proc_state(pid, NULL)) != 0 && st != 'T' &&
+		    st != 't' && st != 'Z' && st != 'X') {
+			if (it_now_ms() > deadline)
+				it_fail("process %ld of node %d did not stop",
+				    (long)pid, node);
+			it_sleep_ms(1);
+		}
+	}
+}
+
+void
+it_freeze(struct it_cluster *c, int node)
+{
+	it_signal_node(c, node, SIGSTOP, true);
+}
+
+void
+it_freeze_postmaster(struct it_cluster *c, int node)
+{
+	it_signal_node(c, node, SIGSTOP, false);
+}
+
+void
+it_thaw(struct it_cluster *c, int node)
+{
+	it_signal_node(c, node, SIGCONT, true);
+}
+
+struct it_relay {
+	pid_t	 pid;
+	int	 in;		/* its stdin: commands */
+	int	 out;		/* its stdout: answers */
+	int	 port;
+};
+
+/* The next line from the relay (without "\n") into buf; false on
+ * timeout or EOF. */
+static bool
+it_relay_readline(struct it_relay *r, char *buf, size_t len, int timeout_ms)
+{
+	int64_t		 deadline = it_now_ms() + timeout_ms;
+	struct pollfd	 p;
+	size_t		 n = 0;
+	ssize_t		 k;
+	char		 ch;
+
+	while (n + 1 < len) {
+		p.fd = r->out;
+		p.events = POLLIN;
+		if (poll(&p, 1, (int)(deadline - it_now_ms())) <= 0 ||
+		    (k = read(r->out, &ch, 1)) <= 0)
+			return false;
+		if (ch == '\n')
+			break;
+		buf[n++] = ch;
+	}
+	buf[n] = '\0';
+	return true;
+}
+
+struct it_relay *
+it_relay_start(int target_port)
+{
+	struct it_relay	*r;
+	const char	*bin, *build;
+	char		 path[PATH_MAX], tport[16], line[128];
+	int		 in[2], out[2];
+	pid_t		 parent = getpid();
+
+	if ((bin = getenv("FAULTRELAY")) == NULL || *bin == '\0') {
+		build = getenv("BUILD");
+		snprintf(path, sizeof path, "%s/tests/faultrelay",
+		    build != NULL && *build != '\0' ? build : "build");
+		bin = path;
+	}
+	if (access(bin, X_OK) != 0)
+		it_fail("no fault relay at %s (make %s, or set FAULTRELAY)",
+		    bin, bin);
+	snprintf(tport, sizeof tport, "%d", target_port);
+	if (pipe2(in, O_CLOEXEC) == -1 || pipe2(out, O_CLOEXEC) == -1)
+		it_fail("pipe: %s", strerror(errno));
+	r = it_xmalloc(sizeof *r);
+	r->in = in[1];
+	r->out = out[0];
+	if ((r->pid = fork()) == -1)
+		it_fail("fork: %s", strerror(errno));
+	if (r->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		dup2(in[0], STDIN_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		execl(bin, bin, "127.0.0.1", tport, (char *)NULL);
+		dprintf(STDERR_FILENO, "itest: exec %s: %s\n", bin,
+		    strerror(errno));
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	if (!it_relay_readline(r, line, sizeof line, 10000) ||
+	    sscanf(line, "PORT %d", &r->port) != 1) {
+		it_relay_stop(r);
+		it_fail("the fault relay did not start");
+	}
+	return r;
+}
+
+int
+it_relay_port(const struct it_relay *r)
+{
+	return r->port;
+}
+
+void
+it_relay_set(struct it_relay *r, const char *mode)
+{
+	char	 line[256];
+
+	if (dprintf(r->in, "%s\n", mode) < 0)
+		it_fail("fault relay: %s: %s", mode, strerror(errno));
+	if (!it_relay_readline(r, line, sizeof line, 10000))
+		it_fail("fault relay: no answer to %s", mode);
+	if (strcmp(line, "OK") != 0)
+		it_fail("fault relay: %s: %s", mode, line);
+}
+
+void
+it_relay_stop(struct it_relay *r)
+{
+	int	 st;
+
+	if (r == NULL)
+		return;
+	close(r->in);		/* EOF: it exits */
+	close(r->out);
+	if (r->pid > 0) {
+		int64_t deadline = it_now_ms() + 5000;
+
+		while (waitpid(r->pid, &st, WNOHANG) == 0) {
+			if (it_now_ms() > deadline) {
+				kill(r->pid, SIGKILL);
+				waitpid(r->pid, &st, 0);
+				break;
+			}
+			it_sleep_ms(5);
+		}
+	}
+	free(r);
+}
+
 /* --- time ------------------------------------------------------------- */
 
 int64_t

@@ -210,6 +210,44 @@ void it_watched_daemon_start(struct it_watched *w);
  * config and zeroes w.  Never fails the test (it is meant for teardowns). */
 void it_watched_stop(struct it_watched *w);
 
+/* --- faults ------------------------------------------------------------ */
+
+/*
+ * Freezes node the way a hung machine is frozen: SIGSTOP to its
+ * postmaster and to every process of it (backends, walsender, ...), so
+ * that connections stay open and nothing answers.  it_thaw() sends
+ * SIGCONT to the same.  it_freeze_postmaster() stops the postmaster only:
+ * established connections keep working, new ones get no answer.  Fail the
+ * test when node is not running.  A frozen node is thawed by
+ * it_cluster_destroy() (pgcluster destroy) too.
+ */
+void it_freeze(struct it_cluster *c, int node);
+void it_freeze_postmaster(struct it_cluster *c, int node);
+void it_thaw(struct it_cluster *c, int node);
+
+/*
+ * A fault relay (tests/harness/faultrelay, $FAULTRELAY, else
+ * $BUILD/tests/faultrelay, else build/tests/faultrelay): a TCP forwarder
+ * from 127.0.0.1:it_relay_port() to 127.0.0.1:target_port, controlled by
+ * it_relay_set().  It dies with the process that started it.  Never NULL:
+ * fails the test instead.
+ */
+struct it_relay;
+struct it_relay *it_relay_start(int target_port);
+/* The port to give the daemon instead of the server's. */
+int it_relay_port(const struct it_relay *r);
+/*
+ * Puts mode in force for every connection, established and new:
+ * "pass", "delay N" (ms, both ways), "blackhole" (nothing forwarded,
+ * nothing closed: no FIN, no RST), "reset" (RST to every connection),
+ * "refuse" (new connections refused; established ones keep the mode
+ * they had), "accept" (listen again, keeping the mode).  Fails the test
+ * when the relay refuses or does not answer.
+ */
+void it_relay_set(struct it_relay *r, const char *mode);
+/* Stops the relay and frees r; NULL is a no-op.  Never fails the test. */
+void it_relay_stop(struct it_relay *r);
+
 /* --- time ---------------------------------------------------------------- */
 
 /* CLOCK_MONOTONIC in milliseconds. */
