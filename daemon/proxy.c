@@ -78,6 +78,8 @@ struct proxy_conn {
 	uint64_t		 generation;	/* the cluster's then */
 	struct pgwire_track	 track;
 	const char		*fence_why;	/* set while fencing */
+	struct bufferevent	*drain_to;	/* DRAIN: the side being flushed */
+	bool			 cancel_sent;	/* CANCEL: connected, request out */
 	char			 refuse_state[6]; /* SQLSTATE of the refusal */
 	char			 refuse_msg[300];
 };
@@ -294,20 +296,35 @@ proxy_pump(struct proxy_conn *c, struct bufferevent *src,
 		bufferevent_disable(src, EV_READ);
 }
 
-/* dst took enough of its queue: the other side may be read again. */
+/* bev took enough of its queue: the other side may be read again; or bev
+ * got all that was left for it before closing. */
 static void
 proxy_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct proxy_conn *c = arg;
 	struct bufferevent *other = bev == c->cli ? c->srv : c->cli;
+	bool empty = evbuffer_get_length(bufferevent_get_output(bev)) == 0;
 
-	if (c->state == PC_RELAY && other != NULL)
-		bufferevent_enable(other, EV_READ);
-	else if ((c->state == PC_DRAIN || c->state == PC_REFUSE ||
-	    c->state == PC_CANCEL) &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
-	    (c->state != PC_REFUSE || c->refuse_msg[0] == '\0'))
-		proxy_conn_close(c);
+	switch (c->state) {
+	case PC_RELAY:
+		if (other != NULL)
+			bufferevent_enable(other, EV_READ);
+		break;
+	case PC_DRAIN:
+		if (empty && bev == c->drain_to)
+			proxy_conn_close(c);
+		break;
+	case PC_REFUSE:
+		if (empty && bev == c->cli && c->refuse_msg[0] == '\0')
+			proxy_conn_close(c);
+		break;
+	case PC_CANCEL:
+		if (empty && bev == c->srv && c->cancel_sent)
+			proxy_conn_close(c);
+		break;
+	default:
+		break;
+	}
 }
 
 static void
@@ -334,6 +351,7 @@ proxy_conn_drain(struct proxy_conn *c, struct bufferevent *gone)
 		return;
 	}
 	proxy_conn_set_state(c, PC_DRAIN);
+	c->drain_to = other;
 	bufferevent_disable(gone, EV_READ | EV_WRITE);
 	bufferevent_disable(other, EV_READ);
 	bufferevent_setwatermark(other, EV_WRITE, 0, 0);
@@ -372,8 +390,12 @@ proxy_srv_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		proxy_set_nodelay(bev);
 		event_del(c->timer);
-		if (c->state == PC_CANCEL)
-			return;	/* the request is queued: proxy_write_cb */
+		if (c->state == PC_CANCEL) {
+			/* The request is queued: proxy_write_cb closes once it
+			 * is out. */
+			c->cancel_sent = true;
+			return;
+		}
 		proxy_conn_set_state(c, PC_RELAY);
 		l->st.relayed_total++;
 		log_debug("listener %s %s: client %" PRIu64 " relayed to "
