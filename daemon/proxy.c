@@ -278,7 +278,10 @@ proxy_pump(struct proxy_conn *c, struct bufferevent *src,
 		struct evbuffer_iovec v[8];
 		int i, nv = evbuffer_peek(in, -1, NULL, v, 8);
 
-		for (i = 0; i < nv && i < 8; i++) {
+		if (nv > 8)	/* not a connection's start: stop following */
+			c->track.state = PGWIRE_TR_DONE;
+		for (i = 0; i < nv && i < 8 && c->track.state !=
+		    PGWIRE_TR_DONE; i++) {
 			if (up)
 				pgwire_track_client(&c->track, v[i].iov_base,
 				    v[i].iov_len);
