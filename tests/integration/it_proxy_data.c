@@ -16,14 +16,28 @@
 static struct it_cluster	*cl;
 static struct it_daemon		*dm;
 
+/* Stops the daemon (a sanitizer report makes its exit status nonzero)
+ * and destroys the cluster. */
 static void
 teardown(void)
 {
-	if (dm != NULL)
-		it_daemon_stop(dm);
+	char *log = NULL, *tail;
+	int st = 0;
+
+	if (dm != NULL) {
+		log = strdup(it_daemon_log(dm));
+		st = it_daemon_stop(dm);
+	}
 	dm = NULL;
+	if (st != 0 && log != NULL) {
+		tail = it_file_tail(log, 6000);
+		fprintf(stderr, "--- end of %s:\n%s\n---\n", log, tail);
+		free(tail);
+	}
+	free(log);
 	it_cluster_destroy(cl);
 	cl = NULL;
+	ck_assert_msg(st == 0, "pgbeacond exited with status %d", st);
 }
 
 static void
