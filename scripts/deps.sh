@@ -7,7 +7,8 @@
 #   deps.sh install [bench]  install what is missing (as root), or print
 #                            the command and exit 1 (as anyone else)
 #
-# "bench" adds what only `make bench` needs (wrk, the HTTP load tool).
+# "bench" adds what only `make bench` needs (wrk, the HTTP load tool;
+# haproxy, the connection listener's baseline, never started as a service).
 #
 # The list is the one place that names them; the Makefile and README
 # refer here.
@@ -15,7 +16,7 @@ set -eu
 
 PACKAGES="gcc make libevent-dev libpq-dev libconfig-dev check libsystemd-dev
 libjson-c-dev pkg-config postgresql"
-BENCH_PACKAGES="wrk"
+BENCH_PACKAGES="wrk haproxy"
 
 [ "${2:-}" = bench ] && PACKAGES="$PACKAGES $BENCH_PACKAGES"
 

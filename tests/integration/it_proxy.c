@@ -372,7 +372,7 @@ START_TEST(test_bad_input_and_client_cap)
 {
 	static const char garbage[] = "GET / HTTP/1.0\r\n\r\n";
 	const char *sock;
-	char listen[512], addr[64];
+	char listen[512], addr[64], line[200];
 	PGconn *c[3], *extra;
 	int pm, fd1, fd2, i;
 
@@ -380,9 +380,17 @@ START_TEST(test_bad_input_and_client_cap)
 	pm = it_free_port();
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", pm);
 	snprintf(listen, sizeof listen, "{ role = \"master\"; address = "
-	    "\"%s\"; max_clients = 3; client_timeout_ms = 300; }", addr);
+	    "\"%s\"; max_clients = 3; client_timeout_ms = 300; },"
+	    "{ role = \"master\"; address = \"0.0.0.0:%d\"; }", addr,
+	    it_free_port());
 	start_daemon(listen, NULL, 0, -1);
 	sock = it_daemon_socket(dm);
+	/* Like the HTTP listener's, a warning off loopback. */
+	ITD_ASSERT(dm, itd_log_contains(dm, "is not on loopback"),
+	    "no loopback warning");
+	snprintf(line, sizeof line, "listener %s (cluster main) is not on "
+	    "loopback", addr);
+	ck_assert(!itd_log_contains(dm, line));
 
 	c[0] = itp_connect("127.0.0.1", pm, NULL);
 	ck_assert_msg(PQstatus(c[0]) == CONNECTION_OK, "%s",
