@@ -124,11 +124,13 @@ row() {
 	h=""
 	[ -n "$hport" ] && h=$(tps "$hport" "$@")
 	awk -v lab="$label" -v d="$d" -v l="$l" -v h="$h" 'BEGIN {
-		printf "  %-26s direct %7s  listener %7s (%.2f x)", lab, d, l,
-		    d > 0 ? l / d : 0
+		rl = (d > 0) ? l / d : 0
+		rh = (d > 0) ? h / d : 0
+		lh = (h > 0) ? l / h : 0
+		printf "  %-26s direct %7s  listener %7s (%.2f x)", lab, d, l, rl
 		if (h != "")
 			printf "  haproxy %7s (%.2f x; listener/haproxy %.2f)",
-			    h, d > 0 ? h / d : 0, h > 0 ? l / h : 0
+			    h, rh, lh
 		printf "\n"
 	}'
 }
