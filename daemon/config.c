@@ -54,7 +54,12 @@ static const char *const config_top_names[] = {
 	NULL
 };
 static const char *const config_cluster_names[] = {
-	"name", "hosts", "conninfo", "system_identifier", NULL
+	"name", "hosts", "conninfo", "system_identifier", "listen", NULL
+};
+static const char *const config_listen_names[] = {
+	"role", "address", "max_lag_ms", "max_lag_bytes", "fallback",
+	"wait_ms", "fence_on_lag", "max_clients", "connect_timeout_ms",
+	"client_timeout_ms", NULL
 };
 
 static void	config_fail(struct config_ctx *, const config_setting_t *,
@@ -675,6 +680,171 @@ config_parse_hosts(struct config_ctx *ctx, const config_setting_t *group,
 	return true;
 }
 
+/* Reads the boolean setting name of group into *out (def when absent). */
+__attribute__((warn_unused_result)) static bool
+config_get_bool(struct config_ctx *ctx, const config_setting_t *group,
+    const char *name, bool def, bool *out)
+{
+	config_setting_t	*s;
+
+	s = config_setting_get_member(group, name);
+	if (s == NULL) {
+		*out = def;
+		return true;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		config_fail(ctx, s, "%s must be true or false", name);
+		return false;
+	}
+	*out = config_setting_get_bool(s) != 0;
+	return true;
+}
+
+/* Fills l from one element of a cluster's listen list. */
+__attribute__((warn_unused_result)) static bool
+config_parse_listen_one(struct config_ctx *ctx, const config_setting_t *g,
+    struct config_listen *l)
+{
+	const config_setting_t	*where;
+	const char		*v;
+	char			 why[128];
+
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		config_fail(ctx, g, "each listener must be a group { role = "
+		    "...; address = ...; }");
+		return false;
+	}
+	if (!config_check_names(ctx, g, config_listen_names))
+		return false;
+	if (!config_get_string(ctx, g, "role", NULL, &v, &where))
+		return false;
+	if (v == NULL) {
+		config_fail(ctx, g, "listener has no role");
+		return false;
+	}
+	topology_query_init(&l->query, TOPO_WANT_MASTER);
+	if (!topology_want_parse(v, &l->query.want)) {
+		config_fail(ctx, where, "unknown role \"%.40s\"", v);
+		return false;
+	}
+	if ((l->role = strdup(v)) == NULL)
+		goto oom;
+	if (!config_get_string(ctx, g, "address", NULL, &v, &where))
+		return false;
+	if (v == NULL) {
+		config_fail(ctx, g, "listener has no address");
+		return false;
+	}
+	if (!config_split_hostport(v, true, &l->host, &l->port, why,
+	    sizeof why)) {
+		config_fail(ctx, where, "listener address must be HOST:PORT, "
+		    "[IPV6]:PORT or /DIR:PORT: %s", why);
+		return false;
+	}
+	l->is_unix = l->host[0] == '/';
+	if ((l->address = strdup(v)) == NULL)
+		goto oom;
+	if (!config_get_int(ctx, g, "max_lag_ms", -1, 0, INT64_MAX,
+	    &l->query.max_lag_ms) ||
+	    !config_get_int(ctx, g, "max_lag_bytes", -1, 0, INT64_MAX,
+	    &l->query.max_lag_bytes))
+		return false;
+	if (!config_get_string(ctx, g, "fallback", NULL, &v, &where))
+		return false;
+	if (v != NULL && strcmp(v, "master") == 0)
+		l->query.fallback = TOPO_FALLBACK_MASTER;
+	else if (v != NULL && strcmp(v, "none") == 0)
+		l->query.fallback = TOPO_FALLBACK_NONE;
+	else if (v != NULL) {
+		config_fail(ctx, where, "fallback must be master or none");
+		return false;
+	}
+	if (!config_get_int32(ctx, g, "wait_ms", 5000, 0, 3600000,
+	    &l->wait_ms) ||
+	    !config_get_int32(ctx, g, "max_clients", 1000, 1, 1000000,
+	    &l->max_clients) ||
+	    !config_get_int32(ctx, g, "connect_timeout_ms", 2000, 10, 600000,
+	    &l->connect_timeout_ms) ||
+	    !config_get_int32(ctx, g, "client_timeout_ms", 10000, 10, 600000,
+	    &l->client_timeout_ms) ||
+	    !config_get_bool(ctx, g, "fence_on_lag", false, &l->fence_on_lag))
+		return false;
+	return true;
+oom:
+	config_fail(ctx, g, "out of memory");
+	return false;
+}
+
+/* Fills c->listen from the cluster's optional listen list. */
+__attribute__((warn_unused_result)) static bool
+config_parse_listen(struct config_ctx *ctx, const config_setting_t *group,
+    struct config_cluster *c)
+{
+	config_setting_t	*list, *e;
+	int			 n, i;
+
+	if ((list = config_setting_get_member(group, "listen")) == NULL)
+		return true;
+	if (config_setting_type(list) != CONFIG_TYPE_LIST) {
+		config_fail(ctx, list, "listen must be a list of groups "
+		    "( { role = ...; address = ...; } )");
+		return false;
+	}
+	if ((n = config_setting_length(list)) == 0)
+		return true;
+	if ((c->listen = calloc((size_t)n, sizeof *c->listen)) == NULL) {
+		config_fail(ctx, list, "out of memory");
+		return false;
+	}
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(list, (unsigned)i);
+		c->nlisten++;
+		if (!config_parse_listen_one(ctx, e, &c->listen[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Same listening address: by host and port, as config_host_same(). */
+static bool
+config_listen_same(const struct config_listen *a,
+    const struct config_listen *b)
+{
+	struct config_host ha = { a->host, a->port }, hb = { b->host, b->port };
+
+	return config_host_same(&ha, &hb);
+}
+
+/* Fails when two listeners, of any clusters, share an address. */
+__attribute__((warn_unused_result)) static bool
+config_check_listen_unique(struct config_ctx *ctx, const config_setting_t *root,
+    const struct config *cfg)
+{
+	const config_setting_t	*list;
+	size_t			 ci, li, cj, lj;
+
+	for (ci = 0; ci < cfg->nclusters; ci++)
+		for (li = 0; li < cfg->clusters[ci].nlisten; li++)
+			for (cj = 0; cj <= ci; cj++)
+				for (lj = 0; lj < cfg->clusters[cj].nlisten &&
+				    (cj < ci || lj < li); lj++) {
+					if (!config_listen_same(
+					    &cfg->clusters[ci].listen[li],
+					    &cfg->clusters[cj].listen[lj]))
+						continue;
+					list = config_setting_get_member(
+					    config_setting_get_elem(
+					    config_setting_get_member(root,
+					    "clusters"), (unsigned)ci), "listen");
+					config_fail(ctx, config_setting_get_elem(
+					    list, (unsigned)li), "listener "
+					    "address \"%.300s\" is used twice",
+					    cfg->clusters[ci].listen[li].address);
+					return false;
+				}
+	return true;
+}
+
 /* Fills c from one element of clusters; c is freed by the caller. */
 __attribute__((warn_unused_result)) static bool
 config_parse_cluster(struct config_ctx *ctx, const config_setting_t *group,
@@ -715,6 +885,8 @@ config_parse_cluster(struct config_ctx *ctx, const config_setting_t *group,
 	if ((c->conninfo = strdup(v)) == NULL)
 		goto oom;
 
+	if (!config_parse_listen(ctx, group, c))
+		return false;
 	return config_parse_sysid(ctx, group, &c->system_identifier);
 oom:
 	config_fail(ctx, group, "out of memory");
@@ -850,7 +1022,9 @@ config_parse(struct config_ctx *ctx, const config_t *lc, struct config *cfg)
 	    3600000, &cfg->http_request_timeout_ms))
 		return false;
 
-	return config_parse_clusters(ctx, root, cfg);
+	if (!config_parse_clusters(ctx, root, cfg))
+		return false;
+	return config_check_listen_unique(ctx, root, cfg);
 oom:
 	config_fail(ctx, NULL, "out of memory");
 	return false;
@@ -999,6 +1173,12 @@ config_cluster_clear(struct config_cluster *c)
 	for (i = 0; i < c->nhosts; i++)
 		free(c->hosts[i].host);
 	free(c->hosts);
+	for (i = 0; i < c->nlisten; i++) {
+		free(c->listen[i].address);
+		free(c->listen[i].host);
+		free(c->listen[i].role);
+	}
+	free(c->listen);
 	free(c->name);
 	free(c->conninfo);
 }

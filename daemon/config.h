@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "log.h"
+#include "topology.h"
 
 #define CONFIG_DEFAULT_PATH   "/etc/pgbeacon/pgbeacon.conf"
 #define CONFIG_DEFAULT_SOCKET "/run/pgbeacon/pgbeacon.sock"
@@ -28,12 +29,30 @@ struct config_host {
 	int	 port;		/* 1..65535 */
 };
 
+/* One connection listener of a cluster (listen = ( { ... } )): accepted
+ * connections are relayed to the host RESOLVE would answer for query. */
+struct config_listen {
+	char		*address;	/* owned; as written: the listener's identity */
+	char		*host;		/* owned; address, name or socket directory */
+	int		 port;		/* 1..65535 */
+	bool		 is_unix;	/* host is a directory: <host>/.s.PGSQL.<port> */
+	char		*role;		/* owned; the role name as written */
+	struct topo_query query;	/* want, max_lag_ms/bytes, fallback */
+	int		 wait_ms;	/* how long a client is held, 0: not held */
+	bool		 fence_on_lag;	/* a replica over the lag bound is fenced */
+	int		 max_clients;	/* clients at once (held ones included) */
+	int		 connect_timeout_ms; /* to the server */
+	int		 client_timeout_ms; /* for the client's first packet */
+};
+
 struct config_cluster {
 	char			*name;		/* owned; [A-Za-z0-9_.-]{1,63} */
 	char			*conninfo;	/* owned; libpq keywords, no host/port */
 	uint64_t		 system_identifier; /* 0: learnt from the hosts */
 	size_t			 nhosts;
 	struct config_host	*hosts;		/* owned array of nhosts */
+	size_t			 nlisten;
+	struct config_listen	*listen;	/* owned array of nlisten */
 };
 
 struct config {

@@ -35,6 +35,7 @@
 #include "lsn.h"
 #include "monitor.h"
 #include "protocol.h"
+#include "proxy.h"
 #include "server.h"
 #include "unixsock.h"
 
@@ -83,6 +84,7 @@ struct http {
 	bool			 full;		/* paused because of that */
 	bool			 backing_off;	/* paused after an accept error */
 	int			 request_timeout_ms;
+	struct proxy		*proxy;		/* borrowed, may be NULL */
 };
 
 static struct http_conn *http_conn_find(struct http *,
@@ -672,6 +674,67 @@ http_prom_cluster(struct evbuffer *out, const char *name,
 	return 0;
 }
 
+/* The connection listeners' families. */
+static int
+http_format_listener_metrics(struct evbuffer *out,
+    const struct http_metrics_input *in)
+{
+	static const struct {
+		const char	*name;
+		const char	*type;
+		const char	*help;
+	} fam[] = {
+		{ "pgbeacon_listener_clients", "gauge",
+		    "Connections a listener relays now." },
+		{ "pgbeacon_listener_held", "gauge",
+		    "Clients held by a listener until a host holds its role." },
+		{ "pgbeacon_listener_relayed_total", "counter",
+		    "Connections a listener relayed to a server." },
+		{ "pgbeacon_listener_fenced_total", "counter",
+		    "Relayed connections closed because their host lost the "
+		    "role." },
+		{ "pgbeacon_listener_refused_total", "counter",
+		    "Clients refused with an error or closed before relaying." },
+		{ "pgbeacon_listener_bytes_total", "counter",
+		    "Bytes relayed, by direction." },
+	};
+	const struct proto_listener_stats *l;
+	size_t f, i, d;
+	uint64_t v;
+
+	if (in->nlisteners == 0)
+		return 0;
+	for (f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		if (http_prom_head(out, fam[f].name, fam[f].type,
+		    fam[f].help) == -1)
+			return -1;
+		for (i = 0; i < in->nlisteners; i++) {
+			l = &in->listeners[i];
+			for (d = 0; d < (f == 5 ? 2u : 1u); d++) {
+				v = f == 0 ? l->clients : f == 1 ? l->held :
+				    f == 2 ? l->relayed_total :
+				    f == 3 ? l->fenced_total :
+				    f == 4 ? l->refused_total :
+				    d == 0 ? l->bytes_up : l->bytes_down;
+				if (evbuffer_add_printf(out, "%s{cluster=",
+				    fam[f].name) < 0 ||
+				    http_prom_label(out, l->cluster) == -1 ||
+				    HTTP_ADD_LIT(out, ",address=") == -1 ||
+				    http_prom_label(out, l->address) == -1 ||
+				    HTTP_ADD_LIT(out, ",role=") == -1 ||
+				    http_prom_label(out, l->role) == -1 ||
+				    (f == 5 && evbuffer_add_printf(out,
+				    ",direction=\"%s\"", d == 0 ?
+				    "from_clients" : "to_clients") < 0) ||
+				    evbuffer_add_printf(out, "} %" PRIu64 "\n",
+				    v) < 0)
+					return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 /* The per-host families. */
 enum http_host_metric {
 	HTTP_HM_UP,
@@ -876,10 +939,16 @@ http_format_metrics(struct evbuffer *out, const struct http_metrics_input *in)
 	    evbuffer_add_printf(out, "pgbeacon_socket_clients %zu\n",
 	    in->socket_clients) < 0)
 		return -1;
-	return 0;
+	return http_format_listener_metrics(out, in);
 }
 
 /* --- evhttp glue ---------------------------------------------------------- */
+
+void
+http_set_proxy(struct http *h, struct proxy *px)
+{
+	h->proxy = px;
+}
 
 /* Sends h->body with code, counting the request. */
 static void
@@ -966,8 +1035,9 @@ http_handle_v1_status(struct http *h, struct evhttp_request *req,
 {
 	struct topo_cluster *const *all;
 	struct evbuffer		*tmp;
-	size_t			 n, len;
-	int			 rc = -1;
+	struct proto_listener_stats *ls;
+	size_t			 n, len, nls;
+	int			 rc = -1, fmt;
 
 	if (one != NULL) {
 		all = &one;
@@ -977,7 +1047,11 @@ http_handle_v1_status(struct http *h, struct evhttp_request *req,
 	/* STATUS's "OK <json>\n" without "OK " and "\n": one renderer. */
 	if ((tmp = evbuffer_new()) == NULL)
 		goto done;
-	if (protocol_format_status(tmp, all, n, monitor_now_ms()) != 0 ||
+	ls = proxy_get_stats(h->proxy, one != NULL ? one->name : NULL, &nls);
+	fmt = protocol_format_status_listeners(tmp, all, n, monitor_now_ms(),
+	    ls, nls);
+	free(ls);
+	if (fmt != 0 ||
 	    (len = evbuffer_get_length(tmp)) < 4 ||
 	    evbuffer_drain(tmp, 3) != 0 ||
 	    evbuffer_remove_buffer(tmp, h->body, len - 4) != (int)(len - 4))
@@ -998,8 +1072,10 @@ static void
 http_handle_metrics(struct http *h, struct evhttp_request *req)
 {
 	struct http_metrics_input	 in;
+	struct proto_listener_stats	*listeners;
 	uint64_t			*changes = NULL;
 	size_t				 i;
+	int				 rc;
 
 	memset(&in, 0, sizeof(in));
 	in.clusters = monitor_clusters(h->mon, &in.nclusters);
@@ -1016,7 +1092,11 @@ http_handle_metrics(struct http *h, struct evhttp_request *req)
 		in.socket = server_get_counters(h->srv);
 		in.socket_clients = server_nclients(h->srv);
 	}
-	if (http_format_metrics(h->body, &in) == -1) {
+	in.listeners = listeners = proxy_get_stats(h->proxy, NULL,
+	    &in.nlisteners);
+	rc = http_format_metrics(h->body, &in);
+	free(listeners);
+	if (rc == -1) {
 		free(changes);
 		http_send_error(h, req, HTTP_EP_METRICS, 500, false,
 		    "out of memory");

@@ -56,6 +56,8 @@ struct evbuffer;
 struct evkeyvalq;
 struct http;
 struct monitor;
+struct proto_listener_stats;
+struct proxy;
 struct server;
 struct server_counters;
 
@@ -114,6 +116,8 @@ struct http_metrics_input {
 	const struct server_counters *socket;	/* NULL: none */
 	size_t			 socket_clients;
 	size_t			 http_clients;	/* shown when http is set */
+	const struct proto_listener_stats *listeners; /* nlisteners of them */
+	size_t			 nlisteners;
 };
 
 /*
@@ -130,6 +134,10 @@ struct http *http_new(struct event_base *base, const char *listen,
 /* Closes the listener and every connection, removes a Unix socket file,
  * frees h; NULL is a no-op.  Call it once the event loop has stopped. */
 void http_free(struct http *h);
+
+/* /v1/status and /metrics also show px's connection listeners
+ * (borrowed, may be NULL; it must outlive h or be unset first). */
+void http_set_proxy(struct http *h, struct proxy *px);
 
 /* The counters so far.  Borrowed: lives as long as h. */
 const struct http_counters *http_get_counters(const struct http *h);

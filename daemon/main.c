@@ -26,6 +26,7 @@
 #include "http.h"
 #include "log.h"
 #include "monitor.h"
+#include "proxy.h"
 #include "server.h"
 
 #define PGBEACOND_VERSION "0.1.0"
@@ -38,6 +39,7 @@ struct daemon {
 	struct monitor		*mon;
 	struct server		*srv;		/* NULL until listening */
 	struct http		*http;		/* NULL: no http_listen */
+	struct proxy		*proxy;		/* connection listeners */
 	struct event		*sig_hup;
 	struct event		*sig_term;
 	struct event		*sig_int;
@@ -121,6 +123,14 @@ daemon_master_changed(void *arg, struct topo_cluster *c)
 		server_broadcast(d->srv, c);
 	if (d->ready)
 		daemon_notify_status(d, "");
+}
+
+static void
+daemon_topology_updated(void *arg, struct topo_cluster *c)
+{
+	struct daemon *d = arg;
+
+	proxy_cluster_updated(d->proxy, c);
 }
 
 static void
@@ -211,6 +221,7 @@ daemon_reload(struct daemon *d)
 		config_free(cfg);
 		goto done;
 	}
+	proxy_reconfigure(d->proxy, cfg);
 	log_set_level(cfg->log_level);
 	config_free(d->cfg);
 	d->cfg = cfg;
@@ -247,6 +258,11 @@ daemon_free(struct daemon *d)
 		event_free(d->sig_term);
 	if (d->sig_hup != NULL)
 		event_free(d->sig_hup);
+	if (d->http != NULL)
+		http_set_proxy(d->http, NULL);
+	if (d->srv != NULL)
+		server_set_proxy(d->srv, NULL);
+	proxy_free(d->proxy);
 	http_free(d->http);
 	server_free(d->srv);
 	monitor_free(d->mon);
@@ -322,6 +338,7 @@ main(int argc, char **argv)
 		log_warn("cannot read /etc/hosts");
 
 	cb.master_changed = daemon_master_changed;
+	cb.topology_updated = daemon_topology_updated;
 	cb.first_round_done = daemon_first_round_done;
 	cb.arg = &d;
 	if ((d.mon = monitor_new(d.base, d.dns, d.cfg, &cb)) == NULL) {
@@ -342,6 +359,15 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	d.proxy = proxy_new(d.base, d.dns, d.mon, d.cfg->socket_mode, d.cfg,
+	    err, sizeof(err));
+	if (d.proxy == NULL) {
+		log_error("%s", err);
+		goto out;
+	}
+	server_set_proxy(d.srv, d.proxy);
+	if (d.http != NULL)
+		http_set_proxy(d.http, d.proxy);
 	d.fds_base = server_fds_in_use();
 	daemon_apply_limits(&d);
 	d.status_timer = event_new(d.base, -1, EV_PERSIST,

@@ -447,6 +447,8 @@ monitor_cluster_update(struct mon_cluster *cl)
 		cl->fast = true;
 		monitor_cluster_reprobe(cl);
 	}
+	if (cl->mon->cb.topology_updated != NULL)
+		cl->mon->cb.topology_updated(cl->mon->cb.arg, t);
 	if (!changed)
 		return;
 

@@ -32,6 +32,9 @@ struct monitor;
 struct monitor_callbacks {
 	/* The master of c changed (its generation was bumped). */
 	void	(*master_changed)(void *arg, struct topo_cluster *c);
+	/* c's topology was recomputed (roles, lags; the master may be the
+	 * same).  May be NULL. */
+	void	(*topology_updated)(void *arg, struct topo_cluster *c);
 	/* Every host has answered or failed once since monitor_new(). */
 	void	(*first_round_done)(void *arg);
 	void	 *arg;

@@ -590,6 +590,34 @@ int
 protocol_format_status(struct evbuffer *out,
     struct topo_cluster *const *clusters, size_t n, int64_t now_ms)
 {
+	return protocol_format_status_listeners(out, clusters, n, now_ms,
+	    NULL, 0);
+}
+
+static int
+protocol_status_listener(struct evbuffer *out,
+    const struct proto_listener_stats *l)
+{
+	if (evbuffer_add(out, "{\"cluster\":", 11) == -1 ||
+	    protocol_json_string(out, l->cluster) == -1 ||
+	    evbuffer_add(out, ",\"address\":", 11) == -1 ||
+	    protocol_json_string(out, l->address) == -1 ||
+	    evbuffer_add(out, ",\"role\":", 8) == -1 ||
+	    protocol_json_string(out, l->role) == -1)
+		return -1;
+	return evbuffer_add_printf(out, ",\"clients\":%" PRIu64 ",\"held\":%"
+	    PRIu64 ",\"relayed_total\":%" PRIu64 ",\"fenced_total\":%" PRIu64
+	    ",\"refused_total\":%" PRIu64 ",\"bytes_from_clients\":%" PRIu64
+	    ",\"bytes_to_clients\":%" PRIu64 "}", l->clients, l->held,
+	    l->relayed_total, l->fenced_total, l->refused_total, l->bytes_up,
+	    l->bytes_down) < 0 ? -1 : 0;
+}
+
+int
+protocol_format_status_listeners(struct evbuffer *out,
+    struct topo_cluster *const *clusters, size_t n, int64_t now_ms,
+    const struct proto_listener_stats *ls, size_t nls)
+{
 	struct evbuffer	*tmp;
 	size_t		 i;
 	int		 rc = -1;
@@ -602,6 +630,13 @@ protocol_format_status(struct evbuffer *out,
 	for (i = 0; i < n; i++) {
 		if ((i > 0 && evbuffer_add(tmp, ",", 1) == -1) ||
 		    protocol_status_cluster(tmp, clusters[i], now_ms) == -1)
+			goto fail;
+	}
+	if (nls > 0 && evbuffer_add(tmp, "],\"listeners\":[", 15) == -1)
+		goto fail;
+	for (i = 0; i < nls; i++) {
+		if ((i > 0 && evbuffer_add(tmp, ",", 1) == -1) ||
+		    protocol_status_listener(tmp, &ls[i]) == -1)
 			goto fail;
 	}
 	if (evbuffer_add(tmp, "]}\n", 3) == -1 ||

@@ -108,6 +108,29 @@ size_t protocol_format_event(char *buf, size_t len,
 int protocol_format_status(struct evbuffer *out,
 	struct topo_cluster *const *clusters, size_t n, int64_t now_ms);
 
+/* One connection listener's figures (see proxy.h).  Strings borrowed. */
+struct proto_listener_stats {
+	const char	*cluster;
+	const char	*address;
+	const char	*role;
+	uint64_t	 clients;	/* relayed now */
+	uint64_t	 held;		/* waiting for a host, or connecting */
+	uint64_t	 relayed_total;	/* connections relayed since start */
+	uint64_t	 fenced_total;	/* connections closed by fencing */
+	uint64_t	 refused_total;	/* clients refused or closed at once */
+	uint64_t	 bytes_up;	/* client to server */
+	uint64_t	 bytes_down;	/* server to client */
+};
+
+/*
+ * protocol_format_status() with, when nls > 0, a "listeners" array after
+ * "clusters": cluster, address, role, clients, held, relayed_total,
+ * fenced_total, refused_total, bytes_from_clients, bytes_to_clients.
+ */
+int protocol_format_status_listeners(struct evbuffer *out,
+	struct topo_cluster *const *clusters, size_t n, int64_t now_ms,
+	const struct proto_listener_stats *ls, size_t nls);
+
 /* Appends s to out as a JSON string literal with quotes.  -1 on failure. */
 int protocol_json_string(struct evbuffer *out, const char *s);
 

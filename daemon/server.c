@@ -32,6 +32,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "protocol.h"
+#include "proxy.h"
 #include "server.h"
 #include "unixsock.h"
 
@@ -77,6 +78,7 @@ struct server {
 	size_t			 nclients;
 	uint64_t		 next_id;
 	struct server_counters	 counters;	/* requests answered */
+	struct proxy		*proxy;		/* borrowed, may be NULL */
 };
 
 static void	server_client_process(struct server_client *);
@@ -180,8 +182,10 @@ server_handle_status(struct server_client *c, const struct proto_request *req)
 {
 	struct server *s = c->srv;
 	struct topo_cluster *const *all, *one;
-	size_t n;
+	struct proto_listener_stats *ls;
+	size_t n, nls;
 	char why[128];
+	int rc;
 
 	if (req->cluster != NULL) {
 		if ((one = monitor_find_cluster(s->mon, req->cluster)) == NULL) {
@@ -193,8 +197,11 @@ server_handle_status(struct server_client *c, const struct proto_request *req)
 		n = 1;
 	} else
 		all = monitor_clusters(s->mon, &n);
-	if (protocol_format_status(bufferevent_get_output(c->bev), all, n,
-	    monitor_now_ms()) != 0) {
+	ls = proxy_get_stats(s->proxy, req->cluster, &nls);
+	rc = protocol_format_status_listeners(bufferevent_get_output(c->bev),
+	    all, n, monitor_now_ms(), ls, nls);
+	free(ls);
+	if (rc != 0) {
 		log_warn("client %" PRIu64 ": out of memory, closing", c->id);
 		server_client_kill(c);
 	}
@@ -664,6 +671,12 @@ size_t
 server_nclients(const struct server *s)
 {
 	return s->nclients;
+}
+
+void
+server_set_proxy(struct server *s, struct proxy *px)
+{
+	s->proxy = px;
 }
 
 const struct server_counters *

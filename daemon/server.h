@@ -15,6 +15,7 @@
 
 struct event_base;
 struct monitor;
+struct proxy;
 struct server;
 struct topo_cluster;
 
@@ -124,6 +125,10 @@ void server_backoff_ok(struct server_backoff *b);
 
 /* Pushes "EVENT ..." for c to every client watching it. */
 void server_broadcast(struct server *s, const struct topo_cluster *c);
+
+/* STATUS also lists px's connection listeners (borrowed, may be NULL;
+ * it must outlive s or be unset first). */
+void server_set_proxy(struct server *s, struct proxy *px);
 
 /* Connected clients right now. */
 size_t server_nclients(const struct server *s);

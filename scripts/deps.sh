@@ -8,7 +8,8 @@
 #                                 print the command and exit 1 (as anyone
 #                                 else)
 #
-# "bench" adds what only `make bench` needs (wrk, the HTTP load tool);
+# "bench" adds what only `make bench` needs (wrk, the HTTP load tool;
+# haproxy, the connection listener's baseline, never started as a service);
 # "fuzz" what only `make fuzz` needs (clang and its libFuzzer runtime);
 # "tsan" what only `make test-tsan` needs (gcc's ThreadSanitizer runtime).
 #
@@ -18,7 +19,7 @@ set -eu
 
 PACKAGES="gcc make libevent-dev libpq-dev libconfig-dev check libsystemd-dev
 libjson-c-dev pkg-config postgresql"
-BENCH_PACKAGES="wrk"
+BENCH_PACKAGES="wrk haproxy"
 FUZZ_PACKAGES="clang libclang-rt-14-dev"
 TSAN_PACKAGES="libtsan2"
 

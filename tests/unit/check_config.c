@@ -441,6 +441,97 @@ static const struct bad bad_cluster[] = {
 	{ "name = \"a\"; hosts = (\"x:1\");\nsystem_identifier = 7301234567890123456;\n", "t.conf:3: system_identifier does not fit in 32 bits: write it as a string or with an L suffix" },
 };
 
+/* Listeners: each cluster body has a valid name and hosts on line 2. */
+#define LH "name = \"a\"; hosts = (\"x:1\");\n"
+static const struct bad bad_listen[] = {
+	{ LH "listen = 5;\n", "t.conf:3: listen must be a list of groups ( { role = ...; address = ...; } )" },
+	{ LH "listen = ( \"m\" );\n", "t.conf:3: each listener must be a group { role = ...; address = ...; }" },
+	{ LH "listen = ( { address = \"127.0.0.1:1\"; } );\n", "t.conf:3: listener has no role" },
+	{ LH "listen = ( { role = \"boss\"; address = \"127.0.0.1:1\"; } );\n", "t.conf:3: unknown role \"boss\"" },
+	{ LH "listen = ( { role = \"master\"; } );\n", "t.conf:3: listener has no address" },
+	{ LH "listen = ( { role = \"master\";\n address = \"127.0.0.1\"; } );\n", "t.conf:4: listener address must be HOST:PORT, [IPV6]:PORT or /DIR:PORT: no ':PORT'" },
+	{ LH "listen = ( { role = \"master\"; address = \"/run/pg:0\"; } );\n", "t.conf:3: listener address must be HOST:PORT, [IPV6]:PORT or /DIR:PORT: port must be a number from 1 to 65535" },
+	{ LH "listen = ( { role = \"master\"; address = \"::1:5\"; } );\n", "t.conf:3: listener address must be HOST:PORT, [IPV6]:PORT or /DIR:PORT: an IPv6 address needs brackets" },
+	{ LH "listen = ( { role = \"master\"; address = \"h:1\";\n wait_ms = -1; } );\n", "t.conf:4: wait_ms must be between 0 and 3600000, not -1" },
+	{ LH "listen = ( { role = \"master\"; address = \"h:1\";\n max_clients = 0; } );\n", "t.conf:4: max_clients must be between 1 and 1000000, not 0" },
+	{ LH "listen = ( { role = \"master\"; address = \"h:1\";\n connect_timeout_ms = 1; } );\n", "t.conf:4: connect_timeout_ms must be between 10 and 600000, not 1" },
+	{ LH "listen = ( { role = \"master\"; address = \"h:1\";\n client_timeout_ms = \"5\"; } );\n", "t.conf:4: client_timeout_ms must be an integer" },
+	{ LH "listen = ( { role = \"replica\"; address = \"h:1\";\n max_lag_ms = -5; } );\n", "t.conf:4: max_lag_ms must be at least 0, not -5" },
+	{ LH "listen = ( { role = \"replica\"; address = \"h:1\";\n max_lag_bytes = 1.5; } );\n", "t.conf:4: max_lag_bytes must be an integer" },
+	{ LH "listen = ( { role = \"replica\"; address = \"h:1\";\n fallback = \"any\"; } );\n", "t.conf:4: fallback must be master or none" },
+	{ LH "listen = ( { role = \"replica\"; address = \"h:1\";\n fence_on_lag = 1; } );\n", "t.conf:4: fence_on_lag must be true or false" },
+	{ LH "listen = ( { role = \"replica\"; address = \"h:1\";\n port = 1; } );\n", "t.conf:4: unknown setting 'port'" },
+	{ LH "listen = ( { role = \"master\"; address = \"h:1\"; },\n { role = \"replica\"; address = \"H:1\"; } );\n", "t.conf:4: listener address \"H:1\" is used twice" },
+};
+
+START_TEST(test_rejects_bad_listener)
+{
+	char	text[1024];
+
+	snprintf(text, sizeof text, CL_OPEN "%s" CL_CLOSE, bad_listen[_i].text);
+	expect_error(text, bad_listen[_i].want);
+}
+END_TEST
+
+START_TEST(test_rejects_listener_address_of_another_cluster)
+{
+	expect_error("clusters = (\n"
+	    " { name = \"a\"; hosts = (\"x:1\"); listen = ( { role = "
+	    "\"master\"; address = \"/tmp:5\"; } ); },\n"
+	    " { name = \"b\"; hosts = (\"y:1\"); listen = (\n"
+	    "   { role = \"master\"; address = \"/tmp:5\"; } ); }\n);\n",
+	    "t.conf:4: listener address \"/tmp:5\" is used twice");
+}
+END_TEST
+
+START_TEST(test_listeners_parse_with_defaults)
+{
+	struct config		*cfg;
+	const struct config_listen *l;
+	char			 why[512];
+
+	cfg = config_load_string("clusters = ( { name = \"a\"; hosts = "
+	    "(\"x:1\");\n listen = (\n"
+	    "  { role = \"master\"; address = \"/run/pgbeacon:5432\"; },\n"
+	    "  { role = \"replica\"; address = \"[::1]:6433\"; max_lag_ms = "
+	    "5000; max_lag_bytes = 100; fallback = \"none\"; wait_ms = 0;\n"
+	    "    fence_on_lag = true; max_clients = 7; connect_timeout_ms = 300;"
+	    " client_timeout_ms = 400; }\n ); } );\n", NAME, why, sizeof why);
+	ck_assert_msg(cfg != NULL, "%s", why);
+	ck_assert_uint_eq(cfg->clusters[0].nlisten, 2);
+	l = &cfg->clusters[0].listen[0];
+	ck_assert_str_eq(l->address, "/run/pgbeacon:5432");
+	ck_assert_str_eq(l->host, "/run/pgbeacon");
+	ck_assert_int_eq(l->port, 5432);
+	ck_assert(l->is_unix);
+	ck_assert_str_eq(l->role, "master");
+	ck_assert_int_eq(l->query.want, TOPO_WANT_MASTER);
+	ck_assert_int_eq(l->query.max_lag_ms, -1);
+	ck_assert_int_eq(l->query.max_lag_bytes, -1);
+	ck_assert_int_eq(l->query.fallback, TOPO_FALLBACK_DEFAULT);
+	ck_assert_int_eq(l->wait_ms, 5000);
+	ck_assert(!l->fence_on_lag);
+	ck_assert_int_eq(l->max_clients, 1000);
+	ck_assert_int_eq(l->connect_timeout_ms, 2000);
+	ck_assert_int_eq(l->client_timeout_ms, 10000);
+	l = &cfg->clusters[0].listen[1];
+	ck_assert_str_eq(l->host, "::1");
+	ck_assert_int_eq(l->port, 6433);
+	ck_assert(!l->is_unix);
+	ck_assert_int_eq(l->query.want, TOPO_WANT_REPLICA);
+	ck_assert_int_eq(l->query.max_lag_ms, 5000);
+	ck_assert_int_eq(l->query.max_lag_bytes, 100);
+	ck_assert_int_eq(l->query.fallback, TOPO_FALLBACK_NONE);
+	ck_assert_int_eq(l->wait_ms, 0);
+	ck_assert(l->fence_on_lag);
+	ck_assert_int_eq(l->max_clients, 7);
+	ck_assert_int_eq(l->connect_timeout_ms, 300);
+	ck_assert_int_eq(l->client_timeout_ms, 400);
+	/* Listeners are not part of what the monitor compares. */
+	config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_rejects_bad_cluster_setting)
 {
 	char	text[1024];
@@ -778,6 +869,7 @@ config_suite(void)
 	tcase_add_test(tc, test_cluster_equal_compares_hosts_in_order);
 	tcase_add_test(tc, test_free_null_is_a_no_op);
 	tcase_add_test(tc, test_file_digest_tells_changed_files_apart);
+	tcase_add_test(tc, test_listeners_parse_with_defaults);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
@@ -786,6 +878,9 @@ config_suite(void)
 	    sizeof bad_top / sizeof bad_top[0]);
 	tcase_add_loop_test(tc, test_rejects_bad_cluster_setting, 0,
 	    sizeof bad_cluster / sizeof bad_cluster[0]);
+	tcase_add_loop_test(tc, test_rejects_bad_listener, 0,
+	    sizeof bad_listen / sizeof bad_listen[0]);
+	tcase_add_test(tc, test_rejects_listener_address_of_another_cluster);
 	tcase_add_test(tc, test_rejects_missing_or_empty_clusters);
 	tcase_add_test(tc, test_rejects_duplicate_cluster);
 	tcase_add_test(tc, test_conninfo_password_never_in_errors);

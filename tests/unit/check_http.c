@@ -528,6 +528,52 @@ START_TEST(test_metrics_page_has_every_family_and_host)
 }
 END_TEST
 
+START_TEST(test_metrics_listener_families)
+{
+	struct topo_cluster		*all[1] = { &cl };
+	struct http_metrics_input	 in;
+	struct proto_listener_stats	 ls[1];
+	const char			*page;
+
+	memset(&in, 0, sizeof(in));
+	in.clusters = all;
+	in.nclusters = 1;
+	ck_assert_int_eq(http_format_metrics(out, &in), 0);
+	ck_assert_ptr_null(strstr(out_text(), "pgbeacon_listener_"));
+	evbuffer_drain(out, evbuffer_get_length(out));
+
+	memset(ls, 0, sizeof(ls));
+	ls[0].cluster = "main";
+	ls[0].address = "/run/pg\"b:5432";
+	ls[0].role = "master";
+	ls[0].clients = 3;
+	ls[0].held = 1;
+	ls[0].relayed_total = 40;
+	ls[0].fenced_total = 2;
+	ls[0].refused_total = 5;
+	ls[0].bytes_up = 100;
+	ls[0].bytes_down = 900;
+	in.listeners = ls;
+	in.nlisteners = 1;
+	ck_assert_int_eq(http_format_metrics(out, &in), 0);
+	page = out_text();
+#define HAS(line) ck_assert_msg(strstr(page, line "\n") != NULL, \
+	"missing: %s\n--- page:\n%s", line, page)
+#define L "{cluster=\"main\",address=\"/run/pg\\\"b:5432\",role=\"master\""
+	HAS("# TYPE pgbeacon_listener_clients gauge");
+	HAS("pgbeacon_listener_clients" L "} 3");
+	HAS("pgbeacon_listener_held" L "} 1");
+	HAS("# TYPE pgbeacon_listener_relayed_total counter");
+	HAS("pgbeacon_listener_relayed_total" L "} 40");
+	HAS("pgbeacon_listener_fenced_total" L "} 2");
+	HAS("pgbeacon_listener_refused_total" L "} 5");
+	HAS("pgbeacon_listener_bytes_total" L ",direction=\"from_clients\"} 100");
+	HAS("pgbeacon_listener_bytes_total" L ",direction=\"to_clients\"} 900");
+#undef L
+#undef HAS
+}
+END_TEST
+
 START_TEST(test_metrics_leave_out_unknown_lag_and_escape_labels)
 {
 	struct topo_cluster		*all[1] = { &cl };
@@ -588,6 +634,7 @@ http_suite(void)
 	tcase_add_test(tc, test_metrics_page_has_every_family_and_host);
 	tcase_add_test(tc,
 	    test_metrics_leave_out_unknown_lag_and_escape_labels);
+	tcase_add_test(tc, test_metrics_listener_families);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -751,6 +751,50 @@ START_TEST(test_format_status_of_no_cluster)
 }
 END_TEST
 
+START_TEST(test_format_status_lists_listeners_after_clusters)
+{
+	struct proto_listener_stats	 ls[2];
+	struct evbuffer			*b = evbuffer_new();
+	char				*got;
+
+	memset(ls, 0, sizeof ls);
+	ls[0].cluster = "main";
+	ls[0].address = "/run/pgbeacon:5432";
+	ls[0].role = "master";
+	ls[0].clients = 2;
+	ls[0].held = 1;
+	ls[0].relayed_total = 9;
+	ls[0].fenced_total = 3;
+	ls[0].refused_total = 4;
+	ls[0].bytes_up = 10;
+	ls[0].bytes_down = 20;
+	ls[1].cluster = "main";
+	ls[1].address = "127.0.0.1:6433";
+	ls[1].role = "replica";
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(protocol_format_status_listeners(b, NULL, 0, 0, ls, 2),
+	    0);
+	got = drain(b);
+	ck_assert_str_eq(got, "OK {\"clusters\":[],\"listeners\":["
+	    "{\"cluster\":\"main\",\"address\":\"/run/pgbeacon:5432\","
+	    "\"role\":\"master\",\"clients\":2,\"held\":1,"
+	    "\"relayed_total\":9,\"fenced_total\":3,\"refused_total\":4,"
+	    "\"bytes_from_clients\":10,\"bytes_to_clients\":20},"
+	    "{\"cluster\":\"main\",\"address\":\"127.0.0.1:6433\","
+	    "\"role\":\"replica\",\"clients\":0,\"held\":0,"
+	    "\"relayed_total\":0,\"fenced_total\":0,\"refused_total\":0,"
+	    "\"bytes_from_clients\":0,\"bytes_to_clients\":0}]}\n");
+	free(got);
+	/* Without listeners, the reply is what it always was. */
+	b = evbuffer_new();
+	ck_assert_int_eq(protocol_format_status_listeners(b, NULL, 0, 0, ls, 0),
+	    0);
+	got = drain(b);
+	ck_assert_str_eq(got, "OK {\"clusters\":[]}\n");
+	free(got);
+}
+END_TEST
+
 START_TEST(test_format_status_parses_back_with_json_c)
 {
 	struct topo_cluster	*cs[1] = { &c_main };
@@ -882,6 +926,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_format_status_exact);
 	tcase_add_test(tc, test_format_status_shows_timeline_memory_and_reasons);
 	tcase_add_test(tc, test_format_status_of_no_cluster);
+	tcase_add_test(tc, test_format_status_lists_listeners_after_clusters);
 	tcase_add_test(tc, test_format_status_parses_back_with_json_c);
 	suite_add_tcase(s, tc);
 

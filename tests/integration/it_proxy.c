@@ -1,0 +1,461 @@
+/*
+ * it_proxy.c - connection listeners against real clusters and real
+ * clients (psql, pgbench, libpq): every role in the Unix and TCP forms,
+ * clients held across a stop-and-promote, fencing of an open transaction,
+ * an un-rewound old primary, cancel requests, bad input and limits.
+ */
+#include <check.h>
+
+#include "it_proxy_util.h"
+#include "../check_main.h"
+
+static struct it_cluster	*cl;
+static struct it_daemon		*dm;
+
+/* Stops the daemon (a sanitizer report makes its exit status nonzero)
+ * and destroys the cluster. */
+static void
+teardown(void)
+{
+	char *log = NULL, *tail;
+	int st = 0;
+
+	if (dm != NULL) {
+		log = strdup(it_daemon_log(dm));
+		st = it_daemon_stop(dm);
+	}
+	dm = NULL;
+	if (st != 0 && log != NULL) {
+		tail = it_file_tail(log, 6000);
+		fprintf(stderr, "--- end of %s:\n%s\n---\n", log, tail);
+		free(tail);
+	}
+	free(log);
+	it_cluster_destroy(cl);
+	cl = NULL;
+	ck_assert_msg(st == 0, "pgbeacond exited with status %d", st);
+}
+
+/* Starts the daemon on cl with listen, and waits until it resolves the
+ * master (node master) and, when replica >= 0, a replica. */
+static void
+start_daemon(const char *listen, const char *extra, int master, int replica)
+{
+	char *conf = itp_config(cl, listen, extra);
+
+	dm = it_daemon_start(conf, it_cluster_dir(cl));
+	free(conf);
+	ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(dm),
+	    "main", "master", it_port(cl, master)), ITD_STATE_MS),
+	    "no master");
+	if (replica >= 0)
+		ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(
+		    it_daemon_socket(dm), "main", "replica",
+		    it_port(cl, replica)), ITD_STATE_MS), "no replica");
+}
+
+/* GET path over HTTP/1.0 on 127.0.0.1:port: the whole answer (caller
+ * frees), or NULL. */
+static char *
+http_get(int port, const char *path)
+{
+	char	 req[256], chunk[4096];
+	char	*text = NULL;
+	size_t	 len = 0;
+	ssize_t	 n;
+	FILE	*m;
+	int	 fd;
+
+	if ((fd = itp_tcp_connect(port)) < 0)
+		return NULL;
+	snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		close(fd);
+		return NULL;
+	}
+	m = open_memstream(&text, &len);
+	while ((n = read(fd, chunk, sizeof chunk)) > 0)
+		fwrite(chunk, 1, (size_t)n, m);
+	fclose(m);
+	close(fd);
+	return text;
+}
+
+START_TEST(test_every_role_unix_and_tcp)
+{
+	const char *dir;
+	char listen[1024], extra[128], addr_m[300], args[600], *out;
+	int pm, pr, pa, ph, st;
+
+	cl = it_cluster_create(1);
+	dir = it_cluster_dir(cl);
+	pm = it_free_port();
+	pr = it_free_port();
+	pa = it_free_port();
+	ph = it_free_port();
+	snprintf(addr_m, sizeof addr_m, "%s:%d", dir, pm);
+	snprintf(listen, sizeof listen,
+	    "{ role = \"master\"; address = \"%s\"; },"
+	    "{ role = \"replica\"; address = \"127.0.0.1:%d\"; },"
+	    "{ role = \"any\"; address = \"127.0.0.1:%d\"; }", addr_m, pr, pa);
+	snprintf(extra, sizeof extra, "http_listen = \"127.0.0.1:%d\";", ph);
+	start_daemon(listen, extra, 0, 1);
+
+	/* libpq on each form, each role. */
+	ck_assert_int_eq(itp_lands_on(dir, pm, NULL), it_port(cl, 0));
+	ck_assert_int_eq(itp_lands_on("127.0.0.1", pr, NULL), it_port(cl, 1));
+	ck_assert_int_eq(itp_lands_on("127.0.0.1", pa, NULL), it_port(cl, 1));
+	/* The socket is named as libpq expects: psql -h DIR -p PORT. */
+	snprintf(args, sizeof args, "-h %s -p %d -U postgres -c "
+	    "'select pg_is_in_recovery()' postgres", dir, pm);
+	st = itp_psql(args, &out);
+	ck_assert_msg(st == 0 && strcmp(out, "f\n") == 0, "psql: %s", out);
+	free(out);
+	/* Default sslmode (prefer): an SSLRequest refused by the server. */
+	snprintf(args, sizeof args, "-h 127.0.0.1 -p %d -U postgres -c "
+	    "'select pg_is_in_recovery()' postgres", pr);
+	st = itp_psql(args, &out);
+	ck_assert_msg(st == 0 && strcmp(out, "t\n") == 0, "psql: %s", out);
+	free(out);
+
+	/* pgbench through the master listener. */
+	snprintf(args, sizeof args, "%s/pgbench -h %s -p %d -U postgres -i "
+	    "-s 1 postgres >/dev/null 2>&1 && %s/pgbench -h %s -p %d -U "
+	    "postgres -S -c 4 -j 2 -T 2 postgres 2>&1 | grep -q "
+	    "'number of failed transactions: 0'", itp_bindir(), dir, pm,
+	    itp_bindir(), dir, pm);
+	ck_assert_msg(system(args) == 0, "pgbench through the listener failed");
+
+	ck_assert_int_ge(itp_figure(it_daemon_socket(dm), addr_m,
+	    "relayed_total"), 7);
+	ck_assert_int_gt(itp_figure(it_daemon_socket(dm), addr_m,
+	    "bytes_to_clients"), 10000);
+	ck_assert_int_eq(itp_figure(it_daemon_socket(dm), addr_m,
+	    "fenced_total"), 0);
+
+	out = http_get(ph, "/metrics");
+	ck_assert_ptr_nonnull(out);
+	snprintf(args, sizeof args, "pgbeacon_listener_relayed_total{cluster="
+	    "\"main\",address=\"%s\",role=\"master\"} ", addr_m);
+	ck_assert_msg(strstr(out, args) != NULL, "no %s in %s", args, out);
+	ck_assert_ptr_nonnull(strstr(out, "pgbeacon_listener_bytes_total{"));
+	free(out);
+	out = http_get(ph, "/v1/status");
+	ck_assert_ptr_nonnull(out);
+	ck_assert_ptr_nonnull(strstr(out, "\"listeners\":[{\"cluster\":"
+	    "\"main\""));
+	free(out);
+}
+END_TEST
+
+START_TEST(test_clients_held_across_stop_and_promote)
+{
+	const char *dir, *sock;
+	char listen[1024], addr_m[300], args[600], *out;
+	FILE *held;
+	size_t n;
+	int pm, pshort, st;
+
+	cl = it_cluster_create(1);
+	dir = it_cluster_dir(cl);
+	pm = it_free_port();
+	pshort = it_free_port();
+	snprintf(addr_m, sizeof addr_m, "%s:%d", dir, pm);
+	snprintf(listen, sizeof listen,
+	    "{ role = \"master\"; address = \"%s\"; wait_ms = 60000; },"
+	    "{ role = \"master\"; address = \"127.0.0.1:%d\"; wait_ms = 200; }",
+	    addr_m, pshort);
+	start_daemon(listen, NULL, 0, 1);
+	sock = it_daemon_socket(dm);
+
+	it_stop(cl, 0, "fast");
+	ITD_ASSERT(dm, IT_POLL_UNTIL(itd_resolve_err(sock, "main", "master",
+	    "NOHOST"), ITD_STATE_MS), "the primary is still known");
+
+	/* A client connecting now is held, not refused. */
+	snprintf(args, sizeof args, "PGCONNECT_TIMEOUT=60 %s/psql -X -A -t "
+	    "-h %s -p %d -U postgres -c 'select inet_server_port(), "
+	    "pg_is_in_recovery()' postgres 2>&1", itp_bindir(), dir, pm);
+	ck_assert_ptr_nonnull(held = popen(args, "r"));
+	ITD_ASSERT(dm, IT_POLL_UNTIL(itp_figure(sock, addr_m, "held") == 1,
+	    ITD_STATE_MS), "the client is not held");
+
+	/* Past wait_ms: a PostgreSQL error, in clear even when the client
+	 * asked for TLS first (sslmode=prefer) or not (disable). */
+	snprintf(args, sizeof args, "'host=127.0.0.1 port=%d user=postgres "
+	    "sslmode=prefer' -c 'select 1'", pshort);
+	st = itp_psql(args, &out);
+	ck_assert_msg(st != 0 && strstr(out, "pgbeacon: no server holds role "
+	    "master of cluster main after waiting 200 ms") != NULL, "psql: %s",
+	    out);
+	free(out);
+	snprintf(args, sizeof args, "'host=127.0.0.1 port=%d user=postgres "
+	    "sslmode=disable' -c 'select 1'", pshort);
+	st = itp_psql(args, &out);
+	ck_assert_msg(st != 0 && strstr(out, "pgbeacon: no server holds role")
+	    != NULL, "psql: %s", out);
+	free(out);
+
+	it_promote(cl, 1);
+	out = calloc(1, 512);
+	n = fread(out, 1, 511, held);
+	st = pclose(held);
+	snprintf(args, sizeof args, "%d|f\n", it_port(cl, 1));
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+	    strcmp(out, args) == 0, "held psql (%zu bytes): %s", n, out);
+	free(out);
+	ck_assert_int_eq(itp_figure(sock, addr_m, "held"), 0);
+	ck_assert_int_ge(itp_figure(sock, addr_m, "relayed_total"), 1);
+}
+END_TEST
+
+START_TEST(test_fencing_closes_open_transaction_on_old_primary)
+{
+	const char *sock;
+	char listen[512], addr[64], line[128], *v;
+	PGconn *conn;
+	PGresult *r;
+	int pm;
+
+	cl = it_cluster_create(1);
+	pm = it_free_port();
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", pm);
+	snprintf(listen, sizeof listen, "{ role = \"master\"; address = "
+	    "\"%s\"; }", addr);
+	start_daemon(listen, NULL, 0, 1);
+	sock = it_daemon_socket(dm);
+	ck_assert_ptr_nonnull(v = it_sql(cl, 0, "create table fence_t (i int)"));
+	free(v);
+	it_wait_streaming(cl, 0, 1);
+
+	conn = itp_connect("127.0.0.1", pm, NULL);
+	ck_assert_msg(PQstatus(conn) == CONNECTION_OK, "%s",
+	    PQerrorMessage(conn));
+	ck_assert(itp_exec_ok(conn, "begin"));
+	ck_assert(itp_exec_ok(conn, "insert into fence_t values (1)"));
+	v = itp_value(conn, "select inet_server_port()");
+	ck_assert_int_eq(atoi(v), it_port(cl, 0));
+	free(v);
+
+	/* The replica is promoted while the old primary still runs. */
+	it_promote(cl, 1);
+	ITD_ASSERT(dm, IT_POLL_UNTIL(itd_resolve_port(sock, "main", "master")
+	    == it_port(cl, 1), ITD_STATE_MS), "promotion not seen");
+
+	/* Fenced when the promotion was seen: nothing more gets through. */
+	r = PQexec(conn, "insert into fence_t values (2)");
+	ck_assert_int_ne(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	r = PQexec(conn, "commit");
+	ck_assert_int_ne(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	PQfinish(conn);
+	ck_assert(it_sql_is(cl, 0, "select count(*) from fence_t", "0"));
+	ck_assert(it_sql_is(cl, 1, "select count(*) from fence_t", "0"));
+	snprintf(line, sizeof line, "fenced 1 connection(s) to 127.0.0.1:%d",
+	    it_port(cl, 0));
+	ITD_ASSERT(dm, itd_log_contains(dm, line), "no fence line");
+	ck_assert_int_eq(itp_figure(sock, addr, "fenced_total"), 1);
+	/* New clients go to the new primary. */
+	ck_assert_int_eq(itp_lands_on("127.0.0.1", pm, NULL), it_port(cl, 1));
+}
+END_TEST
+
+START_TEST(test_unrewound_old_primary_never_gets_a_connection)
+{
+	const char *sock;
+	char listen[512];
+	int pm, i, want;
+
+	cl = it_cluster_create(1);
+	pm = it_free_port();
+	snprintf(listen, sizeof listen, "{ role = \"master\"; address = "
+	    "\"127.0.0.1:%d\"; }", pm);
+	start_daemon(listen, NULL, 0, 1);
+	sock = it_daemon_socket(dm);
+
+	it_stop(cl, 0, "immediate");
+	it_promote(cl, 1);
+	it_start(cl, 0);	/* a primary on the old timeline, not rewound */
+	ITD_ASSERT(dm, IT_POLL_UNTIL(itd_resolve_port(sock, "main", "master")
+	    == it_port(cl, 1) && itd_host_is(sock, "main", it_port(cl, 0),
+	    true, NULL), ITD_STATE_MS), "old primary not back or not beaten");
+	/* The listener follows RESOLVE, whatever rule keeps node 0 out. */
+	for (i = 0; i < 20; i++) {
+		want = itd_resolve_port(sock, "main", "master");
+		ck_assert_int_eq(want, it_port(cl, 1));
+		ck_assert_int_eq(itp_lands_on("127.0.0.1", pm, NULL), want);
+	}
+}
+END_TEST
+
+/* Sends a long query on conn and waits until node runs it. */
+static void
+start_sleep(PGconn *conn, int node, const char *tag)
+{
+	char sql[256], check[256];
+
+	snprintf(sql, sizeof sql, "select pg_sleep(60) /* %s */", tag);
+	ck_assert_int_eq(PQsendQuery(conn, sql), 1);
+	snprintf(check, sizeof check, "select count(*) from pg_stat_activity "
+	    "where query like '%%/* %s */%%' and state = 'active' and pid <> "
+	    "pg_backend_pid()", tag);
+	ck_assert_msg(IT_POLL_UNTIL(it_sql_is(cl, node, check, "1"),
+	    ITD_STATE_MS), "%s never ran on node %d", tag, node);
+}
+
+/* Cancels conn's query and checks it ends with 57014. */
+static void
+cancel_and_check(PGconn *conn)
+{
+	PGcancel *cn = PQgetCancel(conn);
+	PGresult *r;
+	char err[256];
+	bool canceled = false;
+
+	ck_assert_ptr_nonnull(cn);
+	ck_assert_msg(PQcancel(cn, err, sizeof err) == 1, "%s", err);
+	PQfreeCancel(cn);
+	while ((r = PQgetResult(conn)) != NULL) {
+		const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+		canceled |= s != NULL && strcmp(s, "57014") == 0;
+		PQclear(r);
+	}
+	ck_assert_msg(canceled, "the query was not canceled");
+}
+
+START_TEST(test_cancel_reaches_the_session_server)
+{
+	char listen[512], *port_a, *port_b;
+	PGconn *a, *b;
+	int pr, na, nb;
+
+	cl = it_cluster_create(2);
+	pr = it_free_port();
+	snprintf(listen, sizeof listen, "{ role = \"replica\"; address = "
+	    "\"127.0.0.1:%d\"; }", pr);
+	start_daemon(listen, NULL, 0, 1);
+	ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(dm),
+	    "main", "replica", it_port(cl, 2)), ITD_STATE_MS), "no replica 2");
+
+	/* Round robin: two sessions on two replicas. */
+	a = itp_connect("127.0.0.1", pr, NULL);
+	b = itp_connect("127.0.0.1", pr, NULL);
+	ck_assert(PQstatus(a) == CONNECTION_OK && PQstatus(b) == CONNECTION_OK);
+	port_a = itp_value(a, "select inet_server_port()");
+	port_b = itp_value(b, "select inet_server_port()");
+	na = atoi(port_a) == it_port(cl, 1) ? 1 : 2;
+	nb = atoi(port_b) == it_port(cl, 1) ? 1 : 2;
+	ck_assert_int_ne(na, nb);
+	free(port_a);
+	free(port_b);
+
+	start_sleep(a, na, "cancel_a");
+	start_sleep(b, nb, "cancel_b");
+	cancel_and_check(b);
+	/* a still runs on its server. */
+	ck_assert(it_sql_is(cl, na, "select count(*) from pg_stat_activity "
+	    "where query like '%/* cancel_a */%' and state = 'active' and pid "
+	    "<> pg_backend_pid()", "1"));
+	cancel_and_check(a);
+	ITD_ASSERT(dm, itd_log_contains(dm, "(its session)"), "no cancel line");
+	/* The sessions live on. */
+	ck_assert(itp_exec_ok(a, "select 1"));
+	ck_assert(itp_exec_ok(b, "select 1"));
+	PQfinish(a);
+	PQfinish(b);
+}
+END_TEST
+
+START_TEST(test_bad_input_and_client_cap)
+{
+	static const char garbage[] = "GET / HTTP/1.0\r\n\r\n";
+	const char *sock;
+	char listen[512], addr[64], line[200];
+	PGconn *c[3], *extra;
+	int pm, fd1, fd2, i;
+
+	cl = it_cluster_create(0);
+	pm = it_free_port();
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", pm);
+	snprintf(listen, sizeof listen, "{ role = \"master\"; address = "
+	    "\"%s\"; max_clients = 3; client_timeout_ms = 300; },"
+	    "{ role = \"master\"; address = \"0.0.0.0:%d\"; }", addr,
+	    it_free_port());
+	start_daemon(listen, NULL, 0, -1);
+	sock = it_daemon_socket(dm);
+	/* Like the HTTP listener's, a warning off loopback. */
+	ITD_ASSERT(dm, itd_log_contains(dm, "is not on loopback"),
+	    "no loopback warning");
+	snprintf(line, sizeof line, "listener %s (cluster main) is not on "
+	    "loopback", addr);
+	ck_assert(!itd_log_contains(dm, line));
+
+	c[0] = itp_connect("127.0.0.1", pm, NULL);
+	ck_assert_msg(PQstatus(c[0]) == CONNECTION_OK, "%s",
+	    PQerrorMessage(c[0]));
+
+	/* Garbage is closed at once; silence after client_timeout_ms. */
+	ck_assert_int_ge(fd1 = itp_tcp_connect(pm), 0);
+	ck_assert_int_eq(write(fd1, garbage, sizeof garbage - 1),
+	    (ssize_t)sizeof garbage - 1);
+	ck_assert(itd_sees_eof(fd1, ITD_REPLY_MS));
+	close(fd1);
+	ck_assert_int_ge(fd2 = itp_tcp_connect(pm), 0);
+	ck_assert(itd_sees_eof(fd2, ITD_REPLY_MS));
+	close(fd2);
+	ITD_ASSERT(dm, itd_log_contains(dm, "sent no startup packet within "
+	    "300 ms"), "no timeout line");
+	/* Neither harmed the relayed client. */
+	ck_assert(itp_exec_ok(c[0], "select 1"));
+
+	/* The cap: the fourth client gets a PostgreSQL error. */
+	for (i = 1; i < 3; i++) {
+		c[i] = itp_connect("127.0.0.1", pm, NULL);
+		ck_assert(PQstatus(c[i]) == CONNECTION_OK);
+	}
+	extra = itp_connect("127.0.0.1", pm, NULL);
+	ck_assert(PQstatus(extra) != CONNECTION_OK);
+	ck_assert_msg(strstr(PQerrorMessage(extra), "too many clients on this "
+	    "listener") != NULL, "%s", PQerrorMessage(extra));
+	PQfinish(extra);
+	PQfinish(c[2]);
+	/* A slot is free again once a client leaves. */
+	ck_assert(IT_POLL_UNTIL(itp_figure(sock, addr, "clients") == 2,
+	    ITD_STATE_MS));
+	extra = itp_connect("127.0.0.1", pm, NULL);
+	ck_assert_msg(PQstatus(extra) == CONNECTION_OK, "%s",
+	    PQerrorMessage(extra));
+	PQfinish(extra);
+	for (i = 0; i < 2; i++)
+		PQfinish(c[i]);
+	ck_assert(IT_POLL_UNTIL(itp_figure(sock, addr, "clients") == 0,
+	    ITD_STATE_MS));
+}
+END_TEST
+
+static Suite *
+proxy_suite(void)
+{
+	Suite	*s = suite_create("proxy");
+	TCase	*tc;
+
+	tc = tcase_create("core");
+	tcase_set_timeout(tc, 300);
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, test_every_role_unix_and_tcp);
+	tcase_add_test(tc, test_clients_held_across_stop_and_promote);
+	tcase_add_test(tc, test_fencing_closes_open_transaction_on_old_primary);
+	tcase_add_test(tc, test_unrewound_old_primary_never_gets_a_connection);
+	tcase_add_test(tc, test_cancel_reaches_the_session_server);
+	tcase_add_test(tc, test_bad_input_and_client_cap);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return (check_run_suite(proxy_suite()));
+}
