@@ -10,7 +10,7 @@
 #   make bench      the figures of README.md, each beside a baseline
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each, clang
 #   make fuzz-smoke the same for FUZZ_SMOKE_SECONDS (10) each, as in CI
-#   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR, ... honoured
+#   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR, MANDIR, ... honoured
 #   make uninstall  remove what install put there (not the configuration)
 #   make format     clang-format the C sources (needs clang-format)
 #   make clean      remove build/, build-asan/, build-tsan/ and build-fuzz/
@@ -22,6 +22,7 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 UNITDIR    ?= $(LIBDIR)/systemd/system
+MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 DESTDIR    ?=
 
@@ -227,8 +228,13 @@ fuzz-smoke:
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
 		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(UNITDIR) \
-		$(DESTDIR)$(SYSCONFDIR)/pgbeacon
+		$(DESTDIR)$(SYSCONFDIR)/pgbeacon $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/pgbeacond $(DESTDIR)$(SBINDIR)/pgbeacond
+	install -m 0644 docs/man/pgbeacon.1 $(DESTDIR)$(MANDIR)/man1/pgbeacon.1
+	install -m 0644 docs/man/libpgbeacon.3 $(DESTDIR)$(MANDIR)/man3/libpgbeacon.3
+	install -m 0644 docs/man/pgbeacon.conf.5 $(DESTDIR)$(MANDIR)/man5/pgbeacon.conf.5
+	install -m 0644 docs/man/pgbeacond.8 $(DESTDIR)$(MANDIR)/man8/pgbeacond.8
 	install -m 0755 $(BUILD)/pgbeacon $(DESTDIR)$(BINDIR)/pgbeacon
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libpgbeacon.so.$(VERSION)
 	ln -sf libpgbeacon.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libpgbeacon.so.$(SOVERSION)
@@ -250,7 +256,9 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/pgbeacond $(DESTDIR)$(BINDIR)/pgbeacon \
 		$(DESTDIR)$(LIBDIR)/libpgbeacon.so* $(DESTDIR)$(LIBDIR)/libpgbeacon.a \
 		$(DESTDIR)$(INCLUDEDIR)/pgbeacon.h $(DESTDIR)$(PKGCONFIGDIR)/pgbeacon.pc \
-		$(DESTDIR)$(UNITDIR)/pgbeacon.service
+		$(DESTDIR)$(UNITDIR)/pgbeacon.service \
+		$(DESTDIR)$(MANDIR)/man1/pgbeacon.1 $(DESTDIR)$(MANDIR)/man3/libpgbeacon.3 \
+		$(DESTDIR)$(MANDIR)/man5/pgbeacon.conf.5 $(DESTDIR)$(MANDIR)/man8/pgbeacond.8
 
 format:
 	@command -v clang-format >/dev/null || \

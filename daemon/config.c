@@ -1200,6 +1200,20 @@ config_free(struct config *cfg)
 	free(cfg);
 }
 
+const char *const *
+config_setting_names(enum config_level level)
+{
+	switch (level) {
+	case CONFIG_LEVEL_CLUSTER:
+		return config_cluster_names;
+	case CONFIG_LEVEL_LISTEN:
+		return config_listen_names;
+	case CONFIG_LEVEL_TOP:
+	default:
+		return config_top_names;
+	}
+}
+
 const struct config_cluster *
 config_find_cluster(const struct config *cfg, const char *name)
 {

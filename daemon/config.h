@@ -106,6 +106,18 @@ int config_file_digest(const char *path, uint64_t *digest)
 /* Frees cfg and everything it owns; NULL is a no-op. */
 void config_free(struct config *cfg);
 
+/* Where a setting may stand, for config_setting_names(). */
+enum config_level {
+	CONFIG_LEVEL_TOP,	/* the file's top level */
+	CONFIG_LEVEL_CLUSTER,	/* a group of clusters */
+	CONFIG_LEVEL_LISTEN,	/* a group of a cluster's listen list */
+};
+
+/* The names of the settings allowed at level, NULL-terminated: what the
+ * parser accepts, so that the documentation can be checked against it.
+ * Static storage. */
+const char *const *config_setting_names(enum config_level level);
+
 /* The cluster called name, or NULL.  Borrowed: lives as long as cfg. */
 const struct config_cluster *config_find_cluster(const struct config *cfg,
 	const char *name);

@@ -18,7 +18,7 @@
 set -eu
 
 PACKAGES="gcc make libevent-dev libpq-dev libconfig-dev check libsystemd-dev
-libjson-c-dev pkg-config postgresql"
+libjson-c-dev pkg-config postgresql man-db"
 BENCH_PACKAGES="wrk haproxy"
 FUZZ_PACKAGES="clang libclang-rt-14-dev"
 TSAN_PACKAGES="libtsan2"

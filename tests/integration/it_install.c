@@ -136,8 +136,32 @@ START_TEST(test_files_land_where_the_variables_say)
 	}
 	ck_assert(S_ISREG(mode_of(PREFIX "/lib/systemd/system/pgbeacon.service")));
 	ck_assert(S_ISREG(mode_of(ETC "/pgbeacon/pgbeacon.conf")));
+	ck_assert(S_ISREG(mode_of(PREFIX "/share/man/man1/pgbeacon.1")));
+	ck_assert(S_ISREG(mode_of(PREFIX "/share/man/man3/libpgbeacon.3")));
+	ck_assert(S_ISREG(mode_of(PREFIX "/share/man/man5/pgbeacon.conf.5")));
+	ck_assert(S_ISREG(mode_of(PREFIX "/share/man/man8/pgbeacond.8")));
 	/* It may name a password file or hold one: not world-readable. */
 	ck_assert_int_eq(mode_of(ETC "/pgbeacon/pgbeacon.conf") & 0777, 0640);
+}
+END_TEST
+
+/* Every installed page renders, and groff has nothing to say about it. */
+START_TEST(test_man_pages_render_without_warnings)
+{
+	static const char *const pages[] = {
+		"man1/pgbeacon.1", "man3/libpgbeacon.3", "man5/pgbeacon.conf.5",
+		"man8/pgbeacond.8",
+	};
+	size_t	 i;
+	char	*out;
+
+	for (i = 0; i < sizeof pages / sizeof pages[0]; i++) {
+		ck_assert_msg(run(&out, "LC_ALL=C.UTF-8 MANWIDTH=80 man "
+		    "--warnings=all -l %s" PREFIX "/share/man/%s 2>&1 >/dev/null",
+		    root, pages[i]) == 0, "%s: man failed: %s", pages[i], out);
+		ck_assert_msg(out[0] == '\0', "%s: %s", pages[i], out);
+		free(out);
+	}
 }
 END_TEST
 
@@ -214,6 +238,7 @@ install_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 600);	/* builds build/ if it is not there */
 	tcase_add_test(tc, test_files_land_where_the_variables_say);
+	tcase_add_test(tc, test_man_pages_render_without_warnings);
 	tcase_add_test(tc, test_unit_runs_the_installed_binary_on_the_installed_config);
 	tcase_add_test(tc, test_program_builds_against_the_installed_library);
 	tcase_add_test(tc, test_reinstall_keeps_an_edited_config);

@@ -6,6 +6,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -852,6 +853,72 @@ START_TEST(test_small_error_buffer_is_cut_not_overflowed)
 }
 END_TEST
 
+/*
+ * True when a bold line of man page text (".B x" or ".BR x \", \" y"),
+ * between sec and end, names the setting name.
+ */
+static bool
+man_names(const char *sec, const char *end, const char *name)
+{
+	const char	*line, *p;
+	size_t		 len = strlen(name);
+
+	for (line = sec; line != NULL && line < end;
+	    line = strchr(line + 1, '\n')) {
+		if (strncmp(line, "\n.B ", 4) != 0 &&
+		    strncmp(line, "\n.BR ", 5) != 0)
+			continue;
+		for (p = line + 3; *p != '\0' && *p != '\n'; p++) {
+			if (p[-1] == ' ' && strncmp(p, name, len) == 0 &&
+			    (p[len] == ' ' || p[len] == '\n'))
+				return (true);
+		}
+	}
+	return (false);
+}
+
+/*
+ * pgbeacon.conf(5) documents every setting the parser accepts, in its
+ * section, so that the page and the parser cannot drift apart.  Run from
+ * the top of the tree, as make test does.
+ */
+START_TEST(test_man_page_documents_every_setting)
+{
+	static const struct {
+		enum config_level	 level;
+		const char		*section;
+	} levels[] = {
+		{ CONFIG_LEVEL_TOP, "\n.SH GLOBAL SETTINGS" },
+		{ CONFIG_LEVEL_CLUSTER, "\n.SH CLUSTER SETTINGS" },
+		{ CONFIG_LEVEL_LISTEN, "\n.SH LISTENER SETTINGS" },
+	};
+	FILE		*f = fopen("docs/man/pgbeacon.conf.5", "r");
+	char		 page[32768], *sec, *end;
+	const char *const *name;
+	size_t		 n, i;
+
+	ck_assert_msg(f != NULL, "docs/man/pgbeacon.conf.5: %s",
+	    strerror(errno));
+	n = fread(page, 1, sizeof page - 1, f);
+	fclose(f);
+	ck_assert(n > 0 && n < sizeof page - 1);
+	page[n] = '\0';
+	for (i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+		sec = strstr(page, levels[i].section);
+		ck_assert_msg(sec != NULL, "no%s", levels[i].section);
+		end = strstr(sec + 1, "\n.SH ");
+		ck_assert_ptr_nonnull(end);
+		for (name = config_setting_names(levels[i].level); *name != NULL;
+		    name++)
+			ck_assert_msg(man_names(sec, end, *name),
+			    "pgbeacon.conf(5),%s: no entry for '%s'",
+			    levels[i].section + 4, *name);
+	}
+	/* The check itself: a name the page lacks is found missing. */
+	ck_assert(!man_names(page, page + n, "no_such_setting"));
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -896,6 +963,10 @@ config_suite(void)
 	tcase_add_test(tc, test_small_error_buffer_is_cut_not_overflowed);
 	tcase_add_test(tc, test_client_limits_default_and_set);
 	tcase_add_test(tc, test_socket_mode_open_to_others_is_warned);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("docs");
+	tcase_add_test(tc, test_man_page_documents_every_setting);
 	suite_add_tcase(s, tc);
 	return s;
 }
