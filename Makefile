@@ -7,6 +7,7 @@
 #   make test-asan  the same suite under AddressSanitizer + LeakSanitizer
 #   make demo       a throwaway cluster, the daemon and a live failover
 #   make bench      the figures of README.md, each beside a baseline
+#   make mutate     mutation testing (slow; MUTATE_FILES=, MUTATE_MAX=)
 #   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR, ... honoured
 #   make uninstall  remove what install put there (not the configuration)
 #   make format     clang-format the C sources (needs clang-format)
@@ -88,7 +89,7 @@ WEBAPP     := $(BUILD)/examples/webapp
 BINS := $(BUILD)/pgbeacond $(BUILD)/pgbeacon $(LIB_SO) $(LIB_A) $(BUILD)/pgbeacon.pc
 
 .PHONY: all deps test test-asan tests demo bench install uninstall clean \
-	format help
+	format help mutate
 all: $(BINS) $(WEBAPP)
 
 help:
@@ -149,6 +150,18 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCHCOM_OBJ) $(ITSUP_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CLIENT) $(LIBS_CLI) -lm
 
 tests: all $(UNIT_BIN) $(IT_BIN)
+
+# The test binaries' own objects are kept: make mutate links them.
+.SECONDARY: $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.o) \
+	$(IT_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%.o)
+
+# Mutation testing (tests/mutate/mutate.py): slow, not part of make test.
+MUTATE_IT := $(BUILD)/tests/it_lib_session $(BUILD)/tests/it_lib_client
+mutate: all $(UNIT_BIN) $(MUTATE_IT)
+	@BUILD=$(BUILD) MUTATE_CC='$(CC)' \
+	 MUTATE_CFLAGS='-std=c11 -D_GNU_SOURCE $(PKG_CFLAGS)' \
+	 MUTATE_LIBS='$(LIBS_CHECK) $(LIBS_DAEMON) $(LIBS_CLIENT) $(LIBS_CLI)' \
+	 python3 tests/mutate/mutate.py
 
 # test, test-asan, demo and bench install what is missing first, then run
 # make again so that pkg-config sees the new packages.

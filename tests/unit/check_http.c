@@ -442,6 +442,110 @@ START_TEST(test_metrics_leave_out_unknown_lag_and_escape_labels)
 }
 END_TEST
 
+/* Every role endpoint asks for its own role, with no parameter at all. */
+START_TEST(test_params_every_role_endpoint_without_parameters)
+{
+	static const struct {
+		enum http_endpoint	ep;
+		enum topo_want		want;
+	} cases[] = {
+		{ HTTP_EP_MASTER, TOPO_WANT_MASTER },
+		{ HTTP_EP_REPLICA, TOPO_WANT_REPLICA },
+		{ HTTP_EP_SYNC_BY_TIME, TOPO_WANT_SYNC_BY_TIME },
+		{ HTTP_EP_SYNC_BY_BYTES, TOPO_WANT_SYNC_BY_BYTES },
+		{ HTTP_EP_SYNC_BY_TIME_OR_BYTES,
+		    TOPO_WANT_SYNC_BY_TIME_OR_BYTES },
+		{ HTTP_EP_SYNC_BY_TIME_AND_BYTES,
+		    TOPO_WANT_SYNC_BY_TIME_AND_BYTES },
+	};
+	struct http_params	p;
+	size_t			i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(parse(cases[i].ep, NULL, &p), 0);
+		ck_assert_msg(p.query.want == cases[i].want, "%s asks for %d",
+		    http_endpoint_name(cases[i].ep), (int)p.query.want);
+	}
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA, "host=db1:5432", &p), 0);
+	ck_assert_int_eq(p.query.want, TOPO_WANT_REPLICA);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=db1:5432", &p), 0);
+	ck_assert_int_eq(p.query.want, TOPO_WANT_MASTER);
+}
+END_TEST
+
+/* Bracketed hosts must be "[V6]:PORT" exactly. */
+START_TEST(test_params_health_refuses_malformed_brackets)
+{
+	static const char *const bad[] = {
+		"host=%5B::1", "host=%5B::1%5Dx5432", "host=%5B::1%5D",
+		"host=%5B::1%5D:", "host=%5B%5D:5432", "host=%5B::1%5D:0",
+		"host=%5B::1%5D:65536", "host=%5B::1%5D:54x",
+		"host=%5B::1%5D:-1",
+	};
+	struct http_params	p;
+	size_t			i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(parse(HTTP_EP_HEALTH_PRIMARY, bad[i], &p) == -1,
+		    "accepted %s", bad[i]);
+		ck_assert_str_eq(why, "host must be HOST:PORT or [IPV6]:PORT");
+	}
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=%5Bfe80::1%5D:1",
+	    &p), 0);
+	ck_assert_str_eq(p.host_name, "fe80::1");
+	ck_assert_int_eq(p.host_port, 1);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=d:65535", &p), 0);
+	ck_assert_str_eq(p.host_name, "d");
+	ck_assert_int_eq(p.host_port, 65535);
+}
+END_TEST
+
+/* Occurrences of needle in hay. */
+static int
+count_of(const char *hay, const char *needle)
+{
+	int	n = 0;
+
+	while ((hay = strstr(hay, needle)) != NULL) {
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
+}
+
+/* The request counters have one series per endpoint and command, never
+ * one past the end of their tables. */
+START_TEST(test_metrics_request_series_stay_in_their_tables)
+{
+	struct topo_cluster		*all[1] = { &cl };
+	struct http_metrics_input	 in;
+	struct http_counters		 hc;
+	struct server_counters		 sc;
+	uint64_t			 changes[1] = { 0 };
+	const char			*page;
+
+	memset(&hc, 0, sizeof(hc));
+	memset(&sc, 0, sizeof(sc));
+	memset(&in, 0, sizeof(in));
+	in.clusters = all;
+	in.nclusters = 1;
+	in.role_changes = changes;
+	in.http = &hc;
+	in.socket = &sc;
+	ck_assert_int_eq(http_format_metrics(out, &in), 0);
+	page = out_text();
+	ck_assert_int_eq(count_of(page, "pgbeacon_http_requests_total{"),
+	    HTTP_EP_COUNT - 1);
+	ck_assert_int_eq(count_of(page, "pgbeacon_socket_requests_total{"),
+	    SERVER_NCMDS - 1);
+	ck_assert_int_eq(count_of(page, "result=\"OK\"} 0\n"),
+	    SERVER_NCMDS - 1);
+	ck_assert_ptr_null(strstr(page, "(null)"));
+	ck_assert_ptr_null(strstr(page, "command=\"invalid\""));
+	ck_assert_ptr_null(strstr(page, "endpoint=\"other\""));
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -474,6 +578,12 @@ http_suite(void)
 	tcase_add_test(tc, test_metrics_page_has_every_family_and_host);
 	tcase_add_test(tc,
 	    test_metrics_leave_out_unknown_lag_and_escape_labels);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("mutants");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_params_every_role_endpoint_without_parameters);
+	tcase_add_test(tc, test_params_health_refuses_malformed_brackets);
+	tcase_add_test(tc, test_metrics_request_series_stay_in_their_tables);
 	suite_add_tcase(s, tc);
 	return s;
 }

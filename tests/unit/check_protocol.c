@@ -776,6 +776,57 @@ START_TEST(test_format_status_error_without_nul_stays_in_bounds)
 }
 END_TEST
 
+/* The edges of UTF-8: the last and first lead byte of each length, the
+ * smallest and largest code point of each length, the surrogates' edges,
+ * and a continuation byte that is not one. */
+START_TEST(test_json_string_utf8_edges)
+{
+	static const struct {
+		const char	*in;
+		const char	*out;
+	} cases[] = {
+		{ "\xc3(", "\"\\ufffd(\"" },		/* bad continuation */
+		{ "\xc3\xc0", "\"\\ufffd\\ufffd\"" },
+		{ "\xc3\x7f", "\"\\ufffd\\u007f\"" },
+		{ "\xe2\x82(", "\"\\ufffd\\ufffd(\"" },
+		{ "\xe2\x82", "\"\\ufffd\\ufffd\"" },	/* cut short */
+		{ "\xf0\x9f\x98", "\"\\ufffd\\ufffd\\ufffd\"" },
+		{ "\x80", "\"\\ufffd\"" },			/* lone continuation */
+		{ "\xbf", "\"\\ufffd\"" },
+		{ "\xc1\xbf", "\"\\ufffd\\ufffd\"" },	/* overlong 2 */
+		{ "\xc2\x80", "\"\xc2\x80\"" },		/* U+0080 */
+		{ "\xdf\xbf", "\"\xdf\xbf\"" },		/* U+07FF */
+		{ "\xe0\x9f\xbf", "\"\\ufffd\\ufffd\\ufffd\"" },	/* overlong 3 */
+		{ "\xe0\xa0\x80", "\"\xe0\xa0\x80\"" },	/* U+0800 */
+		{ "\xed\x9f\xbf", "\"\xed\x9f\xbf\"" },	/* U+D7FF */
+		{ "\xed\xbf\xbf", "\"\\ufffd\\ufffd\\ufffd\"" },	/* U+DFFF */
+		{ "\xee\x80\x80", "\"\xee\x80\x80\"" },	/* U+E000 */
+		{ "\xef\xbf\xbf", "\"\xef\xbf\xbf\"" },	/* U+FFFF */
+		{ "\xf0\x8f\xbf\xbf",
+		    "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },		/* overlong 4 */
+		{ "\xf0\x90\x80\x80", "\"\xf0\x90\x80\x80\"" },	/* U+10000 */
+		{ "\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\"" },	/* U+10FFFF */
+		{ "\xf4\x90\x80\x80",
+		    "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },		/* > U+10FFFF */
+		{ "\xf5\x80\x80\x80",
+		    "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },
+		{ "\xf8", "\"\\ufffd\"" },
+		{ " ~", "\" ~\"" },				/* printable edges */
+		{ "\x1f ", "\"\\u001f \"" },
+		{ "a\xc3\xa9\x01" "b", "\"a\xc3\xa9\\u0001b\"" },
+	};
+	char	*got;
+	size_t	 i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		got = json_of(cases[i].in);
+		ck_assert_msg(strcmp(got, cases[i].out) == 0,
+		    "case %zu: want %s got %s", i, cases[i].out, got);
+		free(got);
+	}
+}
+END_TEST
+
 static Suite *
 protocol_suite(void)
 {
@@ -819,6 +870,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_formatters_cut_lines_but_keep_the_newline);
 	tcase_add_test(tc, test_format_status_never_ages_evidence_below_zero);
 	tcase_add_test(tc, test_format_status_error_without_nul_stays_in_bounds);
+	tcase_add_test(tc, test_json_string_utf8_edges);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1361,6 +1361,55 @@ START_TEST(test_round_robin_survives_cursor_wrap)
 }
 END_TEST
 
+/* A replica at host index 0 (the primary elsewhere) is counted and
+ * served like any other. */
+START_TEST(test_replica_at_index_zero_is_counted)
+{
+	const struct topo_host	*h;
+	int			 seen0 = 0, seen2 = 0, i;
+
+	use_hosts(3);
+	set_replica(0, 1000, 0);
+	set_primary(1, 1, 1000);
+	set_replica(2, 1000, 0);
+	ck_assert(topology_update(&cl));
+	ck_assert_int_eq(cl.master, 1);
+	for (i = 0; i < 4; i++) {
+		h = resolve(TOPO_WANT_REPLICA);
+		ck_assert_ptr_nonnull(h);
+		ck_assert_msg(strstr(why, "one of 2 qualifying") != NULL,
+		    "why: %s", why);
+		seen0 += h == &hosts[0];
+		seen2 += h == &hosts[2];
+	}
+	ck_assert_int_eq(seen0, 2);
+	ck_assert_int_eq(seen2, 2);
+
+	/* The only replica, at index 0. */
+	use_hosts(2);
+	ck_assert(topology_update(&cl));
+	ck_assert_ptr_eq(resolve(TOPO_WANT_REPLICA), &hosts[0]);
+}
+END_TEST
+
+/* A replica whose clock is behind its own replay timestamp by 1 ms has a
+ * lag of 0, not -1 (unknown); 1 ms ahead gives 1. */
+START_TEST(test_clock_skew_of_one_ms_is_clamped)
+{
+	use_hosts(3);
+	set_primary(0, 1, 2000);
+	set_replica(1, 1000, 0);
+	set_replica(2, 1000, 0);
+	hosts[1].replay_ts_ms = hosts[1].host_now_ms + 1;
+	hosts[2].replay_ts_ms = hosts[2].host_now_ms - 1;
+	ck_assert(topology_update(&cl));
+	ck_assert(hosts[1].lag_known);
+	ck_assert_int_eq(hosts[1].lag_ms, 0);
+	ck_assert_int_eq(hosts[2].lag_ms, 1);
+	ck_assert_uint_eq(hosts[1].lag_bytes, 1000);
+}
+END_TEST
+
 static Suite *
 topology_suite(void)
 {
@@ -1469,6 +1518,11 @@ topology_suite(void)
 	tcase_add_test(tc, test_round_robin_survives_cursor_wrap);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("mutants");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, test_replica_at_index_zero_is_counted);
+	tcase_add_test(tc, test_clock_skew_of_one_ms_is_clamped);
+	suite_add_tcase(s, tc);
 	return (s);
 }
 
