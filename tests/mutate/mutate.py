@@ -466,6 +466,8 @@ def main():
                 done[0] += 1
                 print("[%d/%d] %s %s (%.1fs)" % (done[0], len(todo),
                                                  m.ident(), m.status, m.secs))
+                if m.status == "survived":
+                    print("  - %s\n  + %s" % (m.orig.strip(), m.new.strip()))
                 sys.stdout.flush()
 
     with concurrent.futures.ThreadPoolExecutor(jobs) as ex:

@@ -478,6 +478,31 @@ START_TEST(test_err_reply_every_code)
 }
 END_TEST
 
+/* The first byte is checked like the others; a 1-byte buffer gets "". */
+START_TEST(test_first_byte_and_tiny_buffers)
+{
+	pgb_errcode	code;
+	char		text[8] = "XXXXXXX", host[8];
+	int		port;
+
+	ck_assert(!pgbi_proto_token_ok(" a", 10));
+	ck_assert(!pgbi_proto_token_ok("\x7f" "a", 10));
+	ck_assert(!pgbi_proto_options_ok("\x01" "a", 10));
+	ck_assert(!pgbi_proto_options_ok("\x7f" "a", 10));
+	ck_assert_int_eq(pgbi_proto_parse_hostport("\x01" "b:9", 4, host,
+	    sizeof host, &port), -1);
+	ck_assert_int_eq(pgbi_proto_parse_hostport("\x7f" "b:9", 4, host,
+	    sizeof host, &port), -1);
+	ck_assert_int_eq(pgbi_proto_parse_err("ERR NOHOST abc", &code, text,
+	    1), 0);
+	ck_assert_int_eq(text[0], '\0');
+	ck_assert_int_eq(text[1], 'X');
+	ck_assert_int_eq(pgbi_proto_parse_err("ERR NOHOST abc", &code, text,
+	    3), 0);
+	ck_assert_str_eq(text, "ab");
+}
+END_TEST
+
 static Suite *
 client_proto_suite(void)
 {
@@ -515,6 +540,7 @@ client_proto_suite(void)
 	tcase_add_test(tc, test_resolve_reply_value_bytes);
 	tcase_add_test(tc, test_request_token_edges);
 	tcase_add_test(tc, test_err_reply_every_code);
+	tcase_add_test(tc, test_first_byte_and_tiny_buffers);
 	suite_add_tcase(s, tc);
 	return (s);
 }

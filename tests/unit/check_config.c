@@ -697,6 +697,15 @@ START_TEST(test_file_size_limit)
 }
 END_TEST
 
+/* A conninfo setting several server keywords is refused for the first. */
+START_TEST(test_conninfo_names_the_first_server_keyword)
+{
+	expect_error(CL_OPEN "name = \"a\"; hosts = (\"x:1\");\n"
+	    "conninfo = \"host=db1 port=5432\";\n" CL_CLOSE,
+	    "t.conf:3: conninfo must not set host: list the servers in hosts");
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -739,6 +748,7 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, setup_tmpdir, teardown_tmpdir);
 	tcase_add_test(tc, test_socket_mode_digits_are_octal);
 	tcase_add_test(tc, test_file_size_limit);
+	tcase_add_test(tc, test_conninfo_names_the_first_server_keyword);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -526,6 +526,12 @@ START_TEST(test_metrics_request_series_stay_in_their_tables)
 
 	memset(&hc, 0, sizeof(hc));
 	memset(&sc, 0, sizeof(sc));
+	/* Every 200 (and OK) count is set, so that reading one past a row of
+	 * the table would print an extra series. */
+	for (size_t i = 0; i < HTTP_EP_COUNT; i++)
+		hc.requests[i][0] = 1;
+	for (size_t i = 0; i < SERVER_NCMDS; i++)
+		sc.requests[i][PROTO_OK] = 1;
 	memset(&in, 0, sizeof(in));
 	in.clusters = all;
 	in.nclusters = 1;
@@ -535,14 +541,48 @@ START_TEST(test_metrics_request_series_stay_in_their_tables)
 	ck_assert_int_eq(http_format_metrics(out, &in), 0);
 	page = out_text();
 	ck_assert_int_eq(count_of(page, "pgbeacon_http_requests_total{"),
-	    HTTP_EP_COUNT - 1);
+	    HTTP_EP_COUNT);
+	ck_assert_int_eq(count_of(page, "code=\"200\"} 1\n"), HTTP_EP_COUNT);
 	ck_assert_int_eq(count_of(page, "pgbeacon_socket_requests_total{"),
-	    SERVER_NCMDS - 1);
-	ck_assert_int_eq(count_of(page, "result=\"OK\"} 0\n"),
-	    SERVER_NCMDS - 1);
+	    SERVER_NCMDS);
+	ck_assert_int_eq(count_of(page, "result=\"OK\"} 1\n"), SERVER_NCMDS);
 	ck_assert_ptr_null(strstr(page, "(null)"));
-	ck_assert_ptr_null(strstr(page, "command=\"invalid\""));
-	ck_assert_ptr_null(strstr(page, "endpoint=\"other\""));
+}
+END_TEST
+
+/* Limits of 0 are limits; a healthy replica says "replica". */
+START_TEST(test_health_zero_limits_and_reasons)
+{
+	struct http_params	p;
+
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=db3.example:5434&max_lag_ms=0", &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 503);
+	ck_assert_str_eq(why, "replica, lag 3000 ms over 0");
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=db3.example:5434&max_lag_bytes=0", &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 503);
+	ck_assert_str_eq(why, "replica, lag 5000 bytes over 0");
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=db3.example:5434", &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 200);
+	ck_assert_str_eq(why, "replica");
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=127.0.0.1:5432",
+	    &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, false, why, sizeof(why)), 200);
+	ck_assert_str_eq(why, "primary");
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "cluster=", &p), -1);
+	ck_assert_str_eq(why, "empty cluster");
+}
+END_TEST
+
+/* Blanks after the media type are not part of it. */
+START_TEST(test_accept_header_trims_blanks_before_parameters)
+{
+	ck_assert(http_wants_json("application/json  ;q=1"));
+	ck_assert(http_wants_json("application/json\t \t"));
+	ck_assert(http_wants_json("text/html , application/json \t, x/y"));
+	ck_assert(!http_wants_json("application/jso ;q=1"));
 }
 END_TEST
 
@@ -584,6 +624,8 @@ http_suite(void)
 	tcase_add_test(tc, test_params_every_role_endpoint_without_parameters);
 	tcase_add_test(tc, test_params_health_refuses_malformed_brackets);
 	tcase_add_test(tc, test_metrics_request_series_stay_in_their_tables);
+	tcase_add_test(tc, test_health_zero_limits_and_reasons);
+	tcase_add_test(tc, test_accept_header_trims_blanks_before_parameters);
 	suite_add_tcase(s, tc);
 	return s;
 }

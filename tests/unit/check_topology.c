@@ -1410,6 +1410,106 @@ START_TEST(test_clock_skew_of_one_ms_is_clamped)
 }
 END_TEST
 
+/* Re-initialising a cluster forgets its master. */
+START_TEST(test_cluster_init_forgets_the_master)
+{
+	standard_cluster();
+	ck_assert_ptr_eq(cl.master_host, &hosts[0]);
+	use_hosts(3);
+	ck_assert_ptr_null(cl.master_host);
+	ck_assert_ptr_null(topology_master(&cl));
+	ck_assert_int_eq(cl.master, -1);
+}
+END_TEST
+
+/* An out-of-range master index gives no master. */
+START_TEST(test_master_index_out_of_range_is_none)
+{
+	standard_cluster();
+	cl.master = 3;
+	ck_assert_ptr_null(topology_master(&cl));
+	cl.master = -1;
+	ck_assert_ptr_null(topology_master(&cl));
+}
+END_TEST
+
+/* Without a primary the reason counts each kind of host. */
+START_TEST(test_no_primary_reason_counts_each_kind)
+{
+	use_hosts(4);
+	set_replica(0, 1000, 0);
+	set_dead(1);
+	hosts[2].alive = false;			/* never probed */
+	set_replica(3, 1000, 0);
+	hosts[3].system_id = SYSID + 1;		/* foreign */
+	topology_update(&cl);
+	ck_assert_str_eq(cl.why_no_master, "no live primary (1 replicas, "
+	    "1 dead, 1 not probed, 1 foreign)");
+}
+END_TEST
+
+/* The master's own lags are 0 whatever they were before. */
+START_TEST(test_master_lags_are_reset_to_zero)
+{
+	use_hosts(2);
+	set_primary(0, 1, 5000);
+	set_replica(1, 1000, 0);
+	hosts[0].lag_bytes = 777;
+	hosts[0].lag_ms = 777;
+	ck_assert(topology_update(&cl));
+	ck_assert(hosts[0].lag_known);
+	ck_assert_uint_eq(hosts[0].lag_bytes, 0);
+	ck_assert_int_eq(hosts[0].lag_ms, 0);
+	ck_assert_uint_eq(hosts[1].lag_bytes, 4000);
+}
+END_TEST
+
+/* A limit of 0, from the query or from the configuration, is a limit:
+ * one byte behind is too far. */
+START_TEST(test_zero_byte_limit_refuses_one_byte_behind)
+{
+	struct topo_query	q;
+
+	use_hosts(2);
+	set_primary(0, 1, 1001);
+	set_replica(1, 1000, 0);
+	ck_assert(topology_update(&cl));
+	topology_query_init(&q, TOPO_WANT_SYNC_BY_BYTES);
+	q.max_lag_bytes = 0;
+	q.fallback = TOPO_FALLBACK_NONE;
+	ck_assert_ptr_null(resolve_q(&q));
+	q.max_lag_bytes = 1;
+	ck_assert_ptr_eq(resolve_q(&q), &hosts[1]);
+
+	lim.sync_max_lag_bytes = 0;
+	topology_query_init(&q, TOPO_WANT_SYNC_BY_BYTES);
+	q.fallback = TOPO_FALLBACK_NONE;
+	ck_assert_ptr_null(resolve_q(&q));
+	set_replica(1, 1001, 0);
+	ck_assert(!topology_update(&cl));	/* same master: no change */
+	ck_assert_ptr_eq(resolve_q(&q), &hosts[1]);
+}
+END_TEST
+
+/* A replica over both limits says both. */
+START_TEST(test_reason_names_both_lags_when_both_are_over)
+{
+	struct topo_query	q;
+
+	use_hosts(2);
+	set_primary(0, 1, 9000);
+	set_replica(1, 1000, 5000);
+	ck_assert(topology_update(&cl));
+	topology_query_init(&q, TOPO_WANT_SYNC_BY_TIME_OR_BYTES);
+	q.max_lag_ms = 1000;
+	q.max_lag_bytes = 1000;
+	q.fallback = TOPO_FALLBACK_NONE;
+	ck_assert_ptr_null(resolve_q(&q));
+	ck_assert_msg(strstr(why, "time lag 5000 ms over 1000 ms and byte lag "
+	    "8000 bytes over 1000 bytes") != NULL, "why: %s", why);
+}
+END_TEST
+
 static Suite *
 topology_suite(void)
 {
@@ -1522,6 +1622,12 @@ topology_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_replica_at_index_zero_is_counted);
 	tcase_add_test(tc, test_clock_skew_of_one_ms_is_clamped);
+	tcase_add_test(tc, test_cluster_init_forgets_the_master);
+	tcase_add_test(tc, test_master_index_out_of_range_is_none);
+	tcase_add_test(tc, test_no_primary_reason_counts_each_kind);
+	tcase_add_test(tc, test_master_lags_are_reset_to_zero);
+	tcase_add_test(tc, test_zero_byte_limit_refuses_one_byte_behind);
+	tcase_add_test(tc, test_reason_names_both_lags_when_both_are_over);
 	suite_add_tcase(s, tc);
 	return (s);
 }
