@@ -586,6 +586,87 @@ START_TEST(test_accept_header_trims_blanks_before_parameters)
 }
 END_TEST
 
+/* Freezes the end of a buffer once it holds *arg bytes or more: every
+ * later append fails, as when memory runs out. */
+static void
+freeze_at_cb(struct evbuffer *b, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	(void)info;
+	if (evbuffer_get_length(b) >= *(const size_t *)arg)
+		evbuffer_freeze(b, 0);
+}
+
+/* Runs formatter k into a buffer that stops growing at limit bytes
+ * (SIZE_MAX: never); its result, and the bytes it wrote in *len. */
+static int
+format_cut(int k, size_t limit, const struct http_metrics_input *in,
+    size_t *len)
+{
+	struct evbuffer	*b = evbuffer_new();
+	int		 rc = -1;
+
+	ck_assert_ptr_nonnull(b);
+	if (limit == 0)
+		evbuffer_freeze(b, 0);
+	else if (limit != SIZE_MAX)
+		evbuffer_add_cb(b, freeze_at_cb, &limit);
+	switch (k) {
+	case 0:
+		rc = http_format_metrics(b, in);
+		break;
+	case 1:
+		rc = http_format_replicas_info(b, &cl);
+		break;
+	case 2:
+		rc = http_format_host(b, &hosts[0], true);
+		break;
+	case 3:
+		rc = http_format_host(b, &hosts[0], false);
+		break;
+	case 4:
+		rc = http_format_resolve(b, &cl, &hosts[2]);
+		break;
+	}
+	*len = evbuffer_get_length(b);
+	evbuffer_free(b);
+	return rc;
+}
+
+/* A formatter whose buffer stops growing at any point returns -1: it
+ * never reports success for a cut answer. */
+START_TEST(test_formatters_never_succeed_with_a_cut_answer)
+{
+	struct topo_cluster		*all[1] = { &cl };
+	struct http_metrics_input	 in;
+	struct http_counters		 hc;
+	struct server_counters		 sc;
+	uint64_t			 changes[1] = { 4 };
+	size_t				 full, len, limit;
+	int				 k, rc;
+
+	memset(&hc, 0, sizeof(hc));
+	memset(&sc, 0, sizeof(sc));
+	hc.requests[HTTP_EP_MASTER][0] = 7;
+	sc.requests[PROTO_CMD_RESOLVE][PROTO_ERR_NOHOST] = 3;
+	memset(&in, 0, sizeof(in));
+	in.clusters = all;
+	in.nclusters = 1;
+	in.role_changes = changes;
+	in.http = &hc;
+	in.socket = &sc;
+	for (k = 0; k < 5; k++) {
+		ck_assert_int_eq(format_cut(k, SIZE_MAX, &in, &full), 0);
+		for (limit = 0; limit < full; limit++) {
+			rc = format_cut(k, limit, &in, &len);
+			ck_assert_msg(rc == -1 || len == full, "formatter %d cut "
+			    "at %zu: %d with %zu of %zu bytes", k, limit, rc,
+			    len, full);
+		}
+	}
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -626,6 +707,7 @@ http_suite(void)
 	tcase_add_test(tc, test_metrics_request_series_stay_in_their_tables);
 	tcase_add_test(tc, test_health_zero_limits_and_reasons);
 	tcase_add_test(tc, test_accept_header_trims_blanks_before_parameters);
+	tcase_add_test(tc, test_formatters_never_succeed_with_a_cut_answer);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -827,6 +827,61 @@ START_TEST(test_json_string_utf8_edges)
 }
 END_TEST
 
+/* Freezes the end of a buffer once it holds *arg bytes or more: every
+ * later append fails, as when memory runs out. */
+static void
+freeze_at_cb(struct evbuffer *b, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	(void)info;
+	if (evbuffer_get_length(b) >= *(const size_t *)arg)
+		evbuffer_freeze(b, 0);
+}
+
+/* A formatter whose buffer stops growing at any point returns -1: it
+ * never reports success for a cut reply. */
+START_TEST(test_formatters_never_succeed_with_a_cut_reply)
+{
+	struct topo_cluster	*cs[2] = { &c_main, &c_v6 };
+	struct evbuffer		*full = evbuffer_new(), *b;
+	size_t			 len, jlen, limit;
+	int			 rc;
+	static const char	 js[] = "a\"b\\c\x01\xff\xc3\xa9 d";
+
+	ck_assert_ptr_nonnull(full);
+	ck_assert_int_eq(protocol_format_status(full, cs, 2, 1000), 0);
+	len = evbuffer_get_length(full);
+	evbuffer_drain(full, len);
+	ck_assert_int_eq(protocol_json_string(full, js), 0);
+	jlen = evbuffer_get_length(full);
+	evbuffer_free(full);
+	for (limit = 0; limit < len; limit++) {
+		ck_assert_ptr_nonnull(b = evbuffer_new());
+		if (limit == 0)
+			evbuffer_freeze(b, 0);
+		else
+			evbuffer_add_cb(b, freeze_at_cb, &limit);
+		rc = protocol_format_status(b, cs, 2, 1000);
+		ck_assert_msg(rc == -1 || evbuffer_get_length(b) == len,
+		    "status cut at %zu: %d with %zu of %zu bytes", limit, rc,
+		    evbuffer_get_length(b), len);
+		evbuffer_free(b);
+		if (limit >= jlen)
+			continue;
+		ck_assert_ptr_nonnull(b = evbuffer_new());
+		if (limit == 0)
+			evbuffer_freeze(b, 0);
+		else
+			evbuffer_add_cb(b, freeze_at_cb, &limit);
+		rc = protocol_json_string(b, js);
+		ck_assert_msg(rc == -1 || evbuffer_get_length(b) == jlen,
+		    "json cut at %zu: %d with %zu of %zu bytes", limit, rc,
+		    evbuffer_get_length(b), jlen);
+		evbuffer_free(b);
+	}
+}
+END_TEST
+
 static Suite *
 protocol_suite(void)
 {
@@ -871,6 +926,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_format_status_never_ages_evidence_below_zero);
 	tcase_add_test(tc, test_format_status_error_without_nul_stays_in_bounds);
 	tcase_add_test(tc, test_json_string_utf8_edges);
+	tcase_add_test(tc, test_formatters_never_succeed_with_a_cut_reply);
 	suite_add_tcase(s, tc);
 	return s;
 }
