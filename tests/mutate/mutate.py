@@ -197,8 +197,9 @@ def const_variants(tok):
 
 
 class Mutant:
-    def __init__(self, path, lineno, op, orig, new):
+    def __init__(self, path, lineno, op, orig, new, func=""):
         self.path, self.lineno, self.op = path, lineno, op
+        self.func = func
         self.orig, self.new = orig, new
         self.status = None
         self.secs = 0.0
@@ -206,8 +207,12 @@ class Mutant:
     def ident(self):
         return "%s:%d %s" % (self.path, self.lineno, self.op)
 
-    def key(self):
-        return (self.path, norm(self.orig), norm(self.new))
+    def keys(self):
+        """The keys equivalent.txt may use: the line alone, or prefixed
+        by its function, "name(): line"."""
+        return [(self.path, norm(self.orig), norm(self.new)),
+                (self.path, "%s(): %s" % (self.func, norm(self.orig)),
+                 norm(self.new))]
 
 
 def norm(s):
@@ -227,7 +232,7 @@ def mutants_of(path, skip_funcs):
         if new == lines[i] or (i, new) in seen:
             return
         seen.add((i, new))
-        out.append(Mutant(path, i + 1, op, lines[i], new))
+        out.append(Mutant(path, i + 1, op, lines[i], new, funcs[i]))
 
     prev_end = True
     for i, line in enumerate(lines):
@@ -296,7 +301,8 @@ def mutants_of(path, skip_funcs):
 
 def load_equivalents():
     """{(file, original line, mutated line): reason}: one entry is four
-    tab-separated fields, the line text compared with blanks collapsed."""
+    tab-separated fields, the line text compared with blanks collapsed;
+    the original line may be prefixed "function(): " to match only there."""
     eq = {}
     if not os.path.exists(EQUIV_FILE):
         return eq
@@ -411,7 +417,7 @@ def main():
             ms = [ms[int(k * step)] for k in range(maxn)]
         plan += ms
     for m in plan:
-        if m.key() in equiv:
+        if any(k in equiv for k in m.keys()):
             m.status = "equivalent"
 
     if os.environ.get("MUTATE_LIST"):
