@@ -158,7 +158,7 @@ tests: all $(UNIT_BIN) $(IT_BIN)
 # Mutation testing (tests/mutate/mutate.py): slow, not part of make test.
 MUTATE_IT := $(BUILD)/tests/it_lib_session $(BUILD)/tests/it_lib_client
 mutate: all $(UNIT_BIN) $(MUTATE_IT)
-	@BUILD=$(BUILD) MUTATE_CC='$(CC)' \
+	@BUILD=$(BUILD) MUTATE_CC='$(CC)' MUTATE_SANITIZE='$(SANITIZE)' \
 	 MUTATE_CFLAGS='-std=c11 -D_GNU_SOURCE $(PKG_CFLAGS)' \
 	 MUTATE_LIBS='$(LIBS_CHECK) $(LIBS_DAEMON) $(LIBS_CLIENT) $(LIBS_CLI)' \
 	 python3 tests/mutate/mutate.py

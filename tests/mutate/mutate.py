@@ -31,6 +31,10 @@ Environment (all optional):
   MUTATE_JOBS   mutants run at once (1 or 2; default 2)
   MUTATE_LIST   1: list the mutants and stop
   MUTATE_TIMEOUT_MIN  the least per-mutant timeout in seconds (default 20)
+  MUTATE_SANITIZE     e.g. address,undefined: build mutants with these
+                sanitizers (make mutate BUILD=build-asan
+                SANITIZE=address,undefined sets it), so that a leak or an
+                out-of-bounds read kills a mutant too
 Set by the Makefile: BUILD, MUTATE_CC, MUTATE_CFLAGS, MUTATE_LIBS.
 """
 
@@ -50,6 +54,12 @@ BUILD = os.environ.get("BUILD", "build")
 CC = os.environ.get("MUTATE_CC", "cc")
 CFLAGS = os.environ.get("MUTATE_CFLAGS", "-std=c11 -D_GNU_SOURCE").split()
 LIBS = os.environ.get("MUTATE_LIBS", "").split()
+# With MUTATE_SANITIZE (e.g. "address,undefined", BUILD being a tree built
+# with the same SANITIZE=), a leak, an overflow or undefined behaviour that
+# a mutant causes kills it too.
+SANITIZE = os.environ.get("MUTATE_SANITIZE", "")
+SAN_FLAGS = (["-fsanitize=" + SANITIZE, "-fno-omit-frame-pointer"]
+             if SANITIZE else [])
 EQUIV_FILE = os.path.join(ROOT, "tests", "mutate", "equivalent.txt")
 
 DAEMON_CORE = ["config", "http", "log", "lsn", "monitor", "protocol",
@@ -318,11 +328,17 @@ def load_equivalents():
 
 # --- building and running ----------------------------------------------------
 
+LIVE = set()		# process groups running now
+LIVE_LOCK = threading.Lock()
+
+
 def run(cmd, timeout, env=None, cwd=ROOT):
     """(returncode, output, timed out) of cmd in a process group of its
     own, killed as a whole on timeout."""
     p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, start_new_session=True)
+    with LIVE_LOCK:
+        LIVE.add(p.pid)
     try:
         out, _ = p.communicate(timeout=timeout)
         return p.returncode, out.decode(errors="replace"), False
@@ -330,6 +346,20 @@ def run(cmd, timeout, env=None, cwd=ROOT):
         os.killpg(p.pid, signal.SIGKILL)
         out, _ = p.communicate()
         return -1, out.decode(errors="replace"), True
+    finally:
+        with LIVE_LOCK:
+            LIVE.discard(p.pid)
+
+
+def on_signal(signum, frame):
+    """Interrupted: the tests of the mutants running now go too."""
+    with LIVE_LOCK:
+        for pid in LIVE:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    os._exit(128 + signum)
 
 
 def obj(path):
@@ -360,7 +390,7 @@ def compile_and_test(path, text, workdir, timeouts):
     with open(src, "w") as f:
         f.write(text)
     d = os.path.dirname(path)
-    rc, out, _ = run([CC] + CFLAGS + ["-O0", "-w", "-iquote", d,
+    rc, out, _ = run([CC] + CFLAGS + SAN_FLAGS + ["-O0", "-w", "-iquote", d,
                                       "-Idaemon", "-Iclient-lib", "-c",
                                       "-o", mobj, src], 300)
     if rc != 0:
@@ -368,12 +398,18 @@ def compile_and_test(path, text, workdir, timeouts):
     ran = 0.0
     for t in tests:
         exe = os.path.join(workdir, t)
-        rc, out, _ = run([CC, "-o", exe] + link_inputs(path, kind, t, mobj)
+        rc, out, _ = run([CC, "-o", exe] + SAN_FLAGS +
+                         link_inputs(path, kind, t, mobj)
                          + LIBS, 300)
         if rc != 0:
             return "nocompile", out, 0
         env = dict(os.environ)
         env["BUILD"] = BUILD
+        if SANITIZE:
+            env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0"
+            env["LSAN_OPTIONS"] = ("suppressions=%s:print_suppressions=0" %
+                                   os.path.join(ROOT, "tests", "lsan.supp"))
+            env["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1"
         if kind == "unit":
             env["CK_VERBOSITY"] = "silent"
             env["CK_FORK"] = "no"	# ten times faster; a crash kills too
@@ -406,6 +442,8 @@ def main():
     jobs = max(1, min(2, int(os.environ.get("MUTATE_JOBS", "2") or 2)))
     tmin = float(os.environ.get("MUTATE_TIMEOUT_MIN", "20") or 20)
     equiv = load_equivalents()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
     plan = []
     for f in files:

@@ -667,6 +667,18 @@ START_TEST(test_formatters_never_succeed_with_a_cut_answer)
 }
 END_TEST
 
+/* An unknown parameter after a known one is still unknown. */
+START_TEST(test_params_unknown_after_known_is_unknown)
+{
+	struct http_params	p;
+
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "lag_ms=1&x=2", &p), -1);
+	ck_assert_str_eq(why, "unknown parameter 'x'");
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "cluster=a&lag=2", &p), -1);
+	ck_assert_str_eq(why, "unknown parameter 'lag'");
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -708,6 +720,7 @@ http_suite(void)
 	tcase_add_test(tc, test_health_zero_limits_and_reasons);
 	tcase_add_test(tc, test_accept_header_trims_blanks_before_parameters);
 	tcase_add_test(tc, test_formatters_never_succeed_with_a_cut_answer);
+	tcase_add_test(tc, test_params_unknown_after_known_is_unknown);
 	suite_add_tcase(s, tc);
 	return s;
 }
