@@ -10,6 +10,7 @@
 #   make bench      the figures of README.md, each beside a baseline
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each, clang
 #   make fuzz-smoke the same for FUZZ_SMOKE_SECONDS (10) each, as in CI
+#   make mutate     mutation testing (slow; MUTATE_FILES=, MUTATE_MAX=)
 #   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR, MANDIR, ... honoured
 #   make uninstall  remove what install put there (not the configuration)
 #   make format     clang-format the C sources (needs clang-format)
@@ -104,7 +105,7 @@ WEBAPP     := $(BUILD)/examples/webapp
 BINS := $(BUILD)/pgbeacond $(BUILD)/pgbeacon $(LIB_SO) $(LIB_A) $(BUILD)/pgbeacon.pc
 
 .PHONY: all deps test test-asan test-tsan tests demo bench install \
-	uninstall clean format help fuzz fuzz-smoke fuzz-targets
+	uninstall clean format help fuzz fuzz-smoke fuzz-targets mutate
 all: $(BINS) $(WEBAPP)
 
 help:
@@ -176,6 +177,18 @@ $(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(DAEMON_CORE) $(LIB_A)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS_DAEMON) $(LIBS_CLIENT)
 
 fuzz-targets: $(FUZZ_BIN)
+
+# The test binaries' own objects are kept: make mutate links them.
+.SECONDARY: $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.o) \
+	$(IT_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%.o)
+
+# Mutation testing (tests/mutate/mutate.py): slow, not part of make test.
+MUTATE_IT := $(BUILD)/tests/it_lib_session $(BUILD)/tests/it_lib_client
+mutate: all $(UNIT_BIN) $(MUTATE_IT)
+	@BUILD=$(BUILD) MUTATE_CC='$(CC)' MUTATE_SANITIZE='$(SANITIZE)' \
+	 MUTATE_CFLAGS='-std=c11 -D_GNU_SOURCE $(PKG_CFLAGS)' \
+	 MUTATE_LIBS='$(LIBS_CHECK) $(LIBS_DAEMON) $(LIBS_CLIENT) $(LIBS_CLI)' \
+	 python3 tests/mutate/mutate.py
 
 # test, test-asan, demo and bench install what is missing first, then run
 # make again so that pkg-config sees the new packages.

@@ -387,6 +387,206 @@ START_TEST(test_lsn_round_trips)
 }
 END_TEST
 
+/* Each malformed EVENT is refused with its own reason. */
+START_TEST(test_event_errors_name_their_reason)
+{
+	static const struct {
+		const char	*line;
+		const char	*why;
+	} cases[] = {
+		{ "OK watching", "not an EVENT line" },
+		{ "EVENT main", "missing cluster" },
+		{ "EVENT  generation=1 master=none", "missing cluster" },
+		{ "EVENT main generation=x master=none", "bad generation" },
+		{ "EVENT main generation=1 generation=1 master=none",
+		    "bad generation" },
+		{ "EVENT main generation=1 master=none master=none",
+		    "master given twice" },
+		{ "EVENT main generation=1 master=db1", "bad master" },
+		{ "EVENT main generation=1 master=nonex", "bad master" },
+		{ "EVENT main generation=1 master=db1:65536", "bad master" },
+		{ "EVENT main generation=1 master=db\x7f:5432", "bad master" },
+		{ "EVENT main generation=1 master=db\x1f:5432", "bad master" },
+		{ "EVENT main generation=1 master=d\xc3\xa9:5432", "bad master" },
+		{ "EVENT main generation=1 master=[::1]x:5432", "bad master" },
+		{ "EVENT main generation=1  master=none", "empty field" },
+		{ "EVENT main master=none", "missing generation" },
+		{ "EVENT main generation= master=none", "missing generation" },
+		{ "EVENT main generation=1", "missing master" },
+		{ "EVENT main generation=1 master=", "missing master" },
+	};
+	pgb_event	ev;
+	char		why[128];
+	size_t		i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		why[0] = '\0';
+		ck_assert_msg(pgbi_proto_parse_event(cases[i].line, &ev, why,
+		    sizeof why) == -1, "accepted \"%s\"", cases[i].line);
+		ck_assert_msg(strcmp(why, cases[i].why) == 0,
+		    "\"%s\": want \"%s\" got \"%s\"", cases[i].line,
+		    cases[i].why, why);
+	}
+}
+END_TEST
+
+/* The edges an EVENT may reach: the longest cluster name, printable
+ * host bytes, port 1 and 65535, an unknown field, a trailing space. */
+START_TEST(test_event_edges_parse)
+{
+	char		line[512], name[PGB_CLUSTER_MAX + 1], why[128];
+	pgb_event	ev;
+
+	memset(name, 'c', PGB_CLUSTER_MAX - 1);
+	name[PGB_CLUSTER_MAX - 1] = '\0';
+	snprintf(line, sizeof line, "EVENT %s generation=18446744073709551615 "
+	    "master=!~:65535 future=1 ", name);
+	ck_assert_msg(pgbi_proto_parse_event(line, &ev, why, sizeof why) == 0,
+	    "%s", why);
+	ck_assert_str_eq(ev.cluster, name);
+	ck_assert_uint_eq(ev.generation, UINT64_MAX);
+	ck_assert_int_eq(ev.has_master, 1);
+	ck_assert_str_eq(ev.master_host, "!~");
+	ck_assert_int_eq(ev.master_port, 65535);
+
+	ck_assert_int_eq(pgbi_proto_parse_event("EVENT m master=[::1]:1 "
+	    "generation=0", &ev, why, sizeof why), 0);
+	ck_assert_str_eq(ev.master_host, "::1");
+	ck_assert_int_eq(ev.master_port, 1);
+	ck_assert_uint_eq(ev.generation, 0);
+
+	memset(name, 'c', PGB_CLUSTER_MAX);
+	name[PGB_CLUSTER_MAX] = '\0';
+	snprintf(line, sizeof line, "EVENT %s generation=1 master=none", name);
+	ck_assert_int_eq(pgbi_proto_parse_event(line, &ev, why, sizeof why),
+	    -1);
+	ck_assert_str_eq(why, "cluster name too long");
+}
+END_TEST
+
+/* "host:port" with the host just fitting, and one byte too long. */
+START_TEST(test_hostport_edges)
+{
+	char	host[4];
+	int	port = 0;
+
+	ck_assert_int_eq(pgbi_proto_parse_hostport("abc:9", 5, host,
+	    sizeof host, &port), 0);
+	ck_assert_str_eq(host, "abc");
+	ck_assert_int_eq(port, 9);
+	ck_assert_int_eq(pgbi_proto_parse_hostport("[::]:7", 6, host,
+	    sizeof host, &port), 0);
+	ck_assert_str_eq(host, "::");
+
+	ck_assert_int_eq(pgbi_proto_parse_hostport("abcd:9", 6, host,
+	    sizeof host, &port), -1);
+	ck_assert_int_eq(pgbi_proto_parse_hostport("a b:9", 5, host,
+	    sizeof host, &port), -1);
+	ck_assert_int_eq(pgbi_proto_parse_hostport("ab:9x", 4, host,
+	    sizeof host, &port), 0);	/* len stops before the x */
+	ck_assert_int_eq(port, 9);
+}
+END_TEST
+
+/* Reply values: 0x20..0x7e are taken, controls, DEL and high bytes not. */
+START_TEST(test_resolve_reply_value_bytes)
+{
+	static const char *const bad[] = {
+		"OK host=db\x7f port=5432 role=master generation=1",
+		"OK host=db\x1f port=5432 role=master generation=1",
+		"OK host=db\x80 port=5432 role=master generation=1",
+		"OK host=db port=5432 role=m\x01 generation=1",
+	};
+	pgb_resolved	r;
+	char		why[128];
+	size_t		i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why[0] = '\0';
+		ck_assert_int_eq(pgbi_proto_parse_resolve(bad[i], &r, why,
+		    sizeof why), -1);
+		ck_assert_str_eq(why, "control character");
+	}
+	ck_assert_int_eq(pgbi_proto_parse_resolve("OK host=!~ port=65535 "
+	    "role=r generation=0 x=~", &r, why, sizeof why), 0);
+	ck_assert_str_eq(r.host, "!~");
+	ck_assert_int_eq(r.port, 65535);
+	ck_assert_uint_eq(r.generation, 0);
+	ck_assert_int_eq(pgbi_proto_parse_resolve("OK host=a port=1 role=r "
+	    "generation=1 ", &r, why, sizeof why), 0);
+	ck_assert_int_eq(r.port, 1);
+}
+END_TEST
+
+/* Request tokens and options at their length and byte edges. */
+START_TEST(test_request_token_edges)
+{
+	ck_assert(pgbi_proto_token_ok("0123456789", 10));
+	ck_assert(pgbi_proto_token_ok("!~", 2));
+	ck_assert(!pgbi_proto_token_ok("a\x7f", 10));
+	ck_assert(!pgbi_proto_token_ok("a\x80", 10));
+	ck_assert(pgbi_proto_options_ok("", 0));
+	ck_assert(pgbi_proto_options_ok("a b", 3));
+	ck_assert(!pgbi_proto_options_ok("a bc", 3));
+	ck_assert(!pgbi_proto_options_ok("a\x7f", 10));
+	ck_assert(!pgbi_proto_options_ok("a\x1f", 10));
+	ck_assert(pgbi_proto_options_ok("!~ ", 10));
+}
+END_TEST
+
+/* Unknown ERR codes become PGB_ERR_DAEMON with the code in the text. */
+START_TEST(test_err_reply_every_code)
+{
+	pgb_errcode	code;
+	char		text[64];
+
+	ck_assert_int_eq(pgbi_proto_parse_err("ERR NOCLUSTER x", &code, text,
+	    sizeof text), 0);
+	ck_assert_int_eq(code, PGB_ERR_NOCLUSTER);
+	ck_assert_str_eq(text, "x");
+	ck_assert_int_eq(pgbi_proto_parse_err("ERR BADROLE", &code, text,
+	    sizeof text), 0);
+	ck_assert_int_eq(code, PGB_ERR_BADROLE);
+	ck_assert_str_eq(text, "");
+	ck_assert_int_eq(pgbi_proto_parse_err("ERR BADREQ y", &code, text,
+	    sizeof text), 0);
+	ck_assert_int_eq(code, PGB_ERR_BADREQ);
+	ck_assert_int_eq(pgbi_proto_parse_err("ERR NOHOS y", &code, text,
+	    sizeof text), 0);
+	ck_assert_int_eq(code, PGB_ERR_DAEMON);
+	ck_assert_str_eq(text, "NOHOS: y");
+	ck_assert_int_eq(pgbi_proto_parse_err("ERR NOHOSTS y", &code, text,
+	    sizeof text), 0);
+	ck_assert_int_eq(code, PGB_ERR_DAEMON);
+	ck_assert_str_eq(text, "NOHOSTS: y");
+}
+END_TEST
+
+/* The first byte is checked like the others; a 1-byte buffer gets "". */
+START_TEST(test_first_byte_and_tiny_buffers)
+{
+	pgb_errcode	code;
+	char		text[8] = "XXXXXXX", host[8];
+	int		port;
+
+	ck_assert(!pgbi_proto_token_ok(" a", 10));
+	ck_assert(!pgbi_proto_token_ok("\x7f" "a", 10));
+	ck_assert(!pgbi_proto_options_ok("\x01" "a", 10));
+	ck_assert(!pgbi_proto_options_ok("\x7f" "a", 10));
+	ck_assert_int_eq(pgbi_proto_parse_hostport("\x01" "b:9", 4, host,
+	    sizeof host, &port), -1);
+	ck_assert_int_eq(pgbi_proto_parse_hostport("\x7f" "b:9", 4, host,
+	    sizeof host, &port), -1);
+	ck_assert_int_eq(pgbi_proto_parse_err("ERR NOHOST abc", &code, text,
+	    1), 0);
+	ck_assert_int_eq(text[0], '\0');
+	ck_assert_int_eq(text[1], 'X');
+	ck_assert_int_eq(pgbi_proto_parse_err("ERR NOHOST abc", &code, text,
+	    3), 0);
+	ck_assert_str_eq(text, "ab");
+}
+END_TEST
+
 static Suite *
 client_proto_suite(void)
 {
@@ -419,6 +619,15 @@ client_proto_suite(void)
 	tc = tcase_create("limits");
 	tcase_add_test(tc, test_resolve_reply_rejects_overlong_host);
 	tcase_add_test(tc, test_err_reply_truncates_long_text);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("mutants");
+	tcase_add_test(tc, test_event_errors_name_their_reason);
+	tcase_add_test(tc, test_event_edges_parse);
+	tcase_add_test(tc, test_hostport_edges);
+	tcase_add_test(tc, test_resolve_reply_value_bytes);
+	tcase_add_test(tc, test_request_token_edges);
+	tcase_add_test(tc, test_err_reply_every_code);
+	tcase_add_test(tc, test_first_byte_and_tiny_buffers);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -919,6 +919,84 @@ START_TEST(test_man_page_documents_every_setting)
 }
 END_TEST
 
+/* socket_mode: every character is an octal digit, even where the value
+ * would still be below 0777. */
+START_TEST(test_socket_mode_digits_are_octal)
+{
+	static const char *const bad[] = { "9", "08", "8", "0/", "07:" };
+	char			 text[256], want[256];
+	struct config		*cfg;
+	size_t			 i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text, "socket_mode = \"%s\";\n" CLUSTERS,
+		    bad[i]);
+		snprintf(want, sizeof want, "t.conf:1: socket_mode must be "
+		    "octal digits from \"0\" to \"0777\", not \"%s\"", bad[i]);
+		expect_error(text, want);
+	}
+	cfg = expect_ok("socket_mode = \"7\";\n" CLUSTERS);
+	ck_assert_int_eq(cfg->socket_mode, 07);
+	config_free(cfg);
+	cfg = expect_ok("socket_mode = \"0001\";\n" CLUSTERS);
+	ck_assert_int_eq(cfg->socket_mode, 01);
+	config_free(cfg);
+}
+END_TEST
+
+/* Writes a valid file of exactly size bytes (the rest comment lines). */
+static void
+write_padded(const char *path, size_t size)
+{
+	static const char	head[] = CLUSTERS;
+	static char		line[1000];
+	FILE			*f = fopen(path, "w");
+	size_t			 left = size - (sizeof head - 1), k;
+
+	ck_assert_ptr_nonnull(f);
+	memset(line, 'x', sizeof line);
+	line[0] = '#';
+	line[sizeof line - 1] = '\n';
+	ck_assert_int_eq(fputs(head, f) >= 0, 1);
+	for (; left > 0; left -= k) {
+		k = left > sizeof line ? sizeof line : left;
+		/* "#xx...x\n" of k bytes, or a blank line when k is 1 */
+		ck_assert_uint_eq(fwrite(line, 1, k - 1, f), k - 1);
+		ck_assert_int_eq(fputc('\n', f), '\n');
+	}
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The file-size limit: 4 MiB less a read's margin loads, 4 MiB + 1 is
+ * refused with EFBIG, not read into a larger buffer. */
+START_TEST(test_file_size_limit)
+{
+	char		 path[128], want[256];
+	struct config	*cfg;
+
+	snprintf(path, sizeof path, "%s/big.conf", tmpdir);
+	write_padded(path, 4 * 1024 * 1024 - 4096);
+	cfg = config_load(path, err, sizeof err);
+	ck_assert_msg(cfg != NULL, "refused: %s", err);
+	config_free(cfg);
+
+	write_padded(path, 4 * 1024 * 1024 + 1);
+	ck_assert_ptr_null(config_load(path, err, sizeof err));
+	snprintf(want, sizeof want, "%s: cannot read: %s", path,
+	    strerror(EFBIG));
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* A conninfo setting several server keywords is refused for the first. */
+START_TEST(test_conninfo_names_the_first_server_keyword)
+{
+	expect_error(CL_OPEN "name = \"a\"; hosts = (\"x:1\");\n"
+	    "conninfo = \"host=db1 port=5432\";\n" CL_CLOSE,
+	    "t.conf:3: conninfo must not set host: list the servers in hosts");
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -967,6 +1045,14 @@ config_suite(void)
 
 	tc = tcase_create("docs");
 	tcase_add_test(tc, test_man_page_documents_every_setting);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("mutants");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup_tmpdir, teardown_tmpdir);
+	tcase_add_test(tc, test_socket_mode_digits_are_octal);
+	tcase_add_test(tc, test_file_size_limit);
+	tcase_add_test(tc, test_conninfo_names_the_first_server_keyword);
 	suite_add_tcase(s, tc);
 	return s;
 }

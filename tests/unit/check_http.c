@@ -598,6 +598,251 @@ START_TEST(test_metrics_leave_out_unknown_lag_and_escape_labels)
 }
 END_TEST
 
+/* Every role endpoint asks for its own role, with no parameter at all. */
+START_TEST(test_params_every_role_endpoint_without_parameters)
+{
+	static const struct {
+		enum http_endpoint	ep;
+		enum topo_want		want;
+	} cases[] = {
+		{ HTTP_EP_MASTER, TOPO_WANT_MASTER },
+		{ HTTP_EP_REPLICA, TOPO_WANT_REPLICA },
+		{ HTTP_EP_SYNC_BY_TIME, TOPO_WANT_SYNC_BY_TIME },
+		{ HTTP_EP_SYNC_BY_BYTES, TOPO_WANT_SYNC_BY_BYTES },
+		{ HTTP_EP_SYNC_BY_TIME_OR_BYTES,
+		    TOPO_WANT_SYNC_BY_TIME_OR_BYTES },
+		{ HTTP_EP_SYNC_BY_TIME_AND_BYTES,
+		    TOPO_WANT_SYNC_BY_TIME_AND_BYTES },
+	};
+	struct http_params	p;
+	size_t			i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(parse(cases[i].ep, NULL, &p), 0);
+		ck_assert_msg(p.query.want == cases[i].want, "%s asks for %d",
+		    http_endpoint_name(cases[i].ep), (int)p.query.want);
+	}
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA, "host=db1:5432", &p), 0);
+	ck_assert_int_eq(p.query.want, TOPO_WANT_REPLICA);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=db1:5432", &p), 0);
+	ck_assert_int_eq(p.query.want, TOPO_WANT_MASTER);
+}
+END_TEST
+
+/* Bracketed hosts must be "[V6]:PORT" exactly. */
+START_TEST(test_params_health_refuses_malformed_brackets)
+{
+	static const char *const bad[] = {
+		"host=%5B::1", "host=%5B::1%5Dx5432", "host=%5B::1%5D",
+		"host=%5B::1%5D:", "host=%5B%5D:5432", "host=%5B::1%5D:0",
+		"host=%5B::1%5D:65536", "host=%5B::1%5D:54x",
+		"host=%5B::1%5D:-1",
+	};
+	struct http_params	p;
+	size_t			i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(parse(HTTP_EP_HEALTH_PRIMARY, bad[i], &p) == -1,
+		    "accepted %s", bad[i]);
+		ck_assert_str_eq(why, "host must be HOST:PORT or [IPV6]:PORT");
+	}
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=%5Bfe80::1%5D:1",
+	    &p), 0);
+	ck_assert_str_eq(p.host_name, "fe80::1");
+	ck_assert_int_eq(p.host_port, 1);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=d:65535", &p), 0);
+	ck_assert_str_eq(p.host_name, "d");
+	ck_assert_int_eq(p.host_port, 65535);
+}
+END_TEST
+
+/* Occurrences of needle in hay. */
+static int
+count_of(const char *hay, const char *needle)
+{
+	int	n = 0;
+
+	while ((hay = strstr(hay, needle)) != NULL) {
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
+}
+
+/* The request counters have one series per endpoint and command, never
+ * one past the end of their tables. */
+START_TEST(test_metrics_request_series_stay_in_their_tables)
+{
+	struct topo_cluster		*all[1] = { &cl };
+	struct http_metrics_input	 in;
+	struct http_counters		 hc;
+	struct server_counters		 sc;
+	uint64_t			 changes[1] = { 0 };
+	const char			*page;
+
+	memset(&hc, 0, sizeof(hc));
+	memset(&sc, 0, sizeof(sc));
+	/* Every 200 (and OK) count is set, so that reading one past a row of
+	 * the table would print an extra series. */
+	for (size_t i = 0; i < HTTP_EP_COUNT; i++)
+		hc.requests[i][0] = 1;
+	for (size_t i = 0; i < SERVER_NCMDS; i++)
+		sc.requests[i][PROTO_OK] = 1;
+	memset(&in, 0, sizeof(in));
+	in.clusters = all;
+	in.nclusters = 1;
+	in.role_changes = changes;
+	in.http = &hc;
+	in.socket = &sc;
+	ck_assert_int_eq(http_format_metrics(out, &in), 0);
+	page = out_text();
+	ck_assert_int_eq(count_of(page, "pgbeacon_http_requests_total{"),
+	    HTTP_EP_COUNT);
+	ck_assert_int_eq(count_of(page, "code=\"200\"} 1\n"), HTTP_EP_COUNT);
+	ck_assert_int_eq(count_of(page, "pgbeacon_socket_requests_total{"),
+	    SERVER_NCMDS);
+	ck_assert_int_eq(count_of(page, "result=\"OK\"} 1\n"), SERVER_NCMDS);
+	ck_assert_ptr_null(strstr(page, "(null)"));
+}
+END_TEST
+
+/* Limits of 0 are limits; a healthy replica says "replica". */
+START_TEST(test_health_zero_limits_and_reasons)
+{
+	struct http_params	p;
+
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=db3.example:5434&max_lag_ms=0", &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 503);
+	ck_assert_str_eq(why, "replica, lag 3000 ms over 0");
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=db3.example:5434&max_lag_bytes=0", &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 503);
+	ck_assert_str_eq(why, "replica, lag 5000 bytes over 0");
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=db3.example:5434", &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 200);
+	ck_assert_str_eq(why, "replica");
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=127.0.0.1:5432",
+	    &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, false, why, sizeof(why)), 200);
+	ck_assert_str_eq(why, "primary");
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "cluster=", &p), -1);
+	ck_assert_str_eq(why, "empty cluster");
+}
+END_TEST
+
+/* JSON for exactly "application/json", as pg-status; blanks around it
+ * are not part of it, anything else is. */
+START_TEST(test_accept_header_trims_blanks_before_parameters)
+{
+	ck_assert(http_wants_json("application/json\t \t"));
+	ck_assert(http_wants_json(" \tapplication/json"));
+	ck_assert(!http_wants_json("application/json  ;q=1"));
+	ck_assert(!http_wants_json("text/html , application/json \t, x/y"));
+	ck_assert(!http_wants_json("application/jso"));
+	ck_assert(!http_wants_json("application/jsonx"));
+}
+END_TEST
+
+/* Freezes the end of a buffer once it holds *arg bytes or more: every
+ * later append fails, as when memory runs out. */
+static void
+freeze_at_cb(struct evbuffer *b, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	(void)info;
+	if (evbuffer_get_length(b) >= *(const size_t *)arg)
+		evbuffer_freeze(b, 0);
+}
+
+/* Runs formatter k into a buffer that stops growing at limit bytes
+ * (SIZE_MAX: never); its result, and the bytes it wrote in *len. */
+static int
+format_cut(int k, size_t limit, const struct http_metrics_input *in,
+    size_t *len)
+{
+	struct evbuffer	*b = evbuffer_new();
+	int		 rc = -1;
+
+	ck_assert_ptr_nonnull(b);
+	if (limit == 0)
+		evbuffer_freeze(b, 0);
+	else if (limit != SIZE_MAX)
+		evbuffer_add_cb(b, freeze_at_cb, &limit);
+	switch (k) {
+	case 0:
+		rc = http_format_metrics(b, in);
+		break;
+	case 1:
+		rc = http_format_replicas_info(b, &cl);
+		break;
+	case 2:
+		rc = http_format_host(b, &hosts[0], true);
+		break;
+	case 3:
+		rc = http_format_host(b, &hosts[0], false);
+		break;
+	case 4:
+		rc = http_format_resolve(b, &cl, &hosts[2]);
+		break;
+	}
+	*len = evbuffer_get_length(b);
+	evbuffer_free(b);
+	return rc;
+}
+
+/* A formatter whose buffer stops growing at any point returns -1: it
+ * never reports success for a cut answer. */
+START_TEST(test_formatters_never_succeed_with_a_cut_answer)
+{
+	struct topo_cluster		*all[1] = { &cl };
+	struct http_metrics_input	 in;
+	struct http_counters		 hc;
+	struct server_counters		 sc;
+	uint64_t			 changes[1] = { 4 };
+	size_t				 full, len, limit;
+	int				 k, rc;
+
+	memset(&hc, 0, sizeof(hc));
+	memset(&sc, 0, sizeof(sc));
+	hc.requests[HTTP_EP_MASTER][0] = 7;
+	sc.requests[PROTO_CMD_RESOLVE][PROTO_ERR_NOHOST] = 3;
+	memset(&in, 0, sizeof(in));
+	in.clusters = all;
+	in.nclusters = 1;
+	in.role_changes = changes;
+	in.http = &hc;
+	in.socket = &sc;
+	for (k = 0; k < 5; k++) {
+		ck_assert_int_eq(format_cut(k, SIZE_MAX, &in, &full), 0);
+		for (limit = 0; limit < full; limit++) {
+			rc = format_cut(k, limit, &in, &len);
+			ck_assert_msg(rc == -1 || len == full, "formatter %d cut "
+			    "at %zu: %d with %zu of %zu bytes", k, limit, rc,
+			    len, full);
+		}
+	}
+}
+END_TEST
+
+/* An unknown parameter after a known one is still unknown. */
+START_TEST(test_params_unknown_after_known_is_unknown)
+{
+	struct http_params	p;
+
+	/* /v1/ is strict; the pg-status endpoints ignore it, as pg-status. */
+	ck_assert_int_eq(parse(HTTP_EP_V1_RESOLVE, "role=replica&max_lag_ms=1"
+	    "&x=2", &p), -1);
+	ck_assert_str_eq(why, "unknown parameter 'x'");
+	ck_assert_int_eq(parse(HTTP_EP_V1_RESOLVE, "role=replica&cluster=a"
+	    "&lag=2", &p), -1);
+	ck_assert_str_eq(why, "unknown parameter 'lag'");
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "lag_ms=1&x=2", &p), 0);
+	ck_assert_int_eq(p.query.max_lag_ms, 1);
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -635,6 +880,16 @@ http_suite(void)
 	tcase_add_test(tc,
 	    test_metrics_leave_out_unknown_lag_and_escape_labels);
 	tcase_add_test(tc, test_metrics_listener_families);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("mutants");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_params_every_role_endpoint_without_parameters);
+	tcase_add_test(tc, test_params_health_refuses_malformed_brackets);
+	tcase_add_test(tc, test_metrics_request_series_stay_in_their_tables);
+	tcase_add_test(tc, test_health_zero_limits_and_reasons);
+	tcase_add_test(tc, test_accept_header_trims_blanks_before_parameters);
+	tcase_add_test(tc, test_formatters_never_succeed_with_a_cut_answer);
+	tcase_add_test(tc, test_params_unknown_after_known_is_unknown);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -201,6 +201,30 @@ START_TEST(test_format_of_the_largest_lsn_fits)
 }
 END_TEST
 
+/* Every hex digit at the edges of its range: 0 9 a f A F. */
+START_TEST(test_parse_reads_every_digit_edge)
+{
+	uint64_t	v = 0;
+
+	ck_assert(lsn_parse("9/9", &v));
+	ck_assert_uint_eq(v, ((uint64_t)9 << 32) | 9);
+	ck_assert(lsn_parse("90/09", &v));
+	ck_assert_uint_eq(v, ((uint64_t)0x90 << 32) | 0x09);
+	ck_assert(lsn_parse("a/f", &v));
+	ck_assert_uint_eq(v, ((uint64_t)0xa << 32) | 0xf);
+	ck_assert(lsn_parse("A/F", &v));
+	ck_assert_uint_eq(v, ((uint64_t)0xa << 32) | 0xf);
+	ck_assert(lsn_parse("0123/456789AB", &v));
+	ck_assert_uint_eq(v, ((uint64_t)0x123 << 32) | 0x456789ab);
+	/* One past each range is not a digit. */
+	ck_assert(!lsn_parse("g/0", &v));
+	ck_assert(!lsn_parse("G/0", &v));
+	ck_assert(!lsn_parse(":/0", &v));
+	ck_assert(!lsn_parse("`/0", &v));
+	ck_assert(!lsn_parse("@/0", &v));
+}
+END_TEST
+
 static Suite *
 lsn_suite(void)
 {
@@ -228,6 +252,7 @@ lsn_suite(void)
 	tc = tcase_create("limits");
 	tcase_add_test(tc, test_parse_accepts_the_largest_lsn);
 	tcase_add_test(tc, test_format_of_the_largest_lsn_fits);
+	tcase_add_test(tc, test_parse_reads_every_digit_edge);
 	suite_add_tcase(s, tc);
 
 	return (s);

@@ -901,6 +901,112 @@ START_TEST(test_format_status_error_without_nul_stays_in_bounds)
 }
 END_TEST
 
+/* The edges of UTF-8: the last and first lead byte of each length, the
+ * smallest and largest code point of each length, the surrogates' edges,
+ * and a continuation byte that is not one. */
+START_TEST(test_json_string_utf8_edges)
+{
+	static const struct {
+		const char	*in;
+		const char	*out;
+	} cases[] = {
+		{ "\xc3(", "\"\\ufffd(\"" },		/* bad continuation */
+		{ "\xc3\xc0", "\"\\ufffd\\ufffd\"" },
+		{ "\xc3\x7f", "\"\\ufffd\\u007f\"" },
+		{ "\xe2\x82(", "\"\\ufffd\\ufffd(\"" },
+		{ "\xe2\x82", "\"\\ufffd\\ufffd\"" },	/* cut short */
+		{ "\xf0\x9f\x98", "\"\\ufffd\\ufffd\\ufffd\"" },
+		{ "\x80", "\"\\ufffd\"" },			/* lone continuation */
+		{ "\xbf", "\"\\ufffd\"" },
+		{ "\xc1\xbf", "\"\\ufffd\\ufffd\"" },	/* overlong 2 */
+		{ "\xc2\x80", "\"\xc2\x80\"" },		/* U+0080 */
+		{ "\xdf\xbf", "\"\xdf\xbf\"" },		/* U+07FF */
+		{ "\xe0\x9f\xbf", "\"\\ufffd\\ufffd\\ufffd\"" },	/* overlong 3 */
+		{ "\xe0\xa0\x80", "\"\xe0\xa0\x80\"" },	/* U+0800 */
+		{ "\xed\x9f\xbf", "\"\xed\x9f\xbf\"" },	/* U+D7FF */
+		{ "\xed\xbf\xbf", "\"\\ufffd\\ufffd\\ufffd\"" },	/* U+DFFF */
+		{ "\xee\x80\x80", "\"\xee\x80\x80\"" },	/* U+E000 */
+		{ "\xef\xbf\xbf", "\"\xef\xbf\xbf\"" },	/* U+FFFF */
+		{ "\xf0\x8f\xbf\xbf",
+		    "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },		/* overlong 4 */
+		{ "\xf0\x90\x80\x80", "\"\xf0\x90\x80\x80\"" },	/* U+10000 */
+		{ "\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\"" },	/* U+10FFFF */
+		{ "\xf4\x90\x80\x80",
+		    "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },		/* > U+10FFFF */
+		{ "\xf5\x80\x80\x80",
+		    "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },
+		{ "\xf8", "\"\\ufffd\"" },
+		{ " ~", "\" ~\"" },				/* printable edges */
+		{ "\x1f ", "\"\\u001f \"" },
+		{ "a\xc3\xa9\x01" "b", "\"a\xc3\xa9\\u0001b\"" },
+	};
+	char	*got;
+	size_t	 i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		got = json_of(cases[i].in);
+		ck_assert_msg(strcmp(got, cases[i].out) == 0,
+		    "case %zu: want %s got %s", i, cases[i].out, got);
+		free(got);
+	}
+}
+END_TEST
+
+/* Freezes the end of a buffer once it holds *arg bytes or more: every
+ * later append fails, as when memory runs out. */
+static void
+freeze_at_cb(struct evbuffer *b, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	(void)info;
+	if (evbuffer_get_length(b) >= *(const size_t *)arg)
+		evbuffer_freeze(b, 0);
+}
+
+/* A formatter whose buffer stops growing at any point returns -1: it
+ * never reports success for a cut reply. */
+START_TEST(test_formatters_never_succeed_with_a_cut_reply)
+{
+	struct topo_cluster	*cs[2] = { &c_main, &c_v6 };
+	struct evbuffer		*full = evbuffer_new(), *b;
+	size_t			 len, jlen, limit;
+	int			 rc;
+	static const char	 js[] = "a\"b\\c\x01\xff\xc3\xa9 d";
+
+	ck_assert_ptr_nonnull(full);
+	ck_assert_int_eq(protocol_format_status(full, cs, 2, 1000), 0);
+	len = evbuffer_get_length(full);
+	evbuffer_drain(full, len);
+	ck_assert_int_eq(protocol_json_string(full, js), 0);
+	jlen = evbuffer_get_length(full);
+	evbuffer_free(full);
+	for (limit = 0; limit < len; limit++) {
+		ck_assert_ptr_nonnull(b = evbuffer_new());
+		if (limit == 0)
+			evbuffer_freeze(b, 0);
+		else
+			evbuffer_add_cb(b, freeze_at_cb, &limit);
+		rc = protocol_format_status(b, cs, 2, 1000);
+		ck_assert_msg(rc == -1 || evbuffer_get_length(b) == len,
+		    "status cut at %zu: %d with %zu of %zu bytes", limit, rc,
+		    evbuffer_get_length(b), len);
+		evbuffer_free(b);
+		if (limit >= jlen)
+			continue;
+		ck_assert_ptr_nonnull(b = evbuffer_new());
+		if (limit == 0)
+			evbuffer_freeze(b, 0);
+		else
+			evbuffer_add_cb(b, freeze_at_cb, &limit);
+		rc = protocol_json_string(b, js);
+		ck_assert_msg(rc == -1 || evbuffer_get_length(b) == jlen,
+		    "json cut at %zu: %d with %zu of %zu bytes", limit, rc,
+		    evbuffer_get_length(b), jlen);
+		evbuffer_free(b);
+	}
+}
+END_TEST
+
 static Suite *
 protocol_suite(void)
 {
@@ -948,6 +1054,8 @@ protocol_suite(void)
 	tcase_add_test(tc, test_formatters_cut_lines_but_keep_the_newline);
 	tcase_add_test(tc, test_format_status_never_ages_evidence_below_zero);
 	tcase_add_test(tc, test_format_status_error_without_nul_stays_in_bounds);
+	tcase_add_test(tc, test_json_string_utf8_edges);
+	tcase_add_test(tc, test_formatters_never_succeed_with_a_cut_reply);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1701,6 +1701,155 @@ START_TEST(test_round_robin_survives_cursor_wrap)
 }
 END_TEST
 
+/* A replica at host index 0 (the primary elsewhere) is counted and
+ * served like any other. */
+START_TEST(test_replica_at_index_zero_is_counted)
+{
+	const struct topo_host	*h;
+	int			 seen0 = 0, seen2 = 0, i;
+
+	use_hosts(3);
+	set_replica(0, 1000, 0);
+	set_primary(1, 1, 1000);
+	set_replica(2, 1000, 0);
+	ck_assert(topology_update(&cl));
+	ck_assert_int_eq(cl.master, 1);
+	for (i = 0; i < 4; i++) {
+		h = resolve(TOPO_WANT_REPLICA);
+		ck_assert_ptr_nonnull(h);
+		ck_assert_msg(strstr(why, "one of 2 qualifying") != NULL,
+		    "why: %s", why);
+		seen0 += h == &hosts[0];
+		seen2 += h == &hosts[2];
+	}
+	ck_assert_int_eq(seen0, 2);
+	ck_assert_int_eq(seen2, 2);
+
+	/* The only replica, at index 0. */
+	use_hosts(2);
+	ck_assert(topology_update(&cl));
+	ck_assert_ptr_eq(resolve(TOPO_WANT_REPLICA), &hosts[0]);
+}
+END_TEST
+
+/* A replica whose clock is behind its own replay timestamp by 1 ms has a
+ * lag of 0, not -1 (unknown); 1 ms ahead gives 1. */
+START_TEST(test_clock_skew_of_one_ms_is_clamped)
+{
+	use_hosts(3);
+	set_primary(0, 1, 2000);
+	set_replica(1, 1000, 0);
+	set_replica(2, 1000, 0);
+	hosts[1].replay_ts_ms = hosts[1].host_now_ms + 1;
+	hosts[2].replay_ts_ms = hosts[2].host_now_ms - 1;
+	ck_assert(topology_update(&cl));
+	ck_assert(hosts[1].lag_known);
+	ck_assert_int_eq(hosts[1].lag_ms, 0);
+	ck_assert_int_eq(hosts[2].lag_ms, 1);
+	ck_assert_uint_eq(hosts[1].lag_bytes, 1000);
+}
+END_TEST
+
+/* Re-initialising a cluster forgets its master. */
+START_TEST(test_cluster_init_forgets_the_master)
+{
+	standard_cluster();
+	ck_assert_ptr_eq(cl.master_host, &hosts[0]);
+	use_hosts(3);
+	ck_assert_ptr_null(cl.master_host);
+	ck_assert_ptr_null(topology_master(&cl));
+	ck_assert_int_eq(cl.master, -1);
+}
+END_TEST
+
+/* An out-of-range master index gives no master. */
+START_TEST(test_master_index_out_of_range_is_none)
+{
+	standard_cluster();
+	cl.master = 3;
+	ck_assert_ptr_null(topology_master(&cl));
+	cl.master = -1;
+	ck_assert_ptr_null(topology_master(&cl));
+}
+END_TEST
+
+/* Without a primary the reason counts each kind of host. */
+START_TEST(test_no_primary_reason_counts_each_kind)
+{
+	use_hosts(4);
+	set_replica(0, 1000, 0);
+	set_dead(1);
+	hosts[2].alive = false;			/* never probed */
+	set_replica(3, 1000, 0);
+	hosts[3].system_id = SYSID + 1;		/* foreign */
+	topology_update(&cl);
+	ck_assert_str_eq(cl.why_no_master, "no live primary (1 replicas, "
+	    "1 dead, 1 not probed, 1 foreign)");
+}
+END_TEST
+
+/* The master's own lags are 0 whatever they were before. */
+START_TEST(test_master_lags_are_reset_to_zero)
+{
+	use_hosts(2);
+	set_primary(0, 1, 5000);
+	set_replica(1, 1000, 0);
+	hosts[0].lag_bytes = 777;
+	hosts[0].lag_ms = 777;
+	ck_assert(topology_update(&cl));
+	ck_assert(hosts[0].lag_known);
+	ck_assert_uint_eq(hosts[0].lag_bytes, 0);
+	ck_assert_int_eq(hosts[0].lag_ms, 0);
+	ck_assert_uint_eq(hosts[1].lag_bytes, 4000);
+}
+END_TEST
+
+/* A limit of 0, from the query or from the configuration, is a limit:
+ * one byte behind is too far. */
+START_TEST(test_zero_byte_limit_refuses_one_byte_behind)
+{
+	struct topo_query	q;
+
+	use_hosts(2);
+	set_primary(0, 1, 1001);
+	set_replica(1, 1000, 0);
+	ck_assert(topology_update(&cl));
+	topology_query_init(&q, TOPO_WANT_SYNC_BY_BYTES);
+	q.max_lag_bytes = 0;
+	q.fallback = TOPO_FALLBACK_NONE;
+	ck_assert_ptr_null(resolve_q(&q));
+	q.max_lag_bytes = 1;
+	ck_assert_ptr_eq(resolve_q(&q), &hosts[1]);
+
+	lim.sync_max_lag_bytes = 0;
+	topology_query_init(&q, TOPO_WANT_SYNC_BY_BYTES);
+	q.fallback = TOPO_FALLBACK_NONE;
+	ck_assert_ptr_null(resolve_q(&q));
+	set_replica(1, 1001, 0);
+	ck_assert(!topology_update(&cl));	/* same master: no change */
+	ck_assert_ptr_eq(resolve_q(&q), &hosts[1]);
+}
+END_TEST
+
+/* A replica over both limits says both. */
+START_TEST(test_reason_names_both_lags_when_both_are_over)
+{
+	struct topo_query	q;
+
+	use_hosts(2);
+	set_primary(0, 1, 9000);
+	set_replica(1, 1000, 5000);
+	ck_assert(topology_update(&cl));
+	topology_query_init(&q, TOPO_WANT_SYNC_BY_TIME_OR_BYTES);
+	q.max_lag_ms = 1000;
+	q.max_lag_bytes = 1000;
+	q.fallback = TOPO_FALLBACK_NONE;
+	ck_assert_ptr_null(resolve_q(&q));
+	ck_assert_msg(strstr(why, "time lag 5000 ms over 1000 ms and byte lag "
+	    "8000 bytes over 1000 bytes") != NULL, "why: %s", why);
+}
+END_TEST
+
 static Suite *
 topology_suite(void)
 {
@@ -1831,6 +1980,17 @@ topology_suite(void)
 	tcase_add_test(tc, test_round_robin_survives_cursor_wrap);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("mutants");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, test_replica_at_index_zero_is_counted);
+	tcase_add_test(tc, test_clock_skew_of_one_ms_is_clamped);
+	tcase_add_test(tc, test_cluster_init_forgets_the_master);
+	tcase_add_test(tc, test_master_index_out_of_range_is_none);
+	tcase_add_test(tc, test_no_primary_reason_counts_each_kind);
+	tcase_add_test(tc, test_master_lags_are_reset_to_zero);
+	tcase_add_test(tc, test_zero_byte_limit_refuses_one_byte_behind);
+	tcase_add_test(tc, test_reason_names_both_lags_when_both_are_over);
+	suite_add_tcase(s, tc);
 	return (s);
 }
 
