@@ -148,8 +148,12 @@ $(WEBAPP): $(WEBAPP_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $(WEBAPP_OBJ) $(LIB_A) $(LIBS_CLIENT)
 
 # The installed .pc is made at install time, from the variables of that
-# call; this one, for the default PREFIX, is only a convenience.
-PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|'
+# call; this one, for the default PREFIX, is only a convenience.  A LIBDIR
+# or INCLUDEDIR under PREFIX is written relative to ${prefix}, so that
+# pkg-config --define-variable=prefix=... moves them along; one elsewhere
+# is written as it is.
+PC_REL = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(call PC_REL,$(LIBDIR))|; s|@INCLUDEDIR@|$(call PC_REL,$(INCLUDEDIR))|; s|@VERSION@|$(VERSION)|'
 $(BUILD)/pgbeacon.pc: client-lib/pgbeacon.pc.in Makefile
 	$(PC_SED) $< > $@
 

@@ -67,7 +67,7 @@ struct server {
 	struct monitor		*mon;		/* borrowed */
 	char			*path;		/* owned */
 	char			*lock_path;	/* owned */
-	int			 lock_fd;	/* flock()ed for our lifetime */
+	int			 lock_fd;	/* flock()ed for our lifetime, or -1 */
 	struct evconnlistener	*listener;	/* owned, owns the socket */
 	struct event		*accept_retry;	/* owned; re-enables after EMFILE */
 	struct server_backoff	 backoff;	/* of accept errors */
@@ -556,6 +556,9 @@ server_bind(struct server *s, mode_t mode, char *err, size_t errlen)
 		else
 			snprintf(err, errlen, "cannot lock %s: %s", s->lock_path,
 			    strerror(errno));
+		/* not ours: server_free() must not unlink it */
+		close(s->lock_fd);
+		s->lock_fd = -1;
 		return -1;
 	}
 	return unixsock_listen(s->path, mode, false, err, errlen);
@@ -629,8 +632,13 @@ server_free(struct server *s)
 		event_free(s->reaper);
 	if (s->accept_retry != NULL)
 		event_free(s->accept_retry);
-	if (s->lock_fd >= 0)
+	if (s->lock_fd >= 0) {
+		/* Unlinked while still held: a daemon that opens the name
+		 * now creates a new file, and none can lock this inode
+		 * after we let go while another locks a new one. */
+		unlink(s->lock_path);
 		close(s->lock_fd);	/* releases the lock */
+	}
 	free(s->lock_path);
 	free(s->path);
 	free(s);

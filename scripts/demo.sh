@@ -64,9 +64,18 @@ step "Starting pgbeacond (log: $DIR/pgbeacond.log)"
 DAEMON_PID=$!
 poll 10000 "$PGBEACON" -s "$SOCK" ping >/dev/null 2>&1 ||
 	{ echo "pgbeacond did not start:"; cat "$DIR/pgbeacond.log"; exit 1; }
-# Wait for the first probe round to find the primary.
+# Wait for the probes to find the primary and both replicas, so that the
+# first table and answers below show the whole cluster.
+replicas_up() {
+	[ "$("$PGBEACON" -s "$SOCK" status --json main 2>/dev/null |
+	    grep -o '"alive":true,"role":"replica"' | wc -l)" -eq 2 ] &&
+	"$PGBEACON" -s "$SOCK" resolve main replica fallback=none >/dev/null 2>&1
+}
 poll 10000 "$PGBEACON" -s "$SOCK" resolve main master >/dev/null 2>&1 ||
 	{ echo "pgbeacond found no primary within 10 s:"; "$PGBEACON" -s "$SOCK" status || true;
+	  cat "$DIR/pgbeacond.log"; exit 1; }
+poll 10000 replicas_up ||
+	{ echo "pgbeacond did not see both replicas within 10 s:"; "$PGBEACON" -s "$SOCK" status || true;
 	  cat "$DIR/pgbeacond.log"; exit 1; }
 "$PGBEACON" -s "$SOCK" status
 

@@ -234,6 +234,8 @@ end_cb(pgb_actx *ctx, int rc, void *arg)
 		    "Set-Cookie", cookie);
 	}
 	evbuffer_add(r->body, "\n", 1);
+	evhttp_add_header(evhttp_request_get_output_headers(r->hr),
+	    "Content-Type", "text/plain; charset=utf-8");
 	/* From here evhttp owns hr: a later close must not reach r. */
 	req_detach(r);
 	evhttp_send_reply(r->hr, r->status, r->status < 400 ? "OK" : "Error",
@@ -1123,8 +1125,13 @@ cancel_stmt_cb(pgb_asession *s, PGresult *res, void *arg)
 	/* Called with PGB_ERR_CANCELED when the end below cancels it. */
 	(void)s;
 	(void)res;
-	evbuffer_add_printf(r->body, "statement: %s\n", res != NULL ? "done" :
-	    pgb_asession_error(s));
+	/* Its own line, before or after the answer's message. */
+	if (evbuffer_get_length(r->body) > 0)
+		evbuffer_add_printf(r->body, "\nstatement: %s", res != NULL ?
+		    "done" : pgb_asession_error(s));
+	else
+		evbuffer_add_printf(r->body, "statement: %s\n", res != NULL ?
+		    "done" : pgb_asession_error(s));
 }
 
 static void

@@ -151,7 +151,7 @@ END_TEST
 
 START_TEST(test_second_daemon_on_same_socket_is_refused)
 {
-	char		*dir, *dir2, *conf, *log2;
+	char		*dir, *dir2, *conf, *log2, *sock, *lock;
 	struct stat	 sb;
 	int		 fd, st = 0;
 
@@ -187,8 +187,18 @@ START_TEST(test_second_daemon_on_same_socket_is_refused)
 	    "master"), it_port(cl, 0));
 	it_sock_close(fd);
 
+	/* a clean stop leaves neither the socket nor its lock file */
+	ck_assert_int_gt(asprintf(&sock, "%s", it_daemon_socket(dmn)), 0);
+	ck_assert_int_gt(asprintf(&lock, "%s.lock", sock), 0);
+	ck_assert_int_eq(lstat(lock, &sb), 0);
 	ck_assert_int_eq(it_daemon_stop(dmn), 0);
 	dmn = NULL;
+	ck_assert_int_eq(lstat(sock, &sb), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(lstat(lock, &sb), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	free(lock);
+	free(sock);
 	free(conf);
 	free(dir2);
 	free(dir);

@@ -128,10 +128,12 @@ START_TEST(test_files_land_where_the_variables_say)
 	{
 		char *out;
 
-		/* The .pc names the PREFIX of this install, not the default. */
-		ck_assert_int_eq(run(&out, "grep -c '^libdir=" PREFIX "/lib$' "
+		/* The .pc names the PREFIX of this install, not the default,
+		 * and derives libdir and includedir from it. */
+		ck_assert_int_eq(run(&out, "grep -cxF -e 'prefix=" PREFIX "' "
+		    "-e 'libdir=${prefix}/lib' -e 'includedir=${prefix}/include' "
 		    "%s" PREFIX "/lib/pkgconfig/pgbeacon.pc", root), 0);
-		ck_assert_str_eq(out, "1\n");
+		ck_assert_str_eq(out, "3\n");
 		free(out);
 	}
 	ck_assert(S_ISREG(mode_of(PREFIX "/lib/systemd/system/pgbeacon.service")));
@@ -212,6 +214,24 @@ START_TEST(test_program_builds_against_the_installed_library)
 }
 END_TEST
 
+/* A LIBDIR outside PREFIX is written as it is, not under ${prefix}. */
+START_TEST(test_pc_with_libdir_outside_prefix)
+{
+	char *out;
+
+	ck_assert_msg(run(&out, "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "
+	    "make -s --no-print-directory BUILD=build DESTDIR=%s/other PREFIX="
+	    PREFIX " LIBDIR=/srv/lib64 SYSCONFDIR=" ETC " install 2>&1", root)
+	    == 0, "make install failed:\n%s", out);
+	free(out);
+	ck_assert_int_eq(run(&out, "grep -cxF -e 'prefix=" PREFIX "' "
+	    "-e 'libdir=/srv/lib64' -e 'includedir=${prefix}/include' "
+	    "%s/other/srv/lib64/pkgconfig/pgbeacon.pc", root), 0);
+	ck_assert_str_eq(out, "3\n");
+	free(out);
+}
+END_TEST
+
 START_TEST(test_reinstall_keeps_an_edited_config)
 {
 	char *out, *conf = path(ETC "/pgbeacon/pgbeacon.conf");
@@ -241,6 +261,7 @@ install_suite(void)
 	tcase_add_test(tc, test_man_pages_render_without_warnings);
 	tcase_add_test(tc, test_unit_runs_the_installed_binary_on_the_installed_config);
 	tcase_add_test(tc, test_program_builds_against_the_installed_library);
+	tcase_add_test(tc, test_pc_with_libdir_outside_prefix);
 	tcase_add_test(tc, test_reinstall_keeps_an_edited_config);
 	suite_add_tcase(s, tc);
 	return s;

@@ -87,6 +87,8 @@ START_TEST(test_simple_route_commits_on_the_master)
 
 	get("/simple?tag=simple1", &r);
 	ck_assert_int_eq(r.status, 200);
+	/* a plain-text body, said so */
+	ck_assert_str_eq(r.content_type, "text/plain; charset=utf-8");
 	snprintf(want, sizeof want, "ok simple 127.0.0.1:%d master",
 	    it_port(fx.cluster, 0));
 	ck_assert_msg(strncmp(r.body, want, strlen(want)) == 0, "%s", r.body);
@@ -335,6 +337,9 @@ START_TEST(test_ending_a_request_cancels_its_running_statement)
 	ck_assert_msg(r.t_done - r.t_sent < 5000, "took %lld ms",
 	    (long long)(r.t_done - r.t_sent));
 	ck_assert_msg(strstr(r.body, "canceled") != NULL, "%s", r.body);
+	/* two messages, two lines */
+	ck_assert_msg(strstr(r.body, "ran\nstatement: ") != NULL, "%s",
+	    r.body);
 	/* Nothing committed, and the server stopped sleeping. */
 	assert_vals("cancel1", "");
 	ck_assert(IT_POLL_UNTIL(it_sql_is(fx.cluster, 0, "SELECT count(*) FROM"

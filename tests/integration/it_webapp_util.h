@@ -35,6 +35,7 @@ struct wa_resp {
 	int	 status;		/* HTTP code; -1: no answer */
 	char	 body[2048];
 	char	 cookie[128];		/* Set-Cookie up to the first ';' */
+	char	 content_type[64];	/* Content-Type, "" when none */
 	int64_t	 t_sent;
 	int64_t	 t_done;
 };
@@ -88,6 +89,11 @@ wa_done_cb(struct evhttp_request *req, void *arg)
 			memcpy(o->resp->cookie, c, n);
 			o->resp->cookie[n] = '\0';
 		}
+		c = evhttp_find_header(evhttp_request_get_input_headers(req),
+		    "Content-Type");
+		if (c != NULL)
+			snprintf(o->resp->content_type,
+			    sizeof o->resp->content_type, "%s", c);
 	}
 	if (--o->batch->left == 0)
 		event_base_loopbreak(o->batch->base);
