@@ -23,7 +23,9 @@
  *     "main master" db), each INSERT returning the server's port and its
  *     current WAL timeline: a write accepted by a node that was not the
  *     primary (by the same rule), or on a timeline lower than one already
- *     written on, breaks an invariant.
+ *     written on, breaks an invariant;
+ *   - a second writer does the same with plain libpq through a master
+ *     connection listener of the daemon.
  * At the end it prints counters and exits 1 when an invariant broke:
  * wrong answers, writes on a non-primary, daemon crashes (an unexpected
  * exit, or a sanitizer report in its log), descriptors not flat.
@@ -63,6 +65,9 @@ static char		 sock_path[512];
 /* Counters. */
 static atomic_ulong	 answers, wrong_answers, no_answers, err_answers;
 static atomic_ulong	 writes_ok, writes_failed, writes_bad;
+/* The same for the writer through the master listener. */
+static atomic_ulong	 lwrites_ok, lwrites_failed, lwrites_bad;
+static int		 listen_port;
 static atomic_long	 stop_at_ms = -1;	/* last primary stop, -1: none */
 static atomic_bool	 stop_done;		/* that stop has returned */
 static long		*outages;		/* stop -> first write, ms */
@@ -257,6 +262,67 @@ writer_main(void *arg)
 	return NULL;
 }
 
+/* Plain libpq through the master listener: one connection, opened again
+ * when it breaks; the same checks as writer_main(). */
+static void *
+lwriter_main(void *arg)
+{
+	PGconn		*pg = NULL;
+	PGresult	*r;
+	char		 sql[256], ci[256];
+	bool		 before[NODES];
+	unsigned	 g[NODES];
+	long		 seq = 1000000000L;
+	int		 maxtli = 0, tli, port, node, i;
+
+	(void)arg;
+	snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=postgres "
+	    "dbname=postgres connect_timeout=5", listen_port);
+	while (atomic_load(&running)) {
+		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+			PQfinish(pg);
+			pg = PQconnectdb(ci);
+			if (PQstatus(pg) != CONNECTION_OK) {
+				atomic_fetch_add(&lwrites_failed, 1);
+				usleep(20000);
+				continue;
+			}
+		}
+		for (i = 0; i < NODES; i++) {
+			g[i] = atomic_load(&gen[i]);
+			before[i] = atomic_load(&ok_master[i]);
+		}
+		snprintf(sql, sizeof sql, "INSERT INTO soak VALUES (%ld) "
+		    "RETURNING inet_server_port(), ('x' || substr(pg_walfile_"
+		    "name(pg_current_wal_lsn()), 1, 8))::bit(32)::int", ++seq);
+		r = PQexec(pg, sql);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+			port = atoi(PQgetvalue(r, 0, 0));
+			tli = atoi(PQgetvalue(r, 0, 1));
+			atomic_fetch_add(&lwrites_ok, 1);
+			node = node_of_port(port);
+			if (node < 0 || was_demoted(node, before[node],
+			    g[node]) || tli < maxtli) {
+				atomic_fetch_add(&lwrites_bad, 1);
+				fprintf(stderr, "soak: BAD listener write %ld on "
+				    "port %d timeline %d (highest %d)\n", seq,
+				    port, tli, maxtli);
+			}
+			if (tli > maxtli)
+				maxtli = tli;
+		} else {
+			atomic_fetch_add(&lwrites_failed, 1);
+			PQfinish(pg);
+			pg = NULL;
+			usleep(5000);
+		}
+		PQclear(r);
+		usleep(2000);
+	}
+	PQfinish(pg);
+	return NULL;
+}
+
 /* --- the daemon's figures -------------------------------------------- */
 
 static int
@@ -427,7 +493,10 @@ main(void)
 	char		 hostbuf[NODES + 1][32], *logpath;
 	static const char *const relay_modes[] = { "blackhole", "reset",
 	    "refuse", "accept" };
-	pthread_t	 checker, writer;
+	pthread_t	 checker, writer, lwriter;
+	static const char anchor[] =
+	    "conninfo = \"user=postgres dbname=postgres\";";
+	char		*at, *withl;
 	int64_t		 start, end, warm_at;
 	int		 secs = env != NULL ? atoi(env) : 600, i, pid;
 	int		 fds_warm = -1, fds_end, fds_max = 0, n;
@@ -460,6 +529,18 @@ main(void)
 	it_wait_streaming(cl, 0, NODES - 1);
 	conf = it_config_hosts(it_cluster_dir(cl), "main", hosts, NODES + 1,
 	    NULL);
+	/* A master listener in the cluster. */
+	listen_port = it_free_port();
+	if ((at = strstr(conf, anchor)) == NULL ||
+	    asprintf(&withl, "%.*s\n    listen = ( { role = \"master\"; "
+	    "address = \"127.0.0.1:%d\"; } );%s",
+	    (int)(at - conf + sizeof anchor - 1), conf, listen_port,
+	    at + sizeof anchor - 1) < 0) {
+		fprintf(stderr, "soak: cannot add a listener to the config\n");
+		return 2;
+	}
+	free(conf);
+	conf = withl;
 	dmn = it_daemon_start(conf, it_cluster_dir(cl));
 	logpath = strdup(it_daemon_log(dmn));
 	snprintf(sock_path, sizeof sock_path, "%s", it_daemon_socket(dmn));
@@ -469,6 +550,7 @@ main(void)
 	fflush(stdout);
 	pthread_create(&checker, NULL, checker_main, NULL);
 	pthread_create(&writer, NULL, writer_main, NULL);
+	pthread_create(&lwriter, NULL, lwriter_main, NULL);
 
 	start = it_now_ms();
 	end = start + (int64_t)secs * 1000;
@@ -522,6 +604,7 @@ main(void)
 	atomic_store(&running, false);
 	pthread_join(checker, NULL);
 	pthread_join(writer, NULL);
+	pthread_join(lwriter, NULL);
 	if (it_daemon_stop(dmn) != 0)
 		crashes++;
 	crashes += sanitizer_reports(logpath);
@@ -538,6 +621,9 @@ main(void)
 	printf("soak: writes ok %lu, failed %lu, on a non-primary or lower "
 	    "timeline %lu\n", atomic_load(&writes_ok),
 	    atomic_load(&writes_failed), atomic_load(&writes_bad));
+	printf("soak: listener writes ok %lu, failed %lu, on a non-primary or "
+	    "lower timeline %lu\n", atomic_load(&lwrites_ok),
+	    atomic_load(&lwrites_failed), atomic_load(&lwrites_bad));
 	if (noutages > 0)
 		printf("soak: outage stop -> first write: p50 %ld ms, max %ld "
 		    "ms (%d)\n", outages[noutages / 2], outages[noutages - 1],
@@ -550,7 +636,8 @@ main(void)
 	    "end %ld kB; crashes or sanitizer reports %lu\n", fds_warm,
 	    fds_end, fds_max, rss_warm, rss_end, crashes);
 	failed = atomic_load(&wrong_answers) > 0 ||
-	    atomic_load(&writes_bad) > 0 || crashes > 0 ||
+	    atomic_load(&writes_bad) > 0 || atomic_load(&lwrites_bad) > 0 ||
+	    crashes > 0 ||
 	    (fds_warm >= 0 && fds_end > fds_warm + 4);
 	printf("soak: %s\n", failed ? "FAILED" : "ok");
 	it_relay_stop(relay);
