@@ -11,6 +11,7 @@
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each, clang
 #   make fuzz-smoke the same for FUZZ_SMOKE_SECONDS (10) each, as in CI
 #   make mutate     mutation testing (slow; MUTATE_FILES=, MUTATE_MAX=)
+#   make soak       the chaos soak, SOAK_SECONDS (600), SOAK_BUILD (build)
 #   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR, MANDIR, ... honoured
 #   make uninstall  remove what install put there (not the configuration)
 #   make format     clang-format the C sources (needs clang-format)
@@ -37,7 +38,7 @@ SOVERSION     := 1
 # Goals that need no packages installed (deps installs them; test, demo,
 # bench install them first and then call make again).
 SELF_GOALS := deps clean format help test test-asan test-tsan demo bench \
-	uninstall fuzz fuzz-smoke
+	uninstall fuzz fuzz-smoke soak
 ifneq ($(filter-out $(SELF_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell scripts/deps.sh check >&2 && echo ok),ok)
 $(error missing packages: install them with the command above)
@@ -105,7 +106,7 @@ WEBAPP     := $(BUILD)/examples/webapp
 BINS := $(BUILD)/pgbeacond $(BUILD)/pgbeacon $(LIB_SO) $(LIB_A) $(BUILD)/pgbeacon.pc
 
 .PHONY: all deps test test-asan test-tsan tests demo bench install \
-	uninstall clean format help fuzz fuzz-smoke fuzz-targets mutate
+	uninstall clean format help fuzz fuzz-smoke fuzz-targets mutate soak
 all: $(BINS) $(WEBAPP)
 
 help:
@@ -173,6 +174,10 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCHCOM_OBJ) $(ITSUP_OBJ) $(LIB_A) | $(R
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CLIENT) $(LIBS_CLI) -lm
 
+$(BUILD)/soak: $(BUILD)/tests/soak/soak.o $(ITSUP_OBJ) $(LIB_A) | $(RELAY)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CLIENT) $(LIBS_CLI)
+
 tests: all $(UNIT_BIN) $(IT_BIN)
 
 # Built with SANITIZE=fuzzer-no-link,...: the link adds libFuzzer's main.
@@ -231,6 +236,23 @@ bench:
 	@scripts/deps.sh install bench
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@BUILD=$(BUILD) bench/run.sh
+
+# The chaos soak (tests/soak/soak.c): SOAK_SECONDS, the daemon of
+# SOAK_BUILD (build, or build-asan for one under ASan).
+SOAK_SECONDS ?= 600
+SOAK_BUILD ?= build
+soak:
+	@scripts/deps.sh install
+	@$(MAKE) --no-print-directory all $(BUILD)/soak
+	@if [ "$(SOAK_BUILD)" = build-asan ]; then $(MAKE) --no-print-directory \
+		BUILD=build-asan SANITIZE=address,undefined build-asan/pgbeacond; \
+	elif [ "$(SOAK_BUILD)" != "$(BUILD)" ]; then $(MAKE) --no-print-directory \
+		BUILD=$(SOAK_BUILD) $(SOAK_BUILD)/pgbeacond; fi
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	 PGBEACOND=$(CURDIR)/$(SOAK_BUILD)/pgbeacond SOAK_SECONDS=$(SOAK_SECONDS) \
+	 $(BUILD)/soak
 
 fuzz:
 	@scripts/deps.sh install fuzz
