@@ -312,6 +312,15 @@ PGB_EXPORT void pgb_db_set_pool(pgb_db *db, int size,
 PGB_EXPORT void pgb_db_set_recheck(pgb_db *db, int recheck_ms);
 
 /*
+ * When the daemon answers that no host holds db's role (a failover in
+ * progress), the default hook waits up to wait_ms (default 5000; < 0:
+ * the default; 0: fail at once) for the WATCH event that names one and
+ * asks again, instead of failing the session.  min_lsn requests do not
+ * wait.  (Since 0.5, PGBEACON_1.4.)
+ */
+PGB_EXPORT void pgb_db_set_role_wait(pgb_db *db, int wait_ms);
+
+/*
  * Installs fn as the before-create hook (NULL: none).  pgb_db_new
  * installs pgb_db_default_hook; pgb_db_new_fixed installs none.
  */

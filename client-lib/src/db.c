@@ -43,6 +43,7 @@
 #define DB_CHECKOUT_TIMEOUT_MS	5000
 #define DB_IDLE_CHECK_MS	30000
 #define DB_RECHECK_MS		1000
+#define DB_ROLE_WAIT_MS		5000
 
 TAILQ_HEAD(pconn_list, pgbi_pconn);
 TAILQ_HEAD(waiter_list, pgbi_waiter);
@@ -82,6 +83,7 @@ struct pgb_db {
 	int		 checkout_timeout_ms;
 	int		 idle_check_ms;
 	int		 recheck_ms;
+	int		 role_wait_ms;	/* under hook_mtx */
 	pgb_hook_fn	 hook;
 	void		*hook_arg;
 
@@ -157,6 +159,7 @@ db_alloc(const char *conninfo, const char *role)
 	db->checkout_timeout_ms = DB_CHECKOUT_TIMEOUT_MS;
 	db->idle_check_ms = DB_IDLE_CHECK_MS;
 	db->recheck_ms = DB_RECHECK_MS;
+	db->role_wait_ms = DB_ROLE_WAIT_MS;
 	db->is_master = strcmp(db->role, "master") == 0 ||
 	    strcmp(db->role, "primary") == 0;
 	return (db);
@@ -258,6 +261,59 @@ pgb_db_set_recheck(pgb_db *db, int recheck_ms)
 	pthread_mutex_lock(&db->hook_mtx);
 	db->recheck_ms = recheck_ms >= 0 ? recheck_ms : DB_RECHECK_MS;
 	pthread_mutex_unlock(&db->hook_mtx);
+}
+
+void
+pgb_db_set_role_wait(pgb_db *db, int wait_ms)
+{
+	pthread_mutex_lock(&db->hook_mtx);
+	db->role_wait_ms = wait_ms >= 0 ? wait_ms : DB_ROLE_WAIT_MS;
+	pthread_mutex_unlock(&db->hook_mtx);
+}
+
+/*
+ * With hook_mtx held, after the daemon answered that no host holds db's
+ * role: waits (up to role_wait_ms in all) for a WATCH event naming the
+ * cluster, asking again after each.  0 with r filled once a host holds
+ * it; -1 when the bound passed or the daemon failed otherwise.
+ */
+static int
+db_wait_role(pgb_db *db, pgb_resolved *r)
+{
+	pgb_watch	*own = NULL, *w;
+	pgb_event	 ev;
+	int64_t		 deadline, left;
+	int		 rc, ret = -1;
+
+	deadline = pgbi_now_ms() + db->role_wait_ms;
+	w = db->watch;
+	if (w == NULL && (w = own = pgb_watch_new(db->socket_path,
+	    db->cluster)) == NULL)
+		return (-1);
+	/* Subscribed now: a change from here on is not missed. */
+	for (;;) {
+		pgbi_db_count_resolve(db);
+		if (pgb_client_resolve(db->client, db->cluster, db->role,
+		    NULL, r) == 0) {
+			ret = 0;
+			break;
+		}
+		if (pgb_client_errcode(db->client) != PGB_ERR_NOHOST)
+			break;
+		for (;;) {
+			if ((left = deadline - pgbi_now_ms()) <= 0)
+				goto out;
+			rc = pgb_watch_wait(w, &ev, (int)left);
+			if (rc == 0)
+				goto out;
+			if (rc == -1 || ev.resync ||
+			    strcmp(ev.cluster, db->cluster) == 0)
+				break;
+		}
+	}
+out:
+	pgb_watch_free(own);
+	return (ret);
 }
 
 void
@@ -653,7 +709,10 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 		snprintf(opts, sizeof opts, "min_lsn=%s", min_lsn);
 	pgbi_db_count_resolve(db);
 	if (pgb_client_resolve(db->client, db->cluster, db->role,
-	    min_lsn != NULL ? opts : NULL, &r) == -1) {
+	    min_lsn != NULL ? opts : NULL, &r) == -1 &&
+	    (min_lsn != NULL || db->role_wait_ms == 0 ||
+	    pgb_client_errcode(db->client) != PGB_ERR_NOHOST ||
+	    db_wait_role(db, &r) == -1)) {
 		db->answer_valid = 0;
 		pgb_db_set_error(db, "%s: no host from pgbeacond: %s",
 		    db->label, pgb_client_error(db->client));

@@ -187,6 +187,71 @@ START_TEST(test_old_primary_still_up_gets_nothing_once_change_known)
 }
 END_TEST
 
+/* The daemon answers that no host is the primary now. */
+static bool
+no_primary(void)
+{
+	pgb_client	*cl;
+	pgb_resolved	 r;
+	bool		 none;
+
+	cl = pgb_client_new(fx.sock);
+	ck_assert_ptr_nonnull(cl);
+	none = pgb_client_resolve(cl, "main", "master", NULL, &r) == -1 &&
+	    pgb_client_errcode(cl) == PGB_ERR_NOHOST;
+	pgb_client_free(cl);
+	return (none);
+}
+
+static void *
+one_main(void *arg)
+{
+	struct stream	*st = arg;
+
+	one_request(st, &st->reqs[0]);
+	atomic_store(&st->n, 1);
+	return (NULL);
+}
+
+/*
+ * A request begun while no host is the primary waits for the WATCH
+ * event naming the new one, and runs there, instead of failing.
+ */
+START_TEST(test_request_during_failover_waits_for_new_primary)
+{
+	struct stream	st;
+	pgb_pool_stats	ps;
+	pthread_t	th;
+	uint64_t	resolves;
+
+	memset(&st, 0, sizeof st);
+	st.reqs = calloc(2, sizeof *st.reqs);
+	st.db = pgb_db_new("user=postgres dbname=postgres"
+	    " application_name=it_failover", "main", "master", fx.sock);
+	ck_assert_ptr_nonnull(st.reqs);
+	ck_assert_ptr_nonnull(st.db);
+	pgb_db_set_role_wait(st.db, 120000);	/* no timing in the test */
+	one_request(&st, &st.reqs[1]);
+	ck_assert(st.reqs[1].ok);
+	it_stop(fx.cluster, 0, "fast");
+	ck_assert(IT_POLL_UNTIL(no_primary(), 30000));
+	pgb_db_stats(st.db, &ps);
+	resolves = ps.resolves;
+	ck_assert_int_eq(pthread_create(&th, NULL, one_main, &st), 0);
+	/* The request asked and heard "no primary" before the promotion. */
+	ck_assert(IT_POLL_UNTIL((pgb_db_stats(st.db, &ps),
+	    ps.resolves > resolves), 30000));
+	ck_assert(IT_POLL_UNTIL(no_primary(), 30000));
+	ck_assert_int_eq(atomic_load(&st.n), 0);
+	it_promote(fx.cluster, 1);
+	pthread_join(th, NULL);
+	ck_assert_msg(st.reqs[0].ok, "%s", pgb_db_error(st.db));
+	ck_assert_int_eq(st.reqs[0].port, it_port(fx.cluster, 1));
+	pgb_db_free(st.db);
+	free(st.reqs);
+}
+END_TEST
+
 static Suite *
 lib_failover_suite(void)
 {
@@ -199,6 +264,7 @@ lib_failover_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_failover_mid_stream_moves_requests_to_new_primary);
 	tcase_add_test(tc, test_old_primary_still_up_gets_nothing_once_change_known);
+	tcase_add_test(tc, test_request_during_failover_waits_for_new_primary);
 	suite_add_tcase(s, tc);
 	return (s);
 }
