@@ -553,6 +553,7 @@ struct rss_fig {
 	long		 worst_warm, worst_max;	/* the largest growth seen */
 	unsigned long	 daemons;	/* daemons that reached warm-up */
 	bool		 over;		/* a sample broke the bound */
+	bool		 judged;	/* false under a sanitizer */
 };
 
 static void
@@ -573,7 +574,7 @@ rss_sample(struct rss_fig *f, long kb, bool warm_now)
 		f->worst_warm = f->warm;
 		f->worst_max = f->max;
 	}
-	if (kb > RSS_BOUND_KB(f->warm) && !f->over) {
+	if (f->judged && kb > RSS_BOUND_KB(f->warm) && !f->over) {
 		f->over = true;
 		fprintf(stderr, "soak: RSS %ld kB over the bound %ld kB (warm "
 		    "%ld kB) at %" PRId64 " ms\n", kb, RSS_BOUND_KB(f->warm),
@@ -726,7 +727,7 @@ main(void)
 	int		 fds_warm = -1, fds_end, fds_max = 0, n;
 	long		 rss_end;
 	struct rss_fig	 rss = { .warm = -1, .worst_warm = -1 };
-	bool		 failed, judge_rss;
+	bool		 failed;
 	char		*out;
 
 	if (secs <= 0)
@@ -772,8 +773,8 @@ main(void)
 	printf("soak: %d s, daemon %s, nodes %d %d %d, silent host %d\n",
 	    secs, it_daemon_binary(), ports[0], ports[1], ports[2],
 	    it_relay_port(relay));
-	judge_rss = !sanitized(it_daemon_pid(dmn));
-	if (!judge_rss)
+	rss.judged = !sanitized(it_daemon_pid(dmn));
+	if (!rss.judged)
 		printf("soak: the daemon runs under a sanitizer: its RSS is "
 		    "printed, not judged\n");
 	fflush(stdout);
@@ -879,14 +880,14 @@ main(void)
 	    "%lu daemons: warm %ld kB, max %ld kB, bound %ld kB (+20 %% + 1 "
 	    "MiB)%s\n", rss.warm, rss.max, rss_end, rss.daemons,
 	    rss.worst_warm, rss.worst_max, rss.worst_warm < 0 ? -1 :
-	    RSS_BOUND_KB(rss.worst_warm), judge_rss ? "" :
+	    RSS_BOUND_KB(rss.worst_warm), rss.judged ? "" :
 	    ", not judged (sanitizer)");
 	failed = atomic_load(&wrong_answers) > 0 ||
 	    atomic_load(&host_wrong) > 0 ||
 	    atomic_load(&writes_bad) > 0 || atomic_load(&lwrites_bad) > 0 ||
 	    crashes > 0 ||
 	    (fds_warm >= 0 && fds_end > fds_warm + 4) ||
-	    (judge_rss && rss.over);
+	    rss.over;
 	printf("soak: %s\n", failed ? "FAILED" : "ok");
 	it_relay_stop(relay);
 	it_cluster_destroy(cl);
