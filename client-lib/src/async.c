@@ -169,17 +169,17 @@ struct allop {
 	void		*arg;
 };
 
-static void	 session_kick(pgb_asession *s);
-static void	 session_step(pgb_asession *s);
-static int	 session_acquire(pgb_asession *s);
-static int	 session_take(pgb_asession *s);
-static void	 session_release(pgb_asession *s, int discard);
-static void	 session_arm(pgb_asession *s, short what);
-static int	 session_in_tx(const pgb_asession *s);
-static void	 session_kill(pgb_asession *s, const char *why);
-static int	 session_cancel_work(pgb_asession *s, const char *why);
-static void	 session_unref(pgb_asession *s);
-static void	 session_acq_fail(pgb_asession *s, pgb_errcode code);
+static void	 asess_kick(pgb_asession *s);
+static void	 asess_step(pgb_asession *s);
+static int	 asess_acquire(pgb_asession *s);
+static int	 asess_take(pgb_asession *s);
+static void	 asess_release(pgb_asession *s, int discard);
+static void	 asess_arm(pgb_asession *s, short what);
+static int	 asess_in_tx(const pgb_asession *s);
+static void	 asess_kill(pgb_asession *s, const char *why);
+static int	 asess_cancel_work(pgb_asession *s, const char *why);
+static void	 asess_unref(pgb_asession *s);
+static void	 asess_acq_fail(pgb_asession *s, pgb_errcode code);
 static int	 op_run(pgb_asession *s, struct aop *op);
 static int	 op_done(pgb_asession *s, struct aop *op, int rc);
 static void	 op_free(struct aop *op);
@@ -189,14 +189,14 @@ static void	 x_flush(pgb_asession *s);
 static void	 x_read(pgb_asession *s);
 static void	 x_finish(pgb_asession *s);
 static void	 io_cb(evutil_socket_t fd, short what, void *arg);
-static void	 ctx_unref(pgb_actx *ctx);
-static void	 ctx_seterr(pgb_actx *ctx, const char *fmt, ...)
+static void	 actx_unref(pgb_actx *ctx);
+static void	 actx_seterr(pgb_actx *ctx, const char *fmt, ...)
 		     __attribute__((format(printf, 2, 3)));
 
 /* --- small helpers ------------------------------------------------------ */
 
 static void
-ctx_seterr(pgb_actx *ctx, const char *fmt, ...)
+actx_seterr(pgb_actx *ctx, const char *fmt, ...)
 {
 	va_list	ap;
 
@@ -209,7 +209,7 @@ ctx_seterr(pgb_actx *ctx, const char *fmt, ...)
 }
 
 static int
-session_in_tx(const pgb_asession *s)
+asess_in_tx(const pgb_asession *s)
 {
 	if (s->outer != NULL && !s->sp_open)
 		return (0);
@@ -225,7 +225,7 @@ rollback_sql(const pgb_asession *s)
 }
 
 static void
-session_kick(pgb_asession *s)
+asess_kick(pgb_asession *s)
 {
 	if (!s->dead)
 		event_active(&s->kick, EV_TIMEOUT, 0);
@@ -239,8 +239,8 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	s->refs++;		/* a callback may free s: it lives until here */
-	session_step(s);
-	session_unref(s);
+	asess_step(s);
+	asess_unref(s);
 }
 
 /* Callback frames: the session (and its context) stay allocated. */
@@ -260,20 +260,20 @@ frame_leave(pgb_asession *s, pgb_actx *ctx)
 	int	alive = !s->dead;
 
 	if (ctx != NULL)
-		ctx_unref(ctx);
-	session_unref(s);
+		actx_unref(ctx);
+	asess_unref(s);
 	return (alive);
 }
 
 static void
-session_unref(pgb_asession *s)
+asess_unref(pgb_asession *s)
 {
 	if (--s->refs == 0)
 		free(s);
 }
 
 static void
-ctx_unref(pgb_actx *ctx)
+actx_unref(pgb_actx *ctx)
 {
 	if (--ctx->refs == 0)
 		free(ctx);
@@ -312,7 +312,7 @@ op_queue(pgb_asession *s, struct aop *op)
 		return (-1);
 	}
 	TAILQ_INSERT_TAIL(&s->ops, op, entry);
-	session_kick(s);
+	asess_kick(s);
 	return (0);
 }
 
@@ -343,7 +343,7 @@ op_done(pgb_asession *s, struct aop *op, int rc)
 	int		 alive;
 
 	if (op->release_after)
-		session_release(s, session_in_tx(s));
+		asess_release(s, asess_in_tx(s));
 	if (op->force_fail)
 		rc = -1;
 	if (rc == 0 && op->kind != OP_EXEC) {
@@ -398,12 +398,12 @@ op_run(pgb_asession *s, struct aop *op)
 	case OP_EXEC:
 	case OP_CONN:
 		if (s->conn == NULL) {
-			rc = session_acquire(s);
+			rc = asess_acquire(s);
 			if (rc != 0)
 				return (rc == 1);
 		}
 		if (op->kind == OP_CONN) {
-			if (!s->autocommit && !session_in_tx(s)) {
+			if (!s->autocommit && !asess_in_tx(s)) {
 				s->tx_wrote = 0;
 				s->sp_open = s->outer != NULL;
 				x_send(s, X_BEGIN, s->outer != NULL ?
@@ -413,10 +413,10 @@ op_run(pgb_asession *s, struct aop *op)
 			op_done(s, op, 0);
 			return (0);
 		}
-		x_send_user(s, op, !s->autocommit && !session_in_tx(s));
+		x_send_user(s, op, !s->autocommit && !asess_in_tx(s));
 		return (1);
 	case OP_COMMIT:
-		if (!session_in_tx(s)) {
+		if (!asess_in_tx(s)) {
 			op_done(s, op, 0);
 			return (0);
 		}
@@ -437,7 +437,7 @@ op_run(pgb_asession *s, struct aop *op)
 		    s->ctx->track_lsn), s->tx_wrote));
 		return (1);
 	case OP_ROLLBACK:
-		if (!session_in_tx(s)) {
+		if (!asess_in_tx(s)) {
 			op_done(s, op, 0);
 			return (0);
 		}
@@ -448,7 +448,7 @@ op_run(pgb_asession *s, struct aop *op)
 		op->release_after = 1;
 		return (op_run(s, op));
 	case OP_ABEGIN:
-		if (!session_in_tx(s)) {
+		if (!asess_in_tx(s)) {
 			op_done(s, op, 0);
 			return (0);
 		}
@@ -474,7 +474,7 @@ op_run(pgb_asession *s, struct aop *op)
 		return (op_run(s, op));
 	case OP_END:
 		op->release_after = 1;
-		if (!session_in_tx(s)) {
+		if (!asess_in_tx(s)) {
 			op->kind = OP_ROLLBACK;
 			return (op_run(s, op));
 		}
@@ -512,7 +512,7 @@ op_run(pgb_asession *s, struct aop *op)
 
 /* Runs the queue until something has to wait. */
 static void
-session_step(pgb_asession *s)
+asess_step(pgb_asession *s)
 {
 	struct aop	*op;
 
@@ -539,24 +539,24 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	case S_RESOLVING:
 		pgbi_serr_set(&s->err, PGB_ERR_TIMEOUT, "%s: no answer from"
 		    " pgbeacond in %d ms", pgbi_db_label(s->db), ms);
-		session_acq_fail(s, PGB_ERR_TIMEOUT);
+		asess_acq_fail(s, PGB_ERR_TIMEOUT);
 		break;
 	case S_WAITING:
 		pgbi_serr_set(&s->err, PGB_ERR_POOL_TIMEOUT, "%s: pool"
 		    " exhausted: no connection free in %d ms",
 		    pgbi_db_label(s->db), ms);
-		session_acq_fail(s, PGB_ERR_POOL_TIMEOUT);
+		asess_acq_fail(s, PGB_ERR_POOL_TIMEOUT);
 		break;
 	case S_CONNECTING:
 		pgbi_serr_set(&s->err, PGB_ERR_CONNECT, "%s: cannot connect to"
 		    " %s:%d (%s): timeout after %d ms", pgbi_db_label(s->db),
 		    s->conn->host, s->conn->port, s->conn->role, ms);
-		session_acq_fail(s, PGB_ERR_CONNECT);
+		asess_acq_fail(s, PGB_ERR_CONNECT);
 		break;
 	default:
 		break;
 	}
-	session_unref(s);
+	asess_unref(s);
 }
 
 /*
@@ -566,7 +566,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
  * caller resets the state.
  */
 static int
-session_acq_drop(pgb_asession *s)
+asess_acq_drop(pgb_asession *s)
 {
 	if (s->req != NULL) {
 		s->req->fn = NULL;
@@ -589,7 +589,7 @@ session_acq_drop(pgb_asession *s)
 	return (1);
 }
 
-static void	session_acq_fail(pgb_asession *s, pgb_errcode code);
+static void	asess_acq_fail(pgb_asession *s, pgb_errcode code);
 
 /*
  * A savepoint session takes its outer session's connection, whose
@@ -605,7 +605,7 @@ sp_acquire(pgb_asession *s)
 	if (c == NULL) {
 		pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s: savepoint session:"
 		    " %s", pgbi_db_label(s->db), pgb_session_error(s->outer));
-		session_acq_fail(s, PGB_ERR_STATE);
+		asess_acq_fail(s, PGB_ERR_STATE);
 		return (-1);
 	}
 	s->conn = c;
@@ -618,19 +618,19 @@ sp_acquire(pgb_asession *s)
  * s->err.text (code already set).
  */
 static void
-session_acq_fail(pgb_asession *s, pgb_errcode code)
+asess_acq_fail(pgb_asession *s, pgb_errcode code)
 {
 	struct aop	*op;
 
 	s->err.code = code;
 	/* A host that failed to connect: ask the daemon again next time. */
-	if (session_acq_drop(s))
+	if (asess_acq_drop(s))
 		s->b->answer_valid = 0;
 	s->state = S_IDLE;
 	s->resolved = 0;
 	op = TAILQ_FIRST(&s->ops);
 	if (op != NULL && op_fail(s, op))
-		session_step(s);
+		asess_step(s);
 }
 
 static void	resolve_reply(pgb_asession *s, const char *line,
@@ -643,7 +643,7 @@ resolve_cb(void *owner, const char *line, pgb_errcode code, const char *err)
 
 	s->refs++;
 	resolve_reply(s, line, code, err);
-	session_unref(s);
+	asess_unref(s);
 }
 
 static void
@@ -659,7 +659,7 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
 	if (line == NULL) {
 		pgbi_serr_set(&s->err, code, "%s: no host from pgbeacond: %s",
 		    pgbi_db_label(s->db), err);
-		session_acq_fail(s, code);
+		asess_acq_fail(s, code);
 		return;
 	}
 	if (pgbi_proto_parse_resolve(line, &r, text, sizeof text) == -1) {
@@ -667,20 +667,20 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
 			code = PGB_ERR_PROTOCOL;
 		pgbi_serr_set(&s->err, code, "%s: no host from pgbeacond: %s",
 		    pgbi_db_label(s->db), text);
-		session_acq_fail(s, code);
+		asess_acq_fail(s, code);
 		return;
 	}
 	/* An answer for a min_lsn is for this session only. */
 	if (pgbi_db_answer(s->db, &r, min_lsn, &s->route) == -1) {
 		pgbi_serr_set(&s->err, PGB_ERR_HOOK, "%s", pgb_db_error(s->db));
-		session_acq_fail(s, PGB_ERR_HOOK);
+		asess_acq_fail(s, PGB_ERR_HOOK);
 		return;
 	}
 	s->b->answer_valid = !min_lsn;
 	s->b->answer_ms = pgbi_now_ms();
 	s->resolved = 1;
 	s->state = S_IDLE;
-	session_step(s);
+	asess_step(s);
 }
 
 /*
@@ -689,7 +689,7 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
  * (its callback called).
  */
 static int
-session_acquire(pgb_asession *s)
+asess_acquire(pgb_asession *s)
 {
 	struct timeval	 tv;
 	pgb_hook_fn	 hook;
@@ -727,7 +727,7 @@ session_acquire(pgb_asession *s)
 			    " role unusable in a request to pgbeacond (empty,"
 			    " too long, or with spaces or control characters)",
 			    pgbi_db_label(s->db));
-			session_acq_fail(s, PGB_ERR_ARG);
+			asess_acq_fail(s, PGB_ERR_ARG);
 			return (-1);
 		}
 		if (need) {
@@ -739,7 +739,7 @@ session_acquire(pgb_asession *s)
 			if (s->req == NULL) {
 				pgbi_serr_set(&s->err, PGB_ERR_NOMEM, "%s:"
 				    " out of memory", pgbi_db_label(s->db));
-				session_acq_fail(s, PGB_ERR_NOMEM);
+				asess_acq_fail(s, PGB_ERR_NOMEM);
 				return (-1);
 			}
 			s->state = S_RESOLVING;
@@ -757,28 +757,28 @@ session_acquire(pgb_asession *s)
 			pgbi_serr_set(&s->err, PGB_ERR_HOOK, "%s",
 			    *pgb_db_error(s->db) != '\0' ? pgb_db_error(s->db) :
 			    "before-create hook failed");
-			session_acq_fail(s, PGB_ERR_HOOK);
+			asess_acq_fail(s, PGB_ERR_HOOK);
 			return (-1);
 		}
 	}
 	s->resolved = 1;
-	return (session_take(s));
+	return (asess_take(s));
 }
 
 /* The connection being opened failed: fails the acquisition. */
 static void
-session_connect_fail(pgb_asession *s)
+asess_connect_fail(pgb_asession *s)
 {
 	char	err[sizeof s->err.text];
 
 	pgbi_db_connect_error(s->db, s->conn, err, sizeof err);
 	pgbi_db_connect_failed(s->db, s->conn);
 	pgbi_serr_set(&s->err, PGB_ERR_CONNECT, "%s", err);
-	session_acq_fail(s, PGB_ERR_CONNECT);
+	asess_acq_fail(s, PGB_ERR_CONNECT);
 }
 
 static int
-session_take(pgb_asession *s)
+asess_take(pgb_asession *s)
 {
 	char		 err[512];
 	pgb_errcode	 code;
@@ -789,7 +789,7 @@ session_take(pgb_asession *s)
 	s->queued = rc == 0;
 	if (rc == -1) {
 		pgbi_serr_set(&s->err, code, "%s", err);
-		session_acq_fail(s, code);
+		asess_acq_fail(s, code);
 		return (-1);
 	}
 	if (rc == 0) {
@@ -810,22 +810,22 @@ session_take(pgb_asession *s)
 	s->conn->pg = pgbi_db_connect_start(s->db, s->conn);
 	s->state = S_CONNECTING;
 	if (s->conn->pg == NULL || PQstatus(s->conn->pg) == CONNECTION_BAD) {
-		session_connect_fail(s);
+		asess_connect_fail(s);
 		return (-1);
 	}
-	session_arm(s, EV_WRITE);
+	asess_arm(s, EV_WRITE);
 	return (1);
 }
 
 static void
-session_connect_poll(pgb_asession *s)
+asess_connect_poll(pgb_asession *s)
 {
 	switch (PQconnectPoll(s->conn->pg)) {
 	case PGRES_POLLING_READING:
-		session_arm(s, EV_READ);
+		asess_arm(s, EV_READ);
 		return;
 	case PGRES_POLLING_WRITING:
-		session_arm(s, EV_WRITE);
+		asess_arm(s, EV_WRITE);
 		return;
 	case PGRES_POLLING_OK:
 		event_del(&s->io);
@@ -834,10 +834,10 @@ session_connect_poll(pgb_asession *s)
 		evtimer_del(&s->timer);
 		s->resolved = 0;
 		s->state = S_IDLE;
-		session_step(s);
+		asess_step(s);
 		return;
 	default:
-		session_connect_fail(s);
+		asess_connect_fail(s);
 		return;
 	}
 }
@@ -854,7 +854,7 @@ pgbi_binding_granted(struct pgbi_binding *b)
 		TAILQ_REMOVE(&b->waiters, s, wentry);
 		s->waiting = 0;
 		s->state = S_IDLE;
-		session_kick(s);
+		asess_kick(s);
 	}
 }
 
@@ -872,7 +872,7 @@ pgbi_binding_set_host(struct pgbi_binding *b, const char *host, int port,
 
 /* Gives the connection back (closed when discard, or not reusable). */
 static void
-session_release(pgb_asession *s, int discard)
+asess_release(pgb_asession *s, int discard)
 {
 	struct pgbi_pconn	*c = s->conn;
 
@@ -895,7 +895,7 @@ session_release(pgb_asession *s, int discard)
 }
 
 static void
-session_arm(pgb_asession *s, short what)
+asess_arm(pgb_asession *s, short what)
 {
 	event_del(&s->io);
 	event_assign(&s->io, pgb_loop_base(s->loop), PQsocket(s->conn->pg),
@@ -1013,7 +1013,7 @@ x_flush(pgb_asession *s)
 		return;
 	}
 	s->x_flushing = rc == 1;
-	session_arm(s, EV_READ | (s->x_flushing ? EV_WRITE : 0));
+	asess_arm(s, EV_READ | (s->x_flushing ? EV_WRITE : 0));
 }
 
 /* Takes one result of the exchange in flight (owned). */
@@ -1071,7 +1071,7 @@ io_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	s->refs++;
 	io_event(s, what);
-	session_unref(s);
+	asess_unref(s);
 }
 
 static void
@@ -1080,7 +1080,7 @@ io_event(pgb_asession *s, short what)
 	int	rc;
 
 	if (s->state == S_CONNECTING) {
-		session_connect_poll(s);
+		asess_connect_poll(s);
 		return;
 	}
 	if (s->state != S_BUSY)
@@ -1112,7 +1112,7 @@ x_read(pgb_asession *s)
 			break;
 		}
 		if (s->x_flushing || PQisBusy(pg)) {
-			session_arm(s, EV_READ | (s->x_flushing ? EV_WRITE : 0));
+			asess_arm(s, EV_READ | (s->x_flushing ? EV_WRITE : 0));
 			return;
 		}
 		res = PQgetResult(pg);
@@ -1162,7 +1162,7 @@ x_finish(pgb_asession *s)
 			    s->conn->host, s->conn->port, s->conn->role, msg);
 		}
 		reused = s->conn->reused;
-		session_release(s, 1);
+		asess_release(s, 1);
 		s->b->answer_valid = 0;
 		/*
 		 * A pooled connection that died while idle: the first
@@ -1174,7 +1174,7 @@ x_finish(pgb_asession *s)
 			op->retried = 1;
 			PQclear(s->x_keep);
 			s->x_keep = NULL;
-			session_step(s);
+			asess_step(s);
 			return;
 		}
 	} else if (s->x_kind == X_COMMIT && ok &&
@@ -1194,7 +1194,7 @@ x_finish(pgb_asession *s)
 			    s->ctx != NULL ? &s->ctx->lsn : NULL);
 			s->tx_wrote = 0;
 		}
-		if (!ok && session_in_tx(s)) {
+		if (!ok && asess_in_tx(s)) {
 			op->phase = 1;
 			op->force_fail = 1;
 			x_send(s, X_ROLLBACK, rollback_sql(s));
@@ -1204,10 +1204,10 @@ x_finish(pgb_asession *s)
 		if (op->phase == 1)
 			ok = 0;
 		if (!s->x_ok && !broken)
-			session_release(s, 1);
+			asess_release(s, 1);
 	}
 	if (op_done(s, op, ok ? 0 : -1))
-		session_step(s);
+		asess_step(s);
 }
 
 /* --- killing, cancelling -------------------------------------------------- */
@@ -1231,7 +1231,7 @@ cancel_thread(void *arg)
  * number of operations cancelled.
  */
 static int
-session_cancel_work(pgb_asession *s, const char *why)
+asess_cancel_work(pgb_asession *s, const char *why)
 {
 	struct aop	*op;
 	PGcancel	*pc;
@@ -1239,7 +1239,7 @@ session_cancel_work(pgb_asession *s, const char *why)
 	pthread_attr_t	 attr;
 	int		 n = 0;
 
-	if (!session_acq_drop(s) && s->state == S_BUSY && s->conn != NULL) {
+	if (!asess_acq_drop(s) && s->state == S_BUSY && s->conn != NULL) {
 		pc = PQgetCancel(s->conn->pg);
 		if (pc != NULL) {
 			pthread_attr_init(&attr);
@@ -1249,7 +1249,7 @@ session_cancel_work(pgb_asession *s, const char *why)
 				PQfreeCancel(pc);
 			pthread_attr_destroy(&attr);
 		}
-		session_release(s, 1);
+		asess_release(s, 1);
 	}
 	PQclear(s->x_keep);
 	s->x_keep = NULL;
@@ -1268,18 +1268,18 @@ session_cancel_work(pgb_asession *s, const char *why)
 
 /* Marks s dead, releases everything and cancels its work. */
 static void
-session_kill(pgb_asession *s, const char *why)
+asess_kill(pgb_asession *s, const char *why)
 {
 	struct aop	*op;
 
 	if (s->dead)
 		return;
 	s->refs++;
-	(void)session_cancel_work(s, why);
+	(void)asess_cancel_work(s, why);
 	s->dead = 1;
 	event_del(&s->kick);
 	/* An open transaction is abandoned: the server rolls it back. */
-	session_release(s, session_in_tx(s));
+	asess_release(s, asess_in_tx(s));
 	while ((op = TAILQ_FIRST(&s->ops)) != NULL) {
 		pgbi_serr_set(&s->err, PGB_ERR_CANCELED, "%s: canceled: %s",
 		    pgbi_db_label(s->db), why);
@@ -1288,13 +1288,13 @@ session_kill(pgb_asession *s, const char *why)
 	}
 	event_del(&s->io);
 	event_del(&s->timer);
-	session_unref(s);
+	asess_unref(s);
 }
 
 /* --- sessions ----------------------------------------------------------- */
 
 static pgb_asession *
-session_alloc(pgb_loop *loop, pgb_db *db)
+asess_alloc(pgb_loop *loop, pgb_db *db)
 {
 	pgb_asession		*s;
 	struct pgbi_binding	*b;
@@ -1325,7 +1325,7 @@ pgb_asession_new(pgb_loop *loop, pgb_db *db, int flags)
 
 	if (loop == NULL || db == NULL)
 		return (NULL);
-	s = session_alloc(loop, db);
+	s = asess_alloc(loop, db);
 	if (s != NULL) {
 		s->autocommit = (flags & PGB_SESSION_AUTOCOMMIT) != 0;
 		s->track_lsn = (flags & PGB_SESSION_TRACK_LSN) != 0;
@@ -1338,8 +1338,8 @@ pgb_asession_free(pgb_asession *s)
 {
 	if (s == NULL || s->ctx != NULL || s->dead)
 		return;
-	session_kill(s, "session freed");
-	session_unref(s);
+	asess_kill(s, "session freed");
+	asess_unref(s);
 }
 
 /*
@@ -1500,7 +1500,7 @@ pgb_aatomic_end(pgb_asession *s, int ok, pgb_done_cb cb, void *arg)
 int
 pgb_asession_in_transaction(const pgb_asession *s)
 {
-	return (session_in_tx(s));
+	return (asess_in_tx(s));
 }
 
 const char *
@@ -1563,7 +1563,7 @@ pgb_asession_sqlstate(const pgb_asession *s)
 
 /* --- contexts ----------------------------------------------------------- */
 
-static void ctx_kick_cb(evutil_socket_t fd, short what, void *arg);
+static void actx_kick_cb(evutil_socket_t fd, short what, void *arg);
 
 pgb_actx *
 pgb_actx_new(pgb_loop *loop)
@@ -1578,7 +1578,7 @@ pgb_actx_new(pgb_loop *loop)
 	ctx->loop = loop;
 	ctx->refs = 1;
 	TAILQ_INIT(&ctx->sessions);
-	event_assign(&ctx->kick, pgb_loop_base(loop), -1, 0, ctx_kick_cb, ctx);
+	event_assign(&ctx->kick, pgb_loop_base(loop), -1, 0, actx_kick_cb, ctx);
 	return (ctx);
 }
 
@@ -1593,7 +1593,7 @@ pgb_actx_session(pgb_actx *ctx, pgb_db *db)
 		if (s->db == db)
 			return (s);
 	}
-	s = session_alloc(ctx->loop, db);
+	s = asess_alloc(ctx->loop, db);
 	if (s == NULL)
 		return (NULL);
 	s->ctx = ctx;
@@ -1612,7 +1612,7 @@ pgb_asession_new_savepoint(pgb_loop *loop, pgb_session *outer)
 	if (loop == NULL || outer == NULL ||
 	    pgbi_session_outer_conn(outer, 0) == NULL)
 		return (NULL);
-	s = session_alloc(loop, pgb_session_db(outer));
+	s = asess_alloc(loop, pgb_session_db(outer));
 	if (s == NULL)
 		return (NULL);
 	s->outer = outer;
@@ -1655,7 +1655,7 @@ pgb_actx_put_session(pgb_actx *ctx, pgb_asession *s)
 	if (ctx == NULL || s == NULL)
 		return (-1);
 	if (ctx->ended || s->ctx != NULL || s->dead || s->loop != ctx->loop) {
-		ctx_seterr(ctx, "%s: cannot put a session in %s",
+		actx_seterr(ctx, "%s: cannot put a session in %s",
 		    pgbi_db_label(s->db), ctx->ended ? "an ended context" :
 		    s->ctx != NULL ? "a context: it belongs to one already" :
 		    "a context of another loop");
@@ -1724,7 +1724,7 @@ pgb_actx_set_lsn(pgb_actx *ctx, const char *lsn)
 
 /* Calls the end callback once, when every session is done. */
 static void
-ctx_end_check(pgb_actx *ctx)
+actx_end_check(pgb_actx *ctx)
 {
 	if (ctx->end_pending > 0 || ctx->end_called || !ctx->end_started)
 		return;
@@ -1732,26 +1732,26 @@ ctx_end_check(pgb_actx *ctx)
 	if (ctx->end_cb != NULL) {
 		ctx->refs++;
 		ctx->end_cb(ctx, ctx->end_rc, ctx->end_arg);
-		ctx_unref(ctx);
+		actx_unref(ctx);
 	}
 }
 
 static void
-ctx_end_one_cb(pgb_asession *s, int rc, void *arg)
+actx_end_one_cb(pgb_asession *s, int rc, void *arg)
 {
 	pgb_actx	*ctx = arg;
 
 	if (rc == -1) {
 		if (ctx->end_rc == 0)
-			ctx_seterr(ctx, "%s", s->err.text);
+			actx_seterr(ctx, "%s", s->err.text);
 		ctx->end_rc = -1;
 	}
 	ctx->end_pending--;
-	ctx_end_check(ctx);
+	actx_end_check(ctx);
 }
 
 static void
-ctx_kick_cb(evutil_socket_t fd, short what, void *arg)
+actx_kick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	pgb_actx	*ctx = arg;
 	pgb_asession	*s, *next;
@@ -1767,27 +1767,27 @@ ctx_kick_cb(evutil_socket_t fd, short what, void *arg)
 	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL && !ctx->freed;
 	    s = next) {
 		s->refs++;
-		if (session_cancel_work(s, "the context ended") > 0) {
+		if (asess_cancel_work(s, "the context ended") > 0) {
 			if (ctx->end_rc == 0)
-				ctx_seterr(ctx, "%s: a statement was still"
+				actx_seterr(ctx, "%s: a statement was still"
 				    " queued or running: canceled and rolled"
 				    " back", pgbi_db_label(s->db));
 			ctx->end_rc = -1;
 		}
 		if (!s->dead && (op = op_new(s, OP_END)) != NULL) {
 			op->iarg = ctx->end_status;
-			op->dcb = ctx_end_one_cb;
+			op->dcb = actx_end_one_cb;
 			op->arg = ctx;
 			ctx->end_pending++;
 			TAILQ_INSERT_TAIL(&s->ops, op, entry);
-			session_kick(s);
+			asess_kick(s);
 		}
 		next = ctx->freed ? NULL : TAILQ_NEXT(s, entry);
-		session_unref(s);
+		asess_unref(s);
 	}
 	ctx->end_pending--;
-	ctx_end_check(ctx);
-	ctx_unref(ctx);
+	actx_end_check(ctx);
+	actx_unref(ctx);
 }
 
 int
@@ -1818,24 +1818,24 @@ pgb_actx_free(pgb_actx *ctx)
 		/* The end never ran: its callback still gets its one call. */
 		ctx->end_started = 1;
 		ctx->end_rc = -1;
-		ctx_seterr(ctx, "the context was freed before it ended");
+		actx_seterr(ctx, "the context was freed before it ended");
 	} else if (!ctx->ended)
 		ctx->ended = 1;
 	else if (ctx->end_pending > 0) {
 		ctx->end_rc = -1;
-		ctx_seterr(ctx, "the context was freed while ending");
+		actx_seterr(ctx, "the context was freed while ending");
 	}
 	while ((s = TAILQ_FIRST(&ctx->sessions)) != NULL) {
 		TAILQ_REMOVE(&ctx->sessions, s, entry);
-		session_kill(s, "the context was freed");
+		asess_kill(s, "the context was freed");
 		s->ctx = NULL;
 		s->err.first = NULL;
-		session_unref(s);
+		asess_unref(s);
 	}
 	ctx->end_pending = 0;
-	ctx_end_check(ctx);
+	actx_end_check(ctx);
 	ctx->refs--;			/* this frame's; the owner's remains */
-	ctx_unref(ctx);
+	actx_unref(ctx);
 }
 
 /* --- all sessions at once ------------------------------------------------ */
@@ -1845,7 +1845,7 @@ allop_finish(struct allop *a)
 {
 	if (a->cb != NULL)
 		a->cb(a->ctx, a->rc, a->arg);
-	ctx_unref(a->ctx);
+	actx_unref(a->ctx);
 	free(a);
 }
 
@@ -1856,7 +1856,7 @@ allop_one_cb(pgb_asession *s, int rc, void *arg)
 
 	if (rc == -1) {
 		if (a->rc == 0)
-			ctx_seterr(a->ctx, "%s", s->err.text);
+			actx_seterr(a->ctx, "%s", s->err.text);
 		a->rc = -1;
 	}
 	if (--a->pending == 0)
@@ -1876,7 +1876,7 @@ allop_empty_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static int
-ctx_all(pgb_actx *ctx, enum op_kind kind, pgb_actx_done_cb cb, void *arg)
+actx_all(pgb_actx *ctx, enum op_kind kind, pgb_actx_done_cb cb, void *arg)
 {
 	struct allop	*a;
 	pgb_asession	*s;
@@ -1897,7 +1897,7 @@ ctx_all(pgb_actx *ctx, enum op_kind kind, pgb_actx_done_cb cb, void *arg)
 	}
 	if (a->pending == 0 && event_base_once(pgb_loop_base(ctx->loop), -1,
 	    EV_TIMEOUT, allop_empty_cb, a, &tv) == -1) {
-		ctx_unref(ctx);
+		actx_unref(ctx);
 		free(a);
 		return (-1);
 	}
@@ -1907,19 +1907,19 @@ ctx_all(pgb_actx *ctx, enum op_kind kind, pgb_actx_done_cb cb, void *arg)
 int
 pgb_actx_commit_all(pgb_actx *ctx, pgb_actx_done_cb cb, void *arg)
 {
-	return (ctx_all(ctx, OP_COMMIT, cb, arg));
+	return (actx_all(ctx, OP_COMMIT, cb, arg));
 }
 
 int
 pgb_actx_rollback_all(pgb_actx *ctx, pgb_actx_done_cb cb, void *arg)
 {
-	return (ctx_all(ctx, OP_ROLLBACK, cb, arg));
+	return (actx_all(ctx, OP_ROLLBACK, cb, arg));
 }
 
 int
 pgb_actx_close_all(pgb_actx *ctx, pgb_actx_done_cb cb, void *arg)
 {
-	return (ctx_all(ctx, OP_CLOSE, cb, arg));
+	return (actx_all(ctx, OP_CLOSE, cb, arg));
 }
 
 /* --- new contexts for concurrent work -------------------------------------- */
