@@ -66,7 +66,11 @@ enum xkind {
 
 struct aop {
 	enum op_kind	 kind;
-	int		 iarg;		/* atomic mode, aend ok, end status */
+	union {
+		pgb_atomic_mode	 mode;	/* OP_ABEGIN: what an open tx gets */
+		int		 ok;	/* OP_AEND: commit (1) or roll back */
+		int		 status;	/* OP_END: the context's status */
+	}		 u;		/* by kind; zero for the others */
 	int		 phase;		/* COMMIT: 1 = rolling back after */
 	int		 retried;	/* EXEC: resent on a new connection */
 	int		 release_after;	/* give the connection back at the end */
@@ -452,7 +456,7 @@ op_run(pgb_asession *s, struct aop *op)
 			op_done(s, op, 0);
 			return (0);
 		}
-		switch (op->iarg) {
+		switch (op->u.mode) {
 		case PGB_ATOMIC_COMMIT_FIRST:
 			op->kind = OP_COMMIT;
 			return (op_run(s, op));
@@ -469,8 +473,8 @@ op_run(pgb_asession *s, struct aop *op)
 			return (0);
 		}
 	case OP_AEND:
-		op->force_fail = !op->iarg;
-		op->kind = op->iarg ? OP_COMMIT : OP_ROLLBACK;
+		op->force_fail = !op->u.ok;
+		op->kind = op->u.ok ? OP_COMMIT : OP_ROLLBACK;
 		return (op_run(s, op));
 	case OP_END:
 		op->release_after = 1;
@@ -479,14 +483,14 @@ op_run(pgb_asession *s, struct aop *op)
 			return (op_run(s, op));
 		}
 		refuse = 0;
-		if (op->iarg < 400 && PQtransactionStatus(s->conn->pg) ==
+		if (op->u.status < 400 && PQtransactionStatus(s->conn->pg) ==
 		    PQTRANS_INERROR) {
 			pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s on %s:%d:"
 			    " transaction failed earlier; rolled back",
 			    pgbi_db_label(s->db), s->conn->host,
 			    s->conn->port);
 			refuse = 1;
-		} else if (op->iarg < 400 && s->ctx != NULL &&
+		} else if (op->u.status < 400 && s->ctx != NULL &&
 		    s->ctx->bc != NULL) {
 			ctx = frame_enter(s);
 			rc = ctx->bc(ctx, s, ctx->bc_arg);
@@ -500,7 +504,7 @@ op_run(pgb_asession *s, struct aop *op)
 				refuse = 1;
 			}
 		}
-		if (op->iarg >= 400 || refuse) {
+		if (op->u.status >= 400 || refuse) {
 			op->force_fail = refuse;
 			op->kind = OP_ROLLBACK;
 		} else
@@ -1440,17 +1444,26 @@ pgb_aexec_params(pgb_asession *s, const char *sql, int nparams,
 	    formats, result_format, cb, arg));
 }
 
-static int
-done_queue(pgb_asession *s, enum op_kind kind, int iarg, pgb_done_cb cb,
-    void *arg)
+/* A new operation of kind reporting to cb; NULL when out of memory. */
+static struct aop *
+done_new(pgb_asession *s, enum op_kind kind, pgb_done_cb cb, void *arg)
 {
 	struct aop	*op;
 
 	if (s == NULL || (op = op_new(s, kind)) == NULL)
-		return (-1);
-	op->iarg = iarg;
+		return (NULL);
 	op->dcb = cb;
 	op->arg = arg;
+	return (op);
+}
+
+static int
+done_queue(pgb_asession *s, enum op_kind kind, pgb_done_cb cb, void *arg)
+{
+	struct aop	*op;
+
+	if ((op = done_new(s, kind, cb, arg)) == NULL)
+		return (-1);
 	return (op_queue(s, op));
 }
 
@@ -1469,32 +1482,42 @@ pgb_asession_conn(pgb_asession *s, pgb_conn_cb cb, void *arg)
 int
 pgb_asession_commit(pgb_asession *s, pgb_done_cb cb, void *arg)
 {
-	return (done_queue(s, OP_COMMIT, 0, cb, arg));
+	return (done_queue(s, OP_COMMIT, cb, arg));
 }
 
 int
 pgb_asession_rollback(pgb_asession *s, pgb_done_cb cb, void *arg)
 {
-	return (done_queue(s, OP_ROLLBACK, 0, cb, arg));
+	return (done_queue(s, OP_ROLLBACK, cb, arg));
 }
 
 int
 pgb_asession_close(pgb_asession *s, pgb_done_cb cb, void *arg)
 {
-	return (done_queue(s, OP_CLOSE, 0, cb, arg));
+	return (done_queue(s, OP_CLOSE, cb, arg));
 }
 
 int
 pgb_aatomic_begin(pgb_asession *s, pgb_atomic_mode mode, pgb_done_cb cb,
     void *arg)
 {
-	return (done_queue(s, OP_ABEGIN, (int)mode, cb, arg));
+	struct aop	*op;
+
+	if ((op = done_new(s, OP_ABEGIN, cb, arg)) == NULL)
+		return (-1);
+	op->u.mode = mode;
+	return (op_queue(s, op));
 }
 
 int
 pgb_aatomic_end(pgb_asession *s, int ok, pgb_done_cb cb, void *arg)
 {
-	return (done_queue(s, OP_AEND, ok != 0, cb, arg));
+	struct aop	*op;
+
+	if ((op = done_new(s, OP_AEND, cb, arg)) == NULL)
+		return (-1);
+	op->u.ok = ok != 0;
+	return (op_queue(s, op));
 }
 
 int
@@ -1775,7 +1798,7 @@ actx_kick_cb(evutil_socket_t fd, short what, void *arg)
 			ctx->end_rc = -1;
 		}
 		if (!s->dead && (op = op_new(s, OP_END)) != NULL) {
-			op->iarg = ctx->end_status;
+			op->u.status = ctx->end_status;
 			op->dcb = actx_end_one_cb;
 			op->arg = ctx;
 			ctx->end_pending++;
@@ -1892,7 +1915,7 @@ actx_all(pgb_actx *ctx, enum op_kind kind, pgb_actx_done_cb cb, void *arg)
 	a->arg = arg;
 	ctx->refs++;
 	TAILQ_FOREACH(s, &ctx->sessions, entry) {
-		if (done_queue(s, kind, 0, allop_one_cb, a) == 0)
+		if (done_queue(s, kind, allop_one_cb, a) == 0)
 			a->pending++;
 	}
 	if (a->pending == 0 && event_base_once(pgb_loop_base(ctx->loop), -1,
