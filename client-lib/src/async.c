@@ -846,8 +846,9 @@ asess_connect_poll(pgb_asession *s)
 	}
 }
 
-void
-pgbi_binding_granted(struct pgbi_binding *b)
+/* The binding's wake callback, given to the loop by asess_alloc. */
+static void
+asess_wake_cb(struct pgbi_binding *b)
 {
 	pgb_asession	*s, *next;
 
@@ -860,18 +861,6 @@ pgbi_binding_granted(struct pgbi_binding *b)
 		s->state = S_IDLE;
 		asess_kick(s);
 	}
-}
-
-int
-pgbi_binding_set_host(struct pgbi_binding *b, const char *host, int port,
-    const char *role, int reusable)
-{
-	/* The db hands the new host's slots to the waiters itself. */
-	if (pgbi_db_move(b->db, host, port, role) == -1)
-		return (-1);
-	b->answer_valid = reusable;
-	b->answer_ms = pgbi_now_ms();
-	return (0);
 }
 
 /* Gives the connection back (closed when discard, or not reusable). */
@@ -1304,7 +1293,7 @@ asess_alloc(pgb_loop *loop, pgb_db *db)
 	struct pgbi_binding	*b;
 	struct event_base	*base = pgb_loop_base(loop);
 
-	b = pgbi_loop_bind(loop, db);
+	b = pgbi_loop_bind(loop, db, asess_wake_cb);
 	if (b == NULL)
 		return (NULL);
 	s = calloc(1, sizeof *s);
