@@ -1,5 +1,5 @@
 /*
- * async-internal.h - what the event-driven sessions (async.c) use of the
+ * async-internal.h - what the event-driven sessions (async-*.c) use of the
  * event-driven daemon client (async-loop.c): the loop's RESOLVE
  * connection and its per-db bindings, kept fresh by the WATCH
  * subscription.  The loop knows nothing of sessions: it wakes those
