@@ -29,7 +29,10 @@
 #include "proxy.h"
 #include "server.h"
 
-#define PGBEACOND_VERSION "0.1.0"
+#include "pgbeacon.h"
+
+/* The one version of the project (client-lib/pgbeacon.h). */
+#define PGBEACOND_VERSION PGB_VERSION_STRING
 
 /* The daemon's state.  Everything here is owned by main(). */
 struct daemon {
