@@ -239,50 +239,61 @@ START_TEST(test_find_cluster_by_name)
 }
 END_TEST
 
-START_TEST(test_cluster_equal_compares_hosts_in_order)
+/* What a reload compares (monitor.c, proxy.c): a cluster's hosts in
+ * their order, its conninfo, and one system_identifier whether written as
+ * a string or as an integer. */
+START_TEST(test_cluster_fields_as_a_reload_compares_them)
 {
-	static const char *const texts[] = {
-		/* 0 */ "{ name = \"a\"; hosts = (\"x:1\", \"y:2\"); "
-			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
-		/* 1: same as 0 */
-			"{ name = \"a\"; hosts = (\"x:1\", \"y:2\"); "
-			"conninfo = \"user=u\"; system_identifier = 5; }",
-		/* 2: hosts swapped */
-			"{ name = \"a\"; hosts = (\"y:2\", \"x:1\"); "
-			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
-		/* 3: other port */
-			"{ name = \"a\"; hosts = (\"x:1\", \"y:3\"); "
-			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
-		/* 4: one host fewer */
-			"{ name = \"a\"; hosts = (\"x:1\"); "
-			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
-		/* 5: other conninfo */
-			"{ name = \"a\"; hosts = (\"x:1\", \"y:2\"); "
-			"conninfo = \"user=v\"; system_identifier = \"5\"; }",
-		/* 6: other identifier */
-			"{ name = \"a\"; hosts = (\"x:1\", \"y:2\"); "
-			"conninfo = \"user=u\"; system_identifier = \"6\"; }",
-		/* 7: other name */
-			"{ name = \"b\"; hosts = (\"x:1\", \"y:2\"); "
-			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
-	};
-	struct config	*cfg[8];
-	char		 text[512];
-	size_t		 i;
+	struct config	*a, *b;
 
-	for (i = 0; i < 8; i++) {
-		snprintf(text, sizeof text, "clusters = ( %s );\n", texts[i]);
-		cfg[i] = expect_ok(text);
-	}
-	ck_assert(config_cluster_equal(&cfg[0]->clusters[0],
-	    &cfg[0]->clusters[0]));
-	ck_assert(config_cluster_equal(&cfg[0]->clusters[0],
-	    &cfg[1]->clusters[0]));
-	for (i = 2; i < 8; i++)
-		ck_assert_msg(!config_cluster_equal(&cfg[0]->clusters[0],
-		    &cfg[i]->clusters[0]), "case %zu compared equal", i);
-	for (i = 0; i < 8; i++)
-		config_free(cfg[i]);
+	a = expect_ok("clusters = ( { name = \"a\"; hosts = (\"y:2\", "
+	    "\"x:1\"); conninfo = \"user=u\"; system_identifier = \"5\"; "
+	    "} );\n");
+	b = expect_ok("clusters = ( { name = \"a\"; hosts = (\"y:2\", "
+	    "\"x:1\"); conninfo = \"user=u\"; system_identifier = 5; } );\n");
+	ck_assert_uint_eq(a->clusters[0].system_identifier, 5);
+	ck_assert_uint_eq(b->clusters[0].system_identifier, 5);
+	ck_assert_uint_eq(a->clusters[0].nhosts, 2);
+	ck_assert_str_eq(a->clusters[0].hosts[0].host, "y");
+	ck_assert_int_eq(a->clusters[0].hosts[0].port, 2);
+	ck_assert_str_eq(a->clusters[0].hosts[1].host, "x");
+	ck_assert_int_eq(a->clusters[0].hosts[1].port, 1);
+	ck_assert_str_eq(a->clusters[0].conninfo, "user=u");
+	config_free(a);
+	config_free(b);
+}
+END_TEST
+
+/* The settings a reload cannot apply are named, the others are not. */
+START_TEST(test_restart_changes_names_the_settings_a_reload_keeps)
+{
+	struct config	*a, *b;
+	char		 buf[256];
+
+	a = expect_ok(CLUSTERS);
+	b = expect_ok("check_interval_ms = 700;\nlog_level = \"debug\";\n"
+	    "max_fails = 5;\n" CLUSTERS);
+	ck_assert_uint_eq(config_restart_changes(a, b, buf, sizeof buf), 0);
+	ck_assert_str_eq(buf, "");
+	config_free(b);
+
+	b = expect_ok("socket_mode = \"0600\";\nhttp_listen = "
+	    "\"127.0.0.1:8008\";\n" CLUSTERS);
+	ck_assert_uint_eq(config_restart_changes(a, b, buf, sizeof buf), 2);
+	ck_assert_str_eq(buf, "socket_mode, http_listen");
+	/* Both ways: a listener removed is a change too. */
+	ck_assert_uint_eq(config_restart_changes(b, a, buf, sizeof buf), 2);
+	config_free(b);
+
+	b = expect_ok("socket = \"/tmp/other.sock\";\nstate_file = \"\";\n"
+	    CLUSTERS);
+	ck_assert_uint_eq(config_restart_changes(a, b, buf, sizeof buf), 2);
+	ck_assert_str_eq(buf, "socket, state_file");
+	/* A short buffer is cut, never overrun; the count stays right. */
+	ck_assert_uint_eq(config_restart_changes(a, b, buf, 5), 2);
+	ck_assert_str_eq(buf, "sock");
+	config_free(b);
+	config_free(a);
 }
 END_TEST
 
@@ -1011,7 +1022,8 @@ config_suite(void)
 	tcase_add_test(tc, test_example_conf_loads);
 	tcase_add_test(tc, test_load_reads_a_file_and_names_it_in_errors);
 	tcase_add_test(tc, test_find_cluster_by_name);
-	tcase_add_test(tc, test_cluster_equal_compares_hosts_in_order);
+	tcase_add_test(tc, test_cluster_fields_as_a_reload_compares_them);
+	tcase_add_test(tc, test_restart_changes_names_the_settings_a_reload_keeps);
 	tcase_add_test(tc, test_free_null_is_a_no_op);
 	tcase_add_test(tc, test_file_digest_tells_changed_files_apart);
 	tcase_add_test(tc, test_listeners_parse_with_defaults);
