@@ -13,8 +13,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +23,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "config_table.h"
 #include "log.h"
 
 #define CONFIG_NAME_MAX		63	/* longest cluster name */
@@ -33,301 +32,6 @@
 #define CONFIG_PGSOCK_SUFFIX	16
 
 #define CONFIG_FILE_MAX		(4 * 1024 * 1024) /* largest file read */
-
-/* Where errors go while one file is validated. */
-struct config_ctx {
-	const char	*name;		/* borrowed; file name for messages */
-	const char	*text;		/* borrowed; the source text */
-	char		*err;		/* borrowed; the caller's buffer */
-	size_t		 errlen;
-	struct config	*cfg;		/* borrowed; gets the warnings */
-};
-
-/* How a setting's value is read (struct config_param). */
-enum config_type {
-	CONFIG_T_INT,		/* an int within min..max */
-	CONFIG_T_INT64,		/* an int64_t within min..max */
-	CONFIG_T_BOOL,		/* a bool */
-	CONFIG_T_STRING,	/* a char *: conv checks and stores it, or a
-				   strdup of it */
-	CONFIG_T_WORD,		/* a string conv turns into a value */
-	CONFIG_T_CUSTOM,	/* parse reads it: lists, int-or-string */
-};
-
-#define CF_NO_RELOAD	0x01	/* a reload keeps the running value */
-
-/*
- * One setting of a group (the top level, a cluster, a listener): the
- * parser, the reload check and config_setting_names() read these tables.
- * The tables are in the order the settings are validated.
- */
-struct config_param {
-	const char	*name;
-	enum config_type type;
-	size_t		 offset;	/* of the field in its struct */
-	size_t		 size;		/* of the field */
-	int64_t		 def;		/* INT, INT64, BOOL: when absent */
-	const char	*def_str;	/* STRING, WORD: when absent */
-	int64_t		 min, max;	/* INT, INT64 */
-	const char	*max_from;	/* INT: the setting that is the max */
-	unsigned	 flags;		/* CF_* */
-	const char	*missing;	/* STRING, WORD: error when absent */
-	/* STRING, WORD: checks v and stores it in field (of obj). */
-	bool		(*conv)(struct config_ctx *, const config_setting_t *,
-			    const char *v, void *obj, void *field);
-	/* CUSTOM: reads the setting of group into obj. */
-	bool		(*parse)(struct config_ctx *, const config_setting_t *,
-			    void *obj);
-	/* After the value is stored, when the setting is present. */
-	bool		(*check)(struct config_ctx *, const config_setting_t *,
-			    const void *obj);
-};
-
-/* The offset and size of member m of struct type t. */
-#define CONFIG_FIELD(t, m)	offsetof(struct t, m), sizeof(((struct t *)0)->m)
-
-static void	config_fail(struct config_ctx *, const config_setting_t *,
-		    const char *, ...) __attribute__((format(printf, 3, 4)));
-static void	config_warn(struct config_ctx *, const config_setting_t *,
-		    const char *, ...) __attribute__((format(printf, 3, 4)));
-
-/* Writes "FILE:LINE: reason" (or "FILE: reason" without a setting). */
-static void
-config_fail(struct config_ctx *ctx, const config_setting_t *s,
-    const char *fmt, ...)
-{
-	char		 reason[512], *p;
-	const char	*file = ctx->name;
-	va_list		 ap;
-
-	if (ctx->err == NULL || ctx->errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof reason, fmt, ap);
-	va_end(ap);
-	/* Quoted values may hold escapes ("\n"): the error stays one line. */
-	for (p = reason; *p != '\0'; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	}
-
-	if (s != NULL && config_setting_source_file(s) != NULL)
-		file = config_setting_source_file(s);
-	if (s != NULL)
-		snprintf(ctx->err, ctx->errlen, "%s:%u: %s", file,
-		    (unsigned)config_setting_source_line(s), reason);
-	else
-		snprintf(ctx->err, ctx->errlen, "%s: %s", file, reason);
-}
-
-/* Records a remark that does not refuse the file, "FILE:LINE: text",
- * in ctx->cfg->warning (the first one only). */
-static void
-config_warn(struct config_ctx *ctx, const config_setting_t *s,
-    const char *fmt, ...)
-{
-	char		 text[256];
-	const char	*file = ctx->name;
-	va_list		 ap;
-
-	if (ctx->cfg == NULL || ctx->cfg->warning[0] != '\0')
-		return;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
-	va_end(ap);
-	if (config_setting_source_file(s) != NULL)
-		file = config_setting_source_file(s);
-	snprintf(ctx->cfg->warning, sizeof ctx->cfg->warning, "%s:%u: %s",
-	    file, (unsigned)config_setting_source_line(s), text);
-}
-
-static const struct config_param *
-config_param_find(const struct config_param *params, const char *name)
-{
-	for (; params->name != NULL; params++) {
-		if (strcmp(params->name, name) == 0)
-			return params;
-	}
-	return NULL;
-}
-
-/* Fails on the first member of group whose name is not in params. */
-__attribute__((warn_unused_result)) static bool
-config_check_names(struct config_ctx *ctx, const config_setting_t *group,
-    const struct config_param *params)
-{
-	config_setting_t	*s;
-	int			 i, n;
-
-	n = config_setting_length(group);
-	for (i = 0; i < n; i++) {
-		s = config_setting_get_elem(group, (unsigned)i);
-		if (s == NULL || config_setting_name(s) == NULL)
-			continue;
-		if (config_param_find(params, config_setting_name(s)) == NULL) {
-			config_fail(ctx, s, "unknown setting '%s'",
-			    config_setting_name(s));
-			return false;
-		}
-	}
-	return true;
-}
-
-static bool
-config_is_name_char(char c)
-{
-	return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '*';
-}
-
-/*
- * libconfig 1.5 silently wraps a decimal literal beyond 32 bits that
- * lacks the L suffix (20000000000 reads as -1474836480).  Finds the
- * literal of the int setting s in the source text and returns true when
- * it was wrapped.  Settings from @include files are not checked.
- */
-static bool
-config_int_wrapped(const struct config_ctx *ctx, const config_setting_t *s)
-{
-	const char	*name = config_setting_name(s), *p = ctx->text, *q;
-	unsigned	 line = config_setting_source_line(s), l;
-	uint64_t	 v = 0;
-	bool		 neg = false, digits = false;
-
-	if (p == NULL || name == NULL || line == 0 ||
-	    config_setting_source_file(s) != NULL)
-		return false;
-	for (l = 1; l < line && p != NULL; l++) {
-		if ((p = strchr(p, '\n')) != NULL)
-			p++;
-	}
-	for (; p != NULL && (q = strstr(p, name)) != NULL; p = q + 1) {
-		if ((q > ctx->text && config_is_name_char(q[-1])) ||
-		    config_is_name_char(q[strlen(name)]))
-			continue;
-		q += strlen(name);
-		q += strspn(q, " \t\r\n");
-		if (*q != '=' && *q != ':')
-			continue;
-		q++;
-		q += strspn(q, " \t\r\n");
-		if (*q == '-' || *q == '+')
-			neg = *q++ == '-';
-		if (q[0] == '0' && (q[1] == 'x' || q[1] == 'X')) {
-			/* libconfig keeps the low 32 bits of a hex literal
-			 * without L: 0x100000003 reads as 3. */
-			for (q += 2; isxdigit((unsigned char)*q); q++) {
-				digits = true;
-				if (v <= UINT32_MAX)
-					v = v * 16 + (uint64_t)(isdigit(
-					    (unsigned char)*q) ? *q - '0' :
-					    (tolower((unsigned char)*q) - 'a' + 10));
-			}
-			return digits && *q != 'L' && v > INT32_MAX;
-		}
-		for (; isdigit((unsigned char)*q); q++) {
-			digits = true;
-			if (v <= UINT32_MAX)
-				v = v * 10 + (uint64_t)(*q - '0');
-		}
-		if (!digits || *q == 'L')
-			return false;
-		return v > (neg ? (uint64_t)INT32_MAX + 1 : (uint64_t)INT32_MAX);
-	}
-	return false;
-}
-
-/*
- * Reads the integer setting name of group into *out: def when absent,
- * else an int or int64 within min..max.
- */
-__attribute__((warn_unused_result)) static bool
-config_get_int(struct config_ctx *ctx, const config_setting_t *group,
-    const char *name, int64_t def, int64_t min, int64_t max, int64_t *out)
-{
-	config_setting_t	*s;
-	int64_t			 v;
-
-	s = config_setting_get_member(group, name);
-	if (s == NULL) {
-		*out = def;
-		return true;
-	}
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_INT:
-		if (config_int_wrapped(ctx, s)) {
-			config_fail(ctx, s, "%s does not fit in 32 bits: write "
-			    "it with an L suffix (1000000000000L)", name);
-			return false;
-		}
-		v = config_setting_get_int(s);
-		break;
-	case CONFIG_TYPE_INT64:
-		v = config_setting_get_int64(s);
-		break;
-	default:
-		config_fail(ctx, s, "%s must be an integer", name);
-		return false;
-	}
-	if (v < min || v > max) {
-		if (max == INT64_MAX)
-			config_fail(ctx, s, "%s must be at least %" PRId64
-			    ", not %" PRId64, name, min, v);
-		else
-			config_fail(ctx, s, "%s must be between %" PRId64
-			    " and %" PRId64 ", not %" PRId64, name, min, max, v);
-		return false;
-	}
-	*out = v;
-	return true;
-}
-
-/*
- * Reads the string setting name of group: *out borrows libconfig's
- * string, or def (possibly NULL) when absent.  *where is the setting,
- * or group when absent.
- */
-__attribute__((warn_unused_result)) static bool
-config_get_string(struct config_ctx *ctx, const config_setting_t *group,
-    const char *name, const char *def, const char **out,
-    const config_setting_t **where)
-{
-	config_setting_t	*s;
-
-	s = config_setting_get_member(group, name);
-	if (where != NULL)
-		*where = s != NULL ? s : group;
-	if (s == NULL) {
-		*out = def;
-		return true;
-	}
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		config_fail(ctx, s, "%s must be a string", name);
-		return false;
-	}
-	*out = config_setting_get_string(s);
-	return true;
-}
-
-
-/* Reads the boolean setting name of group into *out (def when absent). */
-__attribute__((warn_unused_result)) static bool
-config_get_bool(struct config_ctx *ctx, const config_setting_t *group,
-    const char *name, bool def, bool *out)
-{
-	config_setting_t	*s;
-
-	s = config_setting_get_member(group, name);
-	if (s == NULL) {
-		*out = def;
-		return true;
-	}
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-		config_fail(ctx, s, "%s must be true or false", name);
-		return false;
-	}
-	*out = config_setting_get_bool(s) != 0;
-	return true;
-}
 
 /* Parses a port, "1" to "65535", digits only; -1 on anything else. */
 static int
@@ -475,19 +179,10 @@ config_check_sock_path(struct config_ctx *ctx, const config_setting_t *s,
 	return true;
 }
 
-
-/* Stores a copy of v in the char * at field. */
-__attribute__((warn_unused_result)) static bool
-config_store_string(struct config_ctx *ctx, const config_setting_t *where,
-    const char *v, void *field)
-{
-	if ((*(char **)field = strdup(v)) == NULL) {
-		config_fail(ctx, where, "out of memory");
-		return false;
-	}
-	return true;
-}
-
+/*
+ * The conv functions of the tables below (struct config_param): each
+ * checks one value and stores it in its field.
+ */
 __attribute__((warn_unused_result)) static bool
 config_conv_socket(struct config_ctx *ctx, const config_setting_t *where,
     const char *v, void *obj, void *field)
@@ -596,6 +291,7 @@ config_check_connect_check(struct config_ctx *ctx, const config_setting_t *s,
 	}
 	return true;
 }
+
 /*
  * Checks a conninfo string with libpq and refuses host, hostaddr and
  * port.  Never quotes the string: it may carry a password.
@@ -631,7 +327,6 @@ config_check_conninfo(struct config_ctx *ctx, const config_setting_t *s,
 	PQconninfoFree(opts);
 	return ok;
 }
-
 
 __attribute__((warn_unused_result)) static bool
 config_parse_sysid(struct config_ctx *ctx, const config_setting_t *group,
@@ -703,65 +398,6 @@ config_valid_name(const char *s)
 }
 
 /* Same port and same host: names without case, IPv6 by address. */
-/* Reads every setting of params from group into obj, in table order. */
-__attribute__((warn_unused_result)) static bool
-config_parse_params(struct config_ctx *ctx, const config_setting_t *group,
-    const struct config_param *params, void *obj)
-{
-	const struct config_param	*p;
-	const config_setting_t		*where;
-	const char			*v;
-	int64_t				 i64, max;
-	void				*field;
-
-	if (!config_check_names(ctx, group, params))
-		return false;
-	for (p = params; p->name != NULL; p++) {
-		field = (char *)obj + p->offset;
-		switch (p->type) {
-		case CONFIG_T_INT:
-		case CONFIG_T_INT64:
-			max = p->max_from == NULL ? p->max : *(const int *)(void *)
-			    ((char *)obj + config_param_find(params,
-			    p->max_from)->offset);
-			if (!config_get_int(ctx, group, p->name, p->def, p->min,
-			    max, &i64))
-				return false;
-			if (p->type == CONFIG_T_INT)
-				*(int *)field = (int)i64;
-			else
-				*(int64_t *)field = i64;
-			break;
-		case CONFIG_T_BOOL:
-			if (!config_get_bool(ctx, group, p->name, p->def != 0,
-			    field))
-				return false;
-			break;
-		case CONFIG_T_STRING:
-		case CONFIG_T_WORD:
-			if (!config_get_string(ctx, group, p->name, p->def_str,
-			    &v, &where))
-				return false;
-			if (v == NULL && p->missing != NULL) {
-				config_fail(ctx, group, "%s", p->missing);
-				return false;
-			}
-			if (v != NULL && !(p->conv != NULL ?
-			    p->conv(ctx, where, v, obj, field) :
-			    config_store_string(ctx, where, v, field)))
-				return false;
-			break;
-		case CONFIG_T_CUSTOM:
-			if (!p->parse(ctx, group, obj))
-				return false;
-			break;
-		}
-		if (p->check != NULL && (where = config_setting_get_member(
-		    group, p->name)) != NULL && !p->check(ctx, where, obj))
-			return false;
-	}
-	return true;
-}
 static bool
 config_host_same(const struct config_host *a, const struct config_host *b)
 {
@@ -1040,7 +676,6 @@ config_parse_cluster(struct config_ctx *ctx, const config_setting_t *group,
 	return config_parse_params(ctx, group, config_cluster_params, c);
 }
 
-
 __attribute__((warn_unused_result)) static bool
 config_parse_clusters(struct config_ctx *ctx, const config_setting_t *root,
     void *obj)
@@ -1086,7 +721,6 @@ config_parse_clusters(struct config_ctx *ctx, const config_setting_t *root,
 	}
 	return true;
 }
-
 
 #define T(m)	CONFIG_FIELD(config, m)
 /* The settings of the file's top level. */
@@ -1149,7 +783,7 @@ static struct config *
 config_build(const char *text, const char *name, const char *include_dir,
     char *err, size_t errlen)
 {
-	struct config_ctx	 ctx = { name, text, err, errlen, NULL };
+	struct config_ctx	 ctx = { name, text, err, errlen, NULL, 0 };
 	struct config		*cfg = NULL;
 	const char		*file;
 	config_t		 lc;
@@ -1173,7 +807,8 @@ config_build(const char *text, const char *name, const char *include_dir,
 		config_fail(&ctx, NULL, "out of memory");
 		goto fail;
 	}
-	ctx.cfg = cfg;
+	ctx.warning = cfg->warning;
+	ctx.warnlen = sizeof cfg->warning;
 	if (!config_parse(&ctx, &lc, cfg))
 		goto fail;
 	config_destroy(&lc);
@@ -1319,68 +954,24 @@ config_setting_names(enum config_level level)
 {
 	/* Filled from the tables at every call, always with the same
 	 * names: the tables stay the one list. */
-	static const char		*names[3][32];
-	const struct config_param	*p;
-	const char			**first, **out;
+	static const char	*names[3][32];
 
-	_Static_assert(sizeof config_top_params / sizeof config_top_params[0]
-	    <= 32 && sizeof config_cluster_params /
-	    sizeof config_cluster_params[0] <= 32 &&
-	    sizeof config_listen_params / sizeof config_listen_params[0] <= 32,
-	    "config_setting_names: names[][32] is too short");
 	switch (level) {
 	case CONFIG_LEVEL_CLUSTER:
-		p = config_cluster_params;
-		first = names[1];
-		break;
+		return config_params_names(config_cluster_params, names[1], 32);
 	case CONFIG_LEVEL_LISTEN:
-		p = config_listen_params;
-		first = names[2];
-		break;
+		return config_params_names(config_listen_params, names[2], 32);
 	case CONFIG_LEVEL_TOP:
 	default:
-		p = config_top_params;
-		first = names[0];
-		break;
+		return config_params_names(config_top_params, names[0], 32);
 	}
-	for (out = first; p->name != NULL; p++)
-		*out++ = p->name;
-	*out = NULL;
-	return first;
 }
 
 size_t
 config_restart_changes(const struct config *old, const struct config *new,
     char *buf, size_t len)
 {
-	const struct config_param	*p;
-	const char			*a, *b;
-	size_t				 n = 0, used = 0;
-	bool				 same;
-
-	if (len > 0)
-		buf[0] = '\0';
-	for (p = config_top_params; p->name != NULL; p++) {
-		if (!(p->flags & CF_NO_RELOAD))
-			continue;
-		if (p->type == CONFIG_T_STRING) {
-			a = *(char *const *)(const void *)((const char *)old +
-			    p->offset);
-			b = *(char *const *)(const void *)((const char *)new +
-			    p->offset);
-			same = a == NULL || b == NULL ? a == b :
-			    strcmp(a, b) == 0;
-		} else
-			same = memcmp((const char *)old + p->offset,
-			    (const char *)new + p->offset, p->size) == 0;
-		if (same)
-			continue;
-		if (used < len)
-			used += (size_t)snprintf(buf + used, len - used, "%s%s",
-			    n > 0 ? ", " : "", p->name);
-		n++;
-	}
-	return n;
+	return config_params_changed(config_top_params, old, new, buf, len);
 }
 
 const struct config_cluster *
