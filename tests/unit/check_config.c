@@ -930,6 +930,105 @@ START_TEST(test_man_page_documents_every_setting)
 }
 END_TEST
 
+/* The whole of path (run from the top of the tree), in buf. */
+static void
+read_doc(const char *path, char *buf, size_t size)
+{
+	FILE	*f = fopen(path, "r");
+	size_t	 n;
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	ck_assert_msg(n > 0 && n < size - 1, "%s: %zu bytes", path, n);
+	buf[n] = '\0';
+}
+
+/* README.md's table of settings has a row for every top-level setting. */
+START_TEST(test_readme_table_lists_every_setting)
+{
+	static char	 readme[256 * 1024];
+	const char	*sec, *end;
+	const char *const *name;
+	char		 row[128];
+
+	read_doc("README.md", readme, sizeof readme);
+	sec = strstr(readme, "\n### Configuration\n");
+	ck_assert_ptr_nonnull(sec);
+	end = strstr(sec + 1, "\n### ");
+	ck_assert_ptr_nonnull(end);
+	for (name = config_setting_names(CONFIG_LEVEL_TOP); *name != NULL;
+	    name++) {
+		const char	*p, *line;
+		bool		 found = false;
+
+		/* In the first cell of a row: "| `a`" or "| `a`, `b`". */
+		snprintf(row, sizeof row, "`%s`", *name);
+		for (p = strstr(sec, row); p != NULL && p < end && !found;
+		    p = strstr(p + 1, row)) {
+			for (line = p; line[-1] != '\n'; line--)
+				continue;
+			found = strncmp(line, "| ", 2) == 0 &&
+			    strchr(line + 2, '|') > p;
+		}
+		ck_assert_msg(found, "README.md's configuration table has no "
+		    "row for '%s'", *name);
+	}
+}
+END_TEST
+
+/*
+ * README.md and pgbeacon.conf(5) name the settings a reload cannot apply
+ * (config_restart_changes() of two files that differ in every setting),
+ * in the sentence that ends "take effect at the next restart".
+ */
+START_TEST(test_docs_name_the_settings_a_reload_keeps)
+{
+	static const char *const docs[] = { "README.md",
+	    "docs/man/pgbeacon.conf.5" };
+	static char	 text[256 * 1024];
+	struct config	*a, *b;
+	char		 names[256], *name, *save = NULL;
+	const char	*at, *from;
+	size_t		 i, n;
+
+	a = expect_ok(CLUSTERS);
+	b = expect_ok("socket = \"/tmp/o.sock\";\nsocket_mode = \"0600\";\n"
+	    "http_listen = \"127.0.0.1:1\";\nlog_level = \"debug\";\n"
+	    "state_file = \"\";\ncheck_interval_ms = 600;\n"
+	    "fast_check_interval_ms = 30;\nconnect_timeout_ms = 3000;\n"
+	    "query_timeout_ms = 3000;\nreconnect_max_ms = 6000;\n"
+	    "max_fails = 4;\nconnect_check_interval_ms = 0;\n"
+	    "sync_max_lag_ms = 7;\nsync_max_lag_bytes = 7;\n"
+	    "socket_max_clients = 7;\nhttp_max_clients = 7;\n"
+	    "http_request_timeout_ms = 700;\n" CLUSTERS);
+	n = config_restart_changes(a, b, names, sizeof names);
+	ck_assert_str_eq(names, "socket, socket_mode, http_listen, state_file");
+	ck_assert_uint_eq(n, 4);
+	config_free(a);
+	config_free(b);
+	for (i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+		char	 copy[sizeof names];
+
+		read_doc(docs[i], text, sizeof text);
+		at = strstr(text, "take effect at");
+		ck_assert_msg(at != NULL, "%s: no \"take effect at\"", docs[i]);
+		ck_assert_msg(strncmp(at, "take effect at\nthe next restart",
+		    31) == 0 || strncmp(at, "take effect at the next restart",
+		    31) == 0, "%s: %.40s", docs[i], at);
+		from = at - 160 > text ? at - 160 : text;
+		memcpy(copy, names, sizeof copy);
+		for (name = strtok_r(copy, ", ", &save); name != NULL;
+		    name = strtok_r(NULL, ", ", &save)) {
+			const char *p = strstr(from, name);
+
+			ck_assert_msg(p != NULL && p < at, "%s does not say "
+			    "that %s takes effect at restart", docs[i], name);
+		}
+	}
+}
+END_TEST
+
 /* socket_mode: every character is an octal digit, even where the value
  * would still be below 0777. */
 START_TEST(test_socket_mode_digits_are_octal)
@@ -1024,6 +1123,8 @@ config_suite(void)
 	tcase_add_test(tc, test_find_cluster_by_name);
 	tcase_add_test(tc, test_cluster_fields_as_a_reload_compares_them);
 	tcase_add_test(tc, test_restart_changes_names_the_settings_a_reload_keeps);
+	tcase_add_test(tc, test_readme_table_lists_every_setting);
+	tcase_add_test(tc, test_docs_name_the_settings_a_reload_keeps);
 	tcase_add_test(tc, test_free_null_is_a_no_op);
 	tcase_add_test(tc, test_file_digest_tells_changed_files_apart);
 	tcase_add_test(tc, test_listeners_parse_with_defaults);
