@@ -15,12 +15,10 @@
 #   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR, MANDIR, ... honoured
 #   make uninstall  remove what install put there (not the configuration)
 #   make clean      remove build/, build-asan/, build-tsan/ and build-fuzz/
-#
-# CFLAGS and LDFLAGS are the user's (default -O2 -g): the flags the build
-# needs (-std, warnings, dependencies, pkg-config) are added apart, in
-# REAL_CFLAGS and REAL_LDFLAGS.  USE_WERROR=0 builds without -Werror (for
-# packagers, whose compilers may warn about new things); development, CI
-# and `make test` keep the default, USE_WERROR=1.
+#   CFLAGS=...      the user's flags (default -O2 -g), kept apart: the build's
+#                   own (-std, warnings, -MMD, pkg-config) are REAL_CFLAGS
+#   USE_WERROR=0    build without -Werror, for packagers (1, the default, is
+#                   for development, CI and make test)
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
