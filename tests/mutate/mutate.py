@@ -77,6 +77,7 @@ FILES = {
     "daemon/topology.c": ("unit", ["check_topology"], None),
     "daemon/protocol.c": ("unit", ["check_protocol"], None),
     "daemon/config.c": ("unit", ["check_config"], None),
+    "daemon/config_table.c": ("unit", ["check_config"], None),
     "daemon/http.c": ("unit", ["check_http"], HTTP_GLUE),
     "client-lib/src/proto.c": ("unit", ["check_client_proto"], None),
     "client-lib/src/ctx.c": ("it", ["it_lib_session", "it_lib_client"], None),
