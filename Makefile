@@ -14,8 +14,11 @@
 #   make soak       the chaos soak, SOAK_SECONDS (600), SOAK_BUILD (build)
 #   make install    PREFIX, DESTDIR, BINDIR, SBINDIR, LIBDIR, MANDIR, ... honoured
 #   make uninstall  remove what install put there (not the configuration)
-#   make format     clang-format the C sources (needs clang-format)
 #   make clean      remove build/, build-asan/, build-tsan/ and build-fuzz/
+#   CFLAGS=...      the user's flags (default -O2 -g), kept apart: the build's
+#                   own (-std, warnings, -MMD, pkg-config) are REAL_CFLAGS
+#   USE_WERROR=0    build without -Werror, for packagers (1, the default, is
+#                   for development, CI and make test)
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -32,33 +35,36 @@ CC      ?= cc
 BUILD   ?= build
 SANITIZE ?=
 
-VERSION       := 0.1.0
+# The one version: PGB_VERSION_MAJOR/MINOR/PATCH of client-lib/pgbeacon.h
+# (the daemon, the CLI and the library print PGB_VERSION_STRING).
+VERSION       := $(shell sed -n 's/^\#define PGB_VERSION_\(MAJOR\|MINOR\|PATCH\)[[:space:]]*\([0-9]*\).*/\2/p' \
+	client-lib/pgbeacon.h | paste -sd.)
 SOVERSION     := 1
 
-# Goals that need no packages installed (deps installs them; test, demo,
-# bench install them first and then call make again).
-SELF_GOALS := deps clean format help test test-asan test-tsan demo bench \
-	uninstall fuzz fuzz-smoke soak
-ifneq ($(filter-out $(SELF_GOALS),$(or $(MAKECMDGOALS),all)),)
-ifneq ($(shell scripts/deps.sh check >&2 && echo ok),ok)
-$(error missing packages: install them with the command above)
-endif
-endif
+# pkg-config runs once, when the Makefile is read.  The packages are
+# checked (scripts/deps.sh) only before the first compile of a build
+# directory: see $(DEPS_OK).
+PKGS := libevent libpq libconfig libsystemd json-c check
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
-PKGS := libevent libevent_pthreads libpq libconfig libsystemd json-c check
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-
-WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+USE_WERROR ?= 1
+WARN := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wwrite-strings -Wundef -Wshadow -Wno-format-nonliteral
+ifeq ($(USE_WERROR),1)
+WARN += -Werror
+endif
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP $(PKG_CFLAGS)
+REAL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP $(PKG_CFLAGS) $(CFLAGS)
+REAL_LDFLAGS = $(LDFLAGS)
 ifneq ($(SANITIZE),)
-CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -O1
-LDFLAGS += -fsanitize=$(SANITIZE)
+REAL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -O1
+REAL_LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
+# Nothing calls evthread_use_pthreads(): libevent_pthreads is not linked.
 LIBS_DAEMON := $(shell pkg-config --libs libevent libpq libconfig libsystemd 2>/dev/null) -lm
-LIBS_CLIENT := $(shell pkg-config --libs libevent libevent_pthreads libpq 2>/dev/null) -lpthread
+LIBS_CLIENT := $(shell pkg-config --libs libevent libpq 2>/dev/null) -lpthread
+LIBS_EVENT  := $(shell pkg-config --libs libevent 2>/dev/null)
 LIBS_CLI    := $(shell pkg-config --libs json-c 2>/dev/null)
 LIBS_CHECK  := $(shell pkg-config --libs check 2>/dev/null)
 
@@ -106,7 +112,7 @@ WEBAPP     := $(BUILD)/examples/webapp
 BINS := $(BUILD)/pgbeacond $(BUILD)/pgbeacon $(LIB_SO) $(LIB_A) $(BUILD)/pgbeacon.pc
 
 .PHONY: all deps test test-asan test-tsan tests demo bench install \
-	uninstall clean format help fuzz fuzz-smoke fuzz-targets mutate soak
+	uninstall clean help fuzz fuzz-smoke fuzz-targets mutate soak
 all: $(BINS) $(WEBAPP)
 
 help:
@@ -115,19 +121,28 @@ help:
 deps:
 	@scripts/deps.sh install
 
-$(BUILD)/%.o: %.c
+# Checked once per build directory, before its first compile: a missing
+# package is named with the command that installs it, rather than
+# showing up as a missing header.
+DEPS_OK := $(BUILD)/.deps-ok
+$(DEPS_OK): scripts/deps.sh
+	@scripts/deps.sh check
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Idaemon -Iclient-lib -c -o $@ $<
+	@touch $@
 
-$(BUILD)/pic/%.o: %.c
+$(BUILD)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -Iclient-lib -c -o $@ $<
+	$(CC) $(REAL_CFLAGS) -Idaemon -Iclient-lib -c -o $@ $<
+
+$(BUILD)/pic/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(REAL_CFLAGS) -fPIC -fvisibility=hidden -Iclient-lib -c -o $@ $<
 
 $(BUILD)/pgbeacond: $(DAEMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_DAEMON)
+	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_DAEMON)
 
 $(LIB_SO): $(LIB_PIC) client-lib/libpgbeacon.map
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,libpgbeacon.so.$(SOVERSION) \
+	$(CC) $(REAL_LDFLAGS) -shared -Wl,-soname,libpgbeacon.so.$(SOVERSION) \
 		-Wl,--version-script=client-lib/libpgbeacon.map -o $@ $(LIB_PIC) $(LIBS_CLIENT)
 	ln -sf libpgbeacon.so.$(SOVERSION) $(BUILD)/libpgbeacon.so
 
@@ -137,16 +152,16 @@ $(LIB_A): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/pgbeacon: $(CLI_OBJ) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_A) $(LIBS_CLI) $(LIBS_CLIENT)
+	$(CC) $(REAL_LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_A) $(LIBS_CLI) $(LIBS_CLIENT)
 
 # Objects apart: $(BUILD)/examples/webapp is the program itself.
-$(BUILD)/eobj/%.o: %.c
+$(BUILD)/eobj/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Iclient-lib -c -o $@ $<
+	$(CC) $(REAL_CFLAGS) -Iclient-lib -c -o $@ $<
 
 $(WEBAPP): $(WEBAPP_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $(WEBAPP_OBJ) $(LIB_A) $(LIBS_CLIENT)
+	$(CC) $(REAL_LDFLAGS) -o $@ $(WEBAPP_OBJ) $(LIB_A) $(LIBS_CLIENT)
 
 # The installed .pc is made at install time, from the variables of that
 # call; this one, for the default PREFIX, is only a convenience.  A LIBDIR
@@ -156,34 +171,35 @@ $(WEBAPP): $(WEBAPP_OBJ) $(LIB_A)
 PC_REL = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
 PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(call PC_REL,$(LIBDIR))|; s|@INCLUDEDIR@|$(call PC_REL,$(INCLUDEDIR))|; s|@VERSION@|$(VERSION)|'
 $(BUILD)/pgbeacon.pc: client-lib/pgbeacon.pc.in Makefile
+	@mkdir -p $(@D)
 	$(PC_SED) $< > $@
 
 $(BUILD)/tests/check_%: $(BUILD)/tests/unit/check_%.o $(DAEMON_CORE) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_DAEMON) $(LIBS_CLIENT) $(LIBS_CLI)
+	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_DAEMON) $(LIBS_CLIENT) $(LIBS_CLI)
 
 $(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(ITSUP_OBJ) $(LIB_A) | $(RELAY)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_CLIENT) $(LIBS_CLI)
+	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_CLIENT) $(LIBS_CLI)
 
 $(RELAY): $(BUILD)/tests/harness/faultrelay.o
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libevent 2>/dev/null)
+	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_EVENT)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCHCOM_OBJ) $(ITSUP_OBJ) $(LIB_A) | $(RELAY)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CLIENT) $(LIBS_CLI) -lm
+	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_CLIENT) $(LIBS_CLI) -lm
 
 $(BUILD)/soak: $(BUILD)/tests/soak/soak.o $(ITSUP_OBJ) $(LIB_A) | $(RELAY)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CLIENT) $(LIBS_CLI)
+	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_CLIENT) $(LIBS_CLI)
 
 tests: all $(UNIT_BIN) $(IT_BIN)
 
 # Built with SANITIZE=fuzzer-no-link,...: the link adds libFuzzer's main.
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(DAEMON_CORE) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS_DAEMON) $(LIBS_CLIENT)
+	$(CC) $(REAL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS_DAEMON) $(LIBS_CLIENT)
 
 fuzz-targets: $(FUZZ_BIN)
 
@@ -270,10 +286,10 @@ install: all
 		$(DESTDIR)$(SYSCONFDIR)/pgbeacon $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/pgbeacond $(DESTDIR)$(SBINDIR)/pgbeacond
-	install -m 0644 docs/man/pgbeacon.1 $(DESTDIR)$(MANDIR)/man1/pgbeacon.1
-	install -m 0644 docs/man/libpgbeacon.3 $(DESTDIR)$(MANDIR)/man3/libpgbeacon.3
-	install -m 0644 docs/man/pgbeacon.conf.5 $(DESTDIR)$(MANDIR)/man5/pgbeacon.conf.5
-	install -m 0644 docs/man/pgbeacond.8 $(DESTDIR)$(MANDIR)/man8/pgbeacond.8
+	for m in man1/pgbeacon.1 man3/libpgbeacon.3 man5/pgbeacon.conf.5 \
+		man8/pgbeacond.8; do \
+		sed 's|@VERSION@|$(VERSION)|g' docs/man/$${m#*/} > $(DESTDIR)$(MANDIR)/$$m && \
+		chmod 0644 $(DESTDIR)$(MANDIR)/$$m || exit 1; done
 	install -m 0755 $(BUILD)/pgbeacon $(DESTDIR)$(BINDIR)/pgbeacon
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libpgbeacon.so.$(VERSION)
 	ln -sf libpgbeacon.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libpgbeacon.so.$(SOVERSION)
@@ -298,11 +314,6 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/pgbeacon.service \
 		$(DESTDIR)$(MANDIR)/man1/pgbeacon.1 $(DESTDIR)$(MANDIR)/man3/libpgbeacon.3 \
 		$(DESTDIR)$(MANDIR)/man5/pgbeacon.conf.5 $(DESTDIR)$(MANDIR)/man8/pgbeacond.8
-
-format:
-	@command -v clang-format >/dev/null || \
-		{ echo "make format: needs clang-format (apt-get install clang-format)" >&2; exit 1; }
-	clang-format -i daemon/*.[ch] client-lib/*.h client-lib/*/*.[ch] tests/*/*.c
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

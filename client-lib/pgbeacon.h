@@ -43,10 +43,17 @@
 extern "C" {
 #endif
 
+/* The project's one version: the Makefile, the .pc, the man pages and
+ * pgbeacond take it from these three lines. */
 #define PGB_VERSION_MAJOR	0
 #define PGB_VERSION_MINOR	1
 #define PGB_VERSION_PATCH	0
-#define PGB_VERSION_STRING	"0.1.0"
+#define PGB_STRINGIFY_(x)	#x
+#define PGB_STRINGIFY(x)	PGB_STRINGIFY_(x)
+/* "MAJOR.MINOR.PATCH", e.g. "0.1.0". */
+#define PGB_VERSION_STRING	PGB_STRINGIFY(PGB_VERSION_MAJOR) "." \
+				PGB_STRINGIFY(PGB_VERSION_MINOR) "." \
+				PGB_STRINGIFY(PGB_VERSION_PATCH)
 /* major * 10000 + minor * 100 + patch, for #if comparisons. */
 #define PGB_VERSION_NUM		(PGB_VERSION_MAJOR * 10000 + \
 				 PGB_VERSION_MINOR * 100 + PGB_VERSION_PATCH)

@@ -13,8 +13,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +23,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "config_table.h"
 #include "log.h"
 
 #define CONFIG_NAME_MAX		63	/* longest cluster name */
@@ -33,269 +32,6 @@
 #define CONFIG_PGSOCK_SUFFIX	16
 
 #define CONFIG_FILE_MAX		(4 * 1024 * 1024) /* largest file read */
-
-/* Where errors go while one file is validated. */
-struct config_ctx {
-	const char	*name;		/* borrowed; file name for messages */
-	const char	*text;		/* borrowed; the source text */
-	char		*err;		/* borrowed; the caller's buffer */
-	size_t		 errlen;
-	struct config	*cfg;		/* borrowed; gets the warnings */
-};
-
-/* Settings allowed at the top level and in a cluster group. */
-static const char *const config_top_names[] = {
-	"socket", "socket_mode", "http_listen", "log_level", "state_file",
-	"check_interval_ms", "fast_check_interval_ms", "connect_timeout_ms",
-	"query_timeout_ms", "reconnect_max_ms", "max_fails",
-	"connect_check_interval_ms",
-	"sync_max_lag_ms", "sync_max_lag_bytes", "clusters",
-	"socket_max_clients", "http_max_clients", "http_request_timeout_ms",
-	NULL
-};
-static const char *const config_cluster_names[] = {
-	"name", "hosts", "conninfo", "system_identifier", "listen", NULL
-};
-static const char *const config_listen_names[] = {
-	"role", "address", "max_lag_ms", "max_lag_bytes", "fallback",
-	"wait_ms", "fence_on_lag", "max_clients", "connect_timeout_ms",
-	"client_timeout_ms", NULL
-};
-
-static void	config_fail(struct config_ctx *, const config_setting_t *,
-		    const char *, ...) __attribute__((format(printf, 3, 4)));
-static void	config_warn(struct config_ctx *, const config_setting_t *,
-		    const char *, ...) __attribute__((format(printf, 3, 4)));
-
-/* Writes "FILE:LINE: reason" (or "FILE: reason" without a setting). */
-static void
-config_fail(struct config_ctx *ctx, const config_setting_t *s,
-    const char *fmt, ...)
-{
-	char		 reason[512], *p;
-	const char	*file = ctx->name;
-	va_list		 ap;
-
-	if (ctx->err == NULL || ctx->errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof reason, fmt, ap);
-	va_end(ap);
-	/* Quoted values may hold escapes ("\n"): the error stays one line. */
-	for (p = reason; *p != '\0'; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	}
-
-	if (s != NULL && config_setting_source_file(s) != NULL)
-		file = config_setting_source_file(s);
-	if (s != NULL)
-		snprintf(ctx->err, ctx->errlen, "%s:%u: %s", file,
-		    (unsigned)config_setting_source_line(s), reason);
-	else
-		snprintf(ctx->err, ctx->errlen, "%s: %s", file, reason);
-}
-
-/* Records a remark that does not refuse the file, "FILE:LINE: text",
- * in ctx->cfg->warning (the first one only). */
-static void
-config_warn(struct config_ctx *ctx, const config_setting_t *s,
-    const char *fmt, ...)
-{
-	char		 text[256];
-	const char	*file = ctx->name;
-	va_list		 ap;
-
-	if (ctx->cfg == NULL || ctx->cfg->warning[0] != '\0')
-		return;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
-	va_end(ap);
-	if (config_setting_source_file(s) != NULL)
-		file = config_setting_source_file(s);
-	snprintf(ctx->cfg->warning, sizeof ctx->cfg->warning, "%s:%u: %s",
-	    file, (unsigned)config_setting_source_line(s), text);
-}
-
-static bool
-config_name_known(const char *name, const char *const *names)
-{
-	for (; *names != NULL; names++) {
-		if (strcmp(name, *names) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* Fails on the first member of group whose name is not in names. */
-__attribute__((warn_unused_result)) static bool
-config_check_names(struct config_ctx *ctx, const config_setting_t *group,
-    const char *const *names)
-{
-	config_setting_t	*s;
-	int			 i, n;
-
-	n = config_setting_length(group);
-	for (i = 0; i < n; i++) {
-		s = config_setting_get_elem(group, (unsigned)i);
-		if (s == NULL || config_setting_name(s) == NULL)
-			continue;
-		if (!config_name_known(config_setting_name(s), names)) {
-			config_fail(ctx, s, "unknown setting '%s'",
-			    config_setting_name(s));
-			return false;
-		}
-	}
-	return true;
-}
-
-static bool
-config_is_name_char(char c)
-{
-	return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '*';
-}
-
-/*
- * libconfig 1.5 silently wraps a decimal literal beyond 32 bits that
- * lacks the L suffix (20000000000 reads as -1474836480).  Finds the
- * literal of the int setting s in the source text and returns true when
- * it was wrapped.  Settings from @include files are not checked.
- */
-static bool
-config_int_wrapped(const struct config_ctx *ctx, const config_setting_t *s)
-{
-	const char	*name = config_setting_name(s), *p = ctx->text, *q;
-	unsigned	 line = config_setting_source_line(s), l;
-	uint64_t	 v = 0;
-	bool		 neg = false, digits = false;
-
-	if (p == NULL || name == NULL || line == 0 ||
-	    config_setting_source_file(s) != NULL)
-		return false;
-	for (l = 1; l < line && p != NULL; l++) {
-		if ((p = strchr(p, '\n')) != NULL)
-			p++;
-	}
-	for (; p != NULL && (q = strstr(p, name)) != NULL; p = q + 1) {
-		if ((q > ctx->text && config_is_name_char(q[-1])) ||
-		    config_is_name_char(q[strlen(name)]))
-			continue;
-		q += strlen(name);
-		q += strspn(q, " \t\r\n");
-		if (*q != '=' && *q != ':')
-			continue;
-		q++;
-		q += strspn(q, " \t\r\n");
-		if (*q == '-' || *q == '+')
-			neg = *q++ == '-';
-		if (q[0] == '0' && (q[1] == 'x' || q[1] == 'X')) {
-			/* libconfig keeps the low 32 bits of a hex literal
-			 * without L: 0x100000003 reads as 3. */
-			for (q += 2; isxdigit((unsigned char)*q); q++) {
-				digits = true;
-				if (v <= UINT32_MAX)
-					v = v * 16 + (uint64_t)(isdigit(
-					    (unsigned char)*q) ? *q - '0' :
-					    (tolower((unsigned char)*q) - 'a' + 10));
-			}
-			return digits && *q != 'L' && v > INT32_MAX;
-		}
-		for (; isdigit((unsigned char)*q); q++) {
-			digits = true;
-			if (v <= UINT32_MAX)
-				v = v * 10 + (uint64_t)(*q - '0');
-		}
-		if (!digits || *q == 'L')
-			return false;
-		return v > (neg ? (uint64_t)INT32_MAX + 1 : (uint64_t)INT32_MAX);
-	}
-	return false;
-}
-
-/*
- * Reads the integer setting name of group into *out: def when absent,
- * else an int or int64 within min..max.
- */
-__attribute__((warn_unused_result)) static bool
-config_get_int(struct config_ctx *ctx, const config_setting_t *group,
-    const char *name, int64_t def, int64_t min, int64_t max, int64_t *out)
-{
-	config_setting_t	*s;
-	int64_t			 v;
-
-	s = config_setting_get_member(group, name);
-	if (s == NULL) {
-		*out = def;
-		return true;
-	}
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_INT:
-		if (config_int_wrapped(ctx, s)) {
-			config_fail(ctx, s, "%s does not fit in 32 bits: write "
-			    "it with an L suffix (1000000000000L)", name);
-			return false;
-		}
-		v = config_setting_get_int(s);
-		break;
-	case CONFIG_TYPE_INT64:
-		v = config_setting_get_int64(s);
-		break;
-	default:
-		config_fail(ctx, s, "%s must be an integer", name);
-		return false;
-	}
-	if (v < min || v > max) {
-		if (max == INT64_MAX)
-			config_fail(ctx, s, "%s must be at least %" PRId64
-			    ", not %" PRId64, name, min, v);
-		else
-			config_fail(ctx, s, "%s must be between %" PRId64
-			    " and %" PRId64 ", not %" PRId64, name, min, max, v);
-		return false;
-	}
-	*out = v;
-	return true;
-}
-
-/* The same for a setting stored in an int. */
-__attribute__((warn_unused_result)) static bool
-config_get_int32(struct config_ctx *ctx, const config_setting_t *group,
-    const char *name, int def, int min, int max, int *out)
-{
-	int64_t	v;
-
-	if (!config_get_int(ctx, group, name, def, min, max, &v))
-		return false;
-	*out = (int)v;
-	return true;
-}
-
-/*
- * Reads the string setting name of group: *out borrows libconfig's
- * string, or def (possibly NULL) when absent.  *where is the setting,
- * or group when absent.
- */
-__attribute__((warn_unused_result)) static bool
-config_get_string(struct config_ctx *ctx, const config_setting_t *group,
-    const char *name, const char *def, const char **out,
-    const config_setting_t **where)
-{
-	config_setting_t	*s;
-
-	s = config_setting_get_member(group, name);
-	if (where != NULL)
-		*where = s != NULL ? s : group;
-	if (s == NULL) {
-		*out = def;
-		return true;
-	}
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		config_fail(ctx, s, "%s must be a string", name);
-		return false;
-	}
-	*out = config_setting_get_string(s);
-	return true;
-}
 
 /* Parses a port, "1" to "65535", digits only; -1 on anything else. */
 static int
@@ -443,16 +179,27 @@ config_check_sock_path(struct config_ctx *ctx, const config_setting_t *s,
 	return true;
 }
 
+/*
+ * The conv functions of the tables below (struct config_param): each
+ * checks one value and stores it in its field.
+ */
 __attribute__((warn_unused_result)) static bool
-config_parse_mode(struct config_ctx *ctx, const config_setting_t *group,
-    mode_t *out)
+config_conv_socket(struct config_ctx *ctx, const config_setting_t *where,
+    const char *v, void *obj, void *field)
 {
-	const config_setting_t	*s;
-	const char		*v, *p;
-	unsigned long		 mode = 0;
+	(void)obj;
+	return config_check_sock_path(ctx, where, "socket", v) &&
+	    config_store_string(ctx, where, v, field);
+}
 
-	if (!config_get_string(ctx, group, "socket_mode", "0660", &v, &s))
-		return false;
+__attribute__((warn_unused_result)) static bool
+config_conv_mode(struct config_ctx *ctx, const config_setting_t *s,
+    const char *v, void *obj, void *field)
+{
+	const char	*p;
+	unsigned long	 mode = 0;
+
+	(void)obj;
 	if (*v == '\0')
 		goto bad;
 	for (p = v; *p != '\0'; p++) {
@@ -462,7 +209,7 @@ config_parse_mode(struct config_ctx *ctx, const config_setting_t *group,
 		if (mode > 0777)
 			goto bad;
 	}
-	*out = (mode_t)mode;
+	*(mode_t *)field = (mode_t)mode;
 	if (mode & 0007)
 		config_warn(ctx, s, "socket_mode \"%.16s\" gives every local "
 		    "user access to the socket%s; \"0660\" and a group is "
@@ -476,19 +223,13 @@ bad:
 }
 
 __attribute__((warn_unused_result)) static bool
-config_parse_http(struct config_ctx *ctx, const config_setting_t *group,
-    char **out)
+config_conv_http(struct config_ctx *ctx, const config_setting_t *s,
+    const char *v, void *obj, void *field)
 {
-	const config_setting_t	*s;
-	const char		*v;
-	char			 why[128], *host;
-	int			 port;
+	char	 why[128], *host;
+	int	 port;
 
-	*out = NULL;
-	if (!config_get_string(ctx, group, "http_listen", NULL, &v, &s))
-		return false;
-	if (v == NULL)
-		return true;
+	(void)obj;
 	if (v[0] == '/') {
 		if (!config_check_sock_path(ctx, s, "http_listen", v))
 			return false;
@@ -501,8 +242,51 @@ config_parse_http(struct config_ctx *ctx, const config_setting_t *group,
 		}
 		free(host);
 	}
-	if ((*out = strdup(v)) == NULL) {
-		config_fail(ctx, s, "out of memory");
+	return config_store_string(ctx, s, v, field);
+}
+
+__attribute__((warn_unused_result)) static bool
+config_conv_state_file(struct config_ctx *ctx, const config_setting_t *where,
+    const char *v, void *obj, void *field)
+{
+	(void)obj;
+	if (v[0] != '\0' && (v[0] != '/' || v[strlen(v) - 1] == '/')) {
+		config_fail(ctx, where, "state_file must be an absolute file "
+		    "path, or \"\" for none");
+		return false;
+	}
+	if (strlen(v) > 4000) {
+		config_fail(ctx, where, "state_file must be shorter than 4000 "
+		    "bytes");
+		return false;
+	}
+	return config_store_string(ctx, where, v, field);
+}
+
+__attribute__((warn_unused_result)) static bool
+config_conv_log_level(struct config_ctx *ctx, const config_setting_t *where,
+    const char *v, void *obj, void *field)
+{
+	(void)obj;
+	if (!log_level_parse(v, field)) {
+		config_fail(ctx, where, "log_level must be error, warn, info "
+		    "or debug, not \"%.32s\"", v);
+		return false;
+	}
+	return true;
+}
+
+/* connect_check_interval_ms: 0 (off), or at least 100. */
+__attribute__((warn_unused_result)) static bool
+config_check_connect_check(struct config_ctx *ctx, const config_setting_t *s,
+    const void *obj)
+{
+	const struct config	*cfg = obj;
+
+	if (cfg->connect_check_interval_ms > 0 &&
+	    cfg->connect_check_interval_ms < 100) {
+		config_fail(ctx, s, "connect_check_interval_ms must be 0 (off) "
+		    "or at least 100, not %d", cfg->connect_check_interval_ms);
 		return false;
 	}
 	return true;
@@ -546,8 +330,10 @@ config_check_conninfo(struct config_ctx *ctx, const config_setting_t *s,
 
 __attribute__((warn_unused_result)) static bool
 config_parse_sysid(struct config_ctx *ctx, const config_setting_t *group,
-    uint64_t *out)
+    void *obj)
 {
+	uint64_t		*out = &((struct config_cluster *)obj)->
+	    system_identifier;
 	config_setting_t	*s;
 	const char		*v, *p;
 	uint64_t		 id = 0;
@@ -629,8 +415,9 @@ config_host_same(const struct config_host *a, const struct config_host *b)
 
 __attribute__((warn_unused_result)) static bool
 config_parse_hosts(struct config_ctx *ctx, const config_setting_t *group,
-    struct config_cluster *c)
+    void *obj)
 {
+	struct config_cluster	*c = obj;
 	config_setting_t	*list, *e;
 	const char		*v;
 	char			 why[128];
@@ -680,61 +467,26 @@ config_parse_hosts(struct config_ctx *ctx, const config_setting_t *group,
 	return true;
 }
 
-/* Reads the boolean setting name of group into *out (def when absent). */
 __attribute__((warn_unused_result)) static bool
-config_get_bool(struct config_ctx *ctx, const config_setting_t *group,
-    const char *name, bool def, bool *out)
+config_conv_role(struct config_ctx *ctx, const config_setting_t *where,
+    const char *v, void *obj, void *field)
 {
-	config_setting_t	*s;
+	struct config_listen	*l = obj;
 
-	s = config_setting_get_member(group, name);
-	if (s == NULL) {
-		*out = def;
-		return true;
-	}
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-		config_fail(ctx, s, "%s must be true or false", name);
-		return false;
-	}
-	*out = config_setting_get_bool(s) != 0;
-	return true;
-}
-
-/* Fills l from one element of a cluster's listen list. */
-__attribute__((warn_unused_result)) static bool
-config_parse_listen_one(struct config_ctx *ctx, const config_setting_t *g,
-    struct config_listen *l)
-{
-	const config_setting_t	*where;
-	const char		*v;
-	char			 why[128];
-
-	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-		config_fail(ctx, g, "each listener must be a group { role = "
-		    "...; address = ...; }");
-		return false;
-	}
-	if (!config_check_names(ctx, g, config_listen_names))
-		return false;
-	if (!config_get_string(ctx, g, "role", NULL, &v, &where))
-		return false;
-	if (v == NULL) {
-		config_fail(ctx, g, "listener has no role");
-		return false;
-	}
-	topology_query_init(&l->query, TOPO_WANT_MASTER);
 	if (!topology_want_parse(v, &l->query.want)) {
 		config_fail(ctx, where, "unknown role \"%.40s\"", v);
 		return false;
 	}
-	if ((l->role = strdup(v)) == NULL)
-		goto oom;
-	if (!config_get_string(ctx, g, "address", NULL, &v, &where))
-		return false;
-	if (v == NULL) {
-		config_fail(ctx, g, "listener has no address");
-		return false;
-	}
+	return config_store_string(ctx, where, v, field);
+}
+
+__attribute__((warn_unused_result)) static bool
+config_conv_address(struct config_ctx *ctx, const config_setting_t *where,
+    const char *v, void *obj, void *field)
+{
+	struct config_listen	*l = obj;
+	char			 why[128];
+
 	if (!config_split_hostport(v, true, &l->host, &l->port, why,
 	    sizeof why)) {
 		config_fail(ctx, where, "listener address must be HOST:PORT, "
@@ -742,44 +494,71 @@ config_parse_listen_one(struct config_ctx *ctx, const config_setting_t *g,
 		return false;
 	}
 	l->is_unix = l->host[0] == '/';
-	if ((l->address = strdup(v)) == NULL)
-		goto oom;
-	if (!config_get_int(ctx, g, "max_lag_ms", -1, 0, INT64_MAX,
-	    &l->query.max_lag_ms) ||
-	    !config_get_int(ctx, g, "max_lag_bytes", -1, 0, INT64_MAX,
-	    &l->query.max_lag_bytes))
-		return false;
-	if (!config_get_string(ctx, g, "fallback", NULL, &v, &where))
-		return false;
-	if (v != NULL && strcmp(v, "master") == 0)
-		l->query.fallback = TOPO_FALLBACK_MASTER;
-	else if (v != NULL && strcmp(v, "none") == 0)
-		l->query.fallback = TOPO_FALLBACK_NONE;
-	else if (v != NULL) {
+	return config_store_string(ctx, where, v, field);
+}
+
+__attribute__((warn_unused_result)) static bool
+config_conv_fallback(struct config_ctx *ctx, const config_setting_t *where,
+    const char *v, void *obj, void *field)
+{
+	(void)obj;
+	if (strcmp(v, "master") == 0)
+		*(enum topo_fallback *)field = TOPO_FALLBACK_MASTER;
+	else if (strcmp(v, "none") == 0)
+		*(enum topo_fallback *)field = TOPO_FALLBACK_NONE;
+	else {
 		config_fail(ctx, where, "fallback must be master or none");
 		return false;
 	}
-	if (!config_get_int32(ctx, g, "wait_ms", 5000, 0, 3600000,
-	    &l->wait_ms) ||
-	    !config_get_int32(ctx, g, "max_clients", 1000, 1, 1000000,
-	    &l->max_clients) ||
-	    !config_get_int32(ctx, g, "connect_timeout_ms", 2000, 10, 600000,
-	    &l->connect_timeout_ms) ||
-	    !config_get_int32(ctx, g, "client_timeout_ms", 10000, 10, 600000,
-	    &l->client_timeout_ms) ||
-	    !config_get_bool(ctx, g, "fence_on_lag", false, &l->fence_on_lag))
-		return false;
 	return true;
-oom:
-	config_fail(ctx, g, "out of memory");
-	return false;
+}
+
+#define L(m)	CONFIG_FIELD(config_listen, m)
+/* The settings of one listener (listen = ( { ... } )). */
+static const struct config_param config_listen_params[] = {
+	{ "role", CONFIG_T_STRING, L(role), .conv = config_conv_role,
+	  .missing = "listener has no role" },
+	{ "address", CONFIG_T_STRING, L(address), .conv = config_conv_address,
+	  .missing = "listener has no address" },
+	{ "max_lag_ms", CONFIG_T_INT64, L(query.max_lag_ms), .def = -1,
+	  .min = 0, .max = INT64_MAX },
+	{ "max_lag_bytes", CONFIG_T_INT64, L(query.max_lag_bytes), .def = -1,
+	  .min = 0, .max = INT64_MAX },
+	{ "fallback", CONFIG_T_WORD, L(query.fallback),
+	  .conv = config_conv_fallback },
+	{ "wait_ms", CONFIG_T_INT, L(wait_ms), .def = 5000, .min = 0,
+	  .max = 3600000 },
+	{ "max_clients", CONFIG_T_INT, L(max_clients), .def = 1000, .min = 1,
+	  .max = 1000000 },
+	{ "connect_timeout_ms", CONFIG_T_INT, L(connect_timeout_ms),
+	  .def = 2000, .min = 10, .max = 600000 },
+	{ "client_timeout_ms", CONFIG_T_INT, L(client_timeout_ms),
+	  .def = 10000, .min = 10, .max = 600000 },
+	{ "fence_on_lag", CONFIG_T_BOOL, L(fence_on_lag), .def = false },
+	{ .name = NULL }
+};
+#undef L
+
+/* Fills l from one element of a cluster's listen list. */
+__attribute__((warn_unused_result)) static bool
+config_parse_listen_one(struct config_ctx *ctx, const config_setting_t *g,
+    struct config_listen *l)
+{
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		config_fail(ctx, g, "each listener must be a group { role = "
+		    "...; address = ...; }");
+		return false;
+	}
+	topology_query_init(&l->query, TOPO_WANT_MASTER);
+	return config_parse_params(ctx, g, config_listen_params, l);
 }
 
 /* Fills c->listen from the cluster's optional listen list. */
 __attribute__((warn_unused_result)) static bool
 config_parse_listen(struct config_ctx *ctx, const config_setting_t *group,
-    struct config_cluster *c)
+    void *obj)
 {
+	struct config_cluster	*c = obj;
 	config_setting_t	*list, *e;
 	int			 n, i;
 
@@ -846,57 +625,62 @@ config_check_listen_unique(struct config_ctx *ctx, const config_setting_t *root,
 }
 
 /* Fills c from one element of clusters; c is freed by the caller. */
+
 __attribute__((warn_unused_result)) static bool
-config_parse_cluster(struct config_ctx *ctx, const config_setting_t *group,
-    struct config_cluster *c)
+config_conv_name(struct config_ctx *ctx, const config_setting_t *where,
+    const char *v, void *obj, void *field)
 {
-	const config_setting_t	*where;
-	const char		*v;
-
-	if (config_setting_type(group) != CONFIG_TYPE_GROUP) {
-		config_fail(ctx, group, "each cluster must be a group "
-		    "{ name = ...; hosts = (...); }");
-		return false;
-	}
-	if (!config_check_names(ctx, group, config_cluster_names))
-		return false;
-
-	if (!config_get_string(ctx, group, "name", NULL, &v, &where))
-		return false;
-	if (v == NULL) {
-		config_fail(ctx, group, "cluster has no name");
-		return false;
-	}
+	(void)obj;
 	if (!config_valid_name(v)) {
 		config_fail(ctx, where, "cluster name \"%.80s\" must be 1 to "
 		    "%d characters of A-Z a-z 0-9 _ . -", v, CONFIG_NAME_MAX);
 		return false;
 	}
-	if ((c->name = strdup(v)) == NULL)
-		goto oom;
+	return config_store_string(ctx, where, v, field);
+}
 
-	if (!config_parse_hosts(ctx, group, c))
-		return false;
+__attribute__((warn_unused_result)) static bool
+config_conv_conninfo(struct config_ctx *ctx, const config_setting_t *where,
+    const char *v, void *obj, void *field)
+{
+	(void)obj;
+	return config_check_conninfo(ctx, where, v) &&
+	    config_store_string(ctx, where, v, field);
+}
 
-	if (!config_get_string(ctx, group, "conninfo", "", &v, &where))
-		return false;
-	if (!config_check_conninfo(ctx, where, v))
-		return false;
-	if ((c->conninfo = strdup(v)) == NULL)
-		goto oom;
+#define C(m)	CONFIG_FIELD(config_cluster, m)
+/* The settings of one cluster (clusters = ( { ... } )). */
+static const struct config_param config_cluster_params[] = {
+	{ "name", CONFIG_T_STRING, C(name), .conv = config_conv_name,
+	  .missing = "cluster has no name" },
+	{ "hosts", CONFIG_T_CUSTOM, C(hosts), .parse = config_parse_hosts },
+	{ "conninfo", CONFIG_T_STRING, C(conninfo), .def_str = "",
+	  .conv = config_conv_conninfo },
+	{ "listen", CONFIG_T_CUSTOM, C(listen), .parse = config_parse_listen },
+	{ "system_identifier", CONFIG_T_CUSTOM, C(system_identifier),
+	  .parse = config_parse_sysid },
+	{ .name = NULL }
+};
+#undef C
 
-	if (!config_parse_listen(ctx, group, c))
+/* Fills c from one element of clusters; c is freed by the caller. */
+__attribute__((warn_unused_result)) static bool
+config_parse_cluster(struct config_ctx *ctx, const config_setting_t *group,
+    struct config_cluster *c)
+{
+	if (config_setting_type(group) != CONFIG_TYPE_GROUP) {
+		config_fail(ctx, group, "each cluster must be a group "
+		    "{ name = ...; hosts = (...); }");
 		return false;
-	return config_parse_sysid(ctx, group, &c->system_identifier);
-oom:
-	config_fail(ctx, group, "out of memory");
-	return false;
+	}
+	return config_parse_params(ctx, group, config_cluster_params, c);
 }
 
 __attribute__((warn_unused_result)) static bool
 config_parse_clusters(struct config_ctx *ctx, const config_setting_t *root,
-    struct config *cfg)
+    void *obj)
 {
+	struct config		*cfg = obj;
 	config_setting_t	*list, *e;
 	int			 n, i;
 	size_t			 j;
@@ -938,96 +722,60 @@ config_parse_clusters(struct config_ctx *ctx, const config_setting_t *root,
 	return true;
 }
 
+#define T(m)	CONFIG_FIELD(config, m)
+/* The settings of the file's top level. */
+static const struct config_param config_top_params[] = {
+	{ "socket", CONFIG_T_STRING, T(socket_path),
+	  .def_str = CONFIG_DEFAULT_SOCKET, .conv = config_conv_socket,
+	  .flags = CF_NO_RELOAD },
+	{ "socket_mode", CONFIG_T_WORD, T(socket_mode), .def_str = "0660",
+	  .conv = config_conv_mode, .flags = CF_NO_RELOAD },
+	{ "http_listen", CONFIG_T_STRING, T(http_listen),
+	  .conv = config_conv_http, .flags = CF_NO_RELOAD },
+	{ "state_file", CONFIG_T_STRING, T(state_file),
+	  .def_str = CONFIG_DEFAULT_STATE_FILE, .conv = config_conv_state_file,
+	  .flags = CF_NO_RELOAD },
+	{ "log_level", CONFIG_T_WORD, T(log_level), .def_str = "info",
+	  .conv = config_conv_log_level },
+	{ "check_interval_ms", CONFIG_T_INT, T(check_interval_ms), .def = 500,
+	  .min = 10, .max = 3600000 },
+	{ "fast_check_interval_ms", CONFIG_T_INT, T(fast_check_interval_ms),
+	  .def = 25, .min = 5, .max_from = "check_interval_ms" },
+	{ "connect_timeout_ms", CONFIG_T_INT, T(connect_timeout_ms),
+	  .def = 2000, .min = 10, .max = 600000 },
+	{ "query_timeout_ms", CONFIG_T_INT, T(query_timeout_ms), .def = 1000,
+	  .min = 10, .max = 600000 },
+	{ "reconnect_max_ms", CONFIG_T_INT, T(reconnect_max_ms), .def = 5000,
+	  .min = 10, .max = INT32_MAX },
+	{ "max_fails", CONFIG_T_INT, T(max_fails), .def = 3, .min = 1,
+	  .max = 1000 },
+	{ "connect_check_interval_ms", CONFIG_T_INT,
+	  T(connect_check_interval_ms), .def = 5000, .min = 0, .max = 3600000,
+	  .check = config_check_connect_check },
+	{ "sync_max_lag_ms", CONFIG_T_INT64, T(sync_max_lag_ms), .def = 1000,
+	  .min = 0, .max = INT64_MAX },
+	{ "sync_max_lag_bytes", CONFIG_T_INT64, T(sync_max_lag_bytes),
+	  .def = 1000000, .min = 0, .max = INT64_MAX },
+	{ "socket_max_clients", CONFIG_T_INT, T(socket_max_clients),
+	  .def = 4096, .min = 1, .max = 1000000 },
+	{ "http_max_clients", CONFIG_T_INT, T(http_max_clients), .def = 2048,
+	  .min = 1, .max = 1000000 },
+	{ "http_request_timeout_ms", CONFIG_T_INT, T(http_request_timeout_ms),
+	  .def = 10000, .min = 100, .max = 3600000 },
+	{ "clusters", CONFIG_T_CUSTOM, T(clusters),
+	  .parse = config_parse_clusters },
+	{ .name = NULL }
+};
+#undef T
+
 /* Validates the parsed file into cfg; cfg is freed by the caller. */
 __attribute__((warn_unused_result)) static bool
 config_parse(struct config_ctx *ctx, const config_t *lc, struct config *cfg)
 {
-	const config_setting_t	*root = config_root_setting(lc), *where;
-	const char		*v;
-	int64_t			 i64;
+	const config_setting_t	*root = config_root_setting(lc);
 
-	if (!config_check_names(ctx, root, config_top_names))
-		return false;
-
-	if (!config_get_string(ctx, root, "socket", CONFIG_DEFAULT_SOCKET, &v,
-	    &where))
-		return false;
-	if (!config_check_sock_path(ctx, where, "socket", v))
-		return false;
-	if ((cfg->socket_path = strdup(v)) == NULL)
-		goto oom;
-	if (!config_parse_mode(ctx, root, &cfg->socket_mode))
-		return false;
-	if (!config_parse_http(ctx, root, &cfg->http_listen))
-		return false;
-
-	if (!config_get_string(ctx, root, "state_file",
-	    CONFIG_DEFAULT_STATE_FILE, &v, &where))
-		return false;
-	if (v[0] != '\0' && (v[0] != '/' || v[strlen(v) - 1] == '/')) {
-		config_fail(ctx, where, "state_file must be an absolute file "
-		    "path, or \"\" for none");
-		return false;
-	}
-	if (strlen(v) > 4000) {
-		config_fail(ctx, where, "state_file must be shorter than 4000 "
-		    "bytes");
-		return false;
-	}
-	if ((cfg->state_file = strdup(v)) == NULL)
-		goto oom;
-
-	if (!config_get_string(ctx, root, "log_level", "info", &v, &where))
-		return false;
-	if (!log_level_parse(v, &cfg->log_level)) {
-		config_fail(ctx, where, "log_level must be error, warn, info "
-		    "or debug, not \"%.32s\"", v);
-		return false;
-	}
-
-	if (!config_get_int32(ctx, root, "check_interval_ms", 500, 10,
-	    3600000, &cfg->check_interval_ms) ||
-	    !config_get_int32(ctx, root, "fast_check_interval_ms", 25, 5,
-	    cfg->check_interval_ms, &cfg->fast_check_interval_ms) ||
-	    !config_get_int32(ctx, root, "connect_timeout_ms", 2000, 10,
-	    600000, &cfg->connect_timeout_ms) ||
-	    !config_get_int32(ctx, root, "query_timeout_ms", 1000, 10,
-	    600000, &cfg->query_timeout_ms) ||
-	    !config_get_int32(ctx, root, "reconnect_max_ms", 5000, 10,
-	    INT32_MAX, &cfg->reconnect_max_ms) ||
-	    !config_get_int32(ctx, root, "max_fails", 3, 1, 1000,
-	    &cfg->max_fails) ||
-	    !config_get_int32(ctx, root, "connect_check_interval_ms", 5000, 0,
-	    3600000, &cfg->connect_check_interval_ms))
-		return false;
-	if (cfg->connect_check_interval_ms > 0 &&
-	    cfg->connect_check_interval_ms < 100) {
-		config_fail(ctx, config_setting_get_member(root,
-		    "connect_check_interval_ms"), "connect_check_interval_ms "
-		    "must be 0 (off) or at least 100, not %d",
-		    cfg->connect_check_interval_ms);
-		return false;
-	}
-	if (!config_get_int(ctx, root, "sync_max_lag_ms", 1000, 0, INT64_MAX,
-	    &cfg->sync_max_lag_ms) ||
-	    !config_get_int(ctx, root, "sync_max_lag_bytes", 1000000, 0,
-	    INT64_MAX, &i64))
-		return false;
-	cfg->sync_max_lag_bytes = i64;
-	if (!config_get_int32(ctx, root, "socket_max_clients", 4096, 1,
-	    1000000, &cfg->socket_max_clients) ||
-	    !config_get_int32(ctx, root, "http_max_clients", 2048, 1,
-	    1000000, &cfg->http_max_clients) ||
-	    !config_get_int32(ctx, root, "http_request_timeout_ms", 10000, 100,
-	    3600000, &cfg->http_request_timeout_ms))
-		return false;
-
-	if (!config_parse_clusters(ctx, root, cfg))
-		return false;
-	return config_check_listen_unique(ctx, root, cfg);
-oom:
-	config_fail(ctx, NULL, "out of memory");
-	return false;
+	return config_parse_params(ctx, root, config_top_params, cfg) &&
+	    config_check_listen_unique(ctx, root, cfg);
 }
 
 /* Parses text with libconfig and validates it into a new config. */
@@ -1035,7 +783,7 @@ static struct config *
 config_build(const char *text, const char *name, const char *include_dir,
     char *err, size_t errlen)
 {
-	struct config_ctx	 ctx = { name, text, err, errlen, NULL };
+	struct config_ctx	 ctx = { name, text, err, errlen, NULL, 0 };
 	struct config		*cfg = NULL;
 	const char		*file;
 	config_t		 lc;
@@ -1059,7 +807,8 @@ config_build(const char *text, const char *name, const char *include_dir,
 		config_fail(&ctx, NULL, "out of memory");
 		goto fail;
 	}
-	ctx.cfg = cfg;
+	ctx.warning = cfg->warning;
+	ctx.warnlen = sizeof cfg->warning;
 	if (!config_parse(&ctx, &lc, cfg))
 		goto fail;
 	config_destroy(&lc);
@@ -1203,15 +952,26 @@ config_free(struct config *cfg)
 const char *const *
 config_setting_names(enum config_level level)
 {
+	/* Filled from the tables at every call, always with the same
+	 * names: the tables stay the one list. */
+	static const char	*names[3][32];
+
 	switch (level) {
 	case CONFIG_LEVEL_CLUSTER:
-		return config_cluster_names;
+		return config_params_names(config_cluster_params, names[1], 32);
 	case CONFIG_LEVEL_LISTEN:
-		return config_listen_names;
+		return config_params_names(config_listen_params, names[2], 32);
 	case CONFIG_LEVEL_TOP:
 	default:
-		return config_top_names;
+		return config_params_names(config_top_params, names[0], 32);
 	}
+}
+
+size_t
+config_restart_changes(const struct config *old, const struct config *new,
+    char *buf, size_t len)
+{
+	return config_params_changed(config_top_params, old, new, buf, len);
 }
 
 const struct config_cluster *
@@ -1224,23 +984,4 @@ config_find_cluster(const struct config *cfg, const char *name)
 			return &cfg->clusters[i];
 	}
 	return NULL;
-}
-
-bool
-config_cluster_equal(const struct config_cluster *a,
-    const struct config_cluster *b)
-{
-	size_t	i;
-
-	if (strcmp(a->name, b->name) != 0 ||
-	    strcmp(a->conninfo, b->conninfo) != 0 ||
-	    a->system_identifier != b->system_identifier ||
-	    a->nhosts != b->nhosts)
-		return false;
-	for (i = 0; i < a->nhosts; i++) {
-		if (a->hosts[i].port != b->hosts[i].port ||
-		    strcmp(a->hosts[i].host, b->hosts[i].host) != 0)
-			return false;
-	}
-	return true;
 }

@@ -118,13 +118,16 @@ enum config_level {
  * Static storage. */
 const char *const *config_setting_names(enum config_level level);
 
+/*
+ * The settings a reload cannot apply (socket, http_listen, ...: they take
+ * effect at restart) whose values differ between old and new: writes
+ * their names, ", "-separated, to buf and returns how many.
+ */
+size_t config_restart_changes(const struct config *old,
+	const struct config *new, char *buf, size_t len);
+
 /* The cluster called name, or NULL.  Borrowed: lives as long as cfg. */
 const struct config_cluster *config_find_cluster(const struct config *cfg,
 	const char *name);
-
-/* True when the two clusters watch the same hosts the same way (a reload
- * can keep their connections). */
-bool config_cluster_equal(const struct config_cluster *a,
-	const struct config_cluster *b);
 
 #endif /* PGB_CONFIG_H */

@@ -116,13 +116,6 @@ log_set_level(enum log_level level)
 	atomic_store_explicit(&log_level, level, memory_order_relaxed);
 }
 
-enum log_level
-log_get_level(void)
-{
-	return (enum log_level)atomic_load_explicit(&log_level,
-	    memory_order_relaxed);
-}
-
 bool
 log_level_parse(const char *name, enum log_level *out)
 {

@@ -22,7 +22,6 @@ enum log_level {
 /* Routes libevent's log to ours and sets the threshold. */
 void log_init(enum log_level level);
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 
 /* Parses "error", "warn", "info" or "debug"; false on anything else. */
 bool log_level_parse(const char *name, enum log_level *out)

@@ -29,7 +29,10 @@
 #include "proxy.h"
 #include "server.h"
 
-#define PGBEACOND_VERSION "0.1.0"
+#include "pgbeacon.h"
+
+/* The one version of the project (client-lib/pgbeacon.h). */
+#define PGBEACOND_VERSION PGB_VERSION_STRING
 
 /* The daemon's state.  Everything here is owned by main(). */
 struct daemon {
@@ -185,7 +188,7 @@ daemon_reload(struct daemon *d)
 {
 	struct config *cfg;
 	uint64_t digest = 0;
-	char err[512];
+	char err[512], names[256];
 
 	sd_notify(0, "RELOADING=1");
 	log_info("reloading %s", d->cfg->path);
@@ -207,15 +210,8 @@ daemon_reload(struct daemon *d)
 	d->failed_digest = 0;
 	if (cfg->warning[0] != '\0')
 		log_warn("%s", cfg->warning);
-	if (strcmp(cfg->socket_path, d->cfg->socket_path) != 0 ||
-	    cfg->socket_mode != d->cfg->socket_mode)
-		log_warn("socket and socket_mode changes take effect at restart");
-	if ((cfg->http_listen == NULL) != (d->cfg->http_listen == NULL) ||
-	    (cfg->http_listen != NULL &&
-	    strcmp(cfg->http_listen, d->cfg->http_listen) != 0))
-		log_warn("http_listen changes take effect at restart");
-	if (strcmp(cfg->state_file, d->cfg->state_file) != 0)
-		log_warn("state_file changes take effect at restart");
+	if (config_restart_changes(d->cfg, cfg, names, sizeof(names)) > 0)
+		log_warn("%s changes take effect at restart", names);
 	if (monitor_reconfigure(d->mon, cfg) != 0) {
 		log_error("reload failed: out of memory");
 		config_free(cfg);

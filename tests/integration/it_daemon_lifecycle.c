@@ -261,6 +261,19 @@ START_TEST(test_reload_adds_cluster_and_keeps_clients)
 	line = it_sock_readline(w, 500);
 	ITD_ASSERT(dmn, line == NULL, "unexpected push on reload: %s", line);
 	ck_assert(pings(w));
+	/* Same socket, socket_mode, http_listen and state_file. */
+	ck_assert(!itd_log_contains(dmn, "take effect at restart"));
+
+	/* A setting a reload cannot apply is named in the log (the
+	 * CF_NO_RELOAD entries of config.c's table). */
+	free(conf2);
+	ck_assert_int_gt(asprintf(&conf2, "%ssocket_mode = \"0600\";\n",
+	    conf), 0);
+	it_daemon_reload(dmn, conf2);
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(itd_log_contains(dmn, "socket_mode "
+	    "changes take effect at restart"), ITD_STATE_MS),
+	    "no restart warning for socket_mode in the log");
+	ck_assert(pings(fd));
 
 	it_sock_close(w);
 	it_sock_close(fd);

@@ -3,8 +3,9 @@
  * SYSCONFDIR: every file lands where the variables say, the unit file
  * points at the installed binary and configuration, the example
  * configuration passes `pgbeacond -t`, a program builds against the
- * installed library through pkg-config and runs, and a second install
- * leaves an edited configuration alone.
+ * installed library through pkg-config and runs (shared, and statically
+ * with README.md's recipe), and a second install leaves an edited
+ * configuration alone.
  *
  * Runs make from the repository root (the tests' working directory) with
  * the plain build directory, whatever $BUILD says: the sanitizer build's
@@ -14,6 +15,7 @@
 #include <sys/wait.h>
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +121,8 @@ START_TEST(test_files_land_where_the_variables_say)
 	ck_assert(S_ISREG(mode_of(PREFIX "/sbin/pgbeacond")));
 	ck_assert_int_eq(mode_of(PREFIX "/sbin/pgbeacond") & 0777, 0755);
 	ck_assert(S_ISREG(mode_of(PREFIX "/bin/pgbeacon")));
-	ck_assert(S_ISREG(mode_of(PREFIX "/lib/libpgbeacon.so.0.1.0")));
+	ck_assert(S_ISREG(mode_of(PREFIX "/lib/libpgbeacon.so."
+	    PGB_VERSION_STRING)));
 	ck_assert(S_ISLNK(mode_of(PREFIX "/lib/libpgbeacon.so.1")));
 	ck_assert(S_ISLNK(mode_of(PREFIX "/lib/libpgbeacon.so")));
 	ck_assert(S_ISREG(mode_of(PREFIX "/lib/libpgbeacon.a")));
@@ -214,6 +217,94 @@ START_TEST(test_program_builds_against_the_installed_library)
 }
 END_TEST
 
+/*
+ * README.md's recipe for the static archive, read from README.md (the
+ * lines from "    cc -o app app.c $(pkg-config --cflags pgbeacon) \"
+ * to the first without a trailing backslash), into a new string.
+ */
+static char *
+readme_static_recipe(void)
+{
+	static const char start[] =
+	    "    cc -o app app.c $(pkg-config --cflags pgbeacon) \\\n";
+	FILE	*f = fopen("README.md", "r");
+	char	 line[512], *cmd = NULL;
+	size_t	 len = 0, n;
+	bool	 in = false;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (!in && strcmp(line, start) != 0)
+			continue;
+		in = true;
+		n = strlen(line);
+		cmd = realloc(cmd, len + n + 1);
+		ck_assert_ptr_nonnull(cmd);
+		memcpy(cmd + len, line, n + 1);
+		len += n;
+		if (n < 2 || line[n - 2] != '\\')
+			break;
+	}
+	fclose(f);
+	ck_assert_msg(cmd != NULL, "README.md has no static-link recipe");
+	return cmd;
+}
+
+/* The README's static recipe builds a program that runs without
+ * libpgbeacon.so: ldd does not list it, libpq stays shared. */
+START_TEST(test_readme_static_recipe_links_the_archive)
+{
+	char *out, *recipe = readme_static_recipe(), *src = path("/st/app.c");
+	FILE *f;
+
+	ck_assert_int_eq(run(NULL, "mkdir -p %s/st %s/pc && sed 's|" PREFIX
+	    "|%s" PREFIX "|g' %s" PREFIX "/lib/pkgconfig/pgbeacon.pc > "
+	    "%s/pc/pgbeacon.pc", root, root, root, root, root), 0);
+	ck_assert_ptr_nonnull(f = fopen(src, "w"));
+	/* The event-driven API and a pgb_db pull libevent and libpq in. */
+	fputs("#include <stdio.h>\n#include <pgbeacon.h>\n"
+	    "int main(int argc, char **argv) {\n"
+	    "\tpgb_loop *loop = pgb_loop_new(NULL, NULL);\n"
+	    "\tif (argc > 1)\n"
+	    "\t\tpgb_db_free(pgb_db_new(argv[1], \"main\", \"master\", NULL));\n"
+	    "\tputs(pgb_version());\n"
+	    "\treturn loop != NULL;\n}\n", f);
+	fclose(f);
+	free(src);
+	src = path("/st/recipe.sh");
+	ck_assert_ptr_nonnull(f = fopen(src, "w"));
+	fputs(recipe, f);
+	fclose(f);
+	ck_assert_msg(run(&out, "cd %s/st && PKG_CONFIG_PATH=%s/pc sh -e "
+	    "recipe.sh 2>&1", root, root) == 0, "the README's recipe fails:\n"
+	    "%s\n%s", recipe, out);
+	free(out);
+	ck_assert_int_eq(run(&out, "%s/st/app", root), 0);
+	ck_assert_str_eq(out, PGB_VERSION_STRING "\n");
+	free(out);
+	ck_assert_int_eq(run(&out, "ldd %s/st/app", root), 0);
+	ck_assert_msg(strstr(out, "libpgbeacon") == NULL, "ldd: %s", out);
+	ck_assert_msg(strstr(out, "libpq.so") != NULL, "ldd: %s", out);
+	free(out);
+	free(recipe);
+	free(src);
+}
+END_TEST
+
+/* The installed man pages carry the version of pgbeacon.h. */
+START_TEST(test_man_pages_carry_the_version)
+{
+	char *out;
+
+	ck_assert_int_eq(run(&out, "head -qn1 %s" PREFIX "/share/man/man*/*",
+	    root), 0);
+	ck_assert_msg(strstr(out, "@VERSION@") == NULL, "%s", out);
+	ck_assert_msg(strstr(out, "\"pgbeacon " PGB_VERSION_STRING "\"")
+	    != NULL, "%s", out);
+	free(out);
+}
+END_TEST
+
 /* A LIBDIR outside PREFIX is written as it is, not under ${prefix}. */
 START_TEST(test_pc_with_libdir_outside_prefix)
 {
@@ -261,6 +352,8 @@ install_suite(void)
 	tcase_add_test(tc, test_man_pages_render_without_warnings);
 	tcase_add_test(tc, test_unit_runs_the_installed_binary_on_the_installed_config);
 	tcase_add_test(tc, test_program_builds_against_the_installed_library);
+	tcase_add_test(tc, test_readme_static_recipe_links_the_archive);
+	tcase_add_test(tc, test_man_pages_carry_the_version);
 	tcase_add_test(tc, test_pc_with_libdir_outside_prefix);
 	tcase_add_test(tc, test_reinstall_keeps_an_edited_config);
 	suite_add_tcase(s, tc);

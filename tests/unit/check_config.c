@@ -239,50 +239,61 @@ START_TEST(test_find_cluster_by_name)
 }
 END_TEST
 
-START_TEST(test_cluster_equal_compares_hosts_in_order)
+/* What a reload compares (monitor.c, proxy.c): a cluster's hosts in
+ * their order, its conninfo, and one system_identifier whether written as
+ * a string or as an integer. */
+START_TEST(test_cluster_fields_as_a_reload_compares_them)
 {
-	static const char *const texts[] = {
-		/* 0 */ "{ name = \"a\"; hosts = (\"x:1\", \"y:2\"); "
-			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
-		/* 1: same as 0 */
-			"{ name = \"a\"; hosts = (\"x:1\", \"y:2\"); "
-			"conninfo = \"user=u\"; system_identifier = 5; }",
-		/* 2: hosts swapped */
-			"{ name = \"a\"; hosts = (\"y:2\", \"x:1\"); "
-			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
-		/* 3: other port */
-			"{ name = \"a\"; hosts = (\"x:1\", \"y:3\"); "
-			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
-		/* 4: one host fewer */
-			"{ name = \"a\"; hosts = (\"x:1\"); "
-			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
-		/* 5: other conninfo */
-			"{ name = \"a\"; hosts = (\"x:1\", \"y:2\"); "
-			"conninfo = \"user=v\"; system_identifier = \"5\"; }",
-		/* 6: other identifier */
-			"{ name = \"a\"; hosts = (\"x:1\", \"y:2\"); "
-			"conninfo = \"user=u\"; system_identifier = \"6\"; }",
-		/* 7: other name */
-			"{ name = \"b\"; hosts = (\"x:1\", \"y:2\"); "
-			"conninfo = \"user=u\"; system_identifier = \"5\"; }",
-	};
-	struct config	*cfg[8];
-	char		 text[512];
-	size_t		 i;
+	struct config	*a, *b;
 
-	for (i = 0; i < 8; i++) {
-		snprintf(text, sizeof text, "clusters = ( %s );\n", texts[i]);
-		cfg[i] = expect_ok(text);
-	}
-	ck_assert(config_cluster_equal(&cfg[0]->clusters[0],
-	    &cfg[0]->clusters[0]));
-	ck_assert(config_cluster_equal(&cfg[0]->clusters[0],
-	    &cfg[1]->clusters[0]));
-	for (i = 2; i < 8; i++)
-		ck_assert_msg(!config_cluster_equal(&cfg[0]->clusters[0],
-		    &cfg[i]->clusters[0]), "case %zu compared equal", i);
-	for (i = 0; i < 8; i++)
-		config_free(cfg[i]);
+	a = expect_ok("clusters = ( { name = \"a\"; hosts = (\"y:2\", "
+	    "\"x:1\"); conninfo = \"user=u\"; system_identifier = \"5\"; "
+	    "} );\n");
+	b = expect_ok("clusters = ( { name = \"a\"; hosts = (\"y:2\", "
+	    "\"x:1\"); conninfo = \"user=u\"; system_identifier = 5; } );\n");
+	ck_assert_uint_eq(a->clusters[0].system_identifier, 5);
+	ck_assert_uint_eq(b->clusters[0].system_identifier, 5);
+	ck_assert_uint_eq(a->clusters[0].nhosts, 2);
+	ck_assert_str_eq(a->clusters[0].hosts[0].host, "y");
+	ck_assert_int_eq(a->clusters[0].hosts[0].port, 2);
+	ck_assert_str_eq(a->clusters[0].hosts[1].host, "x");
+	ck_assert_int_eq(a->clusters[0].hosts[1].port, 1);
+	ck_assert_str_eq(a->clusters[0].conninfo, "user=u");
+	config_free(a);
+	config_free(b);
+}
+END_TEST
+
+/* The settings a reload cannot apply are named, the others are not. */
+START_TEST(test_restart_changes_names_the_settings_a_reload_keeps)
+{
+	struct config	*a, *b;
+	char		 buf[256];
+
+	a = expect_ok(CLUSTERS);
+	b = expect_ok("check_interval_ms = 700;\nlog_level = \"debug\";\n"
+	    "max_fails = 5;\n" CLUSTERS);
+	ck_assert_uint_eq(config_restart_changes(a, b, buf, sizeof buf), 0);
+	ck_assert_str_eq(buf, "");
+	config_free(b);
+
+	b = expect_ok("socket_mode = \"0600\";\nhttp_listen = "
+	    "\"127.0.0.1:8008\";\n" CLUSTERS);
+	ck_assert_uint_eq(config_restart_changes(a, b, buf, sizeof buf), 2);
+	ck_assert_str_eq(buf, "socket_mode, http_listen");
+	/* Both ways: a listener removed is a change too. */
+	ck_assert_uint_eq(config_restart_changes(b, a, buf, sizeof buf), 2);
+	config_free(b);
+
+	b = expect_ok("socket = \"/tmp/other.sock\";\nstate_file = \"\";\n"
+	    CLUSTERS);
+	ck_assert_uint_eq(config_restart_changes(a, b, buf, sizeof buf), 2);
+	ck_assert_str_eq(buf, "socket, state_file");
+	/* A short buffer is cut, never overrun; the count stays right. */
+	ck_assert_uint_eq(config_restart_changes(a, b, buf, 5), 2);
+	ck_assert_str_eq(buf, "sock");
+	config_free(b);
+	config_free(a);
 }
 END_TEST
 
@@ -919,6 +930,105 @@ START_TEST(test_man_page_documents_every_setting)
 }
 END_TEST
 
+/* The whole of path (run from the top of the tree), in buf. */
+static void
+read_doc(const char *path, char *buf, size_t size)
+{
+	FILE	*f = fopen(path, "r");
+	size_t	 n;
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	ck_assert_msg(n > 0 && n < size - 1, "%s: %zu bytes", path, n);
+	buf[n] = '\0';
+}
+
+/* README.md's table of settings has a row for every top-level setting. */
+START_TEST(test_readme_table_lists_every_setting)
+{
+	static char	 readme[256 * 1024];
+	const char	*sec, *end;
+	const char *const *name;
+	char		 row[128];
+
+	read_doc("README.md", readme, sizeof readme);
+	sec = strstr(readme, "\n### Configuration\n");
+	ck_assert_ptr_nonnull(sec);
+	end = strstr(sec + 1, "\n### ");
+	ck_assert_ptr_nonnull(end);
+	for (name = config_setting_names(CONFIG_LEVEL_TOP); *name != NULL;
+	    name++) {
+		const char	*p, *line;
+		bool		 found = false;
+
+		/* In the first cell of a row: "| `a`" or "| `a`, `b`". */
+		snprintf(row, sizeof row, "`%s`", *name);
+		for (p = strstr(sec, row); p != NULL && p < end && !found;
+		    p = strstr(p + 1, row)) {
+			for (line = p; line[-1] != '\n'; line--)
+				continue;
+			found = strncmp(line, "| ", 2) == 0 &&
+			    strchr(line + 2, '|') > p;
+		}
+		ck_assert_msg(found, "README.md's configuration table has no "
+		    "row for '%s'", *name);
+	}
+}
+END_TEST
+
+/*
+ * README.md and pgbeacon.conf(5) name the settings a reload cannot apply
+ * (config_restart_changes() of two files that differ in every setting),
+ * in the sentence that ends "take effect at the next restart".
+ */
+START_TEST(test_docs_name_the_settings_a_reload_keeps)
+{
+	static const char *const docs[] = { "README.md",
+	    "docs/man/pgbeacon.conf.5" };
+	static char	 text[256 * 1024];
+	struct config	*a, *b;
+	char		 names[256], *name, *save = NULL;
+	const char	*at, *from;
+	size_t		 i, n;
+
+	a = expect_ok(CLUSTERS);
+	b = expect_ok("socket = \"/tmp/o.sock\";\nsocket_mode = \"0600\";\n"
+	    "http_listen = \"127.0.0.1:1\";\nlog_level = \"debug\";\n"
+	    "state_file = \"\";\ncheck_interval_ms = 600;\n"
+	    "fast_check_interval_ms = 30;\nconnect_timeout_ms = 3000;\n"
+	    "query_timeout_ms = 3000;\nreconnect_max_ms = 6000;\n"
+	    "max_fails = 4;\nconnect_check_interval_ms = 0;\n"
+	    "sync_max_lag_ms = 7;\nsync_max_lag_bytes = 7;\n"
+	    "socket_max_clients = 7;\nhttp_max_clients = 7;\n"
+	    "http_request_timeout_ms = 700;\n" CLUSTERS);
+	n = config_restart_changes(a, b, names, sizeof names);
+	ck_assert_str_eq(names, "socket, socket_mode, http_listen, state_file");
+	ck_assert_uint_eq(n, 4);
+	config_free(a);
+	config_free(b);
+	for (i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+		char	 copy[sizeof names];
+
+		read_doc(docs[i], text, sizeof text);
+		at = strstr(text, "take effect at");
+		ck_assert_msg(at != NULL, "%s: no \"take effect at\"", docs[i]);
+		ck_assert_msg(strncmp(at, "take effect at\nthe next restart",
+		    31) == 0 || strncmp(at, "take effect at the next restart",
+		    31) == 0, "%s: %.40s", docs[i], at);
+		from = at - 160 > text ? at - 160 : text;
+		memcpy(copy, names, sizeof copy);
+		for (name = strtok_r(copy, ", ", &save); name != NULL;
+		    name = strtok_r(NULL, ", ", &save)) {
+			const char *p = strstr(from, name);
+
+			ck_assert_msg(p != NULL && p < at, "%s does not say "
+			    "that %s takes effect at restart", docs[i], name);
+		}
+	}
+}
+END_TEST
+
 /* socket_mode: every character is an octal digit, even where the value
  * would still be below 0777. */
 START_TEST(test_socket_mode_digits_are_octal)
@@ -1011,7 +1121,10 @@ config_suite(void)
 	tcase_add_test(tc, test_example_conf_loads);
 	tcase_add_test(tc, test_load_reads_a_file_and_names_it_in_errors);
 	tcase_add_test(tc, test_find_cluster_by_name);
-	tcase_add_test(tc, test_cluster_equal_compares_hosts_in_order);
+	tcase_add_test(tc, test_cluster_fields_as_a_reload_compares_them);
+	tcase_add_test(tc, test_restart_changes_names_the_settings_a_reload_keeps);
+	tcase_add_test(tc, test_readme_table_lists_every_setting);
+	tcase_add_test(tc, test_docs_name_the_settings_a_reload_keeps);
 	tcase_add_test(tc, test_free_null_is_a_no_op);
 	tcase_add_test(tc, test_file_digest_tells_changed_files_apart);
 	tcase_add_test(tc, test_listeners_parse_with_defaults);
