@@ -1,6 +1,7 @@
 /*
  * http.h - pgbeacond's optional HTTP listener (http_listen in the config),
- * on libevent's evhttp.  Everything is answered from the monitor's memory;
+ * an HTTP/1.1 server on libevent's bufferevents (see http.c for why not
+ * evhttp).  Everything is answered from the monitor's memory;
  * no request ever waits on a database.
  *
  * Endpoints (GET or HEAD; other methods get 405):
@@ -57,8 +58,6 @@ struct monitor;
 struct proxy;
 struct server;
 
-/* Longest request head (request line and headers) accepted. */
-#define HTTP_MAX_HEADERS	8192
 /* Idle keep-alive connections and slow clients are closed after this. */
 #define HTTP_TIMEOUT_S		30
 /* Default of http_request_timeout_ms: a connection that has not sent a
