@@ -175,16 +175,16 @@ http_send(struct http *h, struct http_exchange *x, enum http_endpoint ep,
 	http_write(x->conn, x->rq, code, ctype, x->allow, h->body);
 }
 
-/* A 4xx/5xx with a short reason, as text or {"error_text": ...}. */
+/* A 4xx/5xx with a short reason, as text or the JSON of
+ * http_format_error() (err is its code). */
 static void
 http_send_error(struct http *h, struct http_exchange *x,
-    enum http_endpoint ep, int code, bool json, const char *why)
+    enum http_endpoint ep, int code, bool json, const char *err,
+    const char *why)
 {
 	evbuffer_drain(h->body, evbuffer_get_length(h->body));
 	if (json) {
-		if (HTTP_ADD_LIT(h->body, "{\"error_text\": ") == -1 ||
-		    protocol_json_string(h->body, why) == -1 ||
-		    HTTP_ADD_LIT(h->body, "}") == -1)
+		if (http_format_error(h->body, ep, err, why, false) == -1)
 			goto oom;
 		http_send(h, x, ep, code, "application/json");
 	} else {
@@ -209,7 +209,8 @@ http_handle_role(struct http *h, struct http_exchange *x,
 	host = topology_resolve(c, &p->query, monitor_limits(h->mon), why,
 	    sizeof(why));
 	if (http_format_host(h->body, host, json) == -1) {
-		http_send_error(h, x, ep, 500, json, "out of memory");
+		http_send_error(h, x, ep, 500, json, HTTP_ERR_INTERNAL,
+		    "out of memory");
 		return;
 	}
 	http_send(h, x, ep, host != NULL ? 200 : 404,
@@ -228,12 +229,12 @@ http_handle_v1_resolve(struct http *h, struct http_exchange *x,
 	    sizeof(why));
 	if (host != NULL)
 		rc = http_format_resolve(h->body, c, host);
-	else if ((rc = HTTP_ADD_LIT(h->body, "{\"error\": \"NOHOST\", \"why\": ")) == 0 &&
-	    (rc = protocol_json_string(h->body, why)) == 0)
-		rc = HTTP_ADD_LIT(h->body, "}");
+	else
+		rc = http_format_error(h->body, HTTP_EP_V1_RESOLVE,
+		    HTTP_ERR_NOHOST, why, true);
 	if (rc == -1) {
 		http_send_error(h, x, HTTP_EP_V1_RESOLVE, 500, true,
-		    "out of memory");
+		    HTTP_ERR_INTERNAL, "out of memory");
 		return;
 	}
 	http_send(h, x, HTTP_EP_V1_RESOLVE, host != NULL ? 200 : 404,
@@ -273,7 +274,7 @@ done:
 		evbuffer_free(tmp);
 	if (rc != 0) {
 		http_send_error(h, x, HTTP_EP_V1_STATUS, 500, true,
-		    "out of memory");
+		    HTTP_ERR_INTERNAL, "out of memory");
 		return;
 	}
 	http_send(h, x, HTTP_EP_V1_STATUS, 200, "application/json");
@@ -310,7 +311,7 @@ http_handle_metrics(struct http *h, struct http_exchange *x)
 	if (rc == -1) {
 		free(changes);
 		http_send_error(h, x, HTTP_EP_METRICS, 500, false,
-		    "out of memory");
+		    HTTP_ERR_INTERNAL, "out of memory");
 		return;
 	}
 	free(changes);
@@ -329,7 +330,8 @@ http_handle_health(struct http *h, struct http_exchange *x,
 	code = http_health(c, p, ep == HTTP_EP_HEALTH_REPLICA, why,
 	    sizeof(why));
 	if (evbuffer_add_printf(h->body, "%s\n", why) < 0) {
-		http_send_error(h, x, ep, 500, false, "out of memory");
+		http_send_error(h, x, ep, 500, false, HTTP_ERR_INTERNAL,
+		    "out of memory");
 		return;
 	}
 	http_send(h, x, ep, code, NULL);
@@ -354,24 +356,26 @@ http_handle(struct http *h, struct http_conn *conn,
 	json = ep == HTTP_EP_V1_RESOLVE || ep == HTTP_EP_V1_STATUS ||
 	    ep == HTTP_EP_REPLICAS_INFO || rq->json;
 	if (ep == HTTP_EP_UNKNOWN) {
-		http_send_error(h, x, ep, 404, json, "unknown path");
+		http_send_error(h, x, ep, 404, json,
+		    HTTP_ERR_NOTFOUND, "unknown path");
 		return;
 	}
 	if (rq->method == HTTP_M_OTHER) {
 		x->allow = true;
-		http_send_error(h, x, ep, 405, json, "only GET and HEAD");
+		http_send_error(h, x, ep, 405, json,
+		    HTTP_ERR_BADMETHOD, "only GET and HEAD");
 		return;
 	}
-	/* pg-status answers a bad request with {"error_text": ...} always. */
+	/* pg-status answers a bad request in JSON always. */
 	if (rq->has_query && (evhttp_parse_query_str(rq->query, &kv) != 0 ||
 	    http_query_has_nul(rq->query))) {
 		http_send_error(h, x, ep, 400, json || http_is_pg_status(ep),
-		    "malformed query string");
+		    HTTP_ERR_BADREQ, "malformed query string");
 		goto done;
 	}
 	if (http_params_parse(ep, &kv, &p, why, sizeof(why)) != 0) {
 		http_send_error(h, x, ep, 400, json || http_is_pg_status(ep),
-		    why);
+		    HTTP_ERR_BADREQ, why);
 		goto done;
 	}
 	if (ep != HTTP_EP_METRICS &&
@@ -380,7 +384,8 @@ http_handle(struct http *h, struct http_conn *conn,
 		if ((c = http_pick_cluster(all, n, p.cluster)) == NULL) {
 			snprintf(why, sizeof(why), "no cluster '%.64s'",
 			    p.cluster != NULL ? p.cluster : "");
-			http_send_error(h, x, ep, 404, json, why);
+			http_send_error(h, x, ep, 404, json,
+			    HTTP_ERR_NOCLUSTER, why);
 			goto done;
 		}
 	}
@@ -396,7 +401,8 @@ http_handle(struct http *h, struct http_conn *conn,
 		break;
 	case HTTP_EP_REPLICAS_INFO:
 		if (http_format_replicas_info(h->body, c) == -1)
-			http_send_error(h, x, ep, 500, true, "out of memory");
+			http_send_error(h, x, ep, 500, true,
+			    HTTP_ERR_INTERNAL, "out of memory");
 		else
 			http_send(h, x, ep, 200, "application/json");
 		break;
@@ -414,7 +420,8 @@ http_handle(struct http *h, struct http_conn *conn,
 		http_handle_health(h, x, ep, c, &p);
 		break;
 	default:
-		http_send_error(h, x, ep, 404, json, "unknown path");
+		http_send_error(h, x, ep, 404, json,
+		    HTTP_ERR_NOTFOUND, "unknown path");
 		break;
 	}
 done:
@@ -778,7 +785,7 @@ http_bind_tcp(struct http *h, const char *listen_addr, char *err, size_t errlen)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
-	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG;
+	hints.ai_flags = EVUTIL_AI_PASSIVE;
 	snprintf(port, sizeof(port), "%d", p.host_port);
 	if ((rc = evutil_getaddrinfo(p.host_name[0] != '\0' ? p.host_name :
 	    NULL, port, &hints, &ai)) != 0) {

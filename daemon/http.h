@@ -24,7 +24,8 @@
  *   cache-buster "?_=123").
  *   pgbeacon's own:
  *     /v1/resolve?role=...   {"cluster", "host", "port", "role",
- *                            "generation"}; 404 {"error": "NOHOST", "why"}
+ *                            "generation"}; 404 {"error": "NOHOST",
+ *                            "error_text", "why"} (why: the old name)
  *     /v1/status             the JSON of the socket's STATUS
  *     /metrics               Prometheus text format 0.0.4
  *     /health/primary?host=H:P
@@ -38,6 +39,10 @@
  * NUL byte (%00), is 400; an unknown one is 400 on all but the pg-status
  * endpoints.  pgbeacon's richer answers (the port, the generation) are on the
  * /v1/ endpoints.
+ *
+ * Errors in JSON have one shape, {"error": CODE, "error_text": "..."}
+ * (http_format_error()), {"error_text": "..."} alone on the pg-status
+ * endpoints, as pg-status.
  *
  * The pure pieces (routing, parameters, rendering) are in http_api.h;
  * this is the listener.

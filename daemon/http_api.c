@@ -877,6 +877,26 @@ http_format_metrics(struct evbuffer *out, const struct http_metrics_input *in)
 	return http_format_listener_metrics(out, in);
 }
 
+int
+http_format_error(struct evbuffer *out, enum http_endpoint ep,
+    const char *code, const char *text, bool why_alias)
+{
+	if (!http_is_pg_status(ep) &&
+	    (HTTP_ADD_LIT(out, "{\"error\": ") == -1 ||
+	    protocol_json_string(out, code) == -1 ||
+	    HTTP_ADD_LIT(out, ", ") == -1))
+		return -1;
+	if (http_is_pg_status(ep) && HTTP_ADD_LIT(out, "{") == -1)
+		return -1;
+	if (HTTP_ADD_LIT(out, "\"error_text\": ") == -1 ||
+	    protocol_json_string(out, text) == -1)
+		return -1;
+	if (why_alias && (HTTP_ADD_LIT(out, ", \"why\": ") == -1 ||
+	    protocol_json_string(out, text) == -1))
+		return -1;
+	return HTTP_ADD_LIT(out, "}");
+}
+
 /* --- request heads -------------------------------------------------------- */
 
 /* Longest method: a longer token is refused before the line is whole. */

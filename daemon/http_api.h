@@ -150,6 +150,27 @@ int http_health(const struct topo_cluster *c, const struct http_params *p,
 int http_format_metrics(struct evbuffer *out,
 	const struct http_metrics_input *in);
 
+/*
+ * The machine-readable codes of JSON errors ("error"), the socket
+ * protocol's where it has one.
+ */
+#define HTTP_ERR_BADREQ		"BADREQ"	/* 400: a bad parameter */
+#define HTTP_ERR_NOCLUSTER	"NOCLUSTER"	/* 404: no such cluster */
+#define HTTP_ERR_NOHOST		"NOHOST"	/* 404: no host has the role */
+#define HTTP_ERR_NOTFOUND	"NOTFOUND"	/* 404: no such path */
+#define HTTP_ERR_BADMETHOD	"BADMETHOD"	/* 405: not GET or HEAD */
+#define HTTP_ERR_INTERNAL	"INTERNAL"	/* 500 */
+
+/*
+ * Appends the JSON body of an error of ep, in the one shape every JSON
+ * error has: {"error": code, "error_text": text}.  On pg-status's
+ * endpoints it is {"error_text": text} alone, as pg-status sends it.
+ * why_alias adds "why": text, which /v1/resolve's NOHOST carried before
+ * error_text (kept for its clients).  -1 when out could not grow.
+ */
+int http_format_error(struct evbuffer *out, enum http_endpoint ep,
+	const char *code, const char *text, bool why_alias);
+
 /* --- request heads --------------------------------------------------- */
 
 enum http_method {

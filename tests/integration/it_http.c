@@ -343,6 +343,39 @@ assert_replica_endpoints(int a, int b)
 	}
 }
 
+/*
+ * Asserts that body is a JSON error in the one shape: exactly "error"
+ * (when code is not NULL: pgbeacon's endpoints) and "error_text" (text
+ * when not NULL), plus "why" equal to error_text when why.
+ */
+static void
+assert_json_error(const char *body, const char *code, const char *text,
+    bool why)
+{
+	json_object	*j = json_tokener_parse(body), *v, *t;
+
+	ck_assert_msg(j != NULL && json_object_is_type(j, json_type_object),
+	    "not a JSON object: %s", body);
+	ck_assert_msg(json_object_object_length(j) == (code != NULL) + 1 +
+	    why, "keys: %s", body);
+	ck_assert_msg(json_object_object_get_ex(j, "error_text", &t) &&
+	    json_object_is_type(t, json_type_string), "%s", body);
+	if (text != NULL)
+		ck_assert_str_eq(json_object_get_string(t), text);
+	if (code != NULL) {
+		ck_assert_msg(json_object_object_get_ex(j, "error", &v), "%s",
+		    body);
+		ck_assert_str_eq(json_object_get_string(v), code);
+	}
+	if (why) {
+		ck_assert_msg(json_object_object_get_ex(j, "why", &v), "%s",
+		    body);
+		ck_assert_str_eq(json_object_get_string(v),
+		    json_object_get_string(t));
+	}
+	json_object_put(j);
+}
+
 /* --- roles, before and after a failover ------------------------------- */
 
 START_TEST(test_role_endpoints_plain_and_json_follow_a_failover)
@@ -459,6 +492,8 @@ START_TEST(test_no_host_is_404_with_empty_body_or_json_null)
 	body = get_expect("/v1/resolve?role=replica&min_lsn=FFFF/0&"
 	    "fallback=none", false, 404);
 	ck_assert_ptr_nonnull(strstr(body, "\"NOHOST\""));
+	/* The one error shape, and "why", which it carried before. */
+	assert_json_error(body, "NOHOST", NULL, true);
 	free(body);
 
 	/* Every host down: no master. */
@@ -926,6 +961,61 @@ START_TEST(test_bad_requests_get_4xx_and_the_daemon_keeps_serving)
 	ck_assert_str_eq(reply, "PONG");
 	free(reply);
 	it_sock_close(fd);
+}
+END_TEST
+
+/* Every JSON error has one shape: {"error": CODE, "error_text": TEXT};
+ * on pg-status's endpoints {"error_text": TEXT} alone, as pg-status. */
+START_TEST(test_json_errors_have_one_shape)
+{
+	static const char post[] = "POST /v1/status HTTP/1.1\r\nHost: x\r\n"
+	    "Connection: close\r\n\r\n";
+	struct resp	 r;
+	char		*body;
+
+	start_daemon(0, NULL);
+	body = get_expect("/v1/resolve?role=boss", false, 400);
+	assert_json_error(body, "BADREQ", NULL, false);
+	ck_assert_ptr_nonnull(strstr(body, "unknown role"));
+	free(body);
+	body = get_expect("/v1/resolve?role=master&lag=1", true, 400);
+	assert_json_error(body, "BADREQ", "unknown parameter 'lag'", false);
+	free(body);
+	body = get_expect("/v1/resolve?role=master&%zz", false, 400);
+	assert_json_error(body, "BADREQ", NULL, false);
+	free(body);
+	body = get_expect("/v1/resolve?role=master&cluster=gamma", false, 404);
+	assert_json_error(body, "NOCLUSTER", "no cluster 'gamma'", false);
+	free(body);
+	body = get_expect("/v1/status?cluster=gamma", false, 404);
+	assert_json_error(body, "NOCLUSTER", "no cluster 'gamma'", false);
+	free(body);
+	body = get_expect("/nowhere", true, 404);
+	assert_json_error(body, "NOTFOUND", "unknown path", false);
+	free(body);
+	body = get_expect("/health/primary", true, 400);
+	assert_json_error(body, "BADREQ", NULL, false);
+	free(body);
+	ck_assert(http_raw(target, post, sizeof(post) - 1, &r));
+	ck_assert_int_eq(r.status, 405);
+	ck_assert_ptr_nonnull(strstr(r.body, "\r\nAllow: GET, HEAD\r\n"));
+	assert_json_error(strstr(r.body, "\r\n\r\n") + 4, "BADMETHOD",
+	    "only GET and HEAD", false);
+	resp_free(&r);
+	/* pg-status's endpoints: pg-status's shape. */
+	body = get_expect("/replica?lag_bytes=-1", false, 400);
+	assert_json_error(body, NULL, "Invalid lag_bytes", false);
+	free(body);
+	body = get_expect("/master?cluster=gamma", true, 404);
+	assert_json_error(body, NULL, "no cluster 'gamma'", false);
+	free(body);
+	body = get_expect("/replicas_info?cluster=gamma", false, 404);
+	assert_json_error(body, NULL, "no cluster 'gamma'", false);
+	free(body);
+	/* Plain text where JSON was not asked for. */
+	body = get_expect("/master?cluster=gamma", false, 404);
+	ck_assert_str_eq(body, "no cluster 'gamma'\n");
+	free(body);
 }
 END_TEST
 
@@ -1605,6 +1695,7 @@ http_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_bad_requests_get_4xx_and_the_daemon_keeps_serving);
+	tcase_add_test(tc, test_json_errors_have_one_shape);
 	tcase_add_test(tc, test_unix_socket_listener_serves_and_goes_away_on_stop);
 	suite_add_tcase(s, tc);
 	return s;

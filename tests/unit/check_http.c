@@ -1015,6 +1015,59 @@ START_TEST(test_reason_phrases)
 }
 END_TEST
 
+/* What b holds, as a string (caller frees); b is emptied. */
+static char *
+drain_str(struct evbuffer *b)
+{
+	size_t	 len = evbuffer_get_length(b);
+	char	*s = malloc(len + 1);
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(evbuffer_remove(b, s, len), (int)len);
+	s[len] = '\0';
+	return s;
+}
+
+START_TEST(test_json_errors_have_one_shape)
+{
+	struct evbuffer	*b = evbuffer_new();
+	char		*s;
+
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(http_format_error(b, HTTP_EP_V1_STATUS,
+	    HTTP_ERR_NOCLUSTER, "no cluster 'x\"'", false), 0);
+	s = drain_str(b);
+	ck_assert_str_eq(s, "{\"error\": \"NOCLUSTER\", \"error_text\": "
+	    "\"no cluster 'x\\\"'\"}");
+	free(s);
+	/* pg-status's endpoints: what pg-status sends. */
+	ck_assert_int_eq(http_format_error(b, HTTP_EP_REPLICA, HTTP_ERR_BADREQ,
+	    "Invalid lag_ms", false), 0);
+	s = drain_str(b);
+	ck_assert_str_eq(s, "{\"error_text\": \"Invalid lag_ms\"}");
+	free(s);
+	ck_assert_int_eq(http_format_error(b, HTTP_EP_REPLICAS_INFO,
+	    HTTP_ERR_INTERNAL, "out of memory", false), 0);
+	s = drain_str(b);
+	ck_assert_str_eq(s, "{\"error_text\": \"out of memory\"}");
+	free(s);
+	/* /v1/resolve's NOHOST keeps its old "why". */
+	ck_assert_int_eq(http_format_error(b, HTTP_EP_V1_RESOLVE,
+	    HTTP_ERR_NOHOST, "no replica", true), 0);
+	s = drain_str(b);
+	ck_assert_str_eq(s, "{\"error\": \"NOHOST\", \"error_text\": "
+	    "\"no replica\", \"why\": \"no replica\"}");
+	free(s);
+	ck_assert_int_eq(http_format_error(b, HTTP_EP_UNKNOWN,
+	    HTTP_ERR_NOTFOUND, "unknown path", false), 0);
+	s = drain_str(b);
+	ck_assert_str_eq(s, "{\"error\": \"NOTFOUND\", \"error_text\": "
+	    "\"unknown path\"}");
+	free(s);
+	evbuffer_free(b);
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -1058,6 +1111,7 @@ http_suite(void)
 	tcase_add_test(tc, test_request_parse_options_and_forms);
 	tcase_add_test(tc, test_request_parse_refusals);
 	tcase_add_test(tc, test_reason_phrases);
+	tcase_add_test(tc, test_json_errors_have_one_shape);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("mutants");
 	tcase_add_checked_fixture(tc, setup, teardown);
