@@ -5,7 +5,8 @@
  * the same bytes as a request head (http_request_parse).
  *
  * Input: the first byte picks the endpoint, the rest is the query string
- * (it also goes through http_endpoint_parse and http_wants_json).
+ * (it also goes through http_endpoint_parse and http_wants_json) and a
+ * request head (http_request_parse).
  *
  * Properties:
  *  - parameters that parse re-format (http_params_format) to a query
@@ -15,7 +16,7 @@
  *    the HTTP and the socket grammar, e.g. in the bounds of numbers);
  *  - a health check answers 404 exactly when the cluster has no such
  *    host, and 200 or 503 otherwise;
- *  - the whole input as a request head: a head that parses spans at most
+ *  - the input after its first byte as a request head: a head that parses spans at most
  *    the input, parses alone to the same request, and no strict prefix of
  *    it is whole.
  */
@@ -148,7 +149,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1 || size > 4096)
 		return (0);
-	check_request_head(data, size);
+	check_request_head(data + 1, size - 1);
 	ep = (enum http_endpoint)(data[0] % HTTP_EP_COUNT);
 	q = fuzz_cstr(data + 1, size - 1);
 	(void)http_endpoint_parse(q);
