@@ -108,7 +108,7 @@ struct http_exchange {
 static void	http_conn_arm(struct http_conn *);
 static void	http_conn_kill(struct http_conn *);
 
-/* --- answers ---------------------------------------------------------------- */
+/* --- answers ------------------------------------------------------------ */
 
 void
 http_set_proxy(struct http *h, struct proxy *px)
@@ -151,7 +151,8 @@ http_write(struct http_conn *c, const struct http_request *rq, int code,
 	if (evbuffer_add_printf(out, "HTTP/1.%d %d %s\r\n%s"
 	    "Content-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
 	    rq != NULL ? rq->minor : 1, code, http_reason(code),
-	    http_date(c->h), ctype != NULL ? ctype : "text/plain; charset=utf-8",
+	    http_date(c->h),
+	    ctype != NULL ? ctype : "text/plain; charset=utf-8",
 	    len, allow ? "Allow: GET, HEAD\r\n" : "", conn_hdr) < 0 ||
 	    ((rq == NULL || rq->method != HTTP_M_HEAD) &&
 	    evbuffer_add_buffer(out, body) != 0)) {
@@ -428,7 +429,7 @@ done:
 	evhttp_clear_headers(&kv);
 }
 
-/* --- connections ------------------------------------------------------------ */
+/* --- connections -------------------------------------------------------- */
 
 /* Pauses the listener at max_clients connections, resumes it below. */
 static void
@@ -646,7 +647,8 @@ http_peer_name(const struct sockaddr *sa, char *buf, size_t len)
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
 
 		inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
-		snprintf(buf, len, "%s:%u", addr, (unsigned)ntohs(sin->sin_port));
+		snprintf(buf, len, "%s:%u", addr,
+		    (unsigned)ntohs(sin->sin_port));
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *sin6 =
 		    (const struct sockaddr_in6 *)sa;

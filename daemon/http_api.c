@@ -897,7 +897,7 @@ http_format_error(struct evbuffer *out, enum http_endpoint ep,
 	return HTTP_ADD_LIT(out, "}");
 }
 
-/* --- request heads -------------------------------------------------------- */
+/* --- request heads ------------------------------------------------------ */
 
 /* Longest method: a longer token is refused before the line is whole. */
 #define HTTP_MAX_METHOD		32
