@@ -1,10 +1,23 @@
 /*
  * http.c - the HTTP listener: pg-status's endpoints, pgbeacon's /v1 API,
- * Prometheus metrics and per-host health checks, all on one evhttp.
+ * Prometheus metrics and per-host health checks.
  *
  * Requests are answered at once from the monitor's memory.  This file is
- * the evhttp glue; the pure part (routing, parameters, rendering) is in
- * http_api.c.
+ * the connection handling; the pure part (request heads, routing,
+ * parameters, rendering) is in http_api.c.
+ *
+ * Why not evhttp: libevent 2.1's evhttp frees a connection as soon as
+ * it reads EOF (evhttp_error_cb() -> evhttp_connection_fail_()), even
+ * when the client only shut down its sending side and still waits for
+ * the answers to the requests it pipelined before.  The requests still
+ * unparsed in its input buffer are dropped without a reply (`printf
+ * 'GET /master ...' | nc -N` got some answers or none), and evhttp gives
+ * no hook to defer that EOF.  So this is a small HTTP/1.1 server of its
+ * own on evconnlistener and bufferevent, as the Unix socket's server.c:
+ * keep-alive, pipelining, HTTP/1.0, and on a half-close every complete
+ * request received before EOF is answered, in order, and the connection
+ * closes once the last answer is written.  libevent still decodes query
+ * strings (evhttp_parse_query_str()).
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -12,15 +25,15 @@
 #include <sys/un.h>
 
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -29,32 +42,35 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <event2/util.h>
 
 #include "http.h"
 #include "log.h"
-#include "lsn.h"
 #include "monitor.h"
 #include "protocol.h"
 #include "proxy.h"
 #include "server.h"
 #include "unixsock.h"
 
-/* Buckets of the table of connections (a power of two). */
-#define HTTP_CONN_BUCKETS	1024
+/* Stop reading a client's requests while this much output waits... */
+#define HTTP_OUT_HIGH		(256 * 1024)
+/* ...and read again once it is down to this. */
+#define HTTP_OUT_LOW		(64 * 1024)
 
 /*
- * One accepted connection.  evhttp owns the connection; this follows it
- * from its bufferevent's creation (http_bev_cb()) to its close callback,
- * to count clients and to hold its request deadline.  Owned by the http:
- * in the pending list until adopted, then in a bucket of the table, then
- * in the dead list until the reaper frees it.
+ * One accepted connection.  Owned by the http: in its list of
+ * connections, then in the dead list until the reaper frees it.
  */
 struct http_conn {
 	LIST_ENTRY(http_conn)	 entry;
 	struct http		*h;		/* back pointer, not owned */
-	struct bufferevent	*bev;		/* evhttp's; borrowed */
-	struct evhttp_connection *evcon;	/* borrowed; NULL until adopted */
+	struct bufferevent	*bev;		/* owned, owns the fd */
 	struct event		*deadline;	/* owned; the request deadline */
+	char			 peer[64];	/* "ADDR:PORT", for logs */
+	bool			 throttled;	/* reading paused: output full */
+	bool			 eof;		/* the peer shut down its side */
+	bool			 closing;	/* close once the output is flushed */
+	bool			 dead;		/* to be freed by the reaper */
 };
 LIST_HEAD(http_conn_list, http_conn);
 
@@ -63,30 +79,36 @@ struct http {
 	struct event_base	*base;		/* borrowed */
 	struct monitor		*mon;		/* borrowed */
 	struct server		*srv;		/* borrowed, may be NULL */
-	struct evhttp		*evh;		/* owned; owns its connections */
-	struct evconnlistener	*listener;	/* evhttp's; borrowed */
+	struct evconnlistener	*listener;	/* owned, owns the socket */
 	char			*unix_path;	/* owned; NULL for TCP */
 	struct evbuffer		*body;		/* owned; scratch for one reply */
 	struct http_counters	 counters;
-	struct event		*adopt;		/* owned; adopts and reaps conns */
+	struct event		*reaper;	/* owned; frees dead conns */
 	struct event		*accept_retry;	/* owned; after an accept error */
 	struct server_backoff	 backoff;	/* of accept errors */
-	struct http_conn_list	 pending;	/* accepted, not adopted yet */
+	struct http_conn_list	 conns;		/* open */
 	struct http_conn_list	 dead;		/* closed, to be freed */
-	struct http_conn_list	 conns[HTTP_CONN_BUCKETS]; /* by evcon */
-	size_t			 nconns;	/* connections open */
+	size_t			 nconns;	/* connections not freed yet */
 	size_t			 max_clients;	/* the listener pauses here */
 	bool			 full;		/* paused because of that */
 	bool			 backing_off;	/* paused after an accept error */
 	int			 request_timeout_ms;
 	struct proxy		*proxy;		/* borrowed, may be NULL */
+	time_t			 date_at;	/* when date was made */
+	char			 date[64];	/* "Date: ...\r\n" */
 };
 
-static struct http_conn *http_conn_find(struct http *,
-		    const struct evhttp_connection *);
-static void	http_conn_arm(struct http_conn *);
+/* The request being answered. */
+struct http_exchange {
+	struct http_conn	*conn;
+	const struct http_request *rq;
+	bool			 allow;		/* add "Allow: GET, HEAD" (405) */
+};
 
-/* --- evhttp glue ---------------------------------------------------------- */
+static void	http_conn_arm(struct http_conn *);
+static void	http_conn_kill(struct http_conn *);
+
+/* --- answers ------------------------------------------------------------ */
 
 void
 http_set_proxy(struct http *h, struct proxy *px)
@@ -94,45 +116,91 @@ http_set_proxy(struct http *h, struct proxy *px)
 	h->proxy = px;
 }
 
+/* The Date header line, made at most once a second. */
+static const char *
+http_date(struct http *h)
+{
+	time_t		now = time(NULL);
+	struct tm	tm;
+
+	if (now != h->date_at && gmtime_r(&now, &tm) != NULL &&
+	    strftime(h->date, sizeof(h->date),
+	    "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm) > 0)
+		h->date_at = now;
+	return h->date_at != 0 ? h->date : "";
+}
+
+/*
+ * Writes a whole answer to c: the status line, the headers and body (not
+ * for HEAD), drained from body.  rq is NULL for a request refused before
+ * its head was read (answered as HTTP/1.1, and the connection closes).
+ */
+static void
+http_write(struct http_conn *c, const struct http_request *rq, int code,
+    const char *ctype, bool allow, struct evbuffer *body)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	size_t		 len = evbuffer_get_length(body);
+	bool		 keep = rq != NULL && rq->keep_alive && !c->closing;
+	const char	*conn_hdr = "";
+
+	if (!keep)
+		conn_hdr = "Connection: close\r\n";
+	else if (rq->minor == 0)
+		conn_hdr = "Connection: keep-alive\r\n";
+	if (evbuffer_add_printf(out, "HTTP/1.%d %d %s\r\n%s"
+	    "Content-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+	    rq != NULL ? rq->minor : 1, code, http_reason(code),
+	    http_date(c->h),
+	    ctype != NULL ? ctype : "text/plain; charset=utf-8",
+	    len, allow ? "Allow: GET, HEAD\r\n" : "", conn_hdr) < 0 ||
+	    ((rq == NULL || rq->method != HTTP_M_HEAD) &&
+	    evbuffer_add_buffer(out, body) != 0)) {
+		evbuffer_drain(body, evbuffer_get_length(body));
+		http_conn_kill(c);	/* out of memory: drop the client */
+		return;
+	}
+	evbuffer_drain(body, evbuffer_get_length(body));
+	if (!keep) {
+		c->closing = true;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+}
+
 /* Sends h->body with code, counting the request. */
 static void
-http_send(struct http *h, struct evhttp_request *req, enum http_endpoint ep,
+http_send(struct http *h, struct http_exchange *x, enum http_endpoint ep,
     int code, const char *ctype)
 {
 	h->counters.requests[ep][http_code_index(code)]++;
-	if (ctype != NULL)
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Content-Type", ctype);
-	evhttp_send_reply(req, code, NULL, h->body);
-	/* evhttp_send_reply() moved the data out; make sure. */
-	evbuffer_drain(h->body, evbuffer_get_length(h->body));
+	http_write(x->conn, x->rq, code, ctype, x->allow, h->body);
 }
 
-/* A 4xx/5xx with a short reason, as text or {"error_text": ...}. */
+/* A 4xx/5xx with a short reason, as text or the JSON of
+ * http_format_error() (err is its code). */
 static void
-http_send_error(struct http *h, struct evhttp_request *req,
-    enum http_endpoint ep, int code, bool json, const char *why)
+http_send_error(struct http *h, struct http_exchange *x,
+    enum http_endpoint ep, int code, bool json, const char *err,
+    const char *why)
 {
 	evbuffer_drain(h->body, evbuffer_get_length(h->body));
 	if (json) {
-		if (HTTP_ADD_LIT(h->body, "{\"error_text\": ") == -1 ||
-		    protocol_json_string(h->body, why) == -1 ||
-		    HTTP_ADD_LIT(h->body, "}") == -1)
+		if (http_format_error(h->body, ep, err, why, false) == -1)
 			goto oom;
-		http_send(h, req, ep, code, "application/json");
+		http_send(h, x, ep, code, "application/json");
 	} else {
 		if (evbuffer_add_printf(h->body, "%s\n", why) < 0)
 			goto oom;
-		http_send(h, req, ep, code, NULL);
+		http_send(h, x, ep, code, NULL);
 	}
 	return;
 oom:
 	evbuffer_drain(h->body, evbuffer_get_length(h->body));
-	http_send(h, req, ep, 500, NULL);
+	http_send(h, x, ep, 500, NULL);
 }
 
 static void
-http_handle_role(struct http *h, struct evhttp_request *req,
+http_handle_role(struct http *h, struct http_exchange *x,
     enum http_endpoint ep, struct topo_cluster *c,
     const struct http_params *p, bool json)
 {
@@ -142,15 +210,16 @@ http_handle_role(struct http *h, struct evhttp_request *req,
 	host = topology_resolve(c, &p->query, monitor_limits(h->mon), why,
 	    sizeof(why));
 	if (http_format_host(h->body, host, json) == -1) {
-		http_send_error(h, req, ep, 500, json, "out of memory");
+		http_send_error(h, x, ep, 500, json, HTTP_ERR_INTERNAL,
+		    "out of memory");
 		return;
 	}
-	http_send(h, req, ep, host != NULL ? 200 : 404,
+	http_send(h, x, ep, host != NULL ? 200 : 404,
 	    json ? "application/json" : NULL);
 }
 
 static void
-http_handle_v1_resolve(struct http *h, struct evhttp_request *req,
+http_handle_v1_resolve(struct http *h, struct http_exchange *x,
     struct topo_cluster *c, const struct http_params *p)
 {
 	const struct topo_host	*host;
@@ -161,20 +230,20 @@ http_handle_v1_resolve(struct http *h, struct evhttp_request *req,
 	    sizeof(why));
 	if (host != NULL)
 		rc = http_format_resolve(h->body, c, host);
-	else if ((rc = HTTP_ADD_LIT(h->body, "{\"error\": \"NOHOST\", \"why\": ")) == 0 &&
-	    (rc = protocol_json_string(h->body, why)) == 0)
-		rc = HTTP_ADD_LIT(h->body, "}");
+	else
+		rc = http_format_error(h->body, HTTP_EP_V1_RESOLVE,
+		    HTTP_ERR_NOHOST, why, true);
 	if (rc == -1) {
-		http_send_error(h, req, HTTP_EP_V1_RESOLVE, 500, true,
-		    "out of memory");
+		http_send_error(h, x, HTTP_EP_V1_RESOLVE, 500, true,
+		    HTTP_ERR_INTERNAL, "out of memory");
 		return;
 	}
-	http_send(h, req, HTTP_EP_V1_RESOLVE, host != NULL ? 200 : 404,
+	http_send(h, x, HTTP_EP_V1_RESOLVE, host != NULL ? 200 : 404,
 	    "application/json");
 }
 
 static void
-http_handle_v1_status(struct http *h, struct evhttp_request *req,
+http_handle_v1_status(struct http *h, struct http_exchange *x,
     struct topo_cluster *one)
 {
 	struct topo_cluster *const *all;
@@ -205,15 +274,15 @@ done:
 	if (tmp != NULL)
 		evbuffer_free(tmp);
 	if (rc != 0) {
-		http_send_error(h, req, HTTP_EP_V1_STATUS, 500, true,
-		    "out of memory");
+		http_send_error(h, x, HTTP_EP_V1_STATUS, 500, true,
+		    HTTP_ERR_INTERNAL, "out of memory");
 		return;
 	}
-	http_send(h, req, HTTP_EP_V1_STATUS, 200, "application/json");
+	http_send(h, x, HTTP_EP_V1_STATUS, 200, "application/json");
 }
 
 static void
-http_handle_metrics(struct http *h, struct evhttp_request *req)
+http_handle_metrics(struct http *h, struct http_exchange *x)
 {
 	struct http_metrics_input	 in;
 	struct proto_listener_stats	*listeners;
@@ -242,17 +311,17 @@ http_handle_metrics(struct http *h, struct evhttp_request *req)
 	free(listeners);
 	if (rc == -1) {
 		free(changes);
-		http_send_error(h, req, HTTP_EP_METRICS, 500, false,
-		    "out of memory");
+		http_send_error(h, x, HTTP_EP_METRICS, 500, false,
+		    HTTP_ERR_INTERNAL, "out of memory");
 		return;
 	}
 	free(changes);
-	http_send(h, req, HTTP_EP_METRICS, 200,
+	http_send(h, x, HTTP_EP_METRICS, 200,
 	    "text/plain; version=0.0.4; charset=utf-8");
 }
 
 static void
-http_handle_health(struct http *h, struct evhttp_request *req,
+http_handle_health(struct http *h, struct http_exchange *x,
     enum http_endpoint ep, struct topo_cluster *c,
     const struct http_params *p)
 {
@@ -262,61 +331,52 @@ http_handle_health(struct http *h, struct evhttp_request *req,
 	code = http_health(c, p, ep == HTTP_EP_HEALTH_REPLICA, why,
 	    sizeof(why));
 	if (evbuffer_add_printf(h->body, "%s\n", why) < 0) {
-		http_send_error(h, req, ep, 500, false, "out of memory");
+		http_send_error(h, x, ep, 500, false, HTTP_ERR_INTERNAL,
+		    "out of memory");
 		return;
 	}
-	http_send(h, req, ep, code, NULL);
+	http_send(h, x, ep, code, NULL);
 }
 
 static void
-http_request_cb(struct evhttp_request *req, void *arg)
+http_handle(struct http *h, struct http_conn *conn,
+    const struct http_request *rq)
 {
-	struct http		*h = arg;
-	struct http_conn	*conn;
-	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
-	const char		*query;
+	struct http_exchange	 xs = { conn, rq, false }, *x = &xs;
 	struct evkeyvalq	 kv;
 	struct http_params	 p;
 	struct topo_cluster	*c = NULL, *const *all;
 	enum http_endpoint	 ep;
-	enum evhttp_cmd_type	 cmd;
 	size_t			 n;
 	char			 why[256];
 	bool			 json;
 
 	TAILQ_INIT(&kv);
-	/* A whole request came: the next one has a deadline of its own. */
-	if ((conn = http_conn_find(h, evhttp_request_get_connection(req))) !=
-	    NULL)
-		http_conn_arm(conn);
 	evbuffer_drain(h->body, evbuffer_get_length(h->body));
-	ep = http_endpoint_parse(uri != NULL ? evhttp_uri_get_path(uri) : NULL);
+	ep = http_endpoint_parse(rq->path);
 	json = ep == HTTP_EP_V1_RESOLVE || ep == HTTP_EP_V1_STATUS ||
-	    ep == HTTP_EP_REPLICAS_INFO ||
-	    http_wants_json(evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "Accept"));
+	    ep == HTTP_EP_REPLICAS_INFO || rq->json;
 	if (ep == HTTP_EP_UNKNOWN) {
-		http_send_error(h, req, ep, 404, json, "unknown path");
+		http_send_error(h, x, ep, 404, json,
+		    HTTP_ERR_NOTFOUND, "unknown path");
 		return;
 	}
-	cmd = evhttp_request_get_command(req);
-	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", "GET, HEAD");
-		http_send_error(h, req, ep, 405, json, "only GET and HEAD");
+	if (rq->method == HTTP_M_OTHER) {
+		x->allow = true;
+		http_send_error(h, x, ep, 405, json,
+		    HTTP_ERR_BADMETHOD, "only GET and HEAD");
 		return;
 	}
-	query = evhttp_uri_get_query(uri);
-	/* pg-status answers a bad request with {"error_text": ...} always. */
-	if (query != NULL && (evhttp_parse_query_str(query, &kv) != 0 ||
-	    http_query_has_nul(query))) {
-		http_send_error(h, req, ep, 400, json || http_is_pg_status(ep),
-		    "malformed query string");
+	/* pg-status answers a bad request in JSON always. */
+	if (rq->has_query && (evhttp_parse_query_str(rq->query, &kv) != 0 ||
+	    http_query_has_nul(rq->query))) {
+		http_send_error(h, x, ep, 400, json || http_is_pg_status(ep),
+		    HTTP_ERR_BADREQ, "malformed query string");
 		goto done;
 	}
 	if (http_params_parse(ep, &kv, &p, why, sizeof(why)) != 0) {
-		http_send_error(h, req, ep, 400, json || http_is_pg_status(ep),
-		    why);
+		http_send_error(h, x, ep, 400, json || http_is_pg_status(ep),
+		    HTTP_ERR_BADREQ, why);
 		goto done;
 	}
 	if (ep != HTTP_EP_METRICS &&
@@ -325,7 +385,8 @@ http_request_cb(struct evhttp_request *req, void *arg)
 		if ((c = http_pick_cluster(all, n, p.cluster)) == NULL) {
 			snprintf(why, sizeof(why), "no cluster '%.64s'",
 			    p.cluster != NULL ? p.cluster : "");
-			http_send_error(h, req, ep, 404, json, why);
+			http_send_error(h, x, ep, 404, json,
+			    HTTP_ERR_NOCLUSTER, why);
 			goto done;
 		}
 	}
@@ -337,56 +398,38 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	case HTTP_EP_SYNC_BY_BYTES:
 	case HTTP_EP_SYNC_BY_TIME_OR_BYTES:
 	case HTTP_EP_SYNC_BY_TIME_AND_BYTES:
-		http_handle_role(h, req, ep, c, &p, json);
+		http_handle_role(h, x, ep, c, &p, json);
 		break;
 	case HTTP_EP_REPLICAS_INFO:
 		if (http_format_replicas_info(h->body, c) == -1)
-			http_send_error(h, req, ep, 500, true, "out of memory");
+			http_send_error(h, x, ep, 500, true,
+			    HTTP_ERR_INTERNAL, "out of memory");
 		else
-			http_send(h, req, ep, 200, "application/json");
+			http_send(h, x, ep, 200, "application/json");
 		break;
 	case HTTP_EP_V1_RESOLVE:
-		http_handle_v1_resolve(h, req, c, &p);
+		http_handle_v1_resolve(h, x, c, &p);
 		break;
 	case HTTP_EP_V1_STATUS:
-		http_handle_v1_status(h, req, c);
+		http_handle_v1_status(h, x, c);
 		break;
 	case HTTP_EP_METRICS:
-		http_handle_metrics(h, req);
+		http_handle_metrics(h, x);
 		break;
 	case HTTP_EP_HEALTH_PRIMARY:
 	case HTTP_EP_HEALTH_REPLICA:
-		http_handle_health(h, req, ep, c, &p);
+		http_handle_health(h, x, ep, c, &p);
 		break;
 	default:
-		http_send_error(h, req, ep, 404, json, "unknown path");
+		http_send_error(h, x, ep, 404, json,
+		    HTTP_ERR_NOTFOUND, "unknown path");
 		break;
 	}
 done:
 	evhttp_clear_headers(&kv);
 }
 
-/* --- connections: count, cap, deadline ------------------------------------ */
-
-static struct http_conn_list *
-http_bucket(struct http *h, const struct evhttp_connection *evcon)
-{
-	uintptr_t v = (uintptr_t)evcon;
-
-	v ^= v >> 12;
-	return &h->conns[(v >> 4) & (HTTP_CONN_BUCKETS - 1)];
-}
-
-static struct http_conn *
-http_conn_find(struct http *h, const struct evhttp_connection *evcon)
-{
-	struct http_conn *c;
-
-	LIST_FOREACH(c, http_bucket(h, evcon), entry)
-		if (c->evcon == evcon)
-			return c;
-	return NULL;
-}
+/* --- connections -------------------------------------------------------- */
 
 /* Pauses the listener at max_clients connections, resumes it below. */
 static void
@@ -405,37 +448,183 @@ http_check_full(struct http *h)
 		evconnlistener_enable(h->listener);
 }
 
-/* The request deadline passed: evhttp's timeout only measures silence,
- * so a client dripping one byte at a time would never reach it. */
+/* Stops serving c; the reaper frees it (callbacks up the stack may still
+ * hold c). */
+static void
+http_conn_kill(struct http_conn *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	event_del(c->deadline);
+	LIST_REMOVE(c, entry);
+	LIST_INSERT_HEAD(&c->h->dead, c, entry);
+	event_active(c->h->reaper, EV_TIMEOUT, 1);
+}
+
+/* Frees a connection's resources; the fd closes with its bufferevent. */
+static void
+http_conn_free(struct http_conn *c)
+{
+	LIST_REMOVE(c, entry);
+	bufferevent_free(c->bev);
+	event_free(c->deadline);
+	free(c);
+}
+
+/* Frees the dead connections, which may let the listener resume. */
+static void
+http_reaper_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http *h = arg;
+	struct http_conn *c;
+
+	(void)fd;
+	(void)what;
+	while ((c = LIST_FIRST(&h->dead)) != NULL) {
+		http_conn_free(c);
+		h->nconns--;
+	}
+	http_check_full(h);
+}
+
+/* Closes c now when nothing is left to write, else once it is written
+ * (http_write_cb()). */
+static void
+http_conn_close_when_flushed(struct http_conn *c)
+{
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		http_conn_kill(c);
+}
+
+/* Answers a request refused before its head was read, then closes. */
+static void
+http_conn_refuse(struct http_conn *c, int code)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	log_debug("HTTP client %s: %d %s, closing", c->peer, code,
+	    http_reason(code));
+	evbuffer_drain(in, evbuffer_get_length(in));
+	evbuffer_drain(c->h->body, evbuffer_get_length(c->h->body));
+	if (evbuffer_add_printf(c->h->body, "%s\n", http_reason(code)) < 0) {
+		http_conn_kill(c);
+		return;
+	}
+	c->closing = true;	/* "Connection: close" */
+	http_write(c, NULL, code, NULL, false, c->h->body);
+	if (!c->dead)
+		http_conn_close_when_flushed(c);
+}
+
+/*
+ * Answers every whole request head waiting in c's input, in order.
+ * After EOF, what is left is an incomplete request, which gets no answer:
+ * the connection closes once the answers are written.
+ */
+static void
+http_conn_process(struct http_conn *c)
+{
+	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct evbuffer		*out = bufferevent_get_output(c->bev);
+	struct http_request	 rq;
+	size_t			 len;
+	int			 rc;
+
+	while (!c->dead && !c->closing) {
+		if (evbuffer_get_length(out) > HTTP_OUT_HIGH) {
+			/* Reading resumes in http_write_cb(). */
+			c->throttled = true;
+			bufferevent_disable(c->bev, EV_READ);
+			return;
+		}
+		len = evbuffer_get_length(in);
+		if (len > HTTP_MAX_HEADERS + 1)
+			len = HTTP_MAX_HEADERS + 1;	/* enough to refuse */
+		rc = len == 0 ? 0 : http_request_parse(
+		    (const char *)evbuffer_pullup(in, (ev_ssize_t)len), len,
+		    &rq);
+		if (rc < 0) {
+			http_conn_refuse(c, -rc);
+			return;
+		}
+		if (rc == 0) {
+			if (c->eof)
+				http_conn_close_when_flushed(c);
+			return;
+		}
+		evbuffer_drain(in, (size_t)rc);
+		/* A whole request came: the next one has a deadline of its
+		 * own. */
+		http_conn_arm(c);
+		http_handle(c->h, c, &rq);
+	}
+}
+
+static void
+http_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	http_conn_process(arg);
+}
+
+static void
+http_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct http_conn *c = arg;
+
+	if (c->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			http_conn_kill(c);
+		return;
+	}
+	if (c->throttled) {
+		c->throttled = false;
+		if (!c->eof)
+			bufferevent_enable(bev, EV_READ);
+		http_conn_process(c);
+	}
+}
+
+static void
+http_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct http_conn *c = arg;
+
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		log_debug("HTTP client %s: %s", c->peer,
+		    what & BEV_EVENT_TIMEOUT ? "timed out" :
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		http_conn_kill(c);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		/* A half-close: the requests read so far still get their
+		 * answers, then the connection closes. */
+		c->eof = true;
+		if (c->closing) {
+			if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+				http_conn_kill(c);
+		} else if (!c->throttled)
+			http_conn_process(c);
+	}
+}
+
+/* The request deadline passed: the silence timeout alone would never
+ * catch a client dripping one byte at a time. */
 static void
 http_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_conn *c = arg;
-	char *addr = NULL;
-	ev_uint16_t port = 0;
 
 	(void)fd;
 	(void)what;
-	evhttp_connection_get_peer(c->evcon, &addr, &port);
-	log_info("HTTP client %s:%u: no complete request in %d ms, closing",
-	    addr != NULL ? addr : "?", (unsigned)port,
-	    c->h->request_timeout_ms);
-	evhttp_connection_free(c->evcon);	/* calls http_close_cb() */
-}
-
-/* evhttp closes a connection: stop counting it; the reaper frees it. */
-static void
-http_close_cb(struct evhttp_connection *evcon, void *arg)
-{
-	struct http_conn *c = arg;
-	struct http *h = c->h;
-
-	(void)evcon;
-	LIST_REMOVE(c, entry);
-	event_del(c->deadline);
-	LIST_INSERT_HEAD(&h->dead, c, entry);
-	h->nconns--;
-	event_active(h->adopt, EV_TIMEOUT, 1);
+	log_info("HTTP client %s: no complete request in %d ms, closing",
+	    c->peer, c->h->request_timeout_ms);
+	http_conn_kill(c);
 }
 
 static void
@@ -448,93 +637,80 @@ http_conn_arm(struct http_conn *c)
 	event_add(c->deadline, &tv);
 }
 
-/*
- * Adopts the connections accepted since the last run and frees the dead
- * ones.  evhttp gives no hook between creating a connection and reading
- * from it, so http_bev_cb() only records the bufferevent; this runs at
- * SERVER_PRIO_URGENT, before any event of the new connections, and finds
- * each connection as the argument evhttp set on its bufferevent.
- */
+/* "ADDR:PORT" of a peer, "unix" for a Unix socket. */
 static void
-http_adopt_cb(evutil_socket_t fd, short what, void *arg)
+http_peer_name(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
+		snprintf(buf, len, "%s:%u", addr,
+		    (unsigned)ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 =
+		    (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
+		snprintf(buf, len, "[%s]:%u", addr,
+		    (unsigned)ntohs(sin6->sin6_port));
+	} else
+		snprintf(buf, len, "unix");
+}
+
+/* A new connection.  Pauses the listener at the cap: evconnlistener
+ * stops its accept loop as soon as its callback disabled it. */
+static void
+http_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
 {
 	struct http *h = arg;
 	struct http_conn *c;
-	void *cbarg;
+	struct timeval tv = { HTTP_TIMEOUT_S, 0 };
 
-	(void)fd;
-	(void)what;
-	while ((c = LIST_FIRST(&h->pending)) != NULL) {
-		LIST_REMOVE(c, entry);
-		cbarg = NULL;
-		bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
-		c->evcon = cbarg;
-		LIST_INSERT_HEAD(http_bucket(h, c->evcon), c, entry);
-		evhttp_connection_set_closecb(c->evcon, http_close_cb, c);
-		http_conn_arm(c);
+	(void)l;
+	(void)salen;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("out of memory accepting an HTTP client");
+		evutil_closesocket(fd);
+		return;
 	}
-	while ((c = LIST_FIRST(&h->dead)) != NULL) {
-		LIST_REMOVE(c, entry);
-		event_free(c->deadline);
+	c->h = h;
+	http_peer_name(sa, c->peer, sizeof(c->peer));
+	c->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->deadline = evtimer_new(h->base, http_deadline_cb, c);
+	if (c->bev == NULL || c->deadline == NULL) {
+		log_warn("out of memory accepting an HTTP client");
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
+		if (c->deadline != NULL)
+			event_free(c->deadline);
 		free(c);
+		return;
 	}
+	/* See SERVER_PRIO_HTTP; fails only without priorities. */
+	(void)bufferevent_priority_set(c->bev, SERVER_PRIO_HTTP);
+	bufferevent_setcb(c->bev, http_read_cb, http_write_cb, http_event_cb,
+	    c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, HTTP_OUT_LOW, 0);
+	/* Silence in either direction; http_conn_arm() bounds the head. */
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	LIST_INSERT_HEAD(&h->conns, c, entry);
+	h->nconns++;
+	http_conn_arm(c);
+	server_backoff_ok(&h->backoff);
 	http_check_full(h);
 }
 
 /*
- * evhttp accepted a connection and asks for its bufferevent.  Counts the
- * connection and pauses the listener at the cap: evconnlistener stops
- * its accept loop as soon as its callback disabled it.
+ * The accept-retry timer: after an accept error it re-enables the
+ * listener once the back-off has passed.
  */
-static struct bufferevent *
-http_bev_cb(struct event_base *base, void *arg)
-{
-	struct http *h = arg;
-	struct http_conn *c;
-
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;	/* evhttp makes its own; not counted */
-	c->h = h;
-	c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	c->deadline = evtimer_new(base, http_deadline_cb, c);
-	if (c->bev == NULL || c->deadline == NULL) {
-		if (c->bev != NULL)
-			bufferevent_free(c->bev);
-		if (c->deadline != NULL)
-			event_free(c->deadline);
-		free(c);
-		return NULL;
-	}
-	/* See SERVER_PRIO_HTTP; fails only without priorities. */
-	(void)bufferevent_priority_set(c->bev, SERVER_PRIO_HTTP);
-	LIST_INSERT_HEAD(&h->pending, c, entry);
-	h->nconns++;
-	server_backoff_ok(&h->backoff);
-	event_active(h->adopt, EV_TIMEOUT, 1);
-	if (h->nconns >= h->max_clients)
-		http_check_full(h);
-	return c->bev;
-}
-
-/*
- * The accept-retry timer is always pending: after an accept error it
- * fires after the back-off; otherwise after HTTP_IDLE_RETRY_S, doing
- * nothing but re-arming.  That keeps it visible to
- * event_base_foreach_event(), which is how http_accept_error_cb() finds
- * its struct http (evhttp passes its own argument to the callback).
- */
-#define HTTP_IDLE_RETRY_S	3600
-
-static void
-http_retry_arm(struct http *h, int ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	event_add(h->accept_retry, &tv);
-}
-
 static void
 http_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -545,66 +721,30 @@ http_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 	if (h->backing_off && !h->full)
 		evconnlistener_enable(h->listener);
 	h->backing_off = false;
-	http_retry_arm(h, HTTP_IDLE_RETRY_S * 1000);
-}
-
-/* What http_find_cb() looks for, and finds. */
-struct http_find {
-	const struct evhttp	*evh;
-	struct http		*h;
-};
-
-static int
-http_find_cb(const struct event_base *base, const struct event *ev,
-    void *arg)
-{
-	struct http_find *f = arg;
-	struct http *h;
-
-	(void)base;
-	if (event_get_callback(ev) != http_accept_retry_cb)
-		return 0;
-	h = event_get_callback_arg(ev);
-	if (h->evh != f->evh)
-		return 0;
-	f->h = h;
-	return 1;
 }
 
 /* Out of descriptors: accepting again at once would spin.  Pause, longer
- * each time, and log at most every 10 s.  arg is evhttp's. */
+ * each time, and log at most every 10 s. */
 static void
 http_accept_error_cb(struct evconnlistener *l, void *arg)
 {
-	struct http_find f = { arg, NULL };
+	struct http *h = arg;
+	struct timeval tv;
 	unsigned suppressed;
 	bool log;
 	int ms, err = EVUTIL_SOCKET_ERROR();
 
 	evconnlistener_disable(l);
-	(void)event_base_foreach_event(evconnlistener_get_base(l),
-	    http_find_cb, &f);
-	if (f.h == NULL) {	/* cannot happen; never spin */
-		log_warn("HTTP accept: %s",
-		    evutil_socket_error_to_string(err));
-		return;
-	}
-	ms = server_backoff_fail(&f.h->backoff, monitor_now_ms(), &log,
+	ms = server_backoff_fail(&h->backoff, monitor_now_ms(), &log,
 	    &suppressed);
 	if (log)
 		log_warn("HTTP accept: %s; pausing for %d ms (%u more such "
 		    "errors not logged)", evutil_socket_error_to_string(err),
 		    ms, suppressed);
-	f.h->backing_off = true;
-	http_retry_arm(f.h, ms);
-}
-
-/* Watches the listener of bs: accept errors, the client cap. */
-static void
-http_watch_listener(struct http *h, struct evhttp_bound_socket *bs)
-{
-	h->listener = evhttp_bound_socket_get_listener(bs);
-	evconnlistener_set_error_cb(h->listener, http_accept_error_cb);
+	h->backing_off = true;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	event_add(h->accept_retry, &tv);
 }
 
 /* True when fd is bound to a loopback address. */
@@ -629,33 +769,45 @@ http_is_loopback(evutil_socket_t fd)
 	return false;
 }
 
-/* Binds "HOST:PORT" or "[V6]:PORT". */
+/* Binds "HOST:PORT" or "[V6]:PORT", listening with SOMAXCONN (a burst of
+ * connects would be refused with 128). */
 static int
 http_bind_tcp(struct http *h, const char *listen_addr, char *err, size_t errlen)
 {
-	struct evhttp_bound_socket	*bs;
-	struct http_params		 p;
-	evutil_socket_t			 fd;
+	struct evutil_addrinfo	 hints, *ai = NULL;
+	struct http_params	 p;
+	char			 port[8];
+	int			 rc, e;
 
 	if (!http_parse_hostport(listen_addr, &p)) {
 		snprintf(err, errlen, "http_listen %s: not HOST:PORT", listen_addr);
 		return -1;
 	}
-	bs = evhttp_bind_socket_with_handle(h->evh, p.host_name,
-	    (ev_uint16_t)p.host_port);
-	if (bs == NULL) {
-		snprintf(err, errlen, "cannot listen for HTTP on %s: %s", listen_addr,
-		    errno != 0 ? strerror(errno) : "bind failed");
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = EVUTIL_AI_PASSIVE;
+	snprintf(port, sizeof(port), "%d", p.host_port);
+	if ((rc = evutil_getaddrinfo(p.host_name[0] != '\0' ? p.host_name :
+	    NULL, port, &hints, &ai)) != 0) {
+		snprintf(err, errlen, "cannot listen for HTTP on %s: %s",
+		    listen_addr, evutil_gai_strerror(rc));
 		return -1;
 	}
-	fd = evhttp_bound_socket_get_fd(bs);
-	/* evhttp listened with a backlog of 128: a burst of connects would
-	 * be refused.  Listening again only changes the backlog. */
-	if (listen(fd, SOMAXCONN) != 0)
-		log_warn("HTTP listener %s: cannot raise its backlog: %s",
-		    listen_addr, strerror(errno));
-	http_watch_listener(h, bs);
-	if (!http_is_loopback(fd))
+	errno = 0;
+	h->listener = evconnlistener_new_bind(h->base, http_accept_cb, h,
+	    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	    SOMAXCONN, ai->ai_addr, (int)ai->ai_addrlen);
+	e = errno;
+	evutil_freeaddrinfo(ai);
+	if (h->listener == NULL) {
+		snprintf(err, errlen, "cannot listen for HTTP on %s: %s",
+		    listen_addr, e != 0 ? strerror(e) : "bind failed");
+		return -1;
+	}
+	evconnlistener_set_error_cb(h->listener, http_accept_error_cb);
+	if (!http_is_loopback(evconnlistener_get_fd(h->listener)))
 		log_warn("HTTP listener %s is not on loopback: anyone who can "
 		    "reach it can read the cluster's topology", listen_addr);
 	return 0;
@@ -666,7 +818,6 @@ static int
 http_bind_unix(struct http *h, const char *path, mode_t mode, char *err,
     size_t errlen)
 {
-	struct evhttp_bound_socket *bs;
 	int fd;
 
 	if ((fd = unixsock_listen(path, mode, true, err, errlen)) < 0)
@@ -677,12 +828,15 @@ http_bind_unix(struct http *h, const char *path, mode_t mode, char *err,
 		unlink(path);
 		return -1;
 	}
-	if ((bs = evhttp_accept_socket_with_handle(h->evh, fd)) == NULL) {
+	/* Backlog 0: keep the SOMAXCONN unixsock_listen() gave it. */
+	h->listener = evconnlistener_new(h->base, http_accept_cb, h,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (h->listener == NULL) {
 		snprintf(err, errlen, "cannot listen on %s", path);
 		close(fd);
 		return -1;	/* http_free() unlinks unix_path */
 	}
-	http_watch_listener(h, bs);	/* listening with SOMAXCONN */
+	evconnlistener_set_error_cb(h->listener, http_accept_error_cb);
 	return 0;
 }
 
@@ -691,7 +845,6 @@ http_new(struct event_base *base, const char *listen, mode_t mode,
     struct monitor *mon, struct server *srv, char *err, size_t errlen)
 {
 	struct http	*h;
-	size_t		 i;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -702,34 +855,17 @@ http_new(struct event_base *base, const char *listen, mode_t mode,
 	h->srv = srv;
 	h->max_clients = HTTP_DEFAULT_MAX_CLIENTS;
 	h->request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS;
-	LIST_INIT(&h->pending);
+	LIST_INIT(&h->conns);
 	LIST_INIT(&h->dead);
-	for (i = 0; i < HTTP_CONN_BUCKETS; i++)
-		LIST_INIT(&h->conns[i]);
 	if ((h->body = evbuffer_new()) == NULL ||
-	    (h->evh = evhttp_new(base)) == NULL ||
-	    (h->adopt = event_new(base, -1, 0, http_adopt_cb, h)) == NULL ||
+	    (h->reaper = event_new(base, -1, 0, http_reaper_cb, h)) == NULL ||
 	    (h->accept_retry = evtimer_new(base, http_accept_retry_cb,
 	    h)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	/* Fails only on a base without priorities (the unit tests'). */
-	(void)event_priority_set(h->adopt, SERVER_PRIO_URGENT);
-	http_retry_arm(h, HTTP_IDLE_RETRY_S * 1000);
-	evhttp_set_bevcb(h->evh, http_bev_cb, h);
-	/* Every method reaches http_request_cb(), which answers 405 to all
-	 * but GET and HEAD (evhttp itself would say 501). */
-	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
-	    EVHTTP_REQ_PATCH);
-	evhttp_set_max_headers_size(h->evh, HTTP_MAX_HEADERS);
-	evhttp_set_max_body_size(h->evh, 0);
-	evhttp_set_timeout(h->evh, HTTP_TIMEOUT_S);
-	evhttp_set_default_content_type(h->evh, "text/plain; charset=utf-8");
-	evhttp_set_gencb(h->evh, http_request_cb, h);
-	errno = 0;
+	(void)event_priority_set(h->reaper, SERVER_PRIO_URGENT);
 	if (listen[0] == '/') {
 		if (http_bind_unix(h, listen, mode, err, errlen) != 0)
 			goto fail;
@@ -742,34 +878,21 @@ fail:
 	return NULL;
 }
 
-/* Frees every http_conn of list. */
-static void
-http_conn_free_list(struct http_conn_list *list)
-{
-	struct http_conn *c;
-
-	while ((c = LIST_FIRST(list)) != NULL) {
-		LIST_REMOVE(c, entry);
-		event_free(c->deadline);
-		free(c);
-	}
-}
-
 void
 http_free(struct http *h)
 {
-	size_t i;
+	struct http_conn *c;
 
 	if (h == NULL)
 		return;
-	if (h->evh != NULL)
-		evhttp_free(h->evh);	/* closes every connection */
-	http_conn_free_list(&h->pending);
-	http_conn_free_list(&h->dead);
-	for (i = 0; i < HTTP_CONN_BUCKETS; i++)
-		http_conn_free_list(&h->conns[i]);
-	if (h->adopt != NULL)
-		event_free(h->adopt);
+	if (h->listener != NULL)
+		evconnlistener_free(h->listener);
+	while ((c = LIST_FIRST(&h->conns)) != NULL)
+		http_conn_free(c);
+	while ((c = LIST_FIRST(&h->dead)) != NULL)
+		http_conn_free(c);
+	if (h->reaper != NULL)
+		event_free(h->reaper);
 	if (h->accept_retry != NULL)
 		event_free(h->accept_retry);
 	if (h->unix_path != NULL) {

@@ -1,6 +1,7 @@
 /*
  * http.h - pgbeacond's optional HTTP listener (http_listen in the config),
- * on libevent's evhttp.  Everything is answered from the monitor's memory;
+ * an HTTP/1.1 server on libevent's bufferevents (see http.c for why not
+ * evhttp).  Everything is answered from the monitor's memory;
  * no request ever waits on a database.
  *
  * Endpoints (GET or HEAD; other methods get 405):
@@ -23,7 +24,8 @@
  *   cache-buster "?_=123").
  *   pgbeacon's own:
  *     /v1/resolve?role=...   {"cluster", "host", "port", "role",
- *                            "generation"}; 404 {"error": "NOHOST", "why"}
+ *                            "generation"}; 404 {"error": "NOHOST",
+ *                            "error_text", "why"} (why: the old name)
  *     /v1/status             the JSON of the socket's STATUS
  *     /metrics               Prometheus text format 0.0.4
  *     /health/primary?host=H:P
@@ -37,6 +39,10 @@
  * NUL byte (%00), is 400; an unknown one is 400 on all but the pg-status
  * endpoints.  pgbeacon's richer answers (the port, the generation) are on the
  * /v1/ endpoints.
+ *
+ * Errors in JSON have one shape, {"error": CODE, "error_text": "..."}
+ * (http_format_error()), {"error_text": "..."} alone on the pg-status
+ * endpoints, as pg-status.
  *
  * The pure pieces (routing, parameters, rendering) are in http_api.h;
  * this is the listener.
@@ -57,8 +63,6 @@ struct monitor;
 struct proxy;
 struct server;
 
-/* Longest request head (request line and headers) accepted. */
-#define HTTP_MAX_HEADERS	8192
 /* Idle keep-alive connections and slow clients are closed after this. */
 #define HTTP_TIMEOUT_S		30
 /* Default of http_request_timeout_ms: a connection that has not sent a

@@ -876,3 +876,264 @@ http_format_metrics(struct evbuffer *out, const struct http_metrics_input *in)
 		return -1;
 	return http_format_listener_metrics(out, in);
 }
+
+int
+http_format_error(struct evbuffer *out, enum http_endpoint ep,
+    const char *code, const char *text, bool why_alias)
+{
+	if (!http_is_pg_status(ep) &&
+	    (HTTP_ADD_LIT(out, "{\"error\": ") == -1 ||
+	    protocol_json_string(out, code) == -1 ||
+	    HTTP_ADD_LIT(out, ", ") == -1))
+		return -1;
+	if (http_is_pg_status(ep) && HTTP_ADD_LIT(out, "{") == -1)
+		return -1;
+	if (HTTP_ADD_LIT(out, "\"error_text\": ") == -1 ||
+	    protocol_json_string(out, text) == -1)
+		return -1;
+	if (why_alias && (HTTP_ADD_LIT(out, ", \"why\": ") == -1 ||
+	    protocol_json_string(out, text) == -1))
+		return -1;
+	return HTTP_ADD_LIT(out, "}");
+}
+
+/* --- request heads ------------------------------------------------------ */
+
+/* Longest method: a longer token is refused before the line is whole. */
+#define HTTP_MAX_METHOD		32
+
+/* RFC 9110's tchar: what a method or a header name is made of. */
+static bool
+http_is_tchar(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	    (ch >= '0' && ch <= '9') || strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+/* True when the len bytes at s, blanks around them ignored, are word
+ * (any case). */
+static bool
+http_value_is(const char *s, size_t len, const char *word)
+{
+	while (len > 0 && (*s == ' ' || *s == '\t')) {
+		s++;
+		len--;
+	}
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	return len == strlen(word) && strncasecmp(s, word, len) == 0;
+}
+
+/* Reads a Connection value, a comma-separated list of options. */
+static void
+http_connection_opts(const char *v, size_t len, bool *close, bool *keep)
+{
+	const char	*end = v + len, *comma;
+
+	while (v < end) {
+		if ((comma = memchr(v, ',', (size_t)(end - v))) == NULL)
+			comma = end;
+		if (http_value_is(v, (size_t)(comma - v), "close"))
+			*close = true;
+		else if (http_value_is(v, (size_t)(comma - v), "keep-alive"))
+			*keep = true;
+		v = comma + 1;
+	}
+}
+
+/* Reads a Content-Length value: 0 when it is zero, 413 when above, 400
+ * when not a number. */
+static int
+http_content_length(const char *v, size_t len)
+{
+	bool	digits = false, nonzero = false;
+
+	while (len > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		len--;
+	}
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	for (; len > 0; v++, len--) {
+		if (*v < '0' || *v > '9')
+			return 400;
+		digits = true;
+		nonzero |= *v != '0';
+	}
+	return !digits ? 400 : nonzero ? 413 : 0;
+}
+
+/* Parses the request line (len bytes at s, no line end) into req. */
+static int
+http_request_line(const char *s, size_t len, struct http_request *req)
+{
+	const char	*sp1, *sp2, *t, *q, *end = s + len;
+	size_t		 mlen, tlen, i;
+
+	if ((sp1 = memchr(s, ' ', len)) == NULL)
+		return 400;
+	mlen = (size_t)(sp1 - s);
+	if (mlen == 0 || mlen > HTTP_MAX_METHOD)
+		return 400;
+	for (i = 0; i < mlen; i++)
+		if (!http_is_tchar((unsigned char)s[i]))
+			return 400;
+	if (mlen == 3 && memcmp(s, "GET", 3) == 0)
+		req->method = HTTP_M_GET;
+	else if (mlen == 4 && memcmp(s, "HEAD", 4) == 0)
+		req->method = HTTP_M_HEAD;
+	else
+		req->method = HTTP_M_OTHER;
+	t = sp1 + 1;
+	if ((sp2 = memchr(t, ' ', (size_t)(end - t))) == NULL)
+		return 400;
+	/* The version: exactly "HTTP/D.D". */
+	if (end - sp2 - 1 != 8 || memcmp(sp2 + 1, "HTTP/", 5) != 0 ||
+	    sp2[6] < '0' || sp2[6] > '9' || sp2[7] != '.' ||
+	    sp2[8] < '0' || sp2[8] > '9')
+		return 400;
+	if (sp2[6] != '1')
+		return 505;
+	req->minor = sp2[8] == '0' ? 0 : 1;
+	tlen = (size_t)(sp2 - t);
+	if (tlen == 0)
+		return 400;
+	for (i = 0; i < tlen; i++)
+		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 0x7f)
+			return 400;
+	if (tlen > HTTP_MAX_URI)
+		return 414;
+	/* Absolute form: keep the path (RFC 9112 3.2.2). */
+	if ((tlen > 7 && strncasecmp(t, "http://", 7) == 0) ||
+	    (tlen > 8 && strncasecmp(t, "https://", 8) == 0)) {
+		const char *auth = (const char *)memchr(t, '/', tlen) + 2;
+		const char *slash = memchr(auth, '/', (size_t)(sp2 - auth));
+		const char *qm = memchr(auth, '?', (size_t)(sp2 - auth));
+
+		if (qm != NULL && (slash == NULL || qm < slash))
+			return 400;	/* "http://h?q": no path */
+		if (slash == NULL) {
+			t = "/";
+			tlen = 1;
+		} else {
+			tlen -= (size_t)(slash - t);
+			t = slash;
+		}
+	} else if (t[0] != '/' && !(tlen == 1 && t[0] == '*'))
+		return 400;
+	if ((q = memchr(t, '#', tlen)) != NULL)
+		tlen = (size_t)(q - t);
+	if ((q = memchr(t, '?', tlen)) != NULL) {
+		req->has_query = true;
+		memcpy(req->query, q + 1, tlen - (size_t)(q - t) - 1);
+		req->query[tlen - (size_t)(q - t) - 1] = '\0';
+		tlen = (size_t)(q - t);
+	}
+	memcpy(req->path, t, tlen);
+	req->path[tlen] = '\0';
+	return 0;
+}
+
+/* Parses one header line (len bytes at s, no line end) into req. */
+static int
+http_header_line(const char *s, size_t len, struct http_request *req,
+    bool *seen_accept, bool *close, bool *keep)
+{
+	const char	*colon, *v;
+	size_t		 nlen, vlen, i;
+	int		 rc;
+
+	if ((colon = memchr(s, ':', len)) == NULL)
+		return 400;
+	nlen = (size_t)(colon - s);
+	if (nlen == 0)
+		return 400;	/* also an obs-fold line, which starts blank */
+	for (i = 0; i < nlen; i++)
+		if (!http_is_tchar((unsigned char)s[i]))
+			return 400;
+	v = colon + 1;
+	vlen = len - nlen - 1;
+	for (i = 0; i < vlen; i++)
+		if (((unsigned char)v[i] < ' ' && v[i] != '\t') || v[i] == 0x7f)
+			return 400;
+	if (nlen == 10 && strncasecmp(s, "Connection", nlen) == 0)
+		http_connection_opts(v, vlen, close, keep);
+	else if (nlen == 6 && strncasecmp(s, "Accept", nlen) == 0) {
+		if (!*seen_accept)
+			req->json = http_value_is(v, vlen, "application/json");
+		*seen_accept = true;
+	} else if (nlen == 14 && strncasecmp(s, "Content-Length", nlen) == 0) {
+		if ((rc = http_content_length(v, vlen)) != 0)
+			return rc;
+	} else if (nlen == 17 &&
+	    strncasecmp(s, "Transfer-Encoding", nlen) == 0)
+		return 413;
+	return 0;
+}
+
+int
+http_request_parse(const char *buf, size_t len, struct http_request *req)
+{
+	const char	*start = buf, *end = buf + len, *line, *nl;
+	size_t		 llen;
+	bool		 first = true, seen_accept = false;
+	bool		 close = false, keep = false;
+	int		 rc;
+
+	memset(req, 0, sizeof(*req));
+	/* Blank lines before a request are ignored (RFC 9112 2.2). */
+	while (start < end && (*start == '\n' || (*start == '\r' &&
+	    start + 1 < end && start[1] == '\n')))
+		start += *start == '\n' ? 1 : 2;
+	for (line = start; ; line = nl + 1) {
+		if ((nl = memchr(line, '\n', (size_t)(end - line))) == NULL) {
+			/* Not whole yet: refuse what can no longer fit. */
+			if (first && (size_t)(end - line) >
+			    HTTP_MAX_METHOD + HTTP_MAX_URI + 16)
+				return -414;
+			if (len > HTTP_MAX_HEADERS)
+				return -431;
+			return 0;
+		}
+		if ((size_t)(nl + 1 - buf) > HTTP_MAX_HEADERS)
+			return first && (size_t)(nl - line) > HTTP_MAX_URI ?
+			    -414 : -431;
+		llen = (size_t)(nl - line);
+		if (llen > 0 && line[llen - 1] == '\r')
+			llen--;
+		if (memchr(line, '\r', llen) != NULL ||
+		    memchr(line, '\0', llen) != NULL)
+			return -400;
+		if (first) {
+			if ((rc = http_request_line(line, llen, req)) != 0)
+				return -rc;
+			first = false;
+			continue;
+		}
+		if (llen == 0)
+			break;
+		if ((rc = http_header_line(line, llen, req, &seen_accept,
+		    &close, &keep)) != 0)
+			return -rc;
+	}
+	req->keep_alive = !close && (req->minor >= 1 || keep);
+	return (int)(nl + 1 - buf);
+}
+
+const char *
+http_reason(int code)
+{
+	switch (code) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Unknown";
+	}
+}

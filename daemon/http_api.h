@@ -17,6 +17,11 @@ struct evkeyvalq;
 struct proto_listener_stats;
 struct server_counters;
 
+/* Longest request head (request line and headers) accepted: 431. */
+#define HTTP_MAX_HEADERS	8192
+/* Longest request target (path and query) accepted: 414. */
+#define HTTP_MAX_URI		4096
+
 /* Appends a string literal without its NUL. */
 #define HTTP_ADD_LIT(out, lit) evbuffer_add((out), (lit), sizeof(lit) - 1)
 
@@ -144,5 +149,63 @@ int http_health(const struct topo_cluster *c, const struct http_params *p,
 /* Appends the whole /metrics page.  -1 when out could not grow. */
 int http_format_metrics(struct evbuffer *out,
 	const struct http_metrics_input *in);
+
+/*
+ * The machine-readable codes of JSON errors ("error"), the socket
+ * protocol's where it has one.
+ */
+#define HTTP_ERR_BADREQ		"BADREQ"	/* 400: a bad parameter */
+#define HTTP_ERR_NOCLUSTER	"NOCLUSTER"	/* 404: no such cluster */
+#define HTTP_ERR_NOHOST		"NOHOST"	/* 404: no host has the role */
+#define HTTP_ERR_NOTFOUND	"NOTFOUND"	/* 404: no such path */
+#define HTTP_ERR_BADMETHOD	"BADMETHOD"	/* 405: not GET or HEAD */
+#define HTTP_ERR_INTERNAL	"INTERNAL"	/* 500 */
+
+/*
+ * Appends the JSON body of an error of ep, in the one shape every JSON
+ * error has: {"error": code, "error_text": text}.  On pg-status's
+ * endpoints it is {"error_text": text} alone, as pg-status sends it.
+ * why_alias adds "why": text, which /v1/resolve's NOHOST carried before
+ * error_text (kept for its clients).  -1 when out could not grow.
+ */
+int http_format_error(struct evbuffer *out, enum http_endpoint ep,
+	const char *code, const char *text, bool why_alias);
+
+/* --- request heads --------------------------------------------------- */
+
+enum http_method {
+	HTTP_M_GET,
+	HTTP_M_HEAD,
+	HTTP_M_OTHER			/* any other token: 405 */
+};
+
+/* One request head, as http_request_parse() read it. */
+struct http_request {
+	enum http_method method;
+	int		 minor;		/* HTTP/1.minor, 0 or 1 (1.2 reads as 1) */
+	bool		 keep_alive;	/* the connection stays open after it */
+	bool		 json;		/* Accept is exactly application/json */
+	char		 path[HTTP_MAX_URI + 1]; /* the target's path, raw */
+	char		 query[HTTP_MAX_URI + 1]; /* after '?', raw */
+	bool		 has_query;	/* the target had a '?' */
+};
+
+/*
+ * Reads one HTTP/1.x request head (request line, header lines, blank
+ * line; LF or CRLF line ends; blank lines before it skipped) from the len
+ * bytes at buf.  Returns the bytes it spans, to consume, when it is whole
+ * and valid (req filled); 0 when it is not whole yet; or minus the status
+ * to answer before closing: 400 (malformed), 413 (a body: Content-Length
+ * above 0 or any Transfer-Encoding), 414 (target over HTTP_MAX_URI), 431
+ * (head over HTTP_MAX_HEADERS), 505 (not HTTP/1).  An absolute-form target
+ * ("http://host/path") is reduced to its path; a fragment is dropped.
+ * Only Connection, Accept (the first), Content-Length and
+ * Transfer-Encoding are looked at.
+ */
+int http_request_parse(const char *buf, size_t len, struct http_request *req)
+	__attribute__((warn_unused_result));
+
+/* The reason phrase of code ("Not Found"); "Unknown" for others. */
+const char *http_reason(int code);
 
 #endif /* PGB_HTTP_API_H */

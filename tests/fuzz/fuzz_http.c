@@ -1,10 +1,12 @@
 /*
- * fuzz_http.c - the HTTP listener's pure request handling (daemon/http.c):
+ * fuzz_http.c - the HTTP listener's pure request handling (daemon/http_api.c):
  * routing, the Accept header, and the query parameters as libevent
- * decodes them (evhttp_parse_query_str, then http_params_parse).
+ * decodes them (evhttp_parse_query_str, then http_params_parse), and
+ * the same bytes as a request head (http_request_parse).
  *
  * Input: the first byte picks the endpoint, the rest is the query string
- * (it also goes through http_endpoint_parse and http_wants_json).
+ * (it also goes through http_endpoint_parse and http_wants_json) and a
+ * request head (http_request_parse).
  *
  * Properties:
  *  - parameters that parse re-format (http_params_format) to a query
@@ -13,7 +15,10 @@
  *    a RESOLVE request parses there to the same query (no drift between
  *    the HTTP and the socket grammar, e.g. in the bounds of numbers);
  *  - a health check answers 404 exactly when the cluster has no such
- *    host, and 200 or 503 otherwise.
+ *    host, and 200 or 503 otherwise;
+ *  - the input after its first byte as a request head: a head that parses spans at most
+ *    the input, parses alone to the same request, and no strict prefix of
+ *    it is whole.
  */
 #include <sys/queue.h>
 
@@ -104,6 +109,35 @@ check_health(const struct http_params *p, bool replica)
 	    "%s:%d -> %d (%s)", p->host_name, p->host_port, code, why);
 }
 
+/*
+ * The raw bytes as a request head: a head that parses spans at most the
+ * input, parses again alone to the same, and none of its strict prefixes
+ * is whole; what is refused is refused with a status the glue answers.
+ */
+static void
+check_request_head(const uint8_t *data, size_t size)
+{
+	static struct http_request	 rq, rq2;
+	int				 n, m;
+
+	n = http_request_parse((const char *)data, size, &rq);
+	FUZZ_CHECK(n == 0 || n == -400 || n == -413 || n == -414 ||
+	    n == -431 || n == -505 || (n > 0 && (size_t)n <= size &&
+	    n <= HTTP_MAX_HEADERS), "%d", n);
+	if (n <= 0)
+		return;
+	FUZZ_CHECK(strlen(rq.path) <= HTTP_MAX_URI &&
+	    (rq.path[0] == '/' || strcmp(rq.path, "*") == 0) &&
+	    (rq.minor == 0 || rq.minor == 1), "%s", rq.path);
+	FUZZ_CHECK(http_request_parse((const char *)data, (size_t)n, &rq2) ==
+	    n && strcmp(rq.path, rq2.path) == 0 &&
+	    strcmp(rq.query, rq2.query) == 0 && rq.json == rq2.json &&
+	    rq.keep_alive == rq2.keep_alive && rq.method == rq2.method,
+	    "%d", n);
+	m = http_request_parse((const char *)data, (size_t)n - 1, &rq2);
+	FUZZ_CHECK(m == 0, "prefix of %d: %d", n, m);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -115,6 +149,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1 || size > 4096)
 		return (0);
+	check_request_head(data + 1, size - 1);
 	ep = (enum http_endpoint)(data[0] % HTTP_EP_COUNT);
 	q = fuzz_cstr(data + 1, size - 1);
 	(void)http_endpoint_parse(q);

@@ -343,6 +343,39 @@ assert_replica_endpoints(int a, int b)
 	}
 }
 
+/*
+ * Asserts that body is a JSON error in the one shape: exactly "error"
+ * (when code is not NULL: pgbeacon's endpoints) and "error_text" (text
+ * when not NULL), plus "why" equal to error_text when why.
+ */
+static void
+assert_json_error(const char *body, const char *code, const char *text,
+    bool why)
+{
+	json_object	*j = json_tokener_parse(body), *v, *t;
+
+	ck_assert_msg(j != NULL && json_object_is_type(j, json_type_object),
+	    "not a JSON object: %s", body);
+	ck_assert_msg(json_object_object_length(j) == (code != NULL) + 1 +
+	    why, "keys: %s", body);
+	ck_assert_msg(json_object_object_get_ex(j, "error_text", &t) &&
+	    json_object_is_type(t, json_type_string), "%s", body);
+	if (text != NULL)
+		ck_assert_str_eq(json_object_get_string(t), text);
+	if (code != NULL) {
+		ck_assert_msg(json_object_object_get_ex(j, "error", &v), "%s",
+		    body);
+		ck_assert_str_eq(json_object_get_string(v), code);
+	}
+	if (why) {
+		ck_assert_msg(json_object_object_get_ex(j, "why", &v), "%s",
+		    body);
+		ck_assert_str_eq(json_object_get_string(v),
+		    json_object_get_string(t));
+	}
+	json_object_put(j);
+}
+
 /* --- roles, before and after a failover ------------------------------- */
 
 START_TEST(test_role_endpoints_plain_and_json_follow_a_failover)
@@ -459,6 +492,8 @@ START_TEST(test_no_host_is_404_with_empty_body_or_json_null)
 	body = get_expect("/v1/resolve?role=replica&min_lsn=FFFF/0&"
 	    "fallback=none", false, 404);
 	ck_assert_ptr_nonnull(strstr(body, "\"NOHOST\""));
+	/* The one error shape, and "why", which it carried before. */
+	assert_json_error(body, "NOHOST", NULL, true);
 	free(body);
 
 	/* Every host down: no master. */
@@ -929,6 +964,61 @@ START_TEST(test_bad_requests_get_4xx_and_the_daemon_keeps_serving)
 }
 END_TEST
 
+/* Every JSON error has one shape: {"error": CODE, "error_text": TEXT};
+ * on pg-status's endpoints {"error_text": TEXT} alone, as pg-status. */
+START_TEST(test_json_errors_have_one_shape)
+{
+	static const char post[] = "POST /v1/status HTTP/1.1\r\nHost: x\r\n"
+	    "Connection: close\r\n\r\n";
+	struct resp	 r;
+	char		*body;
+
+	start_daemon(0, NULL);
+	body = get_expect("/v1/resolve?role=boss", false, 400);
+	assert_json_error(body, "BADREQ", NULL, false);
+	ck_assert_ptr_nonnull(strstr(body, "unknown role"));
+	free(body);
+	body = get_expect("/v1/resolve?role=master&lag=1", true, 400);
+	assert_json_error(body, "BADREQ", "unknown parameter 'lag'", false);
+	free(body);
+	body = get_expect("/v1/resolve?role=master&%zz", false, 400);
+	assert_json_error(body, "BADREQ", NULL, false);
+	free(body);
+	body = get_expect("/v1/resolve?role=master&cluster=gamma", false, 404);
+	assert_json_error(body, "NOCLUSTER", "no cluster 'gamma'", false);
+	free(body);
+	body = get_expect("/v1/status?cluster=gamma", false, 404);
+	assert_json_error(body, "NOCLUSTER", "no cluster 'gamma'", false);
+	free(body);
+	body = get_expect("/nowhere", true, 404);
+	assert_json_error(body, "NOTFOUND", "unknown path", false);
+	free(body);
+	body = get_expect("/health/primary", true, 400);
+	assert_json_error(body, "BADREQ", NULL, false);
+	free(body);
+	ck_assert(http_raw(target, post, sizeof(post) - 1, &r));
+	ck_assert_int_eq(r.status, 405);
+	ck_assert_ptr_nonnull(strstr(r.body, "\r\nAllow: GET, HEAD\r\n"));
+	assert_json_error(strstr(r.body, "\r\n\r\n") + 4, "BADMETHOD",
+	    "only GET and HEAD", false);
+	resp_free(&r);
+	/* pg-status's endpoints: pg-status's shape. */
+	body = get_expect("/replica?lag_bytes=-1", false, 400);
+	assert_json_error(body, NULL, "Invalid lag_bytes", false);
+	free(body);
+	body = get_expect("/master?cluster=gamma", true, 404);
+	assert_json_error(body, NULL, "no cluster 'gamma'", false);
+	free(body);
+	body = get_expect("/replicas_info?cluster=gamma", false, 404);
+	assert_json_error(body, NULL, "no cluster 'gamma'", false);
+	free(body);
+	/* Plain text where JSON was not asked for. */
+	body = get_expect("/master?cluster=gamma", false, 404);
+	ck_assert_str_eq(body, "no cluster 'gamma'\n");
+	free(body);
+}
+END_TEST
+
 /* --- the Unix-socket form ---------------------------------------------- */
 
 START_TEST(test_unix_socket_listener_serves_and_goes_away_on_stop)
@@ -1252,6 +1342,312 @@ START_TEST(test_http_client_cap_pauses_the_listener_until_one_leaves)
 }
 END_TEST
 
+/* --- pipelining and half-close ------------------------------------------ */
+
+/*
+ * Sends the len bytes at req to target in one write, shuts down the
+ * sending side when half_close, and reads until EOF or deadline_ms.  The
+ * bytes read (caller frees) and in *eof whether EOF came.
+ */
+static char *
+send_and_read_to_eof(const char *req, size_t len, bool half_close,
+    int deadline_ms, size_t *outlen, bool *eof)
+{
+	struct pollfd	 pfd;
+	int64_t		 deadline = it_now_ms() + deadline_ms;
+	size_t		 cap = 65536, off = 0;
+	char		*buf = malloc(cap);
+	ssize_t		 n;
+	int		 fd;
+
+	ck_assert_ptr_nonnull(buf);
+	*eof = false;
+	fd = connect_target(target);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(send(fd, req, len, MSG_NOSIGNAL), (ssize_t)len);
+	if (half_close)
+		ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+	for (;;) {
+		int64_t left = deadline - it_now_ms();
+
+		if (left <= 0)
+			break;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)left) <= 0)
+			break;
+		if (off + 1 >= cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+		n = recv(fd, buf + off, cap - off - 1, 0);
+		if (n == 0)
+			*eof = true;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	*outlen = off;
+	return buf;
+}
+
+/* One answer of a stream. */
+struct answer {
+	int	 status;
+	int	 minor;		/* HTTP/1.minor */
+	bool	 close;		/* "Connection: close" */
+	char	 body[512];	/* NUL-terminated, cut at 511 bytes */
+};
+
+/*
+ * Splits the stream at buf into whole answers (by Content-Length) into
+ * a[0..max); returns how many.  Trailing bytes that are not a whole
+ * answer make it return -1.  head_only: the answers have no bodies
+ * (HEAD).
+ */
+static int
+split_answers(const char *buf, size_t len, struct answer *a, int max,
+    bool head_only)
+{
+	const char	*p = buf, *end = buf + len, *sep, *clen;
+	size_t		 blen;
+	int		 n = 0;
+
+	while (p < end) {
+		if (n == max)
+			return -1;
+		memset(&a[n], 0, sizeof(a[n]));
+		if ((sep = strstr(p, "\r\n\r\n")) == NULL ||
+		    sscanf(p, "HTTP/1.%d %d", &a[n].minor, &a[n].status) != 2)
+			return -1;
+		clen = strcasestr(p, "\r\nContent-Length: ");
+		if (clen == NULL || clen > sep)
+			return -1;
+		blen = (size_t)strtoul(clen + 18, NULL, 10);
+		{
+			const char *c = strcasestr(p, "\r\nConnection: close");
+
+			a[n].close = c != NULL && c < sep;
+		}
+		p = sep + 4;
+		if (head_only)
+			blen = 0;
+		if ((size_t)(end - p) < blen)
+			return -1;
+		snprintf(a[n].body, sizeof(a[n].body), "%.*s",
+		    (int)(blen < 511 ? blen : 511), p);
+		p += blen;
+		n++;
+	}
+	return n;
+}
+
+#define PIPELINED	50
+
+START_TEST(test_pipelined_requests_then_half_close_get_every_answer_in_order)
+{
+	/* Three answers told apart by status and body. */
+	static const char *const paths[] = { "/master", "/nowhere",
+	    "/v1/resolve?role=master" };
+	struct answer	 a[PIPELINED + 1];
+	char		*req, *buf, want_port[64];
+	size_t		 len = 0, cap = PIPELINED * 256, got;
+	bool		 eof;
+	int		 i, n;
+
+	start_daemon(0, "http_request_timeout_ms = 60000;\n");
+	snprintf(want_port, sizeof(want_port), "\"port\": %d", it_port(cl, 0));
+	req = malloc(cap);
+	ck_assert_ptr_nonnull(req);
+	/* Headers as a browser's: the whole is more than one read (4 KiB)
+	 * of libevent's, so EOF is read while answers are being written. */
+	for (i = 0; i < PIPELINED; i++)
+		len += (size_t)snprintf(req + len, cap - len,
+		    "GET %s HTTP/1.1\r\nHost: x\r\n"
+		    "User-Agent: it_http/1.0 (pipelined, then half-closed)\r\n"
+		    "Accept: text/plain, */*\r\nX-Request: %03d\r\n\r\n",
+		    paths[i % 3], i);
+	/* As `printf ... | nc -N` does: everything, then a half-close. */
+	buf = send_and_read_to_eof(req, len, true, ITD_STATE_MS, &got, &eof);
+	ITD_ASSERT(dmn, eof, "no EOF after the answers: %zu bytes", got);
+	n = split_answers(buf, got, a, PIPELINED + 1, false);
+	ITD_ASSERT(dmn, n == PIPELINED, "%d whole answers of %d: %s", n,
+	    PIPELINED, buf);
+	for (i = 0; i < PIPELINED; i++) {
+		switch (i % 3) {
+		case 0:
+			ck_assert_int_eq(a[i].status, 200);
+			ck_assert_str_eq(a[i].body, "127.0.0.1");
+			break;
+		case 1:
+			ck_assert_int_eq(a[i].status, 404);
+			ck_assert_str_eq(a[i].body, "unknown path\n");
+			break;
+		default:
+			ck_assert_int_eq(a[i].status, 200);
+			ck_assert_msg(strstr(a[i].body, want_port) != NULL,
+			    "answer %d: %s", i, a[i].body);
+		}
+		ck_assert_int_eq(a[i].minor, 1);
+		ck_assert(!a[i].close);
+	}
+	free(buf);
+
+	/* The same without the half-close: keep-alive, all answered, the
+	 * connection stays open (no EOF before the deadline we wait). */
+	buf = send_and_read_to_eof(req, len, false, 1000, &got, &eof);
+	ck_assert(!eof);
+	n = split_answers(buf, got, a, PIPELINED + 1, false);
+	ITD_ASSERT(dmn, n == PIPELINED, "keep-alive: %d whole answers of %d",
+	    n, PIPELINED);
+	free(buf);
+	free(req);
+}
+END_TEST
+
+START_TEST(test_half_close_after_an_incomplete_request_answers_the_whole_ones)
+{
+	static const char req[] =
+	    "GET /master HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "HEAD /master HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "GET /master HTTP/1.1\r\nAccept: application/json\r\n\r\n"
+	    "GET /master HTTP/1.1\r\nHost:";
+	static const char head[] = "HEAD /master HTTP/1.1\r\n\r\n";
+	struct answer	 a[4];
+	char		*buf;
+	size_t		 got;
+	bool		 eof;
+	int		 n;
+
+	/* The request deadline is far: the close comes from the EOF. */
+	start_daemon(0, "http_request_timeout_ms = 60000;\n");
+	buf = send_and_read_to_eof(req, sizeof(req) - 1, true, 20000, &got,
+	    &eof);
+	ITD_ASSERT(dmn, eof, "not closed after the half-close: %s", buf);
+	/* HEAD: headers only; split the GET, HEAD, GET by hand. */
+	n = split_answers(buf, got, a, 4, false);
+	ITD_ASSERT(dmn, n == -1, "a HEAD answer carried a body: %s", buf);
+	{
+		char *second = strstr(buf + 1, "HTTP/1.1 200");
+		char *third = second != NULL ? strstr(second + 1,
+		    "HTTP/1.1 200") : NULL;
+
+		ck_assert_ptr_nonnull(third);
+		ck_assert_int_eq(split_answers(buf, (size_t)(second - buf), a,
+		    4, false), 1);
+		ck_assert_str_eq(a[0].body, "127.0.0.1");
+		ck_assert_int_eq(split_answers(second, (size_t)(third - second),
+		    a, 4, true), 1);
+		ck_assert_int_eq(a[0].status, 200);
+		ck_assert_msg(strstr(second, "Content-Length: 9\r\n") != NULL,
+		    "HEAD: %s", second);
+		ck_assert_int_eq(split_answers(third, got - (size_t)(third -
+		    buf), a, 4, false), 1);
+		ck_assert_str_eq(a[0].body, "{\"host\": \"127.0.0.1\"}");
+	}
+	free(buf);
+
+	/* Nothing whole at all: closed without an answer. */
+	buf = send_and_read_to_eof(head, sizeof(head) - 4, true, 20000, &got,
+	    &eof);
+	ck_assert(eof);
+	ck_assert_uint_eq(got, 0);
+	free(buf);
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(http_clients() == 1, ITD_STATE_MS),
+	    "half-closed connections still counted: %d", http_clients());
+}
+END_TEST
+
+START_TEST(test_connection_close_http10_and_refused_heads)
+{
+	static const char close_mid[] =
+	    "GET /master HTTP/1.1\r\n\r\n"
+	    "GET /master HTTP/1.1\r\nConnection: close\r\n\r\n"
+	    "GET /master HTTP/1.1\r\n\r\n";
+	static const char http10[] = "GET /master HTTP/1.0\r\n\r\n"
+	    "GET /master HTTP/1.0\r\n\r\n";
+	static const char http10ka[] = "GET /master HTTP/1.0\r\n"
+	    "Connection: keep-alive\r\n\r\nGET /master HTTP/1.0\r\n\r\n";
+	static const struct {
+		const char	*req;
+		int		 status;
+	} refused[] = {
+		{ "GET /master HTTP/2.0\r\n\r\n", 505 },
+		{ "GET /master HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 413 },
+		{ "GET /master HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+		    "0\r\n\r\n", 413 },
+		{ "GET /master HTTP/1.1\r\nBad Header: x\r\n\r\n", 400 },
+		{ "GET  /master HTTP/1.1\r\n\r\n", 400 },
+	};
+	struct answer	 a[4];
+	char		*buf, *big;
+	size_t		 got, i;
+	bool		 eof;
+	int		 n;
+
+	start_daemon(0, "http_request_timeout_ms = 60000;\n");
+	/* Connection: close ends the stream after its answer. */
+	buf = send_and_read_to_eof(close_mid, sizeof(close_mid) - 1, false,
+	    20000, &got, &eof);
+	ck_assert(eof);
+	n = split_answers(buf, got, a, 4, false);
+	ITD_ASSERT(dmn, n == 2, "%d answers: %s", n, buf);
+	ck_assert(!a[0].close);
+	ck_assert(a[1].close);
+	free(buf);
+	/* HTTP/1.0 closes after one answer, unless it asks keep-alive. */
+	buf = send_and_read_to_eof(http10, sizeof(http10) - 1, false, 20000,
+	    &got, &eof);
+	ck_assert(eof);
+	ck_assert_int_eq(split_answers(buf, got, a, 4, false), 1);
+	ck_assert_int_eq(a[0].minor, 0);
+	ck_assert(a[0].close);
+	free(buf);
+	buf = send_and_read_to_eof(http10ka, sizeof(http10ka) - 1, false,
+	    20000, &got, &eof);
+	ck_assert(eof);
+	ck_assert_int_eq(split_answers(buf, got, a, 4, false), 2);
+	ck_assert(strstr(buf, "Connection: keep-alive\r\n") != NULL);
+	ck_assert(a[1].close);
+	free(buf);
+	/* Refused heads: their status, then the connection closes. */
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		buf = send_and_read_to_eof(refused[i].req,
+		    strlen(refused[i].req), false, 20000, &got, &eof);
+		ck_assert_msg(eof, "%s", refused[i].req);
+		ck_assert_int_eq(split_answers(buf, got, a, 4, false), 1);
+		ck_assert_msg(a[0].status == refused[i].status, "%s: %d",
+		    refused[i].req, a[0].status);
+		ck_assert(a[0].close);
+		free(buf);
+	}
+	/* A 5000-byte target is 414; a 9000-byte head 431. */
+	big = malloc(10000);
+	ck_assert_ptr_nonnull(big);
+	n = snprintf(big, 10000, "GET /master?");
+	memset(big + n, 'a', 5000);
+	snprintf(big + n + 5000, 10000 - (size_t)n - 5000,
+	    " HTTP/1.1\r\n\r\n");
+	buf = send_and_read_to_eof(big, strlen(big), false, 20000, &got, &eof);
+	ck_assert_int_eq(split_answers(buf, got, a, 4, false), 1);
+	ck_assert_int_eq(a[0].status, 414);
+	free(buf);
+	n = snprintf(big, 10000, "GET /master HTTP/1.1\r\nX: ");
+	memset(big + n, 'a', 9000);
+	snprintf(big + n + 9000, 10000 - (size_t)n - 9000, "\r\n\r\n");
+	buf = send_and_read_to_eof(big, strlen(big), false, 20000, &got, &eof);
+	ck_assert_int_eq(split_answers(buf, got, a, 4, false), 1);
+	ck_assert_int_eq(a[0].status, 431);
+	free(buf);
+	free(big);
+	/* Still serving. */
+	ck_assert_int_eq(port_of("/master"), it_port(cl, 0));
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -1278,6 +1674,16 @@ http_suite(void)
 	    test_http_client_cap_pauses_the_listener_until_one_leaves);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("pipelining");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc,
+	    test_pipelined_requests_then_half_close_get_every_answer_in_order);
+	tcase_add_test(tc,
+	    test_half_close_after_an_incomplete_request_answers_the_whole_ones);
+	tcase_add_test(tc, test_connection_close_http10_and_refused_heads);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("observability");
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 180);
@@ -1289,6 +1695,7 @@ http_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_bad_requests_get_4xx_and_the_daemon_keeps_serving);
+	tcase_add_test(tc, test_json_errors_have_one_shape);
 	tcase_add_test(tc, test_unix_socket_listener_serves_and_goes_away_on_stop);
 	suite_add_tcase(s, tc);
 	return s;

@@ -843,6 +843,231 @@ START_TEST(test_params_unknown_after_known_is_unknown)
 }
 END_TEST
 
+/* --- request heads -------------------------------------------------- */
+
+/* Parses the NUL-terminated s whole. */
+static int
+head_parse(const char *s, struct http_request *rq)
+{
+	return http_request_parse(s, strlen(s), rq);
+}
+
+START_TEST(test_request_parse_reads_a_head_and_stops_at_its_end)
+{
+	static const char two[] = "GET /master?x=1&y=2#frag HTTP/1.1\r\n"
+	    "Host: h\r\naccept:  application/JSON \r\n"
+	    "Accept: text/plain\r\n\r\n"
+	    "HEAD /replica HTTP/1.0\r\n\r\n";
+	struct http_request	 rq;
+	int			 n;
+
+	n = head_parse(two, &rq);
+	ck_assert_int_eq(n, (int)(strstr(two, "HEAD") - two));
+	ck_assert_int_eq(rq.method, HTTP_M_GET);
+	ck_assert_int_eq(rq.minor, 1);
+	ck_assert(rq.keep_alive);
+	ck_assert(rq.json);		/* the first Accept counts */
+	ck_assert_str_eq(rq.path, "/master");
+	ck_assert(rq.has_query);
+	ck_assert_str_eq(rq.query, "x=1&y=2");
+	/* The second, pipelined behind it. */
+	ck_assert_int_eq(head_parse(two + n, &rq), (int)strlen(two + n));
+	ck_assert_int_eq(rq.method, HTTP_M_HEAD);
+	ck_assert_int_eq(rq.minor, 0);
+	ck_assert(!rq.keep_alive);
+	ck_assert(!rq.json);
+	ck_assert(!rq.has_query);
+	ck_assert_str_eq(rq.path, "/replica");
+	/* Every strict prefix is "not whole yet". */
+	for (size_t i = 0; i < (size_t)n; i++)
+		ck_assert_msg(http_request_parse(two, i, &rq) == 0, "%zu", i);
+}
+END_TEST
+
+START_TEST(test_request_parse_options_and_forms)
+{
+	struct http_request	 rq;
+
+	/* LF alone ends lines too; blank lines before a request skipped. */
+	ck_assert_int_gt(head_parse("\r\n\nGET / HTTP/1.1\nHost: x\n\n", &rq), 0);
+	ck_assert_str_eq(rq.path, "/");
+	/* Connection options, a list, any case. */
+	ck_assert_int_gt(head_parse("GET / HTTP/1.1\r\nConnection: TE, Close\r\n"
+	    "\r\n", &rq), 0);
+	ck_assert(!rq.keep_alive);
+	ck_assert_int_gt(head_parse("GET / HTTP/1.0\r\nConnection: keep-alive"
+	    "\r\n\r\n", &rq), 0);
+	ck_assert(rq.keep_alive);
+	ck_assert_int_gt(head_parse("GET / HTTP/1.0\r\nConnection: keep-alive, "
+	    "close\r\n\r\n", &rq), 0);
+	ck_assert(!rq.keep_alive);
+	/* HTTP/1.9 is read as 1.1. */
+	ck_assert_int_gt(head_parse("GET / HTTP/1.9\r\n\r\n", &rq), 0);
+	ck_assert_int_eq(rq.minor, 1);
+	/* Other methods are read, to be answered 405. */
+	ck_assert_int_gt(head_parse("DELETE /master HTTP/1.1\r\n\r\n", &rq), 0);
+	ck_assert_int_eq(rq.method, HTTP_M_OTHER);
+	ck_assert_int_gt(head_parse("get /master HTTP/1.1\r\n\r\n", &rq), 0);
+	ck_assert_int_eq(rq.method, HTTP_M_OTHER);	/* case-sensitive */
+	/* Absolute form: the path. */
+	ck_assert_int_gt(head_parse("GET http://h:1/v1/status?cluster=a HTTP/1.1"
+	    "\r\n\r\n", &rq), 0);
+	ck_assert_str_eq(rq.path, "/v1/status");
+	ck_assert_str_eq(rq.query, "cluster=a");
+	ck_assert_int_gt(head_parse("GET HTTPS://h HTTP/1.1\r\n\r\n", &rq), 0);
+	ck_assert_str_eq(rq.path, "/");
+	ck_assert_int_eq(head_parse("GET http://h?x HTTP/1.1\r\n\r\n", &rq), -400);
+	/* An empty query is a query. */
+	ck_assert_int_gt(head_parse("GET /master? HTTP/1.1\r\n\r\n", &rq), 0);
+	ck_assert(rq.has_query);
+	ck_assert_str_eq(rq.query, "");
+	/* Content-Length: 0 is no body. */
+	ck_assert_int_gt(head_parse("GET / HTTP/1.1\r\nContent-Length: 00\r\n\r\n",
+	    &rq), 0);
+}
+END_TEST
+
+START_TEST(test_request_parse_refusals)
+{
+	static const struct {
+		const char	*head;
+		int		 rc;
+	} cases[] = {
+		{ "GET /\r\n\r\n", -400 },		/* HTTP/0.9 */
+		{ "GET / HTTP/2.0\r\n\r\n", -505 },
+		{ "GET / HTTP/1.1 \r\n\r\n", -400 },
+		{ "GET / HTTP/1\r\n\r\n", -400 },
+		{ "GET / HTTP/1.x\r\n\r\n", -400 },
+		{ "GET  / HTTP/1.1\r\n\r\n", -400 },
+		{ " GET / HTTP/1.1\r\n\r\n", -400 },
+		{ "G(T / HTTP/1.1\r\n\r\n", -400 },
+		{ "GET master HTTP/1.1\r\n\r\n", -400 },
+		{ "GET /a\x01 HTTP/1.1\r\n\r\n", -400 },
+		{ "GET /\xc3\xa9 HTTP/1.1\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nNoColon\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\n: empty\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nName : x\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nA: b\x01\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nA: b\rc\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nContent-Length: 1\r\n\r\n", -413 },
+		{ "GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nContent-Length: \r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", -413 },
+	};
+	struct http_request	 rq;
+	char			*big;
+	size_t			 i, n;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(head_parse(cases[i].head, &rq) == cases[i].rc,
+		    "%s: %d", cases[i].head, head_parse(cases[i].head, &rq));
+	/* An embedded NUL. */
+	ck_assert_int_eq(http_request_parse("GET / HTTP/1.1\r\nA: \0\r\n\r\n",
+	    23, &rq), -400);
+
+	big = malloc(3 * HTTP_MAX_HEADERS);
+	ck_assert_ptr_nonnull(big);
+	/* A target of HTTP_MAX_URI bytes passes, one more is 414. */
+	n = (size_t)sprintf(big, "GET /");
+	memset(big + n, 'a', HTTP_MAX_URI - 1);
+	strcpy(big + n + HTTP_MAX_URI - 1, " HTTP/1.1\r\n\r\n");
+	ck_assert_int_eq(head_parse(big, &rq), (int)strlen(big));
+	ck_assert_uint_eq(strlen(rq.path), HTTP_MAX_URI);
+	memset(big + n, 'a', HTTP_MAX_URI);
+	strcpy(big + n + HTTP_MAX_URI, " HTTP/1.1\r\n\r\n");
+	ck_assert_int_eq(head_parse(big, &rq), -414);
+	/* ...also before the line is whole, once it cannot fit. */
+	memset(big + n, 'a', HTTP_MAX_URI + 200);
+	ck_assert_int_eq(http_request_parse(big, n + HTTP_MAX_URI + 200, &rq),
+	    -414);
+	ck_assert_int_eq(http_request_parse(big, n + HTTP_MAX_URI, &rq), 0);
+	/* A head of HTTP_MAX_HEADERS bytes passes, one more is 431, whole
+	 * or not. */
+	n = (size_t)sprintf(big, "GET / HTTP/1.1\r\nX: ");
+	memset(big + n, 'a', HTTP_MAX_HEADERS - n - 4);
+	strcpy(big + HTTP_MAX_HEADERS - 4, "\r\n\r\n");
+	ck_assert_int_eq(head_parse(big, &rq), HTTP_MAX_HEADERS);
+	memset(big + n, 'a', HTTP_MAX_HEADERS - n - 3);
+	strcpy(big + HTTP_MAX_HEADERS - 3, "\r\n\r\n");
+	ck_assert_int_eq(head_parse(big, &rq), -431);
+	ck_assert_int_eq(http_request_parse(big, HTTP_MAX_HEADERS, &rq), 0);
+	ck_assert_int_eq(http_request_parse(big, HTTP_MAX_HEADERS + 1, &rq),
+	    -431);
+	free(big);
+	/* Nothing yet. */
+	ck_assert_int_eq(http_request_parse("", 0, &rq), 0);
+	ck_assert_int_eq(http_request_parse("\r", 1, &rq), 0);
+}
+END_TEST
+
+START_TEST(test_reason_phrases)
+{
+	ck_assert_str_eq(http_reason(200), "OK");
+	ck_assert_str_eq(http_reason(404), "Not Found");
+	ck_assert_str_eq(http_reason(405), "Method Not Allowed");
+	ck_assert_str_eq(http_reason(413), "Payload Too Large");
+	ck_assert_str_eq(http_reason(414), "URI Too Long");
+	ck_assert_str_eq(http_reason(431), "Request Header Fields Too Large");
+	ck_assert_str_eq(http_reason(505), "HTTP Version Not Supported");
+	ck_assert_str_eq(http_reason(299), "Unknown");
+}
+END_TEST
+
+/* What b holds, as a string (caller frees); b is emptied. */
+static char *
+drain_str(struct evbuffer *b)
+{
+	size_t	 len = evbuffer_get_length(b);
+	char	*s = malloc(len + 1);
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(evbuffer_remove(b, s, len), (int)len);
+	s[len] = '\0';
+	return s;
+}
+
+START_TEST(test_json_errors_have_one_shape)
+{
+	struct evbuffer	*b = evbuffer_new();
+	char		*s;
+
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(http_format_error(b, HTTP_EP_V1_STATUS,
+	    HTTP_ERR_NOCLUSTER, "no cluster 'x\"'", false), 0);
+	s = drain_str(b);
+	ck_assert_str_eq(s, "{\"error\": \"NOCLUSTER\", \"error_text\": "
+	    "\"no cluster 'x\\\"'\"}");
+	free(s);
+	/* pg-status's endpoints: what pg-status sends. */
+	ck_assert_int_eq(http_format_error(b, HTTP_EP_REPLICA, HTTP_ERR_BADREQ,
+	    "Invalid lag_ms", false), 0);
+	s = drain_str(b);
+	ck_assert_str_eq(s, "{\"error_text\": \"Invalid lag_ms\"}");
+	free(s);
+	ck_assert_int_eq(http_format_error(b, HTTP_EP_REPLICAS_INFO,
+	    HTTP_ERR_INTERNAL, "out of memory", false), 0);
+	s = drain_str(b);
+	ck_assert_str_eq(s, "{\"error_text\": \"out of memory\"}");
+	free(s);
+	/* /v1/resolve's NOHOST keeps its old "why". */
+	ck_assert_int_eq(http_format_error(b, HTTP_EP_V1_RESOLVE,
+	    HTTP_ERR_NOHOST, "no replica", true), 0);
+	s = drain_str(b);
+	ck_assert_str_eq(s, "{\"error\": \"NOHOST\", \"error_text\": "
+	    "\"no replica\", \"why\": \"no replica\"}");
+	free(s);
+	ck_assert_int_eq(http_format_error(b, HTTP_EP_UNKNOWN,
+	    HTTP_ERR_NOTFOUND, "unknown path", false), 0);
+	s = drain_str(b);
+	ck_assert_str_eq(s, "{\"error\": \"NOTFOUND\", \"error_text\": "
+	    "\"unknown path\"}");
+	free(s);
+	evbuffer_free(b);
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -880,6 +1105,13 @@ http_suite(void)
 	tcase_add_test(tc,
 	    test_metrics_leave_out_unknown_lag_and_escape_labels);
 	tcase_add_test(tc, test_metrics_listener_families);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("heads");
+	tcase_add_test(tc, test_request_parse_reads_a_head_and_stops_at_its_end);
+	tcase_add_test(tc, test_request_parse_options_and_forms);
+	tcase_add_test(tc, test_request_parse_refusals);
+	tcase_add_test(tc, test_reason_phrases);
+	tcase_add_test(tc, test_json_errors_have_one_shape);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("mutants");
 	tcase_add_checked_fixture(tc, setup, teardown);
