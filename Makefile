@@ -62,13 +62,16 @@ LIBS_CLIENT := $(shell pkg-config --libs libevent libevent_pthreads libpq 2>/dev
 LIBS_CLI    := $(shell pkg-config --libs json-c 2>/dev/null)
 LIBS_CHECK  := $(shell pkg-config --libs check 2>/dev/null)
 
+# --- common/: the protocol grammar, in the daemon and in the library --------
+COMMON_SRC  := $(wildcard common/*.c)
+
 # --- daemon -----------------------------------------------------------
 DAEMON_SRC  := $(wildcard daemon/*.c)
-DAEMON_OBJ  := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
+DAEMON_OBJ  := $(DAEMON_SRC:%.c=$(BUILD)/%.o) $(COMMON_SRC:%.c=$(BUILD)/%.o)
 DAEMON_CORE := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ))
 
 # --- client library and CLI ---------------------------------------------
-LIB_SRC    := $(wildcard client-lib/src/*.c)
+LIB_SRC    := $(wildcard client-lib/src/*.c) $(COMMON_SRC)
 LIB_PIC    := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_SO     := $(BUILD)/libpgbeacon.so.$(SOVERSION)
@@ -117,11 +120,11 @@ deps:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Idaemon -Iclient-lib -c -o $@ $<
+	$(CC) $(CFLAGS) -I. -Idaemon -Iclient-lib -c -o $@ $<
 
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -Iclient-lib -c -o $@ $<
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -I. -Iclient-lib -c -o $@ $<
 
 $(BUILD)/pgbeacond: $(DAEMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_DAEMON)
@@ -302,7 +305,7 @@ uninstall:
 format:
 	@command -v clang-format >/dev/null || \
 		{ echo "make format: needs clang-format (apt-get install clang-format)" >&2; exit 1; }
-	clang-format -i daemon/*.[ch] client-lib/*.h client-lib/*/*.[ch] tests/*/*.c
+	clang-format -i common/*.[ch] daemon/*.[ch] client-lib/*.h client-lib/*/*.[ch] tests/*/*.c
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

@@ -32,7 +32,7 @@
 
 #include "http.h"
 #include "log.h"
-#include "lsn.h"
+#include "common/lsn.h"
 #include "monitor.h"
 #include "protocol.h"
 #include "proxy.h"
@@ -358,7 +358,7 @@ http_params_parse(enum http_endpoint ep, const struct evkeyvalq *kv,
 			}
 			break;
 		case HTTP_P_MIN_LSN:
-			if (!lsn_parse(e->value, &p->query.min_lsn)) {
+			if (!pgbc_lsn_parse(e->value, &p->query.min_lsn)) {
 				snprintf(why, why_len, "invalid min_lsn");
 				return -1;
 			}
@@ -431,7 +431,7 @@ int
 http_params_format(enum http_endpoint ep, const struct http_params *p,
     char *buf, size_t len)
 {
-	char	num[32], lsn[LSN_STRLEN], hp[sizeof(p->host_name) + 16];
+	char	num[32], lsn[PGBC_LSN_STRLEN], hp[sizeof(p->host_name) + 16];
 	size_t	n = 0;
 
 	if (len == 0)
@@ -454,7 +454,7 @@ http_params_format(enum http_endpoint ep, const struct http_params *p,
 			return -1;
 	}
 	if (p->query.has_min_lsn) {
-		lsn_format(p->query.min_lsn, lsn);
+		pgbc_lsn_format(p->query.min_lsn, lsn);
 		if (!http_query_add(buf, len, &n, "min_lsn", lsn))
 			return -1;
 	}
@@ -509,7 +509,7 @@ int
 http_format_replicas_info(struct evbuffer *out, const struct topo_cluster *c)
 {
 	const struct topo_host	*h;
-	char			 lsn[LSN_STRLEN];
+	char			 lsn[PGBC_LSN_STRLEN];
 	size_t			 i;
 	bool			 first = true;
 
@@ -533,7 +533,7 @@ http_format_replicas_info(struct evbuffer *out, const struct topo_cluster *c)
 		    ", \"lag_bytes\": %" PRIu64, h->lag_bytes) :
 		    evbuffer_add_printf(out, ", \"lag_bytes\": null")) < 0)
 			return -1;
-		lsn_format(h->replay_lsn, lsn);
+		pgbc_lsn_format(h->replay_lsn, lsn);
 		if (evbuffer_add_printf(out, ", \"replay_lsn\": \"%s\"}",
 		    lsn) < 0)
 			return -1;

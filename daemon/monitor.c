@@ -34,8 +34,9 @@
 #include <event2/util.h>
 #include <libpq-fe.h>
 
+#include "common/lsn.h"
+
 #include "log.h"
-#include "lsn.h"
 #include "monitor.h"
 #include "state.h"
 
@@ -823,15 +824,15 @@ monitor_probe_parse(struct mon_host *h, const PGresult *r)
 		return false;
 	t->in_recovery = PQgetvalue(r, 0, 0)[0] == 't';
 	t->current_lsn = 0;
-	if (!PQgetisnull(r, 0, 1) && !lsn_parse(PQgetvalue(r, 0, 1),
+	if (!PQgetisnull(r, 0, 1) && !pgbc_lsn_parse(PQgetvalue(r, 0, 1),
 	    &t->current_lsn))
 		return false;
 	t->receive_lsn = 0;
-	if (!PQgetisnull(r, 0, 2) && !lsn_parse(PQgetvalue(r, 0, 2),
+	if (!PQgetisnull(r, 0, 2) && !pgbc_lsn_parse(PQgetvalue(r, 0, 2),
 	    &t->receive_lsn))
 		return false;
 	t->replay_lsn = 0;
-	if (!PQgetisnull(r, 0, 3) && !lsn_parse(PQgetvalue(r, 0, 3),
+	if (!PQgetisnull(r, 0, 3) && !pgbc_lsn_parse(PQgetvalue(r, 0, 3),
 	    &t->replay_lsn))
 		return false;
 	t->has_replay_ts = !PQgetisnull(r, 0, 4) &&

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/request.h"
+
 #include "pgbeacon.h"
 #include "proto-internal.h"
 #include "util-internal.h"
@@ -479,8 +481,7 @@ pgb_client_status(pgb_client *cl, const char *cluster, char **json)
 	const char	*rest;
 
 	*json = NULL;
-	if (cluster != NULL && !pgbi_proto_token_ok(cluster,
-	    PGBI_CLUSTER_NAME_MAX)) {
+	if (cluster != NULL && !pgbc_cluster_name_ok(cluster)) {
 		client_seterr(cl, PGB_ERR_ARG, "bad cluster name for STATUS");
 		return (-1);
 	}
@@ -507,8 +508,7 @@ pgb_client_forget(pgb_client *cl, const char *cluster)
 	char		 req[PGB_CLUSTER_MAX + 16], *reply;
 	const char	*rest;
 
-	if (cluster == NULL || !pgbi_proto_token_ok(cluster,
-	    PGB_CLUSTER_MAX - 1)) {
+	if (cluster == NULL || !pgbc_cluster_name_ok(cluster)) {
 		client_seterr(cl, PGB_ERR_ARG, "bad cluster name for FORGET");
 		return (-1);
 	}
@@ -540,8 +540,7 @@ pgb_watch_new(const char *socket_path, const char *cluster)
 		pgb_watch_free(w);
 		return (NULL);
 	}
-	if (cluster != NULL && !pgbi_proto_token_ok(cluster,
-	    PGBI_CLUSTER_NAME_MAX)) {
+	if (cluster != NULL && !pgbc_cluster_name_ok(cluster)) {
 		snprintf(w->error, sizeof w->error, "bad cluster name for WATCH");
 		return (w);
 	}
@@ -580,8 +579,7 @@ watch_subscribe(pgb_watch *w)
 
 	w->last_try_ms = pgbi_now_ms();
 	watch_close(w);
-	if (w->cluster != NULL && !pgbi_proto_token_ok(w->cluster,
-	    PGBI_CLUSTER_NAME_MAX))
+	if (w->cluster != NULL && !pgbc_cluster_name_ok(w->cluster))
 		return (-1);
 	w->fd = sock_open(w->path, w->error, sizeof w->error);
 	if (w->fd == -1)
