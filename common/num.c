@@ -21,7 +21,7 @@ num_magnitude(const char *s, size_t len, uint64_t max, uint64_t *out)
 		if (s[i] < '0' || s[i] > '9')
 			return (false);
 		d = (uint64_t)(s[i] - '0');
-		if (v > (max - d) / 10)
+		if (d > max || v > (max - d) / 10)
 			return (false);
 		v = v * 10 + d;
 	}
