@@ -43,7 +43,7 @@ pgbc_parse_i64(const char *s, size_t len, int64_t min, int64_t max,
 {
 	uint64_t	mag;
 
-	if (s == NULL || len == 0 || min > max)
+	if (s == NULL || len == 0)
 		return (false);
 	if (s[0] != '-') {
 		if (max < 0 || !num_magnitude(s, len, (uint64_t)max, &mag) ||
@@ -58,7 +58,7 @@ pgbc_parse_i64(const char *s, size_t len, int64_t min, int64_t max,
 		return (false);
 	if (max < 0 && mag < (uint64_t)(-(max + 1)) + 1)
 		return (false);
-	*out = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
+	*out = -(int64_t)(mag - 1) - 1;		/* INT64_MIN too */
 	return (true);
 }
 

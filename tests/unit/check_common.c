@@ -74,6 +74,14 @@ START_TEST(test_i64_keeps_its_bounds)
 	ck_assert(i64("3", 3, 3, &v));
 	ck_assert(!i64("2", 3, 3, &v));
 	ck_assert(!i64("1", 2, 1, &v));		/* min > max */
+	ck_assert(!i64("-1", -1, -2, &v));
+	ck_assert(!i64("0", 0, -1, &v));
+	/* A range ending at zero. */
+	ck_assert(i64("0", -5, 0, &v));
+	ck_assert(v == 0);
+	ck_assert(i64("-5", -5, 0, &v));
+	ck_assert(v == -5);
+	ck_assert(!i64("1", -5, 0, &v));
 	/* A negative range. */
 	ck_assert(i64("-5", -10, -5, &v));
 	ck_assert(v == -5);
@@ -130,6 +138,11 @@ START_TEST(test_i64_takes_leading_zeros_and_slices)
 	ck_assert(pgbc_parse_i64("123", 2, 0, 1000, &v));
 	ck_assert(v == 12);
 	ck_assert(!pgbc_parse_i64("123", 0, 0, 1000, &v));
+	/* len 0 reads nothing, not even a '-'. */
+	ck_assert(!pgbc_parse_i64("-5", 0, -10, 10, &v));
+	ck_assert(pgbc_parse_i64("-5", 2, -10, 10, &v));
+	ck_assert(v == -5);
+	ck_assert(!pgbc_parse_i64("-5", 1, -10, 10, &v));
 }
 END_TEST
 
@@ -254,6 +267,8 @@ START_TEST(test_hostport_reads_the_three_kinds)
 	/* The slice ends at len. */
 	ck_assert(pgbc_hostport_parse("db:12345", 5, 0, &h, NULL));
 	ck_host(&h, "db", 12, PGBC_HOST_NAME);
+	ck_assert(pgbc_hostport_parse("db:1:", 4, 0, &h, NULL));
+	ck_host(&h, "db", 1, PGBC_HOST_NAME);
 }
 END_TEST
 
