@@ -49,6 +49,23 @@ pgbc_cluster_name_ok(const char *s)
 	return (pgbc_token_ok(s, PGBC_CLUSTER_NAME_MAX));
 }
 
+bool
+pgbc_config_name_ok(const char *s, size_t len)
+{
+	size_t	i;
+
+	if (s == NULL || len == 0 || len > PGBC_CLUSTER_NAME_MAX)
+		return (false);
+	for (i = 0; i < len; i++) {
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '_' || s[i] == '.' || s[i] == '-'))
+			return (false);
+	}
+	return (true);
+}
+
 const struct pgbc_opt *
 pgbc_opt_find(const char *name, bool aliases)
 {

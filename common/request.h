@@ -22,6 +22,13 @@ bool pgbc_token_ok(const char *s, size_t max);
  * bytes.  (The configuration narrows the characters further.) */
 bool pgbc_cluster_name_ok(const char *s);
 
+/*
+ * A cluster name as the configuration (and the state file) may hold it:
+ * the len bytes at s are 1 to PGBC_CLUSTER_NAME_MAX of A-Z a-z 0-9 _ . -
+ * (a subset of what pgbc_cluster_name_ok() takes).
+ */
+bool pgbc_config_name_ok(const char *s, size_t len);
+
 /* What fallback= says; the default is the role's own rule. */
 enum pgbc_fallback {
 	PGBC_FALLBACK_DEFAULT,	/* not given: the role's own rule (master) */

@@ -503,6 +503,23 @@ START_TEST(test_tokens_and_cluster_names)
 	ck_assert(!pgbc_cluster_name_ok(""));
 	ck_assert(!pgbc_cluster_name_ok("a b"));
 	ck_assert(pgbc_cluster_name_ok("a"));
+	/* What the configuration and the state file take. */
+	ck_assert(pgbc_config_name_ok("main-1_a.B9z", 12));
+	ck_assert(pgbc_config_name_ok("AZaz09", 6));
+	ck_assert(!pgbc_config_name_ok("ma!n", 4));
+	ck_assert(!pgbc_config_name_ok("a b", 3));
+	ck_assert(!pgbc_config_name_ok("a/", 2));
+	ck_assert(!pgbc_config_name_ok("@", 1));
+	ck_assert(!pgbc_config_name_ok("[", 1));
+	ck_assert(!pgbc_config_name_ok("`", 1));
+	ck_assert(!pgbc_config_name_ok("{", 1));
+	ck_assert(!pgbc_config_name_ok(":", 1));
+	ck_assert(!pgbc_config_name_ok("", 0));
+	ck_assert(!pgbc_config_name_ok(NULL, 0));
+	ck_assert(pgbc_config_name_ok("ab!", 2));	/* a slice */
+	name[PGBC_CLUSTER_NAME_MAX] = 'c';
+	ck_assert(pgbc_config_name_ok(name, PGBC_CLUSTER_NAME_MAX));
+	ck_assert(!pgbc_config_name_ok(name, PGBC_CLUSTER_NAME_MAX + 1));
 	/* The public field has room for every name the grammar takes. */
 	ck_assert_int_gt(PGB_CLUSTER_MAX, PGBC_CLUSTER_NAME_MAX);
 }
