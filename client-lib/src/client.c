@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/limits.h"
 #include "common/request.h"
 
 #include "pgbeacon.h"
@@ -23,7 +24,6 @@
 #include "util-internal.h"
 
 /* Longest request line, end of line excluded (DESIGN.md). */
-#define CLIENT_MAX_REQUEST	4096
 /* Longest reply accepted (STATUS of many clusters is long). */
 #define CLIENT_MAX_REPLY	(64 * 1024 * 1024)
 #define CLIENT_TIMEOUT_MS	2000
@@ -441,23 +441,20 @@ int
 pgb_client_resolve(pgb_client *cl, const char *cluster, const char *role,
     const char *options, pgb_resolved *out)
 {
-	char	 req[CLIENT_MAX_REQUEST + 2], why[128], *reply;
-	int	 n;
+	char	 req[PGBC_LINE_MAX + 2], why[128], *reply;
 
-	if (!pgbi_proto_resolve_args_ok(cluster, role) ||
-	    !pgbi_proto_options_ok(options, CLIENT_MAX_REQUEST)) {
+	switch (pgbi_proto_format_resolve(req, sizeof req - 1, cluster, role,
+	    options)) {
+	case -1:
 		client_seterr(cl, PGB_ERR_ARG, "bad cluster, role or options"
 		    " for RESOLVE (empty, too long, or with spaces or"
 		    " control characters)");
 		return (-1);
-	}
-	n = snprintf(req, sizeof req, "RESOLVE %s %s%s%s\n", cluster, role,
-	    options != NULL && *options != '\0' ? " " : "",
-	    options != NULL ? options : "");
-	if (n < 0 || (size_t)n > CLIENT_MAX_REQUEST + 1) {
+	case -2:
 		client_seterr(cl, PGB_ERR_ARG, "RESOLVE request too long");
 		return (-1);
 	}
+	strcat(req, "\n");
 	if (client_request(cl, req, &reply) == -1)
 		return (-1);
 	switch (pgbi_proto_classify(reply, NULL)) {

@@ -76,4 +76,13 @@ bool pgbi_proto_options_ok(const char *s, size_t max);
  */
 bool pgbi_proto_resolve_args_ok(const char *cluster, const char *role);
 
+/*
+ * Writes "RESOLVE <cluster> <role>[ <options>]" (no end of line) into buf,
+ * of len bytes.  0, or -1 when an argument is unusable (see above), -2
+ * when the line would be longer than the daemon takes (PGBC_LINE_MAX) or
+ * than buf.
+ */
+int pgbi_proto_format_resolve(char *buf, size_t len, const char *cluster,
+	const char *role, const char *options);
+
 #endif /* PGB_PROTO_INTERNAL_H */

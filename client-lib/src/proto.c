@@ -309,3 +309,20 @@ pgbi_proto_resolve_args_ok(const char *cluster, const char *role)
 	return (pgbc_cluster_name_ok(cluster) &&
 	    pgbc_token_ok(role, PGBC_ROLE_NAME_MAX));
 }
+
+int
+pgbi_proto_format_resolve(char *buf, size_t len, const char *cluster,
+    const char *role, const char *options)
+{
+	int	n;
+
+	if (!pgbi_proto_resolve_args_ok(cluster, role) ||
+	    !pgbi_proto_options_ok(options, PGBC_LINE_MAX))
+		return (-1);
+	n = snprintf(buf, len, "RESOLVE %s %s%s%s", cluster, role,
+	    options != NULL && *options != '\0' ? " " : "",
+	    options != NULL ? options : "");
+	if (n < 0 || (size_t)n > PGBC_LINE_MAX || (size_t)n >= len)
+		return (-2);
+	return (0);
+}

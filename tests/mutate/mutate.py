@@ -85,7 +85,8 @@ FILES = {
     "daemon/protocol.c": ("unit", ["check_protocol"], None),
     "daemon/config.c": ("unit", ["check_config"], None),
     "daemon/http.c": ("unit", ["check_http"], HTTP_GLUE),
-    "client-lib/src/proto.c": ("unit", ["check_client_proto"], None),
+    "client-lib/src/proto.c": ("unit", ["check_client_proto", "check_common"],
+                               None),
     "client-lib/src/ctx.c": ("it", ["it_lib_session", "it_lib_client"], None),
     "client-lib/src/db.c": ("it", ["it_lib_client", "it_lib_session"], None),
 }

@@ -848,6 +848,95 @@ START_TEST(test_error_replies_parse_back)
 }
 END_TEST
 
+/* The library's RESOLVE request parses in the daemon to what it asked. */
+START_TEST(test_library_requests_parse_in_the_daemon)
+{
+	static const char *const roles[] = {
+		"master", "primary", "replica", "standby", "sync_by_time",
+		"sync_by_bytes", "sync_by_time_or_bytes",
+		"sync_by_time_and_bytes", "any",
+	};
+	struct proto_request	 req;
+	struct pgbc_opt_value	 v;
+	enum pgbc_want		 want;
+	char			 name[PGBC_CLUSTER_NAME_MAX + 1];
+	char			 opts[256], line[PGBC_LINE_MAX + 1], why[256];
+	uint64_t		 state = 3;
+	size_t			 i, k, n;
+
+	for (i = 0; i < ROUNDS; i++) {
+		gen_cluster(i, &state, name);
+		opts[0] = '\0';
+		n = 0;
+		memset(&v, 0, sizeof v);
+		v.num = (int64_t)(gen_u64(i, &state) % ((uint64_t)PGBC_LAG_MAX +
+		    1));
+		v.lsn = gen_u64(i, &state);
+		v.fallback = i % 2 ? PGBC_FALLBACK_NONE : PGBC_FALLBACK_MASTER;
+		for (k = 0; k < PGBC_OPT_COUNT; k++) {
+			if ((i >> k) & 1)
+				continue;
+			n += (size_t)snprintf(opts + n, sizeof opts - n, "%s%s=",
+			    n > 0 ? " " : "", pgbc_opts[k].name);
+			n += (size_t)pgbc_opt_format(opts + n, sizeof opts - n,
+			    &pgbc_opts[k], &v);
+		}
+		ck_assert_int_eq(pgbi_proto_format_resolve(line, sizeof line,
+		    name, roles[i % NELEM(roles)], opts), 0);
+		ck_assert_msg(protocol_parse_request(line, strlen(line), &req,
+		    why, sizeof why) == PROTO_OK, "%s: %s", line, why);
+		ck_assert_int_eq(req.cmd, PROTO_CMD_RESOLVE);
+		ck_assert_str_eq(req.cluster, name);
+		ck_assert(pgbc_want_parse(roles[i % NELEM(roles)], &want));
+		ck_assert_int_eq(req.query.want, want);
+		ck_assert(req.query.max_lag_ms == ((i & 1) ? -1 : v.num));
+		ck_assert(req.query.max_lag_bytes == ((i & 2) ? -1 : v.num));
+		ck_assert(req.query.has_min_lsn == !(i & 4));
+		ck_assert(!req.query.has_min_lsn || req.query.min_lsn == v.lsn);
+		ck_assert_int_eq(req.query.fallback, (i & 8) ?
+		    PGBC_FALLBACK_DEFAULT : v.fallback);
+	}
+}
+END_TEST
+
+/* The library refuses what the daemon would: the same limits. */
+START_TEST(test_library_requests_keep_the_daemons_limits)
+{
+	char	line[PGBC_LINE_MAX + 8], opts[PGBC_LINE_MAX + 8];
+	char	name[PGBC_CLUSTER_NAME_MAX + 2];
+	size_t	fixed = strlen("RESOLVE c master ");
+
+	memset(name, 'c', sizeof name);
+	name[PGBC_CLUSTER_NAME_MAX] = '\0';
+	ck_assert_int_eq(pgbi_proto_format_resolve(line, sizeof line, name,
+	    "master", NULL), 0);
+	name[PGBC_CLUSTER_NAME_MAX] = 'c';
+	name[PGBC_CLUSTER_NAME_MAX + 1] = '\0';
+	/* Drift (b) of issue 12: the daemon refuses over 63 bytes. */
+	ck_assert_int_eq(pgbi_proto_format_resolve(line, sizeof line, name,
+	    "master", NULL), -1);
+	ck_assert_int_eq(pgbi_proto_format_resolve(line, sizeof line, "c",
+	    "ma ster", NULL), -1);
+	ck_assert_int_eq(pgbi_proto_format_resolve(line, sizeof line, "c",
+	    "master", "a\nb"), -1);
+	/* A line of exactly PGBC_LINE_MAX bytes, and one byte more. */
+	memset(opts, 'x', PGBC_LINE_MAX - fixed);
+	opts[PGBC_LINE_MAX - fixed] = '\0';
+	ck_assert_int_eq(pgbi_proto_format_resolve(line, sizeof line, "c",
+	    "master", opts), 0);
+	ck_assert_uint_eq(strlen(line), PGBC_LINE_MAX);
+	ck_assert_int_eq(pgbi_proto_format_resolve(line, PGBC_LINE_MAX, "c",
+	    "master", opts), -2);		/* buf too small */
+	opts[PGBC_LINE_MAX - fixed] = 'x';
+	opts[PGBC_LINE_MAX - fixed + 1] = '\0';
+	ck_assert_int_eq(pgbi_proto_format_resolve(line, sizeof line, "c",
+	    "master", opts), -2);
+	ck_assert_int_eq(pgbi_proto_format_resolve(line, sizeof line, "c",
+	    "master", ""), 0);
+	ck_assert_str_eq(line, "RESOLVE c master");
+}
+END_TEST
+
 START_TEST(test_status_reply_is_an_ok_line)
 {
 	struct topo_host	 h, *hosts[1] = { &h };
@@ -917,6 +1006,8 @@ common_suite(void)
 	tcase_add_test(tc, test_events_parse_back);
 	tcase_add_test(tc, test_error_replies_parse_back);
 	tcase_add_test(tc, test_status_reply_is_an_ok_line);
+	tcase_add_test(tc, test_library_requests_parse_in_the_daemon);
+	tcase_add_test(tc, test_library_requests_keep_the_daemons_limits);
 	suite_add_tcase(s, tc);
 
 	return (s);
