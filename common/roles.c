@@ -21,6 +21,7 @@ static const struct {
 	{ "sync_by_time_or_bytes", PGBC_WANT_SYNC_BY_TIME_OR_BYTES },
 	{ "sync_by_time_and_bytes", PGBC_WANT_SYNC_BY_TIME_AND_BYTES },
 	{ "any", PGBC_WANT_ANY },
+	{ NULL, PGBC_WANT_ANY },
 };
 
 static const char *const roles_role[] = {
@@ -29,7 +30,6 @@ static const char *const roles_role[] = {
 	[PGBC_ROLE_REPLICA] = "replica",
 };
 
-#define ROLES_NWANT	(sizeof roles_want / sizeof roles_want[0])
 #define ROLES_NROLE	(sizeof roles_role / sizeof roles_role[0])
 
 bool
@@ -39,7 +39,7 @@ pgbc_want_parse(const char *name, enum pgbc_want *out)
 
 	if (name == NULL)
 		return (false);
-	for (i = 0; i < ROLES_NWANT; i++) {
+	for (i = 0; roles_want[i].name != NULL; i++) {
 		if (strcmp(name, roles_want[i].name) == 0) {
 			*out = roles_want[i].want;
 			return (true);
@@ -53,7 +53,7 @@ pgbc_want_name(enum pgbc_want want)
 {
 	size_t	i;
 
-	for (i = 0; i < ROLES_NWANT; i++) {
+	for (i = 0; roles_want[i].name != NULL; i++) {
 		if (roles_want[i].want == want)
 			return (roles_want[i].name);
 	}

@@ -279,6 +279,8 @@ START_TEST(test_hostport_refuses_malformed)
 		const char	*why;
 	} bad[] = {
 		{ "[::1", "bad IPv6 address" },
+		{ "[::1:5", "bad IPv6 address" },
+		{ "[::]x:5", "bad IPv6 address" },
 		{ "[::1]", "port must be a number from 1 to 65535" },
 		{ "[::1]x5432", "port must be a number from 1 to 65535" },
 		{ "[[x]]:5", "bad IPv6 address" },

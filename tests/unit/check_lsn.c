@@ -9,7 +9,7 @@
 #include "common/lsn.h"
 #include "../check_main.h"
 
-/* A value lsn_parse must leave alone on failure. */
+/* A value pgbc_lsn_parse must leave alone on failure. */
 #define SENTINEL UINT64_C(0x1234567890ABCDEF)
 
 static Suite	*lsn_suite(void);
