@@ -95,15 +95,15 @@ pgbc_opt_parse(const struct pgbc_opt *o, const char *val,
 	case PGBC_OPT_LSN:
 		return (pgbc_lsn_parse(val, &out->lsn));
 	case PGBC_OPT_FALLBACK_KIND:
-		if (strcmp(val, "master") == 0)
-			out->fallback = PGBC_FALLBACK_MASTER;
-		else if (strcmp(val, "none") == 0)
-			out->fallback = PGBC_FALLBACK_NONE;
-		else
-			return (false);
-		return (true);
+		break;
 	}
-	return (false);
+	if (strcmp(val, "master") == 0)
+		out->fallback = PGBC_FALLBACK_MASTER;
+	else if (strcmp(val, "none") == 0)
+		out->fallback = PGBC_FALLBACK_NONE;
+	else
+		return (false);
+	return (true);
 }
 
 int

@@ -273,8 +273,8 @@ http_params_parse(enum http_endpoint ep, const struct evkeyvalq *kv,
 			break;
 		case HTTP_P_HOST:
 			if (!http_parse_hostport(e->value, p)) {
-				snprintf(why, why_len, "host must be HOST:PORT "
-				    "or [IPV6]:PORT");
+				snprintf(why, why_len, "host must be HOST:PORT, "
+				    "[IPV6]:PORT or /DIR:PORT");
 				return -1;
 			}
 			p->host = e->value;

@@ -355,7 +355,7 @@ START_TEST(test_params_format_round_trips)
 	 * no configured host has them, so no health check names one. */
 	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=%5B%5Bx%5D:1",
 	    &p), -1);
-	ck_assert_str_eq(why, "host must be HOST:PORT or [IPV6]:PORT");
+	ck_assert_str_eq(why, "host must be HOST:PORT, [IPV6]:PORT or /DIR:PORT");
 
 	ck_assert_int_eq(parse(HTTP_EP_MASTER, NULL, &p), 0);
 	ck_assert_int_eq(http_params_format(HTTP_EP_MASTER, &p, q, sizeof(q)),
@@ -640,7 +640,7 @@ START_TEST(test_params_health_refuses_malformed_brackets)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ck_assert_msg(parse(HTTP_EP_HEALTH_PRIMARY, bad[i], &p) == -1,
 		    "accepted %s", bad[i]);
-		ck_assert_str_eq(why, "host must be HOST:PORT or [IPV6]:PORT");
+		ck_assert_str_eq(why, "host must be HOST:PORT, [IPV6]:PORT or /DIR:PORT");
 	}
 	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=%5Bfe80::1%5D:1",
 	    &p), 0);
