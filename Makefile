@@ -68,13 +68,16 @@ LIBS_EVENT  := $(shell pkg-config --libs libevent 2>/dev/null)
 LIBS_CLI    := $(shell pkg-config --libs json-c 2>/dev/null)
 LIBS_CHECK  := $(shell pkg-config --libs check 2>/dev/null)
 
+# --- common/: the protocol grammar, in the daemon and in the library --------
+COMMON_SRC  := $(wildcard common/*.c)
+
 # --- daemon -----------------------------------------------------------
 DAEMON_SRC  := $(wildcard daemon/*.c)
-DAEMON_OBJ  := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
+DAEMON_OBJ  := $(DAEMON_SRC:%.c=$(BUILD)/%.o) $(COMMON_SRC:%.c=$(BUILD)/%.o)
 DAEMON_CORE := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ))
 
 # --- client library and CLI ---------------------------------------------
-LIB_SRC    := $(wildcard client-lib/src/*.c)
+LIB_SRC    := $(wildcard client-lib/src/*.c) $(COMMON_SRC)
 LIB_PIC    := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_SO     := $(BUILD)/libpgbeacon.so.$(SOVERSION)
@@ -132,11 +135,11 @@ $(DEPS_OK): scripts/deps.sh
 
 $(BUILD)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(@D)
-	$(CC) $(REAL_CFLAGS) -Idaemon -Iclient-lib -c -o $@ $<
+	$(CC) $(REAL_CFLAGS) -I. -Idaemon -Iclient-lib -c -o $@ $<
 
 $(BUILD)/pic/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(@D)
-	$(CC) $(REAL_CFLAGS) -fPIC -fvisibility=hidden -Iclient-lib -c -o $@ $<
+	$(CC) $(REAL_CFLAGS) -fPIC -fvisibility=hidden -I. -Iclient-lib -c -o $@ $<
 
 $(BUILD)/pgbeacond: $(DAEMON_OBJ)
 	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_DAEMON)

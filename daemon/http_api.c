@@ -18,8 +18,11 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "common/hostport.h"
+#include "common/lsn.h"
+#include "common/request.h"
+
 #include "http_api.h"
-#include "lsn.h"
 #include "protocol.h"
 #include "proxy.h"
 #include "server.h"
@@ -141,71 +144,37 @@ static const unsigned http_allowed[HTTP_EP_COUNT] = {
 	[HTTP_EP_UNKNOWN] = 0,
 };
 
+/* HTTP's own parameters; RESOLVE's options come from common/request.h. */
 static const struct {
 	const char	*name;
 	unsigned	 bit;
 } http_param_names[] = {
 	{ "cluster", HTTP_P_CLUSTER },
 	{ "role", HTTP_P_ROLE },
-	{ "lag_ms", HTTP_P_LAG_MS },
-	{ "max_lag_ms", HTTP_P_LAG_MS },
-	{ "lag_bytes", HTTP_P_LAG_BYTES },
-	{ "max_lag_bytes", HTTP_P_LAG_BYTES },
-	{ "min_lsn", HTTP_P_MIN_LSN },
-	{ "fallback", HTTP_P_FALLBACK },
 	{ "host", HTTP_P_HOST },
 };
 
-/* A decimal integer in 0..PROTO_MAX_LAG (the socket's bound), nothing
- * else. */
-static bool
-http_parse_nonneg(const char *s, int64_t *out)
-{
-	uint64_t	v = 0;
+/* The parameter bit of each RESOLVE option (its alias is the same). */
+static const unsigned http_opt_bits[PGBC_OPT_COUNT] = {
+	[PGBC_OPT_MAX_LAG_MS] = HTTP_P_LAG_MS,
+	[PGBC_OPT_MAX_LAG_BYTES] = HTTP_P_LAG_BYTES,
+	[PGBC_OPT_MIN_LSN] = HTTP_P_MIN_LSN,
+	[PGBC_OPT_FALLBACK] = HTTP_P_FALLBACK,
+};
 
-	if (*s == '\0' || strlen(s) > 19)
-		return false;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (v > (uint64_t)PROTO_MAX_LAG)
-		return false;
-	*out = (int64_t)v;
-	return true;
-}
-
-/* "H:P" or "[V6]:P" into p->host_name and p->host_port. */
+/* "H:P", "[V6]:P" or "/DIR:P" (common/hostport.h) into p->host_name and
+ * p->host_port. */
 bool
 http_parse_hostport(const char *s, struct http_params *p)
 {
-	const char	*colon, *name = s;
-	size_t		 len;
-	int64_t		 port;
+	struct pgbc_hostport	hp;
 
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-
-		if (close == NULL || close[1] != ':')
-			return false;
-		name = s + 1;
-		len = (size_t)(close - name);
-		colon = close + 1;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL)
-			return false;
-		len = (size_t)(colon - s);
-		if (memchr(s, ':', len) != NULL)
-			return false;	/* a bare IPv6 address: brackets */
-	}
-	if (len == 0 || len >= sizeof(p->host_name))
+	if (!pgbc_hostport_parse(s, strlen(s), PGBC_HP_ALLOW_DIR, &hp, NULL) ||
+	    hp.hostlen >= sizeof(p->host_name))
 		return false;
-	if (!http_parse_nonneg(colon + 1, &port) || port < 1 || port > 65535)
-		return false;
-	memcpy(p->host_name, name, len);
-	p->host_name[len] = '\0';
-	p->host_port = (int)port;
+	memcpy(p->host_name, hp.host, hp.hostlen);
+	p->host_name[hp.hostlen] = '\0';
+	p->host_port = hp.port;
 	return true;
 }
 
@@ -214,6 +183,7 @@ http_params_parse(enum http_endpoint ep, const struct evkeyvalq *kv,
     struct http_params *p, char *why, size_t why_len)
 {
 	const struct evkeyval	*e;
+	const struct pgbc_opt	*o = NULL;
 	enum topo_want		 want = TOPO_WANT_MASTER;
 	unsigned		 seen = 0, bit;
 	size_t			 i;
@@ -244,6 +214,8 @@ http_params_parse(enum http_endpoint ep, const struct evkeyvalq *kv,
 
 	TAILQ_FOREACH(e, kv, next) {
 		bit = 0;
+		if ((o = pgbc_opt_find(e->key, true)) != NULL)
+			bit = http_opt_bits[o->id];
 		for (i = 0; i < sizeof(http_param_names) /
 		    sizeof(http_param_names[0]); i++)
 			if (strcmp(e->key, http_param_names[i].name) == 0)
@@ -269,6 +241,12 @@ http_params_parse(enum http_endpoint ep, const struct evkeyvalq *kv,
 				snprintf(why, why_len, "empty cluster");
 				return -1;
 			}
+			if (!pgbc_cluster_name_ok(e->value)) {
+				snprintf(why, why_len, "cluster name must be at "
+				    "most %d bytes of printable ASCII without "
+				    "spaces", PGBC_CLUSTER_NAME_MAX);
+				return -1;
+			}
 			p->cluster = e->value;
 			break;
 		case HTTP_P_ROLE:
@@ -280,40 +258,23 @@ http_params_parse(enum http_endpoint ep, const struct evkeyvalq *kv,
 			has_role = true;
 			break;
 		case HTTP_P_LAG_MS:
-			if (!http_parse_nonneg(e->value, &p->query.max_lag_ms)) {
-				snprintf(why, why_len, "Invalid %s", e->key);
-				return -1;
-			}
-			break;
 		case HTTP_P_LAG_BYTES:
-			if (!http_parse_nonneg(e->value,
-			    &p->query.max_lag_bytes)) {
-				snprintf(why, why_len, "Invalid %s", e->key);
-				return -1;
-			}
-			break;
 		case HTTP_P_MIN_LSN:
-			if (!lsn_parse(e->value, &p->query.min_lsn)) {
-				snprintf(why, why_len, "invalid min_lsn");
-				return -1;
-			}
-			p->query.has_min_lsn = true;
-			break;
 		case HTTP_P_FALLBACK:
-			if (strcmp(e->value, "master") == 0)
-				p->query.fallback = TOPO_FALLBACK_MASTER;
-			else if (strcmp(e->value, "none") == 0)
-				p->query.fallback = TOPO_FALLBACK_NONE;
-			else {
-				snprintf(why, why_len, "fallback must be "
-				    "master or none");
+			/* The socket's parser of the value, and its bounds. */
+			if (protocol_query_option(&p->query, o, e->value, NULL,
+			    why, why_len) != PROTO_OK) {
+				/* pg-status's words for a bad number. */
+				if (o->type == PGBC_OPT_INT)
+					snprintf(why, why_len, "Invalid %s",
+					    e->key);
 				return -1;
 			}
 			break;
 		case HTTP_P_HOST:
 			if (!http_parse_hostport(e->value, p)) {
-				snprintf(why, why_len, "host must be HOST:PORT "
-				    "or [IPV6]:PORT");
+				snprintf(why, why_len, "host must be HOST:PORT, "
+				    "[IPV6]:PORT or /DIR:PORT");
 				return -1;
 			}
 			p->host = e->value;
@@ -366,8 +327,9 @@ int
 http_params_format(enum http_endpoint ep, const struct http_params *p,
     char *buf, size_t len)
 {
-	char	num[32], lsn[LSN_STRLEN], hp[sizeof(p->host_name) + 16];
-	size_t	n = 0;
+	struct pgbc_opt_value	v;
+	char			val[32], hp[sizeof(p->host_name) + 16];
+	size_t			n = 0, i;
 
 	if (len == 0)
 		return -1;
@@ -378,33 +340,15 @@ http_params_format(enum http_endpoint ep, const struct http_params *p,
 	if (ep == HTTP_EP_V1_RESOLVE && !http_query_add(buf, len, &n, "role",
 	    topology_want_name(p->query.want)))
 		return -1;
-	if (p->query.max_lag_ms >= 0) {
-		snprintf(num, sizeof(num), "%" PRId64, p->query.max_lag_ms);
-		if (!http_query_add(buf, len, &n, "max_lag_ms", num))
+	for (i = 0; i < PGBC_OPT_COUNT; i++) {
+		if (!protocol_query_value(&p->query, &pgbc_opts[i], &v))
+			continue;
+		pgbc_opt_format(val, sizeof(val), &pgbc_opts[i], &v);
+		if (!http_query_add(buf, len, &n, pgbc_opts[i].name, val))
 			return -1;
 	}
-	if (p->query.max_lag_bytes >= 0) {
-		snprintf(num, sizeof(num), "%" PRId64, p->query.max_lag_bytes);
-		if (!http_query_add(buf, len, &n, "max_lag_bytes", num))
-			return -1;
-	}
-	if (p->query.has_min_lsn) {
-		lsn_format(p->query.min_lsn, lsn);
-		if (!http_query_add(buf, len, &n, "min_lsn", lsn))
-			return -1;
-	}
-	if (p->query.fallback != TOPO_FALLBACK_DEFAULT &&
-	    !http_query_add(buf, len, &n, "fallback",
-	    p->query.fallback == TOPO_FALLBACK_NONE ? "none" : "master"))
-		return -1;
 	if (p->host != NULL) {
-		/* Brackets whenever the name could not be read back without. */
-		if (strchr(p->host_name, ':') != NULL || p->host_name[0] == '[')
-			snprintf(hp, sizeof(hp), "[%s]:%d", p->host_name,
-			    p->host_port);
-		else
-			snprintf(hp, sizeof(hp), "%s:%d", p->host_name,
-			    p->host_port);
+		pgbc_hostport_format(hp, sizeof(hp), p->host_name, p->host_port);
 		if (!http_query_add(buf, len, &n, "host", hp))
 			return -1;
 	}
@@ -444,7 +388,7 @@ int
 http_format_replicas_info(struct evbuffer *out, const struct topo_cluster *c)
 {
 	const struct topo_host	*h;
-	char			 lsn[LSN_STRLEN];
+	char			 lsn[PGBC_LSN_STRLEN];
 	size_t			 i;
 	bool			 first = true;
 
@@ -468,7 +412,7 @@ http_format_replicas_info(struct evbuffer *out, const struct topo_cluster *c)
 		    ", \"lag_bytes\": %" PRIu64, h->lag_bytes) :
 		    evbuffer_add_printf(out, ", \"lag_bytes\": null")) < 0)
 			return -1;
-		lsn_format(h->replay_lsn, lsn);
+		pgbc_lsn_format(h->replay_lsn, lsn);
 		if (evbuffer_add_printf(out, ", \"replay_lsn\": \"%s\"}",
 		    lsn) < 0)
 			return -1;

@@ -75,8 +75,8 @@ struct http_metrics_input {
 	size_t			 nlisteners;
 };
 
-/* Splits "HOST:PORT" or "[V6]:PORT" into p->host_name and p->host_port.
- * False when s is not that. */
+/* Splits "HOST:PORT", "[V6]:PORT" or "/DIR:PORT" (common/hostport.h)
+ * into p->host_name and p->host_port.  False when s is not that. */
 bool http_parse_hostport(const char *s, struct http_params *p);
 
 /* The route of a path (without its query string). */

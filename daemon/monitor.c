@@ -637,24 +637,11 @@ monitor_probe_send(struct mon_host *h)
 	    EV_READ | EV_PERSIST);
 }
 
+/* A decimal column of the probe's row (bigint: it may be negative). */
 static bool
-monitor_parse_u64(const char *s, uint64_t *out)
+monitor_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
-	char *end;
-
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return errno == 0 && end != s && *end == '\0';
-}
-
-static bool
-monitor_parse_i64(const char *s, int64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoll(s, &end, 10);
-	return errno == 0 && end != s && *end == '\0';
+	return pgbc_parse_i64(s, strlen(s), min, max, out);
 }
 
 /* Reads the probe's row into h->topo.  false on a malformed row. */
@@ -662,35 +649,37 @@ static bool
 monitor_probe_parse(struct mon_host *h, const PGresult *r)
 {
 	struct topo_host *t = &h->topo;
-	uint64_t u;
 	int64_t i;
 
 	if (PQntuples(r) != 1 || PQnfields(r) != 8)
 		return false;
 	t->in_recovery = PQgetvalue(r, 0, 0)[0] == 't';
 	t->current_lsn = 0;
-	if (!PQgetisnull(r, 0, 1) && !lsn_parse(PQgetvalue(r, 0, 1),
+	if (!PQgetisnull(r, 0, 1) && !pgbc_lsn_parse(PQgetvalue(r, 0, 1),
 	    &t->current_lsn))
 		return false;
 	t->receive_lsn = 0;
-	if (!PQgetisnull(r, 0, 2) && !lsn_parse(PQgetvalue(r, 0, 2),
+	if (!PQgetisnull(r, 0, 2) && !pgbc_lsn_parse(PQgetvalue(r, 0, 2),
 	    &t->receive_lsn))
 		return false;
 	t->replay_lsn = 0;
-	if (!PQgetisnull(r, 0, 3) && !lsn_parse(PQgetvalue(r, 0, 3),
+	if (!PQgetisnull(r, 0, 3) && !pgbc_lsn_parse(PQgetvalue(r, 0, 3),
 	    &t->replay_lsn))
 		return false;
 	t->has_replay_ts = !PQgetisnull(r, 0, 4) &&
-	    monitor_parse_i64(PQgetvalue(r, 0, 4), &t->replay_ts_ms);
-	if (!monitor_parse_i64(PQgetvalue(r, 0, 5), &t->host_now_ms))
+	    monitor_parse_i64(PQgetvalue(r, 0, 4), INT64_MIN, INT64_MAX,
+	    &t->replay_ts_ms);
+	if (!monitor_parse_i64(PQgetvalue(r, 0, 5), INT64_MIN, INT64_MAX,
+	    &t->host_now_ms))
 		return false;
-	if (PQgetisnull(r, 0, 6) || !monitor_parse_i64(PQgetvalue(r, 0, 6), &i) ||
-	    i < 0 || i > UINT32_MAX)
+	if (PQgetisnull(r, 0, 6) || !monitor_parse_i64(PQgetvalue(r, 0, 6), 0,
+	    UINT32_MAX, &i))
 		return false;
 	t->timeline = (uint32_t)i;
-	if (!monitor_parse_u64(PQgetvalue(r, 0, 7), &u))
+	/* system_identifier is a bigint: its bits, as strtoull took them. */
+	if (!monitor_parse_i64(PQgetvalue(r, 0, 7), INT64_MIN, INT64_MAX, &i))
 		return false;
-	t->system_id = u;
+	t->system_id = (uint64_t)i;
 	return true;
 }
 

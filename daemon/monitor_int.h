@@ -22,8 +22,10 @@
 #include <event2/util.h>
 #include <libpq-fe.h>
 
+#include "common/lsn.h"
+#include "common/num.h"
+
 #include "log.h"
-#include "lsn.h"
 #include "monitor.h"
 #include "state.h"
 

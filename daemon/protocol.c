@@ -15,19 +15,14 @@
 
 #include <event2/buffer.h>
 
-#include "lsn.h"
+#include "common/errcodes.h"
+#include "common/lsn.h"
+#include "common/request.h"
+
 #include "protocol.h"
 #include "topology.h"
 
 #define PROTO_MAX_TOKENS	8		/* RESOLVE c r + 4 options + 2 */
-
-/* The options of RESOLVE, one bit each to refuse repeats. */
-enum proto_opt {
-	PROTO_OPT_MAX_LAG_MS = 1 << 0,		/* max_lag_ms=N */
-	PROTO_OPT_MAX_LAG_BYTES = 1 << 1,	/* max_lag_bytes=N */
-	PROTO_OPT_MIN_LSN = 1 << 2,		/* min_lsn=X/Y */
-	PROTO_OPT_FALLBACK = 1 << 3,		/* fallback=master|none */
-};
 
 static enum proto_err	protocol_fail(char *, size_t, enum proto_err,
 			    const char *, ...)
@@ -68,99 +63,94 @@ protocol_split(char *line, char **tok, size_t max)
 	}
 }
 
-/* Parses a decimal 0..2^62: digits only, no sign, no junk. */
-static bool
-protocol_parse_lag(const char *s, int64_t *out)
+enum proto_err
+protocol_query_option(struct topo_query *q, const struct pgbc_opt *o,
+    const char *val, unsigned *seen, char *why, size_t why_len)
 {
-	int64_t	v = 0;
+	struct pgbc_opt_value	v;
 
-	if (*s == '\0')
-		return false;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		if (v > (PROTO_MAX_LAG - (*s - '0')) / 10)
-			return false;
-		v = v * 10 + (*s - '0');
+	if (seen != NULL) {
+		if (*seen & (1u << o->id))
+			return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+			    "option %s given twice", o->name);
+		*seen |= 1u << o->id;
 	}
-	*out = v;
-	return true;
+	if (*val == '\0')
+		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+		    "option %s has an empty value", o->name);
+	if (!pgbc_opt_parse(o, val, &v))
+		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+		    "%s must be %s", o->name, o->expect);
+	switch (o->id) {
+	case PGBC_OPT_MAX_LAG_MS:
+		q->max_lag_ms = v.num;
+		break;
+	case PGBC_OPT_MAX_LAG_BYTES:
+		q->max_lag_bytes = v.num;
+		break;
+	case PGBC_OPT_MIN_LSN:
+		q->min_lsn = v.lsn;
+		q->has_min_lsn = true;
+		break;
+	case PGBC_OPT_FALLBACK:
+	case PGBC_OPT_COUNT:
+		q->fallback = (enum topo_fallback)v.fallback;
+		break;
+	}
+	return PROTO_OK;
+}
+
+bool
+protocol_query_value(const struct topo_query *q, const struct pgbc_opt *o,
+    struct pgbc_opt_value *v)
+{
+	memset(v, 0, sizeof *v);
+	switch (o->id) {
+	case PGBC_OPT_MAX_LAG_MS:
+		v->num = q->max_lag_ms;
+		return q->max_lag_ms >= 0;
+	case PGBC_OPT_MAX_LAG_BYTES:
+		v->num = q->max_lag_bytes;
+		return q->max_lag_bytes >= 0;
+	case PGBC_OPT_MIN_LSN:
+		v->lsn = q->min_lsn;
+		return q->has_min_lsn;
+	case PGBC_OPT_FALLBACK:
+	case PGBC_OPT_COUNT:
+		break;
+	}
+	v->fallback = (enum pgbc_fallback)q->fallback;
+	return q->fallback != TOPO_FALLBACK_DEFAULT;
 }
 
 static enum proto_err
 protocol_parse_option(char *tok, unsigned *seen, struct topo_query *q,
     char *why, size_t why_len)
 {
-	char		*eq, *key, *val;
-	unsigned	 bit;
+	const struct pgbc_opt	*o;
+	char			*eq, *key;
 
 	if ((eq = strchr(tok, '=')) == NULL)
 		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
 		    "option '%.40s' needs key=value", tok);
 	*eq = '\0';
 	key = tok;
-	val = eq + 1;
 	if (*key == '\0')
 		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
 		    "option without a name");
-
-	if (strcmp(key, "max_lag_ms") == 0)
-		bit = PROTO_OPT_MAX_LAG_MS;
-	else if (strcmp(key, "max_lag_bytes") == 0)
-		bit = PROTO_OPT_MAX_LAG_BYTES;
-	else if (strcmp(key, "min_lsn") == 0)
-		bit = PROTO_OPT_MIN_LSN;
-	else if (strcmp(key, "fallback") == 0)
-		bit = PROTO_OPT_FALLBACK;
-	else
+	if ((o = pgbc_opt_find(key, false)) == NULL)
 		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
 		    "unknown option '%.40s'", key);
-	if (*seen & bit)
-		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
-		    "option %s given twice", key);
-	*seen |= bit;
-	if (*val == '\0')
-		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
-		    "option %s has an empty value", key);
-
-	switch (bit) {
-	case PROTO_OPT_MAX_LAG_MS:
-		if (!protocol_parse_lag(val, &q->max_lag_ms))
-			goto bad_number;
-		break;
-	case PROTO_OPT_MAX_LAG_BYTES:
-		if (!protocol_parse_lag(val, &q->max_lag_bytes))
-			goto bad_number;
-		break;
-	case PROTO_OPT_MIN_LSN:
-		if (!lsn_parse(val, &q->min_lsn))
-			return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
-			    "min_lsn must be an LSN like 16/B374D848");
-		q->has_min_lsn = true;
-		break;
-	case PROTO_OPT_FALLBACK:
-		if (strcmp(val, "master") == 0)
-			q->fallback = TOPO_FALLBACK_MASTER;
-		else if (strcmp(val, "none") == 0)
-			q->fallback = TOPO_FALLBACK_NONE;
-		else
-			return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
-			    "fallback must be master or none");
-		break;
-	}
-	return PROTO_OK;
-bad_number:
-	return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
-	    "%s must be a number from 0 to %" PRId64, key, PROTO_MAX_LAG);
+	return protocol_query_option(q, o, eq + 1, seen, why, why_len);
 }
 
 /* Checks the optional cluster token of STATUS and WATCH, or of RESOLVE. */
 static enum proto_err
 protocol_check_cluster(const char *name, char *why, size_t why_len)
 {
-	if (strlen(name) > PROTO_NAME_MAX)
+	if (!pgbc_cluster_name_ok(name))
 		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
-		    "cluster name longer than %d bytes", PROTO_NAME_MAX);
+		    "cluster name longer than %d bytes", PGBC_CLUSTER_NAME_MAX);
 	return PROTO_OK;
 }
 
@@ -259,21 +249,7 @@ protocol_parse_request(char *line, size_t len, struct proto_request *req,
 const char *
 protocol_err_code(enum proto_err err)
 {
-	switch (err) {
-	case PROTO_OK:
-		return "OK";
-	case PROTO_ERR_NOHOST:
-		return "NOHOST";
-	case PROTO_ERR_NOCLUSTER:
-		return "NOCLUSTER";
-	case PROTO_ERR_BADROLE:
-		return "BADROLE";
-	case PROTO_ERR_DENIED:
-		return "DENIED";
-	case PROTO_ERR_BADREQ:
-		break;
-	}
-	return "BADREQ";
+	return pgbc_err_name((enum pgbc_err)err);
 }
 
 /*
@@ -360,8 +336,9 @@ protocol_format_request(char *buf, size_t len,
     const struct proto_request *req)
 {
 	const struct topo_query	*q = &req->query;
-	char			 opts[128], lsn[LSN_STRLEN];
-	size_t			 n = 0;
+	struct pgbc_opt_value	 v;
+	char			 opts[160];
+	size_t			 n = 0, i;
 
 	switch (req->cmd) {
 	case PROTO_CMD_PING:
@@ -378,21 +355,16 @@ protocol_format_request(char *buf, size_t len,
 	case PROTO_CMD_RESOLVE:
 		break;
 	}
+	/* In the order of the option table; each value fits in 32 bytes. */
 	opts[0] = '\0';
-	if (q->max_lag_ms >= 0)
-		n += (size_t)snprintf(opts + n, sizeof opts - n,
-		    " max_lag_ms=%" PRId64, q->max_lag_ms);
-	if (q->max_lag_bytes >= 0)
-		n += (size_t)snprintf(opts + n, sizeof opts - n,
-		    " max_lag_bytes=%" PRId64, q->max_lag_bytes);
-	if (q->has_min_lsn) {
-		lsn_format(q->min_lsn, lsn);
-		n += (size_t)snprintf(opts + n, sizeof opts - n,
-		    " min_lsn=%s", lsn);
+	for (i = 0; i < PGBC_OPT_COUNT; i++) {
+		if (!protocol_query_value(q, &pgbc_opts[i], &v))
+			continue;
+		n += (size_t)snprintf(opts + n, sizeof opts - n, " %s=",
+		    pgbc_opts[i].name);
+		n += (size_t)pgbc_opt_format(opts + n, sizeof opts - n,
+		    &pgbc_opts[i], &v);
 	}
-	if (q->fallback != TOPO_FALLBACK_DEFAULT)
-		snprintf(opts + n, sizeof opts - n, " fallback=%s",
-		    q->fallback == TOPO_FALLBACK_NONE ? "none" : "master");
 	return protocol_line(buf, len, "RESOLVE %s %s%s",
 	    req->cluster != NULL ? req->cluster : "",
 	    topology_want_name(q->want), opts);
@@ -492,12 +464,12 @@ static int
 protocol_json_lsn(struct evbuffer *out, const char *key, bool known,
     uint64_t lsn)
 {
-	char	text[LSN_STRLEN];
+	char	text[PGBC_LSN_STRLEN];
 
 	if (!known)
 		return evbuffer_add_printf(out, ",\"%s\":null", key) < 0 ?
 		    -1 : 0;
-	lsn_format(lsn, text);
+	pgbc_lsn_format(lsn, text);
 	return evbuffer_add_printf(out, ",\"%s\":\"%s\"", key, text) < 0 ?
 	    -1 : 0;
 }

@@ -12,19 +12,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/errcodes.h"
+#include "common/limits.h"
+#include "common/request.h"
+
 #include "topology.h"
 
 struct evbuffer;
 
-/* Longest request line, end of line excluded. */
-#define PROTO_MAX_LINE 4096
+/* The limits of common/limits.h, under the names the daemon uses. */
+#define PROTO_MAX_LINE PGBC_LINE_MAX		/* a request line, no EOL */
+#define PROTO_NAME_MAX PGBC_CLUSTER_NAME_MAX	/* a cluster name */
+#define PROTO_MAX_LAG PGBC_LAG_MAX		/* max_lag_ms, max_lag_bytes */
 /* Room for any reply but STATUS (which goes to an evbuffer). */
 #define PROTO_REPLY_MAX 512
-/* Longest cluster name a request may carry (the config's limit too). */
-#define PROTO_NAME_MAX 63
-/* Largest max_lag_ms / max_lag_bytes a request may give, here and in the
- * HTTP parameters. */
-#define PROTO_MAX_LAG (INT64_C(1) << 62)
 
 enum proto_cmd {
 	PROTO_CMD_RESOLVE,	/* RESOLVE <cluster> <role> [key=value ...] */
@@ -34,14 +35,15 @@ enum proto_cmd {
 	PROTO_CMD_FORGET,	/* FORGET <cluster>: clear its timeline memory */
 };
 
-/* Error codes of "ERR <CODE> <text>"; append-only. */
+/* Error codes of "ERR <CODE> <text>": those of common/errcodes.h. */
 enum proto_err {
-	PROTO_OK,
-	PROTO_ERR_NOHOST,	/* no host holds the role now */
-	PROTO_ERR_NOCLUSTER,	/* no cluster of that name */
-	PROTO_ERR_BADROLE,	/* unknown role */
-	PROTO_ERR_BADREQ,	/* anything else malformed */
-	PROTO_ERR_DENIED,	/* the peer may not do that (FORGET) */
+	PROTO_OK = PGBC_OK,
+	PROTO_ERR_NOHOST = PGBC_ERR_NOHOST,	/* no host holds the role */
+	PROTO_ERR_NOCLUSTER = PGBC_ERR_NOCLUSTER, /* no cluster of that name */
+	PROTO_ERR_BADROLE = PGBC_ERR_BADROLE,	/* unknown role */
+	PROTO_ERR_BADREQ = PGBC_ERR_BADREQ,	/* anything else malformed */
+	PROTO_ERR_DENIED = PGBC_ERR_DENIED,	/* the peer may not do that
+						 * (FORGET) */
 };
 
 struct proto_request {
@@ -76,8 +78,22 @@ size_t protocol_format_request(char *buf, size_t len,
 	const struct proto_request *req);
 
 /* "NOHOST", "NOCLUSTER", "BADROLE", "BADREQ", "DENIED"; "OK" for
- * PROTO_OK. */
+ * PROTO_OK (pgbc_err_name()). */
 const char *protocol_err_code(enum proto_err err);
+
+/*
+ * Sets the RESOLVE option o (from common/request.h's table) of q to the
+ * value text val, as the socket and the HTTP parameters both do.
+ * *seen, when not NULL, has one bit per option id and refuses a repeat.
+ * PROTO_OK, or PROTO_ERR_BADREQ with a one-line reason in why.
+ */
+enum proto_err protocol_query_option(struct topo_query *q,
+	const struct pgbc_opt *o, const char *val, unsigned *seen, char *why,
+	size_t why_len) __attribute__((warn_unused_result));
+
+/* True, with its value in *v, when q gives option o (false: not given). */
+bool protocol_query_value(const struct topo_query *q,
+	const struct pgbc_opt *o, struct pgbc_opt_value *v);
 
 /*
  * Each formatter writes one reply line into buf and returns its length

@@ -13,6 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/num.h"
+#include "common/request.h"
+
 #include "state.h"
 
 #define STATE_HEADER	"pgbeacon-state"
@@ -67,46 +70,6 @@ state_fail(char *err, size_t errlen, size_t line, const char *fmt, ...)
 }
 
 /* A cluster name as config.c allows it: [A-Za-z0-9_.-]{1,63}. */
-static bool
-state_name_ok(const char *s, size_t len)
-{
-	size_t	i;
-
-	if (len == 0 || len >= STATE_NAME_MAX)
-		return (false);
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-			return (false);
-	}
-	return (true);
-}
-
-/* Decimal digits only, within max. */
-static bool
-state_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
-{
-	uint64_t	v = 0;
-	size_t		i;
-
-	if (len == 0 || len > 20)
-		return (false);
-	for (i = 0; i < len; i++) {
-		unsigned d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return (false);
-		d = (unsigned)(s[i] - '0');
-		if (v > (max - d) / 10)
-			return (false);
-		v = v * 10 + d;
-	}
-	*out = v;
-	return (true);
-}
-
 struct state_entry *
 state_find(struct state *st, const char *name)
 {
@@ -177,7 +140,7 @@ state_parse_line(struct state *st, const char *p, size_t len, size_t lineno,
 		eq++;
 #define KEY(k)	(klen == sizeof(k) - 1 && memcmp(tok, k, klen) == 0)
 		if (KEY("cluster")) {
-			if (!state_name_ok(eq, vlen)) {
+			if (!pgbc_config_name_ok(eq, vlen)) {
 				state_fail(err, errlen, lineno, "bad cluster "
 				    "name");
 				return (-1);
@@ -185,21 +148,21 @@ state_parse_line(struct state *st, const char *p, size_t len, size_t lineno,
 			memcpy(e.name, eq, vlen);
 			e.name[vlen] = '\0';
 		} else if (KEY("generation")) {
-			if (!state_parse_u64(eq, vlen, UINT64_MAX,
+			if (!pgbc_parse_u64(eq, vlen, UINT64_MAX,
 			    &e.generation)) {
 				state_fail(err, errlen, lineno, "bad generation");
 				return (-1);
 			}
 			has_gen = true;
 		} else if (KEY("system_identifier")) {
-			if (!state_parse_u64(eq, vlen, UINT64_MAX,
+			if (!pgbc_parse_u64(eq, vlen, UINT64_MAX,
 			    &e.system_id)) {
 				state_fail(err, errlen, lineno,
 				    "bad system_identifier");
 				return (-1);
 			}
 		} else if (KEY("timeline")) {
-			if (!state_parse_u64(eq, vlen, UINT32_MAX, &v)) {
+			if (!pgbc_parse_u64(eq, vlen, UINT32_MAX, &v)) {
 				state_fail(err, errlen, lineno, "bad timeline");
 				return (-1);
 			}
@@ -264,7 +227,7 @@ state_parse(struct state *st, const char *text, size_t len, char *err,
 		if (!header) {
 			if (llen <= sizeof(STATE_HEADER) ||
 			    memcmp(p, STATE_HEADER " ", sizeof STATE_HEADER) != 0 ||
-			    !state_parse_u64(p + sizeof STATE_HEADER,
+			    !pgbc_parse_u64(p + sizeof STATE_HEADER,
 			    llen - sizeof STATE_HEADER, UINT32_MAX, &version)) {
 				state_fail(err, errlen, lineno, "not a pgbeacon "
 				    "state file (no \"" STATE_HEADER " %d\")",

@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lsn.h"
+#include "common/hostport.h"
+#include "common/lsn.h"
+#include "common/roles.h"
+
 #include "topology.h"
 
 /* The lag limits of one query, after the config defaults were applied. */
@@ -52,12 +55,8 @@ static bool	topology_check_replica(const struct topo_host *h,
 void
 topology_host_name(const struct topo_host *h, char *buf, size_t len)
 {
-	const char	*name = h->host != NULL ? h->host : "?";
-
-	if (name[0] != '/' && strchr(name, ':') != NULL)
-		snprintf(buf, len, "[%s]:%d", name, h->port);
-	else
-		snprintf(buf, len, "%s:%d", name, h->port);
+	(void)pgbc_hostport_format(buf, len, h->host != NULL ? h->host : "?",
+	    h->port);
 }
 
 /* snprintf into an optional why buffer (NULL or len 0: nothing). */
@@ -451,7 +450,7 @@ topology_set_lags(struct topo_cluster *c, const struct topo_host *m)
 		if (h->role != TOPO_ROLE_REPLICA)
 			continue;
 		h->lag_known = true;
-		h->lag_bytes = lsn_diff(m->current_lsn, h->replay_lsn);
+		h->lag_bytes = pgbc_lsn_diff(m->current_lsn, h->replay_lsn);
 		if (h->replay_lsn >= m->current_lsn)
 			h->lag_ms = 0;
 		else if (h->has_replay_ts) {
@@ -491,7 +490,7 @@ topology_set_outage_lags(struct topo_cluster *c)
 		if (h->role != TOPO_ROLE_REPLICA)
 			continue;
 		h->outage_lag_known = true;
-		h->outage_lag_bytes = lsn_diff(c->last_master_lsn,
+		h->outage_lag_bytes = pgbc_lsn_diff(c->last_master_lsn,
 		    h->replay_lsn);
 		h->outage_lag_ms = -1;
 		if (h->seen_lag_at_ms > 0 && h->seen_lag_ms >= 0 &&
@@ -637,7 +636,7 @@ static bool
 topology_check_replica(const struct topo_host *h, const struct topo_query *q,
     const struct topo_limit_set *ls, char *why, size_t len)
 {
-	char	 name[TOPO_HOST_NAMELEN], lsn[LSN_STRLEN], want_lsn[LSN_STRLEN];
+	char	 name[TOPO_HOST_NAMELEN], lsn[PGBC_LSN_STRLEN], want_lsn[PGBC_LSN_STRLEN];
 	char	 tlag[32], blag[32];
 	bool	 has_t = ls->max_ms >= 0, has_b = ls->max_bytes >= 0;
 	bool	 ok_t, ok_b, ok, known;
@@ -648,8 +647,8 @@ topology_check_replica(const struct topo_host *h, const struct topo_query *q,
 		if (why == NULL)
 			return (false);
 		topology_host_name(h, name, sizeof name);
-		lsn_format(h->replay_lsn, lsn);
-		lsn_format(q->min_lsn, want_lsn);
+		pgbc_lsn_format(h->replay_lsn, lsn);
+		pgbc_lsn_format(q->min_lsn, want_lsn);
 		topology_set_why(why, len, "%s replayed %s, before min_lsn %s",
 		    name, lsn, want_lsn);
 		return (false);
@@ -775,67 +774,24 @@ topology_resolve(struct topo_cluster *c, const struct topo_query *q,
 bool
 topology_want_parse(const char *name, enum topo_want *out)
 {
-	static const struct {
-		const char	*name;
-		enum topo_want	 want;
-	} table[] = {
-		{ "master", TOPO_WANT_MASTER },
-		{ "primary", TOPO_WANT_MASTER },
-		{ "replica", TOPO_WANT_REPLICA },
-		{ "standby", TOPO_WANT_REPLICA },
-		{ "sync_by_time", TOPO_WANT_SYNC_BY_TIME },
-		{ "sync_by_bytes", TOPO_WANT_SYNC_BY_BYTES },
-		{ "sync_by_time_or_bytes", TOPO_WANT_SYNC_BY_TIME_OR_BYTES },
-		{ "sync_by_time_and_bytes", TOPO_WANT_SYNC_BY_TIME_AND_BYTES },
-		{ "any", TOPO_WANT_ANY },
-	};
-	size_t	i;
+	enum pgbc_want	want;
 
-	if (name == NULL)
+	if (!pgbc_want_parse(name, &want))
 		return (false);
-	for (i = 0; i < sizeof table / sizeof table[0]; i++) {
-		if (strcmp(name, table[i].name) == 0) {
-			*out = table[i].want;
-			return (true);
-		}
-	}
-	return (false);
+	*out = (enum topo_want)want;
+	return (true);
 }
 
 const char *
 topology_want_name(enum topo_want want)
 {
-	switch (want) {
-	case TOPO_WANT_MASTER:
-		return ("master");
-	case TOPO_WANT_REPLICA:
-		return ("replica");
-	case TOPO_WANT_SYNC_BY_TIME:
-		return ("sync_by_time");
-	case TOPO_WANT_SYNC_BY_BYTES:
-		return ("sync_by_bytes");
-	case TOPO_WANT_SYNC_BY_TIME_OR_BYTES:
-		return ("sync_by_time_or_bytes");
-	case TOPO_WANT_SYNC_BY_TIME_AND_BYTES:
-		return ("sync_by_time_and_bytes");
-	case TOPO_WANT_ANY:
-		break;
-	}
-	return ("any");
+	return (pgbc_want_name((enum pgbc_want)want));
 }
 
 const char *
 topology_role_name(enum topo_role role)
 {
-	switch (role) {
-	case TOPO_ROLE_MASTER:
-		return ("master");
-	case TOPO_ROLE_REPLICA:
-		return ("replica");
-	case TOPO_ROLE_NONE:
-		break;
-	}
-	return ("none");
+	return (pgbc_role_name((enum pgbc_role)role));
 }
 
 const char *

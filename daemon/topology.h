@@ -33,10 +33,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/request.h"
+#include "common/roles.h"
+
+/* A host's role: the values and names of common/roles.h. */
 enum topo_role {
-	TOPO_ROLE_NONE,		/* no role: dead, foreign, or a losing primary */
-	TOPO_ROLE_MASTER,	/* the cluster's one primary */
-	TOPO_ROLE_REPLICA,	/* a live standby of this cluster */
+	TOPO_ROLE_NONE = PGBC_ROLE_NONE, /* no role: dead, foreign, or a
+					  * losing primary */
+	TOPO_ROLE_MASTER = PGBC_ROLE_MASTER, /* the cluster's one primary */
+	TOPO_ROLE_REPLICA = PGBC_ROLE_REPLICA, /* a live standby of this
+						* cluster */
 };
 
 /* Why a host has the role it has; TOPO_WHY_OK for master and replicas. */
@@ -129,21 +135,25 @@ struct topo_cluster {
 	uint64_t	  last_master_lsn; /* the master's current_lsn, last seen */
 };
 
-/* What a client asks for. */
+/* What a client asks for: the values and names of common/roles.h. */
 enum topo_want {
-	TOPO_WANT_MASTER,
-	TOPO_WANT_REPLICA,
-	TOPO_WANT_SYNC_BY_TIME,
-	TOPO_WANT_SYNC_BY_BYTES,
-	TOPO_WANT_SYNC_BY_TIME_OR_BYTES,
-	TOPO_WANT_SYNC_BY_TIME_AND_BYTES,
-	TOPO_WANT_ANY,
+	TOPO_WANT_MASTER = PGBC_WANT_MASTER,
+	TOPO_WANT_REPLICA = PGBC_WANT_REPLICA,
+	TOPO_WANT_SYNC_BY_TIME = PGBC_WANT_SYNC_BY_TIME,
+	TOPO_WANT_SYNC_BY_BYTES = PGBC_WANT_SYNC_BY_BYTES,
+	TOPO_WANT_SYNC_BY_TIME_OR_BYTES = PGBC_WANT_SYNC_BY_TIME_OR_BYTES,
+	TOPO_WANT_SYNC_BY_TIME_AND_BYTES = PGBC_WANT_SYNC_BY_TIME_AND_BYTES,
+	TOPO_WANT_ANY = PGBC_WANT_ANY,
 };
 
+/* fallback=, as common/request.h reads it. */
 enum topo_fallback {
-	TOPO_FALLBACK_DEFAULT,	/* the role's own rule: the master */
-	TOPO_FALLBACK_MASTER,	/* no replica qualifies: the master */
-	TOPO_FALLBACK_NONE,	/* no replica qualifies: no host */
+	TOPO_FALLBACK_DEFAULT = PGBC_FALLBACK_DEFAULT,	/* the role's own
+							 * rule: the master */
+	TOPO_FALLBACK_MASTER = PGBC_FALLBACK_MASTER,	/* no replica
+							 * qualifies: master */
+	TOPO_FALLBACK_NONE = PGBC_FALLBACK_NONE,	/* no replica
+							 * qualifies: no host */
 };
 
 struct topo_query {
@@ -201,7 +211,8 @@ const struct topo_host *topology_resolve(struct topo_cluster *c,
 
 /*
  * Writes h as "host:port" into buf: an IPv6 literal in brackets
- * ("[::1]:5432"), a socket directory as it is ("/run/pg:5432").
+ * ("[::1]:5432"), a socket directory as it is ("/run/pg:5432"): the
+ * grammar of common/hostport.h.
  */
 void topology_host_name(const struct topo_host *h, char *buf, size_t len);
 
@@ -209,7 +220,8 @@ void topology_host_name(const struct topo_host *h, char *buf, size_t len);
 const struct topo_host *topology_master(const struct topo_cluster *c);
 
 /* Parses a role name ("master", "primary", "replica", "standby",
- * "sync_by_time", ..., "any").  false on an unknown name. */
+ * "sync_by_time", ..., "any") with pgbc_want_parse().  false on an
+ * unknown name. */
 bool topology_want_parse(const char *name, enum topo_want *out)
 	__attribute__((warn_unused_result));
 /* The first name topology_want_parse() takes for want ("master"). */

@@ -20,6 +20,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "common/limits.h"
+
 #include "pgbeacon.h"
 #include "async-internal.h"
 #include "db-internal.h"
@@ -453,17 +455,14 @@ pgb_loop_resolve(pgb_loop *l, const char *cluster, const char *role,
     const char *options, pgb_resolve_cb cb, void *arg)
 {
 	struct pgbi_areq	*r;
-	char			 line[4200];
+	char			 line[PGBC_LINE_MAX + 1];
 
-	if (cb == NULL || !pgbi_proto_resolve_args_ok(cluster, role) ||
-	    !pgbi_proto_options_ok(options, 3000)) {
+	if (cb == NULL || pgbi_proto_format_resolve(line, sizeof line,
+	    cluster, role, options) != 0) {
 		snprintf(l->error, sizeof l->error, "bad cluster, role or"
 		    " options for RESOLVE");
 		return (-1);
 	}
-	snprintf(line, sizeof line, "RESOLVE %s %s%s%s", cluster, role,
-	    options != NULL && *options != '\0' ? " " : "",
-	    options != NULL ? options : "");
 	r = pgbi_loop_request(l, line, NULL, NULL);
 	if (r == NULL) {
 		snprintf(l->error, sizeof l->error, "out of memory");

@@ -16,12 +16,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/limits.h"
+#include "common/request.h"
+
 #include "pgbeacon.h"
 #include "proto-internal.h"
 #include "util-internal.h"
 
 /* Longest request line, end of line excluded (DESIGN.md). */
-#define CLIENT_MAX_REQUEST	4096
 /* Longest reply accepted (STATUS of many clusters is long). */
 #define CLIENT_MAX_REPLY	(64 * 1024 * 1024)
 #define CLIENT_TIMEOUT_MS	2000
@@ -439,23 +441,20 @@ int
 pgb_client_resolve(pgb_client *cl, const char *cluster, const char *role,
     const char *options, pgb_resolved *out)
 {
-	char	 req[CLIENT_MAX_REQUEST + 2], why[128], *reply;
-	int	 n;
+	char	 req[PGBC_LINE_MAX + 2], why[128], *reply;
 
-	if (!pgbi_proto_resolve_args_ok(cluster, role) ||
-	    !pgbi_proto_options_ok(options, CLIENT_MAX_REQUEST)) {
+	switch (pgbi_proto_format_resolve(req, sizeof req - 1, cluster, role,
+	    options)) {
+	case -1:
 		client_seterr(cl, PGB_ERR_ARG, "bad cluster, role or options"
 		    " for RESOLVE (empty, too long, or with spaces or"
 		    " control characters)");
 		return (-1);
-	}
-	n = snprintf(req, sizeof req, "RESOLVE %s %s%s%s\n", cluster, role,
-	    options != NULL && *options != '\0' ? " " : "",
-	    options != NULL ? options : "");
-	if (n < 0 || (size_t)n > CLIENT_MAX_REQUEST + 1) {
+	case -2:
 		client_seterr(cl, PGB_ERR_ARG, "RESOLVE request too long");
 		return (-1);
 	}
+	strcat(req, "\n");
 	if (client_request(cl, req, &reply) == -1)
 		return (-1);
 	switch (pgbi_proto_classify(reply, NULL)) {
@@ -479,8 +478,7 @@ pgb_client_status(pgb_client *cl, const char *cluster, char **json)
 	const char	*rest;
 
 	*json = NULL;
-	if (cluster != NULL && !pgbi_proto_token_ok(cluster,
-	    PGBI_CLUSTER_NAME_MAX)) {
+	if (cluster != NULL && !pgbc_cluster_name_ok(cluster)) {
 		client_seterr(cl, PGB_ERR_ARG, "bad cluster name for STATUS");
 		return (-1);
 	}
@@ -507,8 +505,7 @@ pgb_client_forget(pgb_client *cl, const char *cluster)
 	char		 req[PGB_CLUSTER_MAX + 16], *reply;
 	const char	*rest;
 
-	if (cluster == NULL || !pgbi_proto_token_ok(cluster,
-	    PGB_CLUSTER_MAX - 1)) {
+	if (cluster == NULL || !pgbc_cluster_name_ok(cluster)) {
 		client_seterr(cl, PGB_ERR_ARG, "bad cluster name for FORGET");
 		return (-1);
 	}
@@ -540,8 +537,7 @@ pgb_watch_new(const char *socket_path, const char *cluster)
 		pgb_watch_free(w);
 		return (NULL);
 	}
-	if (cluster != NULL && !pgbi_proto_token_ok(cluster,
-	    PGBI_CLUSTER_NAME_MAX)) {
+	if (cluster != NULL && !pgbc_cluster_name_ok(cluster)) {
 		snprintf(w->error, sizeof w->error, "bad cluster name for WATCH");
 		return (w);
 	}
@@ -580,8 +576,7 @@ watch_subscribe(pgb_watch *w)
 
 	w->last_try_ms = pgbi_now_ms();
 	watch_close(w);
-	if (w->cluster != NULL && !pgbi_proto_token_ok(w->cluster,
-	    PGBI_CLUSTER_NAME_MAX))
+	if (w->cluster != NULL && !pgbc_cluster_name_ok(w->cluster))
 		return (-1);
 	w->fd = sock_open(w->path, w->error, sizeof w->error);
 	if (w->fd == -1)

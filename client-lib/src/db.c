@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/roles.h"
+
 #include "pgbeacon.h"
 #include "db-internal.h"
 #include "session-internal.h"
@@ -160,8 +162,7 @@ db_alloc(const char *conninfo, const char *role)
 	db->idle_check_ms = DB_IDLE_CHECK_MS;
 	db->recheck_ms = DB_RECHECK_MS;
 	db->role_wait_ms = DB_ROLE_WAIT_MS;
-	db->is_master = strcmp(db->role, "master") == 0 ||
-	    strcmp(db->role, "primary") == 0;
+	db->is_master = pgbc_want_is_master(db->role);
 	return (db);
 }
 

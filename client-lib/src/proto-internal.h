@@ -1,7 +1,9 @@
 /*
  * proto-internal.h - the client side of the socket protocol of DESIGN.md:
  * parsing reply lines and checking request arguments.  Pure: no I/O, no
- * clock, no allocation.  Also the LSN text form, shared by the library.
+ * clock, no allocation.  The words of the grammar (numbers, host:port,
+ * LSNs, error codes, role names, limits) are in common/, shared with the
+ * daemon.
  */
 #ifndef PGB_PROTO_INTERNAL_H
 #define PGB_PROTO_INTERNAL_H
@@ -52,37 +54,35 @@ int pgbi_proto_parse_event(const char *line, pgb_event *ev, char *why,
 	size_t whylen);
 
 /*
- * Splits "host:port" (the last colon separates) into host (hostlen bytes)
- * and *port, the inverse of the daemon's topology_host_name(): a host
- * holding ':' comes in brackets ("[::1]:5432") unless it is a socket
- * directory ("/run/pg:5432"); brackets around anything else are part of
- * the name.  -1 when malformed.
+ * Splits "host:port" (common/hostport.h's grammar, socket directories
+ * allowed) into host (hostlen bytes, brackets removed) and *port.  -1
+ * when malformed or when the host does not fit.
  */
 int pgbi_proto_parse_hostport(const char *s, size_t len, char *host,
 	size_t hostlen, int *port);
 
 /*
- * True when s is usable as one token of a request: non-empty, at most max
- * bytes, no spaces, control characters or non-ASCII.  For options, the
- * same but spaces allowed between key=value tokens (pgbi_proto_options_ok).
+ * True when s (NULL: none) is usable as the options of a request: at most
+ * max bytes, printable ASCII, spaces allowed between key=value tokens.
+ * Tokens themselves are checked with common/request.h's pgbc_token_ok().
  */
-bool pgbi_proto_token_ok(const char *s, size_t max);
 bool pgbi_proto_options_ok(const char *s, size_t max);
 
-/* Longest role name a request carries ("sync_by_time_and_bytes" fits). */
-#define PGBI_ROLE_NAME_MAX	64
-/* Longest cluster name the daemon takes in a request (its PROTO_NAME_MAX);
- * PGB_CLUSTER_MAX is only the size of the public structs' field. */
-#define PGBI_CLUSTER_NAME_MAX	63
-
 /*
- * True when cluster (at most PGBI_CLUSTER_NAME_MAX bytes) and role (at
- * most PGBI_ROLE_NAME_MAX) are usable as the arguments of a RESOLVE.
+ * True when cluster (pgbc_cluster_name_ok(): at most PGBC_CLUSTER_NAME_MAX
+ * bytes; PGB_CLUSTER_MAX is only the size of the public structs' field)
+ * and role (a token of at most PGBC_ROLE_NAME_MAX) are usable as the
+ * arguments of a RESOLVE.
  */
 bool pgbi_proto_resolve_args_ok(const char *cluster, const char *role);
 
-/* LSN text "X/Y" <-> 64-bit position. */
-bool pgbi_lsn_parse(const char *s, uint64_t *out);
-void pgbi_lsn_format(uint64_t lsn, char buf[PGB_LSN_MAX]);
+/*
+ * Writes "RESOLVE <cluster> <role>[ <options>]" (no end of line) into buf,
+ * of len bytes.  0, or -1 when an argument is unusable (see above), -2
+ * when the line would be longer than the daemon takes (PGBC_LINE_MAX) or
+ * than buf.
+ */
+int pgbi_proto_format_resolve(char *buf, size_t len, const char *cluster,
+	const char *role, const char *options);
 
 #endif /* PGB_PROTO_INTERNAL_H */

@@ -1,17 +1,26 @@
 /*
- * proto.c - parsing the daemon's reply lines; see proto-internal.h.
+ * proto.c - parsing the daemon's reply lines; see proto-internal.h.  The
+ * grammar's words (numbers, host:port, error codes, limits) are those of
+ * common/, which the daemon uses too.
  */
-#include <ctype.h>
-#include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/errcodes.h"
+#include "common/hostport.h"
+#include "common/limits.h"
+#include "common/num.h"
+#include "common/request.h"
+
 #include "proto-internal.h"
 
+/* The public structs' fields hold whatever the grammar accepts. */
+_Static_assert(PGB_CLUSTER_MAX > PGBC_CLUSTER_NAME_MAX, "PGB_CLUSTER_MAX");
+_Static_assert(PGB_HOST_MAX > PGBC_HOST_LEN_MAX, "PGB_HOST_MAX");
+_Static_assert(PGB_LSN_MAX >= PGBC_LSN_STRLEN, "PGB_LSN_MAX");
+
 static int	proto_word(const char *line, const char *word, const char **rest);
-static int	proto_u64(const char *s, size_t len, uint64_t *out);
 static void	proto_copy(char *dst, size_t dstlen, const char *s, size_t len);
 
 /* 1 when line is word alone or word followed by a space (rest after it). */
@@ -30,26 +39,6 @@ proto_word(const char *line, const char *word, const char **rest)
 		*rest = line + n + 1;
 		return (1);
 	}
-	return (0);
-}
-
-/* Decimal digits only, no sign, no overflow. */
-static int
-proto_u64(const char *s, size_t len, uint64_t *out)
-{
-	uint64_t	v = 0;
-	size_t		i;
-
-	if (len == 0 || len > 20)
-		return (-1);
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return (-1);
-		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-			return (-1);
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*out = v;
 	return (0);
 }
 
@@ -91,17 +80,9 @@ int
 pgbi_proto_parse_err(const char *line, pgb_errcode *code, char *text,
     size_t textlen)
 {
-	static const struct {
-		const char	*name;
-		pgb_errcode	 code;
-	} codes[] = {
-		{ "NOHOST", PGB_ERR_NOHOST },
-		{ "NOCLUSTER", PGB_ERR_NOCLUSTER },
-		{ "BADROLE", PGB_ERR_BADROLE },
-		{ "BADREQ", PGB_ERR_BADREQ },
-	};
 	const char	*rest, *sp, *msg;
-	size_t		 n, i;
+	size_t		 n;
+	enum pgbc_err	 err;
 
 	if (pgbi_proto_classify(line, &rest) != PGBI_REPLY_ERR)
 		return (-1);
@@ -110,14 +91,30 @@ pgbi_proto_parse_err(const char *line, pgb_errcode *code, char *text,
 	msg = sp != NULL ? sp + 1 : "";
 	if (n == 0)
 		return (-1);
-	for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
-		if (strlen(codes[i].name) == n &&
-		    strncmp(codes[i].name, rest, n) == 0) {
-			*code = codes[i].code;
-			proto_copy(text, textlen, msg, strlen(msg));
-			return (0);
+	if (pgbc_err_parse(rest, n, &err)) {
+		switch (err) {
+		case PGBC_ERR_NOHOST:
+			*code = PGB_ERR_NOHOST;
+			break;
+		case PGBC_ERR_NOCLUSTER:
+			*code = PGB_ERR_NOCLUSTER;
+			break;
+		case PGBC_ERR_BADROLE:
+			*code = PGB_ERR_BADROLE;
+			break;
+		case PGBC_ERR_BADREQ:
+			*code = PGB_ERR_BADREQ;
+			break;
+		case PGBC_OK:
+		case PGBC_ERR_DENIED:
+			/* No pgb_errcode of its own: PGB_ERR_DAEMON below,
+			 * "DENIED: <text>" as pgbeacon.h documents. */
+			goto daemon;
 		}
+		proto_copy(text, textlen, msg, strlen(msg));
+		return (0);
 	}
+daemon:
 	*code = PGB_ERR_DAEMON;
 	if (textlen > 0)
 		snprintf(text, textlen, "%.*s: %s", (int)n, rest, msg);
@@ -128,36 +125,14 @@ int
 pgbi_proto_parse_hostport(const char *s, size_t len, char *host,
     size_t hostlen, int *port)
 {
-	const char	*colon = NULL, *h;
-	size_t		 i, hlen;
-	uint64_t	 p;
+	struct pgbc_hostport	hp;
 
-	for (i = 0; i < len; i++) {
-		if (s[i] == ':')
-			colon = s + i;
-	}
-	if (colon == NULL)
+	if (!pgbc_hostport_parse(s, len, PGBC_HP_ALLOW_DIR, &hp, NULL) ||
+	    hp.hostlen >= hostlen)
 		return (-1);
-	h = s;
-	hlen = (size_t)(colon - s);
-	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']' && h[1] != '/' &&
-	    memchr(h + 1, ':', hlen - 2) != NULL) {
-		h++;
-		hlen -= 2;
-	} else if (hlen > 0 && h[0] != '/' && memchr(h, ':', hlen) != NULL)
-		return (-1);	/* an IPv6 address needs its brackets */
-	if (hlen == 0 || hlen >= hostlen)
-		return (-1);
-	for (i = 0; i < hlen; i++) {
-		if ((unsigned char)h[i] <= ' ' || (unsigned char)h[i] >= 0x7f)
-			return (-1);
-	}
-	if (proto_u64(colon + 1, len - (size_t)(colon + 1 - s), &p) == -1 ||
-	    p == 0 || p > 65535)
-		return (-1);
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	*port = (int)p;
+	memcpy(host, hp.host, hp.hostlen);
+	host[hp.hostlen] = '\0';
+	*port = hp.port;
 	return (0);
 }
 
@@ -170,6 +145,7 @@ pgbi_proto_parse_resolve(const char *line, pgb_resolved *out, char *why,
 	int		 seen_host = 0, seen_port = 0, seen_role = 0, seen_gen = 0;
 	size_t		 klen, vlen, i;
 	uint64_t	 v;
+	int		 port;
 
 	if (pgbi_proto_classify(line, &rest) != PGBI_REPLY_OK) {
 		snprintf(why, whylen, "not an OK reply");
@@ -207,12 +183,11 @@ pgbi_proto_parse_resolve(const char *line, pgb_resolved *out, char *why,
 			memcpy(r.host, eq, vlen);
 			r.host[vlen] = '\0';
 		} else if (klen == 4 && strncmp(p, "port", 4) == 0) {
-			if (seen_port++ || proto_u64(eq, vlen, &v) == -1 ||
-			    v == 0 || v > 65535) {
+			if (seen_port++ || !pgbc_parse_port(eq, vlen, &port)) {
 				snprintf(why, whylen, "bad port");
 				return (-1);
 			}
-			r.port = (int)v;
+			r.port = port;
 		} else if (klen == 4 && strncmp(p, "role", 4) == 0) {
 			if (seen_role++ || vlen >= sizeof r.role) {
 				snprintf(why, whylen, "bad role");
@@ -221,7 +196,8 @@ pgbi_proto_parse_resolve(const char *line, pgb_resolved *out, char *why,
 			memcpy(r.role, eq, vlen);
 			r.role[vlen] = '\0';
 		} else if (klen == 10 && strncmp(p, "generation", 10) == 0) {
-			if (seen_gen++ || proto_u64(eq, vlen, &v) == -1) {
+			if (seen_gen++ ||
+			    !pgbc_parse_u64(eq, vlen, UINT64_MAX, &v)) {
 				snprintf(why, whylen, "bad generation");
 				return (-1);
 			}
@@ -260,19 +236,24 @@ pgbi_proto_parse_event(const char *line, pgb_event *ev, char *why,
 		return (-1);
 	}
 	n = (size_t)(sp - rest);
-	if (n >= sizeof e.cluster) {
+	if (n > PGBC_CLUSTER_NAME_MAX) {
 		snprintf(why, whylen, "cluster name too long");
 		return (-1);
 	}
 	memcpy(e.cluster, rest, n);
 	e.cluster[n] = '\0';
+	if (!pgbc_cluster_name_ok(e.cluster)) {
+		snprintf(why, whylen, "bad cluster name");
+		return (-1);
+	}
 	for (p = sp + 1; *p != '\0'; p = end) {
 		end = strchr(p, ' ');
 		if (end == NULL)
 			end = p + strlen(p);
 		n = (size_t)(end - p);
 		if (n > 11 && strncmp(p, "generation=", 11) == 0) {
-			if (seen_gen++ || proto_u64(p + 11, n - 11, &v) == -1) {
+			if (seen_gen++ || !pgbc_parse_u64(p + 11, n - 11,
+			    UINT64_MAX, &v)) {
 				snprintf(why, whylen, "bad generation");
 				return (-1);
 			}
@@ -308,21 +289,6 @@ pgbi_proto_parse_event(const char *line, pgb_event *ev, char *why,
 }
 
 bool
-pgbi_proto_token_ok(const char *s, size_t max)
-{
-	size_t	i;
-
-	if (s == NULL || *s == '\0')
-		return (false);
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i >= max || (unsigned char)s[i] <= ' ' ||
-		    (unsigned char)s[i] >= 0x7f)
-			return (false);
-	}
-	return (true);
-}
-
-bool
 pgbi_proto_options_ok(const char *s, size_t max)
 {
 	size_t	i;
@@ -340,41 +306,23 @@ pgbi_proto_options_ok(const char *s, size_t max)
 bool
 pgbi_proto_resolve_args_ok(const char *cluster, const char *role)
 {
-	return (pgbi_proto_token_ok(cluster, PGBI_CLUSTER_NAME_MAX) &&
-	    pgbi_proto_token_ok(role, PGBI_ROLE_NAME_MAX));
+	return (pgbc_cluster_name_ok(cluster) &&
+	    pgbc_token_ok(role, PGBC_ROLE_NAME_MAX));
 }
 
-bool
-pgbi_lsn_parse(const char *s, uint64_t *out)
+int
+pgbi_proto_format_resolve(char *buf, size_t len, const char *cluster,
+    const char *role, const char *options)
 {
-	uint64_t	 hi = 0, lo = 0, *half = &hi;
-	int		 digits = 0;
-	const char	*p;
+	int	n;
 
-	if (s == NULL)
-		return (false);
-	for (p = s; *p != '\0'; p++) {
-		if (*p == '/') {
-			if (half == &lo || digits == 0)
-				return (false);
-			half = &lo;
-			digits = 0;
-			continue;
-		}
-		if (!isxdigit((unsigned char)*p) || ++digits > 8)
-			return (false);
-		*half = *half * 16 + (uint64_t)(isdigit((unsigned char)*p) ?
-		    *p - '0' : tolower((unsigned char)*p) - 'a' + 10);
-	}
-	if (half != &lo || digits == 0)
-		return (false);
-	*out = hi << 32 | lo;
-	return (true);
-}
-
-void
-pgbi_lsn_format(uint64_t lsn, char buf[PGB_LSN_MAX])
-{
-	snprintf(buf, PGB_LSN_MAX, "%" PRIX32 "/%" PRIX32,
-	    (uint32_t)(lsn >> 32), (uint32_t)lsn);
+	if (!pgbi_proto_resolve_args_ok(cluster, role) ||
+	    !pgbi_proto_options_ok(options, PGBC_LINE_MAX))
+		return (-1);
+	n = snprintf(buf, len, "RESOLVE %s %s%s%s", cluster, role,
+	    options != NULL && *options != '\0' ? " " : "",
+	    options != NULL ? options : "");
+	if (n < 0 || (size_t)n > PGBC_LINE_MAX || (size_t)n >= len)
+		return (-2);
+	return (0);
 }

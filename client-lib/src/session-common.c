@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/lsn.h"
+
 #include "pgbeacon.h"
 #include "db-internal.h"
 #include "proto-internal.h"
@@ -121,7 +123,7 @@ pgbi_ctx_lsn_get(const struct pgbi_ctx_lsn *l, char buf[PGB_LSN_MAX])
 		buf[0] = '\0';
 		return (0);
 	}
-	pgbi_lsn_format(l->pos, buf);
+	pgbc_lsn_format(l->pos, buf);
 	return (1);
 }
 
@@ -131,7 +133,7 @@ pgbi_ctx_lsn_set(struct pgbi_ctx_lsn *l, const char *text, char *err,
 {
 	uint64_t	v;
 
-	if (!pgbi_lsn_parse(text, &v)) {
+	if (!pgbc_lsn_parse(text, &v)) {
 		snprintf(err, errlen, "malformed LSN \"%.40s\"", text != NULL ?
 		    text : "(null)");
 		return (-1);
@@ -150,7 +152,7 @@ pgbi_ctx_lsn_min(const struct pgbi_ctx_lsn *l, const pgb_db *db,
 		return (0);
 	}
 	if (buf != NULL)
-		pgbi_lsn_format(l->pos, buf);
+		pgbc_lsn_format(l->pos, buf);
 	return (1);
 }
 
@@ -315,10 +317,10 @@ pgbi_commit_record(const struct pgbi_commit *cm,
 {
 	uint64_t	v;
 
-	if (!cm->wrote || !pgbi_lsn_parse(cm->lsn, &v))
+	if (!cm->wrote || !pgbc_lsn_parse(cm->lsn, &v))
 		return;
 	v = pgbi_lsn_insert_to_end(v);
-	pgbi_lsn_format(v, commit_lsn);
+	pgbc_lsn_format(v, commit_lsn);
 	if (l != NULL)
 		ctx_lsn_raise(l, v);
 }

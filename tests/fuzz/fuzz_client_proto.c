@@ -15,6 +15,8 @@
  */
 #include <string.h>
 
+#include "common/request.h"
+
 #include "fuzz.h"
 #include "protocol.h"
 #include "topology.h"
@@ -73,6 +75,9 @@ check_event(const char *line)
 	if (pgbi_proto_parse_event(line, &e, why, sizeof why) == -1)
 		return;
 	FUZZ_CHECK(e.cluster[0] != '\0' && e.resync == 0, "%s", line);
+	/* A cluster the library takes from an EVENT is one the daemon
+	 * could have: no longer than its limit (no drift). */
+	FUZZ_CHECK(strlen(e.cluster) <= PROTO_NAME_MAX, "%s", line);
 	if (e.has_master)
 		check_host(e.master_host, e.master_port, line);
 	memset(&h, 0, sizeof h);
@@ -170,7 +175,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_event(line);
 	check_err(line);
 	check_hostport((const char *)data, size);
-	(void)pgbi_proto_token_ok(line, PGBI_CLUSTER_NAME_MAX);
+	(void)pgbc_cluster_name_ok(line);
 	(void)pgbi_proto_options_ok(line, 3000);
 	free(line);
 	return (0);

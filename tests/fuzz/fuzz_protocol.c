@@ -15,6 +15,8 @@
  */
 #include <string.h>
 
+#include "common/request.h"
+
 #include "fuzz.h"
 #include "protocol.h"
 #include "topology.h"
@@ -95,8 +97,7 @@ check_round_trip(const struct proto_request *req)
 		FUZZ_CHECK(pgbi_proto_options_ok(*opts == ' ' ? opts + 1 :
 		    opts, 3000), "%s", line);
 	} else if (req->cluster != NULL)
-		FUZZ_CHECK(pgbi_proto_token_ok(req->cluster,
-		    PGBI_CLUSTER_NAME_MAX), "%s", line);
+		FUZZ_CHECK(pgbc_cluster_name_ok(req->cluster), "%s", line);
 }
 
 /* A cluster name the library lets through is one the daemon takes. */

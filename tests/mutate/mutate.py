@@ -67,13 +67,21 @@ DAEMON_SKIP = ("main.o",)
 
 # file -> (kind, test binaries, functions to leave alone)
 FILES = {
-    "daemon/lsn.c": ("unit", ["check_lsn", "check_topology"], None),
+    "common/lsn.c": ("unit", ["check_common", "check_lsn", "check_topology"],
+                     None),
+    "common/num.c": ("unit", ["check_common", "check_protocol"], None),
+    "common/hostport.c": ("unit", ["check_common", "check_client_proto"],
+                          None),
+    "common/roles.c": ("unit", ["check_common", "check_topology"], None),
+    "common/errcodes.c": ("unit", ["check_common", "check_protocol"], None),
+    "common/request.c": ("unit", ["check_common", "check_protocol"], None),
     "daemon/topology.c": ("unit", ["check_topology"], None),
     "daemon/protocol.c": ("unit", ["check_protocol"], None),
     "daemon/config.c": ("unit", ["check_config"], None),
     "daemon/http_api.c": ("unit", ["check_http"], None),
     "daemon/config_table.c": ("unit", ["check_config"], None),
-    "client-lib/src/proto.c": ("unit", ["check_client_proto"], None),
+    "client-lib/src/proto.c": ("unit", ["check_client_proto", "check_common"],
+                               None),
     "client-lib/src/ctx.c": ("it", ["it_lib_session", "it_lib_client"], None),
     "client-lib/src/db.c": ("it", ["it_lib_client", "it_lib_session"], None),
 }
@@ -368,6 +376,10 @@ def link_inputs(path, kind, test, mutant_obj):
         core = [os.path.join(b, "daemon", f[:-2] + ".o")
                 for f in sorted(os.listdir(os.path.join(ROOT, "daemon")))
                 if f.endswith(".c") and f[:-2] + ".o" not in DAEMON_SKIP]
+        # common/ is linked into the daemon too (the Makefile's DAEMON_OBJ)
+        core += [os.path.join(b, "common", f[:-2] + ".o")
+                 for f in sorted(os.listdir(os.path.join(ROOT, "common")))
+                 if f.endswith(".c")]
         core = [o for o in core if o != obj(path)]
         return ([os.path.join(b, "tests", "unit", test + ".o"), mutant_obj]
                 + core + [os.path.join(b, "libpgbeacon.a")])
@@ -389,7 +401,7 @@ def compile_and_test(path, text, workdir, timeouts):
         f.write(text)
     d = os.path.dirname(path)
     rc, out, _ = run([CC] + CFLAGS + SAN_FLAGS + ["-O0", "-w", "-iquote", d,
-                                      "-Idaemon", "-Iclient-lib", "-c",
+                                      "-I.", "-Idaemon", "-Iclient-lib", "-c",
                                       "-o", mobj, src], 300)
     if rc != 0:
         return "nocompile", out, 0

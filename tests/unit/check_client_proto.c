@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/lsn.h"
+#include "common/request.h"
+
 #include "pgbeacon.h"
 #include "src/proto-internal.h"
 #include "../check_main.h"
@@ -256,12 +259,12 @@ END_TEST
 
 START_TEST(test_request_tokens_refuse_spaces_and_controls)
 {
-	ck_assert(pgbi_proto_token_ok("main", 10));
-	ck_assert(!pgbi_proto_token_ok("", 10));
-	ck_assert(!pgbi_proto_token_ok(NULL, 10));
-	ck_assert(!pgbi_proto_token_ok("ma in", 10));
-	ck_assert(!pgbi_proto_token_ok("main\n", 10));
-	ck_assert(!pgbi_proto_token_ok("0123456789a", 10));
+	ck_assert(pgbc_token_ok("main", 10));
+	ck_assert(!pgbc_token_ok("", 10));
+	ck_assert(!pgbc_token_ok(NULL, 10));
+	ck_assert(!pgbc_token_ok("ma in", 10));
+	ck_assert(!pgbc_token_ok("main\n", 10));
+	ck_assert(!pgbc_token_ok("0123456789a", 10));
 	ck_assert(pgbi_proto_options_ok(NULL, 10));
 	ck_assert(pgbi_proto_options_ok("a=1 b=2", 10));
 	ck_assert(!pgbi_proto_options_ok("a=1\nPING", 100));
@@ -290,11 +293,11 @@ START_TEST(test_resolve_args_keep_the_daemons_cluster_limit)
 	memset(name, 'c', sizeof name);
 	name[63] = '\0';
 	ck_assert(pgbi_proto_resolve_args_ok(name, "master"));
-	ck_assert(pgbi_proto_token_ok(name, PGBI_CLUSTER_NAME_MAX));
+	ck_assert(pgbc_cluster_name_ok(name));
 	name[63] = 'c';
 	name[64] = '\0';
 	ck_assert(!pgbi_proto_resolve_args_ok(name, "master"));
-	ck_assert(!pgbi_proto_token_ok(name, PGBI_CLUSTER_NAME_MAX));
+	ck_assert(!pgbc_cluster_name_ok(name));
 	memset(name, 'c', 100);
 	name[100] = '\0';
 	ck_assert(!pgbi_proto_resolve_args_ok(name, "master"));
@@ -351,11 +354,11 @@ START_TEST(test_hostport_is_the_inverse_of_the_daemons_join)
 	ck_assert_str_eq(host, "/run/a:b");
 	ck_assert_int_eq(HP("db1:1"), 0);
 	ck_assert_str_eq(host, "db1");
-	/* Brackets around a name without ':' are part of it. */
-	ck_assert_int_eq(HP("[x]:5"), 0);
-	ck_assert_str_eq(host, "[x]");
-	ck_assert_int_eq(HP("[[x]]:5"), 0);
-	ck_assert_str_eq(host, "[[x]]");
+	/* Brackets hold an IPv6 address (common/hostport.h): the daemon
+	 * writes none around a name, and none is part of a name. */
+	ck_assert_int_eq(HP("[x]:5"), -1);
+	ck_assert_int_eq(HP("[[x]]:5"), -1);
+	ck_assert_int_eq(HP("x]:5"), -1);
 	/* A ':' outside a socket directory needs the brackets. */
 	ck_assert_int_eq(HP("::1:5432"), -1);
 	ck_assert_int_eq(HP("a:b:5"), -1);
@@ -369,21 +372,21 @@ START_TEST(test_lsn_round_trips)
 	uint64_t	v;
 	char		buf[PGB_LSN_MAX];
 
-	ck_assert(pgbi_lsn_parse("16/B374D848", &v));
+	ck_assert(pgbc_lsn_parse("16/B374D848", &v));
 	ck_assert_uint_eq(v, 0x16B374D848ULL);
-	pgbi_lsn_format(v, buf);
+	pgbc_lsn_format(v, buf);
 	ck_assert_str_eq(buf, "16/B374D848");
-	ck_assert(pgbi_lsn_parse("FFFFFFFF/FFFFFFFF", &v));
+	ck_assert(pgbc_lsn_parse("FFFFFFFF/FFFFFFFF", &v));
 	ck_assert_uint_eq(v, UINT64_MAX);
-	ck_assert(pgbi_lsn_parse("0/0", &v));
+	ck_assert(pgbc_lsn_parse("0/0", &v));
 	ck_assert_uint_eq(v, 0);
-	ck_assert(!pgbi_lsn_parse("", &v));
-	ck_assert(!pgbi_lsn_parse("16", &v));
-	ck_assert(!pgbi_lsn_parse("/1", &v));
-	ck_assert(!pgbi_lsn_parse("1/", &v));
-	ck_assert(!pgbi_lsn_parse("1/2/3", &v));
-	ck_assert(!pgbi_lsn_parse("123456789/0", &v));
-	ck_assert(!pgbi_lsn_parse("1/g", &v));
+	ck_assert(!pgbc_lsn_parse("", &v));
+	ck_assert(!pgbc_lsn_parse("16", &v));
+	ck_assert(!pgbc_lsn_parse("/1", &v));
+	ck_assert(!pgbc_lsn_parse("1/", &v));
+	ck_assert(!pgbc_lsn_parse("1/2/3", &v));
+	ck_assert(!pgbc_lsn_parse("123456789/0", &v));
+	ck_assert(!pgbc_lsn_parse("1/g", &v));
 }
 END_TEST
 
@@ -437,8 +440,15 @@ START_TEST(test_event_edges_parse)
 	char		line[512], name[PGB_CLUSTER_MAX + 1], why[128];
 	pgb_event	ev;
 
-	memset(name, 'c', PGB_CLUSTER_MAX - 1);
-	name[PGB_CLUSTER_MAX - 1] = '\0';
+	/* One byte over the daemon's limit (not PGB_CLUSTER_MAX's): refused. */
+	memset(name, 'c', PGBC_CLUSTER_NAME_MAX + 1);
+	name[PGBC_CLUSTER_NAME_MAX + 1] = '\0';
+	snprintf(line, sizeof line, "EVENT %s generation=1 master=none", name);
+	ck_assert_int_eq(pgbi_proto_parse_event(line, &ev, why, sizeof why),
+	    -1);
+	ck_assert_str_eq(why, "cluster name too long");
+
+	name[PGBC_CLUSTER_NAME_MAX] = '\0';
 	snprintf(line, sizeof line, "EVENT %s generation=18446744073709551615 "
 	    "master=!~:65535 future=1 ", name);
 	ck_assert_msg(pgbi_proto_parse_event(line, &ev, why, sizeof why) == 0,
@@ -521,10 +531,10 @@ END_TEST
 /* Request tokens and options at their length and byte edges. */
 START_TEST(test_request_token_edges)
 {
-	ck_assert(pgbi_proto_token_ok("0123456789", 10));
-	ck_assert(pgbi_proto_token_ok("!~", 2));
-	ck_assert(!pgbi_proto_token_ok("a\x7f", 10));
-	ck_assert(!pgbi_proto_token_ok("a\x80", 10));
+	ck_assert(pgbc_token_ok("0123456789", 10));
+	ck_assert(pgbc_token_ok("!~", 2));
+	ck_assert(!pgbc_token_ok("a\x7f", 10));
+	ck_assert(!pgbc_token_ok("a\x80", 10));
 	ck_assert(pgbi_proto_options_ok("", 0));
 	ck_assert(pgbi_proto_options_ok("a b", 3));
 	ck_assert(!pgbi_proto_options_ok("a bc", 3));
@@ -569,8 +579,8 @@ START_TEST(test_first_byte_and_tiny_buffers)
 	char		text[8] = "XXXXXXX", host[8];
 	int		port;
 
-	ck_assert(!pgbi_proto_token_ok(" a", 10));
-	ck_assert(!pgbi_proto_token_ok("\x7f" "a", 10));
+	ck_assert(!pgbc_token_ok(" a", 10));
+	ck_assert(!pgbc_token_ok("\x7f" "a", 10));
 	ck_assert(!pgbi_proto_options_ok("\x01" "a", 10));
 	ck_assert(!pgbi_proto_options_ok("\x7f" "a", 10));
 	ck_assert_int_eq(pgbi_proto_parse_hostport("\x01" "b:9", 4, host,

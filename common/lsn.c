@@ -1,7 +1,7 @@
 /*
  * lsn.c - PostgreSQL WAL positions (LSNs): parsing, formatting, arithmetic.
  *
- * Pure functions, no I/O.
+ * Pure functions, no I/O; see lsn.h.
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -56,7 +56,7 @@ lsn_parse_half(const char *s, uint32_t *out)
 }
 
 bool
-lsn_parse(const char *s, uint64_t *out)
+pgbc_lsn_parse(const char *s, uint64_t *out)
 {
 	uint32_t	hi, lo;
 	const char	*p;
@@ -72,15 +72,15 @@ lsn_parse(const char *s, uint64_t *out)
 }
 
 void
-lsn_format(uint64_t lsn, char buf[LSN_STRLEN])
+pgbc_lsn_format(uint64_t lsn, char buf[PGBC_LSN_STRLEN])
 {
 	/* As PostgreSQL's "%X/%X": upper case, no leading zeros. */
-	snprintf(buf, LSN_STRLEN, "%" PRIX32 "/%" PRIX32,
+	snprintf(buf, PGBC_LSN_STRLEN, "%" PRIX32 "/%" PRIX32,
 	    (uint32_t)(lsn >> 32), (uint32_t)lsn);
 }
 
 uint64_t
-lsn_diff(uint64_t a, uint64_t b)
+pgbc_lsn_diff(uint64_t a, uint64_t b)
 {
 	return (a > b ? a - b : 0);
 }
