@@ -44,6 +44,7 @@
 #define DB_IDLE_CHECK_MS	30000
 #define DB_RECHECK_MS		1000
 #define DB_ROLE_WAIT_MS		5000
+#define DB_STALE_TTL_MS		30000
 
 TAILQ_HEAD(pconn_list, pgbi_pconn);
 TAILQ_HEAD(waiter_list, pgbi_waiter);
@@ -84,6 +85,7 @@ struct pgb_db {
 	int		 idle_check_ms;
 	int		 recheck_ms;
 	int		 role_wait_ms;	/* under hook_mtx */
+	int		 stale_ttl_ms;	/* under hook_mtx */
 	pgb_hook_fn	 hook;
 	void		*hook_arg;
 
@@ -104,6 +106,9 @@ struct pgb_db {
 	pgb_watch	*watch;		/* owned, master dbs only */
 	int		 answer_valid;	/* the last answer may be reused */
 	int64_t		 answer_ms;	/* when it was received */
+	int64_t		 confirmed_ms;	/* when the daemon last answered or
+					   confirmed the hosts in use; 0:
+					   never */
 };
 
 static _Thread_local struct db_route_slot db_route_tl;
@@ -160,6 +165,7 @@ db_alloc(const char *conninfo, const char *role)
 	db->idle_check_ms = DB_IDLE_CHECK_MS;
 	db->recheck_ms = DB_RECHECK_MS;
 	db->role_wait_ms = DB_ROLE_WAIT_MS;
+	db->stale_ttl_ms = DB_STALE_TTL_MS;
 	db->is_master = strcmp(db->role, "master") == 0 ||
 	    strcmp(db->role, "primary") == 0;
 	return (db);
@@ -269,6 +275,113 @@ pgb_db_set_role_wait(pgb_db *db, int wait_ms)
 	pthread_mutex_lock(&db->hook_mtx);
 	db->role_wait_ms = wait_ms >= 0 ? wait_ms : DB_ROLE_WAIT_MS;
 	pthread_mutex_unlock(&db->hook_mtx);
+}
+
+void
+pgb_db_set_stale_ttl(pgb_db *db, int ttl_ms)
+{
+	pthread_mutex_lock(&db->hook_mtx);
+	db->stale_ttl_ms = ttl_ms >= 0 ? ttl_ms : DB_STALE_TTL_MS;
+	pthread_mutex_unlock(&db->hook_mtx);
+}
+
+/*
+ * With hook_mtx held, after the daemon could not be reached (code): 0
+ * when the session may go on with the hosts the daemon named last (a
+ * session with a min_lsn routed, through rt, to the cluster's last
+ * primary), because the daemon confirmed them less than stale_ttl_ms
+ * ago; -1 otherwise.
+ */
+static int
+db_use_stale(pgb_db *db, pgb_errcode code, const char *min_lsn,
+    struct pgbi_route *rt)
+{
+	char	 host[PGB_HOST_MAX];
+	int64_t	 now = pgbi_now_ms(), ms;
+	int	 port, ok = 0;
+
+	if (code != PGB_ERR_UNREACHABLE || db->stale_ttl_ms == 0 ||
+	    db->confirmed_ms == 0 || now - db->confirmed_ms > db->stale_ttl_ms)
+		return (-1);
+	if (min_lsn != NULL && !db->is_master) {
+		/* Read-your-writes falls back to the primary. */
+		if (rt == NULL || pgbi_readers_master(db->readers, host,
+		    sizeof host, &port, &ms) == -1 ||
+		    now - ms > db->stale_ttl_ms)
+			return (-1);
+		rt->set = 1;
+		pgbi_strlcpy(rt->host, host, sizeof rt->host);
+		rt->port = port;
+		pgbi_strlcpy(rt->role, "master", sizeof rt->role);
+		ok = 1;
+	}
+	pthread_mutex_lock(&db->mtx);
+	if (min_lsn == NULL || db->is_master)
+		ok = db->nqualify > 0;
+	if (ok)
+		db->stats.stale++;
+	pthread_mutex_unlock(&db->mtx);
+	return (ok ? 0 : -1);
+}
+
+int
+pgbi_db_stale(pgb_db *db, pgb_errcode code, const char *min_lsn,
+    struct pgbi_route *rt)
+{
+	int	rc;
+
+	pthread_mutex_lock(&db->hook_mtx);
+	rc = db_use_stale(db, code, min_lsn, rt);
+	pthread_mutex_unlock(&db->hook_mtx);
+	return (rc);
+}
+
+/* With hook_mtx held: the daemon answered for, or confirmed, db's hosts. */
+static void
+db_confirmed(pgb_db *db)
+{
+	char	host[PGB_HOST_MAX];
+	int	port, has;
+
+	db->confirmed_ms = pgbi_now_ms();
+	if (!db->is_master)
+		return;
+	pthread_mutex_lock(&db->mtx);
+	if ((has = db->current != NULL)) {
+		pgbi_strlcpy(host, db->current->host, sizeof host);
+		port = db->current->port;
+	}
+	pthread_mutex_unlock(&db->mtx);
+	if (has)
+		pgbi_readers_set_master(db->readers, host, port);
+}
+
+void
+pgbi_db_confirmed(pgb_db *db)
+{
+	pthread_mutex_lock(&db->hook_mtx);
+	db_confirmed(db);
+	pthread_mutex_unlock(&db->hook_mtx);
+}
+
+void
+pgbi_db_role_lost(pgb_db *db, struct pgbi_pconn *c)
+{
+	char	 host[PGB_HOST_MAX];
+	int64_t	 ms;
+	int	 port;
+
+	pthread_mutex_lock(&db->hook_mtx);
+	db->answer_valid = 0;
+	pthread_mutex_unlock(&db->hook_mtx);
+	pthread_mutex_lock(&db->mtx);
+	db->stats.role_lost++;
+	if (c->epoch == c->h->epoch)
+		db_host_drop(db, c->h);
+	db_unlock(db);
+	if (pgbi_readers_master(db->readers, host, sizeof host, &port,
+	    &ms) == 0 && port == c->port && strcmp(host, c->host) == 0)
+		pgbi_readers_set_master(db->readers, NULL, 0);
 }
 
 /*
@@ -535,11 +648,13 @@ pgbi_db_answer(pgb_db *db, const pgb_resolved *r, int for_min_lsn,
 	struct pgbi_host	*h, *o;
 	uint64_t		 keep;
 
+	if (db_bad_host(db, r->host, r->port))
+		return (-1);
+	if (strcmp(r->role, "master") == 0)
+		pgbi_readers_set_master(db->readers, r->host, r->port);
 	if (db->is_master)
 		return (pgbi_db_move(db, r->host, r->port, r->role) == -1 ?
 		    -1 : 0);
-	if (db_bad_host(db, r->host, r->port))
-		return (-1);
 	pthread_mutex_lock(&db->mtx);
 	h = db_host(db, r->host, r->port, r->role);
 	if (h == NULL) {
@@ -697,6 +812,7 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 		} else
 			dirty = 1;
 		if (!dirty && db->answer_valid && has_host) {
+			db_confirmed(db);
 			pthread_mutex_unlock(&db->hook_mtx);
 			return (0);
 		}
@@ -714,6 +830,11 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 	    pgb_client_errcode(db->client) != PGB_ERR_NOHOST ||
 	    db_wait_role(db, &r) == -1)) {
 		db->answer_valid = 0;
+		if (db_use_stale(db, pgb_client_errcode(db->client), min_lsn,
+		    db_route_tl.db == db ? db_route_tl.rt : NULL) == 0) {
+			pthread_mutex_unlock(&db->hook_mtx);
+			return (0);
+		}
 		pgb_db_set_error(db, "%s: no host from pgbeacond: %s",
 		    db->label, pgb_client_error(db->client));
 		db_hook_code = pgb_client_errcode(db->client);
@@ -725,6 +846,8 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 	db->answer_ms = pgbi_now_ms();
 	rc = pgbi_db_answer(db, &r, min_lsn != NULL,
 	    db_route_tl.db == db ? db_route_tl.rt : NULL);
+	if (rc == 0 && min_lsn == NULL)
+		db_confirmed(db);
 	pthread_mutex_unlock(&db->hook_mtx);
 	return (rc);
 }
