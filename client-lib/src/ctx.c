@@ -569,7 +569,7 @@ session_run(pgb_session *s, const char *sql, int params, int nparams,
     const int *formats, int result_format)
 {
 	PGresult	*res;
-	int		 attempt, begin;
+	int		 attempt, begin, lost = 0;
 
 	if (s == NULL)
 		return (NULL);
@@ -625,14 +625,18 @@ session_run(pgb_session *s, const char *sql, int params, int nparams,
 			return (res);
 		default:
 			pgbi_serr_pg(&s->err, s->db, s->conn, res, NULL);
-			if (session_role_lost(s, res, begin || s->autocommit)) {
+			if (session_role_lost(s, res, begin || s->autocommit) &&
+			    !lost) {
 				/*
 				 * Nothing ran: its transaction (or implicit
-				 * one) failed whole.  Once more, on the host
-				 * the daemon names now.
+				 * one) failed whole.  Once more (whatever
+				 * the attempts before), on the host the
+				 * daemon names now.
 				 */
 				PQclear(res);
 				session_release(s, 1);
+				lost = 1;
+				attempt--;
 				continue;
 			}
 			PQclear(res);

@@ -300,8 +300,7 @@ db_use_stale(pgb_db *db, pgb_errcode code, const char *min_lsn,
 	int64_t	 now = pgbi_now_ms(), ms;
 	int	 port, ok = 0;
 
-	if (code != PGB_ERR_UNREACHABLE || db->stale_ttl_ms == 0 ||
-	    db->confirmed_ms == 0 || now - db->confirmed_ms > db->stale_ttl_ms)
+	if (code != PGB_ERR_UNREACHABLE || db->stale_ttl_ms == 0)
 		return (-1);
 	if (min_lsn != NULL && !db->is_master) {
 		/* Read-your-writes falls back to the primary. */
@@ -314,7 +313,9 @@ db_use_stale(pgb_db *db, pgb_errcode code, const char *min_lsn,
 		rt->port = port;
 		pgbi_strlcpy(rt->role, "master", sizeof rt->role);
 		ok = 1;
-	}
+	} else if (db->confirmed_ms == 0 ||
+	    now - db->confirmed_ms > db->stale_ttl_ms)
+		return (-1);
 	pthread_mutex_lock(&db->mtx);
 	if (min_lsn == NULL || db->is_master)
 		ok = db->nqualify > 0;
