@@ -124,6 +124,13 @@ void	pgbi_db_confirmed(pgb_db *db);
  * daemon is down does not go there.
  */
 void	pgbi_db_role_lost(pgb_db *db, struct pgbi_pconn *c);
+/*
+ * A WATCH event named the cluster's live replicas (list, len as
+ * pgbi_proto_event_replicas gives them): a db for a non-master role
+ * drains, at once, every host it uses as a replica that is not among
+ * them (a host it has none left for makes its next session ask).
+ */
+void	pgbi_db_replicas(pgb_db *db, const char *list, size_t len);
 
 /* 1 when db is for the master role (or its alias primary). */
 int	pgbi_db_is_master(const pgb_db *db);

@@ -36,6 +36,7 @@
 
 #include "pgbeacon.h"
 #include "db-internal.h"
+#include "proto-internal.h"
 #include "session-internal.h"
 #include "util-internal.h"
 
@@ -366,6 +367,22 @@ pgbi_db_confirmed(pgb_db *db)
 }
 
 void
+pgbi_db_replicas(pgb_db *db, const char *list, size_t len)
+{
+	struct pgbi_host	*h;
+
+	if (db->is_master)
+		return;
+	pthread_mutex_lock(&db->mtx);
+	TAILQ_FOREACH(h, &db->hosts, entry) {
+		if (h->qualifies && strcmp(h->role, "replica") == 0 &&
+		    !pgbi_proto_replicas_has(list, len, h->host, h->port))
+			db_host_drop(db, h);
+	}
+	db_unlock(db);
+}
+
+void
 pgbi_db_role_lost(pgb_db *db, struct pgbi_pconn *c)
 {
 	char	 host[PGB_HOST_MAX];
@@ -428,6 +445,30 @@ db_wait_role(pgb_db *db, pgb_resolved *r)
 out:
 	pgb_watch_free(own);
 	return (ret);
+}
+
+/*
+ * With hook_mtx held, for a non-master db: reads the pending WATCH events
+ * of its cluster (subscribing on first use) and drains the replicas that
+ * they no longer name, so no session goes to a replica that died or
+ * stopped qualifying while its answer is reused (recheck_ms).
+ */
+static void
+db_watch_replicas(pgb_db *db)
+{
+	pgb_event	 ev;
+	const char	*list;
+	size_t		 len;
+
+	if (db->watch == NULL &&
+	    (db->watch = pgb_watch_new(db->socket_path, db->cluster)) == NULL)
+		return;
+	while (pgb_watch_poll(db->watch, &ev) == 1) {
+		if (ev.resync || strcmp(ev.cluster, db->cluster) != 0)
+			continue;
+		if (pgbi_watch_replicas(db->watch, &list, &len) == 1)
+			pgbi_db_replicas(db, list, len);
+	}
 }
 
 void
@@ -795,6 +836,12 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 			pgb_db_set_error(db, "%s: out of memory", db->label);
 			return (-1);
 		}
+	}
+	if (!db->is_master) {
+		db_watch_replicas(db);
+		pthread_mutex_lock(&db->mtx);
+		has_host = db->current != NULL;
+		pthread_mutex_unlock(&db->mtx);
 	}
 	if (db->is_master && min_lsn == NULL) {
 		/* Subscribe before asking, so no change can slip between. */
