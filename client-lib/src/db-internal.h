@@ -185,6 +185,7 @@ void	pgbi_db_opened(pgb_db *db, struct pgbi_pconn *c);
 void	pgbi_db_count_resolve(pgb_db *db);
 int	pgbi_db_checkout_timeout_ms(pgb_db *db);
 int	pgbi_db_recheck_ms(pgb_db *db);
+int	pgbi_db_role_wait_ms(pgb_db *db);
 void	pgbi_db_hook(pgb_db *db, pgb_hook_fn *fn, void **arg);
 
 #endif /* PGB_DB_INTERNAL_H */

@@ -1407,6 +1407,17 @@ pgbi_db_checkout_timeout_ms(pgb_db *db)
 }
 
 int
+pgbi_db_role_wait_ms(pgb_db *db)
+{
+	int	v;
+
+	pthread_mutex_lock(&db->hook_mtx);
+	v = db->role_wait_ms;
+	pthread_mutex_unlock(&db->hook_mtx);
+	return (v);
+}
+
+int
 pgbi_db_recheck_ms(pgb_db *db)
 {
 	int	v;
