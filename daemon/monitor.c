@@ -19,25 +19,8 @@
  * connections use PQconnectStartParams/PQconnectPoll, queries use
  * PQsendQuery/PQflush/PQconsumeInput/PQisBusy/PQgetResult.
  */
-#include <sys/socket.h>
+#include "monitor_int.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#include <event2/dns.h>
-#include <event2/event.h>
-#include <event2/util.h>
-#include <libpq-fe.h>
-
-#include "log.h"
-#include "lsn.h"
-#include "monitor.h"
-#include "state.h"
 
 /*
  * One probe: role, WAL positions, replay time, timeline, system
@@ -48,7 +31,7 @@
  * checkpoint).  Needs pg_monitor (or superuser) for pg_stat_wal_receiver
  * and pg_control_*().
  */
-static const char PROBE_SQL[] =
+const char monitor_probe_sql[] =
 	"WITH r AS (SELECT pg_is_in_recovery() AS rec) "
 	"SELECT r.rec, "
 	"CASE WHEN r.rec THEN NULL ELSE pg_current_wal_lsn() END, "
@@ -64,146 +47,9 @@ static const char PROBE_SQL[] =
 	"(SELECT system_identifier FROM pg_control_system()) "
 	"FROM r";
 
-enum mon_state {
-	MON_IDLE,		/* no connection; the timer starts the next attempt */
-	MON_RESOLVING,		/* waiting for evdns; the timer is the connect timeout */
-	MON_CONNECTING,		/* PQconnectPoll under way; timer: connect timeout */
-	MON_READY,		/* connected and idle; the timer sends the next probe */
-	MON_PROBING,		/* probe sent; the timer is the query timeout */
-};
 
-/* Addresses of one name that a connection attempt tries, at most. */
-#define MON_MAX_ADDRS	4
-/* Longest host name (a DNS name is at most 253 characters). */
-#define MON_MAX_NAME	255
-
-/* The second connection of a host (see struct mon_host). */
-enum mon_side {
-	MON_SIDE_IDLE,		/* none open; side_timer starts the next check */
-	MON_SIDE_CONNECTING,	/* PQconnectPoll under way; timer: connect timeout */
-	MON_SIDE_PROBING,	/* a switch's probe sent; timer: query timeout */
-};
-
-/*
- * Detection bounds (README, "How it decides").  A probe that gets no
- * answer within query_timeout_ms makes its host dead at once, like a
- * dropped connection: a frozen or unreachable primary is no longer named
- * after check_interval_ms + query_timeout_ms at worst (1.5 s by default).
- * A healthy server answers the probe in about a millisecond, and in tens
- * of milliseconds under heavy load, so the default second is a margin of
- * two orders of magnitude, not a race: raise query_timeout_ms, not
- * max_fails (which counts probes answered with an error), to tolerate
- * slower hosts.
- *
- * The master's probe is late once it has been unanswered for MON_LATE_MS
- * (at most half of query_timeout_ms): the other hosts of its cluster are
- * then probed every fast_check_interval_ms until it answers or dies, so
- * that a replica promoted meanwhile is named within a fast period, while
- * the old primary is still frozen.  Being late costs only those extra
- * probes; it never changes an answer.
- */
-#define MON_LATE_MS	100
-
-/* How a host failed; decides what becomes of its connection. */
-enum mon_fail {
-	MON_FAIL_DROP,		/* an established connection was lost */
-	MON_FAIL_CONNECT,	/* a connection attempt failed or timed out */
-	MON_FAIL_TIMEOUT,	/* a probe timed out: the connection is dropped */
-	MON_FAIL_PROBE,		/* a probe got an error: the connection stays */
-};
-
-struct mon_cluster;
-
-/*
- * One host.  Owned by its mon_cluster.  topo must stay the first member:
- * the cluster's topo_host array points at it.
- */
-struct mon_host {
-	struct topo_host	 topo;
-	struct mon_cluster	*cluster;	/* back pointer, not owned */
-	char			*host;		/* owned; topo.host borrows it */
-	int			 port;
-	char			 label[TOPO_HOST_NAMELEN]; /* "host:port", for logs */
-
-	enum mon_state		 state;
-	PGconn			*conn;		/* owned; NULL in IDLE/RESOLVING */
-	struct event		*io;		/* owned; on PQsocket(conn) */
-	evutil_socket_t		 io_fd;		/* what io is armed on, -1: not */
-	short			 io_what;
-	struct event		*timer;		/* owned */
-	struct evdns_getaddrinfo_request *dns_req; /* pending lookup or NULL */
-	/* What libpq is given: the addresses the name resolved to, and the
-	 * name once per address (for TLS and .pgpass); libpq tries them in
-	 * turn.  hostaddr "" lets libpq resolve (no resolver, Unix socket). */
-	char			 hostaddr[MON_MAX_ADDRS * (INET6_ADDRSTRLEN + 1)];
-	char			 hostlist[MON_MAX_ADDRS * (MON_MAX_NAME + 1)];
-	int			 backoff_ms;	/* next reconnect delay, 0 at rest */
-	bool			 probe_ok;	/* the probe in flight got its row */
-	int64_t			 probe_start_us; /* monotonic, when it was sent */
-	struct event		*late;		/* owned; fires when the master's
-						   probe is late (see MON_LATE_MS) */
-	char			*conninfo_used;	/* owned; what conn was opened with */
-
-	/*
-	 * A second connection, never used for probes of record: the
-	 * periodic new-connection check, or a connection made with a
-	 * reloaded conninfo that replaces conn once it answers a probe
-	 * (make-before-break).
-	 */
-	enum mon_side		 side;
-	PGconn			*side_conn;	/* owned; NULL in MON_SIDE_IDLE */
-	char			*side_conninfo;	/* owned; what side_conn uses */
-	struct event		*side_io;	/* owned; on PQsocket(side_conn) */
-	struct event		*side_timer;	/* owned */
-	bool			 side_switch;	/* side_conn is to replace conn */
-	bool			 round_done;	/* answered or failed at least once */
-	enum topo_role		 last_role;	/* for role_changes */
-};
-
-/* One cluster.  Owned by the monitor. */
-struct mon_cluster {
-	struct monitor		*mon;		/* back pointer, not owned */
-	char			*name;		/* owned; topo.name borrows it */
-	char			*conninfo;	/* owned; may hold a password: never logged */
-	uint64_t		 configured_system_id;
-	struct mon_host		**hosts;	/* owned, nhosts of them */
-	struct topo_host	**topo_hosts;	/* owned array of borrowed pointers */
-	size_t			 nhosts;
-	struct topo_cluster	 topo;
-	bool			 fast;		/* probing fast until a primary is known */
-	struct mon_host		*late_master;	/* borrowed: the master, while its
-						   probe is late; probing fast */
-	uint64_t		 role_changes;	/* host role changes, for metrics */
-};
-
-/* The monitor.  Owned by main. */
-struct monitor {
-	struct event_base	*base;		/* borrowed */
-	struct evdns_base	*dns;		/* borrowed, may be NULL */
-	struct monitor_callbacks cb;
-	struct mon_cluster	**clusters;	/* owned, nclusters of them */
-	struct topo_cluster	**topo_clusters; /* owned array of borrowed pointers */
-	size_t			 nclusters;
-	struct topo_limits	 limits;
-	int			 check_interval_ms;
-	int			 fast_check_interval_ms;
-	int			 connect_timeout_ms;
-	int			 query_timeout_ms;
-	int			 reconnect_max_ms;
-	int			 max_fails;
-	int			 connect_check_interval_ms; /* 0: no checks */
-	bool			 first_round_reported;
-	struct state		*state;		/* owned; the state file's memory */
-	int64_t			 state_retry_ms; /* monotonic; next retry of a
-						   failed save without a change */
-};
-
-static void	monitor_timer_cb(evutil_socket_t, short, void *);
-static void	monitor_io_cb(evutil_socket_t, short, void *);
 static void	monitor_connect_start(struct mon_host *);
 static void	monitor_probe_send(struct mon_host *);
-static void	monitor_side_close(struct mon_host *);
-static void	monitor_side_schedule(struct mon_host *, int);
 
 static int64_t
 monitor_now_us(void)
@@ -220,7 +66,7 @@ monitor_now_ms(void)
 	return monitor_now_us() / 1000;
 }
 
-static void
+void
 monitor_timer_set(struct mon_host *h, int ms)
 {
 	struct timeval tv;
@@ -233,7 +79,7 @@ monitor_timer_set(struct mon_host *h, int ms)
 }
 
 /* (Re)arms the io event on the connection's current socket for what. */
-static void
+void
 monitor_io_arm(struct mon_host *h, short what)
 {
 	evutil_socket_t fd = PQsocket(h->conn);
@@ -269,7 +115,7 @@ monitor_set_error(struct mon_host *h, const char *msg)
 }
 
 /* The probe of h is over, answered or not: it is no longer late. */
-static void
+void
 monitor_probe_ended(struct mon_host *h)
 {
 	if (h->late != NULL)
@@ -290,7 +136,7 @@ monitor_interval(const struct mon_host *h)
 	    cl->mon->check_interval_ms;
 }
 
-static void
+void
 monitor_close_conn(struct mon_host *h)
 {
 	if (h->dns_req != NULL) {
@@ -312,7 +158,7 @@ monitor_close_conn(struct mon_host *h)
 	monitor_side_close(h);
 }
 
-static int
+int
 monitor_jitter(int ms)
 {
 	/* +-20%, so that many sidecars do not retry in step. */
@@ -323,7 +169,7 @@ monitor_jitter(int ms)
 	return ms - spread + (int)arc4random_uniform((uint32_t)(2 * spread + 1));
 }
 
-static void
+void
 monitor_cluster_round_check(struct monitor *m)
 {
 	size_t i, j;
@@ -412,7 +258,7 @@ monitor_log_memory(const struct mon_cluster *cl, uint32_t tl_before,
 }
 
 /* Recomputes cl's topology after an observation changed. */
-static void
+void
 monitor_cluster_update(struct mon_cluster *cl)
 {
 	struct topo_cluster *t = &cl->topo;
@@ -475,7 +321,7 @@ monitor_cluster_update(struct mon_cluster *cl)
  * cluster is probed now; after that, attempts back off exponentially with
  * jitter up to reconnect_max_ms.
  */
-static void
+void
 monitor_host_fail(struct mon_host *h, enum mon_fail kind, const char *why)
 {
 	struct mon_cluster *cl = h->cluster;
@@ -659,7 +505,7 @@ monitor_resolve_start(struct mon_host *h)
  * persistent one and the second one (side) alike.  NULL when out of
  * memory.
  */
-static PGconn *
+PGconn *
 monitor_conn_start(struct mon_host *h, const char *conninfo)
 {
 	struct monitor *m = h->cluster->mon;
@@ -717,7 +563,7 @@ monitor_connect_start(struct mon_host *h)
 	monitor_io_arm(h, EV_WRITE);
 }
 
-static void
+void
 monitor_notice_cb(void *arg, const char *message)
 {
 	struct mon_host *h = arg;
@@ -764,7 +610,7 @@ monitor_probe_send(struct mon_host *h)
 	struct monitor *m = h->cluster->mon;
 	int f;
 
-	if (!PQsendQuery(h->conn, PROBE_SQL)) {
+	if (!PQsendQuery(h->conn, monitor_probe_sql)) {
 		char why[200];
 
 		snprintf(why, sizeof(why), "%s", PQerrorMessage(h->conn));
@@ -903,7 +749,7 @@ monitor_probe_read(struct mon_host *h)
 	monitor_cluster_round_check(m);
 }
 
-static void
+void
 monitor_io_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mon_host *h = arg;
@@ -934,7 +780,7 @@ monitor_io_cb(evutil_socket_t fd, short what, void *arg)
 		monitor_probe_read(h);
 }
 
-static void
+void
 monitor_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mon_host *h = arg;
@@ -966,7 +812,7 @@ monitor_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* The master's probe has been unanswered for MON_LATE_MS: probe the rest
  * of its cluster fast until it answers or is dead. */
-static void
+void
 monitor_late_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mon_host *h = arg;
@@ -982,707 +828,4 @@ monitor_late_cb(evutil_socket_t fd, short what, void *arg)
 	    cl->mon->fast_check_interval_ms);
 	cl->late_master = h;
 	monitor_cluster_reprobe(cl);
-}
-
-/* --- the second connection: connection checks, make-before-break ------ */
-
-static void	monitor_side_io_cb(evutil_socket_t, short, void *);
-
-/* Closes h's second connection, if any, and stops its timer. */
-static void
-monitor_side_close(struct mon_host *h)
-{
-	if (h->side_io != NULL)
-		event_del(h->side_io);
-	if (h->side_timer != NULL)
-		event_del(h->side_timer);
-	if (h->side_conn != NULL) {
-		PQfinish(h->side_conn);
-		h->side_conn = NULL;
-	}
-	free(h->side_conninfo);
-	h->side_conninfo = NULL;
-	h->side = MON_SIDE_IDLE;
-	h->side_switch = false;
-}
-
-/*
- * Starts h's second connection in ms (-1: after the jittered
- * connect_check_interval_ms, or never when checks are off).  Only while
- * h is connected and has no second connection.
- */
-static void
-monitor_side_schedule(struct mon_host *h, int ms)
-{
-	struct monitor *m = h->cluster->mon;
-	struct timeval tv;
-
-	if (h->side != MON_SIDE_IDLE ||
-	    (h->state != MON_READY && h->state != MON_PROBING))
-		return;
-	if (ms < 0) {
-		if (m->connect_check_interval_ms <= 0)
-			return;
-		ms = monitor_jitter(m->connect_check_interval_ms);
-	}
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	event_add(h->side_timer, &tv);
-}
-
-static void
-monitor_side_arm(struct mon_host *h, short what)
-{
-	event_del(h->side_io);
-	event_assign(h->side_io, h->cluster->mon->base, PQsocket(h->side_conn),
-	    what, monitor_side_io_cb, h);
-	event_add(h->side_io, NULL);
-}
-
-/*
- * The second connection failed.  unanswered: the server never answered
- * (a timeout, a refused or reset connection, a postmaster that cannot
- * fork): nobody can connect, so the host is dead at once, its connection
- * is closed and reconnection backs off as for any dead host.  Otherwise
- * the server answered with an error (too many clients, authentication):
- * the postmaster works, the host keeps its connection and its state.
- */
-static void
-monitor_side_failed(struct mon_host *h, bool unanswered, const char *why)
-{
-	struct mon_cluster *cl = h->cluster;
-	bool sw = h->side_switch;
-	char msg[256], reason[160];
-
-	/* why may be side_conn's error message: copied before it goes */
-	snprintf(reason, sizeof(reason), "%.*s", (int)strcspn(why, "\n"), why);
-	monitor_side_close(h);
-	if (unanswered) {
-		snprintf(msg, sizeof(msg), "%s got no answer: %s",
-		    sw ? "a connection with the reloaded conninfo" :
-		    "a new connection", reason);
-		monitor_host_fail(h, MON_FAIL_TIMEOUT, msg);
-		return;
-	}
-	if (sw) {
-		log_warn("host %s (cluster %s): cannot use the reloaded "
-		    "conninfo, keeping the current connection: %s", h->label,
-		    cl->name, reason);
-		monitor_side_schedule(h, monitor_jitter(cl->mon->reconnect_max_ms));
-		return;
-	}
-	log_debug("host %s (cluster %s): connection check answered: %s",
-	    h->label, cl->name, reason);
-	monitor_side_schedule(h, -1);
-}
-
-/*
- * The connection made with the reloaded conninfo answered its probe: it
- * replaces h's connection.  The probe the old one may have in flight is
- * dropped with it; h keeps its last observation, hence its role, and is
- * probed on the new connection at once.
- */
-static void
-monitor_side_swap(struct mon_host *h)
-{
-	PGconn *conn = h->side_conn;
-	char *conninfo = h->side_conninfo;
-
-	h->side_conn = NULL;
-	h->side_conninfo = NULL;
-	monitor_side_close(h);
-	event_del(h->io);
-	h->io_fd = -1;
-	h->io_what = 0;
-	PQfinish(h->conn);
-	monitor_probe_ended(h);
-	free(h->conninfo_used);
-	h->conn = conn;
-	h->conninfo_used = conninfo;
-	PQsetNoticeProcessor(h->conn, monitor_notice_cb, h);
-	h->state = MON_READY;
-	log_info("host %s (cluster %s): now connected with the reloaded "
-	    "conninfo", h->label, h->cluster->name);
-	monitor_io_arm(h, EV_READ | EV_PERSIST);
-	monitor_timer_set(h, 0);
-	monitor_side_schedule(h, -1);
-}
-
-/*
- * Opens h's second connection with the cluster's conninfo: a connection
- * check when h's connection uses the same conninfo, else a switch to the
- * reloaded one.
- */
-static void
-monitor_side_start(struct mon_host *h)
-{
-	struct mon_cluster *cl = h->cluster;
-	struct timeval tv;
-	int ms = cl->mon->connect_timeout_ms;
-
-	monitor_side_close(h);
-	h->side_switch = h->conninfo_used == NULL ||
-	    strcmp(h->conninfo_used, cl->conninfo) != 0;
-	if ((h->side_conninfo = strdup(cl->conninfo)) == NULL ||
-	    (h->side_conn = monitor_conn_start(h, cl->conninfo)) == NULL) {
-		monitor_side_failed(h, false, "out of memory");
-		return;
-	}
-	if (PQstatus(h->side_conn) == CONNECTION_BAD) {
-		/* Failed before any packet left (no socket, say): our
-		 * problem, not the host's. */
-		monitor_side_failed(h, false, PQerrorMessage(h->side_conn));
-		return;
-	}
-	h->side = MON_SIDE_CONNECTING;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	event_add(h->side_timer, &tv);
-	monitor_side_arm(h, EV_WRITE);
-}
-
-/* The switch's connection is up: sends it the probe. */
-static void
-monitor_side_probe_send(struct mon_host *h)
-{
-	int ms = h->cluster->mon->query_timeout_ms, f;
-	struct timeval tv;
-
-	if (PQsetnonblocking(h->side_conn, 1) != 0 ||
-	    !PQsendQuery(h->side_conn, PROBE_SQL) ||
-	    (f = PQflush(h->side_conn)) < 0) {
-		monitor_side_failed(h, true, PQerrorMessage(h->side_conn));
-		return;
-	}
-	h->side = MON_SIDE_PROBING;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	event_add(h->side_timer, &tv);
-	monitor_side_arm(h, f == 1 ? EV_READ | EV_WRITE | EV_PERSIST :
-	    EV_READ | EV_PERSIST);
-}
-
-/* Reads the switch's probe: swaps when it returned its row. */
-static void
-monitor_side_probe_read(struct mon_host *h, short what)
-{
-	char why[200] = "";
-	bool ok = false;
-	PGresult *r;
-	int f;
-
-	if (what & EV_WRITE) {
-		if ((f = PQflush(h->side_conn)) < 0) {
-			monitor_side_failed(h, true,
-			    PQerrorMessage(h->side_conn));
-			return;
-		}
-		if (f == 0)
-			monitor_side_arm(h, EV_READ | EV_PERSIST);
-	}
-	if (!(what & EV_READ))
-		return;
-	if (!PQconsumeInput(h->side_conn)) {
-		monitor_side_failed(h, true, PQerrorMessage(h->side_conn));
-		return;
-	}
-	while (!PQisBusy(h->side_conn)) {
-		if ((r = PQgetResult(h->side_conn)) == NULL)
-			break;
-		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-			ok = true;
-		else if (why[0] == '\0')
-			snprintf(why, sizeof(why), "probe failed: %s",
-			    PQresultErrorMessage(r));
-		PQclear(r);
-	}
-	if (PQisBusy(h->side_conn))
-		return;
-	if (!ok || why[0] != '\0') {
-		monitor_side_failed(h, false, why[0] ? why : "empty probe result");
-		return;
-	}
-	monitor_side_swap(h);
-}
-
-static void
-monitor_side_io_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct mon_host *h = arg;
-	const char *msg;
-
-	(void)fd;
-	if (h->side == MON_SIDE_PROBING) {
-		monitor_side_probe_read(h, what);
-		return;
-	}
-	switch (PQconnectPoll(h->side_conn)) {
-	case PGRES_POLLING_READING:
-		monitor_side_arm(h, EV_READ);
-		return;
-	case PGRES_POLLING_WRITING:
-		monitor_side_arm(h, EV_WRITE);
-		return;
-	case PGRES_POLLING_OK:
-		break;
-	default:
-		/* An error the server sent has libpq's "FATAL:  " prefix;
-		 * a fork failure, a refusal or a reset has not. */
-		msg = PQerrorMessage(h->side_conn);
-		monitor_side_failed(h, strstr(msg, "FATAL:") == NULL, msg);
-		return;
-	}
-	if (h->side_switch) {
-		monitor_side_probe_send(h);
-		return;
-	}
-	log_debug("host %s (cluster %s): connection check passed", h->label,
-	    h->cluster->name);
-	monitor_side_close(h);
-	monitor_side_schedule(h, -1);
-}
-
-static void
-monitor_side_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct mon_host *h = arg;
-	struct monitor *m = h->cluster->mon;
-	char why[100];
-
-	(void)fd;
-	(void)what;
-	switch (h->side) {
-	case MON_SIDE_IDLE:
-		monitor_side_start(h);
-		break;
-	case MON_SIDE_CONNECTING:
-		snprintf(why, sizeof(why), "connect timeout (%d ms)",
-		    m->connect_timeout_ms);
-		monitor_side_failed(h, true, why);
-		break;
-	case MON_SIDE_PROBING:
-		snprintf(why, sizeof(why), "probe timeout (%d ms)",
-		    m->query_timeout_ms);
-		monitor_side_failed(h, true, why);
-		break;
-	}
-}
-
-static void
-monitor_host_free(struct mon_host *h)
-{
-	if (h == NULL)
-		return;
-	monitor_close_conn(h);
-	if (h->io != NULL)
-		event_free(h->io);
-	if (h->timer != NULL)
-		event_free(h->timer);
-	if (h->late != NULL)
-		event_free(h->late);
-	if (h->side_io != NULL)
-		event_free(h->side_io);
-	if (h->side_timer != NULL)
-		event_free(h->side_timer);
-	free(h->host);
-	free(h);
-}
-
-static struct mon_host *
-monitor_host_new(struct mon_cluster *cl, const struct config_host *ch)
-{
-	struct event_base *base = cl->mon->base;
-	struct mon_host *h;
-
-	if ((h = calloc(1, sizeof(*h))) == NULL)
-		return NULL;
-	h->cluster = cl;
-	h->port = ch->port;
-	h->io_fd = -1;
-	if ((h->host = strdup(ch->host)) == NULL)
-		goto fail;
-	h->topo.host = h->host;
-	h->topo.port = h->port;
-	topology_host_name(&h->topo, h->label, sizeof(h->label));
-	h->topo.lag_ms = -1;
-	/* A placeholder assignment; monitor_io_arm() assigns the real fd. */
-	h->io = event_new(base, -1, 0, monitor_io_cb, h);
-	h->timer = evtimer_new(base, monitor_timer_cb, h);
-	h->late = evtimer_new(base, monitor_late_cb, h);
-	h->side_io = event_new(base, -1, 0, monitor_side_io_cb, h);
-	h->side_timer = evtimer_new(base, monitor_side_timer_cb, h);
-	if (h->io == NULL || h->timer == NULL || h->late == NULL ||
-	    h->side_io == NULL || h->side_timer == NULL)
-		goto fail;
-	h->state = MON_IDLE;
-	return h;
-fail:
-	monitor_host_free(h);
-	return NULL;
-}
-
-static void
-monitor_cluster_free(struct mon_cluster *cl)
-{
-	size_t i;
-
-	if (cl == NULL)
-		return;
-	for (i = 0; i < cl->nhosts; i++)
-		monitor_host_free(cl->hosts[i]);
-	free(cl->hosts);
-	free(cl->topo_hosts);
-	free(cl->name);
-	free(cl->conninfo);
-	free(cl);
-}
-
-/* Hosts of cl may serve cc: a changed conninfo does not prevent it (the
- * connections are replaced make-before-break by monitor_cluster_start). */
-static bool
-monitor_cluster_same_source(const struct mon_cluster *cl,
-    const struct config_cluster *cc)
-{
-	return cl->configured_system_id == cc->system_identifier;
-}
-
-/*
- * Hands the hosts that monitor_cluster_new() moved from old to cl back to
- * old, so that freeing cl frees only what it created.
- */
-static void
-monitor_cluster_give_back(struct mon_cluster *cl, struct mon_cluster *old)
-{
-	size_t i, j;
-
-	if (old == NULL)
-		return;
-	for (i = 0; i < cl->nhosts; i++)
-		for (j = 0; j < old->nhosts; j++)
-			if (cl->hosts[i] != NULL && old->hosts[j] == NULL &&
-			    old->topo_hosts[j] == &cl->hosts[i]->topo) {
-				old->hosts[j] = cl->hosts[i];
-				old->hosts[j]->cluster = old;
-				cl->hosts[i] = NULL;
-			}
-}
-
-/*
- * Builds a cluster for cc.  Hosts of old (may be NULL) that are still
- * wanted are moved over with their connections (old loses them); old's
- * generation and round-robin cursor carry on.
- */
-static struct mon_cluster *
-monitor_cluster_new(struct monitor *m, const struct config_cluster *cc,
-    struct mon_cluster *old)
-{
-	struct mon_cluster *cl;
-	size_t i, j;
-
-	if ((cl = calloc(1, sizeof(*cl))) == NULL)
-		return NULL;
-	cl->mon = m;
-	cl->configured_system_id = cc->system_identifier;
-	if ((cl->name = strdup(cc->name)) == NULL ||
-	    (cl->conninfo = strdup(cc->conninfo)) == NULL)
-		goto fail;
-	cl->hosts = calloc(cc->nhosts, sizeof(*cl->hosts));
-	cl->topo_hosts = calloc(cc->nhosts, sizeof(*cl->topo_hosts));
-	if (cl->hosts == NULL || cl->topo_hosts == NULL)
-		goto fail;
-	for (i = 0; i < cc->nhosts; i++) {
-		struct mon_host *h = NULL;
-
-		if (old != NULL && monitor_cluster_same_source(old, cc))
-			for (j = 0; j < old->nhosts; j++) {
-				struct mon_host *oh = old->hosts[j];
-
-				if (oh != NULL && oh->port == cc->hosts[i].port &&
-				    strcmp(oh->host, cc->hosts[i].host) == 0) {
-					h = oh;
-					old->hosts[j] = NULL;
-					h->cluster = cl;
-					break;
-				}
-			}
-		if (h == NULL && (h = monitor_host_new(cl, &cc->hosts[i])) == NULL)
-			goto fail;
-		cl->hosts[i] = h;
-		cl->topo_hosts[i] = &h->topo;
-		cl->nhosts++;
-	}
-	topology_cluster_init(&cl->topo, cl->name, cl->topo_hosts, cl->nhosts,
-	    cl->configured_system_id);
-	if (old == NULL) {
-		/* New, or removed and added again: its memory carries on. */
-		const struct state_entry *e = state_find(m->state, cl->name);
-
-		if (e != NULL) {
-			cl->topo.generation = e->generation;
-			topology_restore(&cl->topo, e->timeline,
-			    e->timeline_host, e->system_id);
-		}
-	} else {
-		topology_restore(&cl->topo, old->topo.max_timeline,
-		    old->topo.max_timeline_host, old->topo.memory_system_id);
-		cl->topo.has_last_master_lsn = old->topo.has_last_master_lsn;
-		cl->topo.last_master_lsn = old->topo.last_master_lsn;
-		cl->topo.generation = old->topo.generation;
-		cl->topo.rr = old->topo.rr;
-		cl->topo.system_id = old->topo.system_id;
-		cl->fast = old->fast;
-		/* Keep the old master so that a reload which keeps it does not
-		 * look like a change (a moved host keeps its address). */
-		for (i = 0; i < cl->nhosts; i++)
-			if (cl->topo_hosts[i] == old->topo.master_host) {
-				cl->topo.master_host = old->topo.master_host;
-				cl->topo.master = (int)i;
-			}
-	}
-	return cl;
-fail:
-	monitor_cluster_give_back(cl, old);
-	monitor_cluster_free(cl);
-	return NULL;
-}
-
-/*
- * Starts every host of cl that is not running yet.  A host whose
- * connection was opened with another conninfo (a reload changed it) keeps
- * it, and its role, until a connection with the new one answers a probe
- * (make-before-break); an attempt still under way with the old one
- * starts over.
- */
-static void
-monitor_cluster_start(struct mon_cluster *cl)
-{
-	size_t i;
-
-	for (i = 0; i < cl->nhosts; i++) {
-		struct mon_host *h = cl->hosts[i];
-		bool stale = h->conninfo_used != NULL &&
-		    strcmp(h->conninfo_used, cl->conninfo) != 0;
-
-		if (h->side != MON_SIDE_IDLE && h->side_conninfo != NULL &&
-		    strcmp(h->side_conninfo, cl->conninfo) != 0) {
-			monitor_side_close(h);
-			if (!stale)
-				monitor_side_schedule(h, -1);
-		}
-		if (stale && (h->state == MON_RESOLVING ||
-		    h->state == MON_CONNECTING)) {
-			monitor_close_conn(h);
-			h->state = MON_IDLE;
-			monitor_timer_set(h, 0);
-		} else if (stale && h->side == MON_SIDE_IDLE) {
-			event_del(h->side_timer);
-			monitor_side_start(h);
-		}
-		if (h->state == MON_IDLE && !event_pending(h->timer, EV_TIMEOUT,
-		    NULL))
-			monitor_timer_set(h, 0);
-	}
-}
-
-static void
-monitor_apply_settings(struct monitor *m, const struct config *cfg)
-{
-	m->limits.sync_max_lag_ms = cfg->sync_max_lag_ms;
-	m->limits.sync_max_lag_bytes = cfg->sync_max_lag_bytes;
-	m->check_interval_ms = cfg->check_interval_ms;
-	m->fast_check_interval_ms = cfg->fast_check_interval_ms;
-	m->connect_timeout_ms = cfg->connect_timeout_ms;
-	m->query_timeout_ms = cfg->query_timeout_ms;
-	m->reconnect_max_ms = cfg->reconnect_max_ms;
-	m->max_fails = cfg->max_fails;
-	m->connect_check_interval_ms = cfg->connect_check_interval_ms;
-}
-
-static struct mon_cluster *
-monitor_cluster_named(const struct monitor *m, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < m->nclusters; i++)
-		if (strcmp(m->clusters[i]->name, name) == 0)
-			return m->clusters[i];
-	return NULL;
-}
-
-int
-monitor_reconfigure(struct monitor *m, const struct config *cfg)
-{
-	struct mon_cluster **clusters;
-	struct topo_cluster **topo;
-	size_t i, j;
-
-	clusters = calloc(cfg->nclusters, sizeof(*clusters));
-	topo = calloc(cfg->nclusters, sizeof(*topo));
-	if (clusters == NULL || topo == NULL)
-		goto fail;
-	for (i = 0; i < cfg->nclusters; i++) {
-		clusters[i] = monitor_cluster_new(m, &cfg->clusters[i],
-		    monitor_cluster_named(m, cfg->clusters[i].name));
-		if (clusters[i] == NULL)
-			goto fail;
-		topo[i] = &clusters[i]->topo;
-	}
-
-	/* Commit: nothing below can fail. */
-	for (j = 0; j < m->nclusters; j++) {
-		bool kept = false;
-
-		for (i = 0; i < cfg->nclusters; i++)
-			kept |= strcmp(m->clusters[j]->name, clusters[i]->name) == 0;
-		if (!kept)
-			log_info("cluster %s: removed", m->clusters[j]->name);
-		monitor_cluster_free(m->clusters[j]);
-	}
-	free(m->clusters);
-	free(m->topo_clusters);
-	m->clusters = clusters;
-	m->topo_clusters = topo;
-	m->nclusters = cfg->nclusters;
-	monitor_apply_settings(m, cfg);
-	for (i = 0; i < m->nclusters; i++) {
-		monitor_cluster_start(m->clusters[i]);
-		monitor_cluster_update(m->clusters[i]);
-	}
-	return 0;
-fail:
-	if (clusters != NULL)
-		for (i = 0; i < cfg->nclusters && clusters[i] != NULL; i++) {
-			monitor_cluster_give_back(clusters[i],
-			    monitor_cluster_named(m, clusters[i]->name));
-			monitor_cluster_free(clusters[i]);
-		}
-	free(clusters);
-	free(topo);
-	return -1;
-}
-
-/*
- * Reads the state file of cfg (before any cluster exists).  A missing or
- * corrupt file does not stop the daemon: it starts with no memory (a
- * corrupt one is overwritten at the first change).  -1 on allocation
- * failure only.
- */
-static int
-monitor_state_open(struct monitor *m, const struct config *cfg)
-{
-	char err[300];
-
-	if ((m->state = state_new(cfg->state_file)) == NULL)
-		return -1;
-	if (m->state->path == NULL) {
-		log_warn("no state_file: the timeline memory and generations "
-		    "will not survive a restart");
-		return 0;
-	}
-	switch (state_load(m->state, err, sizeof(err))) {
-	case STATE_LOADED:
-		log_info("state file %s: %zu cluster(s) remembered",
-		    m->state->path, m->state->n);
-		break;
-	case STATE_MISSING:
-		log_info("state file %s does not exist yet: starting with no "
-		    "memory", m->state->path);
-		break;
-	case STATE_CORRUPT:
-		log_warn("state file %s: %s; starting with no memory (the file "
-		    "will be rewritten)", m->state->path, err);
-		break;
-	}
-	return 0;
-}
-
-struct monitor *
-monitor_new(struct event_base *base, struct evdns_base *dns,
-    const struct config *cfg, const struct monitor_callbacks *cb)
-{
-	struct monitor *m;
-
-	if ((m = calloc(1, sizeof(*m))) == NULL)
-		return NULL;
-	m->base = base;
-	m->dns = dns;
-	if (cb != NULL)
-		m->cb = *cb;
-	if (dns == NULL)
-		log_warn("no asynchronous DNS resolver: libpq will resolve host "
-		    "names itself, which blocks the event loop while it does");
-	monitor_apply_settings(m, cfg);
-	if (monitor_state_open(m, cfg) != 0 ||
-	    monitor_reconfigure(m, cfg) != 0) {
-		monitor_free(m);
-		return NULL;
-	}
-	monitor_cluster_round_check(m);	/* no hosts at all */
-	return m;
-}
-
-void
-monitor_free(struct monitor *m)
-{
-	size_t i;
-
-	if (m == NULL)
-		return;
-	for (i = 0; i < m->nclusters; i++)
-		monitor_cluster_free(m->clusters[i]);
-	free(m->clusters);
-	free(m->topo_clusters);
-	state_free(m->state);
-	free(m);
-}
-
-struct topo_cluster *const *
-monitor_clusters(const struct monitor *m, size_t *n)
-{
-	*n = m->nclusters;
-	return m->topo_clusters;
-}
-
-struct topo_cluster *
-monitor_find_cluster(const struct monitor *m, const char *name)
-{
-	struct mon_cluster *cl = monitor_cluster_named(m, name);
-
-	return cl != NULL ? &cl->topo : NULL;
-}
-
-const struct topo_limits *
-monitor_limits(const struct monitor *m)
-{
-	return &m->limits;
-}
-
-int
-monitor_forget(struct monitor *m, const char *name, const char *who)
-{
-	struct mon_cluster *cl = monitor_cluster_named(m, name);
-
-	if (cl == NULL)
-		return -1;
-	if (cl->topo.max_timeline != 0)
-		log_warn("cluster %s: timeline memory (%" PRIu32 " seen on %s) "
-		    "cleared by %s", cl->name, cl->topo.max_timeline,
-		    cl->topo.max_timeline_host, who);
-	else
-		log_warn("cluster %s: timeline memory (none) cleared by %s",
-		    cl->name, who);
-	topology_forget(&cl->topo);
-	monitor_cluster_update(cl);
-	return 0;
-}
-
-uint64_t
-monitor_role_changes(const struct monitor *m, const struct topo_cluster *c)
-{
-	size_t i;
-
-	for (i = 0; i < m->nclusters; i++)
-		if (&m->clusters[i]->topo == c)
-			return m->clusters[i]->role_changes;
-	return 0;
 }

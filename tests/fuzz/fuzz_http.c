@@ -24,7 +24,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "fuzz.h"
-#include "http.h"
+#include "http_api.h"
 #include "protocol.h"
 #include "topology.h"
 

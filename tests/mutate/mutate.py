@@ -65,19 +65,13 @@ EQUIV_FILE = os.path.join(ROOT, "tests", "mutate", "equivalent.txt")
 # The daemon's objects but main.o, as the Makefile links the unit tests.
 DAEMON_SKIP = ("main.o",)
 
-# The evhttp glue of http.c: served by integration tests, not mutated here.
-HTTP_GLUE = re.compile(r"^http_(send|send_error|handle_\w+|\w+_cb|"
-                       r"accept_\w+|watch_listener|is_loopback|bind_\w+|"
-                       r"new|free|get_counters|set_proxy|set_limits|"
-                       r"nclients|bucket|conn_\w+|check_full|retry_arm)$")
-
 # file -> (kind, test binaries, functions to leave alone)
 FILES = {
     "daemon/lsn.c": ("unit", ["check_lsn", "check_topology"], None),
     "daemon/topology.c": ("unit", ["check_topology"], None),
     "daemon/protocol.c": ("unit", ["check_protocol"], None),
     "daemon/config.c": ("unit", ["check_config"], None),
-    "daemon/http.c": ("unit", ["check_http"], HTTP_GLUE),
+    "daemon/http_api.c": ("unit", ["check_http"], None),
     "client-lib/src/proto.c": ("unit", ["check_client_proto"], None),
     "client-lib/src/ctx.c": ("it", ["it_lib_session", "it_lib_client"], None),
     "client-lib/src/db.c": ("it", ["it_lib_client", "it_lib_session"], None),

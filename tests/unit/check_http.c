@@ -18,7 +18,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "http.h"
+#include "http_api.h"
 #include "protocol.h"
 #include "server.h"
 #include "topology.h"
