@@ -1,8 +1,9 @@
 /*
- * async-internal.h - what the event-driven sessions (async.c) use of the
+ * async-internal.h - what the event-driven sessions (async-*.c) use of the
  * event-driven daemon client (async-loop.c): the loop's RESOLVE
  * connection and its per-db bindings, kept fresh by the WATCH
- * subscription.
+ * subscription.  The loop knows nothing of sessions: it wakes those
+ * waiting on a binding through the callback the binding was made with.
  */
 #ifndef PGB_ASYNC_INTERNAL_H
 #define PGB_ASYNC_INTERNAL_H
@@ -14,18 +15,28 @@
 #include "pgbeacon.h"
 
 struct pgb_asession;
+struct pgbi_binding;
+
+/*
+ * Called from the loop, once its eventfd fired (a pgb_db granted a
+ * connection, or closed): b's waiting sessions that were granted one go
+ * on.  It may only kick sessions (none runs, none is freed), and must
+ * not bind, request or free the loop.
+ */
+typedef void	(*pgbi_binding_wake_fn)(struct pgbi_binding *b);
 
 /*
  * A pgb_db attached to a loop: whether the daemon's last answer for it
  * may be reused, and its sessions queued in the db's FIFO of waiters.
- * Owned by the loop.
+ * Owned by the loop, which never touches the waiters itself.
  */
 struct pgbi_binding {
 	pgb_db		*db;		/* borrowed; outlives the loop */
 	pgb_loop	*loop;
 	int		 answer_valid;	/* last answer reusable */
 	int64_t		 answer_ms;	/* when it came */
-	TAILQ_HEAD(, pgb_asession) waiters;	/* borrowed */
+	pgbi_binding_wake_fn wake;	/* or NULL: nobody waits here */
+	TAILQ_HEAD(, pgb_asession) waiters;	/* borrowed; wake's */
 	TAILQ_ENTRY(pgbi_binding) entry;
 };
 
@@ -44,8 +55,12 @@ struct pgbi_areq {
 	TAILQ_ENTRY(pgbi_areq) entry;
 };
 
-/* Finds or makes db's binding; NULL when out of memory. */
-struct pgbi_binding *pgbi_loop_bind(pgb_loop *loop, pgb_db *db);
+/*
+ * Finds or makes db's binding; NULL when out of memory.  wake, when not
+ * NULL, becomes the binding's callback (pgb_loop_attach binds without).
+ */
+struct pgbi_binding *pgbi_loop_bind(pgb_loop *loop, pgb_db *db,
+	    pgbi_binding_wake_fn wake);
 
 /*
  * Sends line (no newline) to the daemon, connecting first if needed.  The
@@ -62,19 +77,5 @@ int	pgbi_loop_watch_ok(const pgb_loop *loop);
  * granted a connection to one of the loop's waiting sessions.
  */
 int	pgbi_loop_notify_fd(const pgb_loop *loop);
-
-/*
- * From the loop, once its eventfd fired: b's sessions that were granted
- * a connection (or whose db closed) go on.
- */
-void	pgbi_binding_granted(struct pgbi_binding *b);
-
-/*
- * Points b's db at host:port, as the daemon answered (the answer reusable
- * when reusable is set).  When the db moved, the db hands the new host's
- * slots to the waiters.  -1 when pgb_db_change_host refused.
- */
-int	pgbi_binding_set_host(struct pgbi_binding *b, const char *host,
-	    int port, const char *role, int reusable);
 
 #endif /* PGB_ASYNC_INTERNAL_H */

@@ -76,6 +76,8 @@ static void	 watch_retry_cb(evutil_socket_t fd, short what, void *arg);
 static void	 watch_invalidate(pgb_loop *l, const char *cluster);
 static void	 watch_user_event(pgb_loop *l, const pgb_event *ev);
 static void	 notify_cb(evutil_socket_t fd, short what, void *arg);
+static int	 binding_set_host(struct pgbi_binding *b, const char *host,
+		     int port, const char *role, int reusable);
 
 pgb_loop *
 pgb_loop_new(struct event_base *base, const char *socket_path)
@@ -201,8 +203,10 @@ notify_cb(evutil_socket_t fd, short what, void *arg)
 	while (read(fd, &n, sizeof n) == -1 && errno == EINTR)
 		;
 	/* Sessions are only kicked here: none runs, none is freed. */
-	TAILQ_FOREACH(b, &l->bindings, entry)
-		pgbi_binding_granted(b);
+	TAILQ_FOREACH(b, &l->bindings, entry) {
+		if (b->wake != NULL)
+			b->wake(b);
+	}
 }
 
 void
@@ -213,19 +217,23 @@ pgb_loop_set_event_cb(pgb_loop *l, pgb_event_cb cb, void *arg)
 }
 
 struct pgbi_binding *
-pgbi_loop_bind(pgb_loop *l, pgb_db *db)
+pgbi_loop_bind(pgb_loop *l, pgb_db *db, pgbi_binding_wake_fn wake)
 {
 	struct pgbi_binding	*b;
 
 	TAILQ_FOREACH(b, &l->bindings, entry) {
-		if (b->db == db)
+		if (b->db == db) {
+			if (wake != NULL)
+				b->wake = wake;
 			return (b);
+		}
 	}
 	b = calloc(1, sizeof *b);
 	if (b == NULL)
 		return (NULL);
 	b->db = db;
 	b->loop = l;
+	b->wake = wake;
 	TAILQ_INIT(&b->waiters);
 	TAILQ_INSERT_TAIL(&l->bindings, b, entry);
 	return (b);
@@ -234,7 +242,7 @@ pgbi_loop_bind(pgb_loop *l, pgb_db *db)
 int
 pgb_loop_attach(pgb_loop *l, pgb_db *db)
 {
-	if (db == NULL || pgbi_loop_bind(l, db) == NULL) {
+	if (db == NULL || pgbi_loop_bind(l, db, NULL) == NULL) {
 		snprintf(l->error, sizeof l->error, "out of memory");
 		return (-1);
 	}
@@ -468,6 +476,23 @@ pgb_loop_resolve(pgb_loop *l, const char *cluster, const char *role,
 
 /* --- WATCH subscription ---------------------------------------------------- */
 
+/*
+ * Points b's db at host:port, as the daemon answered (the answer reusable
+ * when reusable is set).  When the db moved, the db hands the new host's
+ * slots to the waiters.  -1 when pgb_db_change_host refused.
+ */
+static int
+binding_set_host(struct pgbi_binding *b, const char *host, int port,
+    const char *role, int reusable)
+{
+	/* The db hands the new host's slots to the waiters itself. */
+	if (pgbi_db_move(b->db, host, port, role) == -1)
+		return (-1);
+	b->answer_valid = reusable;
+	b->answer_ms = pgbi_now_ms();
+	return (0);
+}
+
 static void
 watch_start(pgb_loop *l)
 {
@@ -550,7 +575,7 @@ watch_apply(pgb_loop *l, const pgb_event *ev)
 		if (c == NULL || strcmp(c, ev->cluster) != 0)
 			continue;
 		if (!pgbi_db_is_master(b->db) || !ev->has_master ||
-		    pgbi_binding_set_host(b, ev->master_host, ev->master_port,
+		    binding_set_host(b, ev->master_host, ev->master_port,
 		    "master", 1) == -1)
 			b->answer_valid = 0;
 	}

@@ -144,7 +144,7 @@ int	pgbi_db_ryw_readers(const pgb_db *db);
 /* "cluster role" of db for messages ("fixed role" for fixed dbs). */
 const char *pgbi_db_label(const pgb_db *db);
 
-/* --- for the event-driven API (async.c) ------------------------------- */
+/* --- for the event-driven API (async-*.c) ----------------------------- */
 
 /*
  * Non-blocking checkout for route rt (NULL: any qualifying host): no

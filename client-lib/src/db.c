@@ -1281,7 +1281,7 @@ pgbi_db_checkin(pgb_db *db, struct pgbi_pconn *c, int discard)
 	db_unlock(db);
 }
 
-/* --- for the event-driven API (async.c) ---------------------------------- */
+/* --- for the event-driven API (async-*.c) -------------------------------- */
 
 int
 pgbi_db_take(pgb_db *db, struct pgbi_waiter *w, const struct pgbi_route *rt,

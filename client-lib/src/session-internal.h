@@ -1,6 +1,6 @@
 /*
  * session-internal.h - what the blocking sessions (ctx.c) and the
- * event-driven ones (async.c) share: the error a session stores for its
+ * event-driven ones (async-*.c) share: the error a session stores for its
  * caller, the read-your-writes LSN of a context, and the SQL of the lazy
  * BEGIN and of the COMMIT that reports its LSN.  Sending and reading
  * stay with each API; nothing here blocks or waits.

@@ -19,6 +19,13 @@
  *     an answer naming a node whose stop had returned before the request
  *     was sent, and that was not promoted again before the answer came, is
  *     wrong;
+ *   - a verifier thread asks the named host itself, right after the
+ *     answer, for a sample of the answers (at most one every 20 ms, and
+ *     only when it is idle): an answer is wrong when that host says it is
+ *     in recovery, or is writing on a timeline lower than one a primary
+ *     was seen writing on before the request was sent, and nothing
+ *     happened to it (stop, promotion) between the request and the
+ *     verifier's reply;
  *   - a writer thread inserts sequence numbers through libpgbeacon (a
  *     "main master" db), each INSERT returning the server's port and its
  *     current WAL timeline: a write accepted by a node that was not the
@@ -27,8 +34,9 @@
  *   - a second writer does the same with plain libpq through a master
  *     connection listener of the daemon.
  * At the end it prints counters and exits 1 when an invariant broke:
- * wrong answers, writes on a non-primary, daemon crashes (an unexpected
- * exit, or a sanitizer report in its log), descriptors not flat.
+ * wrong answers (by the event log or on the host), writes on a
+ * non-primary, daemon crashes (an unexpected exit, or a sanitizer report
+ * in its log), descriptors not flat, RSS not flat (release build only).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -75,6 +83,33 @@ static int		 noutages;
 static pthread_mutex_t	 outage_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t		*lat_us;		/* RESOLVE latencies, us */
 static size_t		 nlat;
+/* Highest timeline a primary was seen writing on (by a writer or the
+ * verifier); 0: none yet. */
+static atomic_int	 max_tli;
+
+/* One answer handed by the checker to the verifier (a mailbox of one,
+ * full while the verifier works on it, so that every sample is asked
+ * right after its answer).  Guarded by vbox_lock. */
+struct vsample {
+	int		 node;		/* the node the answer named */
+	unsigned	 gen;		/* gen[node] before the request */
+	int		 tli;		/* max_tli before the request */
+	char		 reply[512];	/* the answer, for the report */
+};
+static pthread_mutex_t	 vbox_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	 vbox_cond = PTHREAD_COND_INITIALIZER;
+static bool		 vbox_full;
+static struct vsample	 vbox;
+static atomic_ulong	 host_verified, host_wrong, host_unverified;
+
+static void
+tli_seen(int tli)
+{
+	int	cur = atomic_load(&max_tli);
+
+	while (tli > cur && !atomic_compare_exchange_weak(&max_tli, &cur, tli))
+		;
+}
 
 static int
 node_of_port(int port)
@@ -151,13 +186,128 @@ sock_ask(int fd, const char *line, char *buf, size_t len)
 	return false;
 }
 
+/* Hands the answer naming node to the verifier when it is idle and the
+ * last sample is 20 ms old. */
+static void
+verify_later(int node, unsigned g, int tli, const char *reply)
+{
+	static int64_t	last_us;
+	int64_t		now = now_us();
+
+	if (now - last_us < 20000)
+		return;
+	pthread_mutex_lock(&vbox_lock);
+	if (!vbox_full) {
+		vbox.node = node;
+		vbox.gen = g;
+		vbox.tli = tli;
+		snprintf(vbox.reply, sizeof vbox.reply, "%s", reply);
+		vbox_full = true;
+		last_us = now;
+		pthread_cond_signal(&vbox_cond);
+	}
+	pthread_mutex_unlock(&vbox_lock);
+}
+
+/*
+ * The verifier: asks the host an answer named, on one kept connection per
+ * node (opened again when it breaks), whether it is in recovery and, when
+ * it is not, on which timeline it writes.  The timeline comes from the
+ * name of the WAL file being written (pg_walfile_name(pg_current_wal_lsn())
+ * starts with it), which changes the moment a promotion ends; the one in
+ * pg_control_checkpoint() is that of the last checkpoint, which after a
+ * promotion stays the old one until the next checkpoint completes, and
+ * would make a new primary look like a stale one.  pg_walfile_name()
+ * fails during recovery, hence the CASE.
+ *
+ * A reply is judged only when gen[node] did not move between the request
+ * to the daemon and the host's reply (no stop, no promotion of that node
+ * in between: the daemon may name a primary until its stop returned).  An
+ * unreachable or frozen host is not judged either: the verifier waits
+ * (a freeze lasts at most 3 s) or counts it unverified.
+ */
+static void *
+verifier_main(void *arg)
+{
+	static const char sql[] = "SELECT pg_is_in_recovery(), CASE WHEN "
+	    "pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name("
+	    "pg_current_wal_lsn()), 1, 8))::bit(32)::int END";
+	PGconn		*pg[NODES] = { NULL };
+	PGresult	*r;
+	struct vsample	 v;
+	struct timespec	 ts;
+	char		 ci[256];
+	bool		 recovery;
+	int		 tli, i;
+
+	(void)arg;
+	while (atomic_load(&running)) {
+		pthread_mutex_lock(&vbox_lock);
+		if (!vbox_full) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&vbox_cond, &vbox_lock, &ts);
+		}
+		v = vbox;
+		if (!vbox_full) {
+			pthread_mutex_unlock(&vbox_lock);
+			continue;
+		}
+		pthread_mutex_unlock(&vbox_lock);
+
+		if (pg[v.node] == NULL ||
+		    PQstatus(pg[v.node]) != CONNECTION_OK) {
+			PQfinish(pg[v.node]);
+			snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d "
+			    "user=postgres dbname=postgres connect_timeout=2",
+			    ports[v.node]);
+			pg[v.node] = PQconnectdb(ci);
+		}
+		r = PQstatus(pg[v.node]) == CONNECTION_OK ?
+		    PQexec(pg[v.node], sql) : NULL;
+		if (PQresultStatus(r) != PGRES_TUPLES_OK ||
+		    PQntuples(r) != 1) {
+			atomic_fetch_add(&host_unverified, 1);
+			PQfinish(pg[v.node]);
+			pg[v.node] = NULL;
+		} else if (atomic_load(&gen[v.node]) != v.gen) {
+			atomic_fetch_add(&host_unverified, 1);
+		} else {
+			recovery = PQgetvalue(r, 0, 0)[0] == 't';
+			tli = atoi(PQgetvalue(r, 0, 1));
+			atomic_fetch_add(&host_verified, 1);
+			if (recovery || tli < v.tli) {
+				atomic_fetch_add(&host_wrong, 1);
+				fprintf(stderr, "soak: WRONG on host at %" PRId64
+				    " ms: %s, but port %d says %s (timeline "
+				    "%d, highest seen before %d)\n", it_now_ms(),
+				    v.reply, ports[v.node], recovery ?
+				    "in recovery" : "primary", tli, v.tli);
+			} else {
+				tli_seen(tli);
+			}
+		}
+		PQclear(r);
+		pthread_mutex_lock(&vbox_lock);
+		vbox_full = false;
+		pthread_mutex_unlock(&vbox_lock);
+	}
+	for (i = 0; i < NODES; i++)
+		PQfinish(pg[i]);
+	return NULL;
+}
+
 static void *
 checker_main(void *arg)
 {
 	char		 reply[512];
 	bool		 before[NODES];
 	unsigned	 g[NODES];
-	int		 fd = -1, port, node, i;
+	int		 fd = -1, port, node, i, tli;
 	int64_t		 t0, t1;
 
 	(void)arg;
@@ -171,6 +321,7 @@ checker_main(void *arg)
 			g[i] = atomic_load(&gen[i]);
 			before[i] = atomic_load(&ok_master[i]);
 		}
+		tli = atomic_load(&max_tli);
 		t0 = now_us();
 		if (!sock_ask(fd, "RESOLVE main master\n", reply,
 		    sizeof reply)) {
@@ -190,6 +341,8 @@ checker_main(void *arg)
 			atomic_fetch_add(&wrong_answers, 1);
 			fprintf(stderr, "soak: WRONG answer at %" PRId64
 			    " ms: %s\n", it_now_ms(), reply);
+		} else {
+			verify_later(node, g[node], tli, reply);
 		}
 		usleep(1000);
 	}
@@ -242,6 +395,9 @@ writer_main(void *arg)
 			}
 			if (tli > maxtli)
 				maxtli = tli;
+			if (node >= 0 && !was_demoted(node, before[node],
+			    g[node]))
+				tli_seen(tli);
 			/* The outage ends with the first write begun after
 			 * the stop returned. */
 			stop = done ? atomic_exchange(&stop_at_ms, -1) : -1;
@@ -310,6 +466,9 @@ lwriter_main(void *arg)
 			}
 			if (tli > maxtli)
 				maxtli = tli;
+			if (node >= 0 && !was_demoted(node, before[node],
+			    g[node]))
+				tli_seen(tli);
 		} else {
 			atomic_fetch_add(&lwrites_failed, 1);
 			PQfinish(pg);
@@ -360,6 +519,69 @@ rss_kb(int pid)
 	return kb;
 }
 
+/* True when the process maps a sanitizer runtime (ASan, TSan): its RSS
+ * then holds shadow memory and quarantined blocks and says nothing about
+ * the daemon's own memory. */
+static bool
+sanitized(int pid)
+{
+	char	 path[64], line[512];
+	FILE	*f;
+	bool	 yes = false;
+
+	snprintf(path, sizeof path, "/proc/%d/maps", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	while (!yes && fgets(line, sizeof line, f) != NULL)
+		yes = strstr(line, "libasan") != NULL ||
+		    strstr(line, "libtsan") != NULL;
+	fclose(f);
+	return yes;
+}
+
+/*
+ * The RSS rule: after the warm-up of each daemon (20 s after its start),
+ * every sample must stay within RSS_BOUND_KB(warm) of the value at warm-up.
+ * Allocators keep a high-water mark, so a one-off burst (a failover's
+ * buffers) may stay; a leak grows with the events and breaks the bound.
+ */
+#define RSS_BOUND_KB(warm)	((warm) + (warm) / 5 + 1024)
+
+/* The RSS figures of the running daemon and the worst of all daemons. */
+struct rss_fig {
+	long		 warm, max;	/* this daemon's; -1: before warm-up */
+	long		 worst_warm, worst_max;	/* the largest growth seen */
+	unsigned long	 daemons;	/* daemons that reached warm-up */
+	bool		 over;		/* a sample broke the bound */
+	bool		 judged;	/* false under a sanitizer */
+};
+
+static void
+rss_sample(struct rss_fig *f, long kb, bool warm_now)
+{
+	if (kb < 0)
+		return;
+	if (f->warm < 0) {
+		if (!warm_now)
+			return;
+		f->warm = f->max = kb;
+		f->daemons++;
+	}
+	if (kb > f->max)
+		f->max = kb;
+	if (f->worst_warm < 0 ||
+	    f->max - f->warm > f->worst_max - f->worst_warm) {
+		f->worst_warm = f->warm;
+		f->worst_max = f->max;
+	}
+	if (f->judged && kb > RSS_BOUND_KB(f->warm) && !f->over) {
+		f->over = true;
+		fprintf(stderr, "soak: RSS %ld kB over the bound %ld kB (warm "
+		    "%ld kB) at %" PRId64 " ms\n", kb, RSS_BOUND_KB(f->warm),
+		    f->warm, it_now_ms());
+	}
+}
+
 /* --- events ------------------------------------------------------------ */
 
 static struct it_cluster	*cl;
@@ -377,7 +599,8 @@ set_master(int node, bool ok)
 	atomic_fetch_add(&gen[node], 1);
 }
 
-static void
+/* True when the daemon had died and was started again. */
+static bool
 check_daemon_alive(void)
 {
 	int	st;
@@ -386,7 +609,9 @@ check_daemon_alive(void)
 		fprintf(stderr, "soak: daemon died (status %d)\n", st);
 		crashes++;
 		dmn = it_daemon_start(conf, it_cluster_dir(cl));
+		return true;
 	}
+	return false;
 }
 
 static void
@@ -493,14 +718,15 @@ main(void)
 	char		 hostbuf[NODES + 1][32], *logpath;
 	static const char *const relay_modes[] = { "blackhole", "reset",
 	    "refuse", "accept" };
-	pthread_t	 checker, writer, lwriter;
+	pthread_t	 checker, verifier, writer, lwriter;
 	static const char anchor[] =
 	    "conninfo = \"user=postgres dbname=postgres\";";
 	char		*at, *withl;
 	int64_t		 start, end, warm_at;
 	int		 secs = env != NULL ? atoi(env) : 600, i, pid;
 	int		 fds_warm = -1, fds_end, fds_max = 0, n;
-	long		 rss_warm = -1, rss_end;
+	long		 rss_end;
+	struct rss_fig	 rss = { .warm = -1, .worst_warm = -1 };
 	bool		 failed;
 	char		*out;
 
@@ -547,8 +773,13 @@ main(void)
 	printf("soak: %d s, daemon %s, nodes %d %d %d, silent host %d\n",
 	    secs, it_daemon_binary(), ports[0], ports[1], ports[2],
 	    it_relay_port(relay));
+	rss.judged = !sanitized(it_daemon_pid(dmn));
+	if (!rss.judged)
+		printf("soak: the daemon runs under a sanitizer: its RSS is "
+		    "printed, not judged\n");
 	fflush(stdout);
 	pthread_create(&checker, NULL, checker_main, NULL);
+	pthread_create(&verifier, NULL, verifier_main, NULL);
 	pthread_create(&writer, NULL, writer_main, NULL);
 	pthread_create(&lwriter, NULL, lwriter_main, NULL);
 
@@ -557,14 +788,17 @@ main(void)
 	warm_at = start + 20000;
 	while (it_now_ms() < end) {
 		it_sleep_ms(1000 + rand() % 2000);
-		check_daemon_alive();
+		if (check_daemon_alive()) {
+			fds_warm = -1;
+			rss.warm = -1;
+			warm_at = it_now_ms() + 20000;
+		}
 		pid = it_daemon_pid(dmn);
 		if ((n = count_fds(pid)) > fds_max)
 			fds_max = n;
-		if (fds_warm < 0 && it_now_ms() >= warm_at) {
+		rss_sample(&rss, rss_kb(pid), it_now_ms() >= warm_at);
+		if (fds_warm < 0 && it_now_ms() >= warm_at)
 			fds_warm = n;
-			rss_warm = rss_kb(pid);
-		}
 		if (it_now_ms() >= end)
 			break;
 		switch (rand() % 12) {
@@ -581,6 +815,7 @@ main(void)
 			if (end - it_now_ms() > 60000) {
 				daemon_restart(rand() % 2);
 				fds_warm = -1;
+				rss.warm = -1;
 				warm_at = it_now_ms() + 20000;
 			}
 			break;
@@ -597,12 +832,15 @@ main(void)
 	/* Quiet end: everything thawed and attached; measure. */
 	it_relay_set(relay, "blackhole");
 	it_sleep_ms(5000);
-	check_daemon_alive();
+	if (check_daemon_alive())
+		rss.warm = -1;
 	pid = it_daemon_pid(dmn);
 	fds_end = count_fds(pid);
 	rss_end = rss_kb(pid);
+	rss_sample(&rss, rss_end, it_now_ms() >= warm_at);
 	atomic_store(&running, false);
 	pthread_join(checker, NULL);
+	pthread_join(verifier, NULL);
 	pthread_join(writer, NULL);
 	pthread_join(lwriter, NULL);
 	if (it_daemon_stop(dmn) != 0)
@@ -618,6 +856,10 @@ main(void)
 	printf("soak: answers checked %lu, wrong %lu, ERR %lu, no answer "
 	    "%lu\n", atomic_load(&answers), atomic_load(&wrong_answers),
 	    atomic_load(&err_answers), atomic_load(&no_answers));
+	printf("soak: answers verified on host %lu (one at most every 20 ms), "
+	    "wrong on host %lu, not verifiable %lu\n",
+	    atomic_load(&host_verified), atomic_load(&host_wrong),
+	    atomic_load(&host_unverified));
 	printf("soak: writes ok %lu, failed %lu, on a non-primary or lower "
 	    "timeline %lu\n", atomic_load(&writes_ok),
 	    atomic_load(&writes_failed), atomic_load(&writes_bad));
@@ -632,13 +874,20 @@ main(void)
 		printf("soak: RESOLVE latency p99 %.3f ms, max %.3f ms\n",
 		    lat_us[nlat * 99 / 100] / 1000.0,
 		    lat_us[nlat - 1] / 1000.0);
-	printf("soak: daemon fds warm %d end %d (max %d), RSS warm %ld kB "
-	    "end %ld kB; crashes or sanitizer reports %lu\n", fds_warm,
-	    fds_end, fds_max, rss_warm, rss_end, crashes);
+	printf("soak: daemon fds warm %d end %d (max %d); crashes or "
+	    "sanitizer reports %lu\n", fds_warm, fds_end, fds_max, crashes);
+	printf("soak: daemon RSS warm %ld kB, max %ld kB, end %ld kB; worst of "
+	    "%lu daemons: warm %ld kB, max %ld kB, bound %ld kB (+20 %% + 1 "
+	    "MiB)%s\n", rss.warm, rss.max, rss_end, rss.daemons,
+	    rss.worst_warm, rss.worst_max, rss.worst_warm < 0 ? -1 :
+	    RSS_BOUND_KB(rss.worst_warm), rss.judged ? "" :
+	    ", not judged (sanitizer)");
 	failed = atomic_load(&wrong_answers) > 0 ||
+	    atomic_load(&host_wrong) > 0 ||
 	    atomic_load(&writes_bad) > 0 || atomic_load(&lwrites_bad) > 0 ||
 	    crashes > 0 ||
-	    (fds_warm >= 0 && fds_end > fds_warm + 4);
+	    (fds_warm >= 0 && fds_end > fds_warm + 4) ||
+	    rss.over;
 	printf("soak: %s\n", failed ? "FAILED" : "ok");
 	it_relay_stop(relay);
 	it_cluster_destroy(cl);

@@ -1,0 +1,396 @@
+/*
+ * async-acquire.c - how an event-driven session acquires a connection
+ * for its head operation: the daemon's answer (RESOLVE on the loop,
+ * unless the binding's answer is fresh) or the db's before-create hook,
+ * a pool slot (or a place in the db's FIFO of waiters, shared with
+ * blocking threads; the db writes to the loop's eventfd and the loop
+ * calls the binding's wake callback), and, for a new slot,
+ * PQconnectStart/PQconnectPoll; and how it gives the connection back.
+ */
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "pgbeacon.h"
+#include "async-internal.h"
+#include "asession-internal.h"
+#include "db-internal.h"
+#include "proto-internal.h"
+#include "session-internal.h"
+#include "util-internal.h"
+
+static int	 asess_take(pgb_asession *s);
+static void	 asess_acq_fail(pgb_asession *s, pgb_errcode code);
+
+/* --- acquiring a connection --------------------------------------------- */
+
+void
+pgbi_asess_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pgb_asession	*s = arg;
+	int		 ms = pgbi_db_checkout_timeout_ms(s->db);
+
+	(void)fd;
+	(void)what;
+	s->refs++;
+	switch (s->state) {
+	case S_RESOLVING:
+		pgbi_serr_set(&s->err, PGB_ERR_TIMEOUT, "%s: no answer from"
+		    " pgbeacond in %d ms", pgbi_db_label(s->db), ms);
+		asess_acq_fail(s, PGB_ERR_TIMEOUT);
+		break;
+	case S_WAITING:
+		pgbi_serr_set(&s->err, PGB_ERR_POOL_TIMEOUT, "%s: pool"
+		    " exhausted: no connection free in %d ms",
+		    pgbi_db_label(s->db), ms);
+		asess_acq_fail(s, PGB_ERR_POOL_TIMEOUT);
+		break;
+	case S_CONNECTING:
+		pgbi_serr_set(&s->err, PGB_ERR_CONNECT, "%s: cannot connect to"
+		    " %s:%d (%s): timeout after %d ms", pgbi_db_label(s->db),
+		    s->conn->host, s->conn->port, s->conn->role, ms);
+		asess_acq_fail(s, PGB_ERR_CONNECT);
+		break;
+	default:
+		break;
+	}
+	pgbi_asess_unref(s);
+}
+
+/*
+ * Drops the acquisition in progress, if any: its RESOLVE, its place among
+ * the waiters, its timer, and a connection still being opened (its slot
+ * goes to the next waiter).  1 when it dropped such a connection.  The
+ * caller resets the state.
+ */
+int
+pgbi_asess_acq_drop(pgb_asession *s)
+{
+	if (s->req != NULL) {
+		s->req->fn = NULL;
+		s->req = NULL;
+	}
+	if (s->waiting) {
+		TAILQ_REMOVE(&s->b->waiters, s, wentry);
+		s->waiting = 0;
+	}
+	if (s->queued) {
+		pgbi_db_unwait(s->db, &s->w);
+		s->queued = 0;
+	}
+	evtimer_del(&s->timer);
+	if (s->state != S_CONNECTING || s->conn == NULL)
+		return (0);
+	event_del(&s->io);
+	pgbi_db_abandon(s->db, s->conn);
+	s->conn = NULL;
+	return (1);
+}
+
+static void	asess_acq_fail(pgb_asession *s, pgb_errcode code);
+
+/*
+ * A savepoint session takes its outer session's connection, whose
+ * transaction must be open (nothing here blocks): 0, or -1 when it is
+ * not (the operation failed with PGB_ERR_STATE).
+ */
+static int
+sp_acquire(pgb_asession *s)
+{
+	struct pgbi_pconn	*c;
+
+	c = pgbi_session_outer_conn(s->outer, 0);
+	if (c == NULL) {
+		pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s: savepoint session:"
+		    " %s", pgbi_db_label(s->db), pgb_session_error(s->outer));
+		asess_acq_fail(s, PGB_ERR_STATE);
+		return (-1);
+	}
+	s->conn = c;
+	(void)PQsetnonblocking(c->pg, 1);
+	return (0);
+}
+
+/*
+ * Abandons the acquisition in progress and fails the head operation with
+ * s->err.text (code already set).
+ */
+static void
+asess_acq_fail(pgb_asession *s, pgb_errcode code)
+{
+	struct aop	*op;
+
+	s->err.code = code;
+	/* A host that failed to connect: ask the daemon again next time. */
+	if (pgbi_asess_acq_drop(s))
+		s->b->answer_valid = 0;
+	s->state = S_IDLE;
+	s->resolved = 0;
+	op = TAILQ_FIRST(&s->ops);
+	if (op != NULL && pgbi_aop_fail(s, op))
+		pgbi_asess_step(s);
+}
+
+static void	resolve_reply(pgb_asession *s, const char *line,
+		    pgb_errcode code, const char *err);
+
+static void
+resolve_cb(void *owner, const char *line, pgb_errcode code, const char *err)
+{
+	pgb_asession	*s = owner;
+
+	s->refs++;
+	resolve_reply(s, line, code, err);
+	pgbi_asess_unref(s);
+}
+
+static void
+resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
+    const char *err)
+{
+	pgb_resolved	 r;
+	char		 text[512];
+	int		 min_lsn = pgbi_ctx_lsn_min(s->ctx != NULL ?
+			    &s->ctx->lsn : NULL, s->db, NULL);
+
+	s->req = NULL;
+	if (line == NULL) {
+		pgbi_serr_set(&s->err, code, "%s: no host from pgbeacond: %s",
+		    pgbi_db_label(s->db), err);
+		asess_acq_fail(s, code);
+		return;
+	}
+	if (pgbi_proto_parse_resolve(line, &r, text, sizeof text) == -1) {
+		if (pgbi_proto_parse_err(line, &code, text, sizeof text) == -1)
+			code = PGB_ERR_PROTOCOL;
+		pgbi_serr_set(&s->err, code, "%s: no host from pgbeacond: %s",
+		    pgbi_db_label(s->db), text);
+		asess_acq_fail(s, code);
+		return;
+	}
+	/* An answer for a min_lsn is for this session only. */
+	if (pgbi_db_answer(s->db, &r, min_lsn, &s->route) == -1) {
+		pgbi_serr_set(&s->err, PGB_ERR_HOOK, "%s", pgb_db_error(s->db));
+		asess_acq_fail(s, PGB_ERR_HOOK);
+		return;
+	}
+	s->b->answer_valid = !min_lsn;
+	s->b->answer_ms = pgbi_now_ms();
+	s->resolved = 1;
+	s->state = S_IDLE;
+	pgbi_asess_step(s);
+}
+
+/*
+ * Starts or continues taking a connection for the head operation.  0 when
+ * s->conn is ready now, 1 when waiting, -1 when the operation failed
+ * (its callback called).
+ */
+int
+pgbi_asess_acquire(pgb_asession *s)
+{
+	struct timeval	 tv;
+	pgb_hook_fn	 hook;
+	void		*harg;
+	pgb_actx	*ctx;
+	char		 lsn[PGB_LSN_MAX], line[512];
+	int		 need, rc, alive, ms;
+
+	if (s->outer != NULL)
+		return (sp_acquire(s));
+	if (!evtimer_pending(&s->timer, NULL)) {
+		ms = pgbi_db_checkout_timeout_ms(s->db);
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+		evtimer_add(&s->timer, &tv);
+	}
+	(void)pgbi_ctx_lsn_min(s->ctx != NULL ? &s->ctx->lsn : NULL, s->db,
+	    lsn);
+	if (!s->resolved)
+		s->route.set = 0;
+	pgbi_db_hook(s->db, &hook, &harg);
+	if (!s->resolved && hook == pgb_db_default_hook &&
+	    pgb_db_cluster(s->db) != NULL) {
+		if (lsn[0] != '\0' || !s->b->answer_valid)
+			need = 1;
+		else if (pgbi_db_is_master(s->db))
+			need = !pgbi_loop_watch_ok(s->loop);
+		else
+			need = pgbi_now_ms() - s->b->answer_ms >=
+			    pgbi_db_recheck_ms(s->db);
+		if (need && !pgbi_proto_resolve_args_ok(pgb_db_cluster(s->db),
+		    pgb_db_role(s->db))) {
+			/* Sent as is, it would split or garble the line. */
+			pgbi_serr_set(&s->err, PGB_ERR_ARG, "%s: cluster or"
+			    " role unusable in a request to pgbeacond (empty,"
+			    " too long, or with spaces or control characters)",
+			    pgbi_db_label(s->db));
+			asess_acq_fail(s, PGB_ERR_ARG);
+			return (-1);
+		}
+		if (need) {
+			snprintf(line, sizeof line, "RESOLVE %s %s%s%s",
+			    pgb_db_cluster(s->db), pgb_db_role(s->db),
+			    lsn[0] != '\0' ? " min_lsn=" : "", lsn);
+			pgbi_db_count_resolve(s->db);
+			s->req = pgbi_loop_request(s->loop, line, resolve_cb, s);
+			if (s->req == NULL) {
+				pgbi_serr_set(&s->err, PGB_ERR_NOMEM, "%s:"
+				    " out of memory", pgbi_db_label(s->db));
+				asess_acq_fail(s, PGB_ERR_NOMEM);
+				return (-1);
+			}
+			s->state = S_RESOLVING;
+			return (1);
+		}
+	} else if (!s->resolved && hook != NULL &&
+	    hook != pgb_db_default_hook) {
+		ctx = pgbi_asess_frame_enter(s);
+		pgb_db_set_error(s->db, "%s", "");
+		rc = hook(s->db, lsn[0] != '\0' ? lsn : NULL, harg);
+		alive = pgbi_asess_frame_leave(s, ctx);
+		if (!alive)
+			return (1);
+		if (rc == -1) {
+			pgbi_serr_set(&s->err, PGB_ERR_HOOK, "%s",
+			    *pgb_db_error(s->db) != '\0' ? pgb_db_error(s->db) :
+			    "before-create hook failed");
+			asess_acq_fail(s, PGB_ERR_HOOK);
+			return (-1);
+		}
+	}
+	s->resolved = 1;
+	return (asess_take(s));
+}
+
+/* The connection being opened failed: fails the acquisition. */
+static void
+asess_connect_fail(pgb_asession *s)
+{
+	char	err[sizeof s->err.text];
+
+	pgbi_db_connect_error(s->db, s->conn, err, sizeof err);
+	pgbi_db_connect_failed(s->db, s->conn);
+	pgbi_serr_set(&s->err, PGB_ERR_CONNECT, "%s", err);
+	asess_acq_fail(s, PGB_ERR_CONNECT);
+}
+
+static int
+asess_take(pgb_asession *s)
+{
+	char		 err[512];
+	pgb_errcode	 code;
+	int		 rc;
+
+	rc = pgbi_db_take(s->db, &s->w, &s->route, &s->conn, &code, err,
+	    sizeof err);
+	s->queued = rc == 0;
+	if (rc == -1) {
+		pgbi_serr_set(&s->err, code, "%s", err);
+		asess_acq_fail(s, code);
+		return (-1);
+	}
+	if (rc == 0) {
+		/* The db grants it a connection, then writes to our eventfd. */
+		if (!s->waiting)
+			TAILQ_INSERT_TAIL(&s->b->waiters, s, wentry);
+		s->waiting = 1;
+		s->state = S_WAITING;
+		return (1);
+	}
+	if (s->conn->pg != NULL) {
+		evtimer_del(&s->timer);
+		s->resolved = 0;
+		s->state = S_IDLE;
+		(void)PQsetnonblocking(s->conn->pg, 1);
+		return (0);
+	}
+	s->conn->pg = pgbi_db_connect_start(s->db, s->conn);
+	s->state = S_CONNECTING;
+	if (s->conn->pg == NULL || PQstatus(s->conn->pg) == CONNECTION_BAD) {
+		asess_connect_fail(s);
+		return (-1);
+	}
+	pgbi_asess_arm(s, EV_WRITE);
+	return (1);
+}
+
+void
+pgbi_asess_connect_poll(pgb_asession *s)
+{
+	switch (PQconnectPoll(s->conn->pg)) {
+	case PGRES_POLLING_READING:
+		pgbi_asess_arm(s, EV_READ);
+		return;
+	case PGRES_POLLING_WRITING:
+		pgbi_asess_arm(s, EV_WRITE);
+		return;
+	case PGRES_POLLING_OK:
+		event_del(&s->io);
+		(void)PQsetnonblocking(s->conn->pg, 1);
+		pgbi_db_opened(s->db, s->conn);
+		evtimer_del(&s->timer);
+		s->resolved = 0;
+		s->state = S_IDLE;
+		pgbi_asess_step(s);
+		return;
+	default:
+		asess_connect_fail(s);
+		return;
+	}
+}
+
+/* The binding's wake callback, given to the loop by pgbi_asess_alloc. */
+void
+pgbi_asess_wake_cb(struct pgbi_binding *b)
+{
+	pgb_asession	*s, *next;
+
+	for (s = TAILQ_FIRST(&b->waiters); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, wentry);
+		if (!pgbi_db_granted(b->db, &s->w))
+			continue;
+		TAILQ_REMOVE(&b->waiters, s, wentry);
+		s->waiting = 0;
+		s->state = S_IDLE;
+		pgbi_asess_kick(s);
+	}
+}
+
+/* Gives the connection back (closed when discard, or not reusable). */
+void
+pgbi_asess_release(pgb_asession *s, int discard)
+{
+	struct pgbi_pconn	*c = s->conn;
+
+	if (c == NULL)
+		return;
+	event_del(&s->io);
+	s->conn = NULL;
+	if (s->outer != NULL) {
+		/* outer's: back to the blocking session, not to the pool. */
+		if (c->pg != NULL)
+			(void)PQsetnonblocking(c->pg, 0);
+		return;
+	}
+	if (c->pg == NULL || PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF ||
+	    PQisBusy(c->pg))
+		discard = 1;
+	if (!discard && PQsetnonblocking(c->pg, 0) != 0)
+		discard = 1;
+	pgbi_db_checkin(s->db, c, discard);
+}
+
+void
+pgbi_asess_arm(pgb_asession *s, short what)
+{
+	event_del(&s->io);
+	event_assign(&s->io, pgb_loop_base(s->loop), PQsocket(s->conn->pg),
+	    what, pgbi_asess_io_cb, s);
+	event_add(&s->io, NULL);
+}
