@@ -316,7 +316,9 @@ PGB_EXPORT void pgb_db_set_recheck(pgb_db *db, int recheck_ms);
  * progress), the default hook waits up to wait_ms (default 5000; < 0:
  * the default; 0: fail at once) for the WATCH event that names one and
  * asks again, instead of failing the session.  min_lsn requests do not
- * wait.  (Since 0.5, PGBEACON_1.4.)
+ * wait.  (Since 0.5, PGBEACON_1.4.)  Since 0.6 the event-driven API
+ * waits too, without blocking the loop: the session waits for an event
+ * of the cluster on the loop's subscription.
  */
 PGB_EXPORT void pgb_db_set_role_wait(pgb_db *db, int wait_ms);
 
