@@ -46,7 +46,7 @@ int pgbi_proto_parse_resolve(const char *line, pgb_resolved *out, char *why,
 
 /*
  * Parses "EVENT <cluster> generation=<n> master=<host:port|none>" into
- * *ev (resync cleared).  -1, with a reason in why, on anything else.
+ * *ev (resync cleared); other fields (replicas=, since 0.6) are ignored.  -1, with a reason in why, on anything else.
  */
 int pgbi_proto_parse_event(const char *line, pgb_event *ev, char *why,
 	size_t whylen);
