@@ -486,6 +486,88 @@ START_TEST(test_read_only_kept_host_is_a_role_change)
 }
 END_TEST
 
+/* --- the same on the event-driven API -------------------------------- */
+
+struct awrite {
+	int		 done;
+	int		 port;
+	pgb_errcode	 code;
+};
+
+static void
+awrite_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct awrite	*w = arg;
+
+	if (res != NULL)
+		w->port = atoi(PQgetvalue(res, 0, 0));
+	w->code = res != NULL ? PGB_OK : pgb_asession_errcode(s);
+	w->done = 1;
+}
+
+/* One write (in a transaction, abandoned) through db on loop: its error
+ * code, and in *port the server's. */
+static pgb_errcode
+aone_write(struct event_base *base, pgb_loop *loop, pgb_db *db, int *port)
+{
+	struct awrite	 w;
+	pgb_asession	*s;
+
+	memset(&w, 0, sizeof w);
+	s = pgb_asession_new(loop, db, 0);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(pgb_aexec(s, "INSERT INTO d VALUES (4)"
+	    " RETURNING inet_server_port()", awrite_cb, &w), 0);
+	ck_assert(IT_POLL_UNTIL((event_base_loop(base, EVLOOP_NONBLOCK),
+	    w.done), 60000));
+	pgb_asession_free(s);
+	*port = w.port;
+	return (w.code);
+}
+
+START_TEST(test_async_read_only_kept_host_is_a_role_change)
+{
+	struct event_base	*base;
+	pgb_loop		*loop;
+	pgb_db			*db;
+	pgb_pool_stats		 ps;
+	int			 port;
+
+	base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	loop = pgb_loop_new(base, fx.sock);
+	ck_assert_ptr_nonnull(loop);
+	db = pgb_db_new(CONNINFO, "main", "master", fx.sock);
+	ck_assert_ptr_nonnull(db);
+	pgb_db_set_stale_ttl(db, 120000);
+	ck_assert_int_eq(aone_write(base, loop, db, &port), PGB_OK);
+	ck_assert_int_eq(port, it_port(fx.cluster, 0));
+	it_daemon_kill(fx.daemon);
+	fx.daemon = NULL;
+	it_stop(fx.cluster, 0, "fast");
+	it_promote(fx.cluster, 1);
+	it_reattach(fx.cluster, 0, 1);
+	ck_assert(it_sql_is(fx.cluster, 0, "SELECT pg_is_in_recovery()",
+	    "t"));
+	ck_assert_int_eq(aone_write(base, loop, db, &port),
+	    PGB_ERR_UNREACHABLE);
+	pgb_db_stats(db, &ps);
+	ck_assert_uint_eq(ps.role_lost, 1);
+	ck_assert_int_eq(aone_write(base, loop, db, &port),
+	    PGB_ERR_UNREACHABLE);
+	pgb_db_stats(db, &ps);
+	ck_assert_uint_eq(ps.role_lost, 1);	/* not tried again */
+	fx.daemon = it_daemon_start(fx.config, it_cluster_dir(fx.cluster));
+	ck_assert(IT_POLL_UNTIL(it_resolves_to(fx.sock, "main", "master",
+	    it_port(fx.cluster, 1)), 30000));
+	ck_assert_int_eq(aone_write(base, loop, db, &port), PGB_OK);
+	ck_assert_int_eq(port, it_port(fx.cluster, 1));
+	pgb_loop_free(loop);
+	pgb_db_free(db);
+	event_base_free(base);
+}
+END_TEST
+
 static Suite *
 lib_daemon_down_suite(void)
 {
@@ -508,6 +590,7 @@ lib_daemon_down_suite(void)
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_async_loop_across_daemon_sigterm_restart);
 	tcase_add_test(tc, test_async_loop_across_daemon_sigkill_restart);
+	tcase_add_test(tc, test_async_read_only_kept_host_is_a_role_change);
 	suite_add_tcase(s, tc);
 	return (s);
 }
