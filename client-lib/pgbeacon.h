@@ -323,9 +323,32 @@ PGB_EXPORT void pgb_db_set_recheck(pgb_db *db, int recheck_ms);
  * progress), the default hook waits up to wait_ms (default 5000; < 0:
  * the default; 0: fail at once) for the WATCH event that names one and
  * asks again, instead of failing the session.  min_lsn requests do not
- * wait.  (Since 0.5, PGBEACON_1.4.)
+ * wait.  (Since 0.5, PGBEACON_1.4.)  Since 0.6 the event-driven API
+ * waits too, without blocking the loop: the session waits for an event
+ * of the cluster on the loop's subscription.
  */
 PGB_EXPORT void pgb_db_set_role_wait(pgb_db *db, int wait_ms);
+
+/*
+ * Daemon down (stopped, restarting): when pgbeacond cannot be reached
+ * (PGB_ERR_UNREACHABLE: socket missing, connection refused or closed),
+ * the default hook (both APIs) goes on with the hosts the daemon named
+ * last, for at most ttl_ms (default 30000; < 0: the default; 0: never)
+ * after the daemon last answered for them or, for a master db, last
+ * confirmed them through its healthy watch subscription.  Each such
+ * session is counted in pgb_db_stats' stale; nothing is printed.  A
+ * session with a min_lsn then goes to the cluster's primary as last
+ * named to any db of this process (fails when none is known).  After
+ * ttl_ms, sessions fail with PGB_ERR_UNREACHABLE.
+ *
+ * A master db whose statement fails with a read-only error (SQLSTATE
+ * 25006: its host is a standby now) drains that host's pool, forgets the
+ * answer, and, when the statement was the transaction's first (nothing
+ * can have run), sends it once more on a host asked anew; counted in
+ * role_lost.  While the daemon is down that host is not used again: the
+ * session fails with PGB_ERR_UNREACHABLE.  (Since 0.6, PGBEACON_1.5.)
+ */
+PGB_EXPORT void pgb_db_set_stale_ttl(pgb_db *db, int ttl_ms);
 
 /*
  * Installs fn as the before-create hook (NULL: none).  pgb_db_new
@@ -387,6 +410,12 @@ typedef struct pgb_pool_stats {
 	uint64_t	broken;		/* closed because the connection broke */
 	int		hosts;		/* hosts with a connection open now */
 	int		qualifying;	/* hosts plain sessions may use now */
+	/* Since 0.6 (pgb_db_stats_size): */
+	uint64_t	stale;		/* sessions routed on a kept answer
+					   while the daemon was unreachable */
+	uint64_t	role_lost;	/* read-only errors (SQLSTATE 25006)
+					   of a master db taken as a role
+					   change */
 } pgb_pool_stats;
 
 /*

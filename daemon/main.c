@@ -134,6 +134,10 @@ daemon_topology_updated(void *arg, struct topo_cluster *c)
 	struct daemon *d = arg;
 
 	proxy_cluster_updated(d->proxy, c);
+	/* A change of the live replicas is announced too (server_broadcast
+	 * pushes a line only when it differs from the last one). */
+	if (d->srv != NULL)
+		server_broadcast(d->srv, c);
 }
 
 static void

@@ -321,14 +321,39 @@ size_t
 protocol_format_event(char *buf, size_t len, const struct topo_cluster *c)
 {
 	const struct topo_host	*m = topology_master(c);
-	char			 hp[TOPO_HOST_NAMELEN];
+	char			 hp[TOPO_HOST_NAMELEN], hp2[TOPO_HOST_NAMELEN];
+	char			 reps[PROTO_MAX_LINE];
+	size_t			 i, n, rl = 0, base;
+	bool			 fits = true;
 
 	if (m != NULL)
 		topology_host_name(m, hp, sizeof hp);
 	else
 		strcpy(hp, "none");
-	return protocol_line(buf, len, "EVENT %s generation=%" PRIu64
+	for (i = 0; i < c->nhosts && fits; i++) {
+		if (c->hosts[i]->role != TOPO_ROLE_REPLICA)
+			continue;
+		topology_host_name(c->hosts[i], hp2, sizeof hp2);
+		n = strlen(hp2);
+		if (strchr(hp2, ',') != NULL || rl + n + 2 > sizeof reps)
+			fits = false;
+		else {
+			if (rl > 0)
+				reps[rl++] = ',';
+			memcpy(reps + rl, hp2, n + 1);
+			rl += n;
+		}
+	}
+	if (rl == 0)
+		strcpy(reps, "none");
+	base = protocol_line(buf, len, "EVENT %s generation=%" PRIu64
 	    " master=%s", c->name, c->generation, hp);
+	/* The replicas only when the whole of them fits. */
+	if (!fits || base == 0 || base + strlen(" replicas=") + strlen(reps) >
+	    len - 1)
+		return base;
+	return protocol_line(buf, len, "EVENT %s generation=%" PRIu64
+	    " master=%s replicas=%s", c->name, c->generation, hp, reps);
 }
 
 size_t

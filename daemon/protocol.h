@@ -107,7 +107,13 @@ size_t protocol_format_resolve(char *buf, size_t len,
 /* "ERR <CODE> <text>\n"; control characters in text become spaces. */
 size_t protocol_format_error(char *buf, size_t len, enum proto_err err,
 	const char *text);
-/* "EVENT <cluster> generation=<n> master=<host:port|none>\n" */
+/*
+ * "EVENT <cluster> generation=<n> master=<host:port|none>
+ * replicas=<host:port,...|none>\n": replicas lists the live replicas
+ * (role replica), in host order.  The replicas field is left out when it
+ * does not fit in len (the line stays whole) or a replica's name holds a
+ * ',': a client then learns of replicas by asking.
+ */
 size_t protocol_format_event(char *buf, size_t len,
 	const struct topo_cluster *c);
 

@@ -79,6 +79,14 @@ struct server {
 	uint64_t		 next_id;
 	struct server_counters	 counters;	/* requests answered */
 	struct proxy		*proxy;		/* borrowed, may be NULL */
+	struct server_last	*last;		/* owned list: EVENT sent last */
+};
+
+/* The EVENT line pushed last for one cluster.  Owned by the server. */
+struct server_last {
+	char			*cluster;	/* owned */
+	char			*line;		/* owned */
+	struct server_last	*next;
 };
 
 static void	server_client_process(struct server_client *);
@@ -615,6 +623,7 @@ void
 server_free(struct server *s)
 {
 	struct server_client *c;
+	struct server_last *l;
 
 	if (s == NULL)
 		return;
@@ -639,19 +648,60 @@ server_free(struct server *s)
 		unlink(s->lock_path);
 		close(s->lock_fd);	/* releases the lock */
 	}
+	while ((l = s->last) != NULL) {
+		s->last = l->next;
+		free(l->cluster);
+		free(l->line);
+		free(l);
+	}
 	free(s->lock_path);
 	free(s->path);
 	free(s);
+}
+
+/*
+ * true when line is the EVENT pushed last for cluster; otherwise records
+ * it (when memory allows) and returns false.
+ */
+static bool
+server_event_seen(struct server *s, const char *cluster, const char *line)
+{
+	struct server_last	*l;
+	char			*dup;
+
+	for (l = s->last; l != NULL; l = l->next) {
+		if (strcmp(l->cluster, cluster) == 0)
+			break;
+	}
+	if (l != NULL && strcmp(l->line, line) == 0)
+		return true;
+	if ((dup = strdup(line)) == NULL)
+		return false;
+	if (l == NULL) {
+		if ((l = calloc(1, sizeof(*l))) == NULL ||
+		    (l->cluster = strdup(cluster)) == NULL) {
+			free(l);
+			free(dup);
+			return false;
+		}
+		l->next = s->last;
+		s->last = l;
+	}
+	free(l->line);
+	l->line = dup;
+	return false;
 }
 
 void
 server_broadcast(struct server *s, const struct topo_cluster *tc)
 {
 	struct server_client *c;
-	char buf[PROTO_REPLY_MAX];
+	char buf[PROTO_MAX_LINE];
 	size_t len;
 
 	len = protocol_format_event(buf, sizeof(buf), tc);
+	if (server_event_seen(s, tc->name, buf))
+		return;
 	TAILQ_FOREACH(c, &s->clients, entry) {
 		if (!c->watching || c->dead ||
 		    (c->watch_cluster[0] != '\0' &&

@@ -123,7 +123,11 @@ int server_backoff_fail(struct server_backoff *b, int64_t now_ms, bool *log,
 /* An accept succeeded: the next error pauses SERVER_BACKOFF_MIN_MS. */
 void server_backoff_ok(struct server_backoff *b);
 
-/* Pushes "EVENT ..." for c to every client watching it. */
+/*
+ * Pushes "EVENT ..." for c to every client watching it, unless it is the
+ * very line pushed last for c (nothing changed: neither the primary nor
+ * the live replicas).
+ */
 void server_broadcast(struct server *s, const struct topo_cluster *c);
 
 /* STATUS also lists px's connection listeners (borrowed, may be NULL;

@@ -43,6 +43,8 @@ enum astate {
 	S_IDLE,			/* no exchange, no acquisition running */
 	S_RESOLVING,		/* waiting for the daemon's answer */
 	S_WAITING,		/* queued for a pool slot */
+	S_ROLEWAIT,		/* no host holds the role: waiting (in
+				   b->waiters) for an event of the cluster */
 	S_CONNECTING,		/* PQconnectPoll running */
 	S_BUSY,			/* an exchange is in flight */
 };
@@ -74,6 +76,8 @@ struct aop {
 	}		 u;		/* by kind; zero for the others */
 	int		 phase;		/* COMMIT: 1 = rolling back after */
 	int		 retried;	/* EXEC: resent on a new connection */
+	int		 role_retried;	/* EXEC: resent after a read-only
+					   error (the host lost the role) */
 	int		 release_after;	/* give the connection back at the end */
 	int		 force_fail;	/* report -1 whatever happens */
 	char		*sql;		/* owned */
@@ -106,6 +110,9 @@ struct pgb_asession {
 	struct event	 timer;		/* acquisition timeout */
 	struct pgbi_areq *req;		/* RESOLVE in flight */
 	int		 resolved;	/* this acquisition asked already */
+	int64_t		 role_until;	/* end of its wait for a host to hold
+					   the role; 0: not waiting */
+	uint64_t	 asked_events;	/* b->events when it asked */
 	int		 waiting;	/* in b->waiters */
 	int		 queued;	/* w in the db's waiters, or granted */
 	struct pgbi_waiter w;		/* its place in the db's FIFO */

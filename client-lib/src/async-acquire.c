@@ -44,6 +44,10 @@ pgbi_asess_timer_cb(evutil_socket_t fd, short what, void *arg)
 		    " pgbeacond in %d ms", pgbi_db_label(s->db), ms);
 		asess_acq_fail(s, PGB_ERR_TIMEOUT);
 		break;
+	case S_ROLEWAIT:
+		/* s->err holds the daemon's "no host" answer. */
+		asess_acq_fail(s, PGB_ERR_NOHOST);
+		break;
 	case S_WAITING:
 		pgbi_serr_set(&s->err, PGB_ERR_POOL_TIMEOUT, "%s: pool"
 		    " exhausted: no connection free in %d ms",
@@ -131,6 +135,7 @@ asess_acq_fail(pgb_asession *s, pgb_errcode code)
 		s->b->answer_valid = 0;
 	s->state = S_IDLE;
 	s->resolved = 0;
+	s->role_until = 0;
 	op = TAILQ_FIRST(&s->ops);
 	if (op != NULL && pgbi_aop_fail(s, op))
 		pgbi_asess_step(s);
@@ -138,6 +143,7 @@ asess_acq_fail(pgb_asession *s, pgb_errcode code)
 
 static void	resolve_reply(pgb_asession *s, const char *line,
 		    pgb_errcode code, const char *err);
+static int	asess_role_wait(pgb_asession *s);
 
 static void
 resolve_cb(void *owner, const char *line, pgb_errcode code, const char *err)
@@ -154,12 +160,20 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
     const char *err)
 {
 	pgb_resolved	 r;
-	char		 text[512];
+	char		 text[512], lsn[PGB_LSN_MAX];
 	int		 min_lsn = pgbi_ctx_lsn_min(s->ctx != NULL ?
-			    &s->ctx->lsn : NULL, s->db, NULL);
+			    &s->ctx->lsn : NULL, s->db, lsn);
 
 	s->req = NULL;
 	if (line == NULL) {
+		/* Daemon down: the hosts it named last, for a while. */
+		if (pgbi_db_stale(s->db, code, min_lsn ? lsn : NULL,
+		    &s->route) == 0) {
+			s->resolved = 1;
+			s->state = S_IDLE;
+			pgbi_asess_step(s);
+			return;
+		}
 		pgbi_serr_set(&s->err, code, "%s: no host from pgbeacond: %s",
 		    pgbi_db_label(s->db), err);
 		asess_acq_fail(s, code);
@@ -170,6 +184,8 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
 			code = PGB_ERR_PROTOCOL;
 		pgbi_serr_set(&s->err, code, "%s: no host from pgbeacond: %s",
 		    pgbi_db_label(s->db), text);
+		if (code == PGB_ERR_NOHOST && !min_lsn && asess_role_wait(s))
+			return;
 		asess_acq_fail(s, code);
 		return;
 	}
@@ -181,9 +197,48 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
 	}
 	s->b->answer_valid = !min_lsn;
 	s->b->answer_ms = pgbi_now_ms();
+	if (!min_lsn)
+		pgbi_db_confirmed(s->db);
 	s->resolved = 1;
+	s->role_until = 0;
 	s->state = S_IDLE;
 	pgbi_asess_step(s);
+}
+
+/*
+ * The daemon answered that no host holds the role (a failover in
+ * progress): 1 when s waits, without blocking the loop, for a WATCH event
+ * of its cluster (the binding's wake callback), then asks again, up to
+ * the db's role wait in all; 0 when it must fail now.
+ */
+static int
+asess_role_wait(pgb_asession *s)
+{
+	struct timeval	 tv;
+	int64_t		 now = pgbi_now_ms(), left;
+	int		 wait = pgbi_db_role_wait_ms(s->db);
+
+	if (wait <= 0)
+		return (0);
+	if (s->role_until == 0)
+		s->role_until = now + wait;
+	if ((left = s->role_until - now) <= 0)
+		return (0);
+	if (s->b->events != s->asked_events) {
+		/* An event came while it asked: ask again now. */
+		s->state = S_IDLE;
+		s->resolved = 0;
+		pgbi_asess_kick(s);
+		return (1);
+	}
+	evtimer_del(&s->timer);
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
+	evtimer_add(&s->timer, &tv);
+	TAILQ_INSERT_TAIL(&s->b->waiters, s, wentry);
+	s->waiting = 1;
+	s->state = S_ROLEWAIT;
+	return (1);
 }
 
 /*
@@ -218,9 +273,11 @@ pgbi_asess_acquire(pgb_asession *s)
 	    pgb_db_cluster(s->db) != NULL) {
 		if (lsn[0] != '\0' || !s->b->answer_valid)
 			need = 1;
-		else if (pgbi_db_is_master(s->db))
+		else if (pgbi_db_is_master(s->db)) {
 			need = !pgbi_loop_watch_ok(s->loop);
-		else
+			if (!need)	/* the healthy watch confirms it */
+				pgbi_db_confirmed(s->db);
+		} else
 			need = pgbi_now_ms() - s->b->answer_ms >=
 			    pgbi_db_recheck_ms(s->db);
 		if (need && !pgbi_proto_resolve_args_ok(pgb_db_cluster(s->db),
@@ -238,6 +295,7 @@ pgbi_asess_acquire(pgb_asession *s)
 			    pgb_db_cluster(s->db), pgb_db_role(s->db),
 			    lsn[0] != '\0' ? " min_lsn=" : "", lsn);
 			pgbi_db_count_resolve(s->db);
+			s->asked_events = s->b->events;
 			s->req = pgbi_loop_request(s->loop, line, resolve_cb, s);
 			if (s->req == NULL) {
 				pgbi_serr_set(&s->err, PGB_ERR_NOMEM, "%s:"
@@ -353,7 +411,14 @@ pgbi_asess_wake_cb(struct pgbi_binding *b)
 
 	for (s = TAILQ_FIRST(&b->waiters); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, wentry);
-		if (!pgbi_db_granted(b->db, &s->w))
+		if (s->state == S_ROLEWAIT) {
+			if (s->asked_events == b->events)
+				continue;
+			/* An event came: ask again (acquire re-arms the
+			 * checkout timeout). */
+			evtimer_del(&s->timer);
+			s->resolved = 0;
+		} else if (!pgbi_db_granted(b->db, &s->w))
 			continue;
 		TAILQ_REMOVE(&b->waiters, s, wentry);
 		s->waiting = 0;

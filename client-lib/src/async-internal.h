@@ -19,7 +19,9 @@ struct pgbi_binding;
 
 /*
  * Called from the loop, once its eventfd fired (a pgb_db granted a
- * connection, or closed): b's waiting sessions that were granted one go
+ * connection, or closed), and after a WATCH event of b's cluster or a
+ * break of the subscription (b->events bumped): b's waiting sessions
+ * that were granted one, or that wait for a host to hold the role, go
  * on.  It may only kick sessions (none runs, none is freed), and must
  * not bind, request or free the loop.
  */
@@ -35,6 +37,7 @@ struct pgbi_binding {
 	pgb_loop	*loop;
 	int		 answer_valid;	/* last answer reusable */
 	int64_t		 answer_ms;	/* when it came */
+	uint64_t	 events;	/* WATCH events of its cluster, breaks */
 	pgbi_binding_wake_fn wake;	/* or NULL: nobody waits here */
 	TAILQ_HEAD(, pgb_asession) waiters;	/* borrowed; wake's */
 	TAILQ_ENTRY(pgbi_binding) entry;

@@ -527,8 +527,12 @@ watch_invalidate(pgb_loop *l, const char *cluster)
 
 	TAILQ_FOREACH(b, &l->bindings, entry) {
 		c = pgb_db_cluster(b->db);
-		if (cluster == NULL || (c != NULL && strcmp(c, cluster) == 0))
+		if (cluster == NULL || (c != NULL && strcmp(c, cluster) == 0)) {
 			b->answer_valid = 0;
+			b->events++;
+			if (b->wake != NULL)
+				b->wake(b);
+		}
 	}
 }
 
@@ -564,19 +568,29 @@ watch_broken(pgb_loop *l, const char *why)
 }
 
 static void
-watch_apply(pgb_loop *l, const pgb_event *ev)
+watch_apply(pgb_loop *l, const pgb_event *ev, const char *line)
 {
 	struct pgbi_binding	*b;
-	const char		*c;
+	const char		*c, *list;
+	size_t			 len;
+	int			 reps;
 
+	reps = pgbi_proto_event_replicas(line, &list, &len) == 1;
 	TAILQ_FOREACH(b, &l->bindings, entry) {
 		c = pgb_db_cluster(b->db);
 		if (c == NULL || strcmp(c, ev->cluster) != 0)
 			continue;
+		/* A replica the daemon no longer names is drained at once. */
+		if (reps)
+			pgbi_db_replicas(b->db, list, len);
 		if (!pgbi_db_is_master(b->db) || !ev->has_master ||
 		    binding_set_host(b, ev->master_host, ev->master_port,
 		    "master", 1) == -1)
 			b->answer_valid = 0;
+		/* Sessions waiting for a host to hold the role ask again. */
+		b->events++;
+		if (b->wake != NULL)
+			b->wake(b);
 	}
 }
 
@@ -608,7 +622,7 @@ watch_read_cb(struct bufferevent *bev, void *arg)
 			}
 		} else if (pgbi_proto_parse_event(line, &ev, why,
 		    sizeof why) == 0) {
-			watch_apply(l, &ev);
+			watch_apply(l, &ev, line);
 			watch_user_event(l, &ev);
 		}
 		free(line);

@@ -556,6 +556,25 @@ x_finish(pgb_asession *s)
 			pgbi_asess_step(s);
 			return;
 		}
+	} else if (!ok && op != NULL && op->kind == OP_EXEC &&
+	    s->x_kind == X_USER && s->outer == NULL &&
+	    pgbi_db_is_master(s->db) &&
+	    strcmp(s->err.sqlstate, "25006") == 0) {
+		/*
+		 * Read-only: the host is a standby now.  The db forgets it;
+		 * when the statement began the transaction (nothing ran), it
+		 * is sent once more on the host the daemon names now.
+		 */
+		pgbi_db_role_lost(s->db, s->conn);
+		pgbi_asess_release(s, 1);
+		s->b->answer_valid = 0;
+		if ((s->x_begin || s->autocommit) && !op->role_retried) {
+			op->role_retried = 1;
+			PQclear(s->x_keep);
+			s->x_keep = NULL;
+			pgbi_asess_step(s);
+			return;
+		}
 	} else if (s->x_kind == X_COMMIT && ok &&
 	    !pgbi_commit_complete(&s->x_commit, s->x_nres)) {
 		pgbi_serr_set(&s->err, PGB_ERR_SQL, "%s: COMMIT got no reply",

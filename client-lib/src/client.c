@@ -54,6 +54,8 @@ struct pgb_watch {
 	int64_t		 last_try_ms;	/* last subscribe attempt */
 	struct linebuf	 in;
 	char		 error[512];
+	char		*replicas;	/* owned: of the last event, or NULL */
+	size_t		 nreplicas;	/* its length; 0: "none" */
 };
 
 static char	*client_path(const char *arg);
@@ -70,6 +72,7 @@ static int	 client_request(pgb_client *cl, const char *req, char **reply);
 static int	 watch_subscribe(pgb_watch *w);
 static void	 watch_close(pgb_watch *w);
 static void	 watch_resync_event(pgb_watch *w, pgb_event *ev);
+static void	 watch_keep_replicas(pgb_watch *w, const char *line);
 
 const char *
 pgb_version(void)
@@ -552,10 +555,38 @@ pgb_watch_free(pgb_watch *w)
 	if (w == NULL)
 		return;
 	watch_close(w);
+	free(w->replicas);
 	free(w->in.buf);
 	free(w->cluster);
 	free(w->path);
 	free(w);
+}
+
+/* Keeps the replicas field of the event line (none when absent). */
+static void
+watch_keep_replicas(pgb_watch *w, const char *line)
+{
+	const char	*list;
+	size_t		 len;
+
+	free(w->replicas);
+	w->replicas = NULL;
+	if (pgbi_proto_event_replicas(line, &list, &len) != 1 ||
+	    (w->replicas = malloc(len + 1)) == NULL)
+		return;
+	memcpy(w->replicas, list, len);
+	w->replicas[len] = '\0';
+	w->nreplicas = len;
+}
+
+int
+pgbi_watch_replicas(const pgb_watch *w, const char **list, size_t *len)
+{
+	if (w->replicas == NULL)
+		return (0);
+	*list = w->replicas;
+	*len = w->nreplicas;
+	return (1);
 }
 
 static void
@@ -623,6 +654,8 @@ static void
 watch_resync_event(pgb_watch *w, pgb_event *ev)
 {
 	memset(ev, 0, sizeof *ev);
+	free(w->replicas);
+	w->replicas = NULL;
 	ev->resync = 1;
 	pgbi_strlcpy(ev->cluster, w->cluster, sizeof ev->cluster);
 	w->was_broken = 0;
@@ -648,8 +681,10 @@ pgb_watch_poll(pgb_watch *w, pgb_event *ev)
 		}
 		while (linebuf_take(&w->in, &line)) {
 			if (pgbi_proto_parse_event(line, ev, why,
-			    sizeof why) == 0)
+			    sizeof why) == 0) {
+				watch_keep_replicas(w, line);
 				return (1);
+			}
 			/* Anything else pushed on a watch is ignored. */
 		}
 		n = linebuf_read(&w->in, w->fd);

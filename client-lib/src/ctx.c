@@ -546,13 +546,30 @@ session_begin_and_run(PGconn *pg, const char *sql, int params, int nparams,
 	return (last);
 }
 
+/*
+ * A master db's statement failed with res: 1 when it is a read-only
+ * error (the host is a standby now: the db forgets it) and first is set
+ * (the statement began the transaction, so it may be sent again).
+ */
+static int
+session_role_lost(pgb_session *s, const PGresult *res, int first)
+{
+	const char	*st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (s->outer != NULL || !pgbi_db_is_master(s->db) || st == NULL ||
+	    strcmp(st, "25006") != 0)
+		return (0);
+	pgbi_db_role_lost(s->db, s->conn);
+	return (first);
+}
+
 static PGresult *
 session_run(pgb_session *s, const char *sql, int params, int nparams,
     const Oid *types, const char *const *values, const int *lengths,
     const int *formats, int result_format)
 {
 	PGresult	*res;
-	int		 attempt, begin;
+	int		 attempt, begin, lost = 0;
 
 	if (s == NULL)
 		return (NULL);
@@ -608,6 +625,20 @@ session_run(pgb_session *s, const char *sql, int params, int nparams,
 			return (res);
 		default:
 			pgbi_serr_pg(&s->err, s->db, s->conn, res, NULL);
+			if (session_role_lost(s, res, begin || s->autocommit) &&
+			    !lost) {
+				/*
+				 * Nothing ran: its transaction (or implicit
+				 * one) failed whole.  Once more (whatever
+				 * the attempts before), on the host the
+				 * daemon names now.
+				 */
+				PQclear(res);
+				session_release(s, 1);
+				lost = 1;
+				attempt--;
+				continue;
+			}
 			PQclear(res);
 			return (NULL);
 		}

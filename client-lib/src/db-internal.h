@@ -105,6 +105,33 @@ int	pgbi_db_answer(pgb_db *db, const pgb_resolved *r, int for_min_lsn,
 /* Forgets the last daemon answer: the next hook asks again. */
 void	pgbi_db_invalidate(pgb_db *db);
 
+/*
+ * Daemon down: after a request to the daemon failed with code, 0 when
+ * the session may use the hosts the daemon named last (counted in the
+ * stats' stale), because code is PGB_ERR_UNREACHABLE and the daemon
+ * confirmed them less than the db's stale TTL ago; a session with a
+ * min_lsn is routed (rt) to the cluster's last primary.  -1 otherwise.
+ */
+int	pgbi_db_stale(pgb_db *db, pgb_errcode code, const char *min_lsn,
+	    struct pgbi_route *rt);
+/* The daemon answered for, or confirmed, db's hosts just now. */
+void	pgbi_db_confirmed(pgb_db *db);
+/*
+ * A master db's connection c met a read-only error (SQLSTATE 25006):
+ * its host is no longer the primary.  Its pool is drained, the last
+ * answer forgotten (also as the cluster's primary for read-your-writes
+ * fallbacks), so the next session asks the daemon again, and while the
+ * daemon is down does not go there.
+ */
+void	pgbi_db_role_lost(pgb_db *db, struct pgbi_pconn *c);
+/*
+ * A WATCH event named the cluster's live replicas (list, len as
+ * pgbi_proto_event_replicas gives them): a db for a non-master role
+ * drains, at once, every host it uses as a replica that is not among
+ * them (a host it has none left for makes its next session ask).
+ */
+void	pgbi_db_replicas(pgb_db *db, const char *list, size_t len);
+
 /* 1 when db is for the master role (or its alias primary). */
 int	pgbi_db_is_master(const pgb_db *db);
 
@@ -158,6 +185,7 @@ void	pgbi_db_opened(pgb_db *db, struct pgbi_pconn *c);
 void	pgbi_db_count_resolve(pgb_db *db);
 int	pgbi_db_checkout_timeout_ms(pgb_db *db);
 int	pgbi_db_recheck_ms(pgb_db *db);
+int	pgbi_db_role_wait_ms(pgb_db *db);
 void	pgbi_db_hook(pgb_db *db, pgb_hook_fn *fn, void **arg);
 
 #endif /* PGB_DB_INTERNAL_H */

@@ -38,6 +38,7 @@
 
 #include "pgbeacon.h"
 #include "db-internal.h"
+#include "proto-internal.h"
 #include "session-internal.h"
 #include "util-internal.h"
 
@@ -46,6 +47,7 @@
 #define DB_IDLE_CHECK_MS	30000
 #define DB_RECHECK_MS		1000
 #define DB_ROLE_WAIT_MS		5000
+#define DB_STALE_TTL_MS		30000
 
 TAILQ_HEAD(pconn_list, pgbi_pconn);
 TAILQ_HEAD(waiter_list, pgbi_waiter);
@@ -86,6 +88,7 @@ struct pgb_db {
 	int		 idle_check_ms;
 	int		 recheck_ms;
 	int		 role_wait_ms;	/* under hook_mtx */
+	int		 stale_ttl_ms;	/* under hook_mtx */
 	pgb_hook_fn	 hook;
 	void		*hook_arg;
 
@@ -106,6 +109,9 @@ struct pgb_db {
 	pgb_watch	*watch;		/* owned, master dbs only */
 	int		 answer_valid;	/* the last answer may be reused */
 	int64_t		 answer_ms;	/* when it was received */
+	int64_t		 confirmed_ms;	/* when the daemon last answered or
+					   confirmed the hosts in use; 0:
+					   never */
 };
 
 static _Thread_local struct db_route_slot db_route_tl;
@@ -162,6 +168,7 @@ db_alloc(const char *conninfo, const char *role)
 	db->idle_check_ms = DB_IDLE_CHECK_MS;
 	db->recheck_ms = DB_RECHECK_MS;
 	db->role_wait_ms = DB_ROLE_WAIT_MS;
+	db->stale_ttl_ms = DB_STALE_TTL_MS;
 	db->is_master = pgbc_want_is_master(db->role);
 	return (db);
 }
@@ -272,6 +279,130 @@ pgb_db_set_role_wait(pgb_db *db, int wait_ms)
 	pthread_mutex_unlock(&db->hook_mtx);
 }
 
+void
+pgb_db_set_stale_ttl(pgb_db *db, int ttl_ms)
+{
+	pthread_mutex_lock(&db->hook_mtx);
+	db->stale_ttl_ms = ttl_ms >= 0 ? ttl_ms : DB_STALE_TTL_MS;
+	pthread_mutex_unlock(&db->hook_mtx);
+}
+
+/*
+ * With hook_mtx held, after the daemon could not be reached (code): 0
+ * when the session may go on with the hosts the daemon named last (a
+ * session with a min_lsn routed, through rt, to the cluster's last
+ * primary), because the daemon confirmed them less than stale_ttl_ms
+ * ago; -1 otherwise.
+ */
+static int
+db_use_stale(pgb_db *db, pgb_errcode code, const char *min_lsn,
+    struct pgbi_route *rt)
+{
+	char	 host[PGB_HOST_MAX];
+	int64_t	 now = pgbi_now_ms(), ms;
+	int	 port, ok = 0;
+
+	if (code != PGB_ERR_UNREACHABLE || db->stale_ttl_ms == 0)
+		return (-1);
+	if (min_lsn != NULL && !db->is_master) {
+		/* Read-your-writes falls back to the primary. */
+		if (rt == NULL || pgbi_readers_master(db->readers, host,
+		    sizeof host, &port, &ms) == -1 ||
+		    now - ms > db->stale_ttl_ms)
+			return (-1);
+		rt->set = 1;
+		pgbi_strlcpy(rt->host, host, sizeof rt->host);
+		rt->port = port;
+		pgbi_strlcpy(rt->role, "master", sizeof rt->role);
+		ok = 1;
+	} else if (db->confirmed_ms == 0 ||
+	    now - db->confirmed_ms > db->stale_ttl_ms)
+		return (-1);
+	pthread_mutex_lock(&db->mtx);
+	if (min_lsn == NULL || db->is_master)
+		ok = db->nqualify > 0;
+	if (ok)
+		db->stats.stale++;
+	pthread_mutex_unlock(&db->mtx);
+	return (ok ? 0 : -1);
+}
+
+int
+pgbi_db_stale(pgb_db *db, pgb_errcode code, const char *min_lsn,
+    struct pgbi_route *rt)
+{
+	int	rc;
+
+	pthread_mutex_lock(&db->hook_mtx);
+	rc = db_use_stale(db, code, min_lsn, rt);
+	pthread_mutex_unlock(&db->hook_mtx);
+	return (rc);
+}
+
+/* With hook_mtx held: the daemon answered for, or confirmed, db's hosts. */
+static void
+db_confirmed(pgb_db *db)
+{
+	char	host[PGB_HOST_MAX];
+	int	port, has;
+
+	db->confirmed_ms = pgbi_now_ms();
+	if (!db->is_master)
+		return;
+	pthread_mutex_lock(&db->mtx);
+	if ((has = db->current != NULL)) {
+		pgbi_strlcpy(host, db->current->host, sizeof host);
+		port = db->current->port;
+	}
+	pthread_mutex_unlock(&db->mtx);
+	if (has)
+		pgbi_readers_set_master(db->readers, host, port);
+}
+
+void
+pgbi_db_confirmed(pgb_db *db)
+{
+	pthread_mutex_lock(&db->hook_mtx);
+	db_confirmed(db);
+	pthread_mutex_unlock(&db->hook_mtx);
+}
+
+void
+pgbi_db_replicas(pgb_db *db, const char *list, size_t len)
+{
+	struct pgbi_host	*h;
+
+	if (db->is_master)
+		return;
+	pthread_mutex_lock(&db->mtx);
+	TAILQ_FOREACH(h, &db->hosts, entry) {
+		if (h->qualifies && strcmp(h->role, "replica") == 0 &&
+		    !pgbi_proto_replicas_has(list, len, h->host, h->port))
+			db_host_drop(db, h);
+	}
+	db_unlock(db);
+}
+
+void
+pgbi_db_role_lost(pgb_db *db, struct pgbi_pconn *c)
+{
+	char	 host[PGB_HOST_MAX];
+	int64_t	 ms;
+	int	 port;
+
+	pthread_mutex_lock(&db->hook_mtx);
+	db->answer_valid = 0;
+	pthread_mutex_unlock(&db->hook_mtx);
+	pthread_mutex_lock(&db->mtx);
+	db->stats.role_lost++;
+	if (c->epoch == c->h->epoch)
+		db_host_drop(db, c->h);
+	db_unlock(db);
+	if (pgbi_readers_master(db->readers, host, sizeof host, &port,
+	    &ms) == 0 && port == c->port && strcmp(host, c->host) == 0)
+		pgbi_readers_set_master(db->readers, NULL, 0);
+}
+
 /*
  * With hook_mtx held, after the daemon answered that no host holds db's
  * role: waits (up to role_wait_ms in all) for a WATCH event naming the
@@ -315,6 +446,30 @@ db_wait_role(pgb_db *db, pgb_resolved *r)
 out:
 	pgb_watch_free(own);
 	return (ret);
+}
+
+/*
+ * With hook_mtx held, for a non-master db: reads the pending WATCH events
+ * of its cluster (subscribing on first use) and drains the replicas that
+ * they no longer name, so no session goes to a replica that died or
+ * stopped qualifying while its answer is reused (recheck_ms).
+ */
+static void
+db_watch_replicas(pgb_db *db)
+{
+	pgb_event	 ev;
+	const char	*list;
+	size_t		 len;
+
+	if (db->watch == NULL &&
+	    (db->watch = pgb_watch_new(db->socket_path, db->cluster)) == NULL)
+		return;
+	while (pgb_watch_poll(db->watch, &ev) == 1) {
+		if (ev.resync || strcmp(ev.cluster, db->cluster) != 0)
+			continue;
+		if (pgbi_watch_replicas(db->watch, &list, &len) == 1)
+			pgbi_db_replicas(db, list, len);
+	}
 }
 
 void
@@ -536,11 +691,13 @@ pgbi_db_answer(pgb_db *db, const pgb_resolved *r, int for_min_lsn,
 	struct pgbi_host	*h, *o;
 	uint64_t		 keep;
 
+	if (db_bad_host(db, r->host, r->port))
+		return (-1);
+	if (strcmp(r->role, "master") == 0)
+		pgbi_readers_set_master(db->readers, r->host, r->port);
 	if (db->is_master)
 		return (pgbi_db_move(db, r->host, r->port, r->role) == -1 ?
 		    -1 : 0);
-	if (db_bad_host(db, r->host, r->port))
-		return (-1);
 	pthread_mutex_lock(&db->mtx);
 	h = db_host(db, r->host, r->port, r->role);
 	if (h == NULL) {
@@ -681,6 +838,12 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 			return (-1);
 		}
 	}
+	if (!db->is_master) {
+		db_watch_replicas(db);
+		pthread_mutex_lock(&db->mtx);
+		has_host = db->current != NULL;
+		pthread_mutex_unlock(&db->mtx);
+	}
 	if (db->is_master && min_lsn == NULL) {
 		/* Subscribe before asking, so no change can slip between. */
 		if (db->watch == NULL) {
@@ -698,6 +861,7 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 		} else
 			dirty = 1;
 		if (!dirty && db->answer_valid && has_host) {
+			db_confirmed(db);
 			pthread_mutex_unlock(&db->hook_mtx);
 			return (0);
 		}
@@ -715,6 +879,11 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 	    pgb_client_errcode(db->client) != PGB_ERR_NOHOST ||
 	    db_wait_role(db, &r) == -1)) {
 		db->answer_valid = 0;
+		if (db_use_stale(db, pgb_client_errcode(db->client), min_lsn,
+		    db_route_tl.db == db ? db_route_tl.rt : NULL) == 0) {
+			pthread_mutex_unlock(&db->hook_mtx);
+			return (0);
+		}
 		pgb_db_set_error(db, "%s: no host from pgbeacond: %s",
 		    db->label, pgb_client_error(db->client));
 		db_hook_code = pgb_client_errcode(db->client);
@@ -726,6 +895,8 @@ pgb_db_default_hook(pgb_db *db, const char *min_lsn, void *arg)
 	db->answer_ms = pgbi_now_ms();
 	rc = pgbi_db_answer(db, &r, min_lsn != NULL,
 	    db_route_tl.db == db ? db_route_tl.rt : NULL);
+	if (rc == 0 && min_lsn == NULL)
+		db_confirmed(db);
 	pthread_mutex_unlock(&db->hook_mtx);
 	return (rc);
 }
@@ -1233,6 +1404,17 @@ pgbi_db_checkout_timeout_ms(pgb_db *db)
 	pthread_mutex_lock(&db->mtx);
 	v = db->checkout_timeout_ms;
 	pthread_mutex_unlock(&db->mtx);
+	return (v);
+}
+
+int
+pgbi_db_role_wait_ms(pgb_db *db)
+{
+	int	v;
+
+	pthread_mutex_lock(&db->hook_mtx);
+	v = db->role_wait_ms;
+	pthread_mutex_unlock(&db->hook_mtx);
 	return (v);
 }
 

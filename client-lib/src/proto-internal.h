@@ -48,10 +48,25 @@ int pgbi_proto_parse_resolve(const char *line, pgb_resolved *out, char *why,
 
 /*
  * Parses "EVENT <cluster> generation=<n> master=<host:port|none>" into
- * *ev (resync cleared).  -1, with a reason in why, on anything else.
+ * *ev (resync cleared); other fields (replicas=) are ignored.  -1, with a
+ * reason in why, on anything else.
  */
 int pgbi_proto_parse_event(const char *line, pgb_event *ev, char *why,
 	size_t whylen);
+
+/*
+ * The replicas field of an EVENT line ("replicas=h:p,h:p" or
+ * "replicas=none"; unknown fields are ignored, so older
+ * libraries read such lines as before): 1 with *list and *len the value
+ * inside line ("none" given as an empty list), 0 when the line has no
+ * such field (an older daemon, or a list too long for the line), -1 when
+ * it is malformed (then to be treated as absent).
+ */
+int pgbi_proto_event_replicas(const char *line, const char **list,
+	size_t *len);
+/* 1 when host:port is one of the entries of list (len bytes, as above). */
+int pgbi_proto_replicas_has(const char *list, size_t len, const char *host,
+	int port);
 
 /*
  * Splits "host:port" (common/hostport.h's grammar, socket directories
@@ -84,5 +99,12 @@ bool pgbi_proto_resolve_args_ok(const char *cluster, const char *role);
  */
 int pgbi_proto_format_resolve(char *buf, size_t len, const char *cluster,
 	const char *role, const char *options);
+
+/*
+ * (client.c) The replicas field of the event pgb_watch_poll returned
+ * last: 1 with *list and *len as pgbi_proto_event_replicas gives them,
+ * 0 when that event had none.  Valid until the next poll.
+ */
+int pgbi_watch_replicas(const pgb_watch *w, const char **list, size_t *len);
 
 #endif /* PGB_PROTO_INTERNAL_H */

@@ -288,6 +288,67 @@ pgbi_proto_parse_event(const char *line, pgb_event *ev, char *why,
 	return (0);
 }
 
+int
+pgbi_proto_event_replicas(const char *line, const char **list, size_t *len)
+{
+	const char	*rest, *p, *end, *e, *comma;
+	char		 host[PGB_HOST_MAX];
+	size_t		 n;
+	int		 port;
+
+	if (pgbi_proto_classify(line, &rest) != PGBI_REPLY_EVENT ||
+	    (rest = strchr(rest, ' ')) == NULL)	/* after the cluster */
+		return (-1);
+	for (p = rest + 1; *p != '\0'; p = *end == ' ' ? end + 1 : end) {
+		end = strchr(p, ' ');
+		if (end == NULL)
+			end = p + strlen(p);
+		n = (size_t)(end - p);
+		if (n < 9 || strncmp(p, "replicas=", 9) != 0)
+			continue;
+		p += 9;
+		n -= 9;
+		if (n == 4 && strncmp(p, "none", 4) == 0) {
+			*list = p;
+			*len = 0;
+			return (1);
+		}
+		if (n == 0 || p[n - 1] == ',')
+			return (-1);
+		for (e = p; e < end; e = comma + 1) {
+			comma = memchr(e, ',', (size_t)(end - e));
+			if (comma == NULL)
+				comma = end;
+			if (pgbi_proto_parse_hostport(e, (size_t)(comma - e),
+			    host, sizeof host, &port) == -1)
+				return (-1);
+		}
+		*list = p;
+		*len = n;
+		return (1);
+	}
+	return (0);
+}
+
+int
+pgbi_proto_replicas_has(const char *list, size_t len, const char *host,
+    int port)
+{
+	const char	*e, *end = list + len, *comma;
+	char		 h[PGB_HOST_MAX];
+	int		 p;
+
+	for (e = list; e < end; e = comma + 1) {
+		comma = memchr(e, ',', (size_t)(end - e));
+		if (comma == NULL)
+			comma = end;
+		if (pgbi_proto_parse_hostport(e, (size_t)(comma - e), h,
+		    sizeof h, &p) == 0 && p == port && strcmp(h, host) == 0)
+			return (1);
+	}
+	return (0);
+}
+
 bool
 pgbi_proto_options_ok(const char *s, size_t max)
 {

@@ -163,6 +163,10 @@ struct pgbi_readers {
 	char		*cluster;	/* owned; "" for the fixed dbs */
 	int		 refs;		/* dbs in the group, under readers_mtx */
 	atomic_int	 nreaders;	/* those not for the master role */
+	/* The primary the daemon named last, under readers_mtx. */
+	char		 master[PGB_HOST_MAX];	/* "": none known */
+	int		 master_port;
+	int64_t		 master_ms;	/* when the daemon last confirmed it */
 	LIST_ENTRY(pgbi_readers) entry;	/* in readers_groups */
 };
 
@@ -220,6 +224,42 @@ pgbi_readers_any(const struct pgbi_readers *g)
 {
 	return (g != NULL && atomic_load_explicit(
 	    &((struct pgbi_readers *)g)->nreaders, memory_order_relaxed) > 0);
+}
+
+void
+pgbi_readers_set_master(struct pgbi_readers *g, const char *host, int port)
+{
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&readers_mtx);
+	if (host == NULL) {
+		g->master[0] = '\0';
+		g->master_port = 0;
+	} else {
+		pgbi_strlcpy(g->master, host, sizeof g->master);
+		g->master_port = port;
+		g->master_ms = pgbi_now_ms();
+	}
+	pthread_mutex_unlock(&readers_mtx);
+}
+
+int
+pgbi_readers_master(struct pgbi_readers *g, char *host, size_t hostlen,
+    int *port, int64_t *ms)
+{
+	int	rc = -1;
+
+	if (g == NULL)
+		return (-1);
+	pthread_mutex_lock(&readers_mtx);
+	if (g->master[0] != '\0') {
+		pgbi_strlcpy(host, g->master, hostlen);
+		*port = g->master_port;
+		*ms = g->master_ms;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&readers_mtx);
+	return (rc);
 }
 
 int

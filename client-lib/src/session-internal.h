@@ -129,6 +129,16 @@ struct pgbi_readers *pgbi_readers_join(const char *cluster, int reader);
 void	pgbi_readers_leave(struct pgbi_readers *g, int reader);
 /* 1 while the group has a reader. */
 int	pgbi_readers_any(const struct pgbi_readers *g);
+/*
+ * The primary the daemon last named to any db of g's cluster (host NULL:
+ * forget it), so that a read-your-writes session can fall back to it
+ * while the daemon cannot be reached.  pgbi_readers_master: 0 with host,
+ * *port and *ms (when the daemon last confirmed it), -1 when none.
+ */
+void	pgbi_readers_set_master(struct pgbi_readers *g, const char *host,
+	    int port);
+int	pgbi_readers_master(struct pgbi_readers *g, char *host,
+	    size_t hostlen, int *port, int64_t *ms);
 
 /*
  * 1 when a statement's command tag (PQcmdStatus) proves that the

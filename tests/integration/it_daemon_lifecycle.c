@@ -221,6 +221,9 @@ START_TEST(test_reload_adds_cluster_and_keeps_clients)
 	dmn = it_daemon_start(conf, dir);
 	s = it_daemon_socket(dmn);
 	wait_master_node0(dmn);
+	/* The replica known too: a change of replicas is pushed (0.6). */
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(itd_resolve_port(s, "main", "replica") ==
+	    it_port(cl, 1), ITD_STATE_MS), "node1 never resolved as replica");
 	g = itd_generation(s, "main");
 	fd = it_sock_connect(s);
 	ck_assert_int_ne(fd, -1);

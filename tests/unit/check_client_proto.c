@@ -230,6 +230,75 @@ START_TEST(test_event_with_ipv6_master_parses)
 }
 END_TEST
 
+/*
+ * The EVENT of a daemon since 0.6 carries replicas=; one of an older
+ * daemon does not.  Both parse to the same event; the replicas field is
+ * read on its own, and unknown fields are ignored.
+ */
+START_TEST(test_event_old_and_new_formats_both_parse)
+{
+	pgb_event	 ev_old, ev_new;
+	char		 why[128];
+	const char	*list;
+	size_t		 len;
+	const char	*old_line = "EVENT main generation=7 master=db1:5432";
+	const char	*new_line = "EVENT main generation=7 master=db1:5432"
+			    " replicas=db2:5433,[::1]:5434,/run/pg:5435"
+			    " future=1";
+
+	ck_assert_int_eq(pgbi_proto_parse_event(old_line, &ev_old, why,
+	    sizeof why), 0);
+	ck_assert_int_eq(pgbi_proto_parse_event(new_line, &ev_new, why,
+	    sizeof why), 0);
+	ck_assert_mem_eq(&ev_old, &ev_new, sizeof ev_old);
+	ck_assert_int_eq(pgbi_proto_event_replicas(old_line, &list, &len), 0);
+	ck_assert_int_eq(pgbi_proto_event_replicas(new_line, &list, &len), 1);
+	ck_assert_uint_eq(len, strlen("db2:5433,[::1]:5434,/run/pg:5435"));
+	ck_assert_int_eq(strncmp(list, "db2:5433,[::1]:5434,/run/pg:5435",
+	    len), 0);
+	ck_assert(pgbi_proto_replicas_has(list, len, "db2", 5433));
+	ck_assert(pgbi_proto_replicas_has(list, len, "::1", 5434));
+	ck_assert(pgbi_proto_replicas_has(list, len, "/run/pg", 5435));
+	ck_assert(!pgbi_proto_replicas_has(list, len, "db2", 5434));
+	ck_assert(!pgbi_proto_replicas_has(list, len, "db1", 5432));
+	ck_assert(!pgbi_proto_replicas_has(list, len, "db", 5433));
+}
+END_TEST
+
+START_TEST(test_event_replicas_none_and_malformed)
+{
+	pgb_event	 ev;
+	char		 why[128];
+	const char	*list;
+	size_t		 len;
+	static const char *bad[] = {
+		"EVENT m generation=1 master=none replicas=",
+		"EVENT m generation=1 master=none replicas=db2",
+		"EVENT m generation=1 master=none replicas=db2:1,",
+		"EVENT m generation=1 master=none replicas=,db2:1",
+		"EVENT m generation=1 master=none replicas=db2:x",
+	};
+	size_t		 i;
+
+	ck_assert_int_eq(pgbi_proto_event_replicas("EVENT m generation=1"
+	    " master=none replicas=none", &list, &len), 1);
+	ck_assert_uint_eq(len, 0);
+	ck_assert(!pgbi_proto_replicas_has(list, len, "none", 0));
+	/* A cluster named like the field is the cluster, not the field. */
+	ck_assert_int_eq(pgbi_proto_event_replicas("EVENT replicas=db:1"
+	    " generation=1 master=none", &list, &len), 0);
+	ck_assert_int_eq(pgbi_proto_event_replicas("OK host=a", &list, &len),
+	    -1);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		/* The event itself still parses: the field is ignored. */
+		ck_assert_int_eq(pgbi_proto_parse_event(bad[i], &ev, why,
+		    sizeof why), 0);
+		ck_assert_msg(pgbi_proto_event_replicas(bad[i], &list, &len) ==
+		    -1, "accepted: %s", bad[i]);
+	}
+}
+END_TEST
+
 START_TEST(test_event_rejects_malformed)
 {
 	static const char *bad[] = {
@@ -611,6 +680,8 @@ client_proto_suite(void)
 	    test_resolve_reply_accepts_any_key_order_and_unknown_keys);
 	tcase_add_test(tc, test_err_reply_keeps_code_and_text);
 	tcase_add_test(tc, test_event_with_master_parses);
+	tcase_add_test(tc, test_event_old_and_new_formats_both_parse);
+	tcase_add_test(tc, test_event_replicas_none_and_malformed);
 	tcase_add_test(tc, test_event_without_master_parses);
 	tcase_add_test(tc, test_event_with_ipv6_master_parses);
 	tcase_add_test(tc, test_lsn_round_trips);

@@ -535,17 +535,68 @@ START_TEST(test_format_event_exact)
 	size_t	n;
 
 	n = protocol_format_event(buf, sizeof buf, &c_main);
-	ck_assert_str_eq(buf, "EVENT main generation=3 master=db1:5432\n");
+	ck_assert_str_eq(buf, "EVENT main generation=3 master=db1:5432"
+	    " replicas=db2:5433\n");
 	ck_assert_uint_eq(n, strlen(buf));
 
 	c_main.master = -1;
 	c_main.master_host = NULL;
 	c_main.generation = 4;
 	protocol_format_event(buf, sizeof buf, &c_main);
-	ck_assert_str_eq(buf, "EVENT main generation=4 master=none\n");
+	ck_assert_str_eq(buf, "EVENT main generation=4 master=none"
+	    " replicas=db2:5433\n");
 
 	protocol_format_event(buf, sizeof buf, &c_v6);
-	ck_assert_str_eq(buf, "EVENT v6 generation=1 master=[fe80::1]:5432\n");
+	ck_assert_str_eq(buf, "EVENT v6 generation=1 master=[fe80::1]:5432"
+	    " replicas=none\n");
+}
+END_TEST
+
+/* Every live replica, in host order; IPv6 ones bracketed. */
+START_TEST(test_format_event_lists_live_replicas)
+{
+	char	buf[PROTO_REPLY_MAX];
+
+	h_db3.role = TOPO_ROLE_REPLICA;
+	h_v6.role = TOPO_ROLE_REPLICA;
+	protocol_format_event(buf, sizeof buf, &c_main);
+	ck_assert_str_eq(buf, "EVENT main generation=3 master=db1:5432"
+	    " replicas=db2:5433,/var/run/postgresql:5434\n");
+	h_db2.role = TOPO_ROLE_NONE;
+	h_db3.role = TOPO_ROLE_NONE;
+	protocol_format_event(buf, sizeof buf, &c_main);
+	ck_assert_str_eq(buf, "EVENT main generation=3 master=db1:5432"
+	    " replicas=none\n");
+	main_hosts[1] = &h_v6;
+	protocol_format_event(buf, sizeof buf, &c_main);
+	ck_assert_str_eq(buf, "EVENT main generation=3 master=db1:5432"
+	    " replicas=[fe80::1]:5432\n");
+	main_hosts[1] = &h_db2;
+}
+END_TEST
+
+/*
+ * A replicas list that does not fit whole, or a name with a comma, is
+ * left out: the line stays an old-style EVENT, never a cut list.
+ */
+START_TEST(test_format_event_leaves_out_replicas_that_do_not_fit)
+{
+	char	buf[PROTO_REPLY_MAX];
+	size_t	full, n;
+
+	full = protocol_format_event(buf, sizeof buf, &c_main);
+	for (n = full; n > full - 12; n--) {
+		protocol_format_event(buf, n, &c_main);
+		ck_assert_str_eq(buf, "EVENT main generation=3"
+		    " master=db1:5432\n");
+	}
+	protocol_format_event(buf, full + 1, &c_main);
+	ck_assert_str_eq(buf, "EVENT main generation=3 master=db1:5432"
+	    " replicas=db2:5433\n");
+	h_db2.host = "db,2";
+	protocol_format_event(buf, sizeof buf, &c_main);
+	ck_assert_str_eq(buf, "EVENT main generation=3 master=db1:5432\n");
+	h_db2.host = "db2";
 }
 END_TEST
 
@@ -1027,6 +1078,8 @@ protocol_suite(void)
 	tcase_add_test(tc, test_format_request_is_canonical_and_parses_back);
 	tcase_add_test(tc, test_format_error_exact);
 	tcase_add_test(tc, test_format_event_exact);
+	tcase_add_test(tc, test_format_event_lists_live_replicas);
+	tcase_add_test(tc, test_format_event_leaves_out_replicas_that_do_not_fit);
 	tcase_add_test(tc, test_json_string_escapes);
 	tcase_add_test(tc, test_json_string_round_trips_through_json_c);
 	tcase_add_test(tc, test_format_status_exact);
