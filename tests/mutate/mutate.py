@@ -31,6 +31,8 @@ Environment (all optional):
   MUTATE_JOBS   mutants run at once (1 or 2; default 2)
   MUTATE_LIST   1: list the mutants and stop
   MUTATE_TIMEOUT_MIN  the least per-mutant timeout in seconds (default 20)
+  MUTATE_WORKDIR      scratch directory (default $BUILD/mutate); give
+                two runs at once different ones
   MUTATE_SANITIZE     e.g. address,undefined: build mutants with these
                 sanitizers (make mutate BUILD=build-asan
                 SANITIZE=address,undefined sets it), so that a leak or an
@@ -79,8 +81,10 @@ FILES = {
     "daemon/config.c": ("unit", ["check_config"], None),
     "daemon/http.c": ("unit", ["check_http"], HTTP_GLUE),
     "client-lib/src/proto.c": ("unit", ["check_client_proto"], None),
-    "client-lib/src/ctx.c": ("it", ["it_lib_session", "it_lib_client"], None),
-    "client-lib/src/db.c": ("it", ["it_lib_client", "it_lib_session"], None),
+    "client-lib/src/ctx.c": ("it", ["it_lib_session", "it_lib_mutants",
+                                    "it_lib_client"], None),
+    "client-lib/src/db.c": ("it", ["it_lib_session", "it_lib_mutants",
+                                   "it_lib_client"], None),
 }
 GROUPS = {
     "pure": [f for f, v in FILES.items() if v[0] == "unit"],
@@ -469,7 +473,8 @@ def main():
         print("%d mutants" % len(plan))
         return 0
 
-    top = os.path.join(ROOT, BUILD, "mutate")
+    top = os.path.join(ROOT, os.environ.get("MUTATE_WORKDIR") or
+                       os.path.join(BUILD, "mutate"))
     shutil.rmtree(top, ignore_errors=True)
     os.makedirs(top)
 
