@@ -212,6 +212,41 @@ START_TEST(test_contexts_nest_only_when_forced)
 }
 END_TEST
 
+START_TEST(test_put_session_refuses_null_and_owned_sessions)
+{
+	pgb_db		*db = primary_db(CONNINFO("mu_put"));
+	pgb_ctx		*ctx, *other;
+	pgb_session	*s;
+
+	s = pgb_session_new(db, 0);
+	/* No context given and none current. */
+	ck_assert_int_eq(pgb_ctx_put_session(NULL, s), -1);
+	ctx = pgb_ctx_begin(0);
+	ck_assert_int_eq(pgb_ctx_put_session(ctx, NULL), -1);
+	ck_assert_ptr_null(pgb_ctx_get_session(ctx, db));
+	/* ctx NULL: the current one, which then owns s. */
+	ck_assert_int_eq(pgb_ctx_put_session(NULL, s), 0);
+	ck_assert_ptr_eq(pgb_ctx_get_session(ctx, db), s);
+	ck_assert_ptr_eq(pgb_ctx_session(ctx, db), s);
+	/* s belongs to ctx now: another context refuses it. */
+	other = pgb_ctx_begin(PGB_CTX_FORCE);
+	ck_assert_int_eq(pgb_ctx_put_session(other, s), -1);
+	ck_assert_str_ne(pgb_ctx_error(other), "");
+	ck_assert_int_eq(pgb_ctx_end(other, 200), 0);
+	pgb_ctx_free(other);
+	/* Popped, it is the caller's again, and an ended context refuses
+	 * it. */
+	ck_assert_ptr_eq(pgb_ctx_pop_session(ctx, db), s);
+	ck_assert_ptr_null(pgb_ctx_get_session(ctx, db));
+	ck_assert_int_eq(pgb_ctx_end(ctx, 200), 0);
+	ck_assert_int_eq(pgb_ctx_put_session(ctx, s), -1);
+	ck_assert_str_ne(pgb_ctx_error(ctx), "");
+	pgb_ctx_free(ctx);
+	pgb_session_free(s);
+	pgb_db_free(db);
+}
+END_TEST
+
 /* --- pgb_atomic and pgb_run_in_new_ctx guards ----------------------------- */
 
 static int atomic_calls;
@@ -874,6 +909,7 @@ lib_mutants_suite(void)
 	tcase_add_test(tc, test_commit_and_rollback_with_no_transaction_do_nothing);
 	tcase_add_test(tc, test_commit_all_reports_the_failed_session);
 	tcase_add_test(tc, test_contexts_nest_only_when_forced);
+	tcase_add_test(tc, test_put_session_refuses_null_and_owned_sessions);
 	tcase_add_test(tc, test_atomic_guards_and_failures);
 	tcase_add_test(tc, test_run_in_new_ctx_messages);
 	tcase_add_test(tc, test_dead_idle_connection_is_replaced_at_transaction_start);

@@ -28,6 +28,10 @@ Environment (all optional):
                 and "lib"; default: all of them
   MUTATE_MAX    at most this many mutants per file, spread evenly over it
   MUTATE_OPS    only these operators (e.g. "ROR,LCR")
+  MUTATE_LINES  only the mutants on these lines, "file:line" as printed
+                (e.g. "ctx.c:350 db.c:550"; base names or paths), after
+                MUTATE_MAX picked its sample: to run again the survivors
+                of a run once tests were added
   MUTATE_JOBS   mutants run at once (1 or 2; default 2)
   MUTATE_LIST   1: list the mutants and stop
   MUTATE_TIMEOUT_MIN  the least per-mutant timeout in seconds (default 20)
@@ -461,6 +465,11 @@ def main():
             step = len(ms) / maxn
             ms = [ms[int(k * step)] for k in range(maxn)]
         plan += ms
+    lines = os.environ.get("MUTATE_LINES", "").replace(",", " ").split()
+    if lines:
+        plan = [m for m in plan
+                if "%s:%d" % (m.path, m.lineno) in lines or
+                "%s:%d" % (os.path.basename(m.path), m.lineno) in lines]
     for m in plan:
         if any(k in equiv for k in m.keys()):
             m.status = "equivalent"
