@@ -661,6 +661,73 @@ START_TEST(test_negative_checkout_timeout_is_the_default)
 }
 END_TEST
 
+/* The order in which waiters were served, for test_waiters_are_served_in_order. */
+static pthread_mutex_t	 order_mtx = PTHREAD_MUTEX_INITIALIZER;
+static int		 order[2], norder;
+
+struct fifo_waiter {
+	struct waiter	 w;
+	int		 id;
+};
+
+static void *
+fifo_waiter_main(void *arg)
+{
+	struct fifo_waiter	*f = arg;
+	pgb_session		*s;
+
+	s = pgb_session_new(f->w.db, PGB_SESSION_AUTOCOMMIT);
+	f->w.res = pgb_exec(s, "SELECT 1");
+	f->w.code = pgb_session_errcode(s);
+	pthread_mutex_lock(&order_mtx);
+	order[norder++] = f->id;
+	pthread_mutex_unlock(&order_mtx);
+	pgb_session_free(s);		/* the next waiter's turn */
+	pthread_mutex_lock(&f->w.mtx);
+	f->w.done = 1;
+	pthread_mutex_unlock(&f->w.mtx);
+	return (NULL);
+}
+
+START_TEST(test_waiters_are_served_in_order)
+{
+	pgb_db			*db = primary_db(CONNINFO("mu_fifo"));
+	pgb_session		*a;
+	struct fifo_waiter	 f[2];
+	pthread_t		 th[2];
+	int			 i;
+
+	pgb_db_set_pool(db, 1, 60000, -1);
+	a = pgb_session_new(db, 0);
+	exec_ok(a, "SELECT 1");
+	norder = 0;
+	for (i = 0; i < 2; i++) {
+		memset(&f[i], 0, sizeof f[i]);
+		f[i].w.db = db;
+		f[i].id = i + 1;
+		pthread_mutex_init(&f[i].w.mtx, NULL);
+		ck_assert_int_eq(pthread_create(&th[i], NULL, fifo_waiter_main,
+		    &f[i]), 0);
+		/* Queued before the next one starts. */
+		ck_assert(IT_POLL_UNTIL(db_waits(db) == (uint64_t)i + 1,
+		    10000));
+	}
+	pgb_session_free(a);
+	for (i = 0; i < 2; i++) {
+		ck_assert(IT_POLL_UNTIL(waiter_done(&f[i].w), 20000));
+		pthread_join(th[i], NULL);
+		ck_assert_msg(f[i].w.res != NULL, "waiter %d: code %d", i + 1,
+		    f[i].w.code);
+		PQclear(f[i].w.res);
+		pthread_mutex_destroy(&f[i].w.mtx);
+	}
+	ck_assert_int_eq(norder, 2);
+	ck_assert_int_eq(order[0], 1);
+	ck_assert_int_eq(order[1], 2);
+	pgb_db_free(db);
+}
+END_TEST
+
 START_TEST(test_close_fails_waiters_and_new_sessions)
 {
 	pgb_db		*db = primary_db(CONNINFO("mu_close"));
@@ -848,6 +915,7 @@ START_TEST(test_default_hook_asks_as_often_as_told)
 {
 	pgb_db		*db;
 	pgb_session	*s;
+	pgb_pool_stats	 st;
 	char		 host[64];
 	int		 port;
 
@@ -862,6 +930,11 @@ START_TEST(test_default_hook_asks_as_often_as_told)
 	exec_ok(s, "SELECT 1");
 	pgb_session_close(s);
 	ck_assert_uint_eq(db_resolves(db), 2);
+	/* Named again with the same role: its idle connection is kept. */
+	pgb_db_stats(db, &st);
+	ck_assert_uint_eq(st.opened, 1);
+	ck_assert_uint_eq(st.reused, 1);
+	ck_assert_int_eq(st.qualifying, 1);
 	ck_assert_int_eq(pgb_db_current_host(db, host, sizeof host, &port), 0);
 	ck_assert_int_eq(port, it_port(fx.cluster, 1));
 	/* A long recheck: the answer is reused. */
@@ -918,6 +991,7 @@ lib_mutants_suite(void)
 	tcase_add_test(tc, test_pool_size_defaults_to_ten);
 	tcase_add_test(tc, test_bigger_pool_serves_a_waiter_at_once);
 	tcase_add_test(tc, test_negative_checkout_timeout_is_the_default);
+	tcase_add_test(tc, test_waiters_are_served_in_order);
 	tcase_add_test(tc, test_close_fails_waiters_and_new_sessions);
 	tcase_add_test(tc, test_hook_runs_before_each_session_and_can_refuse);
 	tcase_add_test(tc, test_change_host_moves_the_pool);
