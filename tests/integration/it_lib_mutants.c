@@ -472,6 +472,40 @@ START_TEST(test_connection_lost_mid_transaction_fails_once)
 }
 END_TEST
 
+/*
+ * A commit that cannot even be sent (the application left a query of its
+ * own running on the raw connection): -1, and the transaction is gone
+ * with its connection, never committed by a later commit.
+ */
+START_TEST(test_commit_that_cannot_be_sent_loses_the_transaction)
+{
+	pgb_db		*db = primary_db(CONNINFO("mu_nosend"));
+	pgb_session	*s;
+	PGconn		*pg;
+	pgb_pool_stats	 st;
+
+	new_table("mu_nosend");
+	s = pgb_session_new(db, 0);
+	exec_ok(s, "INSERT INTO mu_nosend VALUES (1)");
+	pg = pgb_session_conn(s);
+	ck_assert_ptr_nonnull(pg);
+	ck_assert_int_eq(PQsendQuery(pg, "SELECT 2"), 1);
+	ck_assert_int_eq(pgb_session_commit(s), -1);
+	ck_assert_str_ne(pgb_session_error(s), "");
+	ck_assert_int_eq(pgb_session_in_transaction(s), 0);
+	ck_assert_ptr_null(pgb_session_host(s));
+	pgb_db_stats(db, &st);
+	ck_assert_int_eq(st.busy, 0);
+	ck_assert_uint_eq(st.discarded, 1);
+	exec_ok(s, "INSERT INTO mu_nosend VALUES (2)");
+	ck_assert_int_eq(pgb_session_commit(s), 0);
+	ck_assert(primary_is("SELECT string_agg(v::text, ',') FROM mu_nosend",
+	    "2"));
+	pgb_session_free(s);
+	pgb_db_free(db);
+}
+END_TEST
+
 /* --- validation of idle connections ---------------------------------------- */
 
 START_TEST(test_idle_connections_are_reused_and_validated)
@@ -987,6 +1021,7 @@ lib_mutants_suite(void)
 	tcase_add_test(tc, test_run_in_new_ctx_messages);
 	tcase_add_test(tc, test_dead_idle_connection_is_replaced_at_transaction_start);
 	tcase_add_test(tc, test_connection_lost_mid_transaction_fails_once);
+	tcase_add_test(tc, test_commit_that_cannot_be_sent_loses_the_transaction);
 	tcase_add_test(tc, test_idle_connections_are_reused_and_validated);
 	tcase_add_test(tc, test_pool_size_defaults_to_ten);
 	tcase_add_test(tc, test_bigger_pool_serves_a_waiter_at_once);
