@@ -626,6 +626,25 @@ START_TEST(test_unknown_time_lag_fails_time_check)
 }
 END_TEST
 
+/* No replica qualifies: the first replica says why, also when it is the
+ * cluster's first host. */
+START_TEST(test_reason_names_a_replica_at_host_index_0)
+{
+	struct topo_query	q;
+
+	use_hosts(2);
+	set_replica(0, 2000, 500);
+	set_primary(1, 1, 3000);
+	topology_update(&cl);
+	topology_query_init(&q, TOPO_WANT_REPLICA);
+	q.max_lag_ms = 100;
+	q.fallback = TOPO_FALLBACK_NONE;
+	ck_assert_ptr_null(resolve_q(&q));
+	ck_assert_msg(strstr(why, "127.0.0.1:5432 time lag 500 ms over 100 ms")
+	    != NULL, "why: %s", why);
+}
+END_TEST
+
 START_TEST(test_unknown_lag_fails_every_lag_check_without_master)
 {
 	struct topo_query	q;
@@ -1186,6 +1205,22 @@ START_TEST(test_restored_memory_denies_lower_timeline)
 	ck_assert(topology_update(&cl));
 	ck_assert_int_eq(cl.master, 1);
 	ck_assert_str_eq(cl.max_timeline_host, "db2:5432");
+}
+END_TEST
+
+/* Memory saved with an unknown system identifier belongs to whichever
+ * the hosts then report: kept, not cleared, when it is learned. */
+START_TEST(test_restored_memory_of_unknown_system_is_kept)
+{
+	use_hosts(2);
+	topology_restore(&cl, 37, "db2:5432", 0);
+	set_primary(0, 36, 1000);
+	ck_assert(!topology_update(&cl));
+	ck_assert_uint_eq(cl.system_id, SYSID);
+	ck_assert_int_eq(cl.master, -1);
+	ck_assert_uint_eq(cl.max_timeline, 37);
+	ck_assert_str_eq(hosts[0].why_text, "lower timeline: timeline 36 < 37 "
+	    "seen on db2:5432");
 }
 END_TEST
 
@@ -1892,6 +1927,7 @@ topology_suite(void)
 	tcase_add_test(tc, test_or_with_one_limit_unset_uses_the_other);
 	tcase_add_test(tc, test_replica_options_must_all_pass);
 	tcase_add_test(tc, test_unknown_time_lag_fails_time_check);
+	tcase_add_test(tc, test_reason_names_a_replica_at_host_index_0);
 	tcase_add_test(tc, test_unknown_lag_fails_every_lag_check_without_master);
 	tcase_add_test(tc, test_min_lsn_picks_replica_that_replayed_it);
 	tcase_add_test(tc, test_min_lsn_not_replayed_gives_master);
@@ -1914,6 +1950,7 @@ topology_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_old_primary_below_remembered_timeline_is_never_master);
 	tcase_add_test(tc, test_restored_memory_denies_lower_timeline);
+	tcase_add_test(tc, test_restored_memory_of_unknown_system_is_kept);
 	tcase_add_test(tc, test_higher_timeline_raises_memory_and_names_its_host);
 	tcase_add_test(tc, test_replica_timeline_counts_in_memory);
 	tcase_add_test(tc, test_foreign_and_dead_hosts_do_not_raise_memory);
