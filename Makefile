@@ -193,6 +193,7 @@ fuzz-targets: $(FUZZ_BIN)
 
 # Mutation testing (tests/mutate/mutate.py): slow, not part of make test.
 MUTATE_IT := $(BUILD)/tests/it_lib_session $(BUILD)/tests/it_lib_mutants \
+	$(BUILD)/tests/it_lib_async \
 	$(BUILD)/tests/it_lib_client
 mutate: all $(UNIT_BIN) $(MUTATE_IT)
 	@BUILD=$(BUILD) MUTATE_CC='$(CC)' MUTATE_SANITIZE='$(SANITIZE)' \

@@ -88,7 +88,7 @@ FILES = {
     "client-lib/src/ctx.c": ("it", ["it_lib_session", "it_lib_mutants",
                                     "it_lib_client"], None),
     "client-lib/src/db.c": ("it", ["it_lib_session", "it_lib_mutants",
-                                   "it_lib_client"], None),
+                                   "it_lib_client", "it_lib_async"], None),
 }
 GROUPS = {
     "pure": [f for f, v in FILES.items() if v[0] == "unit"],
