@@ -839,6 +839,50 @@ START_TEST(test_split_brain_with_ipv6_hosts_uses_brackets)
 }
 END_TEST
 
+/* Only the cluster's own hosts count and are named, whatever lies past
+ * its last one. */
+START_TEST(test_split_brain_names_only_the_clusters_hosts)
+{
+	use_hosts(2);
+	set_primary(0, 2, 1000);
+	set_primary(1, 2, 2000);
+	set_primary(2, 2, 3000);
+	hosts[2].why = TOPO_WHY_SPLIT_BRAIN;	/* not in the cluster */
+	topology_update(&cl);
+	ck_assert_str_eq(cl.why_no_master, "split brain: 127.0.0.1:5432 and "
+	    "127.0.0.1:5433 both primary on timeline 2");
+}
+END_TEST
+
+/* Names that fill the reason: its end is cut, inside its buffer. */
+START_TEST(test_split_brain_reason_is_cut_to_its_buffer)
+{
+	char	a[81], b[83], want[300];
+
+	memset(a, 'a', sizeof a - 1);
+	a[sizeof a - 1] = '\0';
+	memset(b, 'b', sizeof b - 1);
+	b[sizeof b - 1] = '\0';
+	use_hosts(2);
+	hosts[0].host = a;
+	hosts[1].host = b;
+	set_primary(0, 2, 1000);
+	set_primary(1, 2, 2000);
+	topology_update(&cl);
+	ck_assert_int_eq(cl.master, -1);
+	strcpy(want, "split brain: ");
+	strcat(want, a);
+	strcat(want, ":5432 and ");
+	strcat(want, b);
+	strcat(want, ":5433 both primary on timeline 2");
+	ck_assert_uint_gt(strlen(want), sizeof cl.why_no_master - 1);
+	want[sizeof cl.why_no_master - 1] = '\0';		/* cut there */
+	ck_assert_uint_eq(strnlen(cl.why_no_master, sizeof cl.why_no_master),
+	    sizeof cl.why_no_master - 1);
+	ck_assert_str_eq(cl.why_no_master, want);
+}
+END_TEST
+
 START_TEST(test_split_brain_resolved_when_one_side_dies)
 {
 	use_hosts(2);
@@ -1944,6 +1988,8 @@ topology_suite(void)
 	tcase_add_test(tc, test_three_way_split_brain_names_all);
 	tcase_add_test(tc, test_split_brain_with_ipv6_hosts_uses_brackets);
 	tcase_add_test(tc, test_split_brain_resolved_when_one_side_dies);
+	tcase_add_test(tc, test_split_brain_names_only_the_clusters_hosts);
+	tcase_add_test(tc, test_split_brain_reason_is_cut_to_its_buffer);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("memory");
