@@ -472,6 +472,36 @@ START_TEST(test_connection_lost_mid_transaction_fails_once)
 }
 END_TEST
 
+/* The connection lost before COMMIT: -1, and the session lets the dead
+ * connection go; its next statement takes a new one. */
+START_TEST(test_commit_on_a_lost_connection_fails_and_lets_it_go)
+{
+	pgb_db		*db = primary_db(CONNINFO("mu_lostcommit"));
+	pgb_session	*s;
+	pgb_pool_stats	 st;
+
+	new_table("mu_lostcommit");
+	s = pgb_session_new(db, 0);
+	exec_ok(s, "INSERT INTO mu_lostcommit VALUES (1)");
+	kill_backends("mu_lostcommit");
+	ck_assert_int_eq(pgb_session_commit(s), -1);
+	ck_assert_str_ne(pgb_session_error(s), "");
+	ck_assert_int_eq(pgb_session_in_transaction(s), 0);
+	ck_assert_ptr_null(pgb_session_host(s));
+	pgb_db_stats(db, &st);
+	ck_assert_int_eq(st.busy, 0);
+	ck_assert_uint_eq(st.broken, 1);
+	exec_ok(s, "INSERT INTO mu_lostcommit VALUES (2)");
+	ck_assert_int_eq(pgb_session_commit(s), 0);
+	ck_assert(primary_is("SELECT string_agg(v::text, ',') FROM"
+	    " mu_lostcommit", "2"));
+	pgb_db_stats(db, &st);
+	ck_assert_uint_eq(st.opened, 2);
+	pgb_session_free(s);
+	pgb_db_free(db);
+}
+END_TEST
+
 /*
  * A commit that cannot even be sent (the application left a query of its
  * own running on the raw connection): -1, and the transaction is gone
@@ -1022,6 +1052,7 @@ lib_mutants_suite(void)
 	tcase_add_test(tc, test_dead_idle_connection_is_replaced_at_transaction_start);
 	tcase_add_test(tc, test_connection_lost_mid_transaction_fails_once);
 	tcase_add_test(tc, test_commit_that_cannot_be_sent_loses_the_transaction);
+	tcase_add_test(tc, test_commit_on_a_lost_connection_fails_and_lets_it_go);
 	tcase_add_test(tc, test_idle_connections_are_reused_and_validated);
 	tcase_add_test(tc, test_pool_size_defaults_to_ten);
 	tcase_add_test(tc, test_bigger_pool_serves_a_waiter_at_once);
