@@ -1006,6 +1006,19 @@ START_TEST(test_system_id_tie_without_one_in_use_takes_first_host)
 }
 END_TEST
 
+/* With none in use, a tie goes to the first listed host's identifier,
+ * also against hosts that report none. */
+START_TEST(test_system_id_tie_with_none_in_use_ignores_unknown_ids)
+{
+	use_hosts(2);
+	set_primary(0, 1, 1000);
+	set_replica(1, 1000, 0);
+	hosts[1].system_id = 0;
+	topology_update(&cl);
+	ck_assert_uint_eq(cl.system_id, SYSID);
+}
+END_TEST
+
 START_TEST(test_system_id_tie_with_old_one_gone_takes_first_host)
 {
 	use_hosts(3);
@@ -2024,6 +2037,7 @@ topology_suite(void)
 	tcase_add_test(tc, test_system_id_tie_keeps_the_one_in_use);
 	tcase_add_test(tc, test_system_id_tie_without_one_in_use_takes_first_host);
 	tcase_add_test(tc, test_system_id_tie_with_old_one_gone_takes_first_host);
+	tcase_add_test(tc, test_system_id_tie_with_none_in_use_ignores_unknown_ids);
 	tcase_add_test(tc, test_system_id_kept_when_all_dead);
 	tcase_add_test(tc, test_unprobed_hosts_do_not_vote);
 	suite_add_tcase(s, tc);
