@@ -19,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "pgbeacon.h"
 #include "support/itest.h"
 #include "../check_main.h"
@@ -825,6 +827,57 @@ START_TEST(test_close_fails_waiters_and_new_sessions)
 }
 END_TEST
 
+static void
+aresult_cb(pgb_asession *s, PGresult *res, void *arg)
+{
+	struct waiter	*w = arg;
+
+	w->done++;
+	w->code = res != NULL ? PGB_OK : pgb_asession_errcode(s);
+}
+
+/* An event-driven session waiting for a full pool when the db is closed:
+ * its statement fails with PGB_ERR_CLOSED, and the pool goes on working
+ * for the session still holding a connection. */
+START_TEST(test_close_fails_an_event_driven_waiter)
+{
+	pgb_db		*db = primary_db(CONNINFO("mu_aclose"));
+	struct event_base *base = event_base_new();
+	pgb_loop	*loop;
+	pgb_session	*a;
+	pgb_asession	*b;
+	pgb_pool_stats	 st;
+	struct waiter	 w;
+
+	ck_assert_ptr_nonnull(base);
+	loop = pgb_loop_new(base, fx.sock);
+	ck_assert_ptr_nonnull(loop);
+	memset(&w, 0, sizeof w);
+	pgb_db_set_pool(db, 1, 60000, -1);
+	a = pgb_session_new(db, 0);
+	exec_ok(a, "SELECT 1");
+	b = pgb_asession_new(loop, db, PGB_SESSION_AUTOCOMMIT);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(pgb_aexec(b, "SELECT 2", aresult_cb, &w), 0);
+	/* It queues (as it_lib_async's queued checkout shows) and waits. */
+	ck_assert(!IT_POLL_UNTIL((event_base_loop(base, EVLOOP_NONBLOCK),
+	    w.done > 0), 300));
+	pgb_db_close(db);
+	ck_assert(IT_POLL_UNTIL((event_base_loop(base, EVLOOP_NONBLOCK),
+	    w.done == 1), 10000));
+	ck_assert_int_eq(w.code, PGB_ERR_CLOSED);
+	/* The one in use is closed when given back. */
+	pgb_session_free(a);
+	pgb_db_stats(db, &st);
+	ck_assert_int_eq(st.retiring, 0);
+	ck_assert_int_eq(st.busy, 0);
+	pgb_asession_free(b);
+	pgb_loop_free(loop);
+	event_base_free(base);
+	pgb_db_free(db);
+}
+END_TEST
+
 /* --- hooks, hosts and the constructors' guards ----------------------------- */
 
 static int hook_calls;
@@ -1059,6 +1112,7 @@ lib_mutants_suite(void)
 	tcase_add_test(tc, test_negative_checkout_timeout_is_the_default);
 	tcase_add_test(tc, test_waiters_are_served_in_order);
 	tcase_add_test(tc, test_close_fails_waiters_and_new_sessions);
+	tcase_add_test(tc, test_close_fails_an_event_driven_waiter);
 	tcase_add_test(tc, test_hook_runs_before_each_session_and_can_refuse);
 	tcase_add_test(tc, test_change_host_moves_the_pool);
 	tcase_add_test(tc, test_constructors_refuse_bad_arguments);
