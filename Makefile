@@ -211,7 +211,9 @@ fuzz-targets: $(FUZZ_BIN)
 	$(IT_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%.o)
 
 # Mutation testing (tests/mutate/mutate.py): slow, not part of make test.
-MUTATE_IT := $(BUILD)/tests/it_lib_session $(BUILD)/tests/it_lib_client
+MUTATE_IT := $(BUILD)/tests/it_lib_session $(BUILD)/tests/it_lib_mutants \
+	$(BUILD)/tests/it_lib_async \
+	$(BUILD)/tests/it_lib_client
 mutate: all $(UNIT_BIN) $(MUTATE_IT)
 	@BUILD=$(BUILD) MUTATE_CC='$(CC)' MUTATE_SANITIZE='$(SANITIZE)' \
 	 MUTATE_CFLAGS='-std=c11 -D_GNU_SOURCE $(PKG_CFLAGS)' \

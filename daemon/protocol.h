@@ -58,8 +58,8 @@ struct proto_request {
  * evbuffer_readln() leaves it).
  * Tokens are NUL-terminated in place, so req->cluster borrows from line.
  * Commands are case-insensitive; roles and option keys are not.  Returns
- * PROTO_OK, or PROTO_ERR_BADREQ / PROTO_ERR_BADROLE with a one-line reason
- * in why.  Embedded NULs, control characters, bytes >= 0x7f (the
+ * PROTO_OK (why then "", when why_len > 0), or PROTO_ERR_BADREQ /
+ * PROTO_ERR_BADROLE with a one-line reason in why, cut to why_len.  Embedded NULs, control characters, bytes >= 0x7f (the
  * protocol is ASCII), unknown options, repeated options and out-of-range
  * values are all BADREQ.
  */

@@ -28,9 +28,15 @@ Environment (all optional):
                 and "lib"; default: all of them
   MUTATE_MAX    at most this many mutants per file, spread evenly over it
   MUTATE_OPS    only these operators (e.g. "ROR,LCR")
+  MUTATE_LINES  only the mutants on these lines, "file:line" as printed
+                (e.g. "ctx.c:350 db.c:550"; base names or paths), after
+                MUTATE_MAX picked its sample: to run again the survivors
+                of a run once tests were added
   MUTATE_JOBS   mutants run at once (1 or 2; default 2)
   MUTATE_LIST   1: list the mutants and stop
   MUTATE_TIMEOUT_MIN  the least per-mutant timeout in seconds (default 20)
+  MUTATE_WORKDIR      scratch directory (default $BUILD/mutate); give
+                two runs at once different ones
   MUTATE_SANITIZE     e.g. address,undefined: build mutants with these
                 sanitizers (make mutate BUILD=build-asan
                 SANITIZE=address,undefined sets it), so that a leak or an
@@ -82,8 +88,10 @@ FILES = {
     "daemon/config_table.c": ("unit", ["check_config"], None),
     "client-lib/src/proto.c": ("unit", ["check_client_proto", "check_common"],
                                None),
-    "client-lib/src/ctx.c": ("it", ["it_lib_session", "it_lib_client"], None),
-    "client-lib/src/db.c": ("it", ["it_lib_client", "it_lib_session"], None),
+    "client-lib/src/ctx.c": ("it", ["it_lib_session", "it_lib_mutants",
+                                    "it_lib_client"], None),
+    "client-lib/src/db.c": ("it", ["it_lib_session", "it_lib_mutants",
+                                   "it_lib_client", "it_lib_async"], None),
 }
 GROUPS = {
     "pure": [f for f, v in FILES.items() if v[0] == "unit"],
@@ -464,6 +472,11 @@ def main():
             step = len(ms) / maxn
             ms = [ms[int(k * step)] for k in range(maxn)]
         plan += ms
+    lines = os.environ.get("MUTATE_LINES", "").replace(",", " ").split()
+    if lines:
+        plan = [m for m in plan
+                if "%s:%d" % (m.path, m.lineno) in lines or
+                "%s:%d" % (os.path.basename(m.path), m.lineno) in lines]
     for m in plan:
         if any(k in equiv for k in m.keys()):
             m.status = "equivalent"
@@ -476,7 +489,8 @@ def main():
         print("%d mutants" % len(plan))
         return 0
 
-    top = os.path.join(ROOT, BUILD, "mutate")
+    top = os.path.join(ROOT, os.environ.get("MUTATE_WORKDIR") or
+                       os.path.join(BUILD, "mutate"))
     shutil.rmtree(top, ignore_errors=True)
     os.makedirs(top)
 

@@ -295,6 +295,27 @@ START_TEST(test_why_may_be_short_or_absent)
 }
 END_TEST
 
+/* A success empties why, however short; a failure fills what fits. */
+START_TEST(test_why_is_emptied_on_success)
+{
+	char	one[1] = { 'x' };
+	char	two[2] = { 'x', 'y' };
+
+	strcpy(line, "PING");
+	ck_assert_int_eq(protocol_parse_request(line, 4, &req, one,
+	    sizeof one), PROTO_OK);
+	ck_assert_int_eq(one[0], '\0');
+	strcpy(line, "PING");
+	ck_assert_int_eq(protocol_parse_request(line, 4, &req, two,
+	    sizeof two), PROTO_OK);
+	ck_assert_int_eq(two[0], '\0');
+	strcpy(line, "HELLO");
+	ck_assert_int_eq(protocol_parse_request(line, 5, &req, two,
+	    sizeof two), PROTO_ERR_BADREQ);
+	ck_assert_str_eq(two, "u");
+}
+END_TEST
+
 /* ---- parsing: limits -------------------------------------------------- */
 
 START_TEST(test_line_of_max_length_is_parsed)
@@ -846,6 +867,45 @@ START_TEST(test_format_status_lists_listeners_after_clusters)
 }
 END_TEST
 
+/* Edges of a host's values: a lag of 0 ms is a value, not unknown; an
+ * error of one character is shown. */
+START_TEST(test_format_status_lag_zero_and_one_byte_error)
+{
+	struct topo_cluster	*cs[1] = { &c_main };
+	char			*got;
+
+	h_db2.lag_ms = 0;
+	strcpy(h_db3.error, "x");
+	got = status_of(cs, 1, 1000);
+	ck_assert_ptr_nonnull(strstr(got, "\"lag_bytes\":96,\"lag_ms\":0,"));
+	ck_assert_ptr_nonnull(strstr(got, "\"fails\":3,\"error\":\"x\"}"));
+	free(got);
+}
+END_TEST
+
+START_TEST(test_format_status_with_one_listener)
+{
+	struct proto_listener_stats	 ls;
+	struct evbuffer			*b = evbuffer_new();
+	char				*got;
+
+	memset(&ls, 0, sizeof ls);
+	ls.cluster = "main";
+	ls.address = "127.0.0.1:6432";
+	ls.role = "master";
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(protocol_format_status_listeners(b, NULL, 0, 0, &ls,
+	    1), 0);
+	got = drain(b);
+	ck_assert_str_eq(got, "OK {\"clusters\":[],\"listeners\":["
+	    "{\"cluster\":\"main\",\"address\":\"127.0.0.1:6432\","
+	    "\"role\":\"master\",\"clients\":0,\"held\":0,"
+	    "\"relayed_total\":0,\"fenced_total\":0,\"refused_total\":0,"
+	    "\"bytes_from_clients\":0,\"bytes_to_clients\":0}]}\n");
+	free(got);
+}
+END_TEST
+
 START_TEST(test_format_status_parses_back_with_json_c)
 {
 	struct topo_cluster	*cs[1] = { &c_main };
@@ -1087,6 +1147,8 @@ protocol_suite(void)
 	tcase_add_test(tc, test_format_status_of_no_cluster);
 	tcase_add_test(tc, test_format_status_lists_listeners_after_clusters);
 	tcase_add_test(tc, test_format_status_parses_back_with_json_c);
+	tcase_add_test(tc, test_format_status_lag_zero_and_one_byte_error);
+	tcase_add_test(tc, test_format_status_with_one_listener);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
@@ -1096,6 +1158,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_refuses_embedded_nul);
 	tcase_add_test(tc, test_refuses_random_binary_lines);
 	tcase_add_test(tc, test_why_may_be_short_or_absent);
+	tcase_add_test(tc, test_why_is_emptied_on_success);
 	tcase_add_test(tc, test_format_error_makes_one_line_of_control_characters);
 	suite_add_tcase(s, tc);
 

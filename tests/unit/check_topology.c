@@ -626,6 +626,25 @@ START_TEST(test_unknown_time_lag_fails_time_check)
 }
 END_TEST
 
+/* No replica qualifies: the first replica says why, also when it is the
+ * cluster's first host. */
+START_TEST(test_reason_names_a_replica_at_host_index_0)
+{
+	struct topo_query	q;
+
+	use_hosts(2);
+	set_replica(0, 2000, 500);
+	set_primary(1, 1, 3000);
+	topology_update(&cl);
+	topology_query_init(&q, TOPO_WANT_REPLICA);
+	q.max_lag_ms = 100;
+	q.fallback = TOPO_FALLBACK_NONE;
+	ck_assert_ptr_null(resolve_q(&q));
+	ck_assert_msg(strstr(why, "127.0.0.1:5432 time lag 500 ms over 100 ms")
+	    != NULL, "why: %s", why);
+}
+END_TEST
+
 START_TEST(test_unknown_lag_fails_every_lag_check_without_master)
 {
 	struct topo_query	q;
@@ -820,6 +839,50 @@ START_TEST(test_split_brain_with_ipv6_hosts_uses_brackets)
 }
 END_TEST
 
+/* Only the cluster's own hosts count and are named, whatever lies past
+ * its last one. */
+START_TEST(test_split_brain_names_only_the_clusters_hosts)
+{
+	use_hosts(2);
+	set_primary(0, 2, 1000);
+	set_primary(1, 2, 2000);
+	set_primary(2, 2, 3000);
+	hosts[2].why = TOPO_WHY_SPLIT_BRAIN;	/* not in the cluster */
+	topology_update(&cl);
+	ck_assert_str_eq(cl.why_no_master, "split brain: 127.0.0.1:5432 and "
+	    "127.0.0.1:5433 both primary on timeline 2");
+}
+END_TEST
+
+/* Names that fill the reason: its end is cut, inside its buffer. */
+START_TEST(test_split_brain_reason_is_cut_to_its_buffer)
+{
+	char	a[81], b[83], want[300];
+
+	memset(a, 'a', sizeof a - 1);
+	a[sizeof a - 1] = '\0';
+	memset(b, 'b', sizeof b - 1);
+	b[sizeof b - 1] = '\0';
+	use_hosts(2);
+	hosts[0].host = a;
+	hosts[1].host = b;
+	set_primary(0, 2, 1000);
+	set_primary(1, 2, 2000);
+	topology_update(&cl);
+	ck_assert_int_eq(cl.master, -1);
+	strcpy(want, "split brain: ");
+	strcat(want, a);
+	strcat(want, ":5432 and ");
+	strcat(want, b);
+	strcat(want, ":5433 both primary on timeline 2");
+	ck_assert_uint_gt(strlen(want), sizeof cl.why_no_master - 1);
+	want[sizeof cl.why_no_master - 1] = '\0';		/* cut there */
+	ck_assert_uint_eq(strnlen(cl.why_no_master, sizeof cl.why_no_master),
+	    sizeof cl.why_no_master - 1);
+	ck_assert_str_eq(cl.why_no_master, want);
+}
+END_TEST
+
 START_TEST(test_split_brain_resolved_when_one_side_dies)
 {
 	use_hosts(2);
@@ -940,6 +1003,19 @@ START_TEST(test_system_id_tie_without_one_in_use_takes_first_host)
 	ck_assert_uint_eq(cl.system_id, OTHERID);
 	ck_assert_int_eq(hosts[0].role, TOPO_ROLE_REPLICA);
 	ck_assert_int_eq(hosts[1].why, TOPO_WHY_FOREIGN);
+}
+END_TEST
+
+/* With none in use, a tie goes to the first listed host's identifier,
+ * also against hosts that report none. */
+START_TEST(test_system_id_tie_with_none_in_use_ignores_unknown_ids)
+{
+	use_hosts(2);
+	set_primary(0, 1, 1000);
+	set_replica(1, 1000, 0);
+	hosts[1].system_id = 0;
+	topology_update(&cl);
+	ck_assert_uint_eq(cl.system_id, SYSID);
 }
 END_TEST
 
@@ -1186,6 +1262,22 @@ START_TEST(test_restored_memory_denies_lower_timeline)
 	ck_assert(topology_update(&cl));
 	ck_assert_int_eq(cl.master, 1);
 	ck_assert_str_eq(cl.max_timeline_host, "db2:5432");
+}
+END_TEST
+
+/* Memory saved with an unknown system identifier belongs to whichever
+ * the hosts then report: kept, not cleared, when it is learned. */
+START_TEST(test_restored_memory_of_unknown_system_is_kept)
+{
+	use_hosts(2);
+	topology_restore(&cl, 37, "db2:5432", 0);
+	set_primary(0, 36, 1000);
+	ck_assert(!topology_update(&cl));
+	ck_assert_uint_eq(cl.system_id, SYSID);
+	ck_assert_int_eq(cl.master, -1);
+	ck_assert_uint_eq(cl.max_timeline, 37);
+	ck_assert_str_eq(hosts[0].why_text, "lower timeline: timeline 36 < 37 "
+	    "seen on db2:5432");
 }
 END_TEST
 
@@ -1892,6 +1984,7 @@ topology_suite(void)
 	tcase_add_test(tc, test_or_with_one_limit_unset_uses_the_other);
 	tcase_add_test(tc, test_replica_options_must_all_pass);
 	tcase_add_test(tc, test_unknown_time_lag_fails_time_check);
+	tcase_add_test(tc, test_reason_names_a_replica_at_host_index_0);
 	tcase_add_test(tc, test_unknown_lag_fails_every_lag_check_without_master);
 	tcase_add_test(tc, test_min_lsn_picks_replica_that_replayed_it);
 	tcase_add_test(tc, test_min_lsn_not_replayed_gives_master);
@@ -1908,12 +2001,15 @@ topology_suite(void)
 	tcase_add_test(tc, test_three_way_split_brain_names_all);
 	tcase_add_test(tc, test_split_brain_with_ipv6_hosts_uses_brackets);
 	tcase_add_test(tc, test_split_brain_resolved_when_one_side_dies);
+	tcase_add_test(tc, test_split_brain_names_only_the_clusters_hosts);
+	tcase_add_test(tc, test_split_brain_reason_is_cut_to_its_buffer);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("memory");
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_old_primary_below_remembered_timeline_is_never_master);
 	tcase_add_test(tc, test_restored_memory_denies_lower_timeline);
+	tcase_add_test(tc, test_restored_memory_of_unknown_system_is_kept);
 	tcase_add_test(tc, test_higher_timeline_raises_memory_and_names_its_host);
 	tcase_add_test(tc, test_replica_timeline_counts_in_memory);
 	tcase_add_test(tc, test_foreign_and_dead_hosts_do_not_raise_memory);
@@ -1941,6 +2037,7 @@ topology_suite(void)
 	tcase_add_test(tc, test_system_id_tie_keeps_the_one_in_use);
 	tcase_add_test(tc, test_system_id_tie_without_one_in_use_takes_first_host);
 	tcase_add_test(tc, test_system_id_tie_with_old_one_gone_takes_first_host);
+	tcase_add_test(tc, test_system_id_tie_with_none_in_use_ignores_unknown_ids);
 	tcase_add_test(tc, test_system_id_kept_when_all_dead);
 	tcase_add_test(tc, test_unprobed_hosts_do_not_vote);
 	suite_add_tcase(s, tc);
