@@ -1,7 +1,8 @@
 /*
  * it_proxy.c - connection listeners against real clusters and real
  * clients (psql, pgbench, libpq): every role in the Unix and TCP forms,
- * clients held across a stop-and-promote, fencing of an open transaction,
+ * clients held across a stop-and-promote and after a refused server
+ * connect, fencing of an open transaction,
  * an un-rewound old primary, cancel requests, bad input and limits.
  */
 #include <check.h>
@@ -206,6 +207,74 @@ START_TEST(test_clients_held_across_stop_and_promote)
 	free(out);
 	ck_assert_int_eq(itp_figure(sock, addr_m, "held"), 0);
 	ck_assert_int_ge(itp_figure(sock, addr_m, "relayed_total"), 1);
+}
+END_TEST
+
+/*
+ * The primary refuses connections while the daemon still holds it as the
+ * primary (its probe connection lives on): a client routed there is held
+ * again, not failed, and relayed once the role lands on a live host.
+ */
+START_TEST(test_refused_server_connect_holds_the_client_again)
+{
+	const char *sock;
+	char listen[512], addr[64], args[600], line[200], hosts[2][64];
+	const char *hv[2] = { hosts[0], hosts[1] };
+	char *conf, *out;
+	struct it_relay *relay;
+	FILE *held;
+	size_t n;
+	int pm, rp, st;
+
+	cl = it_cluster_create(1);
+	relay = it_relay_start(it_port(cl, 0));
+	rp = it_relay_port(relay);
+	snprintf(hosts[0], sizeof hosts[0], "127.0.0.1:%d", rp);
+	snprintf(hosts[1], sizeof hosts[1], "127.0.0.1:%d", it_port(cl, 1));
+	pm = it_free_port();
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", pm);
+	snprintf(listen, sizeof listen, "{ role = \"master\"; address = "
+	    "\"%s\"; wait_ms = 60000; }", addr);
+	conf = itp_add_listen(it_config_hosts(it_cluster_dir(cl), "main", hv,
+	    2, NULL), listen);
+	dm = it_daemon_start(conf, it_cluster_dir(cl));
+	free(conf);
+	sock = it_daemon_socket(dm);
+	ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(sock, "main", "master",
+	    rp), ITD_STATE_MS), "no master");
+	ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(sock, "main", "replica",
+	    it_port(cl, 1)), ITD_STATE_MS), "no replica");
+
+	/* New connections to the primary are refused; the daemon's own
+	 * connection to it lives on, so the role stays where it is. */
+	it_relay_set(relay, "refuse");
+	ck_assert_int_eq(itd_resolve_port(sock, "main", "master"), rp);
+	snprintf(args, sizeof args, "PGCONNECT_TIMEOUT=60 %s/psql -X -A -t "
+	    "'host=127.0.0.1 port=%d user=postgres dbname=postgres "
+	    "sslmode=disable' -c 'select inet_server_port(), "
+	    "pg_is_in_recovery()' 2>&1", itp_bindir(), pm);
+	ck_assert_ptr_nonnull(held = popen(args, "r"));
+	snprintf(line, sizeof line, "cannot connect to 127.0.0.1:%d", rp);
+	ITD_ASSERT(dm, IT_POLL_UNTIL(itd_log_contains(dm, line),
+	    ITD_STATE_MS), "the listener never tried the primary");
+	ITD_ASSERT(dm, IT_POLL_UNTIL(itp_figure(sock, addr, "held") == 1,
+	    ITD_STATE_MS), "the client is not held after the refusal");
+	ck_assert_int_eq(itp_figure(sock, addr, "refused_total"), 0);
+	ck_assert_int_eq(itd_resolve_port(sock, "main", "master"), rp);
+
+	/* The role moves to a live host: the client is relayed there. */
+	it_promote(cl, 1);
+	out = calloc(1, 512);
+	n = fread(out, 1, 511, held);
+	st = pclose(held);
+	snprintf(args, sizeof args, "%d|f\n", it_port(cl, 1));
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+	    strcmp(out, args) == 0, "held psql (%zu bytes): %s", n, out);
+	free(out);
+	ck_assert_int_eq(itp_figure(sock, addr, "held"), 0);
+	ck_assert_int_eq(itp_figure(sock, addr, "relayed_total"), 1);
+	ck_assert_int_eq(itp_figure(sock, addr, "refused_total"), 0);
+	it_relay_stop(relay);
 }
 END_TEST
 
@@ -446,6 +515,7 @@ proxy_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_every_role_unix_and_tcp);
 	tcase_add_test(tc, test_clients_held_across_stop_and_promote);
+	tcase_add_test(tc, test_refused_server_connect_holds_the_client_again);
 	tcase_add_test(tc, test_fencing_closes_open_transaction_on_old_primary);
 	tcase_add_test(tc, test_unrewound_old_primary_never_gets_a_connection);
 	tcase_add_test(tc, test_cancel_reaches_the_session_server);
