@@ -1,8 +1,8 @@
 /*
  * it_proxy.c - connection listeners against real clusters and real
  * clients (psql, pgbench, libpq): every role in the Unix and TCP forms,
- * clients held across a stop-and-promote and after a refused server
- * connect, fencing of an open transaction,
+ * clients held across a stop-and-promote, after a refused server connect
+ * and after a server's "shutting down" answer, fencing of an open transaction,
  * an un-rewound old primary, cancel requests, bad input and limits.
  */
 #include <check.h>
@@ -278,6 +278,71 @@ START_TEST(test_refused_server_connect_holds_the_client_again)
 }
 END_TEST
 
+/*
+ * The primary is shutting down (smart: the daemon's own session keeps it
+ * up and primary) and answers new sessions 57P03: a client relayed there,
+ * with or without an SSLRequest first, is held again rather than handed
+ * that error, and relayed once the role moves.
+ */
+START_TEST(test_server_shutting_down_holds_the_client_again)
+{
+	const char *sock;
+	char listen[512], addr[64], args[800], line[200], *out;
+	FILE *held[2];
+	size_t n;
+	int pm, st, i;
+
+	cl = it_cluster_create(1);
+	pm = it_free_port();
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", pm);
+	snprintf(listen, sizeof listen, "{ role = \"master\"; address = "
+	    "\"%s\"; wait_ms = 60000; }", addr);
+	start_daemon(listen, NULL, 0, 1);
+	sock = it_daemon_socket(dm);
+
+	snprintf(args, sizeof args, "runuser -u postgres -- %s/pg_ctl -D "
+	    "%s/node0/data -m smart -W -s stop", itp_bindir(),
+	    it_cluster_dir(cl));
+	ck_assert_msg(system(args) == 0, "%s failed", args);
+	/* Directly, a new session is refused now. */
+	snprintf(args, sizeof args, "'host=127.0.0.1 port=%d user=postgres "
+	    "dbname=postgres sslmode=disable' -c 'select 1'", it_port(cl, 0));
+	ck_assert(IT_POLL_UNTIL(itp_psql(args, NULL) != 0, ITD_STATE_MS));
+	ck_assert_int_eq(itd_resolve_port(sock, "main", "master"),
+	    it_port(cl, 0));
+
+	for (i = 0; i < 2; i++) {
+		snprintf(args, sizeof args, "PGCONNECT_TIMEOUT=60 %s/psql -X "
+		    "-A -t 'host=127.0.0.1 port=%d user=postgres "
+		    "dbname=postgres sslmode=%s' -c 'select "
+		    "inet_server_port(), pg_is_in_recovery()' 2>&1",
+		    itp_bindir(), pm, i ? "prefer" : "disable");
+		ck_assert_ptr_nonnull(held[i] = popen(args, "r"));
+	}
+	ITD_ASSERT(dm, IT_POLL_UNTIL(itp_figure(sock, addr, "held") == 2,
+	    ITD_STATE_MS), "the clients are not held");
+	snprintf(line, sizeof line, "127.0.0.1:%d cannot take connections "
+	    "now (SQLSTATE 57P03); holding", it_port(cl, 0));
+	ck_assert(itd_log_contains(dm, line));
+	ck_assert_int_eq(itd_resolve_port(sock, "main", "master"),
+	    it_port(cl, 0));
+
+	it_promote(cl, 1);
+	for (i = 0; i < 2; i++) {
+		out = calloc(1, 512);
+		n = fread(out, 1, 511, held[i]);
+		st = pclose(held[i]);
+		snprintf(args, sizeof args, "%d|f\n", it_port(cl, 1));
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+		    strcmp(out, args) == 0, "held psql %d (%zu bytes): %s", i,
+		    n, out);
+		free(out);
+	}
+	ck_assert_int_eq(itp_figure(sock, addr, "held"), 0);
+	ck_assert_int_eq(itp_figure(sock, addr, "relayed_total"), 2);
+}
+END_TEST
+
 START_TEST(test_fencing_closes_open_transaction_on_old_primary)
 {
 	const char *sock;
@@ -516,6 +581,7 @@ proxy_suite(void)
 	tcase_add_test(tc, test_every_role_unix_and_tcp);
 	tcase_add_test(tc, test_clients_held_across_stop_and_promote);
 	tcase_add_test(tc, test_refused_server_connect_holds_the_client_again);
+	tcase_add_test(tc, test_server_shutting_down_holds_the_client_again);
 	tcase_add_test(tc, test_fencing_closes_open_transaction_on_old_primary);
 	tcase_add_test(tc, test_unrewound_old_primary_never_gets_a_connection);
 	tcase_add_test(tc, test_cancel_reaches_the_session_server);
