@@ -368,9 +368,9 @@ proxy_write_cb(struct bufferevent *bev, void *arg)
 }
 
 /*
- * The server answered c's StartupMessage that it cannot take connections
- * now (57P03: shutting down, starting up) before the client saw anything
- * of it: hold c again, its startup back in its input, within its wait.
+ * The server will not run c's session (it answered the StartupMessage
+ * with a 57P error, or lost the role before answering) and the client saw
+ * nothing of it: hold c again, its startup back in its input.
  */
 static void
 proxy_conn_rehold(struct proxy_conn *c)
@@ -405,7 +405,10 @@ proxy_srv_read_cb(struct bufferevent *bev, void *arg)
 		    avail, &mlen, st);
 		if (e < 0)
 			return;		/* the rest of it comes */
-		if (e == 1 && strcmp(st, "57P03") == 0 &&
+		/* Class 57P as the first answer: the server is going down or
+		 * not up yet (57P01 a shutdown that caught the startup, 57P03
+		 * shutting down or starting up); no session began there. */
+		if (e == 1 && strncmp(st, "57P", 3) == 0 &&
 		    monitor_now_ms() < c->hold_until_ms) {
 			log_info("listener %s %s: client %" PRIu64 ": %s:%d "
 			    "cannot take connections now (SQLSTATE %s); "
