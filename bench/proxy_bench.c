@@ -249,6 +249,7 @@ struct path_round {
 	long		 old_after_stop;	/* writes on the old primary */
 	int64_t		 old_down_us;	/* HAProxy marked the old one DOWN */
 	int64_t		 new_up_us;	/* HAProxy marked the new one UP */
+	char		 last_err[160];	/* of the last failed attempt */
 };
 
 struct round {
@@ -293,7 +294,6 @@ client_main(void *arg)
 			}
 			PQclear(res);
 		}
-		PQfinish(conn);
 		t1 = stats_now_us();
 		pthread_mutex_lock(&r->lock);
 		pr->attempts++;
@@ -301,6 +301,15 @@ client_main(void *arg)
 			pr->connect_fail++;
 		else if (!ok)
 			pr->write_fail++;
+		if (!ok) {
+			char *nl;
+
+			snprintf(pr->last_err, sizeof(pr->last_err), "%s%s",
+			    cfail ? "connect: " : "write: ",
+			    PQerrorMessage(conn));
+			while ((nl = strchr(pr->last_err, '\n')) != NULL)
+				*nl = ' ';
+		}
 		else {
 			pr->ok++;
 			if (port == r->new_port && pr->first_new_us == 0)
@@ -311,6 +320,7 @@ client_main(void *arg)
 		if (!ok && t1 - t0 > HANG_US)
 			pr->hangs++;
 		pthread_mutex_unlock(&r->lock);
+		PQfinish(conn);
 		usleep(10000);
 	}
 	return NULL;
@@ -559,6 +569,8 @@ bench_failover(void)
 					    promoted_us;
 			}
 			printf("\n");
+			if (pr->last_err[0] != '\0')
+				printf("      last failure: %s\n", pr->last_err);
 			cfail[i] += pr->connect_fail;
 			wfail[i] += pr->write_fail;
 			hang[i] += pr->hangs;

@@ -527,6 +527,17 @@ proxy_srv_event_cb(struct bufferevent *bev, short what, void *arg)
 		proxy_refuse(c, "08006", msg);
 		return;
 	}
+	if (c->state == PC_RELAY && c->startup != NULL &&
+	    monitor_now_ms() < c->hold_until_ms) {
+		/* Closed before any answer to the startup (a postmaster that
+		 * went down with the connection in its backlog): no session
+		 * began, the client saw nothing of it. */
+		log_info("listener %s %s: client %" PRIu64 ": %s:%d closed the "
+		    "connection before answering its startup; holding",
+		    l->cluster, l->cfg.address, c->id, c->host, c->port);
+		proxy_conn_rehold(c);
+		return;
+	}
 	if (c->state == PC_DRAIN)
 		proxy_conn_close(c);
 	else

@@ -211,11 +211,14 @@ START_TEST(test_clients_held_across_stop_and_promote)
 END_TEST
 
 /*
- * The primary refuses connections while the daemon still holds it as the
- * primary (its probe connection lives on): a client routed there is held
- * again, not failed, and relayed once the role lands on a live host.
+ * New connections to the primary fail (the fault relay in mode) while the
+ * daemon still holds it as the primary (its probe connection lives on): a
+ * client routed there is held again, not failed, and relayed once the
+ * role lands on a live host.  log_fmt: the daemon's line, with %d for the
+ * relay's port.
  */
-START_TEST(test_refused_server_connect_holds_the_client_again)
+static void
+held_again_after(const char *mode, const char *log_fmt)
 {
 	const char *sock;
 	char listen[512], addr[64], args[600], line[200], hosts[2][64];
@@ -245,16 +248,16 @@ START_TEST(test_refused_server_connect_holds_the_client_again)
 	ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(sock, "main", "replica",
 	    it_port(cl, 1)), ITD_STATE_MS), "no replica");
 
-	/* New connections to the primary are refused; the daemon's own
+	/* New connections to the primary fail; the daemon's own
 	 * connection to it lives on, so the role stays where it is. */
-	it_relay_set(relay, "refuse");
+	it_relay_set(relay, mode);
 	ck_assert_int_eq(itd_resolve_port(sock, "main", "master"), rp);
 	snprintf(args, sizeof args, "PGCONNECT_TIMEOUT=60 %s/psql -X -A -t "
 	    "'host=127.0.0.1 port=%d user=postgres dbname=postgres "
 	    "sslmode=disable' -c 'select inet_server_port(), "
 	    "pg_is_in_recovery()' 2>&1", itp_bindir(), pm);
 	ck_assert_ptr_nonnull(held = popen(args, "r"));
-	snprintf(line, sizeof line, "cannot connect to 127.0.0.1:%d", rp);
+	snprintf(line, sizeof line, log_fmt, rp);
 	ITD_ASSERT(dm, IT_POLL_UNTIL(itd_log_contains(dm, line),
 	    ITD_STATE_MS), "the listener never tried the primary");
 	ITD_ASSERT(dm, IT_POLL_UNTIL(itp_figure(sock, addr, "held") == 1,
@@ -275,6 +278,20 @@ START_TEST(test_refused_server_connect_holds_the_client_again)
 	ck_assert_int_eq(itp_figure(sock, addr, "relayed_total"), 1);
 	ck_assert_int_eq(itp_figure(sock, addr, "refused_total"), 0);
 	it_relay_stop(relay);
+}
+
+START_TEST(test_refused_server_connect_holds_the_client_again)
+{
+	held_again_after("refuse", "cannot connect to 127.0.0.1:%d");
+}
+END_TEST
+
+/* Accepted, then closed with nothing sent: a postmaster that went down
+ * with the connection in its backlog. */
+START_TEST(test_server_closing_before_answering_holds_the_client_again)
+{
+	held_again_after("close", "127.0.0.1:%d closed the connection before "
+	    "answering its startup; holding");
 }
 END_TEST
 
@@ -581,6 +598,7 @@ proxy_suite(void)
 	tcase_add_test(tc, test_every_role_unix_and_tcp);
 	tcase_add_test(tc, test_clients_held_across_stop_and_promote);
 	tcase_add_test(tc, test_refused_server_connect_holds_the_client_again);
+	tcase_add_test(tc, test_server_closing_before_answering_holds_the_client_again);
 	tcase_add_test(tc, test_server_shutting_down_holds_the_client_again);
 	tcase_add_test(tc, test_fencing_closes_open_transaction_on_old_primary);
 	tcase_add_test(tc, test_unrewound_old_primary_never_gets_a_connection);
