@@ -14,8 +14,8 @@
 #   BENCH_SECONDS   length of each pgbench run (default 20)
 #   BENCH_COPY_MB   size of the COPY (default 100)
 #
-# Not a test: it reports, it does not pass or fail.  Not measured here:
-# failover under load and memory per connection (see README.md).
+# Not a test: it reports, it does not pass or fail.  Failover under load
+# and memory per connection are in bench/proxy_bench.c.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}

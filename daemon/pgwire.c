@@ -208,3 +208,37 @@ pgwire_format_error(uint8_t *buf, const char *sqlstate, const char *message)
 	pgwire_put32(buf + 1, (uint32_t)(pos - 1));
 	return pos;
 }
+
+int
+pgwire_first_error(const uint8_t *buf, size_t avail, size_t *msglen,
+    char sqlstate[6])
+{
+	size_t	len, pos;
+
+	sqlstate[0] = '\0';
+	*msglen = 0;
+	if (avail < 5)
+		return -1;
+	len = (size_t)pgwire_get32(buf + 1) + 1;
+	*msglen = len;
+	if (buf[0] != 'E')
+		return 0;
+	if (len < 5 || len > PGWIRE_MAX_STARTUP)
+		return 1;	/* an error, but not one to read */
+	if (avail < len)
+		return -1;
+	/* Fields: a type byte, then a NUL-terminated string; 0 ends them. */
+	for (pos = 5; pos < len && buf[pos] != '\0';) {
+		uint8_t	 type = buf[pos++];
+		const uint8_t *nul = memchr(buf + pos, '\0', len - pos);
+
+		if (nul == NULL)
+			break;
+		if (type == 'C' && (size_t)(nul - (buf + pos)) == 5) {
+			memcpy(sqlstate, buf + pos, 5);
+			sqlstate[5] = '\0';
+		}
+		pos = (size_t)(nul - buf) + 1;
+	}
+	return 1;
+}

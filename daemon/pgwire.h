@@ -97,4 +97,16 @@ void pgwire_track_server(struct pgwire_track *t, const uint8_t *p, size_t n);
 size_t pgwire_format_error(uint8_t *buf, const char *sqlstate,
 	const char *message);
 
+/*
+ * Looks at the server's first message after a StartupMessage, the first
+ * avail bytes in buf: returns -1 while it is not whole, 0 when it is not
+ * an ErrorResponse, 1 when it is one, with its SQLSTATE in sqlstate
+ * ("" when it has none).  *msglen gets the message's length once known.
+ * A server that cannot take connections now answers there, before any
+ * authentication: 57P03 (shutting down, starting up) or 57P01 (a
+ * shutdown that caught the startup).
+ */
+int pgwire_first_error(const uint8_t *buf, size_t avail, size_t *msglen,
+	char sqlstate[6]);
+
 #endif /* PGB_PGWIRE_H */

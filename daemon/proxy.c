@@ -77,6 +77,11 @@ struct proxy_conn {
 	enum topo_role		 role;		/* the host's role when picked */
 	uint64_t		 generation;	/* the cluster's then */
 	struct pgwire_track	 track;
+	/* the StartupMessage sent to the server, kept until its first answer
+	 * shows whether it can take connections (a retry needs it again) */
+	uint8_t			*startup;	/* owned; NULL when none */
+	size_t			 startup_len;
+	bool			 startup_watch;	/* it may still come */
 	const char		*fence_why;	/* set while fencing */
 	struct bufferevent	*drain_to;	/* DRAIN: the side being flushed */
 	bool			 cancel_sent;	/* CANCEL: connected, request out */
@@ -228,6 +233,8 @@ proxy_conn_close(struct proxy_conn *c)
 	l->nconns--;
 	px->nconns--;
 	c->l = NULL;
+	free(c->startup);
+	c->startup = NULL;
 	if (c->cli != NULL)
 		bufferevent_free(c->cli);
 	if (c->srv != NULL)
@@ -262,6 +269,30 @@ proxy_set_nodelay(struct bufferevent *bev)
 		    sizeof(one));
 }
 
+/* Keeps a copy of the client's StartupMessage, the first packet or the one
+ * after an SSLRequest or GSSENCRequest refused ('N'), as it goes out. */
+static void
+proxy_keep_startup(struct proxy_conn *c, struct evbuffer *in, size_t len)
+{
+	struct pgwire_first f;
+	char why[160];
+	uint8_t *p;
+	enum pgwire_kind k;
+
+	if (len > PGWIRE_MAX_STARTUP)
+		len = PGWIRE_MAX_STARTUP;
+	p = evbuffer_pullup(in, (ev_ssize_t)len);
+	k = p != NULL && !c->track.encrypted ?
+	    pgwire_parse_first(p, len, &f, why, sizeof(why)) : PGWIRE_BAD;
+	if (k == PGWIRE_SSL || k == PGWIRE_GSSENC)
+		return;		/* the server answers one byte first */
+	c->startup_watch = false;
+	if (k != PGWIRE_STARTUP || (c->startup = malloc(f.len)) == NULL)
+		return;		/* in parts, or not a startup: no retry */
+	memcpy(c->startup, p, f.len);
+	c->startup_len = f.len;
+}
+
 /* Moves what src read to dst, feeding the tracker until it is done;
  * stops reading src while dst holds more than the high watermark. */
 static void
@@ -274,6 +305,8 @@ proxy_pump(struct proxy_conn *c, struct bufferevent *src,
 
 	if (len == 0)
 		return;
+	if (up && c->startup_watch)
+		proxy_keep_startup(c, in, len);
 	if (c->track.state != PGWIRE_TR_DONE) {
 		struct evbuffer_iovec v[8];
 		int i, nv = evbuffer_peek(in, -1, NULL, v, 8);
@@ -334,11 +367,59 @@ proxy_write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/*
+ * The server will not run c's session (it answered the StartupMessage
+ * with a 57P error, or lost the role before answering) and the client saw
+ * nothing of it: hold c again, its startup back in its input.
+ */
+static void
+proxy_conn_rehold(struct proxy_conn *c)
+{
+	(void)evbuffer_prepend(bufferevent_get_input(c->cli), c->startup,
+	    c->startup_len);
+	free(c->startup);
+	c->startup = NULL;
+	c->first.kind = PGWIRE_STARTUP;	/* what the next server gets */
+	bufferevent_free(c->srv);
+	c->srv = NULL;
+	c->l->st.relayed_total--;
+	event_del(c->timer);
+	proxy_conn_set_state(c, PC_HELD);
+	proxy_timer_set(c, c->hold_until_ms - monitor_now_ms());
+}
+
 static void
 proxy_srv_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct proxy_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
 
+	if (c->state == PC_RELAY && c->startup != NULL) {
+		size_t avail = evbuffer_get_length(in), mlen;
+		char st[6];
+		int e;
+
+		if (avail > PGWIRE_MAX_STARTUP)
+			avail = PGWIRE_MAX_STARTUP;
+		e = pgwire_first_error(evbuffer_pullup(in, (ev_ssize_t)avail),
+		    avail, &mlen, st);
+		if (e < 0)
+			return;		/* the rest of it comes */
+		/* Class 57P as the first answer: the server is going down or
+		 * not up yet (57P01 a shutdown that caught the startup, 57P03
+		 * shutting down or starting up); no session began there. */
+		if (e == 1 && strncmp(st, "57P", 3) == 0 &&
+		    monitor_now_ms() < c->hold_until_ms) {
+			log_info("listener %s %s: client %" PRIu64 ": %s:%d "
+			    "cannot take connections now (SQLSTATE %s); "
+			    "holding", c->l->cluster, c->l->cfg.address, c->id,
+			    c->host, c->port, st);
+			proxy_conn_rehold(c);
+			return;
+		}
+		free(c->startup);
+		c->startup = NULL;
+	}
 	if (c->state == PC_RELAY)
 		proxy_pump(c, bev, c->cli, false);
 	else
@@ -409,6 +490,8 @@ proxy_srv_event_cb(struct bufferevent *bev, short what, void *arg)
 		    "%s:%d", l->cluster, l->cfg.address, c->id, c->host,
 		    c->port);
 		pgwire_track_init(&c->track);
+		c->startup_watch = c->first.kind == PGWIRE_STARTUP ||
+		    c->first.kind == PGWIRE_SSL || c->first.kind == PGWIRE_GSSENC;
 		bufferevent_setwatermark(c->cli, EV_WRITE, PROXY_HIGH_WATER / 2,
 		    0);
 		bufferevent_setwatermark(c->srv, EV_WRITE, PROXY_HIGH_WATER / 2,
@@ -442,6 +525,17 @@ proxy_srv_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		proxy_refuse(c, "08006", msg);
+		return;
+	}
+	if (c->state == PC_RELAY && c->startup != NULL &&
+	    monitor_now_ms() < c->hold_until_ms) {
+		/* Closed before any answer to the startup (a postmaster that
+		 * went down with the connection in its backlog): no session
+		 * began, the client saw nothing of it. */
+		log_info("listener %s %s: client %" PRIu64 ": %s:%d closed the "
+		    "connection before answering its startup; holding",
+		    l->cluster, l->cfg.address, c->id, c->host, c->port);
+		proxy_conn_rehold(c);
 		return;
 	}
 	if (c->state == PC_DRAIN)
@@ -1107,11 +1201,17 @@ proxy_find_host(const struct topo_cluster *cl, const char *host, int port)
 	return NULL;
 }
 
-/* A connection still connecting to a host that lost the role: pick
- * again (it was not relayed, so it is not fenced). */
+/* A connection still connecting to a host that lost the role, or whose
+ * startup that host has not answered yet: pick again (no session began
+ * there, so it is not fenced). */
 static void
 proxy_conn_reroute(struct proxy_conn *c)
 {
+	if (c->startup != NULL) {
+		proxy_conn_rehold(c);
+		proxy_route(c);
+		return;
+	}
 	bufferevent_free(c->srv);
 	c->srv = NULL;
 	event_del(c->timer);
@@ -1155,7 +1255,8 @@ proxy_listener_fence(struct proxy_listener *l, struct topo_cluster *cl)
 			} else if (c->port != port || strcmp(c->host, host) != 0)
 				continue;
 			c->fence_why = NULL;
-			if (c->state == PC_CONNECTING) {
+			if (c->state == PC_CONNECTING || (c->state == PC_RELAY &&
+			    c->startup != NULL)) {
 				proxy_conn_reroute(c);
 				continue;
 			}

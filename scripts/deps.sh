@@ -9,7 +9,8 @@
 #                                 else)
 #
 # "bench" adds what only `make bench` needs (wrk, the HTTP load tool;
-# haproxy, the connection listener's baseline, never started as a service);
+# haproxy and pgbouncer, the connection listener's baselines, never
+# started as services);
 # "fuzz" what only `make fuzz` needs (clang and its libFuzzer runtime);
 # "tsan" what only `make test-tsan` needs (gcc's ThreadSanitizer runtime).
 #
@@ -19,7 +20,7 @@ set -eu
 
 PACKAGES="gcc make libevent-dev libpq-dev libconfig-dev check libsystemd-dev
 libjson-c-dev pkg-config postgresql man-db"
-BENCH_PACKAGES="wrk haproxy"
+BENCH_PACKAGES="wrk haproxy pgbouncer"
 FUZZ_PACKAGES="clang libclang-rt-14-dev"
 TSAN_PACKAGES="libtsan2"
 

@@ -16,6 +16,8 @@
  *   reset       reset every connection (RST) and every new one
  *   refuse      stop listening: new connections are refused
  *               (ECONNREFUSED); established ones keep their mode
+ *   close       accept new connections and close them at once (FIN,
+ *               nothing read or sent); established ones keep their mode
  *
  * Leaving blackhole forwards what was held back; leaving refuse listens
  * again on the same port.  It exits on EOF on stdin, and with its parent
@@ -82,6 +84,7 @@ struct relay {
 	struct relay_pairs	 pairs;
 	enum relay_mode		 mode;
 	int			 delay_ms;
+	bool			 close_new;	/* "close": new connections closed at once */
 	struct bufferevent	*ctl;		/* owned; reads stdin */
 };
 
@@ -268,7 +271,7 @@ relay_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	(void)l;
 	(void)sa;
 	(void)salen;
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
+	if (r->close_new || (p = calloc(1, sizeof(*p))) == NULL) {
 		close(fd);
 		return;
 	}
@@ -357,6 +360,7 @@ relay_command(struct relay *r, const char *line)
 	long n;
 
 	if (strcmp(line, "pass") == 0 || strcmp(line, "accept") == 0) {
+		r->close_new = false;
 		if (r->listener == NULL && !relay_listen(r)) {
 			dprintf(STDOUT_FILENO, "ERR cannot listen again: %s\n",
 			    strerror(errno));
@@ -378,6 +382,8 @@ relay_command(struct relay *r, const char *line)
 		relay_set_mode(r, RELAY_BLACKHOLE);
 	else if (strcmp(line, "reset") == 0)
 		relay_set_mode(r, RELAY_RESET);
+	else if (strcmp(line, "close") == 0)
+		r->close_new = true;
 	else if (strcmp(line, "refuse") == 0) {
 		if (r->listener != NULL) {
 			evconnlistener_free(r->listener);

@@ -1,7 +1,8 @@
 /*
  * it_proxy.c - connection listeners against real clusters and real
  * clients (psql, pgbench, libpq): every role in the Unix and TCP forms,
- * clients held across a stop-and-promote, fencing of an open transaction,
+ * clients held across a stop-and-promote, after a refused server connect
+ * and after a server's "shutting down" answer, fencing of an open transaction,
  * an un-rewound old primary, cancel requests, bad input and limits.
  */
 #include <check.h>
@@ -206,6 +207,156 @@ START_TEST(test_clients_held_across_stop_and_promote)
 	free(out);
 	ck_assert_int_eq(itp_figure(sock, addr_m, "held"), 0);
 	ck_assert_int_ge(itp_figure(sock, addr_m, "relayed_total"), 1);
+}
+END_TEST
+
+/*
+ * New connections to the primary fail (the fault relay in mode) while the
+ * daemon still holds it as the primary (its probe connection lives on): a
+ * client routed there is held again, not failed, and relayed once the
+ * role lands on a live host.  log_fmt: the daemon's line, with %d for the
+ * relay's port.
+ */
+static void
+held_again_after(const char *mode, const char *log_fmt)
+{
+	const char *sock;
+	char listen[512], addr[64], args[600], line[200], hosts[2][64];
+	const char *hv[2] = { hosts[0], hosts[1] };
+	char *conf, *out;
+	struct it_relay *relay;
+	FILE *held;
+	size_t n;
+	int pm, rp, st;
+
+	cl = it_cluster_create(1);
+	relay = it_relay_start(it_port(cl, 0));
+	rp = it_relay_port(relay);
+	snprintf(hosts[0], sizeof hosts[0], "127.0.0.1:%d", rp);
+	snprintf(hosts[1], sizeof hosts[1], "127.0.0.1:%d", it_port(cl, 1));
+	pm = it_free_port();
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", pm);
+	snprintf(listen, sizeof listen, "{ role = \"master\"; address = "
+	    "\"%s\"; wait_ms = 60000; }", addr);
+	conf = itp_add_listen(it_config_hosts(it_cluster_dir(cl), "main", hv,
+	    2, NULL), listen);
+	dm = it_daemon_start(conf, it_cluster_dir(cl));
+	free(conf);
+	sock = it_daemon_socket(dm);
+	ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(sock, "main", "master",
+	    rp), ITD_STATE_MS), "no master");
+	ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(sock, "main", "replica",
+	    it_port(cl, 1)), ITD_STATE_MS), "no replica");
+
+	/* New connections to the primary fail; the daemon's own
+	 * connection to it lives on, so the role stays where it is. */
+	it_relay_set(relay, mode);
+	ck_assert_int_eq(itd_resolve_port(sock, "main", "master"), rp);
+	snprintf(args, sizeof args, "PGCONNECT_TIMEOUT=60 %s/psql -X -A -t "
+	    "'host=127.0.0.1 port=%d user=postgres dbname=postgres "
+	    "sslmode=disable' -c 'select inet_server_port(), "
+	    "pg_is_in_recovery()' 2>&1", itp_bindir(), pm);
+	ck_assert_ptr_nonnull(held = popen(args, "r"));
+	snprintf(line, sizeof line, log_fmt, rp);
+	ITD_ASSERT(dm, IT_POLL_UNTIL(itd_log_contains(dm, line),
+	    ITD_STATE_MS), "the listener never tried the primary");
+	ITD_ASSERT(dm, IT_POLL_UNTIL(itp_figure(sock, addr, "held") == 1,
+	    ITD_STATE_MS), "the client is not held after the refusal");
+	ck_assert_int_eq(itp_figure(sock, addr, "refused_total"), 0);
+	ck_assert_int_eq(itd_resolve_port(sock, "main", "master"), rp);
+
+	/* The role moves to a live host: the client is relayed there. */
+	it_promote(cl, 1);
+	out = calloc(1, 512);
+	n = fread(out, 1, 511, held);
+	st = pclose(held);
+	snprintf(args, sizeof args, "%d|f\n", it_port(cl, 1));
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+	    strcmp(out, args) == 0, "held psql (%zu bytes): %s", n, out);
+	free(out);
+	ck_assert_int_eq(itp_figure(sock, addr, "held"), 0);
+	ck_assert_int_eq(itp_figure(sock, addr, "relayed_total"), 1);
+	ck_assert_int_eq(itp_figure(sock, addr, "refused_total"), 0);
+	it_relay_stop(relay);
+}
+
+START_TEST(test_refused_server_connect_holds_the_client_again)
+{
+	held_again_after("refuse", "cannot connect to 127.0.0.1:%d");
+}
+END_TEST
+
+/* Accepted, then closed with nothing sent: a postmaster that went down
+ * with the connection in its backlog. */
+START_TEST(test_server_closing_before_answering_holds_the_client_again)
+{
+	held_again_after("close", "127.0.0.1:%d closed the connection before "
+	    "answering its startup; holding");
+}
+END_TEST
+
+/*
+ * The primary is shutting down (smart: the daemon's own session keeps it
+ * up and primary) and answers new sessions 57P03: a client relayed there,
+ * with or without an SSLRequest first, is held again rather than handed
+ * that error, and relayed once the role moves.
+ */
+START_TEST(test_server_shutting_down_holds_the_client_again)
+{
+	const char *sock;
+	char listen[512], addr[64], args[800], line[200], *out;
+	FILE *held[2];
+	size_t n;
+	int pm, st, i;
+
+	cl = it_cluster_create(1);
+	pm = it_free_port();
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", pm);
+	snprintf(listen, sizeof listen, "{ role = \"master\"; address = "
+	    "\"%s\"; wait_ms = 60000; }", addr);
+	start_daemon(listen, NULL, 0, 1);
+	sock = it_daemon_socket(dm);
+
+	snprintf(args, sizeof args, "runuser -u postgres -- %s/pg_ctl -D "
+	    "%s/node0/data -m smart -W -s stop", itp_bindir(),
+	    it_cluster_dir(cl));
+	ck_assert_msg(system(args) == 0, "%s failed", args);
+	/* Directly, a new session is refused now. */
+	snprintf(args, sizeof args, "'host=127.0.0.1 port=%d user=postgres "
+	    "dbname=postgres sslmode=disable' -c 'select 1'", it_port(cl, 0));
+	ck_assert(IT_POLL_UNTIL(itp_psql(args, NULL) != 0, ITD_STATE_MS));
+	ck_assert_int_eq(itd_resolve_port(sock, "main", "master"),
+	    it_port(cl, 0));
+
+	for (i = 0; i < 2; i++) {
+		snprintf(args, sizeof args, "PGCONNECT_TIMEOUT=60 %s/psql -X "
+		    "-A -t 'host=127.0.0.1 port=%d user=postgres "
+		    "dbname=postgres sslmode=%s' -c 'select "
+		    "inet_server_port(), pg_is_in_recovery()' 2>&1",
+		    itp_bindir(), pm, i ? "prefer" : "disable");
+		ck_assert_ptr_nonnull(held[i] = popen(args, "r"));
+	}
+	ITD_ASSERT(dm, IT_POLL_UNTIL(itp_figure(sock, addr, "held") == 2,
+	    ITD_STATE_MS), "the clients are not held");
+	snprintf(line, sizeof line, "127.0.0.1:%d cannot take connections "
+	    "now (SQLSTATE 57P03); holding", it_port(cl, 0));
+	ck_assert(itd_log_contains(dm, line));
+	ck_assert_int_eq(itd_resolve_port(sock, "main", "master"),
+	    it_port(cl, 0));
+
+	it_promote(cl, 1);
+	for (i = 0; i < 2; i++) {
+		out = calloc(1, 512);
+		n = fread(out, 1, 511, held[i]);
+		st = pclose(held[i]);
+		snprintf(args, sizeof args, "%d|f\n", it_port(cl, 1));
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+		    strcmp(out, args) == 0, "held psql %d (%zu bytes): %s", i,
+		    n, out);
+		free(out);
+	}
+	ck_assert_int_eq(itp_figure(sock, addr, "held"), 0);
+	ck_assert_int_eq(itp_figure(sock, addr, "relayed_total"), 2);
 }
 END_TEST
 
@@ -446,6 +597,9 @@ proxy_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_every_role_unix_and_tcp);
 	tcase_add_test(tc, test_clients_held_across_stop_and_promote);
+	tcase_add_test(tc, test_refused_server_connect_holds_the_client_again);
+	tcase_add_test(tc, test_server_closing_before_answering_holds_the_client_again);
+	tcase_add_test(tc, test_server_shutting_down_holds_the_client_again);
 	tcase_add_test(tc, test_fencing_closes_open_transaction_on_old_primary);
 	tcase_add_test(tc, test_unrewound_old_primary_never_gets_a_connection);
 	tcase_add_test(tc, test_cancel_reaches_the_session_server);

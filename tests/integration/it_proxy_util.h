@@ -28,15 +28,15 @@ itp_bindir(void)
 }
 
 /*
- * it_config(c, "main", extra) with listen = ( listen ) in the cluster.
- * The caller frees the result.
+ * base (a config of it_config() or it_config_hosts(), freed here) with
+ * listen = ( listen ) in its cluster.  The caller frees the result.
  */
 static inline char *
-itp_config(const struct it_cluster *c, const char *listen, const char *extra)
+itp_add_listen(char *base, const char *listen)
 {
 	static const char anchor[] =
 	    "conninfo = \"user=postgres dbname=postgres\";";
-	char	*base = it_config(c, "main", extra), *out, *at;
+	char	*out, *at;
 	size_t	 pre;
 
 	at = strstr(base, anchor);
@@ -46,6 +46,16 @@ itp_config(const struct it_cluster *c, const char *listen, const char *extra)
 	    (int)pre, base, listen, base + pre), 0);
 	free(base);
 	return out;
+}
+
+/*
+ * it_config(c, "main", extra) with listen = ( listen ) in the cluster.
+ * The caller frees the result.
+ */
+static inline char *
+itp_config(const struct it_cluster *c, const char *listen, const char *extra)
+{
+	return itp_add_listen(it_config(c, "main", extra), listen);
 }
 
 /* A libpq connection through host:port (host: an address or a socket

@@ -219,6 +219,40 @@ START_TEST(test_track_error_before_key_stops)
 }
 END_TEST
 
+START_TEST(test_first_error_reads_sqlstate)
+{
+	uint8_t buf[PGWIRE_ERROR_MAX];
+	static const uint8_t auth[] = { 'R', 0, 0, 0, 8, 0, 0, 0, 0 };
+	static const uint8_t nocode[] = { 'E', 0, 0, 0, 12, 'M', 'o', 'o',
+	    'p', 's', 0, 'X', 0 };
+	static const uint8_t cut[] = { 'E', 0, 0, 0, 10, 'C', '5', '7', 'P',
+	    '0', '3' };
+	char st[6];
+	size_t n = pgwire_format_error(buf, "57P03", "shutting down"), len, i;
+
+	/* Whole: the SQLSTATE; any shorter prefix wants more. */
+	ck_assert_int_eq(pgwire_first_error(buf, n, &len, st), 1);
+	ck_assert_str_eq(st, "57P03");
+	ck_assert_uint_eq(len, n);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(pgwire_first_error(buf, i, &len, st), -1);
+	/* Not an error: known from the header alone. */
+	ck_assert_int_eq(pgwire_first_error(auth, 5, &len, st), 0);
+	ck_assert_uint_eq(len, 9);
+	ck_assert_str_eq(st, "");
+	/* An error without a code, and one whose fields run off its end. */
+	ck_assert_int_eq(pgwire_first_error(nocode, sizeof nocode, &len, st),
+	    1);
+	ck_assert_str_eq(st, "");
+	ck_assert_int_eq(pgwire_first_error(cut, sizeof cut, &len, st), 1);
+	ck_assert_str_eq(st, "");
+	/* A length no server sends is an error not to read. */
+	buf[1] = 0x7f;
+	ck_assert_int_eq(pgwire_first_error(buf, 5, &len, st), 1);
+	ck_assert_str_eq(st, "");
+}
+END_TEST
+
 START_TEST(test_error_response_layout)
 {
 	uint8_t e[PGWIRE_ERROR_MAX];
@@ -343,6 +377,7 @@ pgwire_suite(void)
 	tcase_add_test(tc, test_track_tls_learns_nothing);
 	tcase_add_test(tc, test_track_error_before_key_stops);
 	tcase_add_test(tc, test_error_response_layout);
+	tcase_add_test(tc, test_first_error_reads_sqlstate);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fence");
