@@ -4,7 +4,7 @@
  * points at the installed binary and configuration, the example
  * configuration passes `pgbeacond -t`, a program builds against the
  * installed library through pkg-config and runs (shared, and statically
- * with README.md's recipe), and a second install leaves an edited
+ * with docs/library.md's recipe), and a second install leaves an edited
  * configuration alone.
  *
  * Runs make from the repository root (the tests' working directory) with
@@ -218,7 +218,7 @@ START_TEST(test_program_builds_against_the_installed_library)
 END_TEST
 
 /*
- * README.md's recipe for the static archive, read from README.md (the
+ * docs/library.md's recipe for the static archive, read from it (the
  * lines from "    cc -o app app.c $(pkg-config --cflags pgbeacon) \"
  * to the first without a trailing backslash), into a new string.
  */
@@ -227,7 +227,7 @@ readme_static_recipe(void)
 {
 	static const char start[] =
 	    "    cc -o app app.c $(pkg-config --cflags pgbeacon) \\\n";
-	FILE	*f = fopen("README.md", "r");
+	FILE	*f = fopen("docs/library.md", "r");
 	char	 line[512], *cmd = NULL;
 	size_t	 len = 0, n;
 	bool	 in = false;
@@ -246,11 +246,11 @@ readme_static_recipe(void)
 			break;
 	}
 	fclose(f);
-	ck_assert_msg(cmd != NULL, "README.md has no static-link recipe");
+	ck_assert_msg(cmd != NULL, "docs/library.md has no static-link recipe");
 	return cmd;
 }
 
-/* The README's static recipe builds a program that runs without
+/* The static recipe of docs/library.md builds a program that runs without
  * libpgbeacon.so: ldd does not list it, libpq stays shared. */
 START_TEST(test_readme_static_recipe_links_the_archive)
 {
@@ -276,7 +276,7 @@ START_TEST(test_readme_static_recipe_links_the_archive)
 	fputs(recipe, f);
 	fclose(f);
 	ck_assert_msg(run(&out, "cd %s/st && PKG_CONFIG_PATH=%s/pc sh -e "
-	    "recipe.sh 2>&1", root, root) == 0, "the README's recipe fails:\n"
+	    "recipe.sh 2>&1", root, root) == 0, "the docs' recipe fails:\n"
 	    "%s\n%s", recipe, out);
 	free(out);
 	ck_assert_int_eq(run(&out, "%s/st/app", root), 0);

@@ -944,7 +944,8 @@ read_doc(const char *path, char *buf, size_t size)
 	buf[n] = '\0';
 }
 
-/* README.md's table of settings has a row for every top-level setting. */
+/* docs/running.md's table of settings has a row for every top-level
+ * setting. */
 START_TEST(test_readme_table_lists_every_setting)
 {
 	static char	 readme[256 * 1024];
@@ -952,10 +953,10 @@ START_TEST(test_readme_table_lists_every_setting)
 	const char *const *name;
 	char		 row[128];
 
-	read_doc("README.md", readme, sizeof readme);
-	sec = strstr(readme, "\n### Configuration\n");
+	read_doc("docs/running.md", readme, sizeof readme);
+	sec = strstr(readme, "\n## Configuration\n");
 	ck_assert_ptr_nonnull(sec);
-	end = strstr(sec + 1, "\n### ");
+	end = strstr(sec + 1, "\n## ");
 	ck_assert_ptr_nonnull(end);
 	for (name = config_setting_names(CONFIG_LEVEL_TOP); *name != NULL;
 	    name++) {
@@ -971,20 +972,20 @@ START_TEST(test_readme_table_lists_every_setting)
 			found = strncmp(line, "| ", 2) == 0 &&
 			    strchr(line + 2, '|') > p;
 		}
-		ck_assert_msg(found, "README.md's configuration table has no "
+		ck_assert_msg(found, "docs/running.md's configuration table has no "
 		    "row for '%s'", *name);
 	}
 }
 END_TEST
 
 /*
- * README.md and pgbeacon.conf(5) name the settings a reload cannot apply
+ * docs/running.md and pgbeacon.conf(5) name the settings a reload cannot apply
  * (config_restart_changes() of two files that differ in every setting),
  * in the sentence that ends "take effect at the next restart".
  */
 START_TEST(test_docs_name_the_settings_a_reload_keeps)
 {
-	static const char *const docs[] = { "README.md",
+	static const char *const docs[] = { "docs/running.md",
 	    "docs/man/pgbeacon.conf.5" };
 	static char	 text[256 * 1024];
 	struct config	*a, *b;
