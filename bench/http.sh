@@ -111,7 +111,7 @@ run() {
 }
 
 echo "  wrk -t$THREADS -c$CONNS -d${SECS}s, daemon and wrk on the same $(nproc) cores"
-run "baseline: GET /nowhere (404, evhttp floor)" /nowhere
+run "baseline: GET /nowhere (404, the HTTP floor)" /nowhere
 base=$rps
 run "GET /master (plain text)" /master
 plain=$rps
