@@ -20,6 +20,7 @@
  * PQsendQuery/PQflush/PQconsumeInput/PQisBusy/PQgetResult.
  */
 #include "monitor_int.h"
+#include "pqerror.h"
 
 
 /*
@@ -103,10 +104,7 @@ monitor_set_error(struct mon_host *h, const char *msg)
 {
 	size_t n;
 
-	if (strncmp(msg, "FATAL:  ", 8) == 0)
-		msg += 8;
-	else if (strncmp(msg, "ERROR:  ", 8) == 0)
-		msg += 8;
+	msg = pqerror_strip_severity(msg);
 	n = strcspn(msg, "\n");
 	if (n >= sizeof(h->topo.error))
 		n = sizeof(h->topo.error) - 1;

@@ -6,6 +6,7 @@
  */
 
 #include "monitor_int.h"
+#include "pqerror.h"
 
 /* --- the second connection: connection checks, make-before-break ------ */
 
@@ -248,10 +249,11 @@ monitor_side_io_cb(evutil_socket_t fd, short what, void *arg)
 	case PGRES_POLLING_OK:
 		break;
 	default:
-		/* An error the server sent has libpq's "FATAL:  " prefix;
-		 * a fork failure, a refusal or a reset has not. */
+		/* An error the server sent has libpq's "<severity>:  "
+		 * shape, in any lc_messages; a fork failure, a refusal or
+		 * a reset has not (pqerror.h). */
 		msg = PQerrorMessage(h->side_conn);
-		monitor_side_failed(h, strstr(msg, "FATAL:") == NULL, msg);
+		monitor_side_failed(h, pqerror_server_text(msg) == NULL, msg);
 		return;
 	}
 	if (h->side_switch) {

@@ -86,6 +86,7 @@ FILES = {
     "daemon/config.c": ("unit", ["check_config"], None),
     "daemon/http_api.c": ("unit", ["check_http"], None),
     "daemon/config_table.c": ("unit", ["check_config"], None),
+    "daemon/pqerror.c": ("unit", ["check_pqerror"], None),
     "client-lib/src/proto.c": ("unit", ["check_client_proto", "check_common"],
                                None),
     "client-lib/src/ctx.c": ("it", ["it_lib_session", "it_lib_mutants",
