@@ -94,6 +94,9 @@ IT_SRC     := $(wildcard tests/integration/it_*.c)
 IT_BIN     := $(IT_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 # the fault relay the integration tests and benchmarks start
 RELAY      := $(BUILD)/tests/faultrelay
+# An LD_PRELOAD fault (a slow disk), built without sanitizers: loaded into
+# an ASan daemon with verify_asan_link_order=0.
+FSYNCGATE  := $(BUILD)/tests/fsyncgate.so
 BENCH_SRC  := $(wildcard bench/*_bench.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 BENCHCOM_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard bench/common/*.c))
@@ -181,9 +184,14 @@ $(BUILD)/tests/check_%: $(BUILD)/tests/unit/check_%.o $(DAEMON_CORE) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_DAEMON) $(LIBS_CLIENT) $(LIBS_CLI)
 
-$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(ITSUP_OBJ) $(LIB_A) | $(RELAY)
+$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(ITSUP_OBJ) $(LIB_A) | $(RELAY) $(FSYNCGATE)
 	@mkdir -p $(@D)
 	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_CLIENT) $(LIBS_CLI)
+
+$(FSYNCGATE): tests/harness/fsyncgate.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(if $(filter 1,$(USE_WERROR)),-Werror) \
+	    -O2 -fPIC -shared -o $@ $< -ldl
 
 $(RELAY): $(BUILD)/tests/harness/faultrelay.o
 	@mkdir -p $(@D)

@@ -198,7 +198,8 @@ monitor_cluster_reprobe(struct mon_cluster *cl)
  * Copies cl's generation and timeline memory into the state and writes
  * the file when they changed (or, once a second, while the last write
  * failed).  Called before a change is announced, so that no client sees
- * a generation the file does not hold.  The file is tiny and written
+ * a generation the file does not hold; its fsyncs follow on the syncer's
+ * thread, so a slow disk never holds the announcement back.  The file is tiny and written
  * only on a change: a failover costs a few writes, a probe none.
  */
 static void
@@ -235,6 +236,8 @@ monitor_state_sync(struct mon_cluster *cl)
 	if (st->failing)
 		log_info("state file %s written again", st->path);
 	st->failing = false;
+	if (cl->mon->syncer != NULL)
+		state_syncer_kick(cl->mon->syncer);
 }
 
 /* Logs what changed in cl's timeline memory since before. */

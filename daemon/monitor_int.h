@@ -28,6 +28,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "state.h"
+#include "statesync.h"
 
 enum mon_state {
 	MON_IDLE,		/* no connection; the timer starts the next attempt */
@@ -159,6 +160,7 @@ struct monitor {
 	int			 connect_check_interval_ms; /* 0: no checks */
 	bool			 first_round_reported;
 	struct state		*state;		/* owned; the state file's memory */
+	struct state_syncer	*syncer;	/* owned; its fsyncs, or NULL */
 	int64_t			 state_retry_ms; /* monotonic; next retry of a
 						   failed save without a change */
 };

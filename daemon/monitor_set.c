@@ -317,6 +317,8 @@ monitor_state_open(struct monitor *m, const struct config *cfg)
 		    "will not survive a restart");
 		return 0;
 	}
+	if ((m->syncer = state_syncer_new(m->state->path)) == NULL)
+		return -1;
 	switch (state_load(m->state, err, sizeof(err))) {
 	case STATE_LOADED:
 		log_info("state file %s: %zu cluster(s) remembered",
@@ -370,6 +372,7 @@ monitor_free(struct monitor *m)
 		monitor_cluster_free(m->clusters[i]);
 	free(m->clusters);
 	free(m->topo_clusters);
+	state_syncer_free(m->syncer);	/* finishes a pending fsync */
 	state_free(m->state);
 	free(m);
 }

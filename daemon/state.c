@@ -376,33 +376,6 @@ state_write_all(int fd, const char *buf, size_t len)
 	return (0);
 }
 
-/* fsync of the directory holding path, so that a rename is durable. */
-static int
-state_sync_dir(const char *path)
-{
-	const char	*slash = strrchr(path, '/');
-	char		*dir;
-	int		 fd, rc, saved;
-
-	if (slash == NULL)
-		dir = strdup(".");
-	else if (slash == path)
-		dir = strdup("/");
-	else
-		dir = strndup(path, (size_t)(slash - path));
-	if (dir == NULL)
-		return (-1);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(dir);
-	if (fd == -1)
-		return (-1);
-	rc = fsync(fd);
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return (rc);
-}
-
 int
 state_save(const struct state *st, char *err, size_t errlen)
 {
@@ -426,7 +399,7 @@ state_save(const struct state *st, char *err, size_t errlen)
 		tmp = NULL;	/* nothing to remove */
 		goto fail;
 	}
-	if (state_write_all(fd, text, strlen(text)) == -1 || fsync(fd) == -1) {
+	if (state_write_all(fd, text, strlen(text)) == -1) {
 		state_fail(err, errlen, 0, "cannot write %s: %s", tmp,
 		    strerror(errno));
 		goto fail;
@@ -444,12 +417,6 @@ state_save(const struct state *st, char *err, size_t errlen)
 		goto fail;
 	}
 	free(tmp);
-	tmp = NULL;
-	if (state_sync_dir(st->path) == -1) {
-		state_fail(err, errlen, 0, "cannot sync the directory of %s: "
-		    "%s", st->path, strerror(errno));
-		goto fail;
-	}
 	free(text);
 	return (0);
 fail:

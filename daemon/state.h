@@ -12,9 +12,10 @@
  *
  * state_parse() and state_format() are pure (no I/O) and unit-tested;
  * state_load() and state_save() do the file I/O: a save writes a temporary
- * file beside the real one, fsyncs it, renames it over the real one and
- * fsyncs the directory, so a crash leaves the old file or the new one,
- * never a torn one.
+ * file beside the real one and renames it over the real one, so a crash of
+ * the daemon leaves the old file or the new one, never a torn one.  The
+ * fsyncs that make it survive a power loss are statesync.h's, off the
+ * event loop.
  */
 #ifndef PGB_STATE_H
 #define PGB_STATE_H
@@ -84,8 +85,9 @@ struct state_entry *state_get(struct state *st, const char *name)
 /* Reads st->path into st; err gets the reason for STATE_CORRUPT. */
 enum state_load_result state_load(struct state *st, char *err, size_t errlen);
 
-/* Writes st to st->path atomically; 0, or -1 with the reason in err.  A
- * state without a path saves nothing and succeeds. */
+/* Writes st to st->path atomically (write, rename; no fsync: see
+ * statesync.h); 0, or -1 with the reason in err.  A state without a path
+ * saves nothing and succeeds. */
 int state_save(const struct state *st, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 

@@ -11,12 +11,14 @@
 #include <sys/types.h>
 
 #include <check.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "it_daemon_util.h"
 #include "../check_main.h"
@@ -547,6 +549,84 @@ START_TEST(test_hosts_never_alive_are_dead_and_bad_state_file_is_survived)
 }
 END_TEST
 
+/* Sets name to value, or unsets it when value is NULL. */
+static void
+setenv_or_unset(const char *name, const char *value)
+{
+	if (value != NULL)
+		ck_assert_int_eq(setenv(name, value, 1), 0);
+	else
+		ck_assert_int_eq(unsetenv(name), 0);
+}
+
+/*
+ * A disk whose fsync hangs (tests/harness/fsyncgate.c) must never hold
+ * the event loop: the daemon starts, answers and follows a failover while
+ * the state file's fsync is stuck, the file already holds what clients
+ * were told, and the fsync completes once the disk is back.
+ */
+START_TEST(test_a_stuck_fsync_never_holds_the_loop)
+{
+	const char	*s, *build = getenv("BUILD");
+	char		*conf, *state, *asan_old, so[600], gate[600];
+	char		 mark[640], path[600], asan[1200], want[64];
+	int64_t		 g;
+	int		 fd;
+
+	cl = it_cluster_create(1);
+	snprintf(so, sizeof so, "%s/tests/fsyncgate.so",
+	    build != NULL ? build : "build");
+	ck_assert_msg(access(so, R_OK) == 0, "%s missing", so);
+	snprintf(gate, sizeof gate, "%s/fsync.gate", it_cluster_dir(cl));
+	snprintf(mark, sizeof mark, "%s.blocked", gate);
+	ck_assert_int_ne(fd = open(gate, O_WRONLY | O_CREAT, 0644), -1);
+	close(fd);
+
+	/* The fault goes into the daemon only, not into the servers. */
+	asan_old = getenv("ASAN_OPTIONS") != NULL ?
+	    strdup(getenv("ASAN_OPTIONS")) : NULL;
+	snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0",
+	    asan_old != NULL ? asan_old : "", asan_old != NULL ? ":" : "");
+	setenv_or_unset("ASAN_OPTIONS", asan);
+	setenv_or_unset("PGB_FSYNC_GATE", gate);
+	setenv_or_unset("LD_PRELOAD", so);
+	conf = it_config(cl, "main", NULL);
+	s = start_daemon_settled(conf, 1);
+	free(conf);
+	setenv_or_unset("LD_PRELOAD", NULL);
+	setenv_or_unset("PGB_FSYNC_GATE", NULL);
+	setenv_or_unset("ASAN_OPTIONS", asan_old);
+	free(asan_old);
+
+	/* The first state written is stuck in its fsync... */
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(access(mark, F_OK) == 0, ITD_STATE_MS),
+	    "no fsync of the state file ever started");
+	/* ...and a failover is still seen and answered. */
+	it_stop(cl, 0, "fast");
+	it_promote(cl, 1);
+	ITD_ASSERT(dmn, IT_POLL_UNTIL(itd_resolve_port(s, "main", "master") ==
+	    it_port(cl, 1), ITD_STATE_MS),
+	    "the promotion was not followed while an fsync hung");
+	ck_assert(access(gate, F_OK) == 0);	/* still hanging */
+
+	/* The file already holds the generation clients were told. */
+	g = itd_generation(s, "main");
+	snprintf(path, sizeof path, "%s/pgbeacon.state", it_cluster_dir(cl));
+	snprintf(want, sizeof want, "generation=%" PRId64 " ", g);
+	state = itd_read_file(path);
+	ck_assert_ptr_nonnull(state);
+	ck_assert_msg(strstr(state, want) != NULL, "%s lacks %s:\n%s", path,
+	    want, state);
+	free(state);
+
+	/* The disk is back: the daemon stops cleanly (its fsync thread
+	 * finishes and is joined). */
+	ck_assert_int_eq(unlink(gate), 0);
+	ck_assert_int_eq(it_daemon_stop(dmn), 0);
+	dmn = NULL;
+}
+END_TEST
+
 static Suite *
 timeline_suite(void)
 {
@@ -575,6 +655,12 @@ timeline_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc,
 	    test_hosts_never_alive_are_dead_and_bad_state_file_is_survived);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("disk");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_a_stuck_fsync_never_holds_the_loop);
 	suite_add_tcase(s, tc);
 	return s;
 }
