@@ -405,10 +405,11 @@ static const struct config_param config_listen_params[] = {
 	  .missing = "listener has no role" },
 	{ "address", CONFIG_T_STRING, L(address), .conv = config_conv_address,
 	  .missing = "listener has no address" },
+	/* The bound of RESOLVE's options on the socket and HTTP. */
 	{ "max_lag_ms", CONFIG_T_INT64, L(query.max_lag_ms), .def = -1,
-	  .min = 0, .max = INT64_MAX },
+	  .min = 0, .max = PGBC_LAG_MAX },
 	{ "max_lag_bytes", CONFIG_T_INT64, L(query.max_lag_bytes), .def = -1,
-	  .min = 0, .max = INT64_MAX },
+	  .min = 0, .max = PGBC_LAG_MAX },
 	{ "fallback", CONFIG_T_WORD, L(query.fallback),
 	  .conv = config_conv_fallback },
 	{ "wait_ms", CONFIG_T_INT, L(wait_ms), .def = 5000, .min = 0,
