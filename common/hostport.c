@@ -12,6 +12,7 @@
 #include "hostport.h"
 #include "limits.h"
 #include "num.h"
+#include "request.h"
 
 /* What may stand between brackets: an IPv6 address, IPv4-mapped too. */
 #define HOSTPORT_V6_CHARS	"0123456789abcdefABCDEF:."
@@ -28,18 +29,8 @@ hostport_fail(const char **why, const char *reason)
 static bool
 hostport_dns_name_ok(const char *s, size_t len)
 {
-	size_t	i;
-
-	if (len == 0 || len > PGBC_DNS_NAME_MAX || s[0] == '.' || s[0] == '-')
-		return (false);
-	for (i = 0; i < len; i++) {
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == '_' || s[i] == '.' || s[i] == '-'))
-			return (false);
-	}
-	return (true);
+	return (len > 0 && len <= PGBC_DNS_NAME_MAX && s[0] != '.' &&
+	    s[0] != '-' && pgbc_name_chars_ok(s, len));
 }
 
 /* PGBC_HP_STRICT's IPv6 address: the len bytes at s are one. */

@@ -29,6 +29,34 @@ const struct pgbc_opt pgbc_opts[PGBC_OPT_COUNT] = {
 };
 
 bool
+pgbc_line_text_ok(const char *s, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		if (((unsigned char)s[i] < ' ' && s[i] != '\t') ||
+		    (unsigned char)s[i] >= 0x7f)
+			return (false);
+	}
+	return (true);
+}
+
+bool
+pgbc_name_chars_ok(const char *s, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '_' || s[i] == '.' || s[i] == '-'))
+			return (false);
+	}
+	return (true);
+}
+
+bool
 pgbc_token_ok(const char *s, size_t max)
 {
 	size_t	i;
@@ -52,18 +80,8 @@ pgbc_cluster_name_ok(const char *s)
 bool
 pgbc_config_name_ok(const char *s, size_t len)
 {
-	size_t	i;
-
-	if (s == NULL || len == 0 || len > PGBC_CLUSTER_NAME_MAX)
-		return (false);
-	for (i = 0; i < len; i++) {
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == '_' || s[i] == '.' || s[i] == '-'))
-			return (false);
-	}
-	return (true);
+	return (s != NULL && len > 0 && len <= PGBC_CLUSTER_NAME_MAX &&
+	    pgbc_name_chars_ok(s, len));
 }
 
 const struct pgbc_opt *

@@ -917,6 +917,43 @@ START_TEST(test_error_replies_parse_back)
 END_TEST
 
 /* The library's RESOLVE request parses in the daemon to what it asked. */
+/* The bytes of a request line: the library sends what the daemon takes. */
+START_TEST(test_request_line_bytes_agree)
+{
+	struct proto_request	req;
+	char			opts[8], line[64], why[128];
+	int			b;
+	bool			lib, daemon;
+
+	for (b = 1; b < 256; b++) {
+		opts[0] = 'a';
+		opts[1] = (char)b;
+		opts[2] = 'b';
+		opts[3] = '\0';
+		ck_assert_int_eq(pgbc_line_text_ok(opts, 3),
+		    b == '\t' || (b >= ' ' && b < 0x7f));
+		lib = pgbi_proto_options_ok(opts, 3);
+		ck_assert_int_eq(lib, pgbc_line_text_ok(opts, 3));
+		/* "RESOLVE c master a?b", as the daemon reads it. */
+		snprintf(line, sizeof line, "RESOLVE c master %s", opts);
+		daemon = protocol_parse_request(line, strlen(line), &req, why,
+		    sizeof why) != PROTO_OK && strcmp(why,
+		    "binary data in request") == 0;
+		ck_assert_msg(lib == !daemon, "byte %d: library %d, daemon %d",
+		    b, lib, !daemon);
+	}
+	ck_assert(pgbc_line_text_ok("", 0));
+	ck_assert(!pgbc_line_text_ok("a\0b", 3));
+	ck_assert(pgbc_line_text_ok("a\0b", 1));
+
+	ck_assert(pgbc_name_chars_ok("AZaz09_.-", 9));
+	ck_assert(pgbc_name_chars_ok("", 0));
+	ck_assert(!pgbc_name_chars_ok("a b", 3));
+	ck_assert(!pgbc_name_chars_ok("a/b", 3));
+	ck_assert(pgbc_name_chars_ok("a/b", 1));
+}
+END_TEST
+
 START_TEST(test_library_requests_parse_in_the_daemon)
 {
 	static const char *const roles[] = {
@@ -1075,6 +1112,7 @@ common_suite(void)
 	tcase_add_test(tc, test_events_parse_back);
 	tcase_add_test(tc, test_error_replies_parse_back);
 	tcase_add_test(tc, test_status_reply_is_an_ok_line);
+	tcase_add_test(tc, test_request_line_bytes_agree);
 	tcase_add_test(tc, test_library_requests_parse_in_the_daemon);
 	tcase_add_test(tc, test_library_requests_keep_the_daemons_limits);
 	suite_add_tcase(s, tc);
