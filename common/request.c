@@ -28,17 +28,26 @@ const struct pgbc_opt pgbc_opts[PGBC_OPT_COUNT] = {
 	    "master or none" },
 };
 
-bool
-pgbc_line_text_ok(const char *s, size_t len)
+/* The len bytes at s are printable ASCII; spaces and tabs too if blanks. */
+static bool
+request_ascii_ok(const char *s, size_t len, bool blanks)
 {
-	size_t	i;
+	size_t		i;
+	unsigned char	c;
 
 	for (i = 0; i < len; i++) {
-		if (((unsigned char)s[i] < ' ' && s[i] != '\t') ||
-		    (unsigned char)s[i] >= 0x7f)
+		c = (unsigned char)s[i];
+		if (c >= 0x7f || (c <= ' ' &&
+		    !(blanks && (c == ' ' || c == '\t'))))
 			return (false);
 	}
 	return (true);
+}
+
+bool
+pgbc_line_text_ok(const char *s, size_t len)
+{
+	return (request_ascii_ok(s, len, true));
 }
 
 bool
@@ -59,16 +68,12 @@ pgbc_name_chars_ok(const char *s, size_t len)
 bool
 pgbc_token_ok(const char *s, size_t max)
 {
-	size_t	i;
+	size_t	len;
 
-	if (s == NULL || *s == '\0')
+	if (s == NULL)
 		return (false);
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i >= max || (unsigned char)s[i] <= ' ' ||
-		    (unsigned char)s[i] >= 0x7f)
-			return (false);
-	}
-	return (true);
+	len = strnlen(s, max < SIZE_MAX ? max + 1 : max);
+	return (len > 0 && len <= max && request_ascii_ok(s, len, false));
 }
 
 bool
