@@ -12,6 +12,11 @@
  * The host is 1 to PGBC_HOST_LEN_MAX bytes of printable ASCII without
  * spaces.  pgbc_hostport_format() writes exactly this grammar, so that
  * parse(format(h, p)) gives h and p back for any host parse accepts.
+ *
+ * The configuration narrows it (PGBC_HP_STRICT): a name is then a DNS
+ * name or IPv4 address of at most PGBC_DNS_NAME_MAX bytes of A-Z a-z 0-9
+ * _ . - not starting with '.' or '-', and an IPv6 address must be one
+ * (inet_pton).  What the configuration takes, replies can carry.
  */
 #ifndef PGB_COMMON_HOSTPORT_H
 #define PGB_COMMON_HOSTPORT_H
@@ -28,6 +33,8 @@ enum pgbc_host_kind {
 
 /* Flags of pgbc_hostport_parse(). */
 #define PGBC_HP_ALLOW_DIR	0x1	/* "/dir:port" is allowed */
+#define PGBC_HP_STRICT		0x2	/* names and IPv6 as the config
+					   takes them (above) */
 
 /* A parsed "host:port"; host borrows from the string parsed (not NUL-
  * terminated there). */

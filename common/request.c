@@ -28,19 +28,52 @@ const struct pgbc_opt pgbc_opts[PGBC_OPT_COUNT] = {
 	    "master or none" },
 };
 
-bool
-pgbc_token_ok(const char *s, size_t max)
+/* The len bytes at s are printable ASCII; spaces and tabs too if blanks. */
+static bool
+request_ascii_ok(const char *s, size_t len, bool blanks)
 {
-	size_t	i;
+	size_t		i;
+	unsigned char	c;
 
-	if (s == NULL || *s == '\0')
-		return (false);
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i >= max || (unsigned char)s[i] <= ' ' ||
-		    (unsigned char)s[i] >= 0x7f)
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c >= 0x7f || (c <= ' ' &&
+		    !(blanks && (c == ' ' || c == '\t'))))
 			return (false);
 	}
 	return (true);
+}
+
+bool
+pgbc_line_text_ok(const char *s, size_t len)
+{
+	return (request_ascii_ok(s, len, true));
+}
+
+bool
+pgbc_name_chars_ok(const char *s, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '_' || s[i] == '.' || s[i] == '-'))
+			return (false);
+	}
+	return (true);
+}
+
+bool
+pgbc_token_ok(const char *s, size_t max)
+{
+	size_t	len;
+
+	if (s == NULL)
+		return (false);
+	len = strnlen(s, max < SIZE_MAX ? max + 1 : max);
+	return (len > 0 && len <= max && request_ascii_ok(s, len, false));
 }
 
 bool
@@ -52,18 +85,8 @@ pgbc_cluster_name_ok(const char *s)
 bool
 pgbc_config_name_ok(const char *s, size_t len)
 {
-	size_t	i;
-
-	if (s == NULL || len == 0 || len > PGBC_CLUSTER_NAME_MAX)
-		return (false);
-	for (i = 0; i < len; i++) {
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == '_' || s[i] == '.' || s[i] == '-'))
-			return (false);
-	}
-	return (true);
+	return (s != NULL && len > 0 && len <= PGBC_CLUSTER_NAME_MAX &&
+	    pgbc_name_chars_ok(s, len));
 }
 
 const struct pgbc_opt *

@@ -13,6 +13,19 @@
 #include "limits.h"
 
 /*
+ * True when the len bytes at s may stand in a request line: printable
+ * ASCII, spaces and tabs (which separate its words).  What the daemon
+ * takes and the library sends.
+ */
+bool pgbc_line_text_ok(const char *s, size_t len);
+
+/*
+ * True when the len bytes at s are all of A-Z a-z 0-9 _ . - (the
+ * characters of a configured cluster name and of a configured host name).
+ */
+bool pgbc_name_chars_ok(const char *s, size_t len);
+
+/*
  * True when s is usable as one token of a request: 1 to max bytes of
  * printable ASCII without spaces ('!' to '~').
  */

@@ -10,7 +10,6 @@
 #include <sys/un.h>
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,141 +21,52 @@
 #include <libconfig.h>
 #include <libpq-fe.h>
 
+#include "common/hostport.h"
+#include "common/limits.h"
+#include "common/num.h"
+#include "common/request.h"
 #include "config.h"
 #include "config_table.h"
 #include "log.h"
 
-#define CONFIG_NAME_MAX		63	/* longest cluster name */
-#define CONFIG_HOSTNAME_MAX	253	/* longest DNS name */
 /* Room libpq needs after a socket directory: "/.s.PGSQL.65535". */
 #define CONFIG_PGSOCK_SUFFIX	16
 
 #define CONFIG_FILE_MAX		(4 * 1024 * 1024) /* largest file read */
 
-/* Parses a port, "1" to "65535", digits only; -1 on anything else. */
-static int
-config_parse_port(const char *s)
-{
-	long	v = 0;
-
-	if (*s == '\0' || strlen(s) > 5)
-		return -1;
-	for (; *s != '\0'; s++) {
-		if (!isdigit((unsigned char)*s))
-			return -1;
-		v = v * 10 + (*s - '0');
-	}
-	return v >= 1 && v <= 65535 ? (int)v : -1;
-}
-
-/* A DNS name or dotted IPv4 address: [A-Za-z0-9_.-], not starting with
- * '.' or '-'. */
-static bool
-config_valid_hostname(const char *s, size_t len)
-{
-	size_t	i;
-
-	if (len == 0 || len > CONFIG_HOSTNAME_MAX || s[0] == '.' ||
-	    s[0] == '-')
-		return false;
-	for (i = 0; i < len; i++) {
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-' &&
-		    s[i] != '.' && s[i] != '_')
-			return false;
-	}
-	return true;
-}
-
-/* True when the len bytes at s are ASCII from '!' to '~'. */
-static bool
-config_printable_ascii(const char *s, size_t len)
-{
-	size_t	i;
-
-	for (i = 0; i < len; i++) {
-		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
-			return false;
-	}
-	return true;
-}
-
 /*
- * Splits "host:port", "[v6]:port" or "/dir:port" (at the last ':').
+ * Splits "host:port", "[v6]:port" or "/dir:port" with common/'s grammar
+ * (PGBC_HP_STRICT), then checks what libpq needs of a socket directory.
  * On success *host is a new string (brackets removed) the caller frees.
- * Otherwise writes a reason into why.
+ * Otherwise *why is a short static reason.
  */
 __attribute__((warn_unused_result)) static bool
 config_split_hostport(const char *s, bool allow_dir, char **host, int *port,
-    char *why, size_t whylen)
+    const char **why)
 {
-	const char		*colon, *h;
-	size_t			 hlen;
-	unsigned char		 addr[sizeof(struct in6_addr)];
-	char			 tmp[INET6_ADDRSTRLEN + 1];
+	struct pgbc_hostport	 hp;
 	struct sockaddr_un	 sun;
 
 	*host = NULL;
-	colon = strrchr(s, ':');
-	if (colon == NULL) {
-		snprintf(why, whylen, "no ':PORT'");
+	if (!pgbc_hostport_parse(s, strlen(s), PGBC_HP_STRICT |
+	    (allow_dir ? PGBC_HP_ALLOW_DIR : 0), &hp, why))
 		return false;
-	}
-	if ((*port = config_parse_port(colon + 1)) == -1) {
-		snprintf(why, whylen, "port must be a number from 1 to 65535");
-		return false;
-	}
-	h = s;
-	hlen = (size_t)(colon - s);
-	if (hlen > 0 && h[0] == '[') {
-		if (hlen < 3 || h[hlen - 1] != ']' ||
-		    hlen - 2 > INET6_ADDRSTRLEN) {
-			snprintf(why, whylen, "bad IPv6 address");
-			return false;
-		}
-		memcpy(tmp, h + 1, hlen - 2);
-		tmp[hlen - 2] = '\0';
-		if (inet_pton(AF_INET6, tmp, addr) != 1) {
-			snprintf(why, whylen, "bad IPv6 address");
-			return false;
-		}
-		h++;
-		hlen -= 2;
-	} else if (hlen > 0 && h[0] == '/') {
-		if (!allow_dir) {
-			snprintf(why, whylen, "a path has no port");
-			return false;
-		}
-		if (hlen + CONFIG_PGSOCK_SUFFIX >= sizeof sun.sun_path) {
-			snprintf(why, whylen, "socket directory too long");
+	if (hp.kind == PGBC_HOST_DIR) {
+		if (hp.hostlen + CONFIG_PGSOCK_SUFFIX >= sizeof sun.sun_path) {
+			*why = "socket directory too long";
 			return false;
 		}
 		/* libpq reads a comma in host as a list of hosts. */
-		if (memchr(h, ',', hlen) != NULL) {
-			snprintf(why, whylen, "a socket directory must not "
-			    "contain ','");
+		if (memchr(hp.host, ',', hp.hostlen) != NULL) {
+			*why = "a socket directory must not contain ','";
 			return false;
 		}
-		/* The socket protocol's replies separate fields by spaces
-		 * and are ASCII: a host must travel in them unchanged. */
-		if (!config_printable_ascii(h, hlen)) {
-			snprintf(why, whylen, "a socket directory must be "
-			    "printable ASCII without spaces");
-			return false;
-		}
-	} else if (hlen == 0) {
-		snprintf(why, whylen, "no host before ':'");
-		return false;
-	} else if (memchr(h, ':', hlen) != NULL) {
-		snprintf(why, whylen, "an IPv6 address needs brackets");
-		return false;
-	} else if (!config_valid_hostname(h, hlen)) {
-		snprintf(why, whylen, "bad host name");
+	}
+	if ((*host = strndup(hp.host, hp.hostlen)) == NULL) {
+		*why = "out of memory";
 		return false;
 	}
-	if ((*host = strndup(h, hlen)) == NULL) {
-		snprintf(why, whylen, "out of memory");
-		return false;
-	}
+	*port = hp.port;
 	return true;
 }
 
@@ -226,16 +136,16 @@ __attribute__((warn_unused_result)) static bool
 config_conv_http(struct config_ctx *ctx, const config_setting_t *s,
     const char *v, void *obj, void *field)
 {
-	char	 why[128], *host;
-	int	 port;
+	const char	*why;
+	char		*host;
+	int		 port;
 
 	(void)obj;
 	if (v[0] == '/') {
 		if (!config_check_sock_path(ctx, s, "http_listen", v))
 			return false;
 	} else {
-		if (!config_split_hostport(v, false, &host, &port, why,
-		    sizeof why)) {
+		if (!config_split_hostport(v, false, &host, &port, &why)) {
 			config_fail(ctx, s, "http_listen must be HOST:PORT, "
 			    "[IPV6]:PORT or an absolute path: %s", why);
 			return false;
@@ -335,7 +245,7 @@ config_parse_sysid(struct config_ctx *ctx, const config_setting_t *group,
 	uint64_t		*out = &((struct config_cluster *)obj)->
 	    system_identifier;
 	config_setting_t	*s;
-	const char		*v, *p;
+	const char		*v;
 	uint64_t		 id = 0;
 	int64_t			 i;
 
@@ -360,15 +270,7 @@ config_parse_sysid(struct config_ctx *ctx, const config_setting_t *group,
 		break;
 	case CONFIG_TYPE_STRING:
 		v = config_setting_get_string(s);
-		if (*v == '\0')
-			goto bad;
-		for (p = v; *p != '\0'; p++) {
-			if (!isdigit((unsigned char)*p) ||
-			    id > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-				goto bad;
-			id = id * 10 + (uint64_t)(*p - '0');
-		}
-		if (id == 0)
+		if (!pgbc_parse_u64(v, strlen(v), UINT64_MAX, &id) || id == 0)
 			goto bad;
 		break;
 	default:
@@ -380,21 +282,6 @@ bad:
 	config_fail(ctx, s, "system_identifier must be a nonzero decimal "
 	    "number (integer or string of digits)");
 	return false;
-}
-
-static bool
-config_valid_name(const char *s)
-{
-	size_t	len = strlen(s), i;
-
-	if (len == 0 || len > CONFIG_NAME_MAX)
-		return false;
-	for (i = 0; i < len; i++) {
-		if (!isalnum((unsigned char)s[i]) && s[i] != '_' &&
-		    s[i] != '.' && s[i] != '-')
-			return false;
-	}
-	return true;
 }
 
 /* Same port and same host: names without case, IPv6 by address. */
@@ -419,8 +306,7 @@ config_parse_hosts(struct config_ctx *ctx, const config_setting_t *group,
 {
 	struct config_cluster	*c = obj;
 	config_setting_t	*list, *e;
-	const char		*v;
-	char			 why[128];
+	const char		*v, *why;
 	int			 n, i, j;
 
 	list = config_setting_get_member(group, "hosts");
@@ -451,7 +337,7 @@ config_parse_hosts(struct config_ctx *ctx, const config_setting_t *group,
 		}
 		v = config_setting_get_string(e);
 		if (!config_split_hostport(v, true, &c->hosts[i].host,
-		    &c->hosts[i].port, why, sizeof why)) {
+		    &c->hosts[i].port, &why)) {
 			config_fail(ctx, e, "bad host \"%.300s\": %s", v, why);
 			return false;
 		}
@@ -485,10 +371,9 @@ config_conv_address(struct config_ctx *ctx, const config_setting_t *where,
     const char *v, void *obj, void *field)
 {
 	struct config_listen	*l = obj;
-	char			 why[128];
+	const char		*why;
 
-	if (!config_split_hostport(v, true, &l->host, &l->port, why,
-	    sizeof why)) {
+	if (!config_split_hostport(v, true, &l->host, &l->port, &why)) {
 		config_fail(ctx, where, "listener address must be HOST:PORT, "
 		    "[IPV6]:PORT or /DIR:PORT: %s", why);
 		return false;
@@ -501,15 +386,15 @@ __attribute__((warn_unused_result)) static bool
 config_conv_fallback(struct config_ctx *ctx, const config_setting_t *where,
     const char *v, void *obj, void *field)
 {
+	const struct pgbc_opt	*o = &pgbc_opts[PGBC_OPT_FALLBACK];
+	struct pgbc_opt_value	 val;
+
 	(void)obj;
-	if (strcmp(v, "master") == 0)
-		*(enum topo_fallback *)field = TOPO_FALLBACK_MASTER;
-	else if (strcmp(v, "none") == 0)
-		*(enum topo_fallback *)field = TOPO_FALLBACK_NONE;
-	else {
-		config_fail(ctx, where, "fallback must be master or none");
+	if (!pgbc_opt_parse(o, v, &val)) {
+		config_fail(ctx, where, "%s must be %s", o->name, o->expect);
 		return false;
 	}
+	*(enum topo_fallback *)field = (enum topo_fallback)val.fallback;
 	return true;
 }
 
@@ -520,10 +405,11 @@ static const struct config_param config_listen_params[] = {
 	  .missing = "listener has no role" },
 	{ "address", CONFIG_T_STRING, L(address), .conv = config_conv_address,
 	  .missing = "listener has no address" },
+	/* The bound of RESOLVE's options on the socket and HTTP. */
 	{ "max_lag_ms", CONFIG_T_INT64, L(query.max_lag_ms), .def = -1,
-	  .min = 0, .max = INT64_MAX },
+	  .min = 0, .max = PGBC_LAG_MAX },
 	{ "max_lag_bytes", CONFIG_T_INT64, L(query.max_lag_bytes), .def = -1,
-	  .min = 0, .max = INT64_MAX },
+	  .min = 0, .max = PGBC_LAG_MAX },
 	{ "fallback", CONFIG_T_WORD, L(query.fallback),
 	  .conv = config_conv_fallback },
 	{ "wait_ms", CONFIG_T_INT, L(wait_ms), .def = 5000, .min = 0,
@@ -631,9 +517,10 @@ config_conv_name(struct config_ctx *ctx, const config_setting_t *where,
     const char *v, void *obj, void *field)
 {
 	(void)obj;
-	if (!config_valid_name(v)) {
+	if (!pgbc_config_name_ok(v, strlen(v))) {
 		config_fail(ctx, where, "cluster name \"%.80s\" must be 1 to "
-		    "%d characters of A-Z a-z 0-9 _ . -", v, CONFIG_NAME_MAX);
+		    "%d characters of A-Z a-z 0-9 _ . -", v,
+		    PGBC_CLUSTER_NAME_MAX);
 		return false;
 	}
 	return config_store_string(ctx, where, v, field);

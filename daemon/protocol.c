@@ -161,7 +161,6 @@ protocol_parse_request(char *line, size_t len, struct proto_request *req,
 	char		*tok[PROTO_MAX_TOKENS];
 	size_t		 n, i;
 	unsigned	 seen = 0;
-	unsigned char	 ch;
 	enum topo_want	 want;
 	enum proto_err	 err;
 
@@ -173,12 +172,9 @@ protocol_parse_request(char *line, size_t len, struct proto_request *req,
 	if (len > PROTO_MAX_LINE)
 		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
 		    "line too long");
-	for (i = 0; i < len; i++) {
-		ch = (unsigned char)line[i];
-		if ((ch < 0x20 && ch != '\t') || ch >= 0x7f)
-			return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
-			    "binary data in request");
-	}
+	if (!pgbc_line_text_ok(line, len))
+		return protocol_fail(why, why_len, PROTO_ERR_BADREQ,
+		    "binary data in request");
 	line[len] = '\0';
 
 	n = protocol_split(line, tok, PROTO_MAX_TOKENS);

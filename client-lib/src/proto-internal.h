@@ -78,7 +78,7 @@ int pgbi_proto_parse_hostport(const char *s, size_t len, char *host,
 
 /*
  * True when s (NULL: none) is usable as the options of a request: at most
- * max bytes, printable ASCII, spaces allowed between key=value tokens.
+ * max bytes of what a request line may hold (pgbc_line_text_ok()).
  * Tokens themselves are checked with common/request.h's pgbc_token_ok().
  */
 bool pgbi_proto_options_ok(const char *s, size_t max);

@@ -352,16 +352,12 @@ pgbi_proto_replicas_has(const char *list, size_t len, const char *host,
 bool
 pgbi_proto_options_ok(const char *s, size_t max)
 {
-	size_t	i;
+	size_t	len;
 
 	if (s == NULL)
 		return (true);
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i >= max || (unsigned char)s[i] < ' ' ||
-		    (unsigned char)s[i] >= 0x7f)
-			return (false);
-	}
-	return (true);
+	len = strnlen(s, max + 1);
+	return (len <= max && pgbc_line_text_ok(s, len));
 }
 
 bool

@@ -337,6 +337,72 @@ START_TEST(test_hostport_host_length_limit)
 }
 END_TEST
 
+/* PGBC_HP_STRICT: what the configuration takes, a subset of the rest. */
+START_TEST(test_hostport_strict_narrows_names_and_v6)
+{
+	static const struct {
+		const char	*s;
+		bool		 plain;	/* taken without PGBC_HP_STRICT */
+		const char	*why;	/* NULL: strict takes it too */
+	} cases[] = {
+		{ "db1.example:5432", true, NULL },
+		{ "10.0.0.1:1", true, NULL },
+		{ "my_db-1:1", true, NULL },
+		{ "[::1]:1", true, NULL },
+		{ "[::ffff:10.0.0.1]:1", true, NULL },
+		{ "/run/pg:5432", true, NULL },
+		{ "-db:1", true, "bad host name" },
+		{ ".db:1", true, "bad host name" },
+		{ "run/pg:1", true, "bad host name" },
+		{ "db!:1", true, "bad host name" },
+		{ "d b:1", false, "bad host name" },
+		{ "[1:2:3]:1", true, "bad IPv6 address" },
+		{ "[::1.2]:1", true, "bad IPv6 address" },
+		{ "[:::]:1", true, "bad IPv6 address" },
+		{ "/run/a b:1", false, "a socket directory must be printable "
+		    "ASCII without spaces" },
+	};
+	char			s[PGBC_HOST_LEN_MAX + 16];
+	struct pgbc_hostport	h;
+	const char		*why;
+	size_t			i;
+
+	for (i = 0; i < NELEM(cases); i++) {
+		why = NULL;
+		ck_assert_msg(hp(cases[i].s, PGBC_HP_ALLOW_DIR, &h, NULL) ==
+		    cases[i].plain, "plain %s", cases[i].s);
+		ck_assert_msg(hp(cases[i].s, PGBC_HP_ALLOW_DIR |
+		    PGBC_HP_STRICT, &h, &why) == (cases[i].why == NULL),
+		    "strict %s", cases[i].s);
+		if (cases[i].why != NULL)
+			ck_assert_msg(why != NULL &&
+			    strcmp(why, cases[i].why) == 0, "%s: %s",
+			    cases[i].s, why != NULL ? why : "(null)");
+	}
+	/* Without PGBC_HP_STRICT, "d b" is refused for its space. */
+	ck_assert(!hp("d b:1", 0, &h, &why));
+	ck_assert_str_eq(why, "host must be printable ASCII without spaces");
+
+	/* A DNS name is at most PGBC_DNS_NAME_MAX bytes. */
+	memset(s, 'h', PGBC_DNS_NAME_MAX);
+	strcpy(s + PGBC_DNS_NAME_MAX, ":1");
+	ck_assert(hp(s, PGBC_HP_STRICT, &h, NULL));
+	ck_assert_uint_eq(h.hostlen, PGBC_DNS_NAME_MAX);
+	memset(s, 'h', PGBC_DNS_NAME_MAX + 1);
+	strcpy(s + PGBC_DNS_NAME_MAX + 1, ":1");
+	ck_assert(!hp(s, PGBC_HP_STRICT, &h, &why));
+	ck_assert_str_eq(why, "bad host name");
+	ck_assert(hp(s, 0, &h, NULL));
+
+	/* A directory over the host limit is told as a directory. */
+	memset(s, 'd', PGBC_HOST_LEN_MAX + 1);
+	s[0] = '/';
+	strcpy(s + PGBC_HOST_LEN_MAX + 1, ":1");
+	ck_assert(!hp(s, PGBC_HP_ALLOW_DIR, &h, &why));
+	ck_assert_str_eq(why, "socket directory too long");
+}
+END_TEST
+
 START_TEST(test_hostport_format_then_parse_round_trips)
 {
 	static const char *const hosts[] = {
@@ -851,6 +917,43 @@ START_TEST(test_error_replies_parse_back)
 END_TEST
 
 /* The library's RESOLVE request parses in the daemon to what it asked. */
+/* The bytes of a request line: the library sends what the daemon takes. */
+START_TEST(test_request_line_bytes_agree)
+{
+	struct proto_request	req;
+	char			opts[8], line[64], why[128];
+	int			b;
+	bool			lib, daemon;
+
+	for (b = 1; b < 256; b++) {
+		opts[0] = 'a';
+		opts[1] = (char)b;
+		opts[2] = 'b';
+		opts[3] = '\0';
+		ck_assert_int_eq(pgbc_line_text_ok(opts, 3),
+		    b == '\t' || (b >= ' ' && b < 0x7f));
+		lib = pgbi_proto_options_ok(opts, 3);
+		ck_assert_int_eq(lib, pgbc_line_text_ok(opts, 3));
+		/* "RESOLVE c master a?b", as the daemon reads it. */
+		snprintf(line, sizeof line, "RESOLVE c master %s", opts);
+		daemon = protocol_parse_request(line, strlen(line), &req, why,
+		    sizeof why) != PROTO_OK && strcmp(why,
+		    "binary data in request") == 0;
+		ck_assert_msg(lib == !daemon, "byte %d: library %d, daemon %d",
+		    b, lib, !daemon);
+	}
+	ck_assert(pgbc_line_text_ok("", 0));
+	ck_assert(!pgbc_line_text_ok("a\0b", 3));
+	ck_assert(pgbc_line_text_ok("a\0b", 1));
+
+	ck_assert(pgbc_name_chars_ok("AZaz09_.-", 9));
+	ck_assert(pgbc_name_chars_ok("", 0));
+	ck_assert(!pgbc_name_chars_ok("a b", 3));
+	ck_assert(!pgbc_name_chars_ok("a/b", 3));
+	ck_assert(pgbc_name_chars_ok("a/b", 1));
+}
+END_TEST
+
 START_TEST(test_library_requests_parse_in_the_daemon)
 {
 	static const char *const roles[] = {
@@ -986,6 +1089,7 @@ common_suite(void)
 	tcase_add_test(tc, test_hostport_reads_the_three_kinds);
 	tcase_add_test(tc, test_hostport_refuses_malformed);
 	tcase_add_test(tc, test_hostport_host_length_limit);
+	tcase_add_test(tc, test_hostport_strict_narrows_names_and_v6);
 	tcase_add_test(tc, test_hostport_format_then_parse_round_trips);
 	suite_add_tcase(s, tc);
 
@@ -1008,6 +1112,7 @@ common_suite(void)
 	tcase_add_test(tc, test_events_parse_back);
 	tcase_add_test(tc, test_error_replies_parse_back);
 	tcase_add_test(tc, test_status_reply_is_an_ok_line);
+	tcase_add_test(tc, test_request_line_bytes_agree);
 	tcase_add_test(tc, test_library_requests_parse_in_the_daemon);
 	tcase_add_test(tc, test_library_requests_keep_the_daemons_limits);
 	suite_add_tcase(s, tc);

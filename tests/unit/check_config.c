@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/limits.h"
+#include "common/request.h"
 #include "config.h"
 #include "../check_main.h"
 
@@ -468,7 +470,7 @@ static const struct bad bad_listen[] = {
 	{ LH "listen = ( { role = \"master\"; address = \"h:1\";\n max_clients = 0; } );\n", "t.conf:4: max_clients must be between 1 and 1000000, not 0" },
 	{ LH "listen = ( { role = \"master\"; address = \"h:1\";\n connect_timeout_ms = 1; } );\n", "t.conf:4: connect_timeout_ms must be between 10 and 600000, not 1" },
 	{ LH "listen = ( { role = \"master\"; address = \"h:1\";\n client_timeout_ms = \"5\"; } );\n", "t.conf:4: client_timeout_ms must be an integer" },
-	{ LH "listen = ( { role = \"replica\"; address = \"h:1\";\n max_lag_ms = -5; } );\n", "t.conf:4: max_lag_ms must be at least 0, not -5" },
+	{ LH "listen = ( { role = \"replica\"; address = \"h:1\";\n max_lag_ms = -5; } );\n", "t.conf:4: max_lag_ms must be between 0 and 4611686018427387904, not -5" },
 	{ LH "listen = ( { role = \"replica\"; address = \"h:1\";\n max_lag_bytes = 1.5; } );\n", "t.conf:4: max_lag_bytes must be an integer" },
 	{ LH "listen = ( { role = \"replica\"; address = \"h:1\";\n fallback = \"any\"; } );\n", "t.conf:4: fallback must be master or none" },
 	{ LH "listen = ( { role = \"replica\"; address = \"h:1\";\n fence_on_lag = 1; } );\n", "t.conf:4: fence_on_lag must be true or false" },
@@ -864,6 +866,42 @@ START_TEST(test_small_error_buffer_is_cut_not_overflowed)
 }
 END_TEST
 
+/* --- the grammar of common/ (issue 12) ---------------------------------- */
+
+/* A listener's max_lag_* stop where RESOLVE's options do (2^62). */
+START_TEST(test_listener_max_lag_stops_at_the_protocol_bound)
+{
+	static const char *const names[] = { "max_lag_ms", "max_lag_bytes" };
+	static const char *const over[] = { "4611686018427387905",
+		"9223372036854775807" };
+	char		 text[512], want[256];
+	struct config	*cfg;
+	size_t		 i, j;
+
+	ck_assert(pgbc_opts[PGBC_OPT_MAX_LAG_MS].max == PGBC_LAG_MAX);
+	ck_assert(pgbc_opts[PGBC_OPT_MAX_LAG_BYTES].max == PGBC_LAG_MAX);
+	cfg = expect_ok(CL_OPEN LH "listen = ( { role = \"sync_by_time\"; "
+	    "address = \"h:1\";\n max_lag_ms = 4611686018427387904L;\n"
+	    " max_lag_bytes = 4611686018427387904L; } );\n" CL_CLOSE);
+	ck_assert(cfg->clusters[0].listen[0].query.max_lag_ms == PGBC_LAG_MAX);
+	ck_assert(cfg->clusters[0].listen[0].query.max_lag_bytes ==
+	    PGBC_LAG_MAX);
+	config_free(cfg);
+
+	for (i = 0; i < 2; i++) {
+		for (j = 0; j < 2; j++) {
+			snprintf(text, sizeof text, CL_OPEN LH "listen = ( { "
+			    "role = \"replica\"; address = \"h:1\";\n %s = "
+			    "%sL; } );\n" CL_CLOSE, names[i], over[j]);
+			snprintf(want, sizeof want, "t.conf:4: %s must be "
+			    "between 0 and 4611686018427387904, not %s",
+			    names[i], over[j]);
+			expect_error(text, want);
+		}
+	}
+}
+END_TEST
+
 /*
  * True when a bold line of man page text (".B x" or ".BR x \", \" y"),
  * between sec and end, names the setting name.
@@ -1155,6 +1193,7 @@ config_suite(void)
 	tcase_add_test(tc, test_small_error_buffer_is_cut_not_overflowed);
 	tcase_add_test(tc, test_client_limits_default_and_set);
 	tcase_add_test(tc, test_socket_mode_open_to_others_is_warned);
+	tcase_add_test(tc, test_listener_max_lag_stops_at_the_protocol_bound);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("docs");
