@@ -56,6 +56,7 @@ proxy_conn_close(struct proxy_conn *c)
 	c->l = NULL;
 	free(c->startup);
 	c->startup = NULL;
+	proxy_relay_stop(c);
 	if (c->cli != NULL)
 		bufferevent_free(c->cli);
 	if (c->srv != NULL)

@@ -55,6 +55,10 @@
 #define PROXY_HIGH_WATER	(256 * 1024)
 /* How long a closing side has to take what is still queued for it. */
 #define PROXY_DRAIN_MS		5000
+/* Bytes read from a relayed socket at once (a heap chain of 32 KiB with
+ * the evbuffer's header): libevent 2.1's own reads are 4 KiB, each after
+ * an ioctl(FIONREAD). */
+#define PROXY_READ_SIZE		(32 * 1024 - 256)
 /* Descriptors kept for the monitor, the socket and HTTP clients. */
 #define PROXY_FD_RESERVE	64
 
@@ -88,6 +92,10 @@ struct proxy_conn {
 	enum topo_role		 role;		/* the host's role when picked */
 	uint64_t		 generation;	/* the cluster's then */
 	struct pgwire_track	 track;
+	/* RELAY and DRAIN: reading each side, in place of its bufferevent's
+	 * reading (see proxy_relay_read_cb()); NULL before and after */
+	struct event		*rd_cli;	/* owned */
+	struct event		*rd_srv;	/* owned */
 	/* the StartupMessage sent to the server, kept until its first answer
 	 * shows whether it can take connections (a retry needs it again) */
 	uint8_t			*startup;	/* owned; NULL when none */
@@ -148,6 +156,10 @@ void proxy_cli_read_cb(struct bufferevent *bev, void *arg);
 void proxy_cli_event_cb(struct bufferevent *bev, short what, void *arg);
 
 /* proxy_relay.c: the data path. */
+bool proxy_relay_start(struct proxy_conn *c)
+	__attribute__((warn_unused_result));
+void proxy_relay_stop(struct proxy_conn *c);
+void proxy_read_set(struct proxy_conn *c, struct bufferevent *bev, bool on);
 void proxy_pump(struct proxy_conn *c, struct bufferevent *src,
 	struct bufferevent *dst, bool up);
 void proxy_srv_read_cb(struct bufferevent *bev, void *arg);
