@@ -21,6 +21,7 @@
  *             for HAProxy in TCP mode relaying to the same server, and for
  *             pgbouncer holding N idle logged-in clients.
  *
+ *   BENCH_QUICK    1: 2 rounds and 200 connections (unless set below)
  *   BENCH_ROUNDS   failover rounds (default 5)
  *   BENCH_CONNS    connections of the memory figure (default 1000)
  *
@@ -409,7 +410,8 @@ print_ms_stats(const char *what, int64_t *v, int n)
 static void
 bench_failover(void)
 {
-	int rounds = env_int("BENCH_ROUNDS", 5), round, i;
+	int rounds = env_int("BENCH_ROUNDS", env_int("BENCH_QUICK", 0) == 1 ?
+	    2 : 5), round, i;
 	bool ha = have("haproxy");
 	int npaths = ha ? NPATHS : 1;
 	int64_t *first[NPATHS], *down[NPATHS], *up[NPATHS];
@@ -627,6 +629,16 @@ bench_failover(void)
 			    nup[i]);
 		}
 	}
+	if (ha && nfirst[P_LISTENER] > 0 && nfirst[P_HA_FAST] > 0 &&
+	    stats_pct(first[P_HA_FAST], (size_t)nfirst[P_HA_FAST], 50) > 0)
+		printf("    listener/HAProxy (faster check): promotion -> first "
+		    "write, median %.2f; failed attempts %ld vs %ld\n",
+		    (double)stats_pct(first[P_LISTENER],
+		    (size_t)nfirst[P_LISTENER], 50) /
+		    (double)stats_pct(first[P_HA_FAST],
+		    (size_t)nfirst[P_HA_FAST], 50),
+		    cfail[P_LISTENER] + wfail[P_LISTENER],
+		    cfail[P_HA_FAST] + wfail[P_HA_FAST]);
 	printf("    targets (listener): median <= 100 ms, max < 1 s, 0 failed "
 	    "connects, 0 writes on a non-primary\n");
 	if (ha)
@@ -667,39 +679,44 @@ close_conns(PGconn **conns, int n)
 		PQfinish(conns[i]);
 }
 
-/* Prints RSS per connection of pid with n connections to port. */
-static void
+/* Prints RSS per connection of pid with n connections to port; returns
+ * it in KiB (0 when unknown). */
+static double
 measure(const char *what, int pid, int port, int n, struct it_cluster *c)
 {
 	PGconn **conns = calloc((size_t)n, sizeof(*conns));
 	long rss0, anon0, rss1, anon1;
+	double per;
 	int ok;
 
 	it_sleep_ms(500);
 	if (!proc_mem(pid, &rss0, &anon0)) {
 		printf("  %-22s (no process)\n", what);
 		free(conns);
-		return;
+		return 0;
 	}
 	ok = open_conns(conns, n, port);
 	it_sleep_ms(500);
 	(void)proc_mem(pid, &rss1, &anon1);
+	per = ok > 0 ? (double)(rss1 - rss0) / ok : 0.0;
 	printf("  %-22s %4d idle connections: RSS %6ld -> %6ld KiB, "
 	    "%5.2f KiB per connection (own memory %5.2f KiB)\n", what, ok,
-	    rss0, rss1, ok > 0 ? (double)(rss1 - rss0) / ok : 0.0,
-	    ok > 0 ? (double)(anon1 - anon0) / ok : 0.0);
+	    rss0, rss1, per, ok > 0 ? (double)(anon1 - anon0) / ok : 0.0);
 	close_conns(conns, n);
 	free(conns);
 	/* Wait for the server's backends to go before the next one. */
 	(void)IT_POLL_UNTIL(it_sql_is(c, 0, "select count(*) < 20 from "
 	    "pg_stat_activity where backend_type = 'client backend'", "t"),
 	    60000);
+	return per;
 }
 
 static void
 bench_memory(void)
 {
-	int n = env_int("BENCH_CONNS", 1000);
+	int n = env_int("BENCH_CONNS", env_int("BENCH_QUICK", 0) == 1 ? 200 :
+	    1000);
+	double mine, theirs;
 	struct it_cluster *c;
 	struct it_daemon *d;
 	const char *dir;
@@ -733,7 +750,7 @@ bench_memory(void)
 		exit(1);
 	(void)IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(d), "main",
 	    "master", p0), 10000);
-	measure("pgbeacond listener", it_daemon_pid(d), lport, n, c);
+	mine = measure("pgbeacond listener", it_daemon_pid(d), lport, n, c);
 	(void)it_daemon_stop(d);
 
 	if (have("haproxy")) {
@@ -749,8 +766,13 @@ bench_memory(void)
 		    "    server db1 127.0.0.1:%d\n", 2 * n + 100, hport, p0);
 		write_file(path, text);
 		hpid = spawn(argv, log);
-		if (IT_POLL_UNTIL(port_open(hport), 10000))
-			measure("HAProxy (TCP mode)", (int)hpid, hport, n, c);
+		if (IT_POLL_UNTIL(port_open(hport), 10000)) {
+			theirs = measure("HAProxy (TCP mode)", (int)hpid,
+			    hport, n, c);
+			if (mine > 0 && theirs > 0)
+				printf("  listener/HAProxy RSS per connection: "
+				    "%.2f\n", mine / theirs);
+		}
 		reap(hpid);
 	} else
 		printf("  (haproxy not installed)\n");
