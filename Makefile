@@ -94,6 +94,8 @@ IT_SRC     := $(wildcard tests/integration/it_*.c)
 IT_BIN     := $(IT_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 # the fault relay the integration tests and benchmarks start
 RELAY      := $(BUILD)/tests/faultrelay
+# the slow DNS server of the event-driven API's host-name tests
+SLOWDNS    := $(BUILD)/tests/slowdns
 BENCH_SRC  := $(wildcard bench/*_bench.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 BENCHCOM_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard bench/common/*.c))
@@ -181,11 +183,15 @@ $(BUILD)/tests/check_%: $(BUILD)/tests/unit/check_%.o $(DAEMON_CORE) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_DAEMON) $(LIBS_CLIENT) $(LIBS_CLI)
 
-$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(ITSUP_OBJ) $(LIB_A) | $(RELAY)
+$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(ITSUP_OBJ) $(LIB_A) | $(RELAY) $(SLOWDNS)
 	@mkdir -p $(@D)
 	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_CLIENT) $(LIBS_CLI)
 
 $(RELAY): $(BUILD)/tests/harness/faultrelay.o
+	@mkdir -p $(@D)
+	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_EVENT)
+
+$(SLOWDNS): $(BUILD)/tests/harness/slowdns.o
 	@mkdir -p $(@D)
 	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_EVENT)
 

@@ -45,7 +45,8 @@ enum astate {
 	S_WAITING,		/* queued for a pool slot */
 	S_ROLEWAIT,		/* no host holds the role: waiting (in
 				   b->waiters) for an event of the cluster */
-	S_CONNECTING,		/* PQconnectPoll running */
+	S_CONNECTING,		/* resolving the host's name (dns_req),
+				   then PQconnectPoll running */
 	S_BUSY,			/* an exchange is in flight */
 };
 
@@ -109,6 +110,11 @@ struct pgb_asession {
 	struct event	 kick;		/* runs the queue from the loop */
 	struct event	 timer;		/* acquisition timeout */
 	struct pgbi_areq *req;		/* RESOLVE in flight */
+	struct evdns_getaddrinfo_request *dns_req; /* name lookup in flight
+					   (S_CONNECTING, conn->pg NULL); it
+					   holds a reference to the session */
+	int		 dns_rc;	/* set by its callback: 1 connecting,
+					   -1 failed */
 	int		 resolved;	/* this acquisition asked already */
 	int64_t		 role_until;	/* end of its wait for a host to hold
 					   the role; 0: not waiting */

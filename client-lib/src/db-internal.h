@@ -176,6 +176,8 @@ void	pgbi_db_abandon(pgb_db *db, struct pgbi_pconn *c);
  * conninfo; the caller owns the result, NULL when out of memory.
  */
 PGconn	*pgbi_db_connect_start(pgb_db *db, const struct pgbi_pconn *c);
+/* The db's conninfo (no host or port; set at creation, never changed). */
+const char *pgbi_db_conninfo(const pgb_db *db);
 /* "cannot connect" for c, with libpq's reason (c->pg may be NULL). */
 void	pgbi_db_connect_error(const pgb_db *db, const struct pgbi_pconn *c,
 	    char *err, size_t errlen);

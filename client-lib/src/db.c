@@ -1378,6 +1378,12 @@ pgbi_db_connect_start(pgb_db *db, const struct pgbi_pconn *c)
 	return (db_open(db, c, 0));
 }
 
+const char *
+pgbi_db_conninfo(const pgb_db *db)
+{
+	return (db->conninfo);
+}
+
 void
 pgbi_db_opened(pgb_db *db, struct pgbi_pconn *c)
 {
