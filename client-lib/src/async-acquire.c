@@ -53,8 +53,9 @@ pgbi_asess_timer_cb(evutil_socket_t fd, short what, void *arg)
 		asess_acq_fail(s, PGB_ERR_TIMEOUT);
 		break;
 	case S_ROLEWAIT:
-		/* s->err holds the daemon's "no host" answer. */
-		asess_acq_fail(s, PGB_ERR_NOHOST);
+		/* s->err holds the daemon's "no host" answer, or the error
+		 * of the host that was leaving the role. */
+		asess_acq_fail(s, s->err.code);
 		break;
 	case S_WAITING:
 		pgbi_serr_set(&s->err, PGB_ERR_POOL_TIMEOUT, "%s: pool"
@@ -152,6 +153,7 @@ asess_acq_fail(pgb_asession *s, pgb_errcode code)
 	s->state = S_IDLE;
 	s->resolved = 0;
 	s->role_until = 0;
+	s->moving = 0;
 	op = TAILQ_FIRST(&s->ops);
 	if (op != NULL && pgbi_aop_fail(s, op))
 		pgbi_asess_step(s);
@@ -160,6 +162,7 @@ asess_acq_fail(pgb_asession *s, pgb_errcode code)
 static void	resolve_reply(pgb_asession *s, const char *line,
 		    pgb_errcode code, const char *err);
 static int	asess_role_wait(pgb_asession *s);
+static int	asess_moving_wait(pgb_asession *s);
 
 static void
 resolve_cb(void *owner, const char *line, pgb_errcode code, const char *err)
@@ -205,6 +208,9 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
 		asess_acq_fail(s, code);
 		return;
 	}
+	if (s->moving && r.port == s->moving_port &&
+	    strcmp(r.host, s->moving_host) == 0 && asess_moving_wait(s))
+		return;
 	/* An answer for a min_lsn is for this session only. */
 	if (pgbi_db_answer(s->db, &r, min_lsn, &s->route) == -1) {
 		pgbi_serr_set(&s->err, PGB_ERR_HOOK, "%s", pgb_db_error(s->db));
@@ -254,6 +260,69 @@ asess_role_wait(pgb_asession *s)
 	TAILQ_INSERT_TAIL(&s->b->waiters, s, wentry);
 	s->waiting = 1;
 	s->state = S_ROLEWAIT;
+	return (1);
+}
+
+/*
+ * The daemon still names the host s left because it was leaving the role
+ * (s->err says why): 1 when s waits, without blocking the loop, for an
+ * event of its cluster, then asks again, until s->moving_until; 0 when
+ * the wait ran out (s goes there: it fails there or works).
+ */
+static int
+asess_moving_wait(pgb_asession *s)
+{
+	struct timeval	 tv;
+	int64_t		 left = s->moving_until - pgbi_now_ms();
+
+	if (left <= 0)
+		return (0);
+	if (s->b->events != s->asked_events) {
+		/* An event came while it asked: ask again now. */
+		s->state = S_IDLE;
+		s->resolved = 0;
+		pgbi_asess_kick(s);
+		return (1);
+	}
+	evtimer_del(&s->timer);
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
+	evtimer_add(&s->timer, &tv);
+	TAILQ_INSERT_TAIL(&s->b->waiters, s, wentry);
+	s->waiting = 1;
+	s->state = S_ROLEWAIT;
+	return (1);
+}
+
+int
+pgbi_asess_role_moving(pgb_asession *s, const char *sqlstate,
+    const char *msg)
+{
+	pgb_hook_fn	 hook;
+	void		*harg;
+	int64_t		 now = pgbi_now_ms();
+	int		 wait = pgbi_db_role_wait_ms(s->db);
+
+	pgbi_db_hook(s->db, &hook, &harg);
+	if (s->outer != NULL || s->conn == NULL || !pgbi_db_is_master(s->db) ||
+	    hook != pgb_db_default_hook || pgb_db_cluster(s->db) == NULL ||
+	    wait <= 0 || !pgbi_role_moving(sqlstate, msg))
+		return (0);
+	if (!s->moving)
+		s->moving_until = now + wait;
+	else if (now >= s->moving_until)
+		return (0);
+	s->moving = 1;
+	pgbi_strlcpy(s->moving_host, s->conn->host, sizeof s->moving_host);
+	s->moving_port = s->conn->port;
+	pgbi_db_role_lost(s->db, s->conn);
+	if (!pgbi_asess_acq_drop(s))
+		pgbi_asess_release(s, 1);
+	s->b->answer_valid = 0;
+	s->resolved = 0;
+	s->role_until = 0;
+	s->state = S_IDLE;
+	pgbi_asess_kick(s);
 	return (1);
 }
 
@@ -349,8 +418,11 @@ asess_connect_fail(pgb_asession *s)
 	char	err[sizeof s->err.text];
 
 	pgbi_db_connect_error(s->db, s->conn, err, sizeof err);
-	pgbi_db_connect_failed(s->db, s->conn);
 	pgbi_serr_set(&s->err, PGB_ERR_CONNECT, "%s", err);
+	/* The host refused it because it is leaving the role: ask again. */
+	if (pgbi_asess_role_moving(s, NULL, err))
+		return;
+	pgbi_db_connect_failed(s->db, s->conn);
 	asess_acq_fail(s, PGB_ERR_CONNECT);
 }
 
