@@ -416,7 +416,10 @@ typedef struct pgb_pool_stats {
 					   while the daemon was unreachable */
 	uint64_t	role_lost;	/* read-only errors (SQLSTATE 25006)
 					   of a master db taken as a role
-					   change */
+					   change; since 0.7 also its
+					   connections refused or ended, before
+					   a first statement, as the host shut
+					   down (57P01/57P02/57P03) */
 } pgb_pool_stats;
 
 /*

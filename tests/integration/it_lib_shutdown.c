@@ -6,7 +6,7 @@
  * the role's next holder, and runs the request there.  The primary is
  * held in a smart shutdown (SIGTERM to its postmaster: new connections
  * refused, old ones served) while the daemon still names it; then it
- * stops and a replica is promoted.  Event-driven API.  Against a real
+ * stops and a replica is promoted.  Both APIs.  Against a real
  * primary + replica and a real pgbeacond.
  */
 #include <check.h>
@@ -157,6 +157,65 @@ START_TEST(test_async_request_refused_as_shutting_down_runs_on_the_next_primary)
 }
 END_TEST
 
+/* --- blocking API ---------------------------------------------------------- */
+
+struct breq {
+	pgb_db		*db;
+	atomic_int	 done;
+	int		 ok;
+	char		 value[32];
+	char		 error[512];
+};
+
+/* One request of the blocking API, in a context of its own. */
+static void *
+breq_thread(void *arg)
+{
+	struct breq	*q = arg;
+	pgb_ctx		*ctx;
+	pgb_session	*s;
+	PGresult	*res;
+
+	ctx = pgb_ctx_begin(0);
+	s = pgb_ctx_session(ctx, q->db);
+	res = pgb_exec(s, "SELECT inet_server_port()::text");
+	q->ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+	if (q->ok)
+		snprintf(q->value, sizeof q->value, "%s", PQgetvalue(res, 0, 0));
+	snprintf(q->error, sizeof q->error, "%s", pgb_session_error(s));
+	PQclear(res);
+	(void)pgb_ctx_end(ctx, 200);
+	q->done = 1;
+	return (NULL);
+}
+
+START_TEST(test_blocking_request_refused_as_shutting_down_runs_on_the_next_primary)
+{
+	struct breq	 q = { 0 };
+	pthread_t	 t, f;
+	char		 want[16];
+
+	q.db = pgb_db_new(CONNINFO, "main", "master", fx.sock);
+	ck_assert_ptr_nonnull(q.db);
+	pgb_db_set_role_wait(q.db, 60000);
+	begin_smart_shutdown();
+	ck_assert_int_eq(pthread_create(&t, NULL, breq_thread, &q), 0);
+	/* Its connection is refused (57P03): it waits, it does not fail. */
+	ck_assert(IT_POLL_UNTIL(q.done || role_lost(q.db) > 0, 20000));
+	ck_assert_msg(!q.done, "failed at once: %s", q.error);
+
+	failover_done = 0;
+	ck_assert_int_eq(pthread_create(&f, NULL, failover_thread, NULL), 0);
+	ck_assert(IT_POLL_UNTIL(q.done && failover_done, 90000));
+	pthread_join(f, NULL);
+	pthread_join(t, NULL);
+	ck_assert_msg(q.ok, "%s", q.error);
+	snprintf(want, sizeof want, "%d", it_port(fx.cluster, 1));
+	ck_assert_str_eq(q.value, want);
+	pgb_db_free(q.db);
+}
+END_TEST
+
 static Suite *
 shutdown_suite(void)
 {
@@ -168,6 +227,8 @@ shutdown_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc,
 	    test_async_request_refused_as_shutting_down_runs_on_the_next_primary);
+	tcase_add_test(tc,
+	    test_blocking_request_refused_as_shutting_down_runs_on_the_next_primary);
 	suite_add_tcase(s, tc);
 	return (s);
 }
