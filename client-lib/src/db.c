@@ -671,7 +671,9 @@ pgbi_db_move(pgb_db *db, const char *host, int port, const char *role)
 		pthread_mutex_unlock(&db->mtx);
 		return (0);
 	}
-	if (db->current != NULL)
+	/* From another host, even one dropped as it lost the role. */
+	if (db->current != NULL || TAILQ_FIRST(&db->hosts) != h ||
+	    TAILQ_NEXT(h, entry) != NULL)
 		db->stats.host_changes++;
 	TAILQ_FOREACH(o, &db->hosts, entry) {
 		if (o != h)
