@@ -185,6 +185,7 @@ breq_thread(void *arg)
 	snprintf(q->error, sizeof q->error, "%s", pgb_session_error(s));
 	PQclear(res);
 	(void)pgb_ctx_end(ctx, 200);
+	pgb_ctx_free(ctx);
 	q->done = 1;
 	return (NULL);
 }
