@@ -97,6 +97,8 @@ RELAY      := $(BUILD)/tests/faultrelay
 # An LD_PRELOAD fault (a slow disk), built without sanitizers: loaded into
 # an ASan daemon with verify_asan_link_order=0.
 FSYNCGATE  := $(BUILD)/tests/fsyncgate.so
+# the slow DNS server of the event-driven API's host-name tests
+SLOWDNS    := $(BUILD)/tests/slowdns
 BENCH_SRC  := $(wildcard bench/*_bench.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 BENCHCOM_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard bench/common/*.c))
@@ -184,7 +186,7 @@ $(BUILD)/tests/check_%: $(BUILD)/tests/unit/check_%.o $(DAEMON_CORE) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_DAEMON) $(LIBS_CLIENT) $(LIBS_CLI)
 
-$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(ITSUP_OBJ) $(LIB_A) | $(RELAY) $(FSYNCGATE)
+$(BUILD)/tests/it_%: $(BUILD)/tests/integration/it_%.o $(ITSUP_OBJ) $(LIB_A) | $(RELAY) $(FSYNCGATE) $(SLOWDNS)
 	@mkdir -p $(@D)
 	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_CLIENT) $(LIBS_CLI)
 
@@ -194,6 +196,10 @@ $(FSYNCGATE): tests/harness/fsyncgate.c
 	    -O2 -fPIC -shared -o $@ $< -ldl
 
 $(RELAY): $(BUILD)/tests/harness/faultrelay.o
+	@mkdir -p $(@D)
+	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_EVENT)
+
+$(SLOWDNS): $(BUILD)/tests/harness/slowdns.o
 	@mkdir -p $(@D)
 	$(CC) $(REAL_LDFLAGS) -o $@ $^ $(LIBS_EVENT)
 

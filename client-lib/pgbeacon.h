@@ -68,6 +68,7 @@ extern "C" {
 
 /* The event-driven API (at the end) runs on a caller's libevent base. */
 struct event_base;
+struct evdns_base;
 
 /* The socket used when neither an argument nor $PGBEACON_SOCKET says. */
 #define PGB_DEFAULT_SOCKET	"/run/pgbeacon/pgbeacon.sock"
@@ -415,7 +416,10 @@ typedef struct pgb_pool_stats {
 					   while the daemon was unreachable */
 	uint64_t	role_lost;	/* read-only errors (SQLSTATE 25006)
 					   of a master db taken as a role
-					   change */
+					   change; since 0.7 also its
+					   connections refused or ended, before
+					   a first statement, as the host shut
+					   down (57P01/57P02/57P03) */
 } pgb_pool_stats;
 
 /*
@@ -786,6 +790,21 @@ PGB_EXPORT pgb_loop *pgb_loop_new(struct event_base *base,
 /* Pending resolve callbacks get PGB_ERR_CANCELED.  NULL is ignored. */
 PGB_EXPORT void pgb_loop_free(pgb_loop *loop);
 PGB_EXPORT struct event_base *pgb_loop_base(const pgb_loop *loop);
+
+/*
+ * Host names.  A session of loop that opens a connection to a host named
+ * by name (not a numeric address, not a Unix socket directory) resolves
+ * the name with evdns on the loop, never with libpq's blocking
+ * getaddrinfo, then connects to the addresses found (libpq's hostaddr;
+ * host stays the name, so sslmode=verify-full still checks it).  dns,
+ * owned by the application and on the loop's base, is the resolver to
+ * use from now on; NULL (the default) is the loop's own, made on first
+ * use from /etc/resolv.conf and /etc/hosts and freed with the loop.  A
+ * name that does not resolve fails the operation with PGB_ERR_CONNECT;
+ * the lookup counts in the checkout timeout.  dns must outlive the
+ * lookups started with it.
+ */
+PGB_EXPORT void pgb_loop_set_dns(pgb_loop *loop, struct evdns_base *dns);
 
 /*
  * Attaches db to loop (done by the first session of db on loop too).

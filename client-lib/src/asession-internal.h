@@ -45,7 +45,8 @@ enum astate {
 	S_WAITING,		/* queued for a pool slot */
 	S_ROLEWAIT,		/* no host holds the role: waiting (in
 				   b->waiters) for an event of the cluster */
-	S_CONNECTING,		/* PQconnectPoll running */
+	S_CONNECTING,		/* resolving the host's name (dns_req),
+				   then PQconnectPoll running */
 	S_BUSY,			/* an exchange is in flight */
 };
 
@@ -109,10 +110,21 @@ struct pgb_asession {
 	struct event	 kick;		/* runs the queue from the loop */
 	struct event	 timer;		/* acquisition timeout */
 	struct pgbi_areq *req;		/* RESOLVE in flight */
+	struct evdns_getaddrinfo_request *dns_req; /* name lookup in flight
+					   (S_CONNECTING, conn->pg NULL); it
+					   holds a reference to the session */
+	int		 dns_rc;	/* set by its callback: 1 connecting,
+					   -1 failed */
 	int		 resolved;	/* this acquisition asked already */
 	int64_t		 role_until;	/* end of its wait for a host to hold
 					   the role; 0: not waiting */
 	uint64_t	 asked_events;	/* b->events when it asked */
+	/* the host its head operation left because it was leaving the role
+	   (pgbi_asess_role_moving), while that operation runs */
+	int		 moving;
+	char		 moving_host[PGB_HOST_MAX];
+	int		 moving_port;
+	int64_t		 moving_until;	/* its role wait ends */
 	int		 waiting;	/* in b->waiters */
 	int		 queued;	/* w in the db's waiters, or granted */
 	struct pgbi_waiter w;		/* its place in the db's FIFO */
@@ -249,6 +261,20 @@ void	pgbi_asess_connect_poll(pgb_asession *s);
  * connection being opened.  The caller resets the state.
  */
 int	pgbi_asess_acq_drop(pgb_asession *s);
+
+/*
+ * s->conn (being opened, or that failed on the transaction's first
+ * statement: nothing ran) failed with sqlstate or msg.  When that means
+ * its host is leaving the role (pgbi_role_moving) for a master db with
+ * the default hook, and the db's role wait has not run out since the
+ * first such failure of the head operation: the db drops that host
+ * (pgbi_db_role_lost), the connection is closed, and the session asks
+ * the daemon again, waiting for an event of the cluster while the
+ * daemon still names that host; returns 1 (the operation goes on, its
+ * callback not called).  0 otherwise: nothing done.
+ */
+int	pgbi_asess_role_moving(pgb_asession *s, const char *sqlstate,
+	    const char *msg);
 
 /* Gives the connection back (closed when discard, or not reusable). */
 void	pgbi_asess_release(pgb_asession *s, int discard);

@@ -81,4 +81,11 @@ int	pgbi_loop_watch_ok(const pgb_loop *loop);
  */
 int	pgbi_loop_notify_fd(const pgb_loop *loop);
 
+/*
+ * The resolver of loop's host names: the application's
+ * (pgb_loop_set_dns), else the loop's own, made on first use; NULL when
+ * it cannot be made (out of memory, no usable resolv.conf).
+ */
+struct evdns_base *pgbi_loop_dns(pgb_loop *loop);
+
 #endif /* PGB_ASYNC_INTERNAL_H */

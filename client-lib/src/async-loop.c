@@ -18,6 +18,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 
 #include "common/limits.h"
@@ -55,6 +56,9 @@ struct pgb_loop {
 
 	int			 notify_fd;	/* owned eventfd; notify_cb */
 	struct event		*notify_ev;
+
+	struct evdns_base	*dns;		/* the application's, or NULL */
+	struct evdns_base	*own_dns;	/* owned default, or NULL */
 
 	TAILQ_HEAD(, pgbi_binding) bindings;	/* owned */
 	int			 depth;		/* callbacks running */
@@ -155,6 +159,8 @@ loop_free_now(pgb_loop *l)
 		event_free(l->notify_ev);
 	if (l->notify_fd != -1)
 		close(l->notify_fd);
+	if (l->own_dns != NULL)
+		evdns_base_free(l->own_dns, 1);
 	while ((b = TAILQ_FIRST(&l->bindings)) != NULL) {
 		TAILQ_REMOVE(&l->bindings, b, entry);
 		free(b);
@@ -167,6 +173,29 @@ struct event_base *
 pgb_loop_base(const pgb_loop *l)
 {
 	return (l->base);
+}
+
+void
+pgb_loop_set_dns(pgb_loop *l, struct evdns_base *dns)
+{
+	if (l != NULL)
+		l->dns = dns;
+}
+
+struct evdns_base *
+pgbi_loop_dns(pgb_loop *l)
+{
+	if (l->dns != NULL)
+		return (l->dns);
+	if (l->own_dns == NULL) {
+		/* Reads /etc/resolv.conf and /etc/hosts once: local files. */
+		l->own_dns = evdns_base_new(l->base,
+		    EVDNS_BASE_INITIALIZE_NAMESERVERS |
+		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (l->own_dns != NULL)
+			(void)evdns_base_load_hosts(l->own_dns, NULL);
+	}
+	return (l->own_dns);
 }
 
 const char *

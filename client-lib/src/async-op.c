@@ -99,6 +99,7 @@ pgbi_aop_done(pgb_asession *s, struct aop *op, int rc)
 	pgb_actx	*ctx;
 	int		 alive;
 
+	s->moving = 0;		/* the next op starts afresh */
 	if (op->release_after)
 		pgbi_asess_release(s, pgbi_asess_in_tx(s));
 	if (op->force_fail)
@@ -518,6 +519,25 @@ x_read(pgb_asession *s)
 	x_finish(s);
 }
 
+/*
+ * The transaction's first statement (sent with its BEGIN: nothing ran)
+ * failed: 1 when its host is leaving the role and the statement goes
+ * again on the next holder (pgbi_asess_role_moving).
+ */
+static int
+x_role_moving(pgb_asession *s)
+{
+	char	st[sizeof s->err.sqlstate], msg[512];
+
+	pgbi_strlcpy(st, s->x_ok ? "" : s->err.sqlstate, sizeof st);
+	pgbi_strlcpy(msg, PQerrorMessage(s->conn->pg), sizeof msg);
+	if (!pgbi_asess_role_moving(s, st, msg))
+		return (0);
+	PQclear(s->x_keep);
+	s->x_keep = NULL;
+	return (1);
+}
+
 /* The exchange in flight is over: hands its outcome to the head op. */
 static void
 x_finish(pgb_asession *s)
@@ -529,6 +549,9 @@ x_finish(pgb_asession *s)
 	s->state = S_IDLE;
 	broken = s->x_broken || PQstatus(s->conn->pg) != CONNECTION_OK;
 	ok = s->x_ok && !broken;
+	if (!ok && op != NULL && op->kind == OP_EXEC && s->x_kind == X_USER &&
+	    s->x_begin && x_role_moving(s))
+		return;		/* sent again on the role's next holder */
 	if (broken) {
 		if (s->x_ok || s->err.code != PGB_ERR_ARG) {
 			char	msg[512];

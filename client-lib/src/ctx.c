@@ -563,12 +563,82 @@ session_role_lost(pgb_session *s, const PGresult *res, int first)
 	return (first);
 }
 
+/*
+ * A master db's session failed to open a connection (s->conn NULL), or
+ * lost its connection on its transaction's first statement (nothing
+ * ran), with sqlstate (may be NULL) and libpq's msg.  1 when that means
+ * its host is leaving the role (pgbi_role_moving): the db drops that
+ * host and forgets the answer, then this waits (it may: the blocking
+ * API) until the daemon names another host, or none, or an event of the
+ * cluster comes; the caller tries again.  0 when the caller fails: not
+ * the role moving, or the db's role wait, counted from *until (0: from
+ * now), ran out.
+ */
+static int
+session_role_moving(pgb_session *s, const char *sqlstate, const char *msg,
+    int64_t *until)
+{
+	char		 host[PGB_HOST_MAX];
+	pgb_resolved	 r;
+	pgb_event	 ev;
+	pgb_hook_fn	 hook;
+	void		*harg;
+	pgb_client	*cl = NULL;
+	pgb_watch	*w = NULL;
+	int64_t		 left;
+	int		 port, ret = 0, wait = pgbi_db_role_wait_ms(s->db);
+
+	pgbi_db_hook(s->db, &hook, &harg);
+	if (s->outer != NULL || !pgbi_db_is_master(s->db) ||
+	    hook != pgb_db_default_hook || pgb_db_cluster(s->db) == NULL ||
+	    wait <= 0 || !pgbi_role_moving(sqlstate, msg))
+		return (0);
+	if (*until == 0)
+		*until = pgbi_now_ms() + wait;
+	if (s->conn != NULL) {
+		pgbi_strlcpy(host, s->conn->host, sizeof host);
+		port = s->conn->port;
+		pgbi_db_role_lost(s->db, s->conn);
+		session_release(s, 1);
+	} else if (pgb_db_current_host(s->db, host, sizeof host, &port) == 0)
+		pgbi_db_host_lost(s->db, host, port);
+	else
+		return (0);
+	pgbi_db_invalidate(s->db);
+	/* Subscribed first: an event from here on is not missed. */
+	w = pgb_watch_new(pgbi_db_socket(s->db), pgb_db_cluster(s->db));
+	cl = pgb_client_new(pgbi_db_socket(s->db));
+	if (w == NULL || cl == NULL)
+		goto out;
+	for (;;) {
+		if ((left = *until - pgbi_now_ms()) <= 0)
+			goto out;
+		pgb_client_set_timeout(cl, (int)(left < 2000 ? left : 2000));
+		if (pgb_client_resolve(cl, pgb_db_cluster(s->db),
+		    pgb_db_role(s->db), NULL, &r) != 0 || r.port != port ||
+		    strcmp(r.host, host) != 0)
+			break;		/* another host, none, or no daemon */
+		/* Still named: until the cluster's next event. */
+		if ((left = *until - pgbi_now_ms()) <= 0 ||
+		    pgb_watch_wait(w, &ev, (int)left) != 1)
+			goto out;
+		if (ev.resync || strcmp(ev.cluster, pgb_db_cluster(s->db)) == 0)
+			break;
+	}
+	ret = 1;
+out:
+	pgb_client_free(cl);
+	pgb_watch_free(w);
+	return (ret);
+}
+
 static PGresult *
 session_run(pgb_session *s, const char *sql, int params, int nparams,
     const Oid *types, const char *const *values, const int *lengths,
     const int *formats, int result_format)
 {
 	PGresult	*res;
+	int64_t		 until = 0;	/* end of a wait for the role to move */
 	int		 attempt, begin, lost = 0;
 
 	if (s == NULL)
@@ -579,8 +649,15 @@ session_run(pgb_session *s, const char *sql, int params, int nparams,
 		return (NULL);
 	}
 	for (attempt = 0; attempt < 2; attempt++) {
-		if (session_acquire(s) == -1)
+		if (session_acquire(s) == -1) {
+			/* Refused as the host leaves the role: nothing ran. */
+			if (s->err.code == PGB_ERR_CONNECT && s->outer == NULL &&
+			    session_role_moving(s, NULL, s->err.text, &until)) {
+				attempt--;
+				continue;
+			}
 			return (NULL);
+		}
 		begin = !s->autocommit && !session_in_tx(s);
 		if (begin)
 			s->tx_wrote = 0;
@@ -602,6 +679,19 @@ session_run(pgb_session *s, const char *sql, int params, int nparams,
 			pgbi_serr_pg(&s->err, s->db, s->conn, res,
 			    "connection lost");
 			s->err.code = PGB_ERR_CONNECT;
+			/* Ended as the host leaves the role before anything
+			 * ran (it came with the BEGIN): once more there. */
+			if (begin && session_role_moving(s,
+			    PQresultErrorField(res, PG_DIAG_SQLSTATE),
+			    PQerrorMessage(s->conn->pg), &until)) {
+				PQclear(res);
+				attempt--;
+				continue;
+			}
+			if (s->conn == NULL) {	/* dropped: the wait ran out */
+				PQclear(res);
+				return (NULL);
+			}
 			PQclear(res);
 			/*
 			 * A pooled connection that died while idle: when this

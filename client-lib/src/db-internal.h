@@ -125,6 +125,11 @@ void	pgbi_db_confirmed(pgb_db *db);
  */
 void	pgbi_db_role_lost(pgb_db *db, struct pgbi_pconn *c);
 /*
+ * As pgbi_db_role_lost, for host:port that refused a new connection as
+ * it leaves the role (pgbi_role_moving): no connection to give.
+ */
+void	pgbi_db_host_lost(pgb_db *db, const char *host, int port);
+/*
  * A WATCH event named the cluster's live replicas (list, len as
  * pgbi_proto_event_replicas gives them): a db for a non-master role
  * drains, at once, every host it uses as a replica that is not among
@@ -176,6 +181,10 @@ void	pgbi_db_abandon(pgb_db *db, struct pgbi_pconn *c);
  * conninfo; the caller owns the result, NULL when out of memory.
  */
 PGconn	*pgbi_db_connect_start(pgb_db *db, const struct pgbi_pconn *c);
+/* The db's conninfo (no host or port; set at creation, never changed). */
+const char *pgbi_db_conninfo(const pgb_db *db);
+/* The daemon's socket given to pgb_db_new (NULL: the default). */
+const char *pgbi_db_socket(const pgb_db *db);
 /* "cannot connect" for c, with libpq's reason (c->pg may be NULL). */
 void	pgbi_db_connect_error(const pgb_db *db, const struct pgbi_pconn *c,
 	    char *err, size_t errlen);

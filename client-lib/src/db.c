@@ -671,7 +671,9 @@ pgbi_db_move(pgb_db *db, const char *host, int port, const char *role)
 		pthread_mutex_unlock(&db->mtx);
 		return (0);
 	}
-	if (db->current != NULL)
+	/* From another host, even one dropped as it lost the role. */
+	if (db->current != NULL || TAILQ_FIRST(&db->hosts) != h ||
+	    TAILQ_NEXT(h, entry) != NULL)
 		db->stats.host_changes++;
 	TAILQ_FOREACH(o, &db->hosts, entry) {
 		if (o != h)
@@ -1376,6 +1378,43 @@ PGconn *
 pgbi_db_connect_start(pgb_db *db, const struct pgbi_pconn *c)
 {
 	return (db_open(db, c, 0));
+}
+
+const char *
+pgbi_db_conninfo(const pgb_db *db)
+{
+	return (db->conninfo);
+}
+
+const char *
+pgbi_db_socket(const pgb_db *db)
+{
+	return (db->socket_path);
+}
+
+void
+pgbi_db_host_lost(pgb_db *db, const char *host, int port)
+{
+	struct pgbi_host	*h;
+	char			 mhost[PGB_HOST_MAX];
+	int64_t			 ms;
+	int			 mport;
+
+	pthread_mutex_lock(&db->hook_mtx);
+	db->answer_valid = 0;
+	pthread_mutex_unlock(&db->hook_mtx);
+	pthread_mutex_lock(&db->mtx);
+	db->stats.role_lost++;
+	TAILQ_FOREACH(h, &db->hosts, entry) {
+		if (h->port == port && strcmp(h->host, host) == 0) {
+			db_host_drop(db, h);
+			break;
+		}
+	}
+	db_unlock(db);
+	if (pgbi_readers_master(db->readers, mhost, sizeof mhost, &mport,
+	    &ms) == 0 && mport == port && strcmp(mhost, host) == 0)
+		pgbi_readers_set_master(db->readers, NULL, 0);
 }
 
 void

@@ -70,6 +70,33 @@ pgbi_serr_pg(struct pgbi_serr *e, const pgb_db *db,
 /* --- transactions ------------------------------------------------------- */
 
 int
+pgbi_role_moving(const char *sqlstate, const char *msg)
+{
+	/* The server's messages for 57P01..03, then libpq's for a close. */
+	static const char *const says[] = {
+		"57P01", "57P02", "57P03",	/* VERBOSE messages */
+		"the database system is shutting down",
+		"the database system is starting up",
+		"the database system is not yet accepting connections",
+		"the database system is not accepting connections",
+		"terminating connection due to administrator command",
+		"terminating connection because of crash of another server",
+		"server closed the connection unexpectedly",
+		NULL
+	};
+	int	i;
+
+	if (sqlstate != NULL && *sqlstate != '\0')
+		return (strcmp(sqlstate, "57P01") == 0 ||
+		    strcmp(sqlstate, "57P02") == 0 ||
+		    strcmp(sqlstate, "57P03") == 0);
+	for (i = 0; msg != NULL && says[i] != NULL; i++)
+		if (strstr(msg, says[i]) != NULL)
+			return (1);
+	return (0);
+}
+
+int
 pgbi_in_tx(const PGconn *pg)
 {
 	PGTransactionStatusType	st = PQtransactionStatus(pg);

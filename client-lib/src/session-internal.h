@@ -59,6 +59,18 @@ void	pgbi_serr_clear(struct pgbi_serr *e);
 void	pgbi_serr_pg(struct pgbi_serr *e, const pgb_db *db,
 	    const struct pgbi_pconn *c, const PGresult *res, const char *what);
 
+/*
+ * 1 when a connection that had not run a statement yet failed because
+ * its host is leaving the role (a primary shutting down): SQLSTATE
+ * sqlstate (may be NULL or "") is 57P01 (terminated by the
+ * administrator), 57P02 (crash shutdown) or 57P03 (cannot connect now);
+ * else, with no SQLSTATE (a connection that failed to open, or closed),
+ * msg (libpq's message) says the server is shutting down or starting
+ * up, terminated the connection, or closed it.  0 for anything else
+ * (authentication, unknown database, refused, ...).
+ */
+int	pgbi_role_moving(const char *sqlstate, const char *msg);
+
 /* --- transactions ------------------------------------------------------- */
 
 /* 1 when pg is inside a transaction (open, failed, or a statement running). */

@@ -126,6 +126,37 @@ START_TEST(test_commit_results_give_wrote_and_the_lsn)
 }
 END_TEST
 
+/* Which failures before a first statement mean the role is moving. */
+START_TEST(test_shutdown_errors_mean_the_role_is_moving)
+{
+	ck_assert_int_eq(pgbi_role_moving("57P01", NULL), 1);
+	ck_assert_int_eq(pgbi_role_moving("57P02", "x"), 1);
+	ck_assert_int_eq(pgbi_role_moving("57P03", ""), 1);
+	/* A SQLSTATE decides alone: the message is not read. */
+	ck_assert_int_eq(pgbi_role_moving("57P04", "the database system is"
+	    " shutting down"), 0);
+	ck_assert_int_eq(pgbi_role_moving("25006", NULL), 0);
+	ck_assert_int_eq(pgbi_role_moving("", "connection to server at"
+	    " \"127.0.0.1\", port 5432 failed: FATAL:  the database system"
+	    " is shutting down"), 1);
+	ck_assert_int_eq(pgbi_role_moving(NULL, "FATAL:  the database system"
+	    " is starting up"), 1);
+	ck_assert_int_eq(pgbi_role_moving(NULL, "FATAL:  terminating"
+	    " connection due to administrator command"), 1);
+	ck_assert_int_eq(pgbi_role_moving(NULL, "server closed the"
+	    " connection unexpectedly\n\tThis probably means"), 1);
+	ck_assert_int_eq(pgbi_role_moving(NULL, "FATAL:  57P03: the"
+	    " database system is in recovery mode"), 1);
+	/* Not the role: configuration, refusal, no message. */
+	ck_assert_int_eq(pgbi_role_moving(NULL, "FATAL:  password"
+	    " authentication failed for user \"x\""), 0);
+	ck_assert_int_eq(pgbi_role_moving(NULL, "FATAL:  database \"x\""
+	    " does not exist"), 0);
+	ck_assert_int_eq(pgbi_role_moving(NULL, "connection refused"), 0);
+	ck_assert_int_eq(pgbi_role_moving(NULL, NULL), 0);
+}
+END_TEST
+
 static Suite *
 client_session_suite(void)
 {
@@ -141,6 +172,7 @@ client_session_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");
 	tcase_add_test(tc, test_other_tags_prove_nothing);
+	tcase_add_test(tc, test_shutdown_errors_mean_the_role_is_moving);
 	suite_add_tcase(s, tc);
 	return (s);
 }

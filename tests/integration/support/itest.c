@@ -1538,6 +1538,54 @@ it_relay_stop(struct it_relay *r)
 	free(r);
 }
 
+struct it_relay *
+it_slowdns_start(int delay_ms, const char *name, const char *ipv4)
+{
+	struct it_relay	*r;
+	const char	*bin, *build;
+	char		 path[PATH_MAX], delay[16], arg[512], line[128];
+	int		 in[2], out[2];
+	pid_t		 parent = getpid();
+
+	if ((bin = getenv("SLOWDNS")) == NULL || *bin == '\0') {
+		build = getenv("BUILD");
+		snprintf(path, sizeof path, "%s/tests/slowdns",
+		    build != NULL && *build != '\0' ? build : "build");
+		bin = path;
+	}
+	if (access(bin, X_OK) != 0)
+		it_fail("no slow DNS server at %s (make %s, or set SLOWDNS)",
+		    bin, bin);
+	snprintf(delay, sizeof delay, "%d", delay_ms);
+	snprintf(arg, sizeof arg, "%s=%s", name, ipv4);
+	if (pipe2(in, O_CLOEXEC) == -1 || pipe2(out, O_CLOEXEC) == -1)
+		it_fail("pipe: %s", strerror(errno));
+	r = it_xmalloc(sizeof *r);
+	r->in = in[1];
+	r->out = out[0];
+	if ((r->pid = fork()) == -1)
+		it_fail("fork: %s", strerror(errno));
+	if (r->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		dup2(in[0], STDIN_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		execl(bin, bin, delay, arg, (char *)NULL);
+		dprintf(STDERR_FILENO, "itest: exec %s: %s\n", bin,
+		    strerror(errno));
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	if (!it_relay_readline(r, line, sizeof line, 10000) ||
+	    sscanf(line, "PORT %d", &r->port) != 1) {
+		it_relay_stop(r);
+		it_fail("the slow DNS server did not start");
+	}
+	return r;
+}
+
 /* --- time ------------------------------------------------------------- */
 
 int64_t

@@ -248,6 +248,15 @@ void it_relay_set(struct it_relay *r, const char *mode);
 /* Stops the relay and frees r; NULL is a no-op.  Never fails the test. */
 void it_relay_stop(struct it_relay *r);
 
+/*
+ * A slow DNS server (tests/harness/slowdns, $SLOWDNS, else
+ * $BUILD/tests/slowdns): UDP on 127.0.0.1:it_relay_port(), answering
+ * name with the address ipv4, and any other name with NXDOMAIN, each
+ * delay_ms after the query.  Stopped with it_relay_stop.  Never NULL.
+ */
+struct it_relay *it_slowdns_start(int delay_ms, const char *name,
+    const char *ipv4);
+
 /* --- time ---------------------------------------------------------------- */
 
 /* CLOCK_MONOTONIC in milliseconds. */
