@@ -82,9 +82,6 @@ struct proxy_conn {
 	uint8_t			*startup;	/* owned; NULL when none */
 	size_t			 startup_len;
 	bool			 startup_watch;	/* it may still come */
-	bool			 awaiting;	/* RELAY: the server has sent
-						 * nothing yet; the connect
-						 * timeout still runs */
 	const char		*fence_why;	/* set while fencing */
 	struct bufferevent	*drain_to;	/* DRAIN: the side being flushed */
 	bool			 cancel_sent;	/* CANCEL: connected, request out */
@@ -397,10 +394,6 @@ proxy_srv_read_cb(struct bufferevent *bev, void *arg)
 	struct proxy_conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	if (c->awaiting) {
-		c->awaiting = false;
-		event_del(c->timer);	/* the server answers */
-	}
 	if (c->state == PC_RELAY && c->startup != NULL) {
 		size_t avail = evbuffer_get_length(in), mlen;
 		char st[6];
@@ -484,17 +477,14 @@ proxy_srv_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		proxy_set_nodelay(bev);
+		event_del(c->timer);
 		if (c->state == PC_CANCEL) {
-			event_del(c->timer);
 			/* The request is queued: proxy_write_cb closes once it
 			 * is out. */
 			c->cancel_sent = true;
 			return;
 		}
 		proxy_conn_set_state(c, PC_RELAY);
-		/* connect_timeout_ms runs on until the server's first byte:
-		 * a server whose kernel took the connection may be frozen */
-		c->awaiting = true;
 		l->st.relayed_total++;
 		log_debug("listener %s %s: client %" PRIu64 " relayed to "
 		    "%s:%d", l->cluster, l->cfg.address, c->id, c->host,
@@ -709,48 +699,6 @@ proxy_route(struct proxy_conn *c)
 	}
 }
 
-/*
- * c's server took the connection but sent nothing within
- * connect_timeout_ms: hold c again (its first packet, a StartupMessage or
- * an SSLRequest or GSSENCRequest, back in its input) while its wait
- * lasts, else answer it 08006.
- */
-static void
-proxy_no_answer(struct proxy_conn *c)
-{
-	struct proxy_listener *l = c->l;
-	enum pgwire_kind k = c->first.kind;
-	char msg[400];
-
-	snprintf(msg, sizeof(msg), "%s:%d did not answer within %d ms",
-	    c->host, c->port, l->cfg.connect_timeout_ms);
-	if (c->startup == NULL && (k == PGWIRE_SSL || k == PGWIRE_GSSENC) &&
-	    (c->startup = malloc(8)) != NULL) {
-		uint32_t code = k == PGWIRE_SSL ? PGWIRE_SSL_CODE :
-		    PGWIRE_GSSENC_CODE;
-		uint8_t req[8] = { 0, 0, 0, 8, (uint8_t)(code >> 24),
-		    (uint8_t)(code >> 16), (uint8_t)(code >> 8),
-		    (uint8_t)code };
-
-		memcpy(c->startup, req, sizeof(req));
-		c->startup_len = sizeof(req);
-	}
-	if (c->startup == NULL) {	/* not kept: it cannot be sent again */
-		log_info("listener %s %s: client %" PRIu64 ": %s; closing",
-		    l->cluster, l->cfg.address, c->id, msg);
-		proxy_conn_close(c);
-		return;
-	}
-	proxy_conn_rehold(c);
-	c->first.kind = k;
-	if (monitor_now_ms() < c->hold_until_ms) {
-		log_info("listener %s %s: client %" PRIu64 ": %s; holding",
-		    l->cluster, l->cfg.address, c->id, msg);
-		return;
-	}
-	proxy_refuse(c, "08006", msg);
-}
-
 static void
 proxy_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -788,8 +736,6 @@ proxy_timer_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		break;
 	case PC_RELAY:
-		if (c->awaiting)
-			proxy_no_answer(c);
 		break;
 	case PC_DRAIN:
 	case PC_CANCEL:
