@@ -101,6 +101,26 @@ proc_limit(int pid)
 
 /* --- a slow reader ----------------------------------------------------- */
 
+/* The COPY's backend waits to write to the daemon (ClientWrite), and the
+ * daemon moved no byte to the client between two such looks: it stopped
+ * reading.  *bytes: the bytes it moved to the client. */
+static bool
+server_stalled(const char *sock, const char *addr, int64_t *bytes)
+{
+	static const char q[] = "select count(*) from pg_stat_activity "
+	    "where wait_event = 'ClientWrite' and query like "
+	    "'COPY (select repeat%'";
+	int64_t before;
+
+	if (!it_sql_is(cl, 0, q, "1"))
+		return false;
+	before = itp_figure(sock, addr, "bytes_to_clients");
+	if (!it_sql_is(cl, 0, q, "1"))
+		return false;
+	*bytes = itp_figure(sock, addr, "bytes_to_clients");
+	return *bytes == before;
+}
+
 #define SLOW_ROWS	200000		/* of 1,000 bytes: 200 MB */
 #define SLOW_BOUND_KIB	(48 * 1024)	/* the daemon's growth at most */
 
@@ -143,11 +163,8 @@ START_TEST(test_slow_reader_keeps_the_daemon_bounded)
 	/* The client sends the COPY and reads nothing: the server ends up
 	 * blocked writing to the daemon, which stopped reading from it. */
 	ck_assert_int_eq(PQsendQuery(c, copy), 1);
-	ITD_ASSERT(dm, IT_POLL_UNTIL(it_sql_is(cl, 0, "select count(*) from "
-	    "pg_stat_activity where wait_event = 'ClientWrite' and query like "
-	    "'COPY (select repeat%'", "1"), ITD_STATE_MS),
-	    "the server never waited for the daemon");
-	paused_bytes = itp_figure(sock, addr, "bytes_to_clients");
+	ITD_ASSERT(dm, IT_POLL_UNTIL(server_stalled(sock, addr, &paused_bytes),
+	    ITD_STATE_MS), "the daemon never stopped reading the server");
 	ck_assert_msg(paused_bytes < (int64_t)SLOW_BOUND_KIB * 1024,
 	    "%" PRId64 " bytes went to a client that reads nothing",
 	    paused_bytes);
