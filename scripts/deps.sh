@@ -19,7 +19,7 @@
 set -eu
 
 PACKAGES="gcc make libevent-dev libpq-dev libconfig-dev check libsystemd-dev
-libjson-c-dev pkg-config postgresql man-db"
+libjson-c-dev pkg-config postgresql man-db python3-psycopg"
 BENCH_PACKAGES="wrk haproxy pgbouncer"
 FUZZ_PACKAGES="clang libclang-rt-14-dev"
 TSAN_PACKAGES="libtsan2"
