@@ -1120,6 +1120,175 @@ START_TEST(test_conninfo_names_the_first_server_keyword)
 }
 END_TEST
 
+/* --- mut3: third round of mutants (issue 11 §4), config_table.c ---------
+ * Inputs and the outcome they must give, whatever code reads them. */
+
+/* A literal libconfig wrapped to 32 bits is refused, however written; one
+ * it read right is taken, and so are look-alikes of the setting's name
+ * elsewhere on its line or on earlier lines. */
+START_TEST(test_mut3_int_literal_forms)
+{
+	static const char *const wrapped[] = {
+		"max_fails : 4294967299;\n",		/* ':' for '=' */
+		"max_fails = -4294967299;\n",		/* wraps to -3 */
+		"max_fails = -2147483649;\n",		/* one below INT32_MIN */
+		"max_fails = +2147483648;\n",		/* one above INT32_MAX */
+		"max_fails = 0X100000003;\n",		/* upper-case X */
+		"max_fails = 04294967299;\n",		/* a leading 0 is decimal */
+	};
+	static const struct {
+		const char	*text;
+		int		 max_fails;
+	} taken[] = {
+		{ "# max_fails = 4294967299\nmax_fails = 3;\n", 3 },
+		{ "/* xmax_fails = 4294967299 */ max_fails = 4;\n", 4 },
+		{ "/* max_failsx = 4294967299 */ max_fails = 4;\n", 4 },
+		{ "/* _max_fails = 4294967299 */ max_fails = 5;\n", 5 },
+		{ "/* -max_fails = 4294967299 */ max_fails = 6;\n", 6 },
+		{ "/* *max_fails = 4294967299 */ max_fails = 7;\n", 7 },
+		{ "max_fails /* n */ = 8;\n", 8 },
+		{ "max_fails = 09;\n", 9 },
+	};
+	char		 text[512], want[256];
+	struct config	*cfg;
+	size_t		 i;
+
+	for (i = 0; i < sizeof wrapped / sizeof wrapped[0]; i++) {
+		snprintf(text, sizeof text, "%s" CLUSTERS, wrapped[i]);
+		expect_error(text, "t.conf:1: max_fails does not fit in 32 "
+		    "bits: write it with an L suffix (1000000000000L)");
+	}
+	for (i = 0; i < sizeof taken / sizeof taken[0]; i++) {
+		snprintf(text, sizeof text, "%s" CLUSTERS, taken[i].text);
+		cfg = expect_ok(text);
+		ck_assert_int_eq(cfg->max_fails, taken[i].max_fails);
+		config_free(cfg);
+	}
+	/* INT32_MIN itself is read right: the range check speaks. */
+	snprintf(want, sizeof want, "t.conf:1: max_fails must be between 1 "
+	    "and 1000, not -2147483648");
+	expect_error("max_fails = -2147483648;\n" CLUSTERS, want);
+	/* A decimal literal with L is 64 bits. */
+	cfg = expect_ok("sync_max_lag_bytes = 20000000000L;\n" CLUSTERS);
+	ck_assert(cfg->sync_max_lag_bytes == INT64_C(20000000000));
+	config_free(cfg);
+}
+END_TEST
+
+/* Settings of an @include file: read, and named by their file in errors. */
+START_TEST(test_mut3_include_file)
+{
+	char		 path[128], inc[128];
+	struct config	*cfg;
+
+	snprintf(path, sizeof path, "%s/main.conf", tmpdir);
+	snprintf(inc, sizeof inc, "%s/inc.conf", tmpdir);
+	/* The look-alike after the @include line belongs to the main file. */
+	write_file(path, "@include \"inc.conf\"\n# max_fails = 4294967299\n"
+	    CLUSTERS);
+	write_file(inc, "max_fails = 4;\nsync_max_lag_ms = 7;\n");
+	cfg = config_load(path, err, sizeof err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_int_eq(cfg->max_fails, 4);
+	ck_assert_int_eq(cfg->sync_max_lag_ms, 7);
+	config_free(cfg);
+
+	write_file(inc, "\nmax_fails = 0;\n");
+	ck_assert_ptr_null(config_load(path, err, sizeof err));
+	/* As the @include line names it. */
+	ck_assert_str_eq(err, "inc.conf:2: max_fails must be between 1 and "
+	    "1000, not 0");
+}
+END_TEST
+
+/* Errors stay one line: controls and DEL in a quoted value become '?';
+ * a 1-byte buffer gets "". */
+START_TEST(test_mut3_error_text_edges)
+{
+	char	small[4] = "XXX";
+
+	expect_error("log_level = \"a\\x7fb\\x01\";\n" CLUSTERS,
+	    "t.conf:1: log_level must be error, warn, info or debug, not "
+	    "\"a?b?\"");
+	ck_assert_ptr_null(config_load_string("max_fails = 0;\n" CLUSTERS,
+	    NAME, small, 1));
+	ck_assert_int_eq(small[0], '\0');
+	ck_assert_int_eq(small[1], 'X');
+}
+END_TEST
+
+static bool
+mut3_has_name(enum config_level level, const char *want)
+{
+	const char *const *name;
+
+	for (name = config_setting_names(level); *name != NULL; name++)
+		if (strcmp(*name, want) == 0)
+			return true;
+	return false;
+}
+
+/* The name lists hold every setting, the first of each table too. */
+START_TEST(test_mut3_setting_names)
+{
+	static const struct {
+		enum config_level	 level;
+		const char		*name;
+	} want[] = {
+		{ CONFIG_LEVEL_TOP, "socket" },
+		{ CONFIG_LEVEL_TOP, "max_fails" },
+		{ CONFIG_LEVEL_TOP, "clusters" },
+		{ CONFIG_LEVEL_CLUSTER, "name" },
+		{ CONFIG_LEVEL_CLUSTER, "system_identifier" },
+		{ CONFIG_LEVEL_LISTEN, "role" },
+		{ CONFIG_LEVEL_LISTEN, "fence_on_lag" },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof want / sizeof want[0]; i++)
+		ck_assert_msg(mut3_has_name(want[i].level, want[i].name),
+		    "no '%s'", want[i].name);
+	ck_assert(!mut3_has_name(CONFIG_LEVEL_TOP, "name"));
+	ck_assert(!mut3_has_name(CONFIG_LEVEL_LISTEN, "hosts"));
+}
+END_TEST
+
+/* config_restart_changes: "" in a 1-byte buffer, nothing in none. */
+START_TEST(test_mut3_restart_changes_tiny_buffers)
+{
+	struct config	*a, *b;
+	char		 buf[4];
+
+	a = expect_ok("socket = \"/tmp/a.sock\";\n" CLUSTERS);
+	b = expect_ok("socket = \"/tmp/b.sock\";\n" CLUSTERS);
+	memcpy(buf, "XXX", 4);
+	ck_assert_uint_eq(config_restart_changes(a, a, buf, 1), 0);
+	ck_assert_int_eq(buf[0], '\0');
+	ck_assert_int_eq(buf[1], 'X');
+	memcpy(buf, "XXX", 4);
+	ck_assert_uint_eq(config_restart_changes(a, b, buf, 0), 1);
+	ck_assert_int_eq(buf[0], 'X');
+	ck_assert_uint_eq(config_restart_changes(a, a, buf, 0), 0);
+	ck_assert_int_eq(buf[0], 'X');
+	config_free(a);
+	config_free(b);
+}
+END_TEST
+
+static TCase *
+mut3_tcase(void)
+{
+	TCase	*tc = tcase_create("mutants3");
+
+	tcase_add_checked_fixture(tc, setup_tmpdir, teardown_tmpdir);
+	tcase_add_test(tc, test_mut3_int_literal_forms);
+	tcase_add_test(tc, test_mut3_include_file);
+	tcase_add_test(tc, test_mut3_error_text_edges);
+	tcase_add_test(tc, test_mut3_setting_names);
+	tcase_add_test(tc, test_mut3_restart_changes_tiny_buffers);
+	return tc;
+}
+
 static Suite *
 config_suite(void)
 {
@@ -1180,6 +1349,7 @@ config_suite(void)
 	tcase_add_test(tc, test_file_size_limit);
 	tcase_add_test(tc, test_conninfo_names_the_first_server_keyword);
 	suite_add_tcase(s, tc);
+	suite_add_tcase(s, mut3_tcase());
 	return s;
 }
 
