@@ -1141,6 +1141,7 @@ START_TEST(test_mut3_int_literal_forms)
 		int		 max_fails;
 	} taken[] = {
 		{ "# max_fails = 4294967299\nmax_fails = 3;\n", 3 },
+		{ "#\n# max_fails = 4294967299\nmax_fails = 2;\n", 2 },
 		{ "/* xmax_fails = 4294967299 */ max_fails = 4;\n", 4 },
 		{ "/* max_failsx = 4294967299 */ max_fails = 4;\n", 4 },
 		{ "/* _max_fails = 4294967299 */ max_fails = 5;\n", 5 },
@@ -1275,6 +1276,62 @@ START_TEST(test_mut3_restart_changes_tiny_buffers)
 }
 END_TEST
 
+/* Refused with an error that starts with want. */
+static void
+mut3_refused(const char *text, const char *want)
+{
+	struct config	*cfg = load(text);
+
+	ck_assert_msg(cfg == NULL, "accepted: %s", text);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
+	    "for:\n%s\nwant: %s...\ngot:  %s", text, want, err);
+}
+
+/* Host names of a cluster at their edges: length, first byte, DEL in a
+ * socket directory, a lone '['. */
+START_TEST(test_mut3_host_edges)
+{
+	char		 name[300], text[600];
+	struct config	*cfg;
+
+	memset(name, 'a', sizeof name);
+	name[253] = '\0';
+	snprintf(text, sizeof text, CL_OPEN "name = \"m\"; hosts = "
+	    "(\"%s:5432\");\n" CL_CLOSE, name);
+	cfg = expect_ok(text);
+	ck_assert_str_eq(cfg->clusters[0].hosts[0].host, name);
+	config_free(cfg);
+	name[253] = 'a';
+	name[254] = '\0';
+	snprintf(text, sizeof text, CL_OPEN "name = \"m\"; hosts = "
+	    "(\"%s:5432\");\n" CL_CLOSE, name);
+	mut3_refused(text, "t.conf:2: bad host \"");
+
+	mut3_refused(CL_OPEN "name = \"m\"; hosts = (\".db:5432\");\n"
+	    CL_CLOSE, "t.conf:2: bad host \".db:5432\"");
+	mut3_refused(CL_OPEN "name = \"m\"; hosts = (\"-db:5432\");\n"
+	    CL_CLOSE, "t.conf:2: bad host \"-db:5432\"");
+	mut3_refused(CL_OPEN "name = \"m\"; hosts = (\"*db:5432\");\n"
+	    CL_CLOSE, "t.conf:2: bad host \"*db:5432\"");
+	cfg = expect_ok(CL_OPEN "name = \"m\"; hosts = (\"d.b:1\", \"d-b:2\", "
+	    "\"d_b:3\");\n" CL_CLOSE);
+	ck_assert_str_eq(cfg->clusters[0].hosts[0].host, "d.b");
+	config_free(cfg);
+
+	mut3_refused(CL_OPEN "name = \"m\"; hosts = (\"/tmp/a\\x7f:5432\");\n"
+	    CL_CLOSE, "t.conf:2: bad host \"");
+	mut3_refused(CL_OPEN "name = \"m\"; hosts = (\"/tmp/a\\x80:5432\");\n"
+	    CL_CLOSE, "t.conf:2: bad host \"");
+	cfg = expect_ok(CL_OPEN "name = \"m\"; hosts = (\"/tmp/~a:5432\");\n"
+	    CL_CLOSE);
+	ck_assert_str_eq(cfg->clusters[0].hosts[0].host, "/tmp/~a");
+	config_free(cfg);
+
+	expect_error(CL_OPEN "name = \"m\"; hosts = (\"[:5432\");\n" CL_CLOSE,
+	    "t.conf:2: bad host \"[:5432\": bad IPv6 address");
+}
+END_TEST
+
 static TCase *
 mut3_tcase(void)
 {
@@ -1286,6 +1343,7 @@ mut3_tcase(void)
 	tcase_add_test(tc, test_mut3_error_text_edges);
 	tcase_add_test(tc, test_mut3_setting_names);
 	tcase_add_test(tc, test_mut3_restart_changes_tiny_buffers);
+	tcase_add_test(tc, test_mut3_host_edges);
 	return tc;
 }
 

@@ -1098,6 +1098,36 @@ START_TEST(test_json_errors_have_one_shape)
 }
 END_TEST
 
+/* Third round of mutants (issue 11 §4): endpoint names out of range,
+ * the one-cluster default, a role or host that does not fit. */
+START_TEST(test_mut3_names_pick_and_cut_formats)
+{
+	struct topo_cluster	*one[1] = { &cl };
+	struct http_params	 p;
+	char			 q[128];
+
+	ck_assert_str_eq(http_endpoint_name(HTTP_EP_COUNT), "other");
+	ck_assert_str_eq(http_endpoint_name((enum http_endpoint)-1), "other");
+	ck_assert_str_eq(http_endpoint_name(HTTP_EP_MASTER), "/master");
+
+	ck_assert_ptr_eq(http_pick_cluster(one, 1, NULL), &cl);
+
+	ck_assert_int_eq(parse(HTTP_EP_V1_RESOLVE, "cluster=m&role=master",
+	    &p), 0);
+	ck_assert_int_eq(http_params_format(HTTP_EP_V1_RESOLVE, &p, q,
+	    sizeof(q)), 0);
+	ck_assert_str_eq(q, "cluster=m&role=master");
+	ck_assert_int_eq(http_params_format(HTTP_EP_V1_RESOLVE, &p, q, 10),
+	    -1);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=d:1", &p), 0);
+	ck_assert_int_eq(http_params_format(HTTP_EP_HEALTH_PRIMARY, &p, q,
+	    sizeof(q)), 0);
+	ck_assert_str_eq(q, "host=d%3A1");
+	ck_assert_int_eq(http_params_format(HTTP_EP_HEALTH_PRIMARY, &p, q, 5),
+	    -1);
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -1153,6 +1183,7 @@ http_suite(void)
 	tcase_add_test(tc, test_accept_header_trims_blanks_before_parameters);
 	tcase_add_test(tc, test_formatters_never_succeed_with_a_cut_answer);
 	tcase_add_test(tc, test_params_unknown_after_known_is_unknown);
+	tcase_add_test(tc, test_mut3_names_pick_and_cut_formats);
 	suite_add_tcase(s, tc);
 	return s;
 }
