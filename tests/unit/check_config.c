@@ -1329,6 +1329,32 @@ START_TEST(test_mut3_host_edges)
 
 	expect_error(CL_OPEN "name = \"m\"; hosts = (\"[:5432\");\n" CL_CLOSE,
 	    "t.conf:2: bad host \"[:5432\": bad IPv6 address");
+	/* The root directory is a socket directory like any other. */
+	cfg = expect_ok(CL_OPEN "name = \"m\"; hosts = (\"/:5432\");\n"
+	    CL_CLOSE);
+	ck_assert_str_eq(cfg->clusters[0].hosts[0].host, "/");
+	config_free(cfg);
+}
+END_TEST
+
+/* state_file is shorter than 4000 bytes, as its error says. */
+START_TEST(test_mut3_state_file_length)
+{
+	static char	 path[4001], text[4100];
+	struct config	*cfg;
+
+	memset(path, 'a', sizeof path - 1);
+	path[0] = '/';
+	path[3999] = '\0';
+	snprintf(text, sizeof text, "state_file = \"%s\";\n" CLUSTERS, path);
+	cfg = expect_ok(text);
+	ck_assert_uint_eq(strlen(cfg->state_file), 3999);
+	config_free(cfg);
+	path[3999] = 'a';
+	path[4000] = '\0';
+	snprintf(text, sizeof text, "state_file = \"%s\";\n" CLUSTERS, path);
+	expect_error(text, "t.conf:1: state_file must be shorter than 4000 "
+	    "bytes");
 }
 END_TEST
 
@@ -1344,6 +1370,7 @@ mut3_tcase(void)
 	tcase_add_test(tc, test_mut3_setting_names);
 	tcase_add_test(tc, test_mut3_restart_changes_tiny_buffers);
 	tcase_add_test(tc, test_mut3_host_edges);
+	tcase_add_test(tc, test_mut3_state_file_length);
 	return tc;
 }
 

@@ -1128,6 +1128,47 @@ START_TEST(test_mut3_names_pick_and_cut_formats)
 }
 END_TEST
 
+/* A replica with no lag passes max_lag_ms=0; a lag in bytes is shown
+ * when the lag in time is not; every family once per listener. */
+START_TEST(test_mut3_zero_lag_and_metric_lines)
+{
+	struct topo_cluster		*all[1] = { &cl };
+	struct http_metrics_input	 in;
+	struct proto_listener_stats	 ls[1];
+	struct http_params		 p;
+	const char			*page;
+
+	ck_assert_int_eq(hosts[1].lag_ms, 0);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=127.0.0.1:5433&max_lag_ms=0&max_lag_bytes=0", &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 200);
+	ck_assert_str_eq(why, "replica");
+
+	hosts[1].lag_ms = -1;		/* time lag unknown, bytes known */
+	memset(ls, 0, sizeof(ls));
+	ls[0].cluster = "main";
+	ls[0].address = "a:1";
+	ls[0].role = "master";
+	memset(&in, 0, sizeof(in));
+	in.clusters = all;
+	in.nclusters = 1;
+	in.listeners = ls;
+	in.nlisteners = 1;
+	ck_assert_int_eq(http_format_metrics(out, &in), 0);
+	page = out_text();
+	ck_assert_ptr_nonnull(strstr(page, "pgbeacon_host_lag_bytes{cluster="
+	    "\"main\",host=\"127.0.0.1\",port=\"5433\"} 0\n"));
+	ck_assert_ptr_null(strstr(page, "pgbeacon_host_lag_seconds{cluster="
+	    "\"main\",host=\"127.0.0.1\",port=\"5433\"}"));
+	ck_assert_int_eq(count_of(page, "pgbeacon_listener_clients{"), 1);
+	ck_assert_int_eq(count_of(page, "pgbeacon_listener_bytes_total{"), 2);
+	/* Every family head names a pgbeacon family. */
+	ck_assert_int_eq(count_of(page, "# HELP "),
+	    count_of(page, "# HELP pgbeacon_"));
+	ck_assert_ptr_null(strstr(page, "(null)"));
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -1184,6 +1225,7 @@ http_suite(void)
 	tcase_add_test(tc, test_formatters_never_succeed_with_a_cut_answer);
 	tcase_add_test(tc, test_params_unknown_after_known_is_unknown);
 	tcase_add_test(tc, test_mut3_names_pick_and_cut_formats);
+	tcase_add_test(tc, test_mut3_zero_lag_and_metric_lines);
 	suite_add_tcase(s, tc);
 	return s;
 }
