@@ -1135,6 +1135,11 @@ START_TEST(test_mut3_int_literal_forms)
 		"max_fails = +2147483648;\n",		/* one above INT32_MAX */
 		"max_fails = 0X100000003;\n",		/* upper-case X */
 		"max_fails = 04294967299;\n",		/* a leading 0 is decimal */
+		"max_fails = 04000000000;\n",
+		/* look-alikes that are not the setting are passed over */
+		"/* max_fails = 1L */ max_fails = 4294967299;\n",
+		"/* max_fails = 0x1L */ max_fails = 4294967299;\n",
+		"/* max_fails = x */ max_fails = 4294967299;\n",
 	};
 	static const struct {
 		const char	*text;
