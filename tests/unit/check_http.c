@@ -1169,6 +1169,48 @@ START_TEST(test_mut3_zero_lag_and_metric_lines)
 }
 END_TEST
 
+/* Request heads at the edges of their grammar (third round of mutants). */
+START_TEST(test_mut3_request_head_edges)
+{
+	static const struct {
+		const char	*head;
+		int		 rc;
+	} cases[] = {
+		{ "GET / HTTP/1x1\r\n\r\n", -400 },
+		{ "GET x HTTP/1.1\r\n\r\n", -400 },
+		{ "GET *x HTTP/1.1\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nContent-Length: 9\r\n\r\n", -413 },
+		{ "GET / HTTP/1.1\r\nContent-Length: 0\t\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\r\nAZaz09!#$%&'*+-.^_`|~: v\r\n\r\n", 0 },
+		{ "OPTIONS * HTTP/1.1\r\n\r\n", 0 },
+	};
+	struct http_request	 rq;
+	char			 line[128];
+	size_t			 i;
+	int			 rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rc = head_parse(cases[i].head, &rq);
+		if (cases[i].rc == 0)
+			ck_assert_msg(rc > 0, "%s: %d", cases[i].head, rc);
+		else
+			ck_assert_msg(rc == cases[i].rc, "%s: %d",
+			    cases[i].head, rc);
+	}
+	/* "http://h" (8 bytes) is the absolute form of "/". */
+	ck_assert_int_gt(head_parse("GET http://h HTTP/1.1\r\n\r\n", &rq), 0);
+	ck_assert_str_eq(rq.path, "/");
+	/* A method of 32 bytes is read; of 33, refused. */
+	memset(line, 'M', 32);
+	snprintf(line + 32, sizeof(line) - 32, " / HTTP/1.1\r\n\r\n");
+	ck_assert_int_gt(head_parse(line, &rq), 0);
+	ck_assert_int_eq(rq.method, HTTP_M_OTHER);
+	memset(line, 'M', 33);
+	snprintf(line + 33, sizeof(line) - 33, " / HTTP/1.1\r\n\r\n");
+	ck_assert_int_eq(head_parse(line, &rq), -400);
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -1226,6 +1268,7 @@ http_suite(void)
 	tcase_add_test(tc, test_params_unknown_after_known_is_unknown);
 	tcase_add_test(tc, test_mut3_names_pick_and_cut_formats);
 	tcase_add_test(tc, test_mut3_zero_lag_and_metric_lines);
+	tcase_add_test(tc, test_mut3_request_head_edges);
 	suite_add_tcase(s, tc);
 	return s;
 }
