@@ -1208,6 +1208,37 @@ START_TEST(test_mut3_request_head_edges)
 	memset(line, 'M', 33);
 	snprintf(line + 33, sizeof(line) - 33, " / HTTP/1.1\r\n\r\n");
 	ck_assert_int_eq(head_parse(line, &rq), -400);
+	/* Only Connection itself lists connection options. */
+	ck_assert_int_gt(head_parse("GET / HTTP/1.1\r\nUser-Agent: close\r\n"
+	    "Conn: close\r\n\r\n", &rq), 0);
+	ck_assert(rq.keep_alive);
+}
+END_TEST
+
+/* The sizes: a header line cut past HTTP_MAX_HEADERS is 431; a request
+ * line of exactly HTTP_MAX_URI bytes in a head that is too big, too. */
+START_TEST(test_mut3_request_head_sizes)
+{
+	struct http_request	 rq;
+	char			*buf;
+	size_t			 n, k;
+
+	buf = malloc(3 * HTTP_MAX_HEADERS);
+	ck_assert_ptr_nonnull(buf);
+	n = (size_t)snprintf(buf, 64, "GET / HTTP/1.1\r\nA: ");
+	memset(buf + n, 'x', HTTP_MAX_HEADERS);
+	n += HTTP_MAX_HEADERS;
+	ck_assert_int_eq(http_request_parse(buf, n, &rq), -431);
+
+	n = 4100;
+	memset(buf, '\n', n);
+	k = HTTP_MAX_URI - strlen("GET / HTTP/1.1");
+	memcpy(buf + n, "GET /", 5);
+	memset(buf + n + 5, 'a', k);
+	memcpy(buf + n + 5 + k, " HTTP/1.1\n\n", 11);
+	n += 5 + k + 11;
+	ck_assert_int_eq(http_request_parse(buf, n, &rq), -431);
+	free(buf);
 }
 END_TEST
 
@@ -1269,6 +1300,7 @@ http_suite(void)
 	tcase_add_test(tc, test_mut3_names_pick_and_cut_formats);
 	tcase_add_test(tc, test_mut3_zero_lag_and_metric_lines);
 	tcase_add_test(tc, test_mut3_request_head_edges);
+	tcase_add_test(tc, test_mut3_request_head_sizes);
 	suite_add_tcase(s, tc);
 	return s;
 }
