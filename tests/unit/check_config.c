@@ -1363,6 +1363,68 @@ START_TEST(test_mut3_state_file_length)
 }
 END_TEST
 
+/* Descriptors open in this process. */
+static int
+mut3_open_fds(void)
+{
+	DIR	*d = opendir("/proc/self/fd");
+	int	 n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* Smallest values, empty lists, descriptors, digests, held name lists. */
+START_TEST(test_mut3_config_edges)
+{
+	const char *const	*top;
+	struct config		*cfg;
+	char			 path[128], a[256], b[256];
+	uint64_t		 da, db;
+	int			 fds;
+
+	cfg = expect_ok(CL_OPEN "name = \"m\"; hosts = (\"h:1\");\n"
+	    "system_identifier = 1;\nlisten = ();\n" CL_CLOSE);
+	ck_assert_uint_eq(cfg->clusters[0].system_identifier, 1);
+	ck_assert_uint_eq(cfg->clusters[0].nlisten, 0);
+	config_free(cfg);
+
+	/* Loading and digesting leave no descriptor open. */
+	snprintf(path, sizeof path, "%s/f.conf", tmpdir);
+	write_file(path, CLUSTERS);
+	fds = mut3_open_fds();
+	cfg = config_load(path, err, sizeof err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	config_free(cfg);
+	ck_assert_int_eq(config_file_digest(path, &da), 0);
+	ck_assert_int_eq(mut3_open_fds(), fds);
+
+	/* A change in the first byte of a long file changes the digest. */
+	memset(a, ' ', sizeof a - 1);
+	a[sizeof a - 1] = '\0';
+	memcpy(b, a, sizeof b);
+	b[0] = '\t';
+	write_file(path, a);
+	ck_assert_int_eq(config_file_digest(path, &da), 0);
+	write_file(path, b);
+	ck_assert_int_eq(config_file_digest(path, &db), 0);
+	ck_assert(da != db);
+	/* A directory opens but cannot be read. */
+	ck_assert_int_eq(config_file_digest(tmpdir, &da), -1);
+
+	/* Each level's list stays as it was when another is asked for. */
+	top = config_setting_names(CONFIG_LEVEL_TOP);
+	(void)config_setting_names(CONFIG_LEVEL_CLUSTER);
+	(void)config_setting_names(CONFIG_LEVEL_LISTEN);
+	while (*top != NULL && strcmp(*top, "socket") != 0)
+		top++;
+	ck_assert_ptr_nonnull(*top);
+}
+END_TEST
+
 static TCase *
 mut3_tcase(void)
 {
@@ -1376,6 +1438,7 @@ mut3_tcase(void)
 	tcase_add_test(tc, test_mut3_restart_changes_tiny_buffers);
 	tcase_add_test(tc, test_mut3_host_edges);
 	tcase_add_test(tc, test_mut3_state_file_length);
+	tcase_add_test(tc, test_mut3_config_edges);
 	return tc;
 }
 

@@ -1117,8 +1117,11 @@ START_TEST(test_mut3_names_pick_and_cut_formats)
 	ck_assert_int_eq(http_params_format(HTTP_EP_V1_RESOLVE, &p, q,
 	    sizeof(q)), 0);
 	ck_assert_str_eq(q, "cluster=m&role=master");
-	ck_assert_int_eq(http_params_format(HTTP_EP_V1_RESOLVE, &p, q, 10),
+	/* "cluster=m" fits in 12 bytes, "&role=master" after it does not. */
+	ck_assert_int_eq(http_params_format(HTTP_EP_V1_RESOLVE, &p, q, 12),
 	    -1);
+	ck_assert_int_eq(http_params_format(HTTP_EP_MASTER, &p, q, 12), 0);
+	ck_assert_str_eq(q, "cluster=m");
 	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=d:1", &p), 0);
 	ck_assert_int_eq(http_params_format(HTTP_EP_HEALTH_PRIMARY, &p, q,
 	    sizeof(q)), 0);
