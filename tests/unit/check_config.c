@@ -1140,6 +1140,8 @@ START_TEST(test_mut3_int_literal_forms)
 		"/* max_fails = 1L */ max_fails = 4294967299;\n",
 		"/* max_fails = 0x1L */ max_fails = 4294967299;\n",
 		"/* max_fails = x */ max_fails = 4294967299;\n",
+		"/* max_fails = 1L max_fails = x */ max_fails = 4294967299;\n",
+		"/* max_fails = -1L */ max_fails = 2147483648;\n",
 	};
 	static const struct {
 		const char	*text;
