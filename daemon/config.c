@@ -165,7 +165,7 @@ config_conv_state_file(struct config_ctx *ctx, const config_setting_t *where,
 		    "path, or \"\" for none");
 		return false;
 	}
-	if (strlen(v) > 4000) {
+	if (strlen(v) >= 4000) {
 		config_fail(ctx, where, "state_file must be shorter than 4000 "
 		    "bytes");
 		return false;

@@ -110,8 +110,8 @@ config_int_wrapped(const struct config_ctx *ctx, const config_setting_t *s)
 {
 	const char	*name = config_setting_name(s), *p = ctx->text, *q;
 	unsigned	 line = config_setting_source_line(s), l;
-	uint64_t	 v = 0;
-	bool		 neg = false, digits = false;
+	uint64_t	 v;
+	bool		 neg, digits;
 
 	if (p == NULL || name == NULL || line == 0 ||
 	    config_setting_source_file(s) != NULL)
@@ -120,6 +120,9 @@ config_int_wrapped(const struct config_ctx *ctx, const config_setting_t *s)
 		if ((p = strchr(p, '\n')) != NULL)
 			p++;
 	}
+	/* s is an int without L: an occurrence followed by anything else
+	 * ("name = 1L" or "name = x" in a comment) is not s, and the search
+	 * goes on. */
 	for (; p != NULL && (q = strstr(p, name)) != NULL; p = q + 1) {
 		if ((q > ctx->text && config_is_name_char(q[-1])) ||
 		    config_is_name_char(q[strlen(name)]))
@@ -130,6 +133,8 @@ config_int_wrapped(const struct config_ctx *ctx, const config_setting_t *s)
 			continue;
 		q++;
 		q += strspn(q, " \t\r\n");
+		v = 0;
+		neg = digits = false;
 		if (*q == '-' || *q == '+')
 			neg = *q++ == '-';
 		if (q[0] == '0' && (q[1] == 'x' || q[1] == 'X')) {
@@ -142,7 +147,9 @@ config_int_wrapped(const struct config_ctx *ctx, const config_setting_t *s)
 					    (unsigned char)*q) ? *q - '0' :
 					    (tolower((unsigned char)*q) - 'a' + 10));
 			}
-			return digits && *q != 'L' && v > INT32_MAX;
+			if (!digits || *q == 'L')
+				continue;
+			return v > INT32_MAX;
 		}
 		for (; isdigit((unsigned char)*q); q++) {
 			digits = true;
@@ -150,7 +157,7 @@ config_int_wrapped(const struct config_ctx *ctx, const config_setting_t *s)
 				v = v * 10 + (uint64_t)(*q - '0');
 		}
 		if (!digits || *q == 'L')
-			return false;
+			continue;
 		return v > (neg ? (uint64_t)INT32_MAX + 1 : (uint64_t)INT32_MAX);
 	}
 	return false;

@@ -666,6 +666,92 @@ START_TEST(test_first_byte_and_tiny_buffers)
 }
 END_TEST
 
+/* Third round of mutants (issue 11 §4): the edges left unpinned. */
+START_TEST(test_reply_parser_edges_round3)
+{
+	static const char pong[] = "PONG\0X";
+	char		 line[256], why[128], role[PGB_ROLE_MAX + 1];
+	const char	*rest, *list;
+	size_t		 len;
+	pgb_resolved	 r;
+	pgb_event	 ev;
+
+	/* PONG has an empty rest, not NULL nor past the end. */
+	rest = NULL;
+	ck_assert_int_eq(pgbi_proto_classify(pong, &rest), PGBI_REPLY_PONG);
+	ck_assert_ptr_nonnull(rest);
+	ck_assert_str_eq(rest, "");
+
+	/* The first byte of a value is checked like the others. */
+	ck_assert_int_eq(pgbi_proto_parse_resolve("OK host=\x01" "db port=1 "
+	    "role=master generation=1", &r, why, sizeof why), -1);
+	ck_assert_str_eq(why, "control character");
+
+	/* Unknown keys of the lengths of known ones are ignored. */
+	ck_assert_msg(pgbi_proto_parse_resolve("OK host=db port=1 role=master "
+	    "generation=7 abcd=x zzzzzzzzzz=y", &r, why, sizeof why) == 0,
+	    "%s", why);
+	ck_assert_str_eq(r.role, "master");
+	ck_assert_uint_eq(r.generation, 7);
+	ck_assert_msg(pgbi_proto_parse_resolve("OK abcd=x zzzzzzzzzz=y "
+	    "host=db port=1 role=replica generation=8", &r, why,
+	    sizeof why) == 0, "%s", why);
+	ck_assert_str_eq(r.role, "replica");
+	ck_assert_uint_eq(r.generation, 8);
+
+	/* A role fills r.role at most up to its last byte, the NUL. */
+	memset(role, 'r', PGB_ROLE_MAX);
+	role[PGB_ROLE_MAX - 1] = '\0';
+	snprintf(line, sizeof line, "OK host=db port=1 role=%s generation=1",
+	    role);
+	ck_assert_int_eq(pgbi_proto_parse_resolve(line, &r, why, sizeof why),
+	    0);
+	ck_assert_str_eq(r.role, role);
+	role[PGB_ROLE_MAX - 1] = 'r';
+	role[PGB_ROLE_MAX] = '\0';
+	snprintf(line, sizeof line, "OK host=db port=1 role=%s generation=1",
+	    role);
+	ck_assert_int_eq(pgbi_proto_parse_resolve(line, &r, why, sizeof why),
+	    -1);
+	ck_assert_str_eq(why, "bad role");
+
+	/* An unknown code into a 1-byte buffer: "", as for known codes. */
+	strcpy(why, "XX");
+	ck_assert_int_eq(pgbi_proto_parse_err("ERR WHAT abc", &(pgb_errcode){ 0 },
+	    why, 1), 0);
+	ck_assert_int_eq(why[0], '\0');
+	ck_assert_int_eq(why[1], 'X');
+
+	/* EVENT: a cluster name the daemon refuses; a one-byte master. */
+	ck_assert_int_eq(pgbi_proto_parse_event("EVENT ma\x01" "n generation=1 "
+	    "master=none", &ev, why, sizeof why), -1);
+	ck_assert_str_eq(why, "bad cluster name");
+	ck_assert_int_eq(pgbi_proto_parse_event("EVENT main generation=1 "
+	    "master=x", &ev, why, sizeof why), -1);
+	ck_assert_str_eq(why, "bad master");
+
+	/* replicas=: only on EVENT lines; first field; "none" exactly. */
+	ck_assert_int_eq(pgbi_proto_event_replicas("OK main replicas=a:1",
+	    &list, &len), -1);
+	list = NULL;
+	len = 99;
+	ck_assert_int_eq(pgbi_proto_event_replicas("EVENT main replicas=none "
+	    "generation=1 master=none", &list, &len), 1);
+	ck_assert_ptr_nonnull(list);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_int_eq(pgbi_proto_event_replicas("EVENT main replicas=a:12 "
+	    "generation=1", &list, &len), 1);
+	ck_assert_uint_eq(len, 4);
+	ck_assert_int_eq(strncmp(list, "a:12", 4), 0);
+	ck_assert_int_eq(pgbi_proto_event_replicas("EVENT main generation=1 "
+	    "replicas=nonex:5", &list, &len), 1);
+	ck_assert_uint_eq(len, 7);
+	ck_assert_int_eq(strncmp(list, "nonex:5", 7), 0);
+	ck_assert_int_eq(pgbi_proto_replicas_has(list, len, "nonex", 5), 1);
+	ck_assert_int_eq(pgbi_proto_replicas_has(list, len, "nonex", 6), 0);
+}
+END_TEST
+
 static Suite *
 client_proto_suite(void)
 {
@@ -709,6 +795,7 @@ client_proto_suite(void)
 	tcase_add_test(tc, test_request_token_edges);
 	tcase_add_test(tc, test_err_reply_every_code);
 	tcase_add_test(tc, test_first_byte_and_tiny_buffers);
+	tcase_add_test(tc, test_reply_parser_edges_round3);
 	suite_add_tcase(s, tc);
 	return (s);
 }

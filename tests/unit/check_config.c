@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -62,13 +63,24 @@ setup_tmpdir(void)
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
+/* The directory holds plain files only; removed without a shell, since
+ * a fork per test made this suite the slowest part of make mutate. */
 static void
 teardown_tmpdir(void)
 {
-	char	cmd[128];
+	DIR		*d = opendir(tmpdir);
+	struct dirent	*e;
+	char		 path[512];
 
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
+		ck_assert_int_eq(unlink(path), 0);
+	}
+	ck_assert_int_eq(closedir(d), 0);
+	ck_assert_int_eq(rmdir(tmpdir), 0);
 }
 
 static void
@@ -1146,6 +1158,330 @@ START_TEST(test_conninfo_names_the_first_server_keyword)
 }
 END_TEST
 
+/* --- mut3: third round of mutants (issue 11 §4), config_table.c ---------
+ * Inputs and the outcome they must give, whatever code reads them. */
+
+/* A literal libconfig wrapped to 32 bits is refused, however written; one
+ * it read right is taken, and so are look-alikes of the setting's name
+ * elsewhere on its line or on earlier lines. */
+START_TEST(test_mut3_int_literal_forms)
+{
+	static const char *const wrapped[] = {
+		"max_fails : 4294967299;\n",		/* ':' for '=' */
+		"max_fails = -4294967299;\n",		/* wraps to -3 */
+		"max_fails = -2147483649;\n",		/* one below INT32_MIN */
+		"max_fails = +2147483648;\n",		/* one above INT32_MAX */
+		"max_fails = 0X100000003;\n",		/* upper-case X */
+		"max_fails = 04294967299;\n",		/* a leading 0 is decimal */
+		"max_fails = 04000000000;\n",
+		/* look-alikes that are not the setting are passed over */
+		"/* max_fails = 1L */ max_fails = 4294967299;\n",
+		"/* max_fails = 0x1L */ max_fails = 4294967299;\n",
+		"/* max_fails = x */ max_fails = 4294967299;\n",
+		"/* max_fails = 1L max_fails = x */ max_fails = 4294967299;\n",
+		"/* max_fails = -1L */ max_fails = 2147483648;\n",
+	};
+	static const struct {
+		const char	*text;
+		int		 max_fails;
+	} taken[] = {
+		{ "# max_fails = 4294967299\nmax_fails = 3;\n", 3 },
+		{ "#\n# max_fails = 4294967299\nmax_fails = 2;\n", 2 },
+		{ "/* xmax_fails = 4294967299 */ max_fails = 4;\n", 4 },
+		{ "/* max_failsx = 4294967299 */ max_fails = 4;\n", 4 },
+		{ "/* _max_fails = 4294967299 */ max_fails = 5;\n", 5 },
+		{ "/* -max_fails = 4294967299 */ max_fails = 6;\n", 6 },
+		{ "/* *max_fails = 4294967299 */ max_fails = 7;\n", 7 },
+		{ "max_fails /* n */ = 8;\n", 8 },
+		{ "max_fails = 09;\n", 9 },
+	};
+	char		 text[512], want[256];
+	struct config	*cfg;
+	size_t		 i;
+
+	for (i = 0; i < sizeof wrapped / sizeof wrapped[0]; i++) {
+		snprintf(text, sizeof text, "%s" CLUSTERS, wrapped[i]);
+		expect_error(text, "t.conf:1: max_fails does not fit in 32 "
+		    "bits: write it with an L suffix (1000000000000L)");
+	}
+	for (i = 0; i < sizeof taken / sizeof taken[0]; i++) {
+		snprintf(text, sizeof text, "%s" CLUSTERS, taken[i].text);
+		cfg = expect_ok(text);
+		ck_assert_int_eq(cfg->max_fails, taken[i].max_fails);
+		config_free(cfg);
+	}
+	/* INT32_MIN itself is read right: the range check speaks. */
+	snprintf(want, sizeof want, "t.conf:1: max_fails must be between 1 "
+	    "and 1000, not -2147483648");
+	expect_error("max_fails = -2147483648;\n" CLUSTERS, want);
+	/* A decimal literal with L is 64 bits. */
+	cfg = expect_ok("sync_max_lag_bytes = 20000000000L;\n" CLUSTERS);
+	ck_assert(cfg->sync_max_lag_bytes == INT64_C(20000000000));
+	config_free(cfg);
+}
+END_TEST
+
+/* Settings of an @include file: read, and named by their file in errors. */
+START_TEST(test_mut3_include_file)
+{
+	char		 path[128], inc[128];
+	struct config	*cfg;
+
+	snprintf(path, sizeof path, "%s/main.conf", tmpdir);
+	snprintf(inc, sizeof inc, "%s/inc.conf", tmpdir);
+	/* The look-alike after the @include line belongs to the main file. */
+	write_file(path, "@include \"inc.conf\"\n# max_fails = 4294967299\n"
+	    CLUSTERS);
+	write_file(inc, "max_fails = 4;\nsync_max_lag_ms = 7;\n");
+	cfg = config_load(path, err, sizeof err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_int_eq(cfg->max_fails, 4);
+	ck_assert_int_eq(cfg->sync_max_lag_ms, 7);
+	config_free(cfg);
+
+	write_file(inc, "\nmax_fails = 0;\n");
+	ck_assert_ptr_null(config_load(path, err, sizeof err));
+	/* As the @include line names it. */
+	ck_assert_str_eq(err, "inc.conf:2: max_fails must be between 1 and "
+	    "1000, not 0");
+}
+END_TEST
+
+/* Errors stay one line: controls and DEL in a quoted value become '?';
+ * a 1-byte buffer gets "". */
+START_TEST(test_mut3_error_text_edges)
+{
+	char	small[4] = "XXX";
+
+	expect_error("log_level = \"a\\x7fb\\x01\";\n" CLUSTERS,
+	    "t.conf:1: log_level must be error, warn, info or debug, not "
+	    "\"a?b?\"");
+	ck_assert_ptr_null(config_load_string("max_fails = 0;\n" CLUSTERS,
+	    NAME, small, 1));
+	ck_assert_int_eq(small[0], '\0');
+	ck_assert_int_eq(small[1], 'X');
+}
+END_TEST
+
+static bool
+mut3_has_name(enum config_level level, const char *want)
+{
+	const char *const *name;
+
+	for (name = config_setting_names(level); *name != NULL; name++)
+		if (strcmp(*name, want) == 0)
+			return true;
+	return false;
+}
+
+/* The name lists hold every setting, the first of each table too. */
+START_TEST(test_mut3_setting_names)
+{
+	static const struct {
+		enum config_level	 level;
+		const char		*name;
+	} want[] = {
+		{ CONFIG_LEVEL_TOP, "socket" },
+		{ CONFIG_LEVEL_TOP, "max_fails" },
+		{ CONFIG_LEVEL_TOP, "clusters" },
+		{ CONFIG_LEVEL_CLUSTER, "name" },
+		{ CONFIG_LEVEL_CLUSTER, "system_identifier" },
+		{ CONFIG_LEVEL_LISTEN, "role" },
+		{ CONFIG_LEVEL_LISTEN, "fence_on_lag" },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof want / sizeof want[0]; i++)
+		ck_assert_msg(mut3_has_name(want[i].level, want[i].name),
+		    "no '%s'", want[i].name);
+	ck_assert(!mut3_has_name(CONFIG_LEVEL_TOP, "name"));
+	ck_assert(!mut3_has_name(CONFIG_LEVEL_LISTEN, "hosts"));
+}
+END_TEST
+
+/* config_restart_changes: "" in a 1-byte buffer, nothing in none. */
+START_TEST(test_mut3_restart_changes_tiny_buffers)
+{
+	struct config	*a, *b;
+	char		 buf[4];
+
+	a = expect_ok("socket = \"/tmp/a.sock\";\n" CLUSTERS);
+	b = expect_ok("socket = \"/tmp/b.sock\";\n" CLUSTERS);
+	memcpy(buf, "XXX", 4);
+	ck_assert_uint_eq(config_restart_changes(a, a, buf, 1), 0);
+	ck_assert_int_eq(buf[0], '\0');
+	ck_assert_int_eq(buf[1], 'X');
+	memcpy(buf, "XXX", 4);
+	ck_assert_uint_eq(config_restart_changes(a, b, buf, 0), 1);
+	ck_assert_int_eq(buf[0], 'X');
+	ck_assert_uint_eq(config_restart_changes(a, a, buf, 0), 0);
+	ck_assert_int_eq(buf[0], 'X');
+	config_free(a);
+	config_free(b);
+}
+END_TEST
+
+/* Refused with an error that starts with want. */
+static void
+mut3_refused(const char *text, const char *want)
+{
+	struct config	*cfg = load(text);
+
+	ck_assert_msg(cfg == NULL, "accepted: %s", text);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
+	    "for:\n%s\nwant: %s...\ngot:  %s", text, want, err);
+}
+
+/* Host names of a cluster at their edges: length, first byte, DEL in a
+ * socket directory, a lone '['. */
+START_TEST(test_mut3_host_edges)
+{
+	char		 name[300], text[600];
+	struct config	*cfg;
+
+	memset(name, 'a', sizeof name);
+	name[253] = '\0';
+	snprintf(text, sizeof text, CL_OPEN "name = \"m\"; hosts = "
+	    "(\"%s:5432\");\n" CL_CLOSE, name);
+	cfg = expect_ok(text);
+	ck_assert_str_eq(cfg->clusters[0].hosts[0].host, name);
+	config_free(cfg);
+	name[253] = 'a';
+	name[254] = '\0';
+	snprintf(text, sizeof text, CL_OPEN "name = \"m\"; hosts = "
+	    "(\"%s:5432\");\n" CL_CLOSE, name);
+	mut3_refused(text, "t.conf:2: bad host \"");
+
+	mut3_refused(CL_OPEN "name = \"m\"; hosts = (\".db:5432\");\n"
+	    CL_CLOSE, "t.conf:2: bad host \".db:5432\"");
+	mut3_refused(CL_OPEN "name = \"m\"; hosts = (\"-db:5432\");\n"
+	    CL_CLOSE, "t.conf:2: bad host \"-db:5432\"");
+	mut3_refused(CL_OPEN "name = \"m\"; hosts = (\"*db:5432\");\n"
+	    CL_CLOSE, "t.conf:2: bad host \"*db:5432\"");
+	cfg = expect_ok(CL_OPEN "name = \"m\"; hosts = (\"d.b:1\", \"d-b:2\", "
+	    "\"d_b:3\");\n" CL_CLOSE);
+	ck_assert_str_eq(cfg->clusters[0].hosts[0].host, "d.b");
+	config_free(cfg);
+
+	mut3_refused(CL_OPEN "name = \"m\"; hosts = (\"/tmp/a\\x7f:5432\");\n"
+	    CL_CLOSE, "t.conf:2: bad host \"");
+	mut3_refused(CL_OPEN "name = \"m\"; hosts = (\"/tmp/a\\x80:5432\");\n"
+	    CL_CLOSE, "t.conf:2: bad host \"");
+	cfg = expect_ok(CL_OPEN "name = \"m\"; hosts = (\"/tmp/~a:5432\");\n"
+	    CL_CLOSE);
+	ck_assert_str_eq(cfg->clusters[0].hosts[0].host, "/tmp/~a");
+	config_free(cfg);
+
+	expect_error(CL_OPEN "name = \"m\"; hosts = (\"[:5432\");\n" CL_CLOSE,
+	    "t.conf:2: bad host \"[:5432\": bad IPv6 address");
+	/* The root directory is a socket directory like any other. */
+	cfg = expect_ok(CL_OPEN "name = \"m\"; hosts = (\"/:5432\");\n"
+	    CL_CLOSE);
+	ck_assert_str_eq(cfg->clusters[0].hosts[0].host, "/");
+	config_free(cfg);
+}
+END_TEST
+
+/* state_file is shorter than 4000 bytes, as its error says. */
+START_TEST(test_mut3_state_file_length)
+{
+	static char	 path[4001], text[4100];
+	struct config	*cfg;
+
+	memset(path, 'a', sizeof path - 1);
+	path[0] = '/';
+	path[3999] = '\0';
+	snprintf(text, sizeof text, "state_file = \"%s\";\n" CLUSTERS, path);
+	cfg = expect_ok(text);
+	ck_assert_uint_eq(strlen(cfg->state_file), 3999);
+	config_free(cfg);
+	path[3999] = 'a';
+	path[4000] = '\0';
+	snprintf(text, sizeof text, "state_file = \"%s\";\n" CLUSTERS, path);
+	expect_error(text, "t.conf:1: state_file must be shorter than 4000 "
+	    "bytes");
+}
+END_TEST
+
+/* Descriptors open in this process. */
+static int
+mut3_open_fds(void)
+{
+	DIR	*d = opendir("/proc/self/fd");
+	int	 n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* Smallest values, empty lists, descriptors, digests, held name lists. */
+START_TEST(test_mut3_config_edges)
+{
+	const char *const	*top;
+	struct config		*cfg;
+	char			 path[128], a[256], b[256];
+	uint64_t		 da, db;
+	int			 fds;
+
+	cfg = expect_ok(CL_OPEN "name = \"m\"; hosts = (\"h:1\");\n"
+	    "system_identifier = 1;\nlisten = ();\n" CL_CLOSE);
+	ck_assert_uint_eq(cfg->clusters[0].system_identifier, 1);
+	ck_assert_uint_eq(cfg->clusters[0].nlisten, 0);
+	config_free(cfg);
+
+	/* Loading and digesting leave no descriptor open. */
+	snprintf(path, sizeof path, "%s/f.conf", tmpdir);
+	write_file(path, CLUSTERS);
+	fds = mut3_open_fds();
+	cfg = config_load(path, err, sizeof err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	config_free(cfg);
+	ck_assert_int_eq(config_file_digest(path, &da), 0);
+	ck_assert_int_eq(mut3_open_fds(), fds);
+
+	/* A change in the first byte of a long file changes the digest. */
+	memset(a, ' ', sizeof a - 1);
+	a[sizeof a - 1] = '\0';
+	memcpy(b, a, sizeof b);
+	b[0] = '\t';
+	write_file(path, a);
+	ck_assert_int_eq(config_file_digest(path, &da), 0);
+	write_file(path, b);
+	ck_assert_int_eq(config_file_digest(path, &db), 0);
+	ck_assert(da != db);
+	/* A directory opens but cannot be read. */
+	ck_assert_int_eq(config_file_digest(tmpdir, &da), -1);
+
+	/* Each level's list stays as it was when another is asked for. */
+	top = config_setting_names(CONFIG_LEVEL_TOP);
+	(void)config_setting_names(CONFIG_LEVEL_CLUSTER);
+	(void)config_setting_names(CONFIG_LEVEL_LISTEN);
+	while (*top != NULL && strcmp(*top, "socket") != 0)
+		top++;
+	ck_assert_ptr_nonnull(*top);
+}
+END_TEST
+
+static TCase *
+mut3_tcase(void)
+{
+	TCase	*tc = tcase_create("mutants3");
+
+	tcase_add_checked_fixture(tc, setup_tmpdir, teardown_tmpdir);
+	tcase_add_test(tc, test_mut3_int_literal_forms);
+	tcase_add_test(tc, test_mut3_include_file);
+	tcase_add_test(tc, test_mut3_error_text_edges);
+	tcase_add_test(tc, test_mut3_setting_names);
+	tcase_add_test(tc, test_mut3_restart_changes_tiny_buffers);
+	tcase_add_test(tc, test_mut3_host_edges);
+	tcase_add_test(tc, test_mut3_state_file_length);
+	tcase_add_test(tc, test_mut3_config_edges);
+	return tc;
+}
+
 static Suite *
 config_suite(void)
 {
@@ -1207,6 +1543,7 @@ config_suite(void)
 	tcase_add_test(tc, test_file_size_limit);
 	tcase_add_test(tc, test_conninfo_names_the_first_server_keyword);
 	suite_add_tcase(s, tc);
+	suite_add_tcase(s, mut3_tcase());
 	return s;
 }
 

@@ -1098,6 +1098,153 @@ START_TEST(test_json_errors_have_one_shape)
 }
 END_TEST
 
+/* Third round of mutants (issue 11 §4): endpoint names out of range,
+ * the one-cluster default, a role or host that does not fit. */
+START_TEST(test_mut3_names_pick_and_cut_formats)
+{
+	struct topo_cluster	*one[1] = { &cl };
+	struct http_params	 p;
+	char			 q[128];
+
+	ck_assert_str_eq(http_endpoint_name(HTTP_EP_COUNT), "other");
+	ck_assert_str_eq(http_endpoint_name((enum http_endpoint)-1), "other");
+	ck_assert_str_eq(http_endpoint_name(HTTP_EP_MASTER), "/master");
+
+	ck_assert_ptr_eq(http_pick_cluster(one, 1, NULL), &cl);
+
+	ck_assert_int_eq(parse(HTTP_EP_V1_RESOLVE, "cluster=m&role=master",
+	    &p), 0);
+	ck_assert_int_eq(http_params_format(HTTP_EP_V1_RESOLVE, &p, q,
+	    sizeof(q)), 0);
+	ck_assert_str_eq(q, "cluster=m&role=master");
+	/* "cluster=m" fits in 12 bytes, "&role=master" after it does not. */
+	ck_assert_int_eq(http_params_format(HTTP_EP_V1_RESOLVE, &p, q, 12),
+	    -1);
+	ck_assert_int_eq(http_params_format(HTTP_EP_MASTER, &p, q, 12), 0);
+	ck_assert_str_eq(q, "cluster=m");
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_PRIMARY, "host=d:1", &p), 0);
+	ck_assert_int_eq(http_params_format(HTTP_EP_HEALTH_PRIMARY, &p, q,
+	    sizeof(q)), 0);
+	ck_assert_str_eq(q, "host=d%3A1");
+	ck_assert_int_eq(http_params_format(HTTP_EP_HEALTH_PRIMARY, &p, q, 5),
+	    -1);
+}
+END_TEST
+
+/* A replica with no lag passes max_lag_ms=0; a lag in bytes is shown
+ * when the lag in time is not; every family once per listener. */
+START_TEST(test_mut3_zero_lag_and_metric_lines)
+{
+	struct topo_cluster		*all[1] = { &cl };
+	struct http_metrics_input	 in;
+	struct proto_listener_stats	 ls[1];
+	struct http_params		 p;
+	const char			*page;
+
+	ck_assert_int_eq(hosts[1].lag_ms, 0);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=127.0.0.1:5433&max_lag_ms=0&max_lag_bytes=0", &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 200);
+	ck_assert_str_eq(why, "replica");
+
+	hosts[1].lag_ms = -1;		/* time lag unknown, bytes known */
+	memset(ls, 0, sizeof(ls));
+	ls[0].cluster = "main";
+	ls[0].address = "a:1";
+	ls[0].role = "master";
+	memset(&in, 0, sizeof(in));
+	in.clusters = all;
+	in.nclusters = 1;
+	in.listeners = ls;
+	in.nlisteners = 1;
+	ck_assert_int_eq(http_format_metrics(out, &in), 0);
+	page = out_text();
+	ck_assert_ptr_nonnull(strstr(page, "pgbeacon_host_lag_bytes{cluster="
+	    "\"main\",host=\"127.0.0.1\",port=\"5433\"} 0\n"));
+	ck_assert_ptr_null(strstr(page, "pgbeacon_host_lag_seconds{cluster="
+	    "\"main\",host=\"127.0.0.1\",port=\"5433\"}"));
+	ck_assert_int_eq(count_of(page, "pgbeacon_listener_clients{"), 1);
+	ck_assert_int_eq(count_of(page, "pgbeacon_listener_bytes_total{"), 2);
+	/* Every family head names a pgbeacon family. */
+	ck_assert_int_eq(count_of(page, "# HELP "),
+	    count_of(page, "# HELP pgbeacon_"));
+	ck_assert_ptr_null(strstr(page, "(null)"));
+}
+END_TEST
+
+/* Request heads at the edges of their grammar (third round of mutants). */
+START_TEST(test_mut3_request_head_edges)
+{
+	static const struct {
+		const char	*head;
+		int		 rc;
+	} cases[] = {
+		{ "GET / HTTP/1x1\r\n\r\n", -400 },
+		{ "GET x HTTP/1.1\r\n\r\n", -400 },
+		{ "GET *x HTTP/1.1\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nContent-Length: 9\r\n\r\n", -413 },
+		{ "GET / HTTP/1.1\r\nContent-Length: 0\t\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\r\nAZaz09!#$%&'*+-.^_`|~: v\r\n\r\n", 0 },
+		{ "OPTIONS * HTTP/1.1\r\n\r\n", 0 },
+	};
+	struct http_request	 rq;
+	char			 line[128];
+	size_t			 i;
+	int			 rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rc = head_parse(cases[i].head, &rq);
+		if (cases[i].rc == 0)
+			ck_assert_msg(rc > 0, "%s: %d", cases[i].head, rc);
+		else
+			ck_assert_msg(rc == cases[i].rc, "%s: %d",
+			    cases[i].head, rc);
+	}
+	/* "http://h" (8 bytes) is the absolute form of "/". */
+	ck_assert_int_gt(head_parse("GET http://h HTTP/1.1\r\n\r\n", &rq), 0);
+	ck_assert_str_eq(rq.path, "/");
+	/* A method of 32 bytes is read; of 33, refused. */
+	memset(line, 'M', 32);
+	snprintf(line + 32, sizeof(line) - 32, " / HTTP/1.1\r\n\r\n");
+	ck_assert_int_gt(head_parse(line, &rq), 0);
+	ck_assert_int_eq(rq.method, HTTP_M_OTHER);
+	memset(line, 'M', 33);
+	snprintf(line + 33, sizeof(line) - 33, " / HTTP/1.1\r\n\r\n");
+	ck_assert_int_eq(head_parse(line, &rq), -400);
+	/* Only Connection itself lists connection options. */
+	ck_assert_int_gt(head_parse("GET / HTTP/1.1\r\nUser-Agent: close\r\n"
+	    "Conn: close\r\n\r\n", &rq), 0);
+	ck_assert(rq.keep_alive);
+}
+END_TEST
+
+/* The sizes: a header line cut past HTTP_MAX_HEADERS is 431; a request
+ * line of exactly HTTP_MAX_URI bytes in a head that is too big, too. */
+START_TEST(test_mut3_request_head_sizes)
+{
+	struct http_request	 rq;
+	char			*buf;
+	size_t			 n, k;
+
+	buf = malloc(3 * HTTP_MAX_HEADERS);
+	ck_assert_ptr_nonnull(buf);
+	n = (size_t)snprintf(buf, 64, "GET / HTTP/1.1\r\nA: ");
+	memset(buf + n, 'x', HTTP_MAX_HEADERS);
+	n += HTTP_MAX_HEADERS;
+	ck_assert_int_eq(http_request_parse(buf, n, &rq), -431);
+
+	n = 4100;
+	memset(buf, '\n', n);
+	k = HTTP_MAX_URI - strlen("GET / HTTP/1.1");
+	memcpy(buf + n, "GET /", 5);
+	memset(buf + n + 5, 'a', k);
+	memcpy(buf + n + 5 + k, " HTTP/1.1\n\n", 11);
+	n += 5 + k + 11;
+	ck_assert_int_eq(http_request_parse(buf, n, &rq), -431);
+	free(buf);
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -1153,6 +1300,10 @@ http_suite(void)
 	tcase_add_test(tc, test_accept_header_trims_blanks_before_parameters);
 	tcase_add_test(tc, test_formatters_never_succeed_with_a_cut_answer);
 	tcase_add_test(tc, test_params_unknown_after_known_is_unknown);
+	tcase_add_test(tc, test_mut3_names_pick_and_cut_formats);
+	tcase_add_test(tc, test_mut3_zero_lag_and_metric_lines);
+	tcase_add_test(tc, test_mut3_request_head_edges);
+	tcase_add_test(tc, test_mut3_request_head_sizes);
 	suite_add_tcase(s, tc);
 	return s;
 }
