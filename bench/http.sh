@@ -114,7 +114,7 @@ run() {
 	t1=$(cpu_ticks)
 	n=$(echo "$out" | awk '/ requests in / { print $1 }')
 	us=$(awk -v a="$t0" -v b="$t1" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
-		'BEGIN { printf "%.1f", n > 0 ? (b - a) * 1e6 / hz / n : 0 }')
+		'BEGIN { printf "%.1f", (n > 0) ? (b - a) * 1e6 / hz / n : 0 }')
 	rps=$(echo "$out" | awk '/^Requests\/sec:/ { printf "%.0f", $2 }')
 	p50=$(echo "$out" | awk '$1 == "50%" { print $2 }')
 	p99=$(echo "$out" | awk '$1 == "99%" { print $2 }')
