@@ -1573,9 +1573,36 @@ send_all_reading_when_blocked(const char *req, size_t len, int deadline_ms,
 	return buf;
 }
 
+/*
+ * Reads the statuses of the whole answers at buf into status[0..max);
+ * returns how many, or -1 at bytes that are not a whole keep-alive
+ * answer.  split_answers() would take minutes here: its sscanf() measures
+ * the rest of the buffer at every answer.
+ */
+static int
+flood_statuses(const char *buf, size_t len, int *status, int max)
+{
+	static const char clen_hdr[] = "\r\nContent-Length: ";
+	const char	*p = buf, *end = buf + len, *sep, *clen;
+	int		 n = 0;
+
+	while (p < end) {
+		if (n == max || end - p < 12 ||
+		    memcmp(p, "HTTP/1.1 ", 9) != 0 ||
+		    (sep = memmem(p, (size_t)(end - p), "\r\n\r\n", 4)) == NULL ||
+		    (clen = memmem(p, (size_t)(sep - p), clen_hdr,
+		    sizeof(clen_hdr) - 1)) == NULL ||
+		    memmem(p, (size_t)(sep - p), "Connection: close", 17) != NULL)
+			return -1;
+		status[n++] = atoi(p + 9);
+		p = sep + 4 + strtoul(clen + sizeof(clen_hdr) - 1, NULL, 10);
+	}
+	return p == end ? n : -1;
+}
+
 START_TEST(test_a_flood_of_pipelined_requests_to_a_slow_reader_is_all_answered)
 {
-	struct answer	*a;
+	static int	 status[FLOOD + 1];
 	char		*req, *buf;
 	size_t		 len = 0, cap = FLOOD * 64, got;
 	bool		 eof;
@@ -1583,24 +1610,20 @@ START_TEST(test_a_flood_of_pipelined_requests_to_a_slow_reader_is_all_answered)
 
 	start_daemon(0, "http_request_timeout_ms = 60000;\n");
 	req = malloc(cap);
-	a = calloc(FLOOD + 1, sizeof(*a));
 	ck_assert_ptr_nonnull(req);
-	ck_assert_ptr_nonnull(a);
 	for (i = 0; i < FLOOD; i++)
 		len += (size_t)snprintf(req + len, cap - len,
 		    "GET %s HTTP/1.1\r\nHost: x\r\n\r\n",
 		    i % 2 == 0 ? "/master" : "/nowhere");
 	buf = send_all_reading_when_blocked(req, len, 60000, &got, &eof);
 	ITD_ASSERT(dmn, eof, "no EOF after the answers: %zu bytes", got);
-	n = split_answers(buf, got, a, FLOOD + 1, false);
+	n = flood_statuses(buf, got, status, FLOOD + 1);
 	ITD_ASSERT(dmn, n == FLOOD, "%d whole answers of %d (%zu bytes)", n,
 	    FLOOD, got);
-	for (i = 0; i < FLOOD; i++) {
-		ck_assert_int_eq(a[i].status, i % 2 == 0 ? 200 : 404);
-		ck_assert(!a[i].close);
-	}
+	for (i = 0; i < FLOOD; i++)
+		if (status[i] != (i % 2 == 0 ? 200 : 404))
+			ck_abort_msg("answer %d: status %d", i, status[i]);
 	free(buf);
-	free(a);
 	free(req);
 	/* Still serving. */
 	ck_assert_int_eq(port_of("/master"), it_port(cl, 0));
