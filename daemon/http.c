@@ -13,11 +13,17 @@
  * unparsed in its input buffer are dropped without a reply (`printf
  * 'GET /master ...' | nc -N` got some answers or none), and evhttp gives
  * no hook to defer that EOF.  So this is a small HTTP/1.1 server of its
- * own on evconnlistener and bufferevent, as the Unix socket's server.c:
- * keep-alive, pipelining, HTTP/1.0, and on a half-close every complete
- * request received before EOF is answered, in order, and the connection
- * closes once the last answer is written.  libevent still decodes query
- * strings (evhttp_parse_query_str()).
+ * own on evconnlistener: keep-alive, pipelining, HTTP/1.0, and on a
+ * half-close every complete request received before EOF is answered, in
+ * order, and the connection closes once the last answer is written.
+ * libevent still decodes query strings (evhttp_parse_query_str()).
+ *
+ * A connection is two plain events on its socket, not a bufferevent:
+ * requests are answered and written in the callback that read them, so a
+ * request costs one recv() and one writev() (bufferevent's read adds a
+ * FIONREAD ioctl, and its write waits for EPOLLOUT, armed and disarmed
+ * with two epoll_ctl() calls, and one more loop iteration).  The write
+ * event is added only while an answer waits for room in the socket.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -37,7 +43,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -56,6 +61,9 @@
 #define HTTP_OUT_HIGH		(256 * 1024)
 /* ...and read again once it is down to this. */
 #define HTTP_OUT_LOW		(64 * 1024)
+/* Bytes read at most per read callback (as bufferevent's 4 KiB), which
+ * bounds the work of one callback for the event loop's slices. */
+#define HTTP_READ_MAX		4096
 
 /*
  * One accepted connection.  Owned by the http: in its list of
@@ -64,9 +72,19 @@
 struct http_conn {
 	LIST_ENTRY(http_conn)	 entry;
 	struct http		*h;		/* back pointer, not owned */
-	struct bufferevent	*bev;		/* owned, owns the fd */
+	evutil_socket_t		 fd;		/* owned */
+	struct event		*rev;		/* owned; readable, or silence */
+	struct event		*wev;		/* owned; room to write, or
+						 * silence; added while output
+						 * waits */
 	struct event		*deadline;	/* owned; the request deadline */
+	struct evbuffer		*in;		/* owned; requests not parsed */
+	struct evbuffer		*out;		/* owned; answers not written */
+	int64_t			 head_since_ms;	/* the deadline runs from here:
+						 * accept or the last request */
 	char			 peer[64];	/* "ADDR:PORT", for logs */
+	bool			 reading;	/* rev is added */
+	bool			 writing;	/* wev is added */
 	bool			 throttled;	/* reading paused: output full */
 	bool			 eof;		/* the peer shut down its side */
 	bool			 closing;	/* close once the output is flushed */
@@ -93,6 +111,8 @@ struct http {
 	bool			 full;		/* paused because of that */
 	bool			 backing_off;	/* paused after an accept error */
 	int			 request_timeout_ms;
+	struct timeval		 silence;	/* HTTP_TIMEOUT_S, a common
+						 * timeout of base if it can */
 	struct proxy		*proxy;		/* borrowed, may be NULL */
 	time_t			 date_at;	/* when date was made */
 	char			 date[64];	/* "Date: ...\r\n" */
@@ -105,8 +125,8 @@ struct http_exchange {
 	bool			 allow;		/* add "Allow: GET, HEAD" (405) */
 };
 
-static void	http_conn_arm(struct http_conn *);
 static void	http_conn_kill(struct http_conn *);
+static void	http_conn_reading(struct http_conn *, bool);
 
 /* --- answers ------------------------------------------------------------ */
 
@@ -130,6 +150,38 @@ http_date(struct http *h)
 	return h->date_at != 0 ? h->date : "";
 }
 
+/* An answer's head, built without printf (it was most of a request's
+ * own CPU time). */
+struct http_head {
+	char	buf[512];
+	size_t	len;
+};
+
+/* Appends s; the pieces are the daemon's own and fit (cut if not). */
+static void
+http_head_add(struct http_head *hd, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > sizeof(hd->buf) - hd->len)
+		n = sizeof(hd->buf) - hd->len;
+	memcpy(hd->buf + hd->len, s, n);
+	hd->len += n;
+}
+
+/* Appends v in decimal. */
+static void
+http_head_add_num(struct http_head *hd, uintmax_t v)
+{
+	char	 digits[24], *p = digits + sizeof(digits);
+
+	*--p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0 && p > digits);
+	http_head_add(hd, p);
+}
+
 /*
  * Writes a whole answer to c: the status line, the headers and body (not
  * for HEAD), drained from body.  rq is NULL for a request refused before
@@ -139,21 +191,37 @@ static void
 http_write(struct http_conn *c, const struct http_request *rq, int code,
     const char *ctype, bool allow, struct evbuffer *body)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct evbuffer	*out = c->out;
 	size_t		 len = evbuffer_get_length(body);
 	bool		 keep = rq != NULL && rq->keep_alive && !c->closing;
 	const char	*conn_hdr = "";
+	struct http_head hd;
 
 	if (!keep)
 		conn_hdr = "Connection: close\r\n";
 	else if (rq->minor == 0)
 		conn_hdr = "Connection: keep-alive\r\n";
-	if (evbuffer_add_printf(out, "HTTP/1.%d %d %s\r\n%s"
-	    "Content-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-	    rq != NULL ? rq->minor : 1, code, http_reason(code),
-	    http_date(c->h),
-	    ctype != NULL ? ctype : "text/plain; charset=utf-8",
-	    len, allow ? "Allow: GET, HEAD\r\n" : "", conn_hdr) < 0 ||
+	/* "HTTP/1.M CODE REASON\r\nDate: ...\r\nContent-Type: ...\r\n"
+	 * "Content-Length: N\r\n[Allow: ...][Connection: ...]\r\n" */
+	hd.len = 0;
+	http_head_add(&hd, rq != NULL && rq->minor == 0 ? "HTTP/1.0 " :
+	    "HTTP/1.1 ");
+	http_head_add_num(&hd, (uintmax_t)code);
+	http_head_add(&hd, " ");
+	http_head_add(&hd, http_reason(code));
+	http_head_add(&hd, "\r\n");
+	http_head_add(&hd, http_date(c->h));
+	http_head_add(&hd, "Content-Type: ");
+	http_head_add(&hd, ctype != NULL ? ctype :
+	    "text/plain; charset=utf-8");
+	http_head_add(&hd, "\r\nContent-Length: ");
+	http_head_add_num(&hd, (uintmax_t)len);
+	http_head_add(&hd, "\r\n");
+	if (allow)
+		http_head_add(&hd, "Allow: GET, HEAD\r\n");
+	http_head_add(&hd, conn_hdr);
+	http_head_add(&hd, "\r\n");
+	if (evbuffer_add(out, hd.buf, hd.len) != 0 ||
 	    ((rq == NULL || rq->method != HTTP_M_HEAD) &&
 	    evbuffer_add_buffer(out, body) != 0)) {
 		evbuffer_drain(body, evbuffer_get_length(body));
@@ -163,7 +231,7 @@ http_write(struct http_conn *c, const struct http_request *rq, int code,
 	evbuffer_drain(body, evbuffer_get_length(body));
 	if (!keep) {
 		c->closing = true;
-		bufferevent_disable(c->bev, EV_READ);
+		http_conn_reading(c, false);
 	}
 }
 
@@ -205,10 +273,9 @@ http_handle_role(struct http *h, struct http_exchange *x,
     const struct http_params *p, bool json)
 {
 	const struct topo_host	*host;
-	char			 why[256];
 
-	host = topology_resolve(c, &p->query, monitor_limits(h->mon), why,
-	    sizeof(why));
+	/* pg-status's bodies carry no reason: none is formatted. */
+	host = topology_resolve(c, &p->query, monitor_limits(h->mon), NULL, 0);
 	if (http_format_host(h->body, host, json) == -1) {
 		http_send_error(h, x, ep, 500, json, HTTP_ERR_INTERNAL,
 		    "out of memory");
@@ -456,20 +523,31 @@ http_conn_kill(struct http_conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	event_del(c->rev);
+	event_del(c->wev);
 	event_del(c->deadline);
+	c->reading = c->writing = false;
 	LIST_REMOVE(c, entry);
 	LIST_INSERT_HEAD(&c->h->dead, c, entry);
 	event_active(c->h->reaper, EV_TIMEOUT, 1);
 }
 
-/* Frees a connection's resources; the fd closes with its bufferevent. */
+/* Frees a connection's resources and closes its socket. */
 static void
 http_conn_free(struct http_conn *c)
 {
 	LIST_REMOVE(c, entry);
-	bufferevent_free(c->bev);
-	event_free(c->deadline);
+	if (c->rev != NULL)
+		event_free(c->rev);
+	if (c->wev != NULL)
+		event_free(c->wev);
+	if (c->deadline != NULL)
+		event_free(c->deadline);
+	if (c->in != NULL)
+		evbuffer_free(c->in);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	evutil_closesocket(c->fd);
 	free(c);
 }
 
@@ -489,26 +567,81 @@ http_reaper_cb(evutil_socket_t fd, short what, void *arg)
 	http_check_full(h);
 }
 
-/* Closes c now when nothing is left to write, else once it is written
- * (http_write_cb()). */
+/* Waits for c's requests (with the silence timeout) or stops waiting.
+ * Only a change costs a system call. */
+static void
+http_conn_reading(struct http_conn *c, bool on)
+{
+	if (on == c->reading || c->dead)
+		return;
+	if (on && event_add(c->rev, &c->h->silence) != 0) {
+		log_warn("HTTP client %s: cannot wait for its requests", c->peer);
+		http_conn_kill(c);
+		return;
+	}
+	if (!on)
+		event_del(c->rev);
+	c->reading = on;
+}
+
+/*
+ * Writes as much of c's answers as the socket takes now and waits for
+ * room for the rest (with the silence timeout).  Once all is written,
+ * closes c if it is closing.  -1 when c was killed.
+ */
+static int
+http_conn_flush(struct http_conn *c)
+{
+	int e;
+
+	if (evbuffer_get_length(c->out) > 0 &&
+	    evbuffer_write(c->out, c->fd) < 0) {
+		e = EVUTIL_SOCKET_ERROR();
+		if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR) {
+			log_debug("HTTP client %s: %s", c->peer,
+			    evutil_socket_error_to_string(e));
+			http_conn_kill(c);
+			return -1;
+		}
+	}
+	if (evbuffer_get_length(c->out) > 0) {
+		if (!c->writing) {
+			if (event_add(c->wev, &c->h->silence) != 0) {
+				log_warn("HTTP client %s: cannot wait to "
+				    "write", c->peer);
+				http_conn_kill(c);
+				return -1;
+			}
+			c->writing = true;
+		}
+		return 0;
+	}
+	if (c->writing) {
+		event_del(c->wev);
+		c->writing = false;
+	}
+	if (c->closing) {
+		http_conn_kill(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* Closes c once its output is written (http_conn_flush()). */
 static void
 http_conn_close_when_flushed(struct http_conn *c)
 {
 	c->closing = true;
-	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		http_conn_kill(c);
+	http_conn_reading(c, false);
 }
 
 /* Answers a request refused before its head was read, then closes. */
 static void
 http_conn_refuse(struct http_conn *c, int code)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-
 	log_debug("HTTP client %s: %d %s, closing", c->peer, code,
 	    http_reason(code));
-	evbuffer_drain(in, evbuffer_get_length(in));
+	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	evbuffer_drain(c->h->body, evbuffer_get_length(c->h->body));
 	if (evbuffer_add_printf(c->h->body, "%s\n", http_reason(code)) < 0) {
 		http_conn_kill(c);
@@ -521,32 +654,31 @@ http_conn_refuse(struct http_conn *c, int code)
 }
 
 /*
- * Answers every whole request head waiting in c's input, in order.
- * After EOF, what is left is an incomplete request, which gets no answer:
- * the connection closes once the answers are written.
+ * Answers every whole request head waiting in c's input, in order, until
+ * the output is over HTTP_OUT_HIGH (reading pauses: throttled).  After
+ * EOF, what is left is an incomplete request, which gets no answer: the
+ * connection closes once the answers are written.
  */
 static void
 http_conn_process(struct http_conn *c)
 {
-	struct evbuffer		*in = bufferevent_get_input(c->bev);
-	struct evbuffer		*out = bufferevent_get_output(c->bev);
 	struct http_request	 rq;
 	size_t			 len;
 	int			 rc;
 
 	while (!c->dead && !c->closing) {
-		if (evbuffer_get_length(out) > HTTP_OUT_HIGH) {
-			/* Reading resumes in http_write_cb(). */
+		if (evbuffer_get_length(c->out) > HTTP_OUT_HIGH) {
+			/* Reading resumes in http_conn_run(). */
 			c->throttled = true;
-			bufferevent_disable(c->bev, EV_READ);
+			http_conn_reading(c, false);
 			return;
 		}
-		len = evbuffer_get_length(in);
+		len = evbuffer_get_length(c->in);
 		if (len > HTTP_MAX_HEADERS + 1)
 			len = HTTP_MAX_HEADERS + 1;	/* enough to refuse */
 		rc = len == 0 ? 0 : http_request_parse(
-		    (const char *)evbuffer_pullup(in, (ev_ssize_t)len), len,
-		    &rq);
+		    (const char *)evbuffer_pullup(c->in, (ev_ssize_t)len),
+		    len, &rq);
 		if (rc < 0) {
 			http_conn_refuse(c, -rc);
 			return;
@@ -556,85 +688,117 @@ http_conn_process(struct http_conn *c)
 				http_conn_close_when_flushed(c);
 			return;
 		}
-		evbuffer_drain(in, (size_t)rc);
+		evbuffer_drain(c->in, (size_t)rc);
 		/* A whole request came: the next one has a deadline of its
-		 * own. */
-		http_conn_arm(c);
+		 * own (http_deadline_cb() reads the clock only then). */
+		c->head_since_ms = monitor_now_ms();
 		http_handle(c->h, c, &rq);
 	}
 }
 
+/* Answers what c's input holds and writes the answers; when writing made
+ * room in a throttled connection's output, reads and answers again. */
 static void
-http_read_cb(struct bufferevent *bev, void *arg)
+http_conn_run(struct http_conn *c)
 {
-	(void)bev;
-	http_conn_process(arg);
-}
-
-static void
-http_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct http_conn *c = arg;
-
-	if (c->closing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			http_conn_kill(c);
-		return;
-	}
-	if (c->throttled) {
+	for (;;) {
+		http_conn_process(c);
+		if (c->dead || http_conn_flush(c) != 0)
+			return;
+		if (!c->throttled ||
+		    evbuffer_get_length(c->out) > HTTP_OUT_LOW)
+			return;
 		c->throttled = false;
 		if (!c->eof)
-			bufferevent_enable(bev, EV_READ);
-		http_conn_process(c);
+			http_conn_reading(c, true);
 	}
 }
 
+/* Readable (at most HTTP_READ_MAX bytes taken), or silent too long. */
 static void
-http_event_cb(struct bufferevent *bev, short what, void *arg)
+http_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct http_conn *c = arg;
+	struct http_conn	*c = arg;
+	struct evbuffer_iovec	 v;
+	ssize_t			 n;
+	int			 e;
 
-	if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-		log_debug("HTTP client %s: %s", c->peer,
-		    what & BEV_EVENT_TIMEOUT ? "timed out" :
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	if (what & EV_TIMEOUT) {
+		log_debug("HTTP client %s: timed out", c->peer);
 		http_conn_kill(c);
 		return;
 	}
-	if (what & BEV_EVENT_EOF) {
+	if (evbuffer_reserve_space(c->in, HTTP_READ_MAX, &v, 1) != 1) {
+		log_warn("out of memory reading HTTP client %s", c->peer);
+		http_conn_kill(c);
+		return;
+	}
+	n = recv(fd, v.iov_base, v.iov_len < HTTP_READ_MAX ? v.iov_len :
+	    HTTP_READ_MAX, 0);
+	if (n < 0) {
+		e = EVUTIL_SOCKET_ERROR();
+		if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR)
+			return;
+		log_debug("HTTP client %s: %s", c->peer,
+		    evutil_socket_error_to_string(e));
+		http_conn_kill(c);
+		return;
+	}
+	if (n == 0) {
 		/* A half-close: the requests read so far still get their
 		 * answers, then the connection closes. */
 		c->eof = true;
-		if (c->closing) {
-			if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-				http_conn_kill(c);
-		} else if (!c->throttled)
-			http_conn_process(c);
+		http_conn_reading(c, false);
+	} else {
+		v.iov_len = (size_t)n;
+		if (evbuffer_commit_space(c->in, &v, 1) != 0) {
+			http_conn_kill(c);
+			return;
+		}
 	}
+	http_conn_run(c);
 }
 
-/* The request deadline passed: the silence timeout alone would never
- * catch a client dripping one byte at a time. */
+/* Room to write, or no progress too long. */
 static void
-http_deadline_cb(evutil_socket_t fd, short what, void *arg)
+http_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_conn *c = arg;
 
 	(void)fd;
+	if (what & EV_TIMEOUT) {
+		log_debug("HTTP client %s: timed out", c->peer);
+		http_conn_kill(c);
+		return;
+	}
+	http_conn_run(c);
+}
+
+/*
+ * The request deadline: the silence timeout alone would never catch a
+ * client dripping one byte at a time.  The timer is added once; a request
+ * only moves head_since_ms, and the timer, when it fires early, waits for
+ * what is left.
+ */
+static void
+http_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn	*c = arg;
+	int64_t			 left;
+	struct timeval		 tv;
+
+	(void)fd;
 	(void)what;
+	left = c->head_since_ms + c->h->request_timeout_ms - monitor_now_ms();
+	if (left > 0) {
+		tv.tv_sec = (time_t)(left / 1000);
+		tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+		if (event_add(c->deadline, &tv) == 0)
+			return;
+	}
 	log_info("HTTP client %s: no complete request in %d ms, closing",
 	    c->peer, c->h->request_timeout_ms);
 	http_conn_kill(c);
-}
-
-static void
-http_conn_arm(struct http_conn *c)
-{
-	struct timeval tv;
-
-	tv.tv_sec = c->h->request_timeout_ms / 1000;
-	tv.tv_usec = (c->h->request_timeout_ms % 1000) * 1000;
-	event_add(c->deadline, &tv);
 }
 
 /* "ADDR:PORT" of a peer, "unix" for a Unix socket. */
@@ -668,7 +832,7 @@ http_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct http *h = arg;
 	struct http_conn *c;
-	struct timeval tv = { HTTP_TIMEOUT_S, 0 };
+	struct timeval tv;
 
 	(void)l;
 	(void)salen;
@@ -678,31 +842,31 @@ http_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	c->h = h;
+	c->fd = fd;
+	LIST_INSERT_HEAD(&h->conns, c, entry);
+	h->nconns++;
 	http_peer_name(sa, c->peer, sizeof(c->peer));
-	c->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->rev = event_new(h->base, fd, EV_READ | EV_PERSIST, http_read_cb, c);
+	c->wev = event_new(h->base, fd, EV_WRITE | EV_PERSIST, http_write_cb,
+	    c);
 	c->deadline = evtimer_new(h->base, http_deadline_cb, c);
-	if (c->bev == NULL || c->deadline == NULL) {
+	c->in = evbuffer_new();
+	c->out = evbuffer_new();
+	tv.tv_sec = h->request_timeout_ms / 1000;
+	tv.tv_usec = (h->request_timeout_ms % 1000) * 1000;
+	c->head_since_ms = monitor_now_ms();
+	if (c->rev == NULL || c->wev == NULL || c->deadline == NULL ||
+	    c->in == NULL || c->out == NULL ||
+	    event_add(c->deadline, &tv) != 0) {
 		log_warn("out of memory accepting an HTTP client");
-		if (c->bev != NULL)
-			bufferevent_free(c->bev);
-		else
-			evutil_closesocket(fd);
-		if (c->deadline != NULL)
-			event_free(c->deadline);
-		free(c);
+		http_conn_free(c);	/* closes fd */
+		h->nconns--;
 		return;
 	}
 	/* See SERVER_PRIO_HTTP; fails only without priorities. */
-	(void)bufferevent_priority_set(c->bev, SERVER_PRIO_HTTP);
-	bufferevent_setcb(c->bev, http_read_cb, http_write_cb, http_event_cb,
-	    c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, HTTP_OUT_LOW, 0);
-	/* Silence in either direction; http_conn_arm() bounds the head. */
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	LIST_INSERT_HEAD(&h->conns, c, entry);
-	h->nconns++;
-	http_conn_arm(c);
+	(void)event_priority_set(c->rev, SERVER_PRIO_HTTP);
+	(void)event_priority_set(c->wev, SERVER_PRIO_HTTP);
+	http_conn_reading(c, true);
 	server_backoff_ok(&h->backoff);
 	http_check_full(h);
 }
@@ -844,7 +1008,8 @@ struct http *
 http_new(struct event_base *base, const char *listen, mode_t mode,
     struct monitor *mon, struct server *srv, char *err, size_t errlen)
 {
-	struct http	*h;
+	struct http		*h;
+	const struct timeval	*common;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -855,6 +1020,12 @@ http_new(struct event_base *base, const char *listen, mode_t mode,
 	h->srv = srv;
 	h->max_clients = HTTP_DEFAULT_MAX_CLIENTS;
 	h->request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS;
+	/* Every connection's silence timeout has this one length: in a
+	 * common-timeout queue adding it again is O(1), not a heap move. */
+	h->silence.tv_sec = HTTP_TIMEOUT_S;
+	if ((common = event_base_init_common_timeout(base, &h->silence)) !=
+	    NULL)
+		h->silence = *common;
 	LIST_INIT(&h->conns);
 	LIST_INIT(&h->dead);
 	if ((h->body = evbuffer_new()) == NULL ||

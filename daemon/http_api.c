@@ -8,6 +8,7 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1024,7 +1025,12 @@ http_request_parse(const char *buf, size_t len, struct http_request *req)
 	bool		 close = false, keep = false;
 	int		 rc;
 
-	memset(req, 0, sizeof(*req));
+	/* Not a memset of the whole: path and query are 4 KiB each, and a
+	 * parse runs for every request and every partial read. */
+	memset(req, 0, offsetof(struct http_request, path));
+	req->path[0] = '\0';
+	req->query[0] = '\0';
+	req->has_query = false;
 	/* Blank lines before a request are ignored (RFC 9112 2.2). */
 	while (start < end && (*start == '\n' || (*start == '\r' &&
 	    start + 1 < end && start[1] == '\n')))

@@ -713,9 +713,11 @@ topology_resolve(struct topo_cluster *c, const struct topo_query *q,
 			    c->why_no_master);
 			return (NULL);
 		}
-		topology_host_name(m, name, sizeof name);
-		topology_set_why(why_buf, why_len, "%s is primary on "
-		    "timeline %u", name, (unsigned)m->timeline);
+		if (why_buf != NULL && why_len > 0) {
+			topology_host_name(m, name, sizeof name);
+			topology_set_why(why_buf, why_len, "%s is primary on "
+			    "timeline %u", name, (unsigned)m->timeline);
+		}
 		return (m);
 	}
 
@@ -735,6 +737,8 @@ topology_resolve(struct topo_cluster *c, const struct topo_query *q,
 			    !topology_check_replica(h, q, &ls, NULL, 0))
 				continue;
 			if (k-- == 0) {
+				if (why_buf == NULL || why_len == 0)
+					return (h);
 				topology_host_name(h, name, sizeof name);
 				topology_set_why(why_buf, why_len,
 				    "%s is one of %zu qualifying replicas",

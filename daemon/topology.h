@@ -202,8 +202,8 @@ void topology_forget(struct topo_cluster *c);
 
 /*
  * Picks the host for q, or NULL when there is none; then writes why to
- * why_buf (one line, no trailing newline).  Advances the round-robin
- * cursor, hence not const.
+ * why_buf (one line, no trailing newline; NULL or why_len 0: nothing is
+ * formatted).  Advances the round-robin cursor, hence not const.
  */
 const struct topo_host *topology_resolve(struct topo_cluster *c,
 	const struct topo_query *q, const struct topo_limits *lim,

@@ -1508,6 +1508,128 @@ START_TEST(test_pipelined_requests_then_half_close_get_every_answer_in_order)
 }
 END_TEST
 
+/* Answers to the flood below: more than the daemon buffers for one
+ * client (256 KiB) beyond what the sockets hold. */
+#define FLOOD		12000
+
+/*
+ * Sends all of req on a new connection, reading only while it cannot
+ * send (so that the answers pile up in the daemon, which must stop
+ * reading and resume), then half-closes and reads to EOF.  Returns the
+ * bytes read (caller frees); *eof says whether EOF came in deadline_ms.
+ */
+static char *
+send_all_reading_when_blocked(const char *req, size_t len, int deadline_ms,
+    size_t *outlen, bool *eof)
+{
+	struct pollfd	 pfd;
+	int64_t		 deadline = it_now_ms() + deadline_ms;
+	size_t		 cap = 1 << 20, off = 0, sent = 0;
+	char		*buf = malloc(cap);
+	ssize_t		 n;
+	int		 fd, small = 4096;
+
+	ck_assert_ptr_nonnull(buf);
+	*eof = false;
+	fd = connect_target(target);
+	ck_assert_int_ge(fd, 0);
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	for (;;) {
+		int64_t left = deadline - it_now_ms();
+
+		if (left <= 0)
+			break;
+		pfd.fd = fd;
+		pfd.events = sent < len ? POLLOUT | POLLIN : POLLIN;
+		if (poll(&pfd, 1, (int)left) <= 0)
+			break;
+		if (sent < len && (pfd.revents & POLLOUT)) {
+			n = send(fd, req + sent, len - sent,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
+			ck_assert_int_gt(n, 0);
+			sent += (size_t)n;
+			if (sent == len)
+				ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+			continue;
+		}
+		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (off + 4096 >= cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+		n = recv(fd, buf + off, 4096, MSG_DONTWAIT);
+		if (n == 0)
+			*eof = true;
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			break;
+		if (n > 0)
+			off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	*outlen = off;
+	return buf;
+}
+
+/*
+ * Reads the statuses of the whole answers at buf into status[0..max);
+ * returns how many, or -1 at bytes that are not a whole keep-alive
+ * answer.  split_answers() would take minutes here: its sscanf() measures
+ * the rest of the buffer at every answer.
+ */
+static int
+flood_statuses(const char *buf, size_t len, int *status, int max)
+{
+	static const char clen_hdr[] = "\r\nContent-Length: ";
+	const char	*p = buf, *end = buf + len, *sep, *clen;
+	int		 n = 0;
+
+	while (p < end) {
+		if (n == max || end - p < 12 ||
+		    memcmp(p, "HTTP/1.1 ", 9) != 0 ||
+		    (sep = memmem(p, (size_t)(end - p), "\r\n\r\n", 4)) == NULL ||
+		    (clen = memmem(p, (size_t)(sep - p), clen_hdr,
+		    sizeof(clen_hdr) - 1)) == NULL ||
+		    memmem(p, (size_t)(sep - p), "Connection: close", 17) != NULL)
+			return -1;
+		status[n++] = atoi(p + 9);
+		p = sep + 4 + strtoul(clen + sizeof(clen_hdr) - 1, NULL, 10);
+	}
+	return p == end ? n : -1;
+}
+
+START_TEST(test_a_flood_of_pipelined_requests_to_a_slow_reader_is_all_answered)
+{
+	static int	 status[FLOOD + 1];
+	char		*req, *buf;
+	size_t		 len = 0, cap = FLOOD * 64, got;
+	bool		 eof;
+	int		 i, n;
+
+	start_daemon(0, "http_request_timeout_ms = 60000;\n");
+	req = malloc(cap);
+	ck_assert_ptr_nonnull(req);
+	for (i = 0; i < FLOOD; i++)
+		len += (size_t)snprintf(req + len, cap - len,
+		    "GET %s HTTP/1.1\r\nHost: x\r\n\r\n",
+		    i % 2 == 0 ? "/master" : "/nowhere");
+	buf = send_all_reading_when_blocked(req, len, 60000, &got, &eof);
+	ITD_ASSERT(dmn, eof, "no EOF after the answers: %zu bytes", got);
+	n = flood_statuses(buf, got, status, FLOOD + 1);
+	ITD_ASSERT(dmn, n == FLOOD, "%d whole answers of %d (%zu bytes)", n,
+	    FLOOD, got);
+	for (i = 0; i < FLOOD; i++)
+		if (status[i] != (i % 2 == 0 ? 200 : 404))
+			ck_abort_msg("answer %d: status %d", i, status[i]);
+	free(buf);
+	free(req);
+	/* Still serving. */
+	ck_assert_int_eq(port_of("/master"), it_port(cl, 0));
+}
+END_TEST
+
 START_TEST(test_half_close_after_an_incomplete_request_answers_the_whole_ones)
 {
 	static const char req[] =
@@ -1682,6 +1804,8 @@ http_suite(void)
 	tcase_add_test(tc,
 	    test_half_close_after_an_incomplete_request_answers_the_whole_ones);
 	tcase_add_test(tc, test_connection_close_http10_and_refused_heads);
+	tcase_add_test(tc,
+	    test_a_flood_of_pipelined_requests_to_a_slow_reader_is_all_answered);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("observability");

@@ -907,6 +907,8 @@ START_TEST(test_request_parse_reads_a_head_and_stops_at_its_end)
 	ck_assert(!rq.keep_alive);
 	ck_assert(!rq.json);
 	ck_assert(!rq.has_query);
+	ck_assert_str_eq(rq.query, "");	/* the struct is reused: no
+					 * stale query from the first */
 	ck_assert_str_eq(rq.path, "/replica");
 	/* Every strict prefix is "not whole yet". */
 	for (size_t i = 0; i < (size_t)n; i++)
