@@ -248,6 +248,28 @@ void it_relay_set(struct it_relay *r, const char *mode);
 /* Stops the relay and frees r; NULL is a no-op.  Never fails the test. */
 void it_relay_stop(struct it_relay *r);
 
+/* --- temporary directories ------------------------------------------- */
+
+/* The prefix of every cluster and temporary directory of this process
+ * (see the top of this file): tests/run.sh reaps what is left under it. */
+const char *it_tmp_prefix(void);
+/* A new empty directory PREFIX + tag + "-" + 6 random characters; the
+ * caller frees the string and removes the directory with it_rmdir_all()
+ * (else the reaping at exit or by tests/run.sh does).  Never NULL: fails
+ * the test instead. */
+char *it_tmpdir(const char *tag);
+/* rm -rf dir when it lies under the prefix (a directory of it_tmpdir() or
+ * a cluster's); else, or for NULL, nothing.  Never fails the test. */
+void it_rmdir_all(const char *dir);
+
+/* --- failing ------------------------------------------------------------- */
+
+/* Prints "itest: <message>" to stderr and fails the current Check test,
+ * or exit(1)s when the program does not link Check (the benchmarks).
+ * For support code, which must not call ck_assert itself. */
+void it_fail(const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 1, 2)));
+
 /* --- time ---------------------------------------------------------------- */
 
 /* CLOCK_MONOTONIC in milliseconds. */
