@@ -28,7 +28,7 @@
 
 #include <json-c/json.h>
 
-#include "it_daemon_util.h"
+#include "support/daemon_util.h"
 #include "../check_main.h"
 
 #define HTTP_MS		5000	/* one HTTP exchange */
