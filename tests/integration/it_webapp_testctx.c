@@ -19,7 +19,7 @@ int	webapp_main(int argc, char **argv);
 #include <check.h>
 
 #include "support/itest.h"
-#include "it_webapp_util.h"
+#include "support/webapp_util.h"
 #include "../check_main.h"
 
 #define CONNINFO	"user=postgres dbname=postgres application_name=testctx"
