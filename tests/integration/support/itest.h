@@ -13,11 +13,13 @@
  * Clean-up: every cluster has a watchdog process that destroys it when
  * the process that created it dies, however it dies (a failed ck_assert
  * _exit()s without running checked teardowns; a Check timeout SIGKILLs
- * the test).  Daemons get SIGKILL when their parent dies.  The process
+ * the test).  Every program started here (spawn.h) gets SIGKILL when its
+ * parent dies.  The process
  * that first loaded this file also reaps, at exit, every cluster under
  * its prefix.  Cluster directories are PREFIX + 6 random characters, the
  * prefix being $PGBEACON_IT_PREFIX or "/tmp/pgbeacon-it.<pid>." where pid
- * is that of the test binary; after a crash,
+ * is that of the test binary; temporary directories (it_tmpdir()) are
+ * made under the same prefix.  After a crash,
  *   tests/harness/pgcluster reap PREFIX
  * removes what is left.
  */
