@@ -718,8 +718,7 @@ detect_promotion(enum fault kind, int rounds, int64_t *out)
 		struct watch w;
 		pthread_t th;
 		PGconn *conn;
-		PGresult *res;
-		char *cfg, conninfo[128];
+		char *cfg;
 		int64_t promoted_us = 0, t0;
 
 		cfg = it_config(c, "main", DEFAULTS);
@@ -728,13 +727,7 @@ detect_promotion(enum fault kind, int rounds, int64_t *out)
 		if (!IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(d), "main",
 		    "master", it_port(c, 0)), 30000))
 			exit(1);
-		snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d "
-		    "user=postgres dbname=postgres", it_port(c, 1));
-		conn = PQconnectdb(conninfo);
-		if (PQstatus(conn) != CONNECTION_OK) {
-			fprintf(stderr, "%s", PQerrorMessage(conn));
-			exit(1);
-		}
+		conn = bench_connect(it_port(c, 1));
 		watch_start(&w, &th, it_daemon_socket(d), it_port(c, 0),
 		    it_port(c, 1));
 		it_sleep_ms(300 + (int)arc4random_uniform(500));
@@ -743,22 +736,7 @@ detect_promotion(enum fault kind, int rounds, int64_t *out)
 			it_freeze(c, 0);
 		else
 			it_stop(c, 0, "fast");
-		PQclear(PQexec(conn, "SELECT pg_promote(false)"));
-		for (;;) {
-			res = PQexec(conn, "SELECT pg_is_in_recovery()");
-			if (PQresultStatus(res) == PGRES_TUPLES_OK &&
-			    PQgetvalue(res, 0, 0)[0] == 'f') {
-				promoted_us = stats_now_us();
-				PQclear(res);
-				break;
-			}
-			PQclear(res);
-			if (stats_now_us() - t0 > 30 * 1000000) {
-				fprintf(stderr, "promotion did not finish\n");
-				exit(1);
-			}
-			usleep(1000);
-		}
+		promoted_us = bench_promote(conn, t0, 30 * 1000000);
 		PQfinish(conn);
 		if (!IT_POLL_UNTIL(w.new_us != 0, 30000))
 			fprintf(stderr, "round %d: new primary never named\n",
