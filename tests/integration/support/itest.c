@@ -8,7 +8,6 @@
  * reference, so that the benchmarks can use this file without Check).
  */
 #include <sys/types.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
