@@ -29,34 +29,31 @@
 int
 it_http_connect(const char *target)
 {
-	struct sockaddr_un	 sun;
-	struct sockaddr_in	 sin;
+	struct sockaddr_storage	 ss;
+	struct sockaddr_un	*sun = (struct sockaddr_un *)&ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	socklen_t		 len;
 	const char		*colon;
 	int			 fd;
 
+	memset(&ss, 0, sizeof ss);
 	if (target[0] == '/') {
-		memset(&sun, 0, sizeof sun);
-		sun.sun_family = AF_UNIX;
-		if (strlen(target) >= sizeof sun.sun_path)
+		if (strlen(target) >= sizeof sun->sun_path)
 			return -1;
-		memcpy(sun.sun_path, target, strlen(target) + 1);
-		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		sun->sun_family = AF_UNIX;
+		memcpy(sun->sun_path, target, strlen(target) + 1);
+		len = sizeof *sun;
+	} else {
+		if ((colon = strrchr(target, ':')) == NULL)
 			return -1;
-		if (connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
-			close(fd);
-			return -1;
-		}
-		return fd;
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin->sin_port = htons((uint16_t)atoi(colon + 1));
+		len = sizeof *sin;
 	}
-	if ((colon = strrchr(target, ':')) == NULL)
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return -1;
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)atoi(colon + 1));
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0) {
+	if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
 		close(fd);
 		return -1;
 	}

@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "itest.h"
 #include "spawn.h"
 
 extern char **environ;
@@ -102,22 +102,12 @@ it_exit_code(int wstatus)
 	return -1;
 }
 
-static int64_t
-it_spawn_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 bool
 it_wait_pid(pid_t pid, int timeout_ms, int *wstatus)
 {
-	int64_t			 deadline = it_spawn_now_ms() + timeout_ms;
-	const struct timespec	 tick = { 0, 5 * 1000000 };
-	pid_t			 r;
-	int			 st;
+	int64_t	 deadline = it_now_ms() + timeout_ms;
+	pid_t	 r;
+	int	 st;
 
 	for (;;) {
 		r = waitpid(pid, &st, timeout_ms < 0 ? 0 : WNOHANG);
@@ -129,9 +119,9 @@ it_wait_pid(pid_t pid, int timeout_ms, int *wstatus)
 		if (r == -1 && errno != EINTR)
 			return false;
 		if (timeout_ms >= 0 && r == 0) {
-			if (it_spawn_now_ms() >= deadline)
+			if (it_now_ms() >= deadline)
 				return false;
-			nanosleep(&tick, NULL);
+			it_sleep_ms(5);
 		}
 	}
 }
