@@ -46,6 +46,8 @@
 #include <libpq-fe.h>
 
 #include "../tests/integration/support/itest.h"
+#include "../tests/integration/support/spawn.h"
+#include "common/promote.h"
 #include "common/stats.h"
 
 #define FAILOVER_ROUNDS	7
@@ -284,17 +286,6 @@ print_result(const char *what, struct result r, const struct result *base,
 	printf("\n");
 }
 
-/* True when the daemon answers role with a host. */
-static bool
-answers(const char *sock, const char *role)
-{
-	char *r = it_resolve(sock, "main", role);
-	bool ok = r != NULL && strncmp(r, "OK ", 3) == 0;
-
-	free(r);
-	return ok;
-}
-
 static void
 bench_resolve(struct it_cluster *c, const char *dir)
 {
@@ -307,7 +298,8 @@ bench_resolve(struct it_cluster *c, const char *dir)
 	d = it_daemon_start(cfg, dir);
 	free(cfg);
 	sock = it_daemon_socket(d);
-	if (!IT_POLL_UNTIL(answers(sock, "master"), 10000)) {
+	if (!IT_POLL_UNTIL(it_resolves_to(sock, "main", "master", 0),
+	    10000)) {
 		fprintf(stderr, "daemon found no primary\n");
 		exit(1);
 	}
@@ -362,12 +354,13 @@ bench_flood(struct it_cluster *c, const char *dir)
 	char *cfg, settings[128], url[64], out[512], line[256];
 	double wrk_rps = 0;
 	FILE *f;
-	int port, st, devnull;
+	const char *argv[] = { "wrk", "-t1", "-c1000", "-d60s", url, NULL };
+	int port;
 	pid_t wrk;
 
 	printf("\nPING over the Unix socket during an HTTP flood (wrk -t1 "
 	    "-c1000 on /master)\n");
-	if (system("command -v wrk >/dev/null 2>&1") != 0) {
+	if (it_system("command -v wrk >/dev/null 2>&1") != 0) {
 		printf("  skipped: wrk is missing (scripts/deps.sh install "
 		    "bench)\n");
 		return;
@@ -383,7 +376,8 @@ bench_flood(struct it_cluster *c, const char *dir)
 	d = it_daemon_start(cfg, dir);
 	free(cfg);
 	sock = it_daemon_socket(d);
-	if (!IT_POLL_UNTIL(answers(sock, "master"), 10000)) {
+	if (!IT_POLL_UNTIL(it_resolves_to(sock, "main", "master", 0),
+	    10000)) {
 		fprintf(stderr, "daemon found no primary\n");
 		exit(1);
 	}
@@ -391,21 +385,15 @@ bench_flood(struct it_cluster *c, const char *dir)
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/master", port);
 	snprintf(out, sizeof(out), "%s/wrk.out", dir);
-	if ((wrk = fork()) == 0) {
-		if ((devnull = open(out, O_WRONLY | O_CREAT | O_TRUNC,
-		    0644)) >= 0) {
-			dup2(devnull, STDOUT_FILENO);
-			dup2(devnull, STDERR_FILENO);
-		}
-		/* One wrk thread: on 2 cores the other is the daemon's. */
-		execlp("wrk", "wrk", "-t1", "-c1000", "-d60s", url,
-		    (char *)NULL);
-		_exit(127);
+	/* One wrk thread: on 2 cores the other is the daemon's. */
+	if ((wrk = it_spawn_argv(argv, out)) == -1) {
+		perror("daemon_bench: wrk");
+		exit(1);
 	}
 	it_sleep_ms(2000);	/* let wrk open its 1,000 connections */
 	flood = run_pipelined(sock, "PING\n", "PONG", 20000, 1);
-	kill(wrk, SIGINT);	/* wrk prints its figures and exits */
-	waitpid(wrk, &st, 0);
+	/* wrk prints its figures on SIGINT and exits */
+	(void)it_stop_pid(wrk, SIGINT, -1);
 	if ((f = fopen(out, "r")) != NULL) {
 		while (fgets(line, sizeof(line), f) != NULL)
 			if (sscanf(line, "Requests/sec: %lf", &wrk_rps) == 1)
@@ -485,8 +473,7 @@ bench_failover(void)
 		struct it_daemon *d;
 		pthread_t th;
 		PGconn *conn;
-		PGresult *res;
-		char *cfg, conninfo[128];
+		char *cfg;
 		int64_t promoted_us = 0, t_stop;
 
 		cfg = it_config(c, "main", "log_level = \"warn\";\n"
@@ -494,8 +481,8 @@ bench_failover(void)
 		    "reconnect_max_ms = 5000;\n");
 		d = it_daemon_start(cfg, it_cluster_dir(c));
 		free(cfg);
-		if (!IT_POLL_UNTIL(answers(it_daemon_socket(d), "master"),
-		    10000))
+		if (!IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(d), "main",
+		    "master", 0), 10000))
 			exit(1);
 
 		memset(&p, 0, sizeof(p));
@@ -503,13 +490,7 @@ bench_failover(void)
 		p.sock = it_daemon_socket(d);
 		p.old_port = it_port(c, 0);
 		p.new_port = it_port(c, 1);
-		snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d "
-		    "user=postgres dbname=postgres", p.new_port);
-		conn = PQconnectdb(conninfo);
-		if (PQstatus(conn) != CONNECTION_OK) {
-			fprintf(stderr, "%s", PQerrorMessage(conn));
-			exit(1);
-		}
+		conn = bench_connect(p.new_port);
 		pthread_create(&th, NULL, prober_main, &p);
 
 		t_stop = stats_now_us();
@@ -520,22 +501,7 @@ bench_failover(void)
 
 		/* Promote without waiting, then watch for the end of recovery
 		 * ourselves, every millisecond. */
-		PQclear(PQexec(conn, "SELECT pg_promote(false)"));
-		for (;;) {
-			res = PQexec(conn, "SELECT pg_is_in_recovery()");
-			if (PQresultStatus(res) == PGRES_TUPLES_OK &&
-			    PQgetvalue(res, 0, 0)[0] == 'f') {
-				promoted_us = stats_now_us();
-				PQclear(res);
-				break;
-			}
-			PQclear(res);
-			if (stats_now_us() - t_stop > 30 * 1000000) {
-				fprintf(stderr, "promotion did not finish\n");
-				exit(1);
-			}
-			usleep(1000);
-		}
+		promoted_us = bench_promote(conn, t_stop, 30 * 1000000);
 		PQfinish(conn);
 		if (!IT_POLL_UNTIL(p.first_new_us != 0, 10000))
 			fprintf(stderr, "round %d: new primary never answered\n",
@@ -752,8 +718,7 @@ detect_promotion(enum fault kind, int rounds, int64_t *out)
 		struct watch w;
 		pthread_t th;
 		PGconn *conn;
-		PGresult *res;
-		char *cfg, conninfo[128];
+		char *cfg;
 		int64_t promoted_us = 0, t0;
 
 		cfg = it_config(c, "main", DEFAULTS);
@@ -762,13 +727,7 @@ detect_promotion(enum fault kind, int rounds, int64_t *out)
 		if (!IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(d), "main",
 		    "master", it_port(c, 0)), 30000))
 			exit(1);
-		snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d "
-		    "user=postgres dbname=postgres", it_port(c, 1));
-		conn = PQconnectdb(conninfo);
-		if (PQstatus(conn) != CONNECTION_OK) {
-			fprintf(stderr, "%s", PQerrorMessage(conn));
-			exit(1);
-		}
+		conn = bench_connect(it_port(c, 1));
 		watch_start(&w, &th, it_daemon_socket(d), it_port(c, 0),
 		    it_port(c, 1));
 		it_sleep_ms(300 + (int)arc4random_uniform(500));
@@ -777,22 +736,7 @@ detect_promotion(enum fault kind, int rounds, int64_t *out)
 			it_freeze(c, 0);
 		else
 			it_stop(c, 0, "fast");
-		PQclear(PQexec(conn, "SELECT pg_promote(false)"));
-		for (;;) {
-			res = PQexec(conn, "SELECT pg_is_in_recovery()");
-			if (PQresultStatus(res) == PGRES_TUPLES_OK &&
-			    PQgetvalue(res, 0, 0)[0] == 'f') {
-				promoted_us = stats_now_us();
-				PQclear(res);
-				break;
-			}
-			PQclear(res);
-			if (stats_now_us() - t0 > 30 * 1000000) {
-				fprintf(stderr, "promotion did not finish\n");
-				exit(1);
-			}
-			usleep(1000);
-		}
+		promoted_us = bench_promote(conn, t0, 30 * 1000000);
 		PQfinish(conn);
 		if (!IT_POLL_UNTIL(w.new_us != 0, 30000))
 			fprintf(stderr, "round %d: new primary never named\n",

@@ -505,7 +505,6 @@ bench_request(struct it_cluster *c, const char *sock)
 
 /* --- pools under a mixed load ------------------------------------------- */
 
-static bool answers(const char *sock, const char *role);
 
 #define POOLS_THREADS	6
 #define POOLS_SIZE	4
@@ -632,7 +631,8 @@ bench_pools(void)
 	cfg = it_config(c, "main", "log_level = \"warn\";\n");
 	d = it_daemon_start(cfg, it_cluster_dir(c));
 	free(cfg);
-	if (!IT_POLL_UNTIL(answers(it_daemon_socket(d), "replica"), 10000))
+	if (!IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(d), "main",
+	    "replica", 0), 10000))
 		die("daemon", "found no replica");
 	out = it_sql(c, 0, "CREATE TABLE bench_pools (id bigserial PRIMARY"
 	    " KEY, v int)");
@@ -693,17 +693,6 @@ bench_pools(void)
 	it_cluster_destroy(c);
 }
 
-/* True when the daemon answers role with a host. */
-static bool
-answers(const char *sock, const char *role)
-{
-	char *r = it_resolve(sock, "main", role);
-	bool ok = r != NULL && strncmp(r, "OK ", 3) == 0;
-
-	free(r);
-	return ok;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -719,7 +708,8 @@ main(int argc, char **argv)
 	cfg = it_config(c, "main", "log_level = \"warn\";\n");
 	d = it_daemon_start(cfg, it_cluster_dir(c));
 	free(cfg);
-	if (!IT_POLL_UNTIL(answers(it_daemon_socket(d), "master"), 10000))
+	if (!IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(d), "main",
+	    "master", 0), 10000))
 		die("daemon", "found no primary");
 
 	if (only == NULL || strcmp(only, "checkout") == 0)

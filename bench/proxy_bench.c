@@ -51,6 +51,9 @@
 #include <libpq-fe.h>
 
 #include "../tests/integration/support/itest.h"
+#include "../tests/integration/support/proxy_util.h"
+#include "../tests/integration/support/spawn.h"
+#include "common/promote.h"
 #include "common/stats.h"
 
 #define CLIENTS_PER_PATH	4
@@ -65,7 +68,7 @@ have(const char *prog)
 	char cmd[256];
 
 	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", prog);
-	return system(cmd) == 0;
+	return it_system(cmd) == 0;
 }
 
 static int
@@ -74,27 +77,6 @@ env_int(const char *name, int def)
 	const char *v = getenv(name);
 
 	return v != NULL && atoi(v) > 0 ? atoi(v) : def;
-}
-
-/* base (freed here) with listen = ( listen ) in its cluster. */
-static char *
-add_listen(char *base, const char *listen)
-{
-	static const char anchor[] =
-	    "conninfo = \"user=postgres dbname=postgres\";";
-	char *at = strstr(base, anchor), *out;
-	size_t pre;
-
-	if (at == NULL) {
-		fprintf(stderr, "proxy_bench: unexpected config:\n%s\n", base);
-		exit(1);
-	}
-	pre = (size_t)(at - base) + sizeof(anchor) - 1;
-	if (asprintf(&out, "%.*s\n    listen = ( %s );%s", (int)pre, base,
-	    listen, base + pre) < 0)
-		exit(1);
-	free(base);
-	return out;
 }
 
 static void
@@ -112,16 +94,11 @@ write_file(const char *path, const char *text)
 static pid_t
 spawn(const char *const argv[], const char *log)
 {
-	pid_t pid = fork();
+	pid_t pid = it_spawn_argv(argv, log);
 
-	if (pid < 0)
+	if (pid < 0) {
+		fprintf(stderr, "proxy_bench: cannot run %s\n", argv[0]);
 		exit(1);
-	if (pid == 0) {
-		if (freopen(log, "a", stdout) == NULL ||
-		    freopen(log, "a", stderr) == NULL)
-			_exit(127);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
 	}
 	return pid;
 }
@@ -129,10 +106,7 @@ spawn(const char *const argv[], const char *log)
 static void
 reap(pid_t pid)
 {
-	if (pid <= 0)
-		return;
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
+	(void)it_stop_pid(pid, SIGTERM, 10000);
 }
 
 /* True when a TCP connection to 127.0.0.1:port is accepted. */
@@ -439,8 +413,7 @@ bench_failover(void)
 		struct round r;
 		pthread_t wt;
 		PGconn *conn;
-		PGresult *res;
-		char *cfg, listen[128], extra[512], ci[128], hasock[512], *v;
+		char *cfg, listen[128], extra[512], hasock[512], *v;
 		int http_port = it_free_port(), n = 0;
 		int64_t promoted_us = 0;
 		pid_t hpid = 0;
@@ -469,7 +442,7 @@ bench_failover(void)
 		    http_port);
 		snprintf(listen, sizeof(listen), "{ role = \"master\"; "
 		    "address = \"127.0.0.1:%d\"; }", r.p[P_LISTENER].port);
-		cfg = add_listen(it_config(c, "main", extra), listen);
+		cfg = itp_add_listen(it_config(c, "main", extra), listen);
 		d = it_daemon_start(cfg, dir);
 		free(cfg);
 		if (!IT_POLL_UNTIL(port_open(r.p[P_LISTENER].port), 10000))
@@ -491,13 +464,7 @@ bench_failover(void)
 			}
 			pthread_create(&wt, NULL, watcher_main, &r);
 		}
-		snprintf(ci, sizeof(ci), "host=127.0.0.1 port=%d user=postgres "
-		    "dbname=postgres", r.new_port);
-		conn = PQconnectdb(ci);
-		if (PQstatus(conn) != CONNECTION_OK) {
-			fprintf(stderr, "%s", PQerrorMessage(conn));
-			exit(1);
-		}
+		conn = bench_connect(r.new_port);
 		for (i = 0; i < npaths * CLIENTS_PER_PATH; i++) {
 			cl[i].r = &r;
 			cl[i].path = (enum path)(i % npaths);
@@ -512,22 +479,8 @@ bench_failover(void)
 		pthread_mutex_lock(&r.lock);
 		r.stop_done_us = stats_now_us();
 		pthread_mutex_unlock(&r.lock);
-		PQclear(PQexec(conn, "SELECT pg_promote(false)"));
-		for (;;) {
-			res = PQexec(conn, "SELECT pg_is_in_recovery()");
-			if (PQresultStatus(res) == PGRES_TUPLES_OK &&
-			    PQgetvalue(res, 0, 0)[0] == 'f') {
-				promoted_us = stats_now_us();
-				PQclear(res);
-				break;
-			}
-			PQclear(res);
-			if (stats_now_us() - r.stop_start_us > 60 * 1000000) {
-				fprintf(stderr, "promotion did not finish\n");
-				exit(1);
-			}
-			usleep(1000);
-		}
+		promoted_us = bench_promote(conn, r.stop_start_us,
+		    60 * 1000000);
 		PQfinish(conn);
 		it_sleep_ms(AFTER_PROMOTION_MS);
 		r.stop = true;
@@ -721,7 +674,7 @@ bench_memory(void)
 	struct it_daemon *d;
 	const char *dir;
 	char *cfg, *v, listen[128], path[512], log[512], text[2048];
-	char bdir[] = "/tmp/pgbeacon-bench-bouncer.XXXXXX";
+	char *bdir;
 	int lport, hport, bport, p0;
 	pid_t hpid = 0, bpid = 0;
 
@@ -742,7 +695,7 @@ bench_memory(void)
 	lport = it_free_port();
 	snprintf(listen, sizeof(listen), "{ role = \"master\"; address = "
 	    "\"127.0.0.1:%d\"; max_clients = %d; }", lport, n + 10);
-	cfg = add_listen(it_config(c, "main", "log_level = \"warn\";\n"),
+	cfg = itp_add_listen(it_config(c, "main", "log_level = \"warn\";\n"),
 	    listen);
 	d = it_daemon_start(cfg, dir);
 	free(cfg);
@@ -777,8 +730,10 @@ bench_memory(void)
 	} else
 		printf("  (haproxy not installed)\n");
 
-	if (have("pgbouncer") && mkdtemp(bdir) != NULL) {
+	if (have("pgbouncer")) {
 		const char *argv[] = { "pgbouncer", "-u", "postgres", path, NULL };
+
+		bdir = it_tmpdir("bench-bouncer");
 
 		/* pgbouncer will not run as root: it drops to postgres. */
 		chmod(bdir, 0777);
@@ -801,9 +756,8 @@ bench_memory(void)
 		else
 			printf("  pgbouncer did not start (see %s)\n", log);
 		reap(bpid);
-		unlink(path);
-		unlink(log);
-		rmdir(bdir);
+		it_rmdir_all(bdir);
+		free(bdir);
 	} else
 		printf("  (pgbouncer not installed)\n");
 	printf("  target (listener): <= 2 x the buffers' high watermark "

@@ -13,19 +13,14 @@
  * Requests per second and p50/p99 latency for each, and the ratio
  * pooled/fresh.  Not a test: nothing here passes or fails.
  */
-#include <sys/socket.h>
-#include <sys/wait.h>
-
-#include <netinet/in.h>
-
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../tests/integration/support/itest.h"
+#include "../tests/integration/support/spawn.h"
+#include "../tests/integration/support/webapp_util.h"
 
 #define DURATION	"10s"
 
@@ -38,27 +33,6 @@ struct wrk_out {
 	long	non2xx;
 	long	errors;
 };
-
-static int
-free_port(void)
-{
-	struct sockaddr_in	sin;
-	socklen_t		len = sizeof sin;
-	int			fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0) {
-		perror("webapp_bench: port");
-		exit(1);
-	}
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return (port);
-}
 
 /* "1.23ms", "850.00us", "2.10s" -> milliseconds. */
 static double
@@ -86,7 +60,7 @@ run_wrk(const char *url, int conns, struct wrk_out *o)
 	memset(o, 0, sizeof *o);
 	snprintf(cmd, sizeof cmd, "wrk -t2 -c%d -d%s --latency '%s' 2>&1",
 	    conns, duration, url);
-	if ((f = popen(cmd, "r")) == NULL)
+	if ((f = it_popen(cmd)) == NULL)
 		return (-1);
 	while (fgets(line, sizeof line, f) != NULL) {
 		if (sscanf(line, " Requests/sec: %lf", &o->rps) == 1)
@@ -102,7 +76,7 @@ run_wrk(const char *url, int conns, struct wrk_out *o)
 		    " write %ld, timeout %ld", &a, &b, &c, &d) == 4)
 			o->errors = a + b + c + d;
 	}
-	return (pclose(f) == 0 && o->rps > 0 ? 0 : -1);
+	return (it_pclose(f) == 0 && o->rps > 0 ? 0 : -1);
 }
 
 static void
@@ -113,28 +87,20 @@ print(const char *name, const struct wrk_out *o)
 	    o->non2xx, o->errors);
 }
 
-static bool
-healthy(int port)
-{
-	char	cmd[256];
-
-	snprintf(cmd, sizeof cmd, "wrk -t1 -c1 -d1s"
-	    " http://127.0.0.1:%d/health >/dev/null 2>&1", port);
-	return (system(cmd) == 0);
-}
-
 int
 main(void)
 {
 	struct it_cluster	*c;
 	struct it_daemon	*d;
 	struct wrk_out		 pooled, fresh, mixed;
-	const char		*build = getenv("BUILD");
-	char			*cfg, bin[256], port[16], url[256], log[512];
-	pid_t			 pid, bg;
-	int			 p, fd, st;
+	struct wa_proc		 app;
+	const char		*wrk[] = { "wrk", "-t1", "-c5", "-d12s", NULL,
+	    NULL };
+	char			*cfg, url[256], surl[256];
+	pid_t			 bg;
+	int			 p;
 
-	if (system("command -v wrk >/dev/null 2>&1") != 0) {
+	if (it_system("command -v wrk >/dev/null 2>&1") != 0) {
 		printf("  wrk not installed (apt-get install wrk): skipped\n");
 		return (0);
 	}
@@ -143,26 +109,9 @@ main(void)
 	d = it_daemon_start(cfg, it_cluster_dir(c));
 	free(cfg);
 
-	p = free_port();
-	snprintf(bin, sizeof bin, "%s/examples/webapp",
-	    build != NULL && *build != '\0' ? build : "build");
-	snprintf(port, sizeof port, "%d", p);
-	snprintf(log, sizeof log, "%s/webapp.log", it_cluster_dir(c));
-	if ((pid = fork()) == 0) {
-		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execl(bin, bin, "-p", port, "-s", it_daemon_socket(d), "-c",
-		    "user=postgres dbname=postgres application_name=webapp",
-		    "-n", "20", (char *)NULL);
-		_exit(127);
-	}
-	if (!IT_POLL_UNTIL(healthy(p), 20000)) {
-		fprintf(stderr, "webapp_bench: the service did not start\n");
-		return (1);
-	}
+	wa_start(&app, it_daemon_socket(d), it_cluster_dir(c),
+	    "user=postgres dbname=postgres application_name=webapp", 20);
+	p = app.port;
 	/* Warm the pool and the daemon's answer. */
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/simple?tag=warm", p);
 	duration = "2s";
@@ -183,16 +132,11 @@ main(void)
 		    pooled.p99_ms > 0 ? fresh.p99_ms / pooled.p99_ms : 0);
 
 	/* Fast requests beside slow ones. */
-	if ((bg = fork()) == 0) {
-		char	surl[256];
-
-		snprintf(surl, sizeof surl,
-		    "http://127.0.0.1:%d/slow?tag=benchslow&ms=200", p);
-		fd = open("/dev/null", O_WRONLY);
-		dup2(fd, 1);
-		execlp("wrk", "wrk", "-t1", "-c5", "-d12s", surl, (char *)NULL);
-		_exit(127);
-	}
+	snprintf(surl, sizeof surl,
+	    "http://127.0.0.1:%d/slow?tag=benchslow&ms=200", p);
+	wrk[4] = surl;
+	if ((bg = it_spawn_argv(wrk, "/dev/null")) == -1)
+		perror("webapp_bench: wrk");
 	it_sleep_ms(500);
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/simple?tag=bench2", p);
 	if (run_wrk(url, 45, &mixed) == 0) {
@@ -201,12 +145,10 @@ main(void)
 		    " statements: p99 stays below 200 ms when the loop never"
 		    " blocks)\n");
 	}
-	waitpid(bg, &st, 0);
+	if (bg != -1)
+		it_wait_pid(bg, -1, NULL);
 
-	kill(pid, SIGTERM);
-	waitpid(pid, &st, 0);
-	printf("  service exit status %d\n", WIFEXITED(st) ? WEXITSTATUS(st) :
-	    128 + WTERMSIG(st));
+	printf("  service exit status %d\n", wa_stop(&app));
 	it_daemon_stop(d);
 	it_cluster_destroy(c);
 	return (0);

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "it_daemon_util.h"
+#include "support/daemon_util.h"
 #include "../check_main.h"
 
 /* Per-test state, built by the test, torn down by the checked fixture. */

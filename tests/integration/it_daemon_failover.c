@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "it_daemon_util.h"
+#include "support/daemon_util.h"
 #include "../check_main.h"
 
 /* Per-test state, built by the test, torn down by the checked fixture. */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "it_daemon_util.h"
+#include "support/daemon_util.h"
 #include "../check_main.h"
 
 /* Shared by every test: made once in the runner, before the forks. */

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "it_daemon_util.h"
+#include "support/daemon_util.h"
 #include "../check_main.h"
 
 #define DRIPPERS	120

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "it_daemon_util.h"
+#include "support/daemon_util.h"
 #include "../check_main.h"
 
 /* Per test: its directory (under /tmp) and its daemon. */

@@ -9,9 +9,11 @@
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <check.h>
 #include <fcntl.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdbool.h>
@@ -20,7 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "it_daemon_util.h"
+#include "support/daemon_util.h"
+#include "support/spawn.h"
 #include "../check_main.h"
 
 /* Per-test state, built by the test, torn down by the checked fixture. */
@@ -114,7 +117,7 @@ run_cli(const char *s, const char *args)
 
 	snprintf(cmd, sizeof cmd, "%s/pgbeacon -s '%s' %s >/dev/null 2>&1",
 	    getenv("BUILD") != NULL ? getenv("BUILD") : "build", s, args);
-	st = system(cmd);
+	st = it_system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 

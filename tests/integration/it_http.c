@@ -28,7 +28,8 @@
 
 #include <json-c/json.h>
 
-#include "it_daemon_util.h"
+#include "support/daemon_util.h"
+#include "support/spawn.h"
 #include "../check_main.h"
 
 #define HTTP_MS		5000	/* one HTTP exchange */
@@ -1196,12 +1197,12 @@ listen_backlog(int port)
 	int	 backlog = -1, recvq;
 
 	snprintf(cmd, sizeof(cmd), "ss -ltnH 'sport = :%d' 2>/dev/null", port);
-	if ((f = popen(cmd, "r")) == NULL)
+	if ((f = it_popen(cmd)) == NULL)
 		return -1;
 	if (fgets(line, sizeof(line), f) != NULL &&
 	    sscanf(line, "LISTEN %d %d", &recvq, &backlog) != 2)
 		backlog = -1;
-	pclose(f);
+	it_pclose(f);
 	return backlog;
 }
 

@@ -24,13 +24,15 @@
 #include <check.h>
 
 #include "pgbeacon.h"
+#include "support/itest.h"
+#include "support/spawn.h"
 
 #include "../check_main.h"
 
 #define PREFIX	"/opt/pgb"
 #define ETC	"/opt/pgb/etc"
 
-static char root[] = "/tmp/pgbeacon-install.XXXXXX";
+static char *root;	/* it_tmpdir("install"), set up per test */
 
 /* Runs cmd with sh; its exit status, its output in *out (may be NULL). */
 static int
@@ -46,8 +48,8 @@ run(char **out, const char *fmt, ...)
 	if (vasprintf(&cmd, fmt, ap) < 0)
 		ck_abort_msg("out of memory");
 	va_end(ap);
-	if ((p = popen(cmd, "r")) == NULL)
-		ck_abort_msg("popen %s", cmd);
+	if ((p = it_popen(cmd)) == NULL)
+		ck_abort_msg("it_popen %s", cmd);
 	if (out != NULL)
 		*out = NULL;
 	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
@@ -58,7 +60,7 @@ run(char **out, const char *fmt, ...)
 		len += n;
 		(*out)[len] = '\0';
 	}
-	rc = pclose(p);
+	rc = it_pclose(p);
 	free(cmd);
 	if (out != NULL && *out == NULL)
 		*out = strdup("");
@@ -103,7 +105,7 @@ make_install(void)
 static void
 setup(void)
 {
-	ck_assert_ptr_nonnull(mkdtemp(root));
+	root = it_tmpdir("install");
 	make_install();
 }
 
@@ -114,6 +116,8 @@ teardown(void)
 
 	(void)run(&out, "rm -rf %s", root);
 	free(out);
+	free(root);
+	root = NULL;
 }
 
 START_TEST(test_files_land_where_the_variables_say)

@@ -16,6 +16,7 @@
 
 #include "pgbeacon.h"
 #include "support/itest.h"
+#include "support/lib_util.h"
 #include "../check_main.h"
 
 static struct it_watched	 fx;	/* cluster, daemon, socket */
@@ -493,18 +494,7 @@ END_TEST
 /* --- test contexts --------------------------------------------------------- */
 
 /* One cell of sql on the blocking session s (owned by the caller). */
-static char *
-outer_value(pgb_session *s, const char *sql)
-{
-	PGresult	*res;
-	char		*v;
-
-	res = pgb_exec(s, sql);
-	ck_assert_msg(res != NULL, "%s: %s", sql, pgb_session_error(s));
-	v = strdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return (v);
-}
+#define outer_value(s, sql)	itl_session_value((s), (sql))
 
 /*
  * Event-driven code under test on a savepoint session of the test's

@@ -13,6 +13,7 @@
 
 #include "pgbeacon.h"
 #include "support/itest.h"
+#include "support/spawn.h"
 #include "../check_main.h"
 
 static struct it_watched	 fx;	/* cluster, daemon, socket */
@@ -227,11 +228,11 @@ run_cli(const char *args, char *out, size_t outlen)
 
 	snprintf(cmd, sizeof cmd, "%s/pgbeacon %s 2>/dev/null",
 	    getenv("BUILD") != NULL ? getenv("BUILD") : "build", args);
-	f = popen(cmd, "r");
+	f = it_popen(cmd);
 	ck_assert_ptr_nonnull(f);
 	n = fread(out, 1, outlen - 1, f);
 	out[n] = '\0';
-	st = pclose(f);
+	st = it_pclose(f);
 	return (WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 

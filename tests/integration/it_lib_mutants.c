@@ -23,6 +23,7 @@
 
 #include "pgbeacon.h"
 #include "support/itest.h"
+#include "support/lib_util.h"
 #include "../check_main.h"
 
 static struct it_watched	 fx;	/* cluster, daemon, socket */
@@ -45,11 +46,7 @@ suite_teardown(void)
 static void
 primary_sql(const char *sql)
 {
-	char	*r;
-
-	r = it_sql(fx.cluster, 0, sql);
-	ck_assert_msg(r != NULL, "%s: %s", sql, it_last_error());
-	free(r);
+	itl_primary_sql(&fx, sql);
 }
 
 static bool
@@ -59,15 +56,7 @@ primary_is(const char *sql, const char *expected)
 }
 
 /* Runs sql on s; asserts success. */
-static void
-exec_ok(pgb_session *s, const char *sql)
-{
-	PGresult	*res;
-
-	res = pgb_exec(s, sql);
-	ck_assert_msg(res != NULL, "%s: %s", sql, pgb_session_error(s));
-	PQclear(res);
-}
+#define exec_ok(s, sql)	itl_exec_ok((s), (sql))
 
 /* Terminates the backends of application app on the primary, waiting
  * until they are gone. */

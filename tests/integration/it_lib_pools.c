@@ -22,6 +22,7 @@
 
 #include "pgbeacon.h"
 #include "support/itest.h"
+#include "support/lib_util.h"
 #include "../check_main.h"
 
 static struct it_watched	 fx;	/* cluster, daemon, socket */
@@ -33,13 +34,9 @@ static struct it_watched	 fx;	/* cluster, daemon, socket */
 static void
 suite_setup(void)
 {
-	char	*out;
-
 	it_watched_start(&fx, 2);
-	out = it_sql(fx.cluster, 0, "CREATE TABLE IF NOT EXISTS pools_t"
+	itl_primary_sql(&fx, "CREATE TABLE IF NOT EXISTS pools_t"
 	    " (id bigserial PRIMARY KEY, v int)");
-	ck_assert_msg(out != NULL, "%s", it_last_error());
-	free(out);
 }
 
 static void

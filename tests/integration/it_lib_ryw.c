@@ -29,7 +29,8 @@
 
 #include "pgbeacon.h"
 #include "support/itest.h"
-#include "it_webapp_util.h"
+#include "support/spawn.h"
+#include "support/webapp_util.h"
 #include "../check_main.h"
 
 #define CONNINFO	"user=postgres dbname=postgres application_name=it_ryw"
@@ -450,7 +451,7 @@ run(const char *cmd, char **out)
 
 	*out = calloc(1, 1);
 	ck_assert_ptr_nonnull(*out);
-	p = popen(cmd, "r");
+	p = it_popen(cmd);
 	ck_assert_ptr_nonnull(p);
 	while ((n = fread(buf, 1, sizeof buf, p)) > 0) {
 		*out = realloc(*out, len + n + 1);
@@ -459,7 +460,7 @@ run(const char *cmd, char **out)
 		len += n;
 		(*out)[len] = '\0';
 	}
-	return (pclose(p));
+	return (it_pclose(p));
 }
 
 START_TEST(test_readme_example_works_50_times)

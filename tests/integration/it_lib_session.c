@@ -18,6 +18,7 @@
 
 #include "pgbeacon.h"
 #include "support/itest.h"
+#include "support/lib_util.h"
 #include "../check_main.h"
 
 static struct it_watched	 fx;	/* cluster, daemon, socket */
@@ -40,11 +41,7 @@ suite_teardown(void)
 static void
 primary_sql(const char *sql)
 {
-	char	*r;
-
-	r = it_sql(fx.cluster, 0, sql);
-	ck_assert_msg(r != NULL, "%s: %s", sql, it_last_error());
-	free(r);
+	itl_primary_sql(&fx, sql);
 }
 
 /* True when sql on the primary prints expected. */
@@ -55,15 +52,7 @@ primary_is(const char *sql, const char *expected)
 }
 
 /* Runs sql on s; asserts success. */
-static void
-exec_ok(pgb_session *s, const char *sql)
-{
-	PGresult	*res;
-
-	res = pgb_exec(s, sql);
-	ck_assert_msg(res != NULL, "%s: %s", sql, pgb_session_error(s));
-	PQclear(res);
-}
+#define exec_ok(s, sql)	itl_exec_ok((s), (sql))
 
 static pgb_db *
 master_db(const char *conninfo)
@@ -637,18 +626,7 @@ END_TEST
 /* --- test contexts: savepoint sessions, get/put/pop -------------------------- */
 
 /* The value of the one-cell query sql on s (owned by the caller). */
-static char *
-session_value(pgb_session *s, const char *sql)
-{
-	PGresult	*res;
-	char		*v;
-
-	res = pgb_exec(s, sql);
-	ck_assert_msg(res != NULL, "%s: %s", sql, pgb_session_error(s));
-	v = strdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return (v);
-}
+#define session_value(s, sql)	itl_session_value((s), (sql))
 
 /*
  * The seed's transactional tests: the code under test (here the seed's

@@ -5,9 +5,15 @@
  * and after a server's "shutting down" answer, fencing of an open transaction,
  * an un-rewound old primary, cancel requests, bad input and limits.
  */
-#include <check.h>
+#include <sys/wait.h>
 
-#include "it_proxy_util.h"
+#include <check.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support/http.h"
+#include "support/proxy_util.h"
+#include "support/spawn.h"
 #include "../check_main.h"
 
 static struct it_cluster	*cl;
@@ -18,23 +24,7 @@ static struct it_daemon		*dm;
 static void
 teardown(void)
 {
-	char *log = NULL, *tail;
-	int st = 0;
-
-	if (dm != NULL) {
-		log = strdup(it_daemon_log(dm));
-		st = it_daemon_stop(dm);
-	}
-	dm = NULL;
-	if (st != 0 && log != NULL) {
-		tail = it_file_tail(log, 6000);
-		fprintf(stderr, "--- end of %s:\n%s\n---\n", log, tail);
-		free(tail);
-	}
-	free(log);
-	it_cluster_destroy(cl);
-	cl = NULL;
-	ck_assert_msg(st == 0, "pgbeacond exited with status %d", st);
+	itp_teardown(&cl, &dm);
 }
 
 /* Starts the daemon on cl with listen, and waits until it resolves the
@@ -42,17 +32,7 @@ teardown(void)
 static void
 start_daemon(const char *listen, const char *extra, int master, int replica)
 {
-	char *conf = itp_config(cl, listen, extra);
-
-	dm = it_daemon_start(conf, it_cluster_dir(cl));
-	free(conf);
-	ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(dm),
-	    "main", "master", it_port(cl, master)), ITD_STATE_MS),
-	    "no master");
-	if (replica >= 0)
-		ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(
-		    it_daemon_socket(dm), "main", "replica",
-		    it_port(cl, replica)), ITD_STATE_MS), "no replica");
+	dm = itp_start(cl, listen, extra, master, replica);
 }
 
 /* GET path over HTTP/1.0 on 127.0.0.1:port: the whole answer (caller
@@ -60,25 +40,12 @@ start_daemon(const char *listen, const char *extra, int master, int replica)
 static char *
 http_get(int port, const char *path)
 {
-	char	 req[256], chunk[4096];
-	char	*text = NULL;
-	size_t	 len = 0;
-	ssize_t	 n;
-	FILE	*m;
-	int	 fd;
+	char	 target[32], req[256], *text;
+	size_t	 len;
 
-	if ((fd = itp_tcp_connect(port)) < 0)
-		return NULL;
+	snprintf(target, sizeof target, "127.0.0.1:%d", port);
 	snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
-		close(fd);
-		return NULL;
-	}
-	m = open_memstream(&text, &len);
-	while ((n = read(fd, chunk, sizeof chunk)) > 0)
-		fwrite(chunk, 1, (size_t)n, m);
-	fclose(m);
-	close(fd);
+	(void)it_http_raw(target, req, strlen(req), ITD_STATE_MS, &text, &len);
 	return text;
 }
 
@@ -125,7 +92,8 @@ START_TEST(test_every_role_unix_and_tcp)
 	    "postgres -S -c 4 -j 2 -T 2 postgres 2>&1 | grep -q "
 	    "'number of failed transactions: 0'", itp_bindir(), dir, pm,
 	    itp_bindir(), dir, pm);
-	ck_assert_msg(system(args) == 0, "pgbench through the listener failed");
+	ck_assert_msg(it_system(args) == 0,
+	    "pgbench through the listener failed");
 
 	ck_assert_int_ge(itp_figure(it_daemon_socket(dm), addr_m,
 	    "relayed_total"), 7);
@@ -177,7 +145,7 @@ START_TEST(test_clients_held_across_stop_and_promote)
 	snprintf(args, sizeof args, "PGCONNECT_TIMEOUT=60 %s/psql -X -A -t "
 	    "-h %s -p %d -U postgres -c 'select inet_server_port(), "
 	    "pg_is_in_recovery()' postgres 2>&1", itp_bindir(), dir, pm);
-	ck_assert_ptr_nonnull(held = popen(args, "r"));
+	ck_assert_ptr_nonnull(held = it_popen(args));
 	ITD_ASSERT(dm, IT_POLL_UNTIL(itp_figure(sock, addr_m, "held") == 1,
 	    ITD_STATE_MS), "the client is not held");
 
@@ -200,7 +168,7 @@ START_TEST(test_clients_held_across_stop_and_promote)
 	it_promote(cl, 1);
 	out = calloc(1, 512);
 	n = fread(out, 1, 511, held);
-	st = pclose(held);
+	st = it_pclose(held);
 	snprintf(args, sizeof args, "%d|f\n", it_port(cl, 1));
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
 	    strcmp(out, args) == 0, "held psql (%zu bytes): %s", n, out);
@@ -256,7 +224,7 @@ held_again_after(const char *mode, const char *log_fmt)
 	    "'host=127.0.0.1 port=%d user=postgres dbname=postgres "
 	    "sslmode=disable' -c 'select inet_server_port(), "
 	    "pg_is_in_recovery()' 2>&1", itp_bindir(), pm);
-	ck_assert_ptr_nonnull(held = popen(args, "r"));
+	ck_assert_ptr_nonnull(held = it_popen(args));
 	snprintf(line, sizeof line, log_fmt, rp);
 	ITD_ASSERT(dm, IT_POLL_UNTIL(itd_log_contains(dm, line),
 	    ITD_STATE_MS), "the listener never tried the primary");
@@ -269,7 +237,7 @@ held_again_after(const char *mode, const char *log_fmt)
 	it_promote(cl, 1);
 	out = calloc(1, 512);
 	n = fread(out, 1, 511, held);
-	st = pclose(held);
+	st = it_pclose(held);
 	snprintf(args, sizeof args, "%d|f\n", it_port(cl, 1));
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
 	    strcmp(out, args) == 0, "held psql (%zu bytes): %s", n, out);
@@ -320,7 +288,7 @@ START_TEST(test_server_shutting_down_holds_the_client_again)
 	snprintf(args, sizeof args, "runuser -u postgres -- %s/pg_ctl -D "
 	    "%s/node0/data -m smart -W -s stop", itp_bindir(),
 	    it_cluster_dir(cl));
-	ck_assert_msg(system(args) == 0, "%s failed", args);
+	ck_assert_msg(it_system(args) == 0, "%s failed", args);
 	/* Directly, a new session is refused now. */
 	snprintf(args, sizeof args, "'host=127.0.0.1 port=%d user=postgres "
 	    "dbname=postgres sslmode=disable' -c 'select 1'", it_port(cl, 0));
@@ -334,7 +302,7 @@ START_TEST(test_server_shutting_down_holds_the_client_again)
 		    "dbname=postgres sslmode=%s' -c 'select "
 		    "inet_server_port(), pg_is_in_recovery()' 2>&1",
 		    itp_bindir(), pm, i ? "prefer" : "disable");
-		ck_assert_ptr_nonnull(held[i] = popen(args, "r"));
+		ck_assert_ptr_nonnull(held[i] = it_popen(args));
 	}
 	ITD_ASSERT(dm, IT_POLL_UNTIL(itp_figure(sock, addr, "held") == 2,
 	    ITD_STATE_MS), "the clients are not held");
@@ -348,7 +316,7 @@ START_TEST(test_server_shutting_down_holds_the_client_again)
 	for (i = 0; i < 2; i++) {
 		out = calloc(1, 512);
 		n = fread(out, 1, 511, held[i]);
-		st = pclose(held[i]);
+		st = it_pclose(held[i]);
 		snprintf(args, sizeof args, "%d|f\n", it_port(cl, 1));
 		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
 		    strcmp(out, args) == 0, "held psql %d (%zu bytes): %s", i,

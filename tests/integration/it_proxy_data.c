@@ -10,7 +10,8 @@
 #include <check.h>
 #include <poll.h>
 
-#include "it_proxy_util.h"
+#include "support/proxy_util.h"
+#include "support/spawn.h"
 #include "../check_main.h"
 
 static struct it_cluster	*cl;
@@ -21,38 +22,13 @@ static struct it_daemon		*dm;
 static void
 teardown(void)
 {
-	char *log = NULL, *tail;
-	int st = 0;
-
-	if (dm != NULL) {
-		log = strdup(it_daemon_log(dm));
-		st = it_daemon_stop(dm);
-	}
-	dm = NULL;
-	if (st != 0 && log != NULL) {
-		tail = it_file_tail(log, 6000);
-		fprintf(stderr, "--- end of %s:\n%s\n---\n", log, tail);
-		free(tail);
-	}
-	free(log);
-	it_cluster_destroy(cl);
-	cl = NULL;
-	ck_assert_msg(st == 0, "pgbeacond exited with status %d", st);
+	itp_teardown(&cl, &dm);
 }
 
 static void
 start_daemon(const char *listen, int replica)
 {
-	char *conf = itp_config(cl, listen, NULL);
-
-	dm = it_daemon_start(conf, it_cluster_dir(cl));
-	free(conf);
-	ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(dm),
-	    "main", "master", it_port(cl, 0)), ITD_STATE_MS), "no master");
-	if (replica >= 0)
-		ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(
-		    it_daemon_socket(dm), "main", "replica",
-		    it_port(cl, replica)), ITD_STATE_MS), "no replica");
+	dm = itp_start(cl, listen, NULL, 0, replica);
 }
 
 #define STORM 200
@@ -140,7 +116,7 @@ enable_ssl(void)
 	    "-days 2 -subj /CN=localhost >/dev/null 2>&1 && chown postgres "
 	    "server.key server.crt && chmod 600 server.key",
 	    it_cluster_dir(cl));
-	ck_assert_msg(system(cmd) == 0, "openssl failed: %s", cmd);
+	ck_assert_msg(it_system(cmd) == 0, "openssl failed: %s", cmd);
 	ck_assert_ptr_nonnull(v = it_sql(cl, 0, "alter system set ssl = on"));
 	free(v);
 	ck_assert_ptr_nonnull(v = it_sql(cl, 0, "select pg_reload_conf()"));

@@ -11,10 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pgbeacon.h"
 #include "support/itest.h"
-#include "it_webapp_util.h"
+#include "support/webapp_util.h"
 #include "../check_main.h"
 
 #define CONNINFO	"user=postgres dbname=postgres application_name=webapp"

@@ -16,7 +16,7 @@
 
 #include "pgbeacon.h"
 #include "support/itest.h"
-#include "it_webapp_util.h"
+#include "support/webapp_util.h"
 #include "../check_main.h"
 
 #define CONNINFO	"user=postgres dbname=postgres application_name=webapp"

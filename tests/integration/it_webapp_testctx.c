@@ -19,7 +19,8 @@ int	webapp_main(int argc, char **argv);
 #include <check.h>
 
 #include "support/itest.h"
-#include "it_webapp_util.h"
+#include "support/lib_util.h"
+#include "support/webapp_util.h"
 #include "../check_main.h"
 
 #define CONNINFO	"user=postgres dbname=postgres application_name=testctx"
@@ -29,13 +30,9 @@ static struct it_watched	 fx;	/* cluster, daemon, socket */
 static void
 suite_setup(void)
 {
-	char	*r;
-
 	it_watched_start(&fx, 1);
-	r = it_sql(fx.cluster, 0, "CREATE TABLE items (tag text NOT NULL, val"
+	itl_primary_sql(&fx, "CREATE TABLE items (tag text NOT NULL, val"
 	    " text, at timestamptz NOT NULL DEFAULT now())");
-	ck_assert_msg(r != NULL, "%s", it_last_error());
-	free(r);
 }
 
 static void

@@ -8,7 +8,6 @@
  * reference, so that the benchmarks can use this file without Check).
  */
 #include <sys/types.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,6 +34,7 @@
 #include <libpq-fe.h>
 
 #include "itest.h"
+#include "spawn.h"
 
 /* Check's failure entry point; weak so that programs without Check link. */
 #pragma weak _ck_assert_failed
@@ -75,9 +75,6 @@ static pthread_mutex_t	  it_bufs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct it_linebuf **it_bufs;	/* owned, indexed by fd */
 static size_t		  it_nbufs;
 
-static void	it_fail(const char *fmt, ...)
-		    __attribute__((noreturn, format(printf, 1, 2)));
-
 /* --- process-wide set-up --------------------------------------------- */
 
 /* At exit of the process that loaded us (not of Check's forked children),
@@ -85,10 +82,10 @@ static void	it_fail(const char *fmt, ...)
 static void
 it_atexit_reap(void)
 {
-	glob_t	 g;
-	char	 pattern[PATH_MAX + 2];
-	pid_t	 pid;
-	int	 st;
+	const char	*argv[] = { it_harness_path, "reap", it_prefix, NULL };
+	glob_t		 g;
+	char		 pattern[PATH_MAX + 2];
+	pid_t		 pid;
 
 	if (getpid() != it_main_pid)
 		return;
@@ -97,15 +94,8 @@ it_atexit_reap(void)
 		return;
 	globfree(&g);
 	fprintf(stderr, "itest: reaping clusters left under %s\n", it_prefix);
-	pid = fork();
-	if (pid == 0) {
-		execl(it_harness_path, it_harness_path, "reap", it_prefix,
-		    (char *)NULL);
-		_exit(127);
-	}
-	if (pid > 0)
-		while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
-			;
+	if ((pid = it_spawn_argv(argv, NULL)) != -1)
+		it_wait_pid(pid, -1, NULL);
 }
 
 __attribute__((constructor)) static void
@@ -129,7 +119,7 @@ it_init(void)
 	atexit(it_atexit_reap);
 }
 
-static void
+void
 it_fail(const char *fmt, ...)
 {
 	char	 msg[4096];
@@ -184,63 +174,12 @@ it_tail(const char *s, size_t max)
 
 /* --- running the harness ---------------------------------------------- */
 
-/*
- * Runs argv[0] with argv, stdout and stderr captured into *out (owned by
- * the caller; "" at worst).  Returns the exit code, or -1 when it could
- * not run or was killed.
- */
+/* Runs argv[0] with argv, stdout and stderr captured into *out (owned by
+ * the caller; "" at worst); see it_run_capture(). */
 static int
 it_run(char *const argv[], char **out)
 {
-	char	*buf;
-	size_t	 len = 0, cap = 4096;
-	ssize_t	 n;
-	pid_t	 pid;
-	int	 p[2], st, devnull;
-
-	buf = it_xmalloc(cap);
-	buf[0] = '\0';
-	*out = buf;
-	if (pipe2(p, O_CLOEXEC) == -1)
-		return -1;
-	pid = fork();
-	if (pid == -1) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		devnull = open("/dev/null", O_RDONLY);
-		if (devnull != -1)
-			dup2(devnull, STDIN_FILENO);
-		dup2(p[1], STDOUT_FILENO);
-		dup2(p[1], STDERR_FILENO);
-		execv(argv[0], argv);
-		dprintf(STDERR_FILENO, "cannot run %s: %s\n", argv[0],
-		    strerror(errno));
-		_exit(127);
-	}
-	close(p[1]);
-	for (;;) {
-		if (cap - len < 1024) {
-			cap *= 2;
-			if ((buf = realloc(*out, cap)) == NULL)
-				it_fail("out of memory");
-			*out = buf;
-		}
-		n = read(p[0], buf + len, cap - len - 1);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += n;
-	}
-	buf[len] = '\0';
-	close(p[0]);
-	while (waitpid(pid, &st, 0) == -1)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return it_run_capture((const char *const *)argv, out);
 }
 
 /* pgcluster CMD DIR ARGS... (a NULL-terminated list); see it_run(). */
@@ -835,27 +774,17 @@ it_daemon_binary(void)
 	return path;
 }
 
-static int
-it_decode_status(int st)
-{
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	if (WIFSIGNALED(st))
-		return 128 + WTERMSIG(st);
-	return -1;
-}
-
 struct it_daemon *
 it_daemon_spawn(const char *config_text, const char *dir)
 {
 	struct it_daemon	*d;
 	const char		*bin;
 	const char		*argv[4];
+	struct it_spawn		 sp;
 	char			**envp, *notify;
-	sigset_t		 all;
+	FILE			*logf;
 	size_t			 n, i, j;
-	pid_t			 parent, pid;
-	int			 logfd, devnull;
+	pid_t			 pid;
 
 	bin = it_daemon_binary();
 	if (access(bin, X_OK) != 0)
@@ -869,13 +798,10 @@ it_daemon_spawn(const char *config_text, const char *dir)
 		d->socket_path = it_xprintf("%s/pgbeacon.sock", dir);
 	it_write_file(d->conf_path, config_text);
 
-	/* everything the child needs, made before fork */
-	logfd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0644);
-	if (logfd == -1)
+	if ((logf = fopen(d->log_path, "a")) == NULL)
 		it_fail("%s: %s", d->log_path, strerror(errno));
-	dprintf(logfd, "=== itest: starting %s -c %s\n", bin, d->conf_path);
-	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	fprintf(logf, "=== itest: starting %s -c %s\n", bin, d->conf_path);
+	fclose(logf);
 	for (n = 0; environ[n] != NULL; n++)
 		;
 	envp = it_xmalloc((n + 2) * sizeof *envp);
@@ -893,36 +819,17 @@ it_daemon_spawn(const char *config_text, const char *dir)
 	argv[1] = "-c";
 	argv[2] = d->conf_path;
 	argv[3] = NULL;
-	sigfillset(&all);
-	parent = getpid();
-
-	pid = fork();
-	if (pid == -1)
-		it_fail("fork: %s", strerror(errno));
-	if (pid == 0) {
-		/* dies with the test, however the test dies */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGPIPE, SIG_DFL);
-		sigprocmask(SIG_UNBLOCK, &all, NULL);
-		if (devnull != -1)
-			dup2(devnull, STDIN_FILENO);
-		dup2(logfd, STDOUT_FILENO);
-		dup2(logfd, STDERR_FILENO);
-		execve(bin, (char *const *)argv, envp);
-		dprintf(STDERR_FILENO, "itest: exec %s: %s\n", bin,
-		    strerror(errno));
-		_exit(127);
-	}
+	memset(&sp, 0, sizeof sp);
+	sp.argv = argv;
+	sp.envp = (const char *const *)envp;
+	sp.in = -1;
+	sp.log_path = d->log_path;
+	sp.reset_signals = true;
+	pid = it_spawn(&sp);
 	free(envp);
 	free(notify);
-	close(logfd);
-	if (devnull != -1)
-		close(devnull);
+	if (pid == -1)
+		it_fail("spawn %s: %s", bin, strerror(errno));
 	d->pid = pid;
 	return d;
 }
@@ -938,7 +845,7 @@ it_daemon_exited(struct it_daemon *d, int timeout_ms, int *status)
 		r = waitpid(d->pid, &st, WNOHANG);
 		if (r == d->pid) {
 			d->reaped = true;
-			d->status = it_decode_status(st);
+			d->status = it_exit_code(st);
 			break;
 		}
 		if (r == -1 && errno != EINTR) {
@@ -1448,51 +1355,63 @@ it_relay_readline(struct it_relay *r, char *buf, size_t len, int timeout_ms)
 	return true;
 }
 
-struct it_relay *
-it_relay_start(int target_port)
+/*
+ * Runs a harness helper (the fault relay, the slow DNS server) that prints
+ * "PORT n" on its stdout once it listens and then reads commands on its
+ * stdin; bin is $env_name, else $BUILD/tests/base.  Never NULL.
+ */
+static struct it_relay *
+it_helper_start(const char *env_name, const char *base, const char *arg1,
+    const char *arg2)
 {
 	struct it_relay	*r;
 	const char	*bin, *build;
-	char		 path[PATH_MAX], tport[16], line[128];
+	char		 path[PATH_MAX], line[128];
+	const char	*argv[4];
+	struct it_spawn	 sp;
 	int		 in[2], out[2];
-	pid_t		 parent = getpid();
 
-	if ((bin = getenv("FAULTRELAY")) == NULL || *bin == '\0') {
+	if ((bin = getenv(env_name)) == NULL || *bin == '\0') {
 		build = getenv("BUILD");
-		snprintf(path, sizeof path, "%s/tests/faultrelay",
-		    build != NULL && *build != '\0' ? build : "build");
+		snprintf(path, sizeof path, "%s/tests/%s",
+		    build != NULL && *build != '\0' ? build : "build", base);
 		bin = path;
 	}
 	if (access(bin, X_OK) != 0)
-		it_fail("no fault relay at %s (make %s, or set FAULTRELAY)",
-		    bin, bin);
-	snprintf(tport, sizeof tport, "%d", target_port);
+		it_fail("no %s at %s (make %s, or set %s)", base, bin, bin,
+		    env_name);
+	argv[0] = bin;
+	argv[1] = arg1;
+	argv[2] = arg2;
+	argv[3] = NULL;
 	if (pipe2(in, O_CLOEXEC) == -1 || pipe2(out, O_CLOEXEC) == -1)
 		it_fail("pipe: %s", strerror(errno));
 	r = it_xmalloc(sizeof *r);
 	r->in = in[1];
 	r->out = out[0];
-	if ((r->pid = fork()) == -1)
-		it_fail("fork: %s", strerror(errno));
-	if (r->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		dup2(in[0], STDIN_FILENO);
-		dup2(out[1], STDOUT_FILENO);
-		execl(bin, bin, "127.0.0.1", tport, (char *)NULL);
-		dprintf(STDERR_FILENO, "itest: exec %s: %s\n", bin,
-		    strerror(errno));
-		_exit(127);
-	}
+	memset(&sp, 0, sizeof sp);
+	sp.argv = argv;
+	sp.in = in[0];
+	sp.out = out[1];
+	if ((r->pid = it_spawn(&sp)) == -1)
+		it_fail("spawn %s: %s", bin, strerror(errno));
 	close(in[0]);
 	close(out[1]);
 	if (!it_relay_readline(r, line, sizeof line, 10000) ||
 	    sscanf(line, "PORT %d", &r->port) != 1) {
 		it_relay_stop(r);
-		it_fail("the fault relay did not start");
+		it_fail("%s did not start", bin);
 	}
 	return r;
+}
+
+struct it_relay *
+it_relay_start(int target_port)
+{
+	char	tport[16];
+
+	snprintf(tport, sizeof tport, "%d", target_port);
+	return it_helper_start("FAULTRELAY", "faultrelay", "127.0.0.1", tport);
 }
 
 int
@@ -1517,73 +1436,55 @@ it_relay_set(struct it_relay *r, const char *mode)
 void
 it_relay_stop(struct it_relay *r)
 {
-	int	 st;
-
 	if (r == NULL)
 		return;
 	close(r->in);		/* EOF: it exits */
 	close(r->out);
-	if (r->pid > 0) {
-		int64_t deadline = it_now_ms() + 5000;
-
-		while (waitpid(r->pid, &st, WNOHANG) == 0) {
-			if (it_now_ms() > deadline) {
-				kill(r->pid, SIGKILL);
-				waitpid(r->pid, &st, 0);
-				break;
-			}
-			it_sleep_ms(5);
-		}
-	}
+	it_stop_pid(r->pid, 0, 5000);
 	free(r);
 }
 
 struct it_relay *
 it_slowdns_start(int delay_ms, const char *name, const char *ipv4)
 {
-	struct it_relay	*r;
-	const char	*bin, *build;
-	char		 path[PATH_MAX], delay[16], arg[512], line[128];
-	int		 in[2], out[2];
-	pid_t		 parent = getpid();
+	char	delay[16], arg[512];
 
-	if ((bin = getenv("SLOWDNS")) == NULL || *bin == '\0') {
-		build = getenv("BUILD");
-		snprintf(path, sizeof path, "%s/tests/slowdns",
-		    build != NULL && *build != '\0' ? build : "build");
-		bin = path;
-	}
-	if (access(bin, X_OK) != 0)
-		it_fail("no slow DNS server at %s (make %s, or set SLOWDNS)",
-		    bin, bin);
 	snprintf(delay, sizeof delay, "%d", delay_ms);
 	snprintf(arg, sizeof arg, "%s=%s", name, ipv4);
-	if (pipe2(in, O_CLOEXEC) == -1 || pipe2(out, O_CLOEXEC) == -1)
-		it_fail("pipe: %s", strerror(errno));
-	r = it_xmalloc(sizeof *r);
-	r->in = in[1];
-	r->out = out[0];
-	if ((r->pid = fork()) == -1)
-		it_fail("fork: %s", strerror(errno));
-	if (r->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		dup2(in[0], STDIN_FILENO);
-		dup2(out[1], STDOUT_FILENO);
-		execl(bin, bin, delay, arg, (char *)NULL);
-		dprintf(STDERR_FILENO, "itest: exec %s: %s\n", bin,
-		    strerror(errno));
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	if (!it_relay_readline(r, line, sizeof line, 10000) ||
-	    sscanf(line, "PORT %d", &r->port) != 1) {
-		it_relay_stop(r);
-		it_fail("the slow DNS server did not start");
-	}
-	return r;
+	return it_helper_start("SLOWDNS", "slowdns", delay, arg);
+}
+
+/* --- temporary directories ------------------------------------------- */
+
+const char *
+it_tmp_prefix(void)
+{
+	return it_prefix;
+}
+
+char *
+it_tmpdir(const char *tag)
+{
+	char	*dir;
+
+	dir = it_xprintf("%s%s-XXXXXX", it_prefix, tag);
+	if (mkdtemp(dir) == NULL)
+		it_fail("mkdtemp %s: %s", dir, strerror(errno));
+	return dir;
+}
+
+void
+it_rmdir_all(const char *dir)
+{
+	const char	*argv[] = { "rm", "-rf", "--", dir, NULL };
+	char		*out;
+
+	if (dir == NULL || strncmp(dir, it_prefix, strlen(it_prefix)) != 0 ||
+	    strstr(dir, "/..") != NULL)
+		return;
+	if (it_run_capture(argv, &out) != 0)
+		fprintf(stderr, "itest: rm -rf %s: %s\n", dir, out);
+	free(out);
 }
 
 /* --- time ------------------------------------------------------------- */

@@ -13,11 +13,13 @@
  * Clean-up: every cluster has a watchdog process that destroys it when
  * the process that created it dies, however it dies (a failed ck_assert
  * _exit()s without running checked teardowns; a Check timeout SIGKILLs
- * the test).  Daemons get SIGKILL when their parent dies.  The process
+ * the test).  Every program started here (spawn.h) gets SIGKILL when its
+ * parent dies.  The process
  * that first loaded this file also reaps, at exit, every cluster under
  * its prefix.  Cluster directories are PREFIX + 6 random characters, the
  * prefix being $PGBEACON_IT_PREFIX or "/tmp/pgbeacon-it.<pid>." where pid
- * is that of the test binary; after a crash,
+ * is that of the test binary; temporary directories (it_tmpdir()) are
+ * made under the same prefix.  After a crash,
  *   tests/harness/pgcluster reap PREFIX
  * removes what is left.
  */
@@ -256,6 +258,28 @@ void it_relay_stop(struct it_relay *r);
  */
 struct it_relay *it_slowdns_start(int delay_ms, const char *name,
     const char *ipv4);
+
+/* --- temporary directories ------------------------------------------- */
+
+/* The prefix of every cluster and temporary directory of this process
+ * (see the top of this file): tests/run.sh reaps what is left under it. */
+const char *it_tmp_prefix(void);
+/* A new empty directory PREFIX + tag + "-" + 6 random characters; the
+ * caller frees the string and removes the directory with it_rmdir_all()
+ * (else the reaping at exit or by tests/run.sh does).  Never NULL: fails
+ * the test instead. */
+char *it_tmpdir(const char *tag);
+/* rm -rf dir when it lies under the prefix (a directory of it_tmpdir() or
+ * a cluster's); else, or for NULL, nothing.  Never fails the test. */
+void it_rmdir_all(const char *dir);
+
+/* --- failing ------------------------------------------------------------- */
+
+/* Prints "itest: <message>" to stderr and fails the current Check test,
+ * or exit(1)s when the program does not link Check (the benchmarks).
+ * For support code, which must not call ck_assert itself. */
+void it_fail(const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 1, 2)));
 
 /* --- time ---------------------------------------------------------------- */
 

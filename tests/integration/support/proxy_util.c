@@ -1,0 +1,184 @@
+/*
+ * proxy_util.c - helpers of the connection-listener tests; see
+ * proxy_util.h.
+ */
+#include <sys/wait.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "proxy_util.h"
+#include "spawn.h"
+
+const char *
+itp_bindir(void)
+{
+	const char *d = getenv("PG_BINDIR");
+
+	return d != NULL && *d != '\0' ? d : "/usr/lib/postgresql/15/bin";
+}
+
+char *
+itp_add_listen(char *base, const char *listen)
+{
+	static const char anchor[] =
+	    "conninfo = \"user=postgres dbname=postgres\";";
+	char	*out, *at;
+	size_t	 pre;
+
+	if ((at = strstr(base, anchor)) == NULL)
+		it_fail("itp_add_listen: no cluster conninfo in the config");
+	pre = (size_t)(at - base) + sizeof anchor - 1;
+	if (asprintf(&out, "%.*s\n    listen = ( %s );%s", (int)pre, base,
+	    listen, base + pre) < 0)
+		it_fail("out of memory");
+	free(base);
+	return out;
+}
+
+char *
+itp_config(const struct it_cluster *c, const char *listen, const char *extra)
+{
+	return itp_add_listen(it_config(c, "main", extra), listen);
+}
+
+struct it_daemon *
+itp_start(struct it_cluster *c, const char *listen, const char *extra,
+    int master, int replica)
+{
+	struct it_daemon	*dm;
+	char			*conf = itp_config(c, listen, extra);
+
+	dm = it_daemon_start(conf, it_cluster_dir(c));
+	free(conf);
+	if (!IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(dm), "main",
+	    "master", it_port(c, master)), ITD_STATE_MS)) {
+		itd_print_log_tail(dm, 3000);
+		it_fail("no master");
+	}
+	if (replica >= 0 && !IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(dm),
+	    "main", "replica", it_port(c, replica)), ITD_STATE_MS)) {
+		itd_print_log_tail(dm, 3000);
+		it_fail("no replica");
+	}
+	return dm;
+}
+
+void
+itp_teardown(struct it_cluster **cl, struct it_daemon **dm)
+{
+	int	 st;
+
+	st = itd_stop_showing_log(*dm);
+	*dm = NULL;
+	it_cluster_destroy(*cl);
+	*cl = NULL;
+	if (st != 0)
+		it_fail("pgbeacond exited with status %d", st);
+}
+
+PGconn *
+itp_connect(const char *host, int port, const char *extra)
+{
+	char	ci[1024];
+
+	snprintf(ci, sizeof ci, "host=%s port=%d user=postgres "
+	    "dbname=postgres connect_timeout=30 %s %s", host, port,
+	    extra != NULL && strstr(extra, "sslmode") != NULL ? "" :
+	    "sslmode=disable", extra != NULL ? extra : "");
+	return PQconnectdb(ci);
+}
+
+char *
+itp_value(PGconn *conn, const char *sql)
+{
+	PGresult	*r = PQexec(conn, sql);
+	char		*v = NULL;
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
+		v = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+bool
+itp_exec_ok(PGconn *conn, const char *sql)
+{
+	PGresult	*r = PQexec(conn, sql);
+	bool		 ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
+	    PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	PQclear(r);
+	return ok;
+}
+
+int
+itp_lands_on(const char *host, int port, const char *extra)
+{
+	PGconn	*conn = itp_connect(host, port, extra);
+	char	*v = NULL;
+	int	 p = -1;
+
+	if (PQstatus(conn) == CONNECTION_OK &&
+	    (v = itp_value(conn, "select inet_server_port()")) != NULL)
+		p = atoi(v);
+	free(v);
+	PQfinish(conn);
+	return p;
+}
+
+int
+itp_psql(const char *args, char **out)
+{
+	char	 cmd[2048], chunk[4096];
+	char	*text = NULL;
+	size_t	 len = 0, n;
+	FILE	*p, *m;
+	int	 st;
+
+	snprintf(cmd, sizeof cmd, "PGCONNECT_TIMEOUT=30 %s/psql -X -A -t %s "
+	    "2>&1", itp_bindir(), args);
+	if ((p = it_popen(cmd)) == NULL)
+		it_fail("cannot run %s", cmd);
+	if ((m = open_memstream(&text, &len)) == NULL)
+		it_fail("out of memory");
+	while ((n = fread(chunk, 1, sizeof chunk, p)) > 0)
+		fwrite(chunk, 1, n, m);
+	fclose(m);
+	st = it_pclose(p);
+	if (out != NULL)
+		*out = text;
+	else
+		free(text);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+json_object *
+itp_status_listener(json_object *st, const char *address)
+{
+	return itd_json_find(st, "listeners", "address", address);
+}
+
+int64_t
+itp_figure(const char *sock, const char *address, const char *key)
+{
+	json_object	*st = itd_status(sock), *l;
+	int64_t		 v = -1;
+
+	if ((l = itp_status_listener(st, address)) != NULL)
+		v = itd_json_int(l, key);
+	json_object_put(st);
+	return v;
+}
+
+int
+itp_tcp_connect(int port)
+{
+	char	 target[32];
+
+	snprintf(target, sizeof target, "127.0.0.1:%d", port);
+	return it_http_connect(target);
+}

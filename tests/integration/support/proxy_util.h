@@ -1,0 +1,75 @@
+/*
+ * proxy_util.h - what the connection-listener tests (it_proxy*.c) and
+ * proxy_bench share: a config with listen = ( ... ), a daemon started on
+ * it, libpq and psql through a listener, and the listeners' figures from
+ * STATUS.
+ */
+#ifndef PGB_IT_PROXY_UTIL_SUPPORT_H
+#define PGB_IT_PROXY_UTIL_SUPPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+#include <libpq-fe.h>
+
+#include "daemon_util.h"
+
+/* psql and pgbench: $PG_BINDIR, else Debian's PostgreSQL 15. */
+const char *itp_bindir(void);
+
+/*
+ * base (a config of it_config() or it_config_hosts(), freed here) with
+ * listen = ( listen ) in its cluster.  The caller frees the result.
+ */
+char *itp_add_listen(char *base, const char *listen);
+/*
+ * it_config(c, "main", extra) with listen = ( listen ) in the cluster.
+ * The caller frees the result.
+ */
+char *itp_config(const struct it_cluster *c, const char *listen,
+    const char *extra);
+
+/*
+ * Starts pgbeacond on itp_config(c, listen, extra) and waits until it
+ * resolves the master to node master and, when replica >= 0, a replica
+ * to node replica.  Fails the test, with the end of the daemon's log,
+ * otherwise.
+ */
+struct it_daemon *itp_start(struct it_cluster *c, const char *listen,
+    const char *extra, int master, int replica);
+/*
+ * The listener tests' teardown: stops *dm (showing the end of its log
+ * when its exit status is not 0: a sanitizer report makes it so),
+ * destroys *cl, sets both to NULL, then fails the test when the daemon
+ * did not exit 0.
+ */
+void itp_teardown(struct it_cluster **cl, struct it_daemon **dm);
+
+/* A libpq connection through host:port (host: an address or a socket
+ * directory); check PQstatus().  extra: more conninfo, may be "". */
+PGconn *itp_connect(const char *host, int port, const char *extra);
+/* The first value of sql's first row (caller frees), or NULL. */
+char *itp_value(PGconn *conn, const char *sql);
+/* True when sql runs without error. */
+bool itp_exec_ok(PGconn *conn, const char *sql);
+/* The server port a new connection through the listener lands on, or
+ * -1 when it cannot connect. */
+int itp_lands_on(const char *host, int port, const char *extra);
+
+/*
+ * Runs "psql -X -A -t args" (args are shell words), its stdout and stderr
+ * in *out (caller frees; may be NULL).  Returns psql's exit status.
+ */
+int itp_psql(const char *args, char **out);
+
+/* The listener of STATUS with that address (borrowed from st), or NULL. */
+json_object *itp_status_listener(json_object *st, const char *address);
+/* A figure (clients, held, relayed_total, ...) of a listener from a
+ * fresh STATUS; -1 when the listener is not there. */
+int64_t itp_figure(const char *sock, const char *address, const char *key);
+
+/* A TCP connection to 127.0.0.1:port, or -1. */
+int itp_tcp_connect(int port);
+
+#endif /* PGB_IT_PROXY_UTIL_SUPPORT_H */
