@@ -48,7 +48,12 @@ START_TEST(test_connect_storm_of_200_clients)
 	snprintf(listen, sizeof listen,
 	    "{ role = \"master\"; address = \"127.0.0.1:%d\"; },"
 	    "{ role = \"replica\"; address = \"127.0.0.1:%d\"; }", pm, pr);
-	start_daemon(listen, 1);
+	/* The storm forks 200 backends at once: on two loaded cores a probe
+	 * can then take over the harness's 1 s, and a probe timeout is death
+	 * (it_daemon_detect tests that).  This test is about the listeners,
+	 * so its monitor gets the default timeouts' order of magnitude. */
+	dm = itp_start(cl, listen, "connect_timeout_ms = 5000; "
+	    "query_timeout_ms = 5000;", 0, 1);
 
 	/* Half on each listener (one server holds 200 connections at most),
 	 * all started at once, driven together. */
