@@ -46,9 +46,15 @@
  *              pool size x hosts (+ broken ones), host swaps and
  *              failures.
  *
+ *   failover   issue 11's failover window: a request loop in each API
+ *              across a stop of the primary and the promotion of its
+ *              replica; the latency added to the requests that start in
+ *              the window (p50, max) against the p50 before it, and the
+ *              failed requests (see bench_failover()).
+ *
  * Not a test: nothing here passes or fails, except a broken setup.  Run
  * it with `make bench`, or alone:
- * build/bench/lib_bench [checkout|request|pools].
+ * build/bench/lib_bench [checkout|request|pools|failover].
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -693,6 +699,271 @@ bench_pools(void)
 	it_cluster_destroy(c);
 }
 
+/* --- the failover window ------------------------------------------------ */
+
+#define FO_MAX		400000	/* samples kept per API */
+#define FO_BEFORE_MS	3000	/* requests before the switchover */
+#define FO_AFTER_MS	2000	/* requests after the promotion */
+#define FO_ROUNDS	3
+
+struct fo_sample {
+	int64_t	start_us;
+	int64_t	dur_us;
+	bool	ok;
+};
+
+/* One API's request loop: samples written by one thread only. */
+struct fo_run {
+	pgb_db			*db;
+	struct fo_sample	*v;	/* owned; FO_MAX */
+	int			 n;
+	atomic_int		*stop;
+	int			 running;	/* event-driven: one in flight */
+	int64_t			 t0;
+};
+
+static void
+fo_record(struct fo_run *r, int64_t t0, bool ok)
+{
+	if (r->n < FO_MAX) {
+		r->v[r->n].start_us = t0;
+		r->v[r->n].dur_us = stats_now_us() - t0;
+		r->v[r->n].ok = ok;
+		r->n++;
+	}
+}
+
+static int
+fo_request(pgb_ctx *ctx, void *arg)
+{
+	struct fo_run *r = arg;
+	PGresult *res;
+	int ok;
+
+	res = pgb_exec(pgb_ctx_session(ctx, r->db),
+	    "INSERT INTO bench_fo (v) VALUES (1)");
+	ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+static void *
+fo_thread(void *arg)
+{
+	struct fo_run *r = arg;
+	char err[256];
+	int64_t t0;
+	int rc;
+
+	while (!atomic_load(r->stop)) {
+		t0 = stats_now_us();
+		rc = pgb_run_in_new_ctx(fo_request, r, err, sizeof err);
+		fo_record(r, t0, rc == 0);
+	}
+	return NULL;
+}
+
+static void
+fo_a_inserted(pgb_asession *s, PGresult *res, void *arg)
+{
+	(void)arg;
+	pgb_actx_finish(pgb_asession_ctx(s), res != NULL &&
+	    PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1);
+}
+
+static void
+fo_a_start(pgb_actx *ctx, void *arg)
+{
+	struct fo_run *r = arg;
+	pgb_asession *s = pgb_actx_session(ctx, r->db);
+
+	if (s == NULL || pgb_aexec(s, "INSERT INTO bench_fo (v) VALUES (2)",
+	    fo_a_inserted, r) == -1)
+		pgb_actx_finish(ctx, -1);
+}
+
+static void
+fo_a_done(pgb_actx *ctx, int rc, void *arg)
+{
+	struct fo_run *r = arg;
+
+	(void)ctx;
+	fo_record(r, r->t0, rc == 0);
+	r->running = 0;
+}
+
+/* When the switchover's steps happened (stats_now_us()). */
+struct fo_switch {
+	struct it_cluster	*c;
+	int			 from, to;
+	int64_t			 stop_us, stopped_us, promoted_us;
+	atomic_int		*stop;
+};
+
+static void *
+fo_switch_thread(void *arg)
+{
+	struct fo_switch *w = arg;
+
+	usleep(FO_BEFORE_MS * 1000);
+	w->stop_us = stats_now_us();
+	it_stop(w->c, w->from, "fast");
+	w->stopped_us = stats_now_us();
+	it_promote(w->c, w->to);
+	w->promoted_us = stats_now_us();
+	usleep(FO_AFTER_MS * 1000);
+	atomic_store(w->stop, 1);
+	return NULL;
+}
+
+/* Prints one API's figures for one round. */
+static void
+fo_report(const char *api, const struct fo_run *r, const struct fo_switch *w)
+{
+	int64_t *base = calloc((size_t)r->n + 1, sizeof(int64_t));
+	int64_t *win = calloc((size_t)r->n + 1, sizeof(int64_t));
+	int64_t first_ok = -1, b50, end;
+	size_t nb = 0, nw = 0;
+	int fail_inflight = 0, fail_after = 0, i;
+
+	if (base == NULL || win == NULL)
+		die("calloc", "out of memory");
+	for (i = 0; i < r->n; i++) {
+		const struct fo_sample *x = &r->v[i];
+
+		end = x->start_us + x->dur_us;
+		if (end < w->stop_us && x->ok)
+			base[nb++] = x->dur_us;
+		if (x->start_us >= w->stop_us && x->start_us <= w->promoted_us)
+			win[nw++] = x->dur_us;
+		if (!x->ok && x->start_us < w->stopped_us && end >= w->stop_us)
+			fail_inflight++;
+		else if (!x->ok && x->start_us >= w->stopped_us)
+			fail_after++;
+		if (x->ok && x->start_us >= w->stopped_us &&
+		    (first_ok == -1 || end < first_ok))
+			first_ok = end;
+	}
+	stats_sort(base, nb);
+	stats_sort(win, nw);
+	b50 = stats_pct(base, nb, 50);
+	printf("  %-12s before: p50 %.2f ms (%zu requests); %zu started between"
+	    " the stop and the promotion's end:\n    p50 %.2f ms (%+.2f), p99 "
+	    "%.1f ms, max %.1f ms (%+.1f); stopped -> first commit %.1f ms\n"
+	    "    failed: %d in flight on the old primary, %d started after its "
+	    "stop (target 0)\n", api, (double)b50 / 1000.0, nb, nw,
+	    (double)stats_pct(win, nw, 50) / 1000.0,
+	    (double)(stats_pct(win, nw, 50) - b50) / 1000.0,
+	    (double)stats_pct(win, nw, 99) / 1000.0,
+	    (double)stats_pct(win, nw, 100) / 1000.0,
+	    (double)(stats_pct(win, nw, 100) - b50) / 1000.0,
+	    first_ok < 0 ? -1.0 : (double)(first_ok - w->stopped_us) / 1000.0,
+	    fail_inflight, fail_after);
+	free(base);
+	free(win);
+}
+
+/*
+ * The failover window of issue 11: a request loop in each API (one
+ * blocking thread, one event loop, one request at a time each) on a master
+ * db with the default role wait, across "stop -m fast" of the primary and
+ * the promotion of its replica.  Reported per API: the requests that
+ * started between the stop and the end of the promotion (the window),
+ * their latency against the p50 before the stop, and the failures: those
+ * in flight on the old primary when it stopped may fail (their connection
+ * is gone); those started after the stop returned must not.
+ */
+static void
+bench_failover(void)
+{
+	atomic_int stop;
+	struct fo_run rb, ra;
+	struct fo_switch w;
+	struct it_cluster *c;
+	struct it_daemon *d;
+	struct event_base *base;
+	pgb_loop *loop;
+	pthread_t tb, tw;
+	char *cfg, *out;
+	int round, from;
+
+	printf("\nfailover window: stop -m fast of the primary, then promotion"
+	    " of its replica,\n  under a request loop in each API (INSERT +"
+	    " COMMIT, one at a time each), %d rounds\n", FO_ROUNDS);
+	c = it_cluster_create(1);
+	cfg = it_config(c, "main", "log_level = \"warn\";\n");
+	d = it_daemon_start(cfg, it_cluster_dir(c));
+	free(cfg);
+	if (!IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(d), "main",
+	    "replica", 0), 10000))
+		die("daemon", "found no replica");
+	out = it_sql(c, 0, "CREATE TABLE bench_fo (id bigserial PRIMARY KEY,"
+	    " v int)");
+	if (out == NULL)
+		die("CREATE TABLE", it_last_error());
+	free(out);
+	memset(&rb, 0, sizeof rb);
+	memset(&ra, 0, sizeof ra);
+	rb.db = pgb_db_new(CONNINFO, "main", "master", it_daemon_socket(d));
+	ra.db = pgb_db_new(CONNINFO, "main", "master", it_daemon_socket(d));
+	rb.v = calloc(FO_MAX, sizeof *rb.v);
+	ra.v = calloc(FO_MAX, sizeof *ra.v);
+	base = event_base_new();
+	loop = base != NULL ? pgb_loop_new(base, it_daemon_socket(d)) : NULL;
+	if (rb.db == NULL || ra.db == NULL || rb.v == NULL || ra.v == NULL ||
+	    loop == NULL)
+		die("setup", "out of memory");
+	rb.stop = ra.stop = &stop;
+	for (round = 0, from = 0; round < FO_ROUNDS; round++, from = 1 - from) {
+		if (round > 0) {
+			/* the last old primary follows the new one */
+			it_reattach(c, 1 - from, from);
+			if (!IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(d),
+			    "main", "replica", it_port(c, 1 - from)), 30000))
+				die("reattach", "the old primary never came "
+				    "back as a replica");
+		}
+		atomic_store(&stop, 0);
+		rb.n = ra.n = 0;
+		memset(&w, 0, sizeof w);
+		w.c = c;
+		w.from = from;
+		w.to = 1 - from;
+		w.stop = &stop;
+		if (pthread_create(&tb, NULL, fo_thread, &rb) != 0 ||
+		    pthread_create(&tw, NULL, fo_switch_thread, &w) != 0)
+			die("pthread_create", strerror(errno));
+		while (!atomic_load(&stop) || ra.running) {
+			if (!ra.running && !atomic_load(&stop)) {
+				ra.running = 1;
+				ra.t0 = stats_now_us();
+				if (pgb_arun_in_new_ctx(loop, fo_a_start, &ra,
+				    fo_a_done, &ra) == -1)
+					die("pgb_arun_in_new_ctx",
+					    "out of memory");
+			}
+			event_base_loop(base, EVLOOP_ONCE);
+		}
+		pthread_join(tb, NULL);
+		pthread_join(tw, NULL);
+		printf(" round %d: node%d stopped in %.0f ms, node%d promoted in "
+		    "%.0f ms\n", round + 1, w.from,
+		    (double)(w.stopped_us - w.stop_us) / 1000.0, w.to,
+		    (double)(w.promoted_us - w.stopped_us) / 1000.0);
+		fo_report("blocking", &rb, &w);
+		fo_report("event-driven", &ra, &w);
+	}
+	pgb_loop_free(loop);
+	event_base_free(base);
+	pgb_db_free(ra.db);
+	pgb_db_free(rb.db);
+	free(ra.v);
+	free(rb.v);
+	if (it_daemon_stop(d) != 0)
+		fprintf(stderr, "warning: daemon did not exit cleanly\n");
+	it_cluster_destroy(c);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -718,6 +989,8 @@ main(int argc, char **argv)
 		bench_request(c, it_daemon_socket(d));
 	if (only == NULL || strcmp(only, "pools") == 0)
 		bench_pools();
+	if (only == NULL || strcmp(only, "failover") == 0)
+		bench_failover();
 
 	if (it_daemon_stop(d) != 0)
 		fprintf(stderr, "warning: daemon did not exit cleanly\n");
