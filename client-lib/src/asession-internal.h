@@ -181,7 +181,7 @@ struct pgb_actx {
 	int		 finish_rc;
 	pgb_actx_done_cb done_cb;
 	void		*done_arg;
-	char		 error[1024];
+	char		 error[PGBI_CTX_ERROR_MAX];
 };
 
 /* --- async-session.c ------------------------------------------------------ */

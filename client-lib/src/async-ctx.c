@@ -31,23 +31,11 @@ struct allop {
 	void		*arg;
 };
 
-static void	 actx_seterr(pgb_actx *ctx, const char *fmt, ...)
-		     __attribute__((format(printf, 2, 3)));
+/* Sets ctx's error, and its first error while that is empty. */
+#define actx_seterr(ctx, ...)						\
+	pgbi_ctx_seterr((ctx)->error, (ctx)->first_error, __VA_ARGS__)
 
 /* --- small helpers ------------------------------------------------------ */
-
-static void
-actx_seterr(pgb_actx *ctx, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
-	va_end(ap);
-	if (ctx->first_error[0] == '\0')
-		pgbi_strlcpy(ctx->first_error, ctx->error,
-		    sizeof ctx->first_error);
-}
 
 void
 pgbi_actx_unref(pgb_actx *ctx)
@@ -424,15 +412,9 @@ finish_cb(pgb_actx *ctx, int rc, void *arg)
 {
 	(void)arg;
 	/* fn failed: the first failure in the context says why. */
-	if (ctx->finish_rc != 0) {
-		if (ctx->first_error[0] != '\0')
-			pgbi_strlcpy(ctx->error, ctx->first_error,
-			    sizeof ctx->error);
-		else
-			snprintf(ctx->error, sizeof ctx->error, "the callback"
-			    " failed (pgb_actx_finish with %d) without a"
-			    " failure in the library", ctx->finish_rc);
-	}
+	if (ctx->finish_rc != 0)
+		pgbi_ctx_why_failed(ctx->error, sizeof ctx->error,
+		    ctx->first_error, "pgb_actx_finish with", ctx->finish_rc);
 	if (ctx->done_cb != NULL)
 		ctx->done_cb(ctx, ctx->finish_rc == 0 && rc == 0 ? 0 : -1,
 		    ctx->done_arg);

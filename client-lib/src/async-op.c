@@ -150,6 +150,7 @@ static int
 op_run(pgb_asession *s, struct aop *op)
 {
 	pgb_actx	*ctx;
+	enum pgbi_end_step step;
 	int		 rc, alive, refuse;
 
 	switch (op->kind) {
@@ -237,28 +238,24 @@ op_run(pgb_asession *s, struct aop *op)
 			return (op_run(s, op));
 		}
 		refuse = 0;
-		if (op->u.status < 400 && PQtransactionStatus(s->conn->pg) ==
-		    PQTRANS_INERROR) {
-			pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s on %s:%d:"
-			    " transaction failed earlier; rolled back",
-			    pgbi_db_label(s->db), s->conn->host,
-			    s->conn->port);
+		step = pgbi_end_step(op->u.status,
+		    PQtransactionStatus(s->conn->pg) == PQTRANS_INERROR,
+		    s->ctx != NULL && s->ctx->bc != NULL);
+		if (step == PGBI_END_FAILED_TX) {
+			pgbi_serr_end_failed(&s->err, s->db, s->conn);
 			refuse = 1;
-		} else if (op->u.status < 400 && s->ctx != NULL &&
-		    s->ctx->bc != NULL) {
+		} else if (step == PGBI_END_ASK) {
 			ctx = pgbi_asess_frame_enter(s);
 			rc = ctx->bc(ctx, s, ctx->bc_arg);
 			alive = pgbi_asess_frame_leave(s, ctx);
 			if (!alive)
 				return (0);
 			if (rc != 0) {
-				pgbi_serr_set(&s->err, PGB_ERR_STATE, "%s:"
-				    " before-commit callback refused; rolled"
-				    " back", pgbi_db_label(s->db));
+				pgbi_serr_refused(&s->err, s->db);
 				refuse = 1;
 			}
 		}
-		if (op->u.status >= 400 || refuse) {
+		if (step == PGBI_END_ROLLBACK || refuse) {
 			op->force_fail = refuse;
 			op->kind = OP_ROLLBACK;
 		} else

@@ -50,7 +50,7 @@ struct pgb_ctx {
 	void		*before_commit_arg;
 	struct pgbi_ctx_lsn lsn;	/* highest commit LSN seen or given */
 	int		 track_lsn;	/* pgb_ctx_set_track_lsn */
-	char		 error[1024];
+	char		 error[PGBI_CTX_ERROR_MAX];
 	char		 first_error[PGBI_FIRST_MAX];	/* of any session */
 };
 
@@ -66,8 +66,10 @@ static PGresult	*session_begin_and_run(PGconn *pg, const char *sql,
 		     int params, int nparams, const Oid *types,
 		     const char *const *values, const int *lengths,
 		     const int *formats, int result_format);
-static void	 ctx_seterr(pgb_ctx *ctx, const char *fmt, ...)
-		     __attribute__((format(printf, 2, 3)));
+
+/* Sets ctx's error, and its first error while that is empty. */
+#define ctx_seterr(ctx, ...)						\
+	pgbi_ctx_seterr((ctx)->error, (ctx)->first_error, __VA_ARGS__)
 
 /* --- context ------------------------------------------------------------ */
 
@@ -106,19 +108,6 @@ pgb_ctx_set_before_commit(pgb_ctx *ctx, pgb_before_commit_fn fn, void *arg)
 	ctx->before_commit_arg = arg;
 }
 
-static void
-ctx_seterr(pgb_ctx *ctx, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
-	va_end(ap);
-	if (ctx->first_error[0] == '\0')
-		pgbi_strlcpy(ctx->first_error, ctx->error,
-		    sizeof ctx->first_error);
-}
-
 const char *
 pgb_ctx_error(const pgb_ctx *ctx)
 {
@@ -129,35 +118,47 @@ pgb_ctx_error(const pgb_ctx *ctx)
 int
 pgb_ctx_end(pgb_ctx *ctx, int status)
 {
+	struct pgbi_serr why;		/* the session's error stays as is */
 	pgb_session	*s;
 	int		 rc = 0;
 
 	if (ctx == NULL || ctx->ended)
 		return (0);
 	ctx->error[0] = '\0';
+	why.first = NULL;
 	TAILQ_FOREACH(s, &ctx->sessions, entry) {
-		if (session_in_tx(s)) {
-			if (status >= 400)
-				pgb_session_rollback(s);
-			else if (PQtransactionStatus(s->conn->pg) ==
-			    PQTRANS_INERROR) {
-				/* Before the rollback, which may drop s->conn. */
-				ctx_seterr(ctx, "%s on %s:%d: transaction failed"
-				    " earlier; rolled back", pgbi_db_label(s->db),
-				    s->conn->host, s->conn->port);
-				(void)pgb_session_rollback(s);
-				rc = -1;
-			} else if (ctx->before_commit != NULL &&
-			    ctx->before_commit(ctx, s,
+		if (!session_in_tx(s)) {
+			pgb_session_close(s);
+			continue;
+		}
+		switch (pgbi_end_step(status, PQtransactionStatus(s->conn->pg) ==
+		    PQTRANS_INERROR, ctx->before_commit != NULL)) {
+		case PGBI_END_ROLLBACK:
+			pgb_session_rollback(s);
+			break;
+		case PGBI_END_FAILED_TX:
+			/* Before the rollback, which may drop s->conn. */
+			pgbi_serr_end_failed(&why, s->db, s->conn);
+			ctx_seterr(ctx, "%s", why.text);
+			(void)pgb_session_rollback(s);
+			rc = -1;
+			break;
+		case PGBI_END_ASK:
+			if (ctx->before_commit(ctx, s,
 			    ctx->before_commit_arg) != 0) {
 				pgb_session_rollback(s);
-				ctx_seterr(ctx, "%s: before-commit callback"
-				    " refused; rolled back", pgbi_db_label(s->db));
+				pgbi_serr_refused(&why, s->db);
+				ctx_seterr(ctx, "%s", why.text);
 				rc = -1;
-			} else if (pgb_session_commit(s) == -1) {
+				break;
+			}
+			/* FALLTHROUGH */
+		case PGBI_END_COMMIT:
+			if (pgb_session_commit(s) == -1) {
 				ctx_seterr(ctx, "%s", s->err.text);
 				rc = -1;
 			}
+			break;
 		}
 		pgb_session_close(s);
 	}
@@ -1029,13 +1030,10 @@ pgb_run_in_new_ctx(pgb_ctx_fn fn, void *arg, char *errbuf, size_t errlen)
 	rc = fn(ctx, arg);
 	end = pgb_ctx_end(ctx, rc == 0 ? 200 : 500);
 	/* fn failed: the first failure in the context says why. */
-	if (rc != 0 && errbuf != NULL && errlen > 0) {
-		if (ctx->first_error[0] != '\0')
-			pgbi_strlcpy(errbuf, ctx->first_error, errlen);
-		else
-			snprintf(errbuf, errlen, "the callback failed (returned"
-			    " %d) without a failure in the library", rc);
-	} else if (end == -1 && errbuf != NULL)
+	if (rc != 0 && errbuf != NULL && errlen > 0)
+		pgbi_ctx_why_failed(errbuf, errlen, ctx->first_error,
+		    "returned", rc);
+	else if (end == -1 && errbuf != NULL)
 		pgbi_strlcpy(errbuf, ctx->error, errlen);
 	pgb_ctx_free(ctx);
 	return (rc == 0 && end == 0 ? 0 : -1);

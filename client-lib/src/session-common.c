@@ -401,6 +401,56 @@ pgbi_serr_failed_tx(struct pgbi_serr *e, const pgb_db *db,
 	    c->host, c->port, c->role);
 }
 
+/* --- contexts (pgb_ctx, pgb_actx) ---------------------------------------- */
+
+void
+pgbi_ctx_seterr(char *error, char *first, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(error, PGBI_CTX_ERROR_MAX, fmt, ap);
+	va_end(ap);
+	if (first[0] == '\0')
+		pgbi_strlcpy(first, error, PGBI_FIRST_MAX);
+}
+
+void
+pgbi_ctx_why_failed(char *buf, size_t len, const char *first,
+    const char *how, int rc)
+{
+	if (first[0] != '\0')
+		pgbi_strlcpy(buf, first, len);
+	else
+		snprintf(buf, len, "the callback failed (%s %d) without a"
+		    " failure in the library", how, rc);
+}
+
+enum pgbi_end_step
+pgbi_end_step(int status, int tx_failed, int has_before_commit)
+{
+	if (status >= 400)
+		return (PGBI_END_ROLLBACK);
+	if (tx_failed)
+		return (PGBI_END_FAILED_TX);
+	return (has_before_commit ? PGBI_END_ASK : PGBI_END_COMMIT);
+}
+
+void
+pgbi_serr_end_failed(struct pgbi_serr *e, const pgb_db *db,
+    const struct pgbi_pconn *c)
+{
+	pgbi_serr_set(e, PGB_ERR_STATE, "%s on %s:%d: transaction failed"
+	    " earlier; rolled back", pgbi_db_label(db), c->host, c->port);
+}
+
+void
+pgbi_serr_refused(struct pgbi_serr *e, const pgb_db *db)
+{
+	pgbi_serr_set(e, PGB_ERR_STATE, "%s: before-commit callback refused;"
+	    " rolled back", pgbi_db_label(db));
+}
+
 /* --- savepoint sessions (tests) ----------------------------------------- */
 
 void

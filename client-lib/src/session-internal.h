@@ -212,6 +212,52 @@ void	pgbi_commit_record(const struct pgbi_commit *cm,
 void	pgbi_serr_failed_tx(struct pgbi_serr *e, const pgb_db *db,
 	    const struct pgbi_pconn *c);
 
+/* --- contexts (pgb_ctx, pgb_actx) ---------------------------------------- */
+
+/* Size of a context's error buffer. */
+#define PGBI_CTX_ERROR_MAX	1024
+
+/*
+ * Sets a context's error (error: PGBI_CTX_ERROR_MAX bytes) and, while it
+ * is empty, its first error (first: PGBI_FIRST_MAX bytes), which keeps
+ * the first failure of the context or of its sessions.
+ */
+void	pgbi_ctx_seterr(char *error, char *first, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Why a new context failed when its callback did (rc, reported as how
+ * says: "returned", "pgb_actx_finish with"): the context's first error
+ * (first), else that the callback failed without a failure in the
+ * library.  In buf (len bytes).
+ */
+void	pgbi_ctx_why_failed(char *buf, size_t len, const char *first,
+	    const char *how, int rc);
+
+/*
+ * What ending a context does with a session's open transaction, for the
+ * request's status (>= 400: it failed), whether the transaction failed
+ * already (PQTRANS_INERROR), and whether the context has a before-commit
+ * callback.  Both APIs decide here and act their own way.
+ */
+enum pgbi_end_step {
+	PGBI_END_ROLLBACK,	/* the request failed: roll back */
+	PGBI_END_FAILED_TX,	/* roll back and fail: pgbi_serr_end_failed */
+	PGBI_END_ASK,		/* ask the before-commit callback: commit
+				   when it returns 0, else roll back and
+				   fail: pgbi_serr_refused */
+	PGBI_END_COMMIT,
+};
+
+enum pgbi_end_step pgbi_end_step(int status, int tx_failed,
+	    int has_before_commit);
+
+/* The errors of PGBI_END_FAILED_TX (c: the session's connection) and of
+ * a before-commit callback that refused. */
+void	pgbi_serr_end_failed(struct pgbi_serr *e, const pgb_db *db,
+	    const struct pgbi_pconn *c);
+void	pgbi_serr_refused(struct pgbi_serr *e, const pgb_db *db);
+
 /* --- savepoint sessions (tests) ----------------------------------------- */
 
 /*

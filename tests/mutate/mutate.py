@@ -93,6 +93,12 @@ FILES = {
                                     "it_lib_client"], None),
     "client-lib/src/db.c": ("it", ["it_lib_session", "it_lib_mutants",
                                    "it_lib_client", "it_lib_async"], None),
+    "client-lib/src/db-pool.c": ("it", ["it_lib_session", "it_lib_mutants",
+                                        "it_lib_client", "it_lib_async"], None),
+    "client-lib/src/db-route.c": ("it", ["it_lib_session", "it_lib_mutants",
+                                         "it_lib_client", "it_lib_async"], None),
+    "client-lib/src/db-hook.c": ("it", ["it_lib_session", "it_lib_mutants",
+                                        "it_lib_client", "it_lib_async"], None),
 }
 GROUPS = {
     "pure": [f for f, v in FILES.items() if v[0] == "unit"],

@@ -2,7 +2,9 @@
  * check_client_session.c - the pure parts of the sessions' commit
  * bookkeeping (session-common.c): which command tags prove a write, the
  * insert position turned into one a replica can reach, when the commit
- * asks for its LSN, and the groups of readers per cluster.
+ * asks for its LSN, and the groups of readers per cluster; and what both
+ * kinds of context decide alike: what ending one does with a session's
+ * transaction, its error and first error, why a new one failed.
  */
 #include <check.h>
 #include <stdint.h>
@@ -157,6 +159,62 @@ START_TEST(test_shutdown_errors_mean_the_role_is_moving)
 }
 END_TEST
 
+START_TEST(test_ending_a_context_rolls_back_fails_asks_or_commits)
+{
+	/* A failed request rolls back, whatever else holds. */
+	ck_assert_int_eq(pgbi_end_step(500, 0, 0), PGBI_END_ROLLBACK);
+	ck_assert_int_eq(pgbi_end_step(400, 1, 1), PGBI_END_ROLLBACK);
+	/* A transaction that failed already is not offered to the callback. */
+	ck_assert_int_eq(pgbi_end_step(200, 1, 1), PGBI_END_FAILED_TX);
+	ck_assert_int_eq(pgbi_end_step(399, 1, 0), PGBI_END_FAILED_TX);
+	ck_assert_int_eq(pgbi_end_step(200, 0, 1), PGBI_END_ASK);
+	ck_assert_int_eq(pgbi_end_step(200, 0, 0), PGBI_END_COMMIT);
+}
+END_TEST
+
+START_TEST(test_context_error_keeps_the_first)
+{
+	char	error[PGBI_CTX_ERROR_MAX] = "", first[PGBI_FIRST_MAX] = "";
+	char	why[128];
+
+	pgbi_ctx_why_failed(why, sizeof why, first, "returned", 7);
+	ck_assert_str_eq(why, "the callback failed (returned 7) without a"
+	    " failure in the library");
+	pgbi_ctx_seterr(error, first, "%s: %d", "one", 1);
+	pgbi_ctx_seterr(error, first, "%s: %d", "two", 2);
+	ck_assert_str_eq(error, "two: 2");
+	ck_assert_str_eq(first, "one: 1");
+	pgbi_ctx_why_failed(why, sizeof why, first, "returned", 7);
+	ck_assert_str_eq(why, "one: 1");
+}
+END_TEST
+
+START_TEST(test_end_errors_name_db_and_host)
+{
+	struct pgbi_pconn	 c;
+	struct pgbi_serr	 e;
+	char			 first[PGBI_FIRST_MAX] = "";
+	pgb_db			*m;
+
+	memset(&c, 0, sizeof c);
+	strcpy(c.host, "db1");
+	c.port = 5433;
+	memset(&e, 0, sizeof e);
+	e.first = first;
+	m = pgb_db_new("", "ut_main", "master", "/nonexistent");
+	pgbi_serr_end_failed(&e, m, &c);
+	ck_assert_int_eq(e.code, PGB_ERR_STATE);
+	ck_assert_str_eq(e.text, "ut_main master on db1:5433: transaction"
+	    " failed earlier; rolled back");
+	ck_assert_str_eq(first, e.text);
+	pgbi_serr_refused(&e, m);
+	ck_assert_int_eq(e.code, PGB_ERR_STATE);
+	ck_assert_str_eq(e.text, "ut_main master: before-commit callback"
+	    " refused; rolled back");
+	pgb_db_free(m);
+}
+END_TEST
+
 static Suite *
 client_session_suite(void)
 {
@@ -169,10 +227,13 @@ client_session_suite(void)
 	tcase_add_test(tc, test_insert_position_after_a_page_header_is_the_boundary);
 	tcase_add_test(tc, test_commit_asks_for_its_lsn_only_when_usable);
 	tcase_add_test(tc, test_commit_results_give_wrote_and_the_lsn);
+	tcase_add_test(tc, test_ending_a_context_rolls_back_fails_asks_or_commits);
+	tcase_add_test(tc, test_context_error_keeps_the_first);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");
 	tcase_add_test(tc, test_other_tags_prove_nothing);
 	tcase_add_test(tc, test_shutdown_errors_mean_the_role_is_moving);
+	tcase_add_test(tc, test_end_errors_name_db_and_host);
 	suite_add_tcase(s, tc);
 	return (s);
 }
