@@ -368,9 +368,12 @@ START_TEST(test_min_lsn_never_names_a_replica_without_the_commit)
 	PQclear(res);
 	for (i = 0; i < RYW_N; i++) {
 		wait_caught_up();
-		/* A commit, then the insert position, in the same session. */
-		snprintf(sql, sizeof sql, "INSERT INTO t_ryw_d VALUES (%d);"
-		    " SELECT pg_current_wal_insert_lsn()", i);
+		/* A commit, then the insert position, in the same session.
+		 * The explicit BEGIN/COMMIT matters: statements of one
+		 * simple query are otherwise one transaction, and the
+		 * position would be read before its commit record exists. */
+		snprintf(sql, sizeof sql, "BEGIN; INSERT INTO t_ryw_d VALUES "
+		    "(%d); COMMIT; SELECT pg_current_wal_insert_lsn()", i);
 		res = PQexec(pm, sql);
 		ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
 		snprintf(lsn, sizeof lsn, "%s", PQgetvalue(res, 0, 0));
