@@ -228,24 +228,15 @@ resolve_reply(pgb_asession *s, const char *line, pgb_errcode code,
 }
 
 /*
- * The daemon answered that no host holds the role (a failover in
- * progress): 1 when s waits, without blocking the loop, for a WATCH event
- * of its cluster (the binding's wake callback), then asks again, up to
- * the db's role wait in all; 0 when it must fail now.
+ * s waits up to left ms (> 0), without blocking the loop, for a WATCH
+ * event of its cluster, then asks the daemon again; at once when an event
+ * came while it asked.  Returns 1 (s is waiting or asking).
  */
 static int
-asess_role_wait(pgb_asession *s)
+asess_wait_event(pgb_asession *s, int64_t left)
 {
 	struct timeval	 tv;
-	int64_t		 now = pgbi_now_ms(), left;
-	int		 wait = pgbi_db_role_wait_ms(s->db);
 
-	if (wait <= 0)
-		return (0);
-	if (s->role_until == 0)
-		s->role_until = now + wait;
-	if ((left = s->role_until - now) <= 0)
-		return (0);
 	if (s->b->events != s->asked_events) {
 		/* An event came while it asked: ask again now. */
 		s->state = S_IDLE;
@@ -264,6 +255,27 @@ asess_role_wait(pgb_asession *s)
 }
 
 /*
+ * The daemon answered that no host holds the role (a failover in
+ * progress): 1 when s waits, without blocking the loop, for a WATCH event
+ * of its cluster (the binding's wake callback), then asks again, up to
+ * the db's role wait in all; 0 when it must fail now.
+ */
+static int
+asess_role_wait(pgb_asession *s)
+{
+	int64_t		 now = pgbi_now_ms(), left;
+	int		 wait = pgbi_db_role_wait_ms(s->db);
+
+	if (wait <= 0)
+		return (0);
+	if (s->role_until == 0)
+		s->role_until = now + wait;
+	if ((left = s->role_until - now) <= 0)
+		return (0);
+	return (asess_wait_event(s, left));
+}
+
+/*
  * The daemon still names the host s left because it was leaving the role
  * (s->err says why): 1 when s waits, without blocking the loop, for an
  * event of its cluster, then asks again, until s->moving_until; 0 when
@@ -272,26 +284,11 @@ asess_role_wait(pgb_asession *s)
 static int
 asess_moving_wait(pgb_asession *s)
 {
-	struct timeval	 tv;
 	int64_t		 left = s->moving_until - pgbi_now_ms();
 
 	if (left <= 0)
 		return (0);
-	if (s->b->events != s->asked_events) {
-		/* An event came while it asked: ask again now. */
-		s->state = S_IDLE;
-		s->resolved = 0;
-		pgbi_asess_kick(s);
-		return (1);
-	}
-	evtimer_del(&s->timer);
-	tv.tv_sec = (time_t)(left / 1000);
-	tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
-	evtimer_add(&s->timer, &tv);
-	TAILQ_INSERT_TAIL(&s->b->waiters, s, wentry);
-	s->waiting = 1;
-	s->state = S_ROLEWAIT;
-	return (1);
+	return (asess_wait_event(s, left));
 }
 
 int

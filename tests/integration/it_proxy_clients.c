@@ -20,23 +20,7 @@ static struct it_daemon		*dm;
 static void
 teardown(void)
 {
-	char *log = NULL, *tail;
-	int st = 0;
-
-	if (dm != NULL) {
-		log = strdup(it_daemon_log(dm));
-		st = it_daemon_stop(dm);
-	}
-	dm = NULL;
-	if (st != 0 && log != NULL) {
-		tail = it_file_tail(log, 6000);
-		fprintf(stderr, "--- end of %s:\n%s\n---\n", log, tail);
-		free(tail);
-	}
-	free(log);
-	it_cluster_destroy(cl);
-	cl = NULL;
-	ck_assert_msg(st == 0, "pgbeacond exited with status %d", st);
+	itp_teardown(&cl, &dm);
 }
 
 /* Starts the daemon on cl with listen, and waits until it resolves the
@@ -44,16 +28,7 @@ teardown(void)
 static void
 start_daemon(const char *listen, int replica)
 {
-	char *conf = itp_config(cl, listen, NULL);
-
-	dm = it_daemon_start(conf, it_cluster_dir(cl));
-	free(conf);
-	ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(dm),
-	    "main", "master", it_port(cl, 0)), ITD_STATE_MS), "no master");
-	if (replica >= 0)
-		ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(
-		    it_daemon_socket(dm), "main", "replica",
-		    it_port(cl, replica)), ITD_STATE_MS), "no replica");
+	dm = itp_start(cl, listen, NULL, 0, replica);
 }
 
 /* Runs sql on node (it must succeed). */

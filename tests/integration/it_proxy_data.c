@@ -37,10 +37,7 @@ START_TEST(test_connect_storm_of_200_clients)
 {
 	char listen[512], ci[256];
 	PGconn *c[STORM];
-	struct pollfd pf[STORM];
-	PostgresPollingStatusType st[STORM];
-	int pm, pr, i, left;
-	int64_t deadline;
+	int ports[STORM], pm, pr, i;
 
 	cl = it_cluster_create(1);
 	pm = it_free_port();
@@ -57,37 +54,9 @@ START_TEST(test_connect_storm_of_200_clients)
 
 	/* Half on each listener (one server holds 200 connections at most),
 	 * all started at once, driven together. */
-	for (i = 0; i < STORM; i++) {
-		snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=postgres "
-		    "dbname=postgres sslmode=disable", i % 2 ? pr : pm);
-		c[i] = PQconnectStart(ci);
-		ck_assert_ptr_nonnull(c[i]);
-		ck_assert_int_ne(PQstatus(c[i]), CONNECTION_BAD);
-		st[i] = PGRES_POLLING_WRITING;
-	}
-	deadline = it_now_ms() + 60000;
-	for (left = STORM; left > 0 && it_now_ms() < deadline;) {
-		for (i = 0; i < STORM; i++) {
-			pf[i].fd = -1;
-			pf[i].events = 0;
-			if (st[i] == PGRES_POLLING_OK ||
-			    st[i] == PGRES_POLLING_FAILED)
-				continue;
-			pf[i].fd = PQsocket(c[i]);
-			pf[i].events = st[i] == PGRES_POLLING_READING ?
-			    POLLIN : POLLOUT;
-		}
-		if (poll(pf, STORM, 1000) < 0)
-			continue;
-		for (i = 0; i < STORM; i++) {
-			if (pf[i].fd < 0 || pf[i].revents == 0)
-				continue;
-			st[i] = PQconnectPoll(c[i]);
-			if (st[i] == PGRES_POLLING_OK ||
-			    st[i] == PGRES_POLLING_FAILED)
-				left--;
-		}
-	}
+	for (i = 0; i < STORM; i++)
+		ports[i] = i % 2 ? pr : pm;
+	itp_connect_storm(c, STORM, ports, 60000);
 	for (i = 0; i < STORM; i++)
 		ck_assert_msg(PQstatus(c[i]) == CONNECTION_OK, "client %d: %s",
 		    i, PQerrorMessage(c[i]));

@@ -22,23 +22,7 @@ static struct it_daemon		*dm;
 static void
 teardown(void)
 {
-	char *log = NULL, *tail;
-	int st = 0;
-
-	if (dm != NULL) {
-		log = strdup(it_daemon_log(dm));
-		st = it_daemon_stop(dm);
-	}
-	dm = NULL;
-	if (st != 0 && log != NULL) {
-		tail = it_file_tail(log, 6000);
-		fprintf(stderr, "--- end of %s:\n%s\n---\n", log, tail);
-		free(tail);
-	}
-	free(log);
-	it_cluster_destroy(cl);
-	cl = NULL;
-	ck_assert_msg(st == 0, "pgbeacond exited with status %d", st);
+	itp_teardown(&cl, &dm);
 }
 
 /* Starts the daemon on conf (freed here), and waits until it resolves
@@ -47,14 +31,7 @@ teardown(void)
 static void
 start_conf(char *conf, int master, int replica)
 {
-	dm = it_daemon_start(conf, it_cluster_dir(cl));
-	free(conf);
-	ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(dm),
-	    "main", "master", master), ITD_STATE_MS), "no master");
-	if (replica >= 0)
-		ITD_ASSERT(dm, IT_POLL_UNTIL(it_resolves_to(
-		    it_daemon_socket(dm), "main", "replica", replica),
-		    ITD_STATE_MS), "no replica");
+	dm = itp_start_conf(cl, conf, master, replica);
 }
 
 /* A figure of /proc/PID/status ("VmRSS", "VmHWM"), in KiB; -1 when
@@ -353,14 +330,11 @@ END_TEST
 START_TEST(test_descriptor_exhaustion)
 {
 	const char *sock;
-	char listen[512], addr[64], ci[256];
+	char listen[512], addr[64];
 	char wrapper[300], *bin, *old;
 	FILE *f;
 	PGconn *c[FD_STORM];
-	struct pollfd pf[FD_STORM];
-	PostgresPollingStatusType st[FD_STORM];
-	int64_t deadline;
-	int pm, i, left, ok;
+	int ports[FD_STORM], pm, i, left, ok;
 	char *conf;
 
 	cl = it_cluster_create(1);
@@ -400,37 +374,9 @@ START_TEST(test_descriptor_exhaustion)
 	    it_port(cl, 1)), ITD_STATE_MS), "no replica");
 
 	/* A storm past the limit, every client started at once. */
-	for (i = 0; i < FD_STORM; i++) {
-		snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=postgres "
-		    "dbname=postgres sslmode=disable", pm);
-		c[i] = PQconnectStart(ci);
-		ck_assert_ptr_nonnull(c[i]);
-		ck_assert_int_ne(PQstatus(c[i]), CONNECTION_BAD);
-		st[i] = PGRES_POLLING_WRITING;
-	}
-	deadline = it_now_ms() + 60000;
-	for (left = FD_STORM; left > 0 && it_now_ms() < deadline;) {
-		for (i = 0; i < FD_STORM; i++) {
-			pf[i].fd = -1;
-			pf[i].events = 0;
-			if (st[i] == PGRES_POLLING_OK ||
-			    st[i] == PGRES_POLLING_FAILED)
-				continue;
-			pf[i].fd = PQsocket(c[i]);
-			pf[i].events = st[i] == PGRES_POLLING_READING ?
-			    POLLIN : POLLOUT;
-		}
-		if (poll(pf, FD_STORM, 1000) < 0)
-			continue;
-		for (i = 0; i < FD_STORM; i++) {
-			if (pf[i].fd < 0 || pf[i].revents == 0)
-				continue;
-			st[i] = PQconnectPoll(c[i]);
-			if (st[i] == PGRES_POLLING_OK ||
-			    st[i] == PGRES_POLLING_FAILED)
-				left--;
-		}
-	}
+	for (i = 0; i < FD_STORM; i++)
+		ports[i] = pm;
+	left = itp_connect_storm(c, FD_STORM, ports, 60000);
 	ck_assert_int_eq(left, 0);
 	for (i = ok = 0; i < FD_STORM; i++)
 		ok += PQstatus(c[i]) == CONNECTION_OK;

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,25 +47,33 @@ itp_config(const struct it_cluster *c, const char *listen, const char *extra)
 }
 
 struct it_daemon *
-itp_start(struct it_cluster *c, const char *listen, const char *extra,
-    int master, int replica)
+itp_start_conf(struct it_cluster *c, char *conf, int master_port,
+    int replica_port)
 {
 	struct it_daemon	*dm;
-	char			*conf = itp_config(c, listen, extra);
 
 	dm = it_daemon_start(conf, it_cluster_dir(c));
 	free(conf);
 	if (!IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(dm), "main",
-	    "master", it_port(c, master)), ITD_STATE_MS)) {
+	    "master", master_port), ITD_STATE_MS)) {
 		itd_print_log_tail(dm, 3000);
 		it_fail("no master");
 	}
-	if (replica >= 0 && !IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(dm),
-	    "main", "replica", it_port(c, replica)), ITD_STATE_MS)) {
+	if (replica_port >= 0 && !IT_POLL_UNTIL(it_resolves_to(
+	    it_daemon_socket(dm), "main", "replica", replica_port),
+	    ITD_STATE_MS)) {
 		itd_print_log_tail(dm, 3000);
 		it_fail("no replica");
 	}
 	return dm;
+}
+
+struct it_daemon *
+itp_start(struct it_cluster *c, const char *listen, const char *extra,
+    int master, int replica)
+{
+	return itp_start_conf(c, itp_config(c, listen, extra),
+	    it_port(c, master), replica >= 0 ? it_port(c, replica) : -1);
 }
 
 void
@@ -181,4 +190,53 @@ itp_tcp_connect(int port)
 
 	snprintf(target, sizeof target, "127.0.0.1:%d", port);
 	return it_http_connect(target);
+}
+
+int
+itp_connect_storm(PGconn **c, int n, const int *ports, int timeout_ms)
+{
+	PostgresPollingStatusType	*st;
+	struct pollfd			*pf;
+	char				 ci[256];
+	int64_t				 deadline;
+	int				 i, left;
+
+	st = calloc((size_t)n, sizeof *st);
+	pf = calloc((size_t)n, sizeof *pf);
+	if (st == NULL || pf == NULL)
+		it_fail("out of memory");
+	for (i = 0; i < n; i++) {
+		snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=postgres "
+		    "dbname=postgres sslmode=disable", ports[i]);
+		if ((c[i] = PQconnectStart(ci)) == NULL ||
+		    PQstatus(c[i]) == CONNECTION_BAD)
+			it_fail("PQconnectStart of client %d failed", i);
+		st[i] = PGRES_POLLING_WRITING;
+	}
+	deadline = it_now_ms() + timeout_ms;
+	for (left = n; left > 0 && it_now_ms() < deadline;) {
+		for (i = 0; i < n; i++) {
+			pf[i].fd = -1;
+			pf[i].events = 0;
+			if (st[i] == PGRES_POLLING_OK ||
+			    st[i] == PGRES_POLLING_FAILED)
+				continue;
+			pf[i].fd = PQsocket(c[i]);
+			pf[i].events = st[i] == PGRES_POLLING_READING ?
+			    POLLIN : POLLOUT;
+		}
+		if (poll(pf, (nfds_t)n, 1000) < 0)
+			continue;
+		for (i = 0; i < n; i++) {
+			if (pf[i].fd < 0 || pf[i].revents == 0)
+				continue;
+			st[i] = PQconnectPoll(c[i]);
+			if (st[i] == PGRES_POLLING_OK ||
+			    st[i] == PGRES_POLLING_FAILED)
+				left--;
+		}
+	}
+	free(pf);
+	free(st);
+	return left;
 }

@@ -38,6 +38,10 @@ char *itp_config(const struct it_cluster *c, const char *listen,
  */
 struct it_daemon *itp_start(struct it_cluster *c, const char *listen,
     const char *extra, int master, int replica);
+/* The same on a whole configuration (freed here), waiting for the master
+ * at master_port and, when replica_port >= 0, a replica there. */
+struct it_daemon *itp_start_conf(struct it_cluster *c, char *conf,
+    int master_port, int replica_port);
 /*
  * The listener tests' teardown: stops *dm (showing the end of its log
  * when its exit status is not 0: a sanitizer report makes it so),
@@ -71,5 +75,13 @@ int64_t itp_figure(const char *sock, const char *address, const char *key);
 
 /* A TCP connection to 127.0.0.1:port, or -1. */
 int itp_tcp_connect(int port);
+
+/*
+ * Starts n libpq connections at once, client i to 127.0.0.1:ports[i] as
+ * postgres (sslmode=disable), and drives them together until each is
+ * made or failed, or timeout_ms passed; the number still unfinished (0
+ * when all ended).  The caller checks PQstatus() and PQfinish()es c[].
+ */
+int itp_connect_storm(PGconn **c, int n, const int *ports, int timeout_ms);
 
 #endif /* PGB_IT_PROXY_UTIL_SUPPORT_H */
