@@ -509,6 +509,30 @@ bench_request(struct it_cluster *c, const char *sock)
 	pgb_db_free(db);
 }
 
+/*
+ * A primary with nreplicas replicas, a daemon (*d) that sees a replica,
+ * and table (id bigserial, v int) on the primary.
+ */
+static struct it_cluster *
+bench_cluster(int nreplicas, const char *table, struct it_daemon **d)
+{
+	struct it_cluster *c = it_cluster_create(nreplicas);
+	char *cfg, *out, sql[128];
+
+	cfg = it_config(c, "main", "log_level = \"warn\";\n");
+	*d = it_daemon_start(cfg, it_cluster_dir(c));
+	free(cfg);
+	if (!IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(*d), "main",
+	    "replica", 0), 10000))
+		die("daemon", "found no replica");
+	snprintf(sql, sizeof sql, "CREATE TABLE %s (id bigserial PRIMARY KEY,"
+	    " v int)", table);
+	if ((out = it_sql(c, 0, sql)) == NULL)
+		die("CREATE TABLE", it_last_error());
+	free(out);
+	return c;
+}
+
 /* --- pools under a mixed load ------------------------------------------- */
 
 
@@ -623,7 +647,6 @@ bench_pools(void)
 	struct event_base *base;
 	pgb_loop *loop;
 	pgb_pool_stats ms, rs;
-	char *cfg, *out;
 	int64_t end;
 	uint64_t checkouts, reused;
 	int i;
@@ -633,18 +656,7 @@ bench_pools(void)
 	    " on a primary + 2 replicas, %d s;\n  each request: INSERT on the"
 	    " master, commit, read-your-writes read on the replica db\n",
 	    POOLS_THREADS, POOLS_SIZE, POOLS_MS / 1000);
-	c = it_cluster_create(2);
-	cfg = it_config(c, "main", "log_level = \"warn\";\n");
-	d = it_daemon_start(cfg, it_cluster_dir(c));
-	free(cfg);
-	if (!IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(d), "main",
-	    "replica", 0), 10000))
-		die("daemon", "found no replica");
-	out = it_sql(c, 0, "CREATE TABLE bench_pools (id bigserial PRIMARY"
-	    " KEY, v int)");
-	if (out == NULL)
-		die("CREATE TABLE", it_last_error());
-	free(out);
+	c = bench_cluster(2, "bench_pools", &d);
 	ld.master = pgb_db_new(CONNINFO, "main", "master", it_daemon_socket(d));
 	ld.replica = pgb_db_new(CONNINFO, "main", "replica",
 	    it_daemon_socket(d));
@@ -884,24 +896,12 @@ bench_failover(void)
 	struct event_base *base;
 	pgb_loop *loop;
 	pthread_t tb, tw;
-	char *cfg, *out;
 	int round, from;
 
 	printf("\nfailover window: stop -m fast of the primary, then promotion"
 	    " of its replica,\n  under a request loop in each API (INSERT +"
 	    " COMMIT, one at a time each), %d rounds\n", FO_ROUNDS);
-	c = it_cluster_create(1);
-	cfg = it_config(c, "main", "log_level = \"warn\";\n");
-	d = it_daemon_start(cfg, it_cluster_dir(c));
-	free(cfg);
-	if (!IT_POLL_UNTIL(it_resolves_to(it_daemon_socket(d), "main",
-	    "replica", 0), 10000))
-		die("daemon", "found no replica");
-	out = it_sql(c, 0, "CREATE TABLE bench_fo (id bigserial PRIMARY KEY,"
-	    " v int)");
-	if (out == NULL)
-		die("CREATE TABLE", it_last_error());
-	free(out);
+	c = bench_cluster(1, "bench_fo", &d);
 	memset(&rb, 0, sizeof rb);
 	memset(&ra, 0, sizeof ra);
 	rb.db = pgb_db_new(CONNINFO, "main", "master", it_daemon_socket(d));
