@@ -29,6 +29,7 @@
 #include <json-c/json.h>
 
 #include "support/daemon_util.h"
+#include "support/http.h"
 #include "support/spawn.h"
 #include "../check_main.h"
 
@@ -65,88 +66,18 @@ resp_free(struct resp *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* A connected socket to target, or -1. */
-static int
-connect_target(const char *t)
-{
-	int	fd;
-
-	if (t[0] == '/') {
-		struct sockaddr_un sun;
-
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		if (strlen(t) >= sizeof(sun.sun_path))
-			return -1;
-		memcpy(sun.sun_path, t, strlen(t) + 1);
-		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
-			return -1;
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-			close(fd);
-			return -1;
-		}
-	} else {
-		struct sockaddr_in sin;
-
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		sin.sin_port = htons((uint16_t)atoi(strchr(t, ':') + 1));
-		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-			return -1;
-		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
-			close(fd);
-			return -1;
-		}
-	}
-	return fd;
-}
-
 /* Sends raw bytes and reads the answer to EOF; the whole answer, head
  * included, is returned in r->body (r->status parsed when it is HTTP). */
 static bool
 http_raw(const char *t, const char *request, size_t reqlen, struct resp *r)
 {
-	struct pollfd	 pfd;
-	int64_t		 deadline = it_now_ms() + HTTP_MS;
-	size_t		 cap = 4096, off = 0;
-	ssize_t		 n;
-	int		 fd;
+	int	st;
 
 	memset(r, 0, sizeof(*r));
-	if ((fd = connect_target(t)) < 0)
+	st = it_http_raw(t, request, reqlen, HTTP_MS, &r->body, &r->len);
+	if (st < 0)
 		return false;
-	while (off < reqlen) {
-		if ((n = send(fd, request + off, reqlen - off, MSG_NOSIGNAL)) < 0)
-			break;	/* the server may close early: read why */
-		off += (size_t)n;
-	}
-	r->body = malloc(cap);
-	ck_assert_ptr_nonnull(r->body);
-	r->len = 0;
-	for (;;) {
-		int64_t left = deadline - it_now_ms();
-
-		if (left <= 0)
-			break;
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, (int)left) <= 0)
-			break;
-		if (r->len + 1 >= cap) {
-			cap *= 2;
-			r->body = realloc(r->body, cap);
-			ck_assert_ptr_nonnull(r->body);
-		}
-		n = recv(fd, r->body + r->len, cap - r->len - 1, 0);
-		if (n <= 0)
-			break;
-		r->len += (size_t)n;
-	}
-	close(fd);
-	r->body[r->len] = '\0';
-	if (sscanf(r->body, "HTTP/1.%*d %d", &r->status) != 1)
-		r->status = 0;
+	r->status = st;
 	return r->len > 0;
 }
 
@@ -947,7 +878,7 @@ START_TEST(test_bad_requests_get_4xx_and_the_daemon_keeps_serving)
 	free(big);
 
 	/* A client that connects and says nothing does not block others. */
-	fd = connect_target(target);
+	fd = it_http_connect(target);
 	ck_assert_int_ge(fd, 0);
 	body = get_expect("/master", false, 200);
 	free(body);
@@ -1247,7 +1178,7 @@ START_TEST(test_http_listener_backlog_and_client_count)
 	    max_backlog());
 	/* Every kind of connection is counted out when it closes. */
 	for (i = 0; i < 20; i++) {
-		fds[i] = connect_target(target);
+		fds[i] = it_http_connect(target);
 		ck_assert_int_ge(fds[i], 0);
 	}
 	ITD_ASSERT(dmn, IT_POLL_UNTIL(http_clients() == 21, ITD_STATE_MS),
@@ -1272,7 +1203,7 @@ START_TEST(test_http_request_head_has_a_deadline_however_slow_the_drip)
 	bool	 closed = false;
 
 	start_daemon(0, "http_request_timeout_ms = 300;\n");
-	fd = connect_target(target);
+	fd = it_http_connect(target);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, head, sizeof(head) - 1),
 	    (ssize_t)sizeof(head) - 1);
@@ -1288,7 +1219,7 @@ START_TEST(test_http_request_head_has_a_deadline_however_slow_the_drip)
 	ITD_ASSERT(dmn, closed, "a dripping client was never closed");
 	close(fd);
 	/* A quick client is unaffected. */
-	fd = connect_target(target);
+	fd = it_http_connect(target);
 	ck_assert_int_ge(fd, 0);
 	n = snprintf(buf, sizeof(buf), "%sConnection: close\r\n\r\n", head);
 	ck_assert_int_eq(write(fd, buf, (size_t)n), n);
@@ -1310,13 +1241,13 @@ START_TEST(test_http_client_cap_pauses_the_listener_until_one_leaves)
 
 	start_daemon(0, "http_max_clients = 3;\n");
 	for (i = 0; i < 3; i++) {
-		idle[i] = connect_target(target);
+		idle[i] = it_http_connect(target);
 		ck_assert_int_ge(idle[i], 0);
 	}
 	ITD_ASSERT(dmn, IT_POLL_UNTIL(itd_log_contains(dmn, "3 HTTP clients: "
 	    "not accepting more"), ITD_STATE_MS), "the listener never paused");
 	/* The fourth waits in the backlog... */
-	fd = connect_target(target);
+	fd = it_http_connect(target);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, req, sizeof(req) - 1),
 	    (ssize_t)sizeof(req) - 1);
@@ -1354,44 +1285,16 @@ static char *
 send_and_read_to_eof(const char *req, size_t len, bool half_close,
     int deadline_ms, size_t *outlen, bool *eof)
 {
-	struct pollfd	 pfd;
-	int64_t		 deadline = it_now_ms() + deadline_ms;
-	size_t		 cap = 65536, off = 0;
-	char		*buf = malloc(cap);
-	ssize_t		 n;
-	int		 fd;
+	char	*buf;
+	int	 fd;
 
-	ck_assert_ptr_nonnull(buf);
-	*eof = false;
-	fd = connect_target(target);
+	fd = it_http_connect(target);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(send(fd, req, len, MSG_NOSIGNAL), (ssize_t)len);
 	if (half_close)
 		ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
-	for (;;) {
-		int64_t left = deadline - it_now_ms();
-
-		if (left <= 0)
-			break;
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, (int)left) <= 0)
-			break;
-		if (off + 1 >= cap) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-			ck_assert_ptr_nonnull(buf);
-		}
-		n = recv(fd, buf + off, cap - off - 1, 0);
-		if (n == 0)
-			*eof = true;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
+	*eof = it_http_read_to_eof(fd, deadline_ms, &buf, outlen) == 1;
 	close(fd);
-	buf[off] = '\0';
-	*outlen = off;
 	return buf;
 }
 
@@ -1532,7 +1435,7 @@ send_all_reading_when_blocked(const char *req, size_t len, int deadline_ms,
 
 	ck_assert_ptr_nonnull(buf);
 	*eof = false;
-	fd = connect_target(target);
+	fd = it_http_connect(target);
 	ck_assert_int_ge(fd, 0);
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	for (;;) {
