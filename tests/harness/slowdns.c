@@ -12,6 +12,7 @@
  * exits on EOF on stdin, and with its parent (PR_SET_PDEATHSIG).
  */
 #include <sys/prctl.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -36,8 +37,10 @@ struct name {
 	struct in_addr	 addr;
 };
 
-/* One answer waiting for its time.  Owned by its timer's callback. */
+/* One answer waiting for its time.  Owned by the pending list until its
+ * timer's callback sends and frees it (or the exit frees it). */
 struct reply {
+	TAILQ_ENTRY(reply)	 entry;
 	struct event		*ev;		/* owned */
 	int			 fd;		/* borrowed */
 	struct sockaddr_storage	 to;
@@ -49,6 +52,7 @@ struct reply {
 static struct name	names[MAX_NAMES];
 static int		nnames;
 static struct timeval	delay;
+static TAILQ_HEAD(, reply) pending = TAILQ_HEAD_INITIALIZER(pending);
 
 static void	reply_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -141,6 +145,7 @@ query_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		r->fd = fd;
+		TAILQ_INSERT_TAIL(&pending, r, entry);
 	}
 }
 
@@ -153,6 +158,7 @@ reply_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)sendto(r->fd, r->msg, r->len, 0, (struct sockaddr *)&r->to,
 	    r->tolen);
+	TAILQ_REMOVE(&pending, r, entry);
 	event_free(r->ev);
 	free(r);
 }
@@ -172,6 +178,7 @@ main(int argc, char **argv)
 {
 	struct event_base	*base;
 	struct event		*qev, *iev;
+	struct reply		*r;
 	struct sockaddr_in	 sin;
 	socklen_t		 slen = sizeof sin;
 	char			*eq, *end;
@@ -222,5 +229,14 @@ main(int argc, char **argv)
 	printf("PORT %d\n", ntohs(sin.sin_port));
 	fflush(stdout);
 	event_base_dispatch(base);
+	while ((r = TAILQ_FIRST(&pending)) != NULL) {
+		TAILQ_REMOVE(&pending, r, entry);
+		event_free(r->ev);
+		free(r);
+	}
+	event_free(iev);
+	event_free(qev);
+	event_base_free(base);
+	close(fd);
 	return (0);
 }
