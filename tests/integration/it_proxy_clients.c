@@ -31,6 +31,21 @@ start_daemon(const char *listen, int replica)
 	dm = itp_start(cl, listen, NULL, 0, replica);
 }
 
+/* Starts the daemon with one master listener on a free loopback port;
+ * its "127.0.0.1:port" into addr, and the port. */
+static int
+start_master_listener(char *addr, size_t addrlen)
+{
+	char	listen[512];
+	int	port = it_free_port();
+
+	snprintf(addr, addrlen, "127.0.0.1:%d", port);
+	snprintf(listen, sizeof listen, "{ role = \"master\"; address = "
+	    "\"%s\"; }", addr);
+	start_daemon(listen, -1);
+	return port;
+}
+
 /* Runs sql on node (it must succeed). */
 static void
 node_sql(int node, const char *sql)
@@ -162,17 +177,13 @@ END_TEST
 
 START_TEST(test_scram_through_a_listener)
 {
-	char listen[512], addr[64], cmd[800], ci[200];
+	char addr[64], cmd[800], ci[200];
 	PGconn *ok, *bad;
 	char *v;
 	int pm;
 
 	cl = it_cluster_create(0);
-	pm = it_free_port();
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", pm);
-	snprintf(listen, sizeof listen, "{ role = \"master\"; address = "
-	    "\"%s\"; }", addr);
-	start_daemon(listen, -1);
+	pm = start_master_listener(addr, sizeof addr);
 
 	/* Role app must authenticate with SCRAM over TCP (the daemon's own
 	 * user, postgres, keeps the harness's trust). */
@@ -259,17 +270,13 @@ got_wal(PGconn *conn)
 
 START_TEST(test_replication_connection_through_a_listener)
 {
-	char listen[512], addr[64], sql[200], *sysid;
+	char addr[64], sql[200], *sysid;
 	PGconn *rc;
 	PGresult *r;
 	int pm;
 
 	cl = it_cluster_create(0);
-	pm = it_free_port();
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", pm);
-	snprintf(listen, sizeof listen, "{ role = \"master\"; address = "
-	    "\"%s\"; }", addr);
-	start_daemon(listen, -1);
+	pm = start_master_listener(addr, sizeof addr);
 	sysid = it_sql(cl, 0, "select system_identifier from "
 	    "pg_control_system()");
 	ck_assert_ptr_nonnull(sysid);
