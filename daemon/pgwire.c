@@ -209,24 +209,13 @@ pgwire_format_error(uint8_t *buf, const char *sqlstate, const char *message)
 	return pos;
 }
 
-int
-pgwire_first_error(const uint8_t *buf, size_t avail, size_t *msglen,
-    char sqlstate[6])
+/* The SQLSTATE of the ErrorResponse buf[0..len) into sqlstate, "" when
+ * it has none. */
+static void
+pgwire_error_code(const uint8_t *buf, size_t len, char sqlstate[6])
 {
-	size_t	len, pos;
+	size_t	pos;
 
-	sqlstate[0] = '\0';
-	*msglen = 0;
-	if (avail < 5)
-		return -1;
-	len = (size_t)pgwire_get32(buf + 1) + 1;
-	*msglen = len;
-	if (buf[0] != 'E')
-		return 0;
-	if (len < 5 || len > PGWIRE_MAX_STARTUP)
-		return 1;	/* an error, but not one to read */
-	if (avail < len)
-		return -1;
 	/* Fields: a type byte, then a NUL-terminated string; 0 ends them. */
 	for (pos = 5; pos < len && buf[pos] != '\0';) {
 		uint8_t	 type = buf[pos++];
@@ -240,5 +229,50 @@ pgwire_first_error(const uint8_t *buf, size_t avail, size_t *msglen,
 		}
 		pos = (size_t)(nul - buf) + 1;
 	}
-	return 1;
+}
+
+enum pgwire_answer
+pgwire_startup_answer(const uint8_t *buf, size_t avail, char sqlstate[6])
+{
+	size_t	pos = 0, len;
+
+	sqlstate[0] = '\0';
+	for (;;) {
+		if (avail - pos < 5)
+			goto more;
+		len = (size_t)pgwire_get32(buf + pos + 1) + 1;
+		if (len < 5 || len > PGWIRE_MAX_ANSWER)
+			return buf[pos] == 'E' ? PGWIRE_ANS_ERROR :
+			    PGWIRE_ANS_OTHER;
+		switch (buf[pos]) {
+		case 'Z':
+			return PGWIRE_ANS_READY;
+		case 'R':
+			if (len < 9)
+				return PGWIRE_ANS_OTHER;
+			if (avail - pos < 9)
+				goto more;
+			if (pgwire_get32(buf + pos + 5) != 0)
+				return PGWIRE_ANS_AUTH;
+			break;		/* AuthenticationOk */
+		case 'E':
+			if (avail - pos < len)
+				goto more;
+			pgwire_error_code(buf + pos, len, sqlstate);
+			return PGWIRE_ANS_ERROR;
+		case 'S':	/* ParameterStatus */
+		case 'K':	/* BackendKeyData */
+		case 'N':	/* NoticeResponse */
+		case 'v':	/* NegotiateProtocolVersion */
+			break;
+		default:
+			return PGWIRE_ANS_OTHER;
+		}
+		if (avail - pos < len)
+			goto more;
+		pos += len;
+	}
+more:
+	/* Undecided: wait for the rest, unless it is already too long. */
+	return avail >= PGWIRE_MAX_ANSWER ? PGWIRE_ANS_OTHER : PGWIRE_ANS_MORE;
 }

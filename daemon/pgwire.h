@@ -97,16 +97,38 @@ void pgwire_track_server(struct pgwire_track *t, const uint8_t *p, size_t n);
 size_t pgwire_format_error(uint8_t *buf, const char *sqlstate,
 	const char *message);
 
+/* The most of a server's answers to a StartupMessage that is read for a
+ * verdict; a startup that says more is relayed without one. */
+#define PGWIRE_MAX_ANSWER	16384
+
+/* What a server's answers to a StartupMessage show. */
+enum pgwire_answer {
+	PGWIRE_ANS_MORE,	/* no verdict yet: the rest comes */
+	PGWIRE_ANS_READY,	/* ReadyForQuery: the session is up */
+	PGWIRE_ANS_AUTH,	/* an authentication request the client must
+				 * answer (password, SASL, GSSAPI, SSPI) */
+	PGWIRE_ANS_ERROR,	/* an ErrorResponse: the session ends */
+	PGWIRE_ANS_OTHER,	/* anything a startup does not send, or more
+				 * than PGWIRE_MAX_ANSWER bytes */
+};
+
 /*
- * Looks at the server's first message after a StartupMessage, the first
- * avail bytes in buf: returns -1 while it is not whole, 0 when it is not
- * an ErrorResponse, 1 when it is one, with its SQLSTATE in sqlstate
- * ("" when it has none).  *msglen gets the message's length once known.
- * A server that cannot take connections now answers there, before any
- * authentication: 57P03 (shutting down, starting up) or 57P01 (a
- * shutdown that caught the startup).
+ * Reads a server's answers to a StartupMessage, the first avail bytes of
+ * its stream, up to the first message that decides how the startup ends:
+ * ReadyForQuery, an authentication request other than AuthenticationOk,
+ * or an ErrorResponse, whose SQLSTATE goes to sqlstate ("" when it has
+ * none or cannot be read).  AuthenticationOk, ParameterStatus,
+ * BackendKeyData, NoticeResponse and NegotiateProtocolVersion are read
+ * past.  Returns PGWIRE_ANS_MORE while the bytes end before a verdict,
+ * PGWIRE_ANS_OTHER once avail reaches PGWIRE_MAX_ANSWER without one.
+ *
+ * A server that cannot take connections answers before authenticating:
+ * 57P03 (shutting down, starting up).  One that shuts down while a new
+ * backend starts answers 57P01 after AuthenticationOk when the client
+ * had nothing to send (trust, peer): until ReadyForQuery no session has
+ * begun, and the client can be sent elsewhere.
  */
-int pgwire_first_error(const uint8_t *buf, size_t avail, size_t *msglen,
+enum pgwire_answer pgwire_startup_answer(const uint8_t *buf, size_t avail,
 	char sqlstate[6]);
 
 #endif /* PGB_PGWIRE_H */

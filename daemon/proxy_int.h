@@ -6,7 +6,8 @@
  *   proxy_conn.c    one client's life before the relay: first packet,
  *                   routing, holding, connecting, refusals, deadlines
  *   proxy_relay.c   the relay data path: pumping with watermarks, the
- *                   startup kept for a retry, draining a closing side
+ *                   startup kept and its answers held for a retry,
+ *                   draining a closing side
  *   proxy_fence.c   fencing connections whose host lost the role
  *   proxy_cancel.c  CancelRequests, sent to the server of their session
  *
@@ -96,8 +97,9 @@ struct proxy_conn {
 	 * reading (see proxy_relay_read_cb()); NULL before and after */
 	struct event		*rd_cli;	/* owned */
 	struct event		*rd_srv;	/* owned */
-	/* the StartupMessage sent to the server, kept until its first answer
-	 * shows whether it can take connections (a retry needs it again) */
+	/* the StartupMessage sent to the server, kept (and the server's
+	 * answers held) until they show whether the session began there: a
+	 * retry elsewhere needs it again (see proxy_srv_read_cb()) */
 	uint8_t			*startup;	/* owned; NULL when none */
 	size_t			 startup_len;
 	bool			 startup_watch;	/* it may still come */

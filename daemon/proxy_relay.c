@@ -2,7 +2,8 @@
  * proxy_relay.c - the relay data path of a connection listener: bytes
  * moved both ways between bufferevents with watermarks, the connection's
  * start followed (BackendKeyData, the StartupMessage kept for a retry),
- * a closing side drained.
+ * the server's answers to it held until they show the session is up, a
+ * closing side drained.
  */
 
 #include "proxy_int.h"
@@ -105,28 +106,46 @@ proxy_read_set(struct proxy_conn *c, struct bufferevent *bev, bool on)
 		event_del(ev);
 }
 
-/* Keeps a copy of the client's StartupMessage, the first packet or the one
- * after an SSLRequest or GSSENCRequest refused ('N'), as it goes out. */
+/*
+ * Keeps a copy of the client's StartupMessage, the first packet or the one
+ * after an SSLRequest or GSSENCRequest refused ('N'), as it goes out: the
+ * len bytes in `in`.  A client that sent more than its startup cannot be
+ * moved to another server (those bytes are gone): nothing is kept.
+ */
 static void
 proxy_keep_startup(struct proxy_conn *c, struct evbuffer *in, size_t len)
 {
+	size_t n = len < PGWIRE_MAX_STARTUP ? len : PGWIRE_MAX_STARTUP;
 	struct pgwire_first f;
 	char why[160];
 	uint8_t *p;
 	enum pgwire_kind k;
 
-	if (len > PGWIRE_MAX_STARTUP)
-		len = PGWIRE_MAX_STARTUP;
-	p = evbuffer_pullup(in, (ev_ssize_t)len);
+	p = evbuffer_pullup(in, (ev_ssize_t)n);
 	k = p != NULL && !c->track.encrypted ?
-	    pgwire_parse_first(p, len, &f, why, sizeof(why)) : PGWIRE_BAD;
+	    pgwire_parse_first(p, n, &f, why, sizeof(why)) : PGWIRE_BAD;
 	if (k == PGWIRE_SSL || k == PGWIRE_GSSENC)
 		return;		/* the server answers one byte first */
 	c->startup_watch = false;
-	if (k != PGWIRE_STARTUP || (c->startup = malloc(f.len)) == NULL)
-		return;		/* in parts, or not a startup: no retry */
+	if (k != PGWIRE_STARTUP || f.len != len ||
+	    (c->startup = malloc(f.len)) == NULL)
+		return;		/* in parts, more, or no startup: no retry */
 	memcpy(c->startup, p, f.len);
 	c->startup_len = f.len;
+}
+
+/*
+ * The session at the server is c's for good (its startup is answered, or
+ * the client spoke meanwhile): no retry elsewhere; what the server said
+ * while its answers were held goes to the client.
+ */
+static void
+proxy_startup_settle(struct proxy_conn *c)
+{
+	free(c->startup);
+	c->startup = NULL;
+	if (c->srv != NULL)
+		proxy_pump(c, c->srv, c->cli, false);
 }
 
 /* Moves what src read to dst, feeding the tracker until it is done;
@@ -143,6 +162,8 @@ proxy_pump(struct proxy_conn *c, struct bufferevent *src,
 		return;
 	if (up && c->startup_watch)
 		proxy_keep_startup(c, in, len);
+	else if (up && c->startup != NULL)
+		proxy_startup_settle(c);
 	if (c->track.state != PGWIRE_TR_DONE) {
 		struct evbuffer_iovec v[8];
 		int i, nv = evbuffer_peek(in, -1, NULL, v, 8);
@@ -226,6 +247,17 @@ proxy_conn_rehold(struct proxy_conn *c)
 	proxy_timer_set(c, c->hold_until_ms - monitor_now_ms());
 }
 
+/*
+ * Until the server's answers to the startup decide how it ends, they are
+ * held here, not relayed: a client with nothing to send (trust, peer)
+ * waits for ReadyForQuery anyway, and PostgreSQL itself flushes its
+ * AuthenticationOk only with the messages that follow it.  A server that
+ * cannot run the session (a class 57P error: shutting down, starting up,
+ * or a shutdown that caught the new backend) then leaves no trace: the
+ * client is held again and relayed to the next holder of the role.  An
+ * authentication request the client must answer (a password, SASL,
+ * GSSAPI) ends the holding at once: such a startup cannot be replayed.
+ */
 void
 proxy_srv_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -233,20 +265,17 @@ proxy_srv_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	if (c->state == PC_RELAY && c->startup != NULL) {
-		size_t avail = evbuffer_get_length(in), mlen;
+		size_t avail = evbuffer_get_length(in);
+		enum pgwire_answer a;
 		char st[6];
-		int e;
 
-		if (avail > PGWIRE_MAX_STARTUP)
-			avail = PGWIRE_MAX_STARTUP;
-		e = pgwire_first_error(evbuffer_pullup(in, (ev_ssize_t)avail),
-		    avail, &mlen, st);
-		if (e < 0)
-			return;		/* the rest of it comes */
-		/* Class 57P as the first answer: the server is going down or
-		 * not up yet (57P01 a shutdown that caught the startup, 57P03
-		 * shutting down or starting up); no session began there. */
-		if (e == 1 && strncmp(st, "57P", 3) == 0 &&
+		if (avail > PGWIRE_MAX_ANSWER)
+			avail = PGWIRE_MAX_ANSWER;
+		a = pgwire_startup_answer(evbuffer_pullup(in, (ev_ssize_t)avail),
+		    avail, st);
+		if (a == PGWIRE_ANS_MORE)
+			return;		/* held until the rest comes */
+		if (a == PGWIRE_ANS_ERROR && strncmp(st, "57P", 3) == 0 &&
 		    monitor_now_ms() < c->hold_until_ms) {
 			log_info("listener %s %s: client %" PRIu64 ": %s:%d "
 			    "cannot take connections now (SQLSTATE %s); "
@@ -353,15 +382,17 @@ proxy_srv_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (c->state == PC_RELAY && c->startup != NULL &&
 	    monitor_now_ms() < c->hold_until_ms) {
-		/* Closed before any answer to the startup (a postmaster that
-		 * went down with the connection in its backlog): no session
-		 * began, the client saw nothing of it. */
+		/* Closed before the startup was answered (a postmaster that
+		 * went down with the connection in its backlog, or a backend
+		 * ended before its session began): the client saw nothing. */
 		log_info("listener %s %s: client %" PRIu64 ": %s:%d closed the "
 		    "connection before answering its startup; holding",
 		    l->cluster, l->cfg.address, c->id, c->host, c->port);
 		proxy_conn_rehold(c);
 		return;
 	}
+	if (c->state == PC_RELAY && c->startup != NULL)
+		proxy_startup_settle(c);	/* the client gets its error */
 	if (c->state == PC_DRAIN)
 		proxy_conn_close(c);
 	else

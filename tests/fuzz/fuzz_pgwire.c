@@ -12,6 +12,10 @@
  *  - a refusal gives a reason;
  *  - the tracker learns the same things whether the bytes come whole or
  *    one at a time, and a key it learns is what was sent;
+ *  - the verdict on a server's answers to a startup never changes as
+ *    more bytes come: every prefix is undecided or has the same verdict,
+ *    and an undecided stream stays undecided only below
+ *    PGWIRE_MAX_ANSWER bytes;
  *  - an ErrorResponse built from the input is a well-formed message of
  *    the length its header says, no longer than PGWIRE_ERROR_MAX, with
  *    severity FATAL, the given SQLSTATE and a prefix of the message.
@@ -137,6 +141,27 @@ check_track(const uint8_t *data, size_t size)
 }
 
 static void
+check_answer(const uint8_t *data, size_t size)
+{
+	enum pgwire_answer	 whole, a;
+	char			 st[6], st2[6];
+	size_t			 i;
+
+	whole = pgwire_startup_answer(data, size, st);
+	FUZZ_CHECK(whole != PGWIRE_ANS_MORE || size < PGWIRE_MAX_ANSWER,
+	    "undecided with %zu bytes", size);
+	FUZZ_CHECK(strlen(st) == 0 || (whole == PGWIRE_ANS_ERROR &&
+	    strlen(st) == 5), "sqlstate '%s' with verdict %d", st, whole);
+	/* every prefix of a short input, a sample of a long one's */
+	for (i = 0; i < size; i += size > 1024 ? size / 512 + 1 : 1) {
+		a = pgwire_startup_answer(data, i, st2);
+		FUZZ_CHECK(a == PGWIRE_ANS_MORE || (a == whole &&
+		    strcmp(st, st2) == 0), "prefix %zu: %d '%s', whole %d '%s'",
+		    i, a, st2, whole, st);
+	}
+}
+
+static void
 check_error(const uint8_t *data, size_t size)
 {
 	static const char	 alnum[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -196,6 +221,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return (0);
 	check_first(data, size);
 	check_track(data, size);
+	check_answer(data, size);
 	check_error(data, size);
 	return (0);
 }

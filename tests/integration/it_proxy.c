@@ -328,6 +328,131 @@ START_TEST(test_server_shutting_down_holds_the_client_again)
 }
 END_TEST
 
+/* The pid of a backend waiting for the lock on a database (a new session
+ * that passed authentication), other than not_pid; 0 while none. */
+static int
+db_lock_waiter(PGconn *conn, int not_pid)
+{
+	char	 sql[300], *v;
+	int	 pid;
+
+	snprintf(sql, sizeof sql, "SELECT pid FROM pg_locks WHERE locktype = "
+	    "'object' AND classid = 'pg_database'::regclass AND NOT granted "
+	    "AND pid <> %d LIMIT 1", not_pid);
+	v = itp_value(conn, sql);
+	pid = v != NULL ? atoi(v) : 0;
+	free(v);
+	return pid;
+}
+
+/*
+ * A backend ended with 57P01 after it sent AuthenticationOk (trust: the
+ * client has nothing to send) but before ReadyForQuery.  The new backend
+ * is made to wait there: PostgreSQL takes the lock on the database after
+ * authenticating, and a transaction renaming the database holds it.  Then
+ * it is ended: by pg_terminate_backend() (how = "terminate"; the primary
+ * stays) or by a fast stop of the primary and a promotion ("stop").
+ * wait_ms: the listener's.  With a wait left, the client is held again
+ * and ends on the holder of the role, never seeing the error; with none,
+ * it gets the server's error, not a bare close.
+ */
+static void
+ended_after_auth_ok(const char *how, int wait_ms)
+{
+	const char *sock;
+	char listen[512], addr[64], args[800], line[200], *out;
+	PGconn *admin, *locker;
+	FILE *held;
+	size_t n;
+	int pm, pid, st, lands = strcmp(how, "stop") == 0 ? 1 : 0;
+
+	cl = it_cluster_create(1);
+	pm = it_free_port();
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", pm);
+	snprintf(listen, sizeof listen, "{ role = \"master\"; address = "
+	    "\"%s\"; wait_ms = %d; }", addr, wait_ms);
+	start_daemon(listen, NULL, 0, 1);
+	sock = it_daemon_socket(dm);
+
+	admin = itp_connect("127.0.0.1", it_port(cl, 0), NULL);
+	ck_assert_int_eq(PQstatus(admin), CONNECTION_OK);
+	ck_assert(itp_exec_ok(admin, "CREATE DATABASE holddb"));
+	locker = itp_connect("127.0.0.1", it_port(cl, 0), NULL);
+	ck_assert_int_eq(PQstatus(locker), CONNECTION_OK);
+	ck_assert(itp_exec_ok(locker, "BEGIN; ALTER DATABASE holddb RENAME "
+	    "TO holddb_locked"));
+
+	snprintf(args, sizeof args, "PGCONNECT_TIMEOUT=60 %s/psql -X -A -t "
+	    "'host=127.0.0.1 port=%d user=postgres dbname=holddb "
+	    "sslmode=disable' -c 'select inet_server_port(), "
+	    "pg_is_in_recovery(), current_database()' 2>&1", itp_bindir(), pm);
+	ck_assert_ptr_nonnull(held = it_popen(args));
+	ITD_ASSERT(dm, IT_POLL_UNTIL((pid = db_lock_waiter(admin, 0)) > 0,
+	    ITD_STATE_MS), "the client's backend never waited for the lock");
+
+	if (lands == 0) {
+		snprintf(line, sizeof line, "SELECT pg_terminate_backend(%d)",
+		    pid);
+		ck_assert(itp_exec_ok(admin, line));
+	} else
+		it_stop(cl, 0, "fast");	/* ends the locker too */
+	if (wait_ms == 0) {
+		/* Nothing to wait for: the client gets the server's error. */
+		out = calloc(1, 1024);
+		n = fread(out, 1, 1023, held);
+		st = it_pclose(held);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 0 &&
+		    strstr(out, "terminating connection due to administrator "
+		    "command") != NULL, "psql (%zu bytes): %s", n, out);
+		free(out);
+		PQfinish(locker);
+		PQfinish(admin);
+		return;
+	}
+	if (lands == 0) {
+		snprintf(line, sizeof line, "127.0.0.1:%d cannot take "
+		    "connections now (SQLSTATE 57P01); holding",
+		    it_port(cl, 0));
+		ITD_ASSERT(dm, IT_POLL_UNTIL(itd_log_contains(dm, line),
+		    ITD_STATE_MS), "the ended startup was not held again");
+		/* Relayed again to the primary, it waits there again. */
+		ITD_ASSERT(dm, IT_POLL_UNTIL(db_lock_waiter(admin, pid) > 0,
+		    ITD_STATE_MS), "the client was not relayed again");
+		ck_assert(itp_exec_ok(locker, "ROLLBACK"));
+	} else
+		it_promote(cl, 1);
+
+	out = calloc(1, 512);
+	n = fread(out, 1, 511, held);
+	st = it_pclose(held);
+	snprintf(args, sizeof args, "%d|f|holddb\n", it_port(cl, lands));
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+	    strcmp(out, args) == 0, "held psql (%zu bytes): %s", n, out);
+	free(out);
+	ck_assert_int_eq(itp_figure(sock, addr, "refused_total"), 0);
+	ck_assert_int_eq(itp_figure(sock, addr, "relayed_total"), 1);
+	PQfinish(locker);
+	PQfinish(admin);
+}
+
+START_TEST(test_backend_ended_after_auth_ok_holds_the_client_again)
+{
+	ended_after_auth_ok("terminate", 60000);
+}
+END_TEST
+
+START_TEST(test_primary_stopped_after_auth_ok_holds_the_client_again)
+{
+	ended_after_auth_ok("stop", 60000);
+}
+END_TEST
+
+START_TEST(test_backend_ended_after_auth_ok_past_the_wait_gets_the_error)
+{
+	ended_after_auth_ok("terminate", 0);
+}
+END_TEST
+
 START_TEST(test_fencing_closes_open_transaction_on_old_primary)
 {
 	const char *sock;
@@ -568,6 +693,9 @@ proxy_suite(void)
 	tcase_add_test(tc, test_refused_server_connect_holds_the_client_again);
 	tcase_add_test(tc, test_server_closing_before_answering_holds_the_client_again);
 	tcase_add_test(tc, test_server_shutting_down_holds_the_client_again);
+	tcase_add_test(tc, test_backend_ended_after_auth_ok_holds_the_client_again);
+	tcase_add_test(tc, test_primary_stopped_after_auth_ok_holds_the_client_again);
+	tcase_add_test(tc, test_backend_ended_after_auth_ok_past_the_wait_gets_the_error);
 	tcase_add_test(tc, test_fencing_closes_open_transaction_on_old_primary);
 	tcase_add_test(tc, test_unrewound_old_primary_never_gets_a_connection);
 	tcase_add_test(tc, test_cancel_reaches_the_session_server);

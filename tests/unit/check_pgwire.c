@@ -219,37 +219,132 @@ START_TEST(test_track_error_before_key_stops)
 }
 END_TEST
 
-START_TEST(test_first_error_reads_sqlstate)
+/* Appends a server message of type t with body b (n bytes) at buf + pos;
+ * returns the new end. */
+static size_t
+add_msg(uint8_t *buf, size_t pos, uint8_t t, const void *b, size_t n)
 {
-	uint8_t buf[PGWIRE_ERROR_MAX];
-	static const uint8_t auth[] = { 'R', 0, 0, 0, 8, 0, 0, 0, 0 };
+	buf[pos] = t;
+	put32(buf + pos + 1, (uint32_t)(4 + n));
+	memcpy(buf + pos + 5, b, n);
+	return pos + 5 + n;
+}
+
+/* The verdict on buf[0..n), and MORE on every prefix shorter than
+ * decided (the bytes that decide it). */
+static void
+check_answer(const uint8_t *buf, size_t n, size_t decided,
+    enum pgwire_answer want, const char *state)
+{
+	char st[6];
+	size_t i;
+
+	for (i = 0; i < decided; i++)
+		ck_assert_msg(pgwire_startup_answer(buf, i, st) ==
+		    PGWIRE_ANS_MORE, "prefix %zu of %zu", i, n);
+	ck_assert_int_eq(pgwire_startup_answer(buf, n, st), want);
+	ck_assert_str_eq(st, state);
+	ck_assert_int_eq(pgwire_startup_answer(buf, decided, st), want);
+}
+
+/* What ends a startup: ReadyForQuery after AuthenticationOk and the
+ * messages that follow it; an authentication request the client must
+ * answer; an ErrorResponse, first or after AuthenticationOk. */
+START_TEST(test_startup_answer_verdicts)
+{
+	static const uint8_t ok[4] = { 0, 0, 0, 0 }, md5[8] = { 0, 0, 0, 5 };
+	static const uint8_t sasl[] = { 0, 0, 0, 10, 'S', 'C', 'R', 'A', 'M',
+	    '-', 'S', 'H', 'A', '-', '2', '5', '6', 0, 0 };
+	static const uint8_t key[8] = { 0, 0, 0x10, 0x92, 1, 2, 3, 4 };
+	static const uint8_t npv[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+	uint8_t buf[2048], e[PGWIRE_ERROR_MAX];
+	size_t n, at, en;
+
+	/* trust: every message before ReadyForQuery is read past */
+	n = add_msg(buf, 0, 'v', npv, sizeof npv);
+	n = add_msg(buf, n, 'R', ok, sizeof ok);
+	n = add_msg(buf, n, 'S', "server_version\0" "15.8", 20);
+	n = add_msg(buf, n, 'N', "SNOTICE\0Mhi\0", 13);
+	n = add_msg(buf, n, 'K', key, sizeof key);
+	at = n;
+	n = add_msg(buf, n, 'Z', "I", 1);
+	check_answer(buf, n, at + 5, PGWIRE_ANS_READY, "");
+
+	/* a password, or SASL: the client must answer */
+	n = add_msg(buf, 0, 'R', md5, sizeof md5);
+	check_answer(buf, n, 9, PGWIRE_ANS_AUTH, "");
+	n = add_msg(buf, 0, 'R', sasl, sizeof sasl);
+	check_answer(buf, n, 9, PGWIRE_ANS_AUTH, "");
+
+	/* 57P03 first, and 57P01 after AuthenticationOk: read whole */
+	en = pgwire_format_error(e, "57P03", "the database system is shutting "
+	    "down");
+	memcpy(buf, e, en);
+	check_answer(buf, en, en, PGWIRE_ANS_ERROR, "57P03");
+	n = add_msg(buf, 0, 'R', ok, sizeof ok);
+	n = add_msg(buf, n, 'S', "a\0b", 4);
+	en = pgwire_format_error(e, "57P01", "terminating connection due to "
+	    "administrator command");
+	memcpy(buf + n, e, en);
+	check_answer(buf, n + en, n + en, PGWIRE_ANS_ERROR, "57P01");
+	/* an error after AuthenticationOk of another class is an error too
+	 * (the caller relays it) */
+	en = pgwire_format_error(e, "3D000", "database \"x\" does not exist");
+	memcpy(buf + 9, e, en);
+	check_answer(buf, 9 + en, 9 + en, PGWIRE_ANS_ERROR, "3D000");
+}
+END_TEST
+
+/* Errors without a readable code, messages a startup never sends, and
+ * more than PGWIRE_MAX_ANSWER bytes without a verdict. */
+START_TEST(test_startup_answer_odd_input)
+{
 	static const uint8_t nocode[] = { 'E', 0, 0, 0, 12, 'M', 'o', 'o',
 	    'p', 's', 0, 'X', 0 };
 	static const uint8_t cut[] = { 'E', 0, 0, 0, 10, 'C', '5', '7', 'P',
 	    '0', '3' };
+	static const uint8_t shortauth[] = { 'R', 0, 0, 0, 4, 'Z', 0, 0, 0,
+	    5, 'I' };
+	static const uint8_t ok[4] = { 0 };
+	static uint8_t big[PGWIRE_MAX_ANSWER + 256];
+	uint8_t buf[64];
 	char st[6];
-	size_t n = pgwire_format_error(buf, "57P03", "shutting down"), len, i;
+	size_t n;
 
-	/* Whole: the SQLSTATE; any shorter prefix wants more. */
-	ck_assert_int_eq(pgwire_first_error(buf, n, &len, st), 1);
-	ck_assert_str_eq(st, "57P03");
-	ck_assert_uint_eq(len, n);
-	for (i = 0; i < n; i++)
-		ck_assert_int_eq(pgwire_first_error(buf, i, &len, st), -1);
-	/* Not an error: known from the header alone. */
-	ck_assert_int_eq(pgwire_first_error(auth, 5, &len, st), 0);
-	ck_assert_uint_eq(len, 9);
-	ck_assert_str_eq(st, "");
-	/* An error without a code, and one whose fields run off its end. */
-	ck_assert_int_eq(pgwire_first_error(nocode, sizeof nocode, &len, st),
-	    1);
-	ck_assert_str_eq(st, "");
-	ck_assert_int_eq(pgwire_first_error(cut, sizeof cut, &len, st), 1);
-	ck_assert_str_eq(st, "");
-	/* A length no server sends is an error not to read. */
+	check_answer(nocode, sizeof nocode, sizeof nocode, PGWIRE_ANS_ERROR,
+	    "");
+	/* its fields run off its end: the length says 11 bytes are whole */
+	check_answer(cut, sizeof cut, sizeof cut, PGWIRE_ANS_ERROR, "");
+	/* an error whose length no server sends: known from its header */
+	memcpy(buf, nocode, sizeof nocode);
 	buf[1] = 0x7f;
-	ck_assert_int_eq(pgwire_first_error(buf, 5, &len, st), 1);
-	ck_assert_str_eq(st, "");
+	check_answer(buf, sizeof nocode, 5, PGWIRE_ANS_ERROR, "");
+	/* a length below 4, and an authentication request too short to
+	 * hold its code */
+	n = add_msg(buf, 0, 'R', ok, sizeof ok);
+	memcpy(buf + n, "S\0\0\0\3", 5);
+	check_answer(buf, n + 5, n + 5, PGWIRE_ANS_OTHER, "");
+	check_answer(shortauth, sizeof shortauth, 5, PGWIRE_ANS_OTHER, "");
+	/* a DataRow, or a one-byte SSL answer, is no startup answer */
+	n = add_msg(buf, 0, 'R', ok, sizeof ok);
+	n = add_msg(buf, n, 'D', "\0\0", 2);
+	check_answer(buf, n, 9 + 5, PGWIRE_ANS_OTHER, "");
+	buf[0] = 'N';
+	ck_assert_int_eq(pgwire_startup_answer(buf, 1, st), PGWIRE_ANS_MORE);
+	/* a huge message of a known type, header alone */
+	buf[0] = 'S';
+	put32(buf + 1, PGWIRE_MAX_ANSWER + 1);
+	check_answer(buf, 5, 5, PGWIRE_ANS_OTHER, "");
+	/* parameters without end: undecided up to the bound, then other */
+	for (n = 0; n + 105 <= sizeof big; )
+		n = add_msg(big, n, 'S', "p\0vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"
+		    "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv",
+		    100);
+	ck_assert_int_eq(pgwire_startup_answer(big, PGWIRE_MAX_ANSWER - 1, st),
+	    PGWIRE_ANS_MORE);
+	ck_assert_int_eq(pgwire_startup_answer(big, PGWIRE_MAX_ANSWER, st),
+	    PGWIRE_ANS_OTHER);
+	ck_assert_int_eq(pgwire_startup_answer(big, n, st), PGWIRE_ANS_OTHER);
 }
 END_TEST
 
@@ -377,7 +472,8 @@ pgwire_suite(void)
 	tcase_add_test(tc, test_track_tls_learns_nothing);
 	tcase_add_test(tc, test_track_error_before_key_stops);
 	tcase_add_test(tc, test_error_response_layout);
-	tcase_add_test(tc, test_first_error_reads_sqlstate);
+	tcase_add_test(tc, test_startup_answer_verdicts);
+	tcase_add_test(tc, test_startup_answer_odd_input);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fence");
