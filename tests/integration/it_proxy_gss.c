@@ -114,13 +114,13 @@ gss_psql_args(char *buf, size_t len, int port, const char *mode)
 /*
  * The KDC, then a cluster of a primary and nreplicas replicas whose
  * servers authenticate gssuser by GSSAPI (checked directly on each), then
- * the daemon with a master listener on a free loopback port, whose port
- * it returns.  wait_ms: the listener's (0: its default).
+ * the daemon with a master listener (wait_ms 60 s) on a free loopback
+ * port, whose port it returns, and the listeners in more (NULL: none).
  */
 static int
-gss_start(int nreplicas, int wait_ms)
+gss_start(int nreplicas, const char *more)
 {
-	char	 listen[300], want[200], *v;
+	char	 listen[600], want[200], *v;
 	int	 port, n;
 
 	kdc = it_kdc_start("localhost", "gssuser");
@@ -143,12 +143,9 @@ gss_start(int nreplicas, int wait_ms)
 		free(v);
 	}
 	port = it_free_port();
-	if (wait_ms > 0)
-		snprintf(listen, sizeof listen, "{ role = \"master\"; address "
-		    "= \"127.0.0.1:%d\"; wait_ms = %d; }", port, wait_ms);
-	else
-		snprintf(listen, sizeof listen, "{ role = \"master\"; address "
-		    "= \"127.0.0.1:%d\"; }", port);
+	snprintf(listen, sizeof listen, "{ role = \"master\"; address = "
+	    "\"127.0.0.1:%d\"; wait_ms = 60000; }%s%s", port,
+	    more != NULL ? ", " : "", more != NULL ? more : "");
 	dm = itp_start(cl, listen, NULL, 0, nreplicas > 0 ? 1 : -1);
 	return port;
 }
@@ -158,7 +155,7 @@ START_TEST(test_gss_authentication_through_a_listener)
 	char addr[64], args[600], want[200], *out;
 	int pm, st;
 
-	pm = gss_start(0, 0);
+	pm = gss_start(0, NULL);
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", pm);
 
 	/* libpq: authenticated by GSSAPI, in clear. */
@@ -184,7 +181,7 @@ START_TEST(test_gss_encryption_through_a_listener)
 	PGresult *r;
 	int pm, st;
 
-	pm = gss_start(0, 0);
+	pm = gss_start(0, NULL);
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", pm);
 
 	/* libpq and psql: GSSENCRequest accepted, the session encrypted. */
@@ -225,14 +222,17 @@ END_TEST
 START_TEST(test_gss_client_held_across_stop_and_promote)
 {
 	const char *sock;
-	char addr[64], args[600], cmd[900], want[200];
+	char addr[64], args[600], cmd[900], want[200], more[200];
 	char *out;
 	PGconn *old;
 	FILE *held;
 	size_t n;
-	int pm, st;
+	int pm, pshort, st;
 
-	pm = gss_start(1, 60000);
+	pshort = it_free_port();
+	snprintf(more, sizeof more, "{ role = \"master\"; address = "
+	    "\"127.0.0.1:%d\"; wait_ms = 200; }", pshort);
+	pm = gss_start(1, more);
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", pm);
 	sock = it_daemon_socket(dm);
 	old = gss_connect(pm, "require", true);
@@ -244,6 +244,21 @@ START_TEST(test_gss_client_held_across_stop_and_promote)
 	ITD_ASSERT(dm, IT_POLL_UNTIL(itd_resolve_err(sock, "main", "master",
 	    "NOHOST"), ITD_STATE_MS), "the primary is still known");
 	ck_assert(!itp_exec_ok(old, "select 1"));
+	PQfinish(old);
+
+	/* Past wait_ms the listener itself answers the GSSENCRequest 'N'
+	 * (it cannot encrypt), then its error in clear. */
+	old = gss_connect(pshort, "prefer", true);
+	ck_assert(PQstatus(old) != CONNECTION_OK);
+	ck_assert_msg(strstr(PQerrorMessage(old), "pgbeacon: no server holds "
+	    "role master of cluster main after waiting 200 ms") != NULL, "%s",
+	    PQerrorMessage(old));
+	PQfinish(old);
+	old = gss_connect(pshort, "require", true);
+	ck_assert(PQstatus(old) != CONNECTION_OK);
+	ck_assert_msg(strstr(PQerrorMessage(old), "server doesn't support "
+	    "GSSAPI encryption, but it was required") != NULL, "%s",
+	    PQerrorMessage(old));
 	PQfinish(old);
 
 	/* A psql asking for GSS encryption now is held, GSSENCRequest
@@ -284,7 +299,7 @@ START_TEST(test_gss_client_without_a_ticket)
 	PGconn *conn, *other;
 	int pm;
 
-	pm = gss_start(0, 0);
+	pm = gss_start(0, NULL);
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", pm);
 	other = gss_connect(pm, "require", true);
 	ck_assert_msg(PQstatus(other) == CONNECTION_OK, "%s",
