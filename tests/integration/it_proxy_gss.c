@@ -111,6 +111,20 @@ gss_psql_args(char *buf, size_t len, int port, const char *mode)
 	    "-c \"%s\"", port, mode, GSS_SESSION_SQL);
 }
 
+/* True when a session of gssuser straight to node is authenticated by
+ * GSSAPI (once the server reloaded its pg_hba.conf); *last: its answer,
+ * replacing the one before (the caller frees the last). */
+static bool
+direct_session_ok(int node, char **last)
+{
+	char	want[200];
+
+	free(*last);
+	want_session(want, sizeof want, false, node);
+	*last = gss_session(it_port(cl, node), "disable");
+	return strcmp(*last, want) == 0;
+}
+
 /*
  * The KDC, then a cluster of a primary and nreplicas replicas whose
  * servers authenticate gssuser by GSSAPI (checked directly on each), then
@@ -120,7 +134,7 @@ gss_psql_args(char *buf, size_t len, int port, const char *mode)
 static int
 gss_start(int nreplicas, const char *more)
 {
-	char	 listen[600], want[200], *v;
+	char	 listen[600], *v;
 	int	 port, n;
 
 	kdc = it_kdc_start("localhost", "gssuser");
@@ -134,10 +148,8 @@ gss_start(int nreplicas, const char *more)
 	ck_assert_ptr_nonnull(v = it_sql(cl, 0, "create role gssuser login"));
 	free(v);
 	for (n = 0; n <= nreplicas; n++) {
-		want_session(want, sizeof want, false, n);
 		v = NULL;
-		ck_assert_msg(IT_POLL_UNTIL((free(v), v = gss_session(
-		    it_port(cl, n), "disable"), strcmp(v, want) == 0),
+		ck_assert_msg(IT_POLL_UNTIL(direct_session_ok(n, &v),
 		    ITD_STATE_MS), "node %d: no GSSAPI session directly: %s",
 		    n, v);
 		free(v);

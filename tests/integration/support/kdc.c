@@ -2,7 +2,6 @@
  * kdc.c - a throwaway MIT Kerberos KDC for the GSSAPI tests; see kdc.h.
  */
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <errno.h>
 #include <pwd.h>
