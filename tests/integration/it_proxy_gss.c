@@ -3,10 +3,11 @@
  * MIT Kerberos KDC that the test starts (support/kdc.h): GSSAPI
  * authentication in clear (gssencmode=disable) and GSSAPI transport
  * encryption (gssencmode=require: the client's GSSENCRequest goes to the
- * server, and the encrypted stream comes back) with libpq and psql; a
- * client held across a stop-and-promote with its GSSENCRequest, then
- * encrypted on the new primary; a client without a ticket gets GSSAPI's
- * error and harms nothing.
+ * server, and the encrypted stream comes back) with libpq and psql, and
+ * a cancel of an encrypted session; a client held across a
+ * stop-and-promote with its GSSENCRequest, then encrypted on the new
+ * primary, and one past wait_ms refused in clear; a client without a
+ * ticket gets GSSAPI's error and harms nothing.
  *
  * The servers authenticate role gssuser by GSSAPI on 127.0.0.1 (principal
  * gssuser@IT_KDC_REALM, include_realm=0) with the keytab of
@@ -188,9 +189,11 @@ END_TEST
 
 START_TEST(test_gss_encryption_through_a_listener)
 {
-	char addr[64], args[600], want[200], *out, *v;
+	char addr[64], args[600], want[200], err[256], *out, *v;
 	PGconn *conn;
+	PGcancel *cn;
 	PGresult *r;
+	bool canceled = false;
 	int pm, st;
 
 	pm = gss_start(0, NULL);
@@ -225,6 +228,27 @@ START_TEST(test_gss_encryption_through_a_listener)
 	    "md5(string_agg(md5(i::text), '' order by i)) from t");
 	ck_assert_str_eq(v, "t");
 	free(v);
+
+	/* A cancel: its key cannot be read in the encrypted stream, so the
+	 * request goes to the role's current host, which runs the session. */
+	ck_assert_int_eq(PQsendQuery(conn, "select pg_sleep(60) /* gss */"),
+	    1);
+	ck_assert(IT_POLL_UNTIL(it_sql_is(cl, 0, "select count(*) from "
+	    "pg_stat_activity where query like '%/* gss */%' and state = "
+	    "'active' and pid <> pg_backend_pid()", "1"), ITD_STATE_MS));
+	ck_assert_ptr_nonnull(cn = PQgetCancel(conn));
+	ck_assert_msg(PQcancel(cn, err, sizeof err) == 1, "%s", err);
+	PQfreeCancel(cn);
+	while ((r = PQgetResult(conn)) != NULL) {
+		const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+		canceled |= code != NULL && strcmp(code, "57014") == 0;
+		PQclear(r);
+	}
+	ck_assert(canceled);
+	ITD_ASSERT(dm, itd_log_contains(dm, "(unknown session)"),
+	    "no cancel line");
+	ck_assert(itp_exec_ok(conn, "select 1"));
 	PQfinish(conn);
 	ck_assert_int_eq(itp_figure(it_daemon_socket(dm), addr,
 	    "relayed_total"), 3);
