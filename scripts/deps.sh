@@ -8,6 +8,12 @@
 #                                 print the command and exit 1 (as anyone
 #                                 else)
 #
+# krb5-kdc, krb5-admin-server and krb5-user are MIT Kerberos's KDC,
+# kdb5_util, kadmin.local and kinit: it_proxy_gss starts its own KDC in a
+# temporary directory (its own krb5.conf, kdc.conf and database), so the
+# system's KDC services are never configured or needed; their debconf
+# questions get the defaults (DEBIAN_FRONTEND=noninteractive below).
+#
 # "bench" adds what only `make bench` needs (wrk, the HTTP load tool;
 # haproxy and pgbouncer, the connection listener's baselines, never
 # started as services);
@@ -19,7 +25,8 @@
 set -eu
 
 PACKAGES="gcc make libevent-dev libpq-dev libconfig-dev check libsystemd-dev
-libjson-c-dev pkg-config postgresql man-db python3-psycopg"
+libjson-c-dev pkg-config postgresql man-db python3-psycopg
+krb5-kdc krb5-admin-server krb5-user"
 BENCH_PACKAGES="wrk haproxy pgbouncer"
 FUZZ_PACKAGES="clang libclang-rt-14-dev"
 TSAN_PACKAGES="libtsan2"

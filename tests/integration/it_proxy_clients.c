@@ -177,7 +177,7 @@ END_TEST
 
 START_TEST(test_scram_through_a_listener)
 {
-	char addr[64], cmd[800], ci[200];
+	char addr[64], ci[200];
 	PGconn *ok, *bad;
 	char *v;
 	int pm;
@@ -187,18 +187,11 @@ START_TEST(test_scram_through_a_listener)
 
 	/* Role app must authenticate with SCRAM over TCP (the daemon's own
 	 * user, postgres, keeps the harness's trust). */
-	node_sql(0, "alter system set password_encryption = 'scram-sha-256'");
-	node_sql(0, "select pg_reload_conf()");
-	ck_assert(IT_POLL_UNTIL(it_sql_is(cl, 0, "show password_encryption",
-	    "scram-sha-256"), ITD_STATE_MS));
+	itp_node_set(cl, 0, "password_encryption", "scram-sha-256");
 	node_sql(0, "create role app login password 'secret-pw'");
 	ck_assert(it_sql_is(cl, 0, "select rolpassword like 'SCRAM-SHA-256$%' "
 	    "from pg_authid where rolname = 'app'", "t"));
-	snprintf(cmd, sizeof cmd, "cd %s/node0/data && sed -i '1i host all "
-	    "app 127.0.0.1/32 scram-sha-256' pg_hba.conf && chown postgres "
-	    "pg_hba.conf", it_cluster_dir(cl));
-	ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
-	node_sql(0, "select pg_reload_conf()");
+	itp_hba_prepend(cl, 0, "host all app 127.0.0.1/32 scram-sha-256");
 	ck_assert(IT_POLL_UNTIL(it_sql_is(cl, 0, "select count(*) from "
 	    "pg_hba_file_rules where 'app' = any(user_name) and auth_method = "
 	    "'scram-sha-256'", "1"), ITD_STATE_MS));

@@ -89,6 +89,54 @@ itp_teardown(struct it_cluster **cl, struct it_daemon **dm)
 		it_fail("pgbeacond exited with status %d", st);
 }
 
+/* Runs sql on node; fails the test when it fails. */
+static void
+itp_node_sql(struct it_cluster *c, int node, const char *sql)
+{
+	char	*v = it_sql(c, node, sql);
+
+	if (v == NULL)
+		it_fail("%s on node %d: %s", sql, node, it_last_error());
+	free(v);
+}
+
+void
+itp_node_set(struct it_cluster *c, int node, const char *name,
+    const char *value)
+{
+	char	*sql;
+
+	if (strchr(value, '\'') != NULL)
+		it_fail("itp_node_set: a quote in %s", value);
+	if (asprintf(&sql, "alter system set %s = '%s'", name, value) < 0)
+		it_fail("out of memory");
+	itp_node_sql(c, node, sql);
+	free(sql);
+	itp_node_sql(c, node, "select pg_reload_conf()");
+	if (asprintf(&sql, "show %s", name) < 0)
+		it_fail("out of memory");
+	if (!IT_POLL_UNTIL(it_sql_is(c, node, sql, value), ITD_STATE_MS))
+		it_fail("node %d: %s is not %s", node, name, value);
+	free(sql);
+}
+
+void
+itp_hba_prepend(struct it_cluster *c, int node, const char *rule)
+{
+	char	*cmd;
+
+	if (strchr(rule, '\'') != NULL)
+		it_fail("itp_hba_prepend: a quote in %s", rule);
+	if (asprintf(&cmd, "cd %s/node%d/data && sed -i '1i %s' pg_hba.conf "
+	    "&& chown postgres pg_hba.conf", it_cluster_dir(c), node,
+	    rule) < 0)
+		it_fail("out of memory");
+	if (it_system(cmd) != 0)
+		it_fail("%s failed", cmd);
+	free(cmd);
+	itp_node_sql(c, node, "select pg_reload_conf()");
+}
+
 PGconn *
 itp_connect(const char *host, int port, const char *extra)
 {

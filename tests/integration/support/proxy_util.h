@@ -50,6 +50,18 @@ struct it_daemon *itp_start_conf(struct it_cluster *c, char *conf,
  */
 void itp_teardown(struct it_cluster **cl, struct it_daemon **dm);
 
+/*
+ * Server set-up for the authentication tests (SCRAM, GSSAPI), on one
+ * node, the daemon's own user (postgres) keeping the harness's trust:
+ * itp_node_set() runs ALTER SYSTEM SET name = 'value', reloads and waits
+ * until a new session shows value; itp_hba_prepend() makes rule (no
+ * single quote) the first line of the node's pg_hba.conf and reloads
+ * (the caller polls for the rule's effect).  Fail the test on error.
+ */
+void itp_node_set(struct it_cluster *c, int node, const char *name,
+    const char *value);
+void itp_hba_prepend(struct it_cluster *c, int node, const char *rule);
+
 /* A libpq connection through host:port (host: an address or a socket
  * directory); check PQstatus().  extra: more conninfo, may be "". */
 PGconn *itp_connect(const char *host, int port, const char *extra);
