@@ -4,7 +4,11 @@
  * "middleware": begun when the request arrives, ended with the response
  * status), one route per workflow; see README.md.
  *
- *   webapp -p PORT -s SOCKET -c CONNINFO [-C CLUSTER] [-n POOL]
+ *   webapp -p PORT -s SOCKET -c CONNINFO [-C CLUSTER] [-n POOL] [-w MS]
+ *
+ * -w: how long a request waits during a failover for the daemon to name
+ * a host of its role (pgb_db_set_role_wait; 0: it fails at once; default
+ * the library's, 5000).
  *
  * Rows go to items(tag text, val text, at timestamptz default now()),
  * created at start-up when missing.
@@ -40,6 +44,7 @@
 #include "pgbeacon.h"
 
 #define STOP_GRACE_SEC	10	/* SIGTERM: longest wait for requests */
+#define ROLE_WAIT_MAX_MS 3600000 /* -w: at most an hour */
 
 struct app {
 	struct event_base	*base;
@@ -1420,18 +1425,32 @@ main(int argc, char **argv)
 	char		 host[PGB_HOST_MAX], portbuf[16];
 	pgb_resolved	 rv;
 	pgb_client	*cl;
-	int		 ch, port = 8080, pool = 20;
+	char		*end;
+	long		 ms;
+	int		 ch, port = 8080, pool = 20, role_wait = -1;
 
-	while ((ch = getopt(argc, argv, "p:s:c:C:n:")) != -1) {
+	while ((ch = getopt(argc, argv, "p:s:c:C:n:w:")) != -1) {
 		switch (ch) {
 		case 'p': port = atoi(optarg); break;
 		case 's': sock = optarg; break;
 		case 'c': conninfo = optarg; break;
 		case 'C': cluster = optarg; break;
 		case 'n': pool = atoi(optarg); break;
+		case 'w':
+			errno = 0;
+			ms = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    ms < 0 || ms > ROLE_WAIT_MAX_MS) {
+				fprintf(stderr, "webapp: -w %s: the role wait"
+				    " must be 0 to %d ms\n", optarg,
+				    ROLE_WAIT_MAX_MS);
+				return (2);
+			}
+			role_wait = (int)ms;
+			break;
 		default:
 			fprintf(stderr, "usage: webapp -p PORT -s SOCKET -c"
-			    " CONNINFO [-C CLUSTER] [-n POOL]\n");
+			    " CONNINFO [-C CLUSTER] [-n POOL] [-w MS]\n");
 			return (2);
 		}
 	}
@@ -1491,6 +1510,8 @@ main(int argc, char **argv)
 	}
 	pgb_db_set_pool(app.master, pool, 5000, -1);
 	pgb_db_set_pool(app.replica, pool, 5000, -1);
+	pgb_db_set_role_wait(app.master, role_wait);	/* -1: the default */
+	pgb_db_set_role_wait(app.replica, role_wait);
 	evhttp_set_gencb(app.http, request_cb, &app);
 	evhttp_set_allowed_methods(app.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
 	app.stop_timer = evtimer_new(app.base, stop_timer_cb, &app);

@@ -15,6 +15,7 @@
 
 #include "pgbeacon.h"
 #include "support/itest.h"
+#include "support/spawn.h"
 #include "support/webapp_util.h"
 #include "../check_main.h"
 
@@ -472,6 +473,29 @@ START_TEST(test_unknown_route_is_404)
 }
 END_TEST
 
+/* --- options ------------------------------------------------------------- */
+
+START_TEST(test_bad_role_wait_is_refused_with_a_clear_error)
+{
+	static const char *const bad[] = { "abc", "-1", "5x", "", "3600001" };
+	const char	*argv[4];
+	char		 bin[512], *out;
+	size_t		 i;
+
+	wa_bin(bin, sizeof bin);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		argv[0] = bin;
+		argv[1] = "-w";
+		argv[2] = bad[i];
+		argv[3] = NULL;
+		ck_assert_int_eq(it_run_capture(argv, &out), 2);
+		ck_assert_msg(strstr(out, "the role wait must be 0 to 3600000"
+		    " ms") != NULL, "-w '%s': %s", bad[i], out);
+		free(out);
+	}
+}
+END_TEST
+
 static Suite *
 webapp_suite(void)
 {
@@ -505,6 +529,10 @@ webapp_suite(void)
 	    test_client_hang_up_mid_concurrent_rolls_back_every_unit);
 	tcase_add_test(tc,
 	    test_sigterm_mid_requests_rolls_them_back_and_exits_zero);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("options");
+	tcase_add_test(tc, test_bad_role_wait_is_refused_with_a_clear_error);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -1328,7 +1328,10 @@ struct it_relay {
 	int	 in;		/* its stdin: commands */
 	int	 out;		/* its stdout: answers */
 	int	 port;
+	const char *name;	/* "faultrelay", "slowdns": static */
 };
+
+#define IT_HELPER_EXIT_MS	20000	/* EOF to exit, leak check included */
 
 /* The next line from the relay (without "\n") into buf; false on
  * timeout or EOF. */
@@ -1356,6 +1359,50 @@ it_relay_readline(struct it_relay *r, char *buf, size_t len, int timeout_ms)
 }
 
 /*
+ * Stops the helper r and frees r: EOF on its stdin, on which it frees
+ * everything and exits 0 (an ASan build's leak check included), then up
+ * to IT_HELPER_EXIT_MS for it to do so (then SIGKILL).  True when it
+ * exited 0; else false with why it did not, naming it, in why.
+ */
+static bool
+it_helper_reap(struct it_relay *r, char *why, size_t len)
+{
+	const char	*name = r->name;
+	pid_t		 pid = r->pid;
+	bool		 late = false;
+	int		 st;
+
+	close(r->in);
+	close(r->out);
+	free(r);
+	if (!it_wait_pid(pid, IT_HELPER_EXIT_MS, &st)) {
+		late = true;
+		st = it_stop_pid(pid, SIGKILL, -1);
+	}
+	if (late)
+		snprintf(why, len, "harness helper %s (pid %ld) did not exit"
+		    " within %d ms of EOF on its stdin: killed", name,
+		    (long)pid, IT_HELPER_EXIT_MS);
+	else if (st == -1)
+		snprintf(why, len, "harness helper %s (pid %ld): cannot reap"
+		    " it: %s", name, (long)pid, strerror(errno));
+	else if (WIFSIGNALED(st))
+		snprintf(why, len, "harness helper %s (pid %ld) was killed by"
+		    " signal %d (%s)", name, (long)pid, WTERMSIG(st),
+		    strsignal(WTERMSIG(st)));
+	else if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+		snprintf(why, len, "harness helper %s (pid %ld) exited with"
+		    " status %d (a sanitizer's report at its exit, if any, is"
+		    " on stderr above)", name, (long)pid, WEXITSTATUS(st));
+	else if (!WIFEXITED(st))
+		snprintf(why, len, "harness helper %s (pid %ld): wait status"
+		    " %#x", name, (long)pid, (unsigned)st);
+	else
+		return true;
+	return false;
+}
+
+/*
  * Runs a harness helper (the fault relay, the slow DNS server) that prints
  * "PORT n" on its stdout once it listens and then reads commands on its
  * stdin; bin is $env_name, else $BUILD/tests/base.  Never NULL.
@@ -1366,7 +1413,7 @@ it_helper_start(const char *env_name, const char *base, const char *arg1,
 {
 	struct it_relay	*r;
 	const char	*bin, *build;
-	char		 path[PATH_MAX], line[128];
+	char		 path[PATH_MAX], line[128], why[256];
 	const char	*argv[4];
 	struct it_spawn	 sp;
 	int		 in[2], out[2];
@@ -1389,6 +1436,7 @@ it_helper_start(const char *env_name, const char *base, const char *arg1,
 	r = it_xmalloc(sizeof *r);
 	r->in = in[1];
 	r->out = out[0];
+	r->name = base;
 	memset(&sp, 0, sizeof sp);
 	sp.argv = argv;
 	sp.in = in[0];
@@ -1399,8 +1447,9 @@ it_helper_start(const char *env_name, const char *base, const char *arg1,
 	close(out[1]);
 	if (!it_relay_readline(r, line, sizeof line, 10000) ||
 	    sscanf(line, "PORT %d", &r->port) != 1) {
-		it_relay_stop(r);
-		it_fail("%s did not start", bin);
+		if (it_helper_reap(r, why, sizeof why))
+			snprintf(why, sizeof why, "no \"PORT n\" line");
+		it_fail("%s did not start: %s", bin, why);
 	}
 	return r;
 }
@@ -1436,12 +1485,10 @@ it_relay_set(struct it_relay *r, const char *mode)
 void
 it_relay_stop(struct it_relay *r)
 {
-	if (r == NULL)
-		return;
-	close(r->in);		/* EOF: it exits */
-	close(r->out);
-	it_stop_pid(r->pid, 0, 5000);
-	free(r);
+	char	why[256];
+
+	if (r != NULL && !it_helper_reap(r, why, sizeof why))
+		it_fail("%s", why);
 }
 
 struct it_relay *

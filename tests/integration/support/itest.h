@@ -247,7 +247,12 @@ int it_relay_port(const struct it_relay *r);
  * when the relay refuses or does not answer.
  */
 void it_relay_set(struct it_relay *r, const char *mode);
-/* Stops the relay and frees r; NULL is a no-op.  Never fails the test. */
+/*
+ * Stops the relay (or the slow DNS server) and frees r; NULL is a no-op.
+ * The helper exits 0 on EOF on its stdin after freeing everything; when
+ * it exits otherwise (a sanitizer's report at exit, a crash, no exit
+ * within 20 s) the test fails, naming the helper and its status.
+ */
 void it_relay_stop(struct it_relay *r);
 
 /*

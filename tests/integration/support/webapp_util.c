@@ -11,6 +11,15 @@
 #include "spawn.h"
 #include "webapp_util.h"
 
+void
+wa_bin(char *buf, size_t len)
+{
+	const char	*build = getenv("BUILD");
+
+	snprintf(buf, len, "%s/examples/webapp",
+	    build != NULL && *build != '\0' ? build : "build");
+}
+
 bool
 wa_healthy(int port)
 {
@@ -24,12 +33,17 @@ void
 wa_start(struct wa_proc *p, const char *sock, const char *dir,
     const char *conninfo, int pool)
 {
-	const char	*build = getenv("BUILD");
-	const char	*argv[10];
-	char		 bin[512], port[16], npool[16];
+	wa_start_role_wait(p, sock, dir, conninfo, pool, -1);
+}
 
-	snprintf(bin, sizeof bin, "%s/examples/webapp",
-	    build != NULL && *build != '\0' ? build : "build");
+void
+wa_start_role_wait(struct wa_proc *p, const char *sock, const char *dir,
+    const char *conninfo, int pool, int role_wait_ms)
+{
+	const char	*argv[12];
+	char		 bin[512], port[16], npool[16], wait[16];
+
+	wa_bin(bin, sizeof bin);
 	p->port = it_free_port();
 	/* $PGBEACON_WEBAPP_LOGDIR keeps the log after the cluster is gone. */
 	if (getenv("PGBEACON_WEBAPP_LOGDIR") != NULL)
@@ -47,6 +61,12 @@ wa_start(struct wa_proc *p, const char *sock, const char *dir,
 	argv[7] = "-n";
 	argv[8] = npool;
 	argv[9] = NULL;
+	if (role_wait_ms >= 0) {
+		snprintf(wait, sizeof wait, "%d", role_wait_ms);
+		argv[9] = "-w";
+		argv[10] = wait;
+		argv[11] = NULL;
+	}
 	if ((p->pid = it_spawn_argv(argv, p->log)) == -1)
 		it_fail("spawn %s: %s", bin, strerror(errno));
 	if (!IT_POLL_UNTIL(wa_healthy(p->port), 20000))

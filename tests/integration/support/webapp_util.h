@@ -18,6 +18,9 @@ struct wa_proc {
 	char	 log[512];
 };
 
+/* The program: $BUILD/examples/webapp (BUILD defaults to "build"). */
+void wa_bin(char *buf, size_t len);
+
 /* True when GET /health on port answers 200. */
 bool wa_healthy(int port);
 
@@ -31,6 +34,10 @@ bool wa_healthy(int port);
  */
 void wa_start(struct wa_proc *p, const char *sock, const char *dir,
     const char *conninfo, int pool);
+/* The same with "-w role_wait_ms" (how long a request waits for a host
+ * of its role during a failover); < 0: the webapp's default. */
+void wa_start_role_wait(struct wa_proc *p, const char *sock, const char *dir,
+    const char *conninfo, int pool, int role_wait_ms);
 
 /* SIGTERM, waits up to 20 s (then SIGKILL); returns the exit status
  * (128 + signal when killed), -1 when p is not running. */
