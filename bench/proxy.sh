@@ -11,7 +11,10 @@
 # Per row: tps and the ratios to direct and to HAProxy; then each relay's
 # own CPU time (the schedstat of each of its threads, before and after
 # the run) per transaction (per MB for the COPY), and the ratio
-# listener/HAProxy.  CPU per transaction does not depend on how many
+# listener/HAProxy; the whole machine's CPU time per direct transaction
+# (client and server), and so the most a relay could spend per
+# transaction for 1.5 x HAProxy's tps with every core busy (a bound worth
+# reading on a quiet machine only).  CPU per transaction does not depend on how many
 # cores the other jobs on the machine take, so that ratio is the one to
 # compare across runs on a loaded machine; tps ratios are not.  With perf
 # (linux-perf) and BENCH_SYSCALLS=1 (the default when perf works), a
@@ -134,20 +137,33 @@ cpu() {
 	cat /proc/"$1"/task/*/schedstat | awk '{ n += $1 } END { printf "%.0f", n }'
 }
 
+# busy: the whole machine's busy and total CPU time so far, in clock
+# ticks (/proc/stat: user nice system idle iowait irq softirq steal).
+busy() {
+	awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9
+		print b, b + $5 + $6 }' /proc/stat
+}
+HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
 # run PORT PID ARGS...: one pgbench run; prints "tps transactions
-# cpu_ns" (cpu_ns: PID's CPU time over the run, 0 without PID).
+# cpu_ns busy_ticks total_ticks" (cpu_ns: PID's CPU time over the run,
+# 0 without PID; the ticks: the machine's, every process and core).
 run() {
 	port=$1
 	pid=$2
 	shift 2
 	c0=$(cpu "$pid")
+	m0=$(busy)
 	out=$("$BIN/pgbench" -h 127.0.0.1 -p "$port" -n -c 4 -j 2 -T "$SECS" \
 		"$@" postgres 2>/dev/null || true)
+	m1=$(busy)
 	c1=$(cpu "$pid")
-	echo "$out" | awk -v c="$c0" -v e="$c1" '
+	echo "$out" | awk -v c="$c0" -v e="$c1" -v m0="$m0" -v m1="$m1" '
 		/^number of transactions actually processed/ { n = $NF }
 		/^tps/ { t = $3 }
-		END { printf "%.0f %d %.0f\n", t, n, e - c }'
+		END { split(m0, A, " "); split(m1, B, " ")
+			printf "%.0f %d %.0f %d %d\n", t, n, e - c,
+			    B[1] - A[1], B[2] - A[2] }'
 }
 
 # syscalls PORT PID ARGS...: system calls of PID per transaction over a
@@ -179,7 +195,7 @@ row() {
 	h="0 0 0"
 	[ -n "$hport" ] && h=$(run "$hport" "$hpid" "$@")
 	awk -v lab="$label" -v d="$d" -v l="$l" -v h="$h" \
-	    -v ha="$hport" 'BEGIN {
+	    -v ha="$hport" -v hz="$HZ" -v cores="$(nproc)" 'BEGIN {
 		split(d, D, " "); split(l, L, " "); split(h, H, " ")
 		rl = D[1] > 0 ? L[1] / D[1] : 0
 		rh = D[1] > 0 ? H[1] / D[1] : 0
@@ -196,6 +212,19 @@ row() {
 		printf "  %-26s relay CPU per transaction: listener %.1f us", "", lc
 		if (ha != "")
 			printf ", haproxy %.1f us, listener/haproxy %.2f", hc, ch
+		printf "\n"
+		# What 1.5 x HAProxy would leave a relay: at that tps, with
+		# every core busy, the CPU time per transaction is
+		# cores / tps; the client and the server take what they
+		# took directly (the busy time of the machine per transaction).
+		if (D[2] <= 0 || D[5] <= 0)
+			exit
+		dc = D[4] * 1e6 / hz / D[2]
+		printf "  %-26s machine CPU per transaction, direct: %.1f us (cores %.0f %% busy)",
+		    "", dc, 100 * D[4] / D[5]
+		if (ha != "" && H[1] > 0 && lab ~ /^-S (simple|prepared)/)
+			printf "; 1.5 x haproxy (%d tps) leaves a relay at most %.1f us",
+			    1.5 * H[1], cores * 1e6 / (1.5 * H[1]) - dc
 		printf "\n"
 	}'
 }
