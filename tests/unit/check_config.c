@@ -1586,6 +1586,68 @@ START_TEST(test_mut4_loads_leave_nothing_behind)
 }
 END_TEST
 
+/* Smaller edges: a mode open to others but not writable by them, the
+ * smallest interval refused, listeners in one of two clusters, names in
+ * falling order, a stale EINTR in errno when the file is read. */
+START_TEST(test_mut4_config_edges)
+{
+	static const char *const listen_a =
+	    "clusters = (\n"
+	    "  { name = \"a\"; hosts = (\"x:1\");\n"
+	    "    listen = ( { role = \"master\"; address = \"l:1\"; } ); },\n"
+	    "  { name = \"b\"; hosts = (\"y:1\"); }\n"
+	    ");\n";
+	static const char *const listen_b =
+	    "clusters = (\n"
+	    "  { name = \"a\"; hosts = (\"x:1\"); },\n"
+	    "  { name = \"b\"; hosts = (\"y:1\");\n"
+	    "    listen = ( { role = \"master\"; address = \"l:1\"; } ); }\n"
+	    ");\n";
+	const char *const	*names;
+	struct config		*cfg;
+	char			 path[128];
+	uint64_t		 da, db;
+
+	cfg = expect_ok("socket_mode = \"0601\";\n" CLUSTERS);
+	ck_assert_ptr_nonnull(strstr(cfg->warning, "every local user"));
+	ck_assert_ptr_null(strstr(cfg->warning, "write to it"));
+	config_free(cfg);
+
+	expect_error("connect_check_interval_ms = 1;\n" CLUSTERS, "t.conf:1: "
+	    "connect_check_interval_ms must be 0 (off) or at least 100, not 1");
+
+	config_free(expect_ok(listen_a));
+	config_free(expect_ok(listen_b));
+	cfg = expect_ok("clusters = ( { name = \"b\"; hosts = (\"x:1\"); },\n"
+	    "{ name = \"a\"; hosts = (\"x:1\"); } );\n");
+	ck_assert_str_eq(cfg->clusters[1].name, "a");
+	config_free(cfg);
+
+	snprintf(path, sizeof path, "%s/f.conf", tmpdir);
+	write_file(path, full_text);
+	errno = EINTR;
+	cfg = config_load(path, err, sizeof err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_uint_eq(cfg->nclusters, 2);
+	config_free(cfg);
+
+	/* The digest tells apart files with the same bytes in another
+	 * order. */
+	write_file(path, "ab");
+	ck_assert_int_eq(config_file_digest(path, &da), 0);
+	write_file(path, "ba");
+	ck_assert_int_eq(config_file_digest(path, &db), 0);
+	ck_assert(da != db);
+
+	/* The cluster's list of names stays when the listener's is asked
+	 * for. */
+	names = config_setting_names(CONFIG_LEVEL_CLUSTER);
+	(void)config_setting_names(CONFIG_LEVEL_LISTEN);
+	ck_assert_str_eq(names[0], "name");
+	ck_assert_str_eq(names[1], "hosts");
+}
+END_TEST
+
 static TCase *
 mut4_tcase(void)
 {
@@ -1594,6 +1656,7 @@ mut4_tcase(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup_tmpdir, teardown_tmpdir);
 	tcase_add_test(tc, test_mut4_loads_leave_nothing_behind);
+	tcase_add_test(tc, test_mut4_config_edges);
 	return tc;
 }
 
