@@ -226,9 +226,10 @@ def const_variants(tok):
 
 
 class Mutant:
-    def __init__(self, path, lineno, op, orig, new, func=""):
+    def __init__(self, path, lineno, op, orig, new, func="", prev=("", "")):
         self.path, self.lineno, self.op = path, lineno, op
         self.func = func
+        self.prev = prev	# the two code lines before, for equivalent.txt
         self.orig, self.new = orig, new
         self.status = None
         self.secs = 0.0
@@ -237,10 +238,20 @@ class Mutant:
         return "%s:%d %s" % (self.path, self.lineno, self.op)
 
     def keys(self):
-        """The keys equivalent.txt may use: the line alone, or prefixed
-        by its function, "name(): line"."""
+        """The keys equivalent.txt may use: the line alone, prefixed by
+        its function, "name(): line", or by its function and the one or
+        two code lines before it, "name(): previous >> line" or "name():
+        before previous >> previous >> line" (for a line such as "break;"
+        that matters elsewhere in the same function)."""
         return [(self.path, norm(self.orig), norm(self.new)),
                 (self.path, "%s(): %s" % (self.func, norm(self.orig)),
+                 norm(self.new)),
+                (self.path, "%s(): %s >> %s" % (
+                    self.func, norm(self.prev[1]), norm(self.orig)),
+                 norm(self.new)),
+                (self.path, "%s(): %s >> %s >> %s" % (
+                    self.func, norm(self.prev[0]), norm(self.prev[1]),
+                    norm(self.orig)),
                  norm(self.new))]
 
 
@@ -261,10 +272,14 @@ def mutants_of(path, skip_funcs):
         if new == lines[i] or (i, new) in seen:
             return
         seen.add((i, new))
-        out.append(Mutant(path, i + 1, op, lines[i], new, funcs[i]))
+        out.append(Mutant(path, i + 1, op, lines[i], new, funcs[i],
+                          tuple(prev_code)))
 
     prev_end = True
+    prev_code = ["", ""]	# the last two lines before this one with code
+    cur_code = ["", ""]
     for i, line in enumerate(lines):
+        prev_code[:] = cur_code
         start = off
         off += len(line) + 1
         if i not in funcs or (skip_funcs and skip_funcs.match(funcs[i])):
@@ -323,6 +338,7 @@ def mutants_of(path, skip_funcs):
             add(i, "DEL", indent + ";")
         if stripped:
             prev_end = stripped.endswith((";", "{", "}", ":"))
+            cur_code = [cur_code[1], line]
     return out
 
 

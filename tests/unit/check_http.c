@@ -6,6 +6,7 @@
  * The fixture: a cluster "main" of three hosts, 0 the primary, 1 and 2
  * replicas (2 lagging 5000 bytes and 3 s), and an evbuffer for output.
  */
+#include <sys/mman.h>
 #include <sys/queue.h>
 
 #include <check.h>
@@ -13,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -1247,6 +1250,654 @@ START_TEST(test_mut3_request_head_sizes)
 }
 END_TEST
 
+/* --- fourth round of mutants (issue 11 §4) ------------------------------ */
+
+/* Maps two pages after (at_end) or before one that may not be read, and
+ * copies the n bytes of s next to it: a read past (or before) them
+ * crashes.  guarded_free() unmaps. */
+static char	*guard_map;
+static size_t	 guard_pg;
+
+static const char *
+guarded(const char *s, size_t n, bool at_end)
+{
+	char	*page;
+
+	guard_pg = (size_t)sysconf(_SC_PAGESIZE);
+	ck_assert_uint_le(n, guard_pg);
+	guard_map = mmap(NULL, 3 * guard_pg, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(guard_map, MAP_FAILED);
+	ck_assert_int_eq(mprotect(guard_map, guard_pg, PROT_NONE), 0);
+	ck_assert_int_eq(mprotect(guard_map + 2 * guard_pg, guard_pg,
+	    PROT_NONE), 0);
+	page = guard_map + guard_pg;
+	if (at_end)
+		page += guard_pg - n;
+	memcpy(page, s, n);
+	return page;
+}
+
+static void
+guarded_free(void)
+{
+	ck_assert_int_eq(munmap(guard_map, 3 * guard_pg), 0);
+}
+
+/* The parsers read nothing before or after what they are given. */
+START_TEST(test_mut4_parsers_stay_in_their_input)
+{
+	static const char	*const heads[] = { "\n\n", "\r", "\r\n\r",
+	    "GET / HTTP/1.1\r\n\r\n" };
+	struct http_request	 rq;
+	size_t			 i;
+
+	ck_assert(!http_wants_json(guarded("", 1, false)));
+	guarded_free();
+	ck_assert(!http_wants_json(guarded("  ", 3, false)));
+	guarded_free();
+	ck_assert(http_wants_json(guarded(" application/json\t", 19, false)));
+	guarded_free();
+	for (i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+		ck_assert_int_eq(http_request_parse(guarded(heads[i],
+		    strlen(heads[i]), true), strlen(heads[i]), &rq),
+		    i == 3 ? (int)strlen(heads[i]) : 0);
+		guarded_free();
+	}
+}
+END_TEST
+
+/* Request heads: each part of the grammar, and the blank lines before
+ * a request. */
+START_TEST(test_mut4_request_head_grammar)
+{
+	static const struct {
+		const char	*head;
+		int		 rc;	/* 1: parsed */
+		int		 method;
+	} cases[] = {
+		{ "GET\r\n\r\n", -400, 0 },
+		{ "G / HTTP/1.1\r\n\r\n", 1, HTTP_M_OTHER },
+		{ " / HTTP/1.1\r\n\r\n", -400, 0 },
+		{ "@ET / HTTP/1.1\r\n\r\n", -400, 0 },
+		{ "POST / HTTP/1.1\r\n\r\n", 1, HTTP_M_OTHER },
+		{ "HEAD / HTTP/1.1\r\n\r\n", 1, HTTP_M_HEAD },
+		{ "GET / XTTP/1.1\r\n\r\n", -400, 0 },
+		{ "GET / HTTP/0.9\r\n\r\n", -505, 0 },
+		{ "GET / HTTP/9.1\r\n\r\n", -505, 0 },
+		{ "GET / HTTP/x.1\r\n\r\n", -400, 0 },
+		{ "GET / HTTP/:.1\r\n\r\n", -400, 0 },
+		{ "GET  HTTP/1.1\r\n\r\n", -400, 0 },
+		{ "GET /\x7f HTTP/1.1\r\n\r\n", -400, 0 },
+		{ "GET http:// HTTP/1.1\r\n\r\n", -400, 0 },
+		{ "GET https:// HTTP/1.1\r\n\r\n", -400, 0 },
+		{ "GET http://?x/y HTTP/1.1\r\n\r\n", -400, 0 },
+		{ "GET / HTTP/1.1\r\n X: y\r\n\r\n", -400, 0 },
+		{ "GET / HTTP/1.1\r\n@X: y\r\n\r\n", -400, 0 },
+		{ "GET / HTTP/1.1\r\nA:\x01\r\n\r\n", -400, 0 },
+		{ "GET / HTTP/1.1\r\nA: \x7f\r\n\r\n", -400, 0 },
+		{ "GET / HTTP/1.1\r\nX-Custom-Field: 5\r\n\r\n", 1, HTTP_M_GET },
+		{ "GET / HTTP/1.1\r\nX-Custom-Header-1: v\r\n\r\n", 1,
+		    HTTP_M_GET },
+		{ "GET / HTTP/1.1\r\nContent-Length: 0 \r\n\r\n", 1, HTTP_M_GET },
+		{ "\r\nGET / HTTP/1.1\r\n\r\n", 1, HTTP_M_GET },
+		{ "\nGET / HTTP/1.1\r\n\r\n", 1, HTTP_M_GET },
+		{ "\n\r\n\nHEAD / HTTP/1.1\r\n\r\n", 1, HTTP_M_HEAD },
+		{ "\r\n", 0, 0 },
+		{ "\rXGET / HTTP/1.1\r\n\r\n", -400, 0 },
+	};
+	struct http_request	 rq;
+	size_t			 i;
+	int			 rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rc = head_parse(cases[i].head, &rq);
+		if (cases[i].rc == 1) {
+			ck_assert_msg(rc == (int)strlen(cases[i].head),
+			    "%s: %d", cases[i].head, rc);
+			ck_assert_int_eq(rq.method, cases[i].method);
+			ck_assert_str_eq(rq.path, "/");
+		} else
+			ck_assert_msg(rc == cases[i].rc, "%s: %d",
+			    cases[i].head, rc);
+	}
+	/* A NUL is refused before the version is looked at. */
+	ck_assert_int_eq(http_request_parse("GET /\0 HTTP/2.0\r\n\r\n", 19,
+	    &rq), -400);
+	/* What Accept and Connection say, blanks and lists. */
+	ck_assert_int_gt(head_parse("GET / HTTP/1.1\r\nX-Test: application/json"
+	    "\r\nAcc: application/json\r\n\r\n", &rq), 0);
+	ck_assert(!rq.json);
+	ck_assert_int_gt(head_parse("GET / HTTP/1.1\r\nAccept: application/json"
+	    "\t\r\n\r\n", &rq), 0);
+	ck_assert(rq.json);
+	ck_assert_int_gt(head_parse("GET / HTTP/1.1\r\nConnection: close\t\r\n"
+	    "\r\n", &rq), 0);
+	ck_assert(!rq.keep_alive);
+	ck_assert_int_gt(head_parse("GET / HTTP/1.1\r\nConnection: x,close\r\n"
+	    "\r\n", &rq), 0);
+	ck_assert(!rq.keep_alive);
+	ck_assert_int_gt(head_parse("GET / HTTP/1.1\r\nConnection: clo5e, "
+	    "clo\r\n\r\n", &rq), 0);
+	ck_assert(rq.keep_alive);
+	ck_assert_int_gt(head_parse("GET / HTTP/1.0\r\nConnection: keep-alive,"
+	    "\r\n\r\n", &rq), 0);
+	ck_assert(rq.keep_alive);
+	/* A head that is not whole, or refused, has no path. */
+	ck_assert_int_gt(head_parse("GET /x HTTP/1.1\r\n\r\n", &rq), 0);
+	ck_assert_str_eq(rq.path, "/x");
+	ck_assert_int_eq(head_parse("GET /y HT", &rq), 0);
+	ck_assert_str_eq(rq.path, "");
+	ck_assert_int_gt(head_parse("GET /x HTTP/1.1\r\n\r\n", &rq), 0);
+	ck_assert_int_eq(head_parse("GET /y HTTP/3.0\r\n\r\n", &rq), -505);
+	ck_assert_str_eq(rq.path, "");
+}
+END_TEST
+
+/* The sizes of a request line: a target of a bad byte then HTTP_MAX_URI
+ * bytes is 400 (the bad byte first), an absolute form with no path and a
+ * long authority is "/" alone, a line that is not whole is refused above
+ * HTTP_MAX_METHOD + HTTP_MAX_URI + 16 bytes, a whole line longer than
+ * the head's bound is 414. */
+START_TEST(test_mut4_request_line_sizes)
+{
+	struct http_request	 rq;
+	char			*buf;
+	size_t			 n;
+
+	buf = malloc(3 * HTTP_MAX_HEADERS);
+	ck_assert_ptr_nonnull(buf);
+	n = (size_t)snprintf(buf, 64, "GET \x7f");
+	memset(buf + n, 'a', HTTP_MAX_URI);
+	n += HTTP_MAX_URI;
+	n += (size_t)snprintf(buf + n, 64, " HTTP/1.1\r\n\r\n");
+	ck_assert_int_eq(http_request_parse(buf, n, &rq), -400);
+
+	n = (size_t)snprintf(buf, 64, "GET http://");
+	memset(buf + n, 'h', HTTP_MAX_URI - 8);
+	n += HTTP_MAX_URI - 8;
+	n += (size_t)snprintf(buf + n, 64, " HTTP/1.1\r\n\r\n");
+	ck_assert_int_eq(http_request_parse(buf, n, &rq), (int)n);
+	ck_assert_str_eq(rq.path, "/");
+	ck_assert(!rq.has_query);
+	ck_assert_str_eq(rq.query, "");
+
+	n = 32 + HTTP_MAX_URI + 16;	/* HTTP_MAX_METHOD is 32 */
+	memcpy(buf, "GET /", 5);
+	memset(buf + 5, 'a', n - 5);
+	ck_assert_int_eq(http_request_parse(buf, n, &rq), 0);
+	ck_assert_int_eq(http_request_parse(buf, n + 1, &rq), -414);
+
+	memset(buf + 5, 'a', HTTP_MAX_HEADERS);
+	n = 5 + HTTP_MAX_HEADERS;
+	n += (size_t)snprintf(buf + n, 64, " HTTP/1.1\r\n\r\n");
+	ck_assert_int_eq(http_request_parse(buf, n, &rq), -414);
+	free(buf);
+}
+END_TEST
+
+/* A replica whose lag in bytes is known and in time is not fails a
+ * max_lag_ms health check as "lag unknown". */
+START_TEST(test_mut4_health_time_lag_unknown)
+{
+	struct http_params	p;
+
+	hosts[1].lag_ms = -1;
+	ck_assert(hosts[1].lag_known);
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=127.0.0.1:5433&max_lag_ms=10", &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 503);
+	ck_assert_str_eq(why, "replica, lag unknown");
+	ck_assert_int_eq(parse(HTTP_EP_HEALTH_REPLICA,
+	    "host=127.0.0.1:5433&max_lag_bytes=10", &p), 0);
+	ck_assert_int_eq(http_health(&cl, &p, true, why, sizeof(why)), 200);
+
+	ck_assert_str_eq(http_reason(400), "Bad Request");
+	ck_assert_str_eq(http_reason(500), "Internal Server Error");
+	ck_assert_str_eq(http_reason(503), "Service Unavailable");
+}
+END_TEST
+
+/* page is the n lines of want, each ended by a newline. */
+static void
+assert_lines(const char *page, const char *const *want, size_t n)
+{
+	const char	*p = page, *nl;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		nl = strchr(p, '\n');
+		ck_assert_msg(nl != NULL, "line %zu missing: %s", i + 1,
+		    want[i]);
+		ck_assert_msg((size_t)(nl - p) == strlen(want[i]) &&
+		    memcmp(p, want[i], strlen(want[i])) == 0,
+		    "line %zu is \"%.*s\", not \"%s\"", i + 1,
+		    (int)(nl - p > 200 ? 200 : nl - p), p, want[i]);
+		p = nl + 1;
+	}
+	ck_assert_msg(*p == '\0', "more lines than %zu: %.200s", n, p);
+}
+
+/* The whole /metrics page of two clusters, line by line: the value and
+ * the set of series of every family (a dead host, a replica with no lag
+ * and one 2.5 s slow to probe, a cluster with no primary, zero counters
+ * that still have their 200 or OK series). */
+START_TEST(test_mut4_metrics_page_whole)
+{
+	static const char	*const want[] = {
+		"# HELP pgbeacon_host_up 1 when the host answers probes, 0 when it is dead.",
+		"# TYPE pgbeacon_host_up gauge",
+		"pgbeacon_host_up{cluster=\"main\",host=\"127.0.0.1\",port=\"5432\"} 1",
+		"pgbeacon_host_up{cluster=\"main\",host=\"127.0.0.1\",port=\"5433\"} 1",
+		"pgbeacon_host_up{cluster=\"main\",host=\"db3.example\",port=\"5434\"} 1",
+		"pgbeacon_host_up{cluster=\"b\",host=\"/run/pg\",port=\"5432\"} 0",
+		"# HELP pgbeacon_host_role 1 for the role the host holds (master, replica or none).",
+		"# TYPE pgbeacon_host_role gauge",
+		"pgbeacon_host_role{cluster=\"main\",host=\"127.0.0.1\",port=\"5432\",role=\"master\"} 1",
+		"pgbeacon_host_role{cluster=\"main\",host=\"127.0.0.1\",port=\"5432\",role=\"replica\"} 0",
+		"pgbeacon_host_role{cluster=\"main\",host=\"127.0.0.1\",port=\"5432\",role=\"none\"} 0",
+		"pgbeacon_host_role{cluster=\"main\",host=\"127.0.0.1\",port=\"5433\",role=\"master\"} 0",
+		"pgbeacon_host_role{cluster=\"main\",host=\"127.0.0.1\",port=\"5433\",role=\"replica\"} 1",
+		"pgbeacon_host_role{cluster=\"main\",host=\"127.0.0.1\",port=\"5433\",role=\"none\"} 0",
+		"pgbeacon_host_role{cluster=\"main\",host=\"db3.example\",port=\"5434\",role=\"master\"} 0",
+		"pgbeacon_host_role{cluster=\"main\",host=\"db3.example\",port=\"5434\",role=\"replica\"} 1",
+		"pgbeacon_host_role{cluster=\"main\",host=\"db3.example\",port=\"5434\",role=\"none\"} 0",
+		"pgbeacon_host_role{cluster=\"b\",host=\"/run/pg\",port=\"5432\",role=\"master\"} 0",
+		"pgbeacon_host_role{cluster=\"b\",host=\"/run/pg\",port=\"5432\",role=\"replica\"} 0",
+		"pgbeacon_host_role{cluster=\"b\",host=\"/run/pg\",port=\"5432\",role=\"none\"} 1",
+		"# HELP pgbeacon_host_lag_bytes Replay lag behind the primary in bytes; absent when unknown.",
+		"# TYPE pgbeacon_host_lag_bytes gauge",
+		"pgbeacon_host_lag_bytes{cluster=\"main\",host=\"127.0.0.1\",port=\"5432\"} 0",
+		"pgbeacon_host_lag_bytes{cluster=\"main\",host=\"127.0.0.1\",port=\"5433\"} 0",
+		"pgbeacon_host_lag_bytes{cluster=\"main\",host=\"db3.example\",port=\"5434\"} 5000",
+		"# HELP pgbeacon_host_lag_seconds Replay lag behind the primary in seconds (ms resolution); absent when unknown.",
+		"# TYPE pgbeacon_host_lag_seconds gauge",
+		"pgbeacon_host_lag_seconds{cluster=\"main\",host=\"127.0.0.1\",port=\"5432\"} 0.000",
+		"pgbeacon_host_lag_seconds{cluster=\"main\",host=\"127.0.0.1\",port=\"5433\"} 0.000",
+		"pgbeacon_host_lag_seconds{cluster=\"main\",host=\"db3.example\",port=\"5434\"} 3.000",
+		"# HELP pgbeacon_host_probe_duration_seconds Duration of the last successful probe.",
+		"# TYPE pgbeacon_host_probe_duration_seconds gauge",
+		"pgbeacon_host_probe_duration_seconds{cluster=\"main\",host=\"127.0.0.1\",port=\"5432\"} 0.001500",
+		"pgbeacon_host_probe_duration_seconds{cluster=\"main\",host=\"127.0.0.1\",port=\"5433\"} 1.000000",
+		"pgbeacon_host_probe_duration_seconds{cluster=\"main\",host=\"db3.example\",port=\"5434\"} 2.500001",
+		"pgbeacon_host_probe_duration_seconds{cluster=\"b\",host=\"/run/pg\",port=\"5432\"} 0.000000",
+		"# HELP pgbeacon_host_consecutive_failures Probes failed in a row.",
+		"# TYPE pgbeacon_host_consecutive_failures gauge",
+		"pgbeacon_host_consecutive_failures{cluster=\"main\",host=\"127.0.0.1\",port=\"5432\"} 0",
+		"pgbeacon_host_consecutive_failures{cluster=\"main\",host=\"127.0.0.1\",port=\"5433\"} 0",
+		"pgbeacon_host_consecutive_failures{cluster=\"main\",host=\"db3.example\",port=\"5434\"} 2",
+		"pgbeacon_host_consecutive_failures{cluster=\"b\",host=\"/run/pg\",port=\"5432\"} 0",
+		"# HELP pgbeacon_cluster_generation Changes of the answer to 'who is primary' since start.",
+		"# TYPE pgbeacon_cluster_generation gauge",
+		"pgbeacon_cluster_generation{cluster=\"main\"} 1",
+		"pgbeacon_cluster_generation{cluster=\"b\"} 0",
+		"# HELP pgbeacon_cluster_has_master 1 when the cluster has a primary.",
+		"# TYPE pgbeacon_cluster_has_master gauge",
+		"pgbeacon_cluster_has_master{cluster=\"main\"} 1",
+		"pgbeacon_cluster_has_master{cluster=\"b\"} 0",
+		"# HELP pgbeacon_cluster_role_changes_total Changes of any host's role (master, replica, none) since start or reload.",
+		"# TYPE pgbeacon_cluster_role_changes_total counter",
+		"pgbeacon_cluster_role_changes_total{cluster=\"main\"} 4",
+		"pgbeacon_cluster_role_changes_total{cluster=\"b\"} 0",
+		"# HELP pgbeacon_http_requests_total HTTP requests answered, by endpoint and status code.",
+		"# TYPE pgbeacon_http_requests_total counter",
+		"pgbeacon_http_requests_total{endpoint=\"/master\",code=\"200\"} 7",
+		"pgbeacon_http_requests_total{endpoint=\"/replica\",code=\"200\"} 0",
+		"pgbeacon_http_requests_total{endpoint=\"/replica\",code=\"503\"} 2",
+		"pgbeacon_http_requests_total{endpoint=\"/sync_by_time\",code=\"200\"} 0",
+		"pgbeacon_http_requests_total{endpoint=\"/sync_by_bytes\",code=\"200\"} 0",
+		"pgbeacon_http_requests_total{endpoint=\"/sync_by_time_or_bytes\",code=\"200\"} 0",
+		"pgbeacon_http_requests_total{endpoint=\"/sync_by_time_and_bytes\",code=\"200\"} 0",
+		"pgbeacon_http_requests_total{endpoint=\"/replicas_info\",code=\"200\"} 0",
+		"pgbeacon_http_requests_total{endpoint=\"/v1/resolve\",code=\"200\"} 0",
+		"pgbeacon_http_requests_total{endpoint=\"/v1/status\",code=\"200\"} 0",
+		"pgbeacon_http_requests_total{endpoint=\"/metrics\",code=\"200\"} 0",
+		"pgbeacon_http_requests_total{endpoint=\"/health/primary\",code=\"200\"} 0",
+		"pgbeacon_http_requests_total{endpoint=\"/health/replica\",code=\"200\"} 0",
+		"pgbeacon_http_requests_total{endpoint=\"other\",code=\"404\"} 1",
+		"# HELP pgbeacon_socket_requests_total Unix-socket requests answered, by command and result.",
+		"# TYPE pgbeacon_socket_requests_total counter",
+		"pgbeacon_socket_requests_total{command=\"resolve\",result=\"OK\"} 3",
+		"pgbeacon_socket_requests_total{command=\"resolve\",result=\"NOHOST\"} 1",
+		"pgbeacon_socket_requests_total{command=\"status\",result=\"OK\"} 0",
+		"pgbeacon_socket_requests_total{command=\"watch\",result=\"OK\"} 0",
+		"pgbeacon_socket_requests_total{command=\"ping\",result=\"OK\"} 0",
+		"pgbeacon_socket_requests_total{command=\"forget\",result=\"OK\"} 0",
+		"pgbeacon_socket_requests_total{command=\"invalid\",result=\"BADREQ\"} 5",
+		"# HELP pgbeacon_http_clients Connections to the HTTP listener.",
+		"# TYPE pgbeacon_http_clients gauge",
+		"pgbeacon_http_clients 3",
+		"# HELP pgbeacon_socket_clients Clients connected to the Unix socket.",
+		"# TYPE pgbeacon_socket_clients gauge",
+		"pgbeacon_socket_clients 1",
+	};
+	struct topo_host		 bh, *bptr[1] = { &bh };
+	struct topo_cluster		 b, *all[2] = { &cl, &b };
+	struct http_metrics_input	 in;
+	struct http_counters		 hc;
+	struct server_counters		 sc;
+	uint64_t			 changes[2] = { 4, 0 };
+
+	memset(&bh, 0, sizeof(bh));
+	bh.host = "/run/pg";
+	bh.port = 5432;
+	bh.lag_ms = -1;
+	topology_cluster_init(&b, "b", bptr, 1, 0);
+	topology_update(&b);
+	ck_assert_int_eq(b.master, -1);
+	hosts[1].probe_us = 1000000;
+	hosts[2].probe_us = 2500001;
+	hosts[2].fails = 2;
+	memset(&hc, 0, sizeof(hc));
+	memset(&sc, 0, sizeof(sc));
+	hc.requests[HTTP_EP_MASTER][0] = 7;
+	hc.requests[HTTP_EP_REPLICA][5] = 2;
+	hc.requests[HTTP_EP_UNKNOWN][2] = 1;
+	sc.requests[PROTO_CMD_RESOLVE][PROTO_OK] = 3;
+	sc.requests[PROTO_CMD_RESOLVE][PROTO_ERR_NOHOST] = 1;
+	sc.requests[SERVER_CMD_INVALID][PROTO_ERR_BADREQ] = 5;
+	memset(&in, 0, sizeof(in));
+	in.clusters = all;
+	in.nclusters = 2;
+	in.role_changes = changes;
+	in.http = &hc;
+	in.socket = &sc;
+	in.http_clients = 3;
+	in.socket_clients = 1;
+	ck_assert_int_eq(http_format_metrics(out, &in), 0);
+	assert_lines(out_text(), want, sizeof(want) / sizeof(want[0]));
+}
+END_TEST
+
+/* http_params_format: a buffer of 0 or 1 byte, an option or a value that
+ * does not fit, an empty value that fills the buffer exactly, and which
+ * bytes go unencoded (RFC 3986's unreserved ones, and only they). */
+START_TEST(test_mut4_params_format_edges)
+{
+	struct http_params	p;
+	char			q[64];
+
+	ck_assert_int_eq(parse(HTTP_EP_MASTER, NULL, &p), 0);
+	q[0] = 'x';
+	ck_assert_int_eq(http_params_format(HTTP_EP_MASTER, &p, q, 0), -1);
+	ck_assert_int_eq(q[0], 'x');
+	ck_assert_int_eq(http_params_format(HTTP_EP_MASTER, &p, q, 1), 0);
+	ck_assert_str_eq(q, "");
+
+	/* "cluster=" fits in 11 bytes, its value's "m" then not. */
+	ck_assert_int_eq(parse(HTTP_EP_MASTER, "cluster=m", &p), 0);
+	ck_assert_int_eq(http_params_format(HTTP_EP_MASTER, &p, q, 11), -1);
+	ck_assert_int_eq(http_params_format(HTTP_EP_MASTER, &p, q, 12), 0);
+	ck_assert_str_eq(q, "cluster=m");
+
+	/* An option that does not fit. */
+	ck_assert_int_eq(parse(HTTP_EP_REPLICA, "max_lag_ms=5", &p), 0);
+	ck_assert_int_eq(http_params_format(HTTP_EP_REPLICA, &p, q,
+	    sizeof(q)), 0);
+	ck_assert_str_eq(q, "max_lag_ms=5");
+	ck_assert_int_eq(http_params_format(HTTP_EP_REPLICA, &p, q, 12), -1);
+
+	/* "cluster=" and its NUL need 9 bytes; 8 are not enough even for an
+	 * empty value. */
+	memset(&p, 0, sizeof(p));
+	topology_query_init(&p.query, TOPO_WANT_MASTER);
+	p.cluster = "";
+	memset(q, 'x', sizeof(q));
+	ck_assert_int_eq(http_params_format(HTTP_EP_MASTER, &p, q, 8), -1);
+	ck_assert_int_eq(q[8], 'x');
+	ck_assert_int_eq(http_params_format(HTTP_EP_MASTER, &p, q, 9), 0);
+	ck_assert_str_eq(q, "cluster=");
+
+	p.cluster = "azAZ09-._~";
+	ck_assert_int_eq(http_params_format(HTTP_EP_MASTER, &p, q, sizeof(q)),
+	    0);
+	ck_assert_str_eq(q, "cluster=azAZ09-._~");
+	p.cluster = "`{@[/:,!";
+	ck_assert_int_eq(http_params_format(HTTP_EP_MASTER, &p, q, sizeof(q)),
+	    0);
+	ck_assert_str_eq(q, "cluster=%60%7B%40%5B%2F%3A%2C%21");
+}
+END_TEST
+
+/* The first cluster is found by its name too; a replica listed first is
+ * in /replicas_info. */
+START_TEST(test_mut4_first_cluster_and_first_host)
+{
+	struct topo_cluster	 other, *all[2] = { &cl, &other };
+
+	topology_cluster_init(&other, "other", NULL, 0, 0);
+	ck_assert_ptr_eq(http_pick_cluster(all, 2, "main"), &cl);
+
+	set_host(0, false, 100000, 0);
+	set_host(1, true, 100000, 0);
+	topology_update(&cl);
+	ck_assert_int_eq(cl.master, 1);
+	ck_assert_int_eq(http_format_replicas_info(out, &cl), 0);
+	ck_assert_str_eq(out_text(),
+	    "[{\"host\": \"127.0.0.1\", \"port\": 5432, \"lag_ms\": 0, "
+	    "\"lag_bytes\": 0, \"replay_lsn\": \"0/186A0\"}, "
+	    "{\"host\": \"db3.example\", \"port\": 5434, \"lag_ms\": 3000, "
+	    "\"lag_bytes\": 5000, \"replay_lsn\": \"0/17318\"}]");
+}
+END_TEST
+
+/* http_parse_hostport (also the listener's own address, http.c) ends
+ * the name it writes, whatever p held, and refuses what does not parse
+ * after a call that parsed. */
+START_TEST(test_mut4_parse_hostport_on_a_used_struct)
+{
+	struct http_params	p;
+	bool			ok[4];
+
+	memset(&p, 'x', sizeof(p));
+	ck_assert(http_parse_hostport("db:5432", &p));
+	ck_assert_str_eq(p.host_name, "db");
+	ck_assert_int_eq(p.host_port, 5432);
+	ck_assert(http_parse_hostport("/run/pg:6432", &p));
+	ck_assert_str_eq(p.host_name, "/run/pg");
+	ck_assert(!http_parse_hostport("db", &p));
+	/* Back to back, with nothing in between that could reuse the
+	 * stack: the refusal must not lean on what the first call left. */
+	ok[0] = http_parse_hostport("d:1", &p);
+	ok[1] = http_parse_hostport("d:0", &p);
+	ok[2] = http_parse_hostport("d:1", &p);
+	ok[3] = http_parse_hostport("[x]:1", &p);
+	ck_assert(ok[0] && !ok[1] && ok[2] && !ok[3]);
+	ck_assert_str_eq(p.host_name, "d");
+}
+END_TEST
+
+/* libevent's allocator for the tests below: when alloc_fail_in is 0 the
+ * next allocation fails (once), else it counts down; -1: none fails. */
+static int	alloc_fail_in = -1;
+static int	alloc_failures;
+
+static void *
+failing_malloc(size_t n)
+{
+	if (alloc_fail_in == 0) {
+		alloc_fail_in = -1;
+		alloc_failures++;
+		return NULL;
+	}
+	if (alloc_fail_in > 0)
+		alloc_fail_in--;
+	return malloc(n);
+}
+
+static void *
+failing_realloc(void *ptr, size_t n)
+{
+	if (alloc_fail_in == 0) {
+		alloc_fail_in = -1;
+		alloc_failures++;
+		return NULL;
+	}
+	if (alloc_fail_in > 0)
+		alloc_fail_in--;
+	return realloc(ptr, n);
+}
+
+/* Runs formatter k (format_cut's, 5: an error in pg-status's shape, 6:
+ * one in pgbeacon's with "why") into a new buffer that holds pad bytes
+ * first; the next allocation libevent makes fails when fail is set.  The
+ * formatter's result; the bytes it wrote (a new string) in *got. */
+static int
+format_padded(int k, size_t pad, bool fail,
+    const struct http_metrics_input *in, char **got)
+{
+	struct evbuffer	*b = evbuffer_new();
+	char		*all;
+	size_t		 len;
+	int		 rc = -2;
+
+	ck_assert_ptr_nonnull(b);
+	all = malloc(pad + 1);
+	ck_assert_ptr_nonnull(all);
+	memset(all, 'p', pad);
+	ck_assert_int_eq(evbuffer_add(b, all, pad), 0);
+	free(all);
+	alloc_fail_in = fail ? 0 : -1;
+	switch (k) {
+	case 0:
+		rc = http_format_metrics(b, in);
+		break;
+	case 1:
+		rc = http_format_replicas_info(b, &cl);
+		break;
+	case 2:
+		rc = http_format_host(b, &hosts[2], true);
+		break;
+	case 3:
+		rc = http_format_host(b, &hosts[2], false);
+		break;
+	case 4:
+		rc = http_format_resolve(b, &cl, &hosts[2]);
+		break;
+	case 5:
+		rc = http_format_error(b, HTTP_EP_REPLICA, HTTP_ERR_BADREQ,
+		    "bad \"lag\"", false);
+		break;
+	case 6:
+		rc = http_format_error(b, HTTP_EP_V1_RESOLVE, HTTP_ERR_NOHOST,
+		    "no \"replica\"", true);
+		break;
+	}
+	alloc_fail_in = -1;
+	len = evbuffer_get_length(b);
+	ck_assert_uint_ge(len, pad);
+	*got = malloc(len - pad + 1);
+	ck_assert_ptr_nonnull(*got);
+	ck_assert_int_eq(evbuffer_drain(b, pad), 0);
+	ck_assert_int_eq(evbuffer_remove(b, *got, len - pad),
+	    (int)(len - pad));
+	(*got)[len - pad] = '\0';
+	evbuffer_free(b);
+	return rc;
+}
+
+/* The room libevent leaves at the end of a buffer that holds pad bytes
+ * (0: the next byte needs a new block). */
+static size_t
+room_after(size_t pad)
+{
+	struct evbuffer		*b = evbuffer_new();
+	struct evbuffer_iovec	 ext[64], v;
+	char			*all;
+	size_t			 room = 0;
+	int			 n;
+
+	ck_assert_ptr_nonnull(b);
+	all = malloc(pad + 1);
+	ck_assert_ptr_nonnull(all);
+	memset(all, 'p', pad);
+	ck_assert_int_eq(evbuffer_add(b, all, pad), 0);
+	free(all);
+	n = evbuffer_peek(b, -1, NULL, ext, 64);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_le(n, 64);
+	ck_assert_int_eq(evbuffer_reserve_space(b, 1, &v, 1), 1);
+	if ((char *)v.iov_base == (char *)ext[n - 1].iov_base +
+	    ext[n - 1].iov_len)
+		room = v.iov_len;
+	evbuffer_free(b);
+	return room;
+}
+
+/* A formatter meets an allocation that fails once at any point of its
+ * answer (a pad before it leaves any room from 0 to its length in
+ * libevent's block) and the appends after it succeed: it returns -1, or
+ * 0 with the whole answer.  A formatter that went on after a failed
+ * append would return 0 with a piece missing. */
+START_TEST(test_mut4_formatters_fail_on_a_failed_allocation)
+{
+	struct topo_cluster		*all[1] = { &cl };
+	struct http_metrics_input	 in;
+	struct http_counters		 hc;
+	struct server_counters		 sc;
+	struct proto_listener_stats	 ls[1];
+	uint64_t			 changes[1] = { 4 };
+	char				*full, *got, *seen;
+	size_t				 pad, flen, room, nseen;
+	int				 k, rc, cut;
+
+	/* Labels and strings with every character that is escaped. */
+	cl.name = "m\\a\"i\nn";
+	hosts[2].host = "db\"3\\.example";
+	memset(&hc, 0, sizeof(hc));
+	memset(&sc, 0, sizeof(sc));
+	hc.requests[HTTP_EP_MASTER][0] = 7;
+	hc.requests[HTTP_EP_REPLICA][2] = 1;
+	sc.requests[PROTO_CMD_RESOLVE][PROTO_ERR_NOHOST] = 3;
+	memset(ls, 0, sizeof(ls));
+	ls[0].cluster = "m\"1";
+	ls[0].address = "a\\:1";
+	ls[0].role = "mas\nter";
+	ls[0].bytes_down = 9;
+	memset(&in, 0, sizeof(in));
+	in.clusters = all;
+	in.nclusters = 1;
+	in.role_changes = changes;
+	in.http = &hc;
+	in.socket = &sc;
+	in.listeners = ls;
+	in.nlisteners = 1;
+	event_set_mem_functions(failing_malloc, failing_realloc, free);
+	for (k = 0; k < 7; k++) {
+		ck_assert_int_eq(format_padded(k, 0, false, &in, &full), 0);
+		flen = strlen(full);
+		seen = calloc(flen + 1, 1);
+		ck_assert_ptr_nonnull(seen);
+		alloc_failures = 0;
+		cut = 0;
+		nseen = 0;
+		/* Pad 0: the first allocation fails; then one pad for each
+		 * room. */
+		for (pad = 0; pad <= 8 * flen + 65536 && nseen <= flen; pad++) {
+			if (pad > 0) {
+				room = room_after(pad);
+				if (room > flen || seen[room])
+					continue;
+				seen[room] = 1;
+				nseen++;
+			}
+			rc = format_padded(k, pad, true, &in, &got);
+			ck_assert_msg(rc == -1 || (rc == 0 &&
+			    strcmp(got, full) == 0), "formatter %d, pad %zu: "
+			    "%d with \"%s\"", k, pad, rc, got);
+			cut += rc == -1;
+			free(got);
+		}
+		/* The failures did happen, and in the middle of answers. */
+		ck_assert_int_gt(alloc_failures, 0);
+		ck_assert_int_gt(cut, 1);
+		free(seen);
+		free(full);
+	}
+	event_set_mem_functions(NULL, NULL, NULL);
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -1294,6 +1945,9 @@ http_suite(void)
 	tcase_add_test(tc, test_json_errors_have_one_shape);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("mutants");
+	/* An allocation failing at each byte of each answer takes seconds
+	 * under AddressSanitizer. */
+	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_params_every_role_endpoint_without_parameters);
 	tcase_add_test(tc, test_params_health_refuses_malformed_brackets);
@@ -1306,6 +1960,15 @@ http_suite(void)
 	tcase_add_test(tc, test_mut3_zero_lag_and_metric_lines);
 	tcase_add_test(tc, test_mut3_request_head_edges);
 	tcase_add_test(tc, test_mut3_request_head_sizes);
+	tcase_add_test(tc, test_mut4_formatters_fail_on_a_failed_allocation);
+	tcase_add_test(tc, test_mut4_parsers_stay_in_their_input);
+	tcase_add_test(tc, test_mut4_request_head_grammar);
+	tcase_add_test(tc, test_mut4_request_line_sizes);
+	tcase_add_test(tc, test_mut4_health_time_lag_unknown);
+	tcase_add_test(tc, test_mut4_metrics_page_whole);
+	tcase_add_test(tc, test_mut4_params_format_edges);
+	tcase_add_test(tc, test_mut4_first_cluster_and_first_host);
+	tcase_add_test(tc, test_mut4_parse_hostport_on_a_used_struct);
 	suite_add_tcase(s, tc);
 	return s;
 }
