@@ -97,8 +97,13 @@ FILES = {
                                         "it_lib_client", "it_lib_async"], None),
     "client-lib/src/db-route.c": ("it", ["it_lib_session", "it_lib_mutants",
                                          "it_lib_client", "it_lib_async"], None),
+    # The default hook: its stale answers while the daemon is down, the
+    # readers' primary reset and the replica WATCH have tests of their own.
     "client-lib/src/db-hook.c": ("it", ["it_lib_session", "it_lib_mutants",
-                                        "it_lib_client", "it_lib_async"], None),
+                                        "it_lib_client", "it_lib_async",
+                                        "it_lib_daemon_down",
+                                        "it_lib_replica_events",
+                                        "it_lib_ryw"], None),
 }
 GROUPS = {
     "pure": [f for f, v in FILES.items() if v[0] == "unit"],
