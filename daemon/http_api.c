@@ -957,6 +957,8 @@ http_request_line(const char *s, size_t len, struct http_request *req)
 
 		if (qm != NULL && (slash == NULL || qm < slash))
 			return 400;	/* "http://h?q": no path */
+		if (slash == auth)
+			return 400;	/* "http:///p": no host (RFC 9110 4.2.1) */
 		if (slash == NULL) {
 			t = "/";
 			tlen = 1;

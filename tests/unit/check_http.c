@@ -1332,6 +1332,8 @@ START_TEST(test_mut4_request_head_grammar)
 		{ "GET http:// HTTP/1.1\r\n\r\n", -400, 0 },
 		{ "GET https:// HTTP/1.1\r\n\r\n", -400, 0 },
 		{ "GET http://?x/y HTTP/1.1\r\n\r\n", -400, 0 },
+		{ "GET http:///x HTTP/1.1\r\n\r\n", -400, 0 },
+		{ "GET https:///master HTTP/1.1\r\n\r\n", -400, 0 },
 		{ "GET / HTTP/1.1\r\n X: y\r\n\r\n", -400, 0 },
 		{ "GET / HTTP/1.1\r\n@X: y\r\n\r\n", -400, 0 },
 		{ "GET / HTTP/1.1\r\nA:\x01\r\n\r\n", -400, 0 },
